@@ -1,0 +1,1 @@
+"""Built-in remediations (installed as `watchtower.remediations`)."""

@@ -1,0 +1,500 @@
+"""The fleet file: TOML in, typed and validated models out, one clear message per problem.
+
+Every problem names the file, the key path and why (`fleet.toml: services[2].base_url: not an
+http(s) URL`), and the command that loaded it exits 2 with no traceback. Secrets are never inline:
+a secret field takes `{ "$env" = "NAME" }` or `{ "$file" = "/run/secrets/x" }` and is read only
+when used, and its value never appears in a repr, a log line or an error.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from watchtower.errors import ConfigError
+from watchtower.model import Target, TargetKind
+
+ServiceKind = Literal["mastodon", "peertube", "pixelfed", "synapse", "garage"]
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors: a typo must never silently turn a check off."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Secret(Strict):
+    """A reference to a secret; `reveal()` reads it at the moment of use."""
+
+    env: str | None = Field(default=None, alias="$env")
+    file: str | None = Field(default=None, alias="$file")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_inline(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            raise ValueError('secrets are never inline: use { "$env" = "NAME" } or '
+                             '{ "$file" = "/run/secrets/name" }')
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Secret:
+        if (self.env is None) == (self.file is None):
+            raise ValueError('give exactly one of "$env" or "$file"')
+        return self
+
+    def reveal(self) -> str:
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if value is None:
+                raise ConfigError([f"environment variable {self.env} is not set"])
+            return value
+        assert self.file is not None
+        try:
+            return Path(self.file).read_text().strip()
+        except OSError as exc:
+            raise ConfigError([f"secret file {self.file}: {exc.strerror}"]) from None
+
+    def problem(self) -> str | None:
+        """Why this secret cannot be read now, or None (used by `validate`)."""
+        try:
+            self.reveal()
+        except ConfigError as exc:
+            return exc.problems[0]
+        return None
+
+    def __repr__(self) -> str:
+        return f"Secret(env={self.env!r})" if self.env else f"Secret(file={self.file!r})"
+
+    __str__ = __repr__
+
+
+def _check_url(value: str, schemes: tuple[str, ...] = ("https", "http")) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError(f"not a {'/'.join(schemes)} URL: {value!r}")
+    try:
+        _ = parts.port
+    except ValueError as exc:
+        raise ValueError(f"bad port in URL {value!r}") from exc
+    return value
+
+
+def _check_hostport(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if value.startswith("[") or not sep:
+        return value
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port, got {value!r}")
+    return value
+
+
+HostPort = Annotated[str, Field(min_length=1)]
+
+
+class Settings(Strict):
+    database: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite file")
+    nameservers: list[HostPort] = Field(default_factory=list)
+    dns_timeout: float = Field(default=3.0, gt=0, le=60)
+    authoritative_port: int = Field(default=53, gt=0, lt=65536)
+    ca_bundle: str | None = None
+    http_timeout: float = Field(default=10.0, gt=0, le=300)
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
+    concurrency: int = Field(default=32, ge=1, le=1024)
+    default_interval: float = Field(default=300, ge=1)
+    jitter: float = Field(default=10, ge=0)
+    metrics_listen: str = "127.0.0.1:9810"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    trust_anchors: str | None = None
+    state_dir: str | None = None
+
+    @field_validator("nameservers")
+    @classmethod
+    def _ns(cls, value: list[str]) -> list[str]:
+        return [_check_hostport(v) for v in value]
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        return _check_hostport(value)
+
+    @field_validator("database")
+    @classmethod
+    def _db(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite:", "postgresql")):
+            raise ValueError("database must be a sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+
+class Tagged(Strict):
+    tags: list[str] = Field(default_factory=list)
+    customer: str | None = None
+
+    def all_tags(self) -> tuple[str, ...]:
+        extra = (f"customer:{self.customer}",) if self.customer else ()
+        return tuple(self.tags) + extra
+
+
+def _check_domain(value: str) -> str:
+    name = value.rstrip(".").lower()
+    labels = name.split(".")
+    if not name or any(not label or len(label) > 63 for label in labels) or len(name) > 253:
+        raise ValueError(f"not a domain name: {value!r}")
+    return name
+
+
+class Zone(Tagged):
+    name: str
+    dnssec: bool = True
+    nameservers: list[str] = Field(default_factory=list, description="expected NS host names")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_domain(value)
+
+
+class MailDomain(Tagged):
+    name: str
+    sending: bool = True
+    dkim_selectors: list[str] = Field(default_factory=list)
+    mta_sts: bool = True
+    dane: bool = False
+    dnsbl: list[str] = Field(default_factory=list)
+    mail_host: str | None = Field(default=None, description="name of the [[mail_hosts]] entry")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_domain(value)
+
+
+class Service(Tagged):
+    name: str
+    kind: ServiceKind
+    base_url: str
+    host: str | None = None
+    version: str | None = None
+    probe_account: str | None = None
+    secure_mode: bool = False
+    server_name: str | None = Field(default=None, description="Matrix server name")
+    admin_url: str | None = Field(default=None, description="Garage admin API")
+    admin_token: Secret | None = None
+    s3_endpoint: str | None = None
+    s3_bucket: str | None = None
+    s3_region: str = "garage"
+    s3_access_key: Secret | None = None
+    s3_secret_key: Secret | None = None
+
+    @field_validator("base_url", "admin_url", "s3_endpoint")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_url(value)
+
+    @property
+    def hostname(self) -> str:
+        return urlsplit(self.base_url).hostname or ""
+
+
+class Host(Tagged):
+    name: str
+    ssh: str | None = Field(default=None, description="user@host[:port]; none = local")
+    ssh_key: Secret | None = None
+    known_hosts: str | None = None
+    expected_system: str | None = None
+    profile: str = "/nix/var/nix/profiles/system"
+
+
+class MailHost(Tagged):
+    name: str
+    host: str
+    submission_port: int = 587
+    submissions_port: int = 465
+    imaps_port: int = 993
+    probe_user: str | None = None
+    probe_password: Secret | None = None
+
+
+class Endpoint(Tagged):
+    name: str | None = None
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _check_url(value, ("https",))
+
+
+class DnsApi(Strict):
+    name: str
+    kind: Literal["powerdns"] = "powerdns"
+    url: str
+    api_key: Secret
+    server_id: str = "localhost"
+    zones: list[str] = Field(default_factory=list)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _check_url(value)
+
+
+class CheckOverride(Strict):
+    interval: float | None = Field(default=None, ge=1)
+    cron: str | None = None
+    timeout: float | None = Field(default=None, gt=0, le=3600)
+    disabled: bool = False
+    failure_threshold: int | None = Field(default=None, ge=1)
+    success_threshold: int | None = Field(default=None, ge=1)
+
+
+class Remediation(Strict):
+    default_policy: Literal["off", "dry-run", "approve", "auto"] = "dry-run"
+    policies: dict[str, Literal["off", "dry-run", "approve", "auto"]] = Field(
+        default_factory=dict)
+
+
+class Fleet(Strict):
+    """The whole fleet file, validated; `targets()` turns it into what checks probe."""
+
+    settings: Settings = Field(default_factory=Settings)
+    zones: list[Zone] = Field(default_factory=list)
+    mail_domains: list[MailDomain] = Field(default_factory=list)
+    services: list[Service] = Field(default_factory=list)
+    hosts: list[Host] = Field(default_factory=list)
+    mail_hosts: list[MailHost] = Field(default_factory=list)
+    endpoints: list[Endpoint] = Field(default_factory=list)
+    dns_apis: list[DnsApi] = Field(default_factory=list)
+    checks: dict[str, CheckOverride] = Field(default_factory=dict)
+    remediation: Remediation = Field(default_factory=Remediation)
+
+    # -- derived ----------------------------------------------------------------------------
+
+    def targets(self) -> list[Target]:
+        out: list[Target] = []
+        out += [Target(TargetKind.ZONE, z.name, z, z.all_tags()) for z in self.zones]
+        out += [Target(TargetKind.MAIL_DOMAIN, m.name, m, m.all_tags())
+                for m in self.mail_domains]
+        out += [Target(TargetKind(s.kind), s.name, s, s.all_tags()) for s in self.services]
+        out += [Target(TargetKind.HOST, h.name, h, h.all_tags()) for h in self.hosts]
+        out += [Target(TargetKind.MAIL_HOST, m.name, m, m.all_tags()) for m in self.mail_hosts]
+        out += self._endpoints()
+        return out
+
+    def _endpoints(self) -> list[Target]:
+        """Every HTTPS endpoint: services, MTA-STS policy hosts, extra endpoints; deduplicated."""
+        seen: dict[str, Target] = {}
+
+        def add(url: str, tags: tuple[str, ...], name: str | None = None) -> None:
+            parts = urlsplit(url)
+            if parts.scheme != "https":
+                return
+            key = name or parts.netloc.lower()
+            if key not in seen:
+                seen[key] = Target(TargetKind.ENDPOINT, key, Endpoint(name=key, url=url), tags)
+
+        for s in self.services:
+            add(s.base_url, s.all_tags())
+        port = _https_port_hint(self.services)
+        for m in self.mail_domains:
+            if m.mta_sts and m.sending:
+                add(f"https://mta-sts.{m.name}{port}/", m.all_tags())
+        for e in self.endpoints:
+            add(e.url, e.all_tags(), e.name)
+        return list(seen.values())
+
+    def override_for(self, check_id: str, family: str) -> CheckOverride:
+        """Most specific wins: exact id, then glob, then family."""
+        if check_id in self.checks:
+            return self.checks[check_id]
+        for key, value in self.checks.items():
+            if any(c in key for c in "*?[") and fnmatch.fnmatchcase(check_id, key):
+                return value
+        return self.checks.get(family, CheckOverride())
+
+    def secrets(self) -> Iterable[tuple[str, Secret]]:
+        """Every secret reference with its key path (for validation and redaction)."""
+        for i, s in enumerate(self.services):
+            for attr in ("admin_token", "s3_access_key", "s3_secret_key"):
+                value = getattr(s, attr)
+                if value is not None:
+                    yield f"services[{i}].{attr}", value
+        for i, h in enumerate(self.hosts):
+            if h.ssh_key is not None:
+                yield f"hosts[{i}].ssh_key", h.ssh_key
+        for i, mh in enumerate(self.mail_hosts):
+            if mh.probe_password is not None:
+                yield f"mail_hosts[{i}].probe_password", mh.probe_password
+        for i, api in enumerate(self.dns_apis):
+            yield f"dns_apis[{i}].api_key", api.api_key
+
+
+def _https_port_hint(services: list[Service]) -> str:
+    """The lab serves HTTPS on one high port; reuse a non-default port seen on the services."""
+    ports = {urlsplit(s.base_url).port for s in services if s.base_url.startswith("https")}
+    ports.discard(None)
+    ports.discard(443)
+    return f":{ports.pop()}" if len(ports) == 1 else ""
+
+
+# -- loading --------------------------------------------------------------------------------
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and part.startswith(("function-", "function_")):
+            continue
+        else:
+            out += ("." if out else "") + (part if _plain_key(str(part)) else f'"{part}"')
+    return out or "(top level)"
+
+
+def _plain_key(key: str) -> bool:
+    return key.replace("_", "").replace("-", "").replace("$", "").isalnum()
+
+
+def _message(err: Any) -> str:
+    kind = err["type"]
+    msg = str(err["msg"])
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    elif msg.startswith("Assertion failed, "):
+        msg = msg[len("Assertion failed, "):]
+    return msg
+
+
+def parse_fleet(data: dict[str, Any], source: str = "<config>",
+                known_checks: Iterable[tuple[str, str]] | None = None) -> Fleet:
+    """Validate parsed TOML; raises ConfigError listing every problem."""
+    try:
+        fleet = Fleet.model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{source}: {_loc(tuple(e['loc']))}: {_message(e)}" for e in exc.errors()]
+        raise ConfigError(problems) from None
+    problems = [f"{source}: {p}" for p in semantic_problems(fleet, known_checks)]
+    if problems:
+        raise ConfigError(problems)
+    return fleet
+
+
+def semantic_problems(fleet: Fleet, known_checks: Iterable[tuple[str, str]] | None
+                      ) -> list[str]:
+    """Rules that span entries: duplicate names, dangling references, unknown check ids."""
+    problems: list[str] = []
+    for section in ("zones", "mail_domains", "services", "hosts", "mail_hosts", "dns_apis"):
+        seen: dict[str, int] = {}
+        for i, item in enumerate(getattr(fleet, section)):
+            name = item.name
+            if name in seen:
+                problems.append(f"{section}[{i}].name: duplicate target {name!r} "
+                                f"(also {section}[{seen[name]}])")
+            else:
+                seen[name] = i
+    host_names = {h.name for h in fleet.hosts}
+    for i, s in enumerate(fleet.services):
+        if s.host is not None and s.host not in host_names:
+            problems.append(f"services[{i}].host: no [[hosts]] entry named {s.host!r}")
+        if s.kind == "garage" and s.admin_url is None:
+            problems.append(f"services[{i}].admin_url: required for a garage service")
+    mail_host_names = {m.name for m in fleet.mail_hosts}
+    for i, m in enumerate(fleet.mail_domains):
+        if m.mail_host is not None and m.mail_host not in mail_host_names:
+            problems.append(f"mail_domains[{i}].mail_host: no [[mail_hosts]] entry named "
+                            f"{m.mail_host!r}")
+    if known_checks is not None:
+        known = list(known_checks)
+        ids = {cid for cid, _ in known}
+        families = {fam for _, fam in known}
+        for key in fleet.checks:
+            if key in ids or key in families:
+                continue
+            if any(c in key for c in "*?[") and any(fnmatch.fnmatchcase(i, key) for i in ids):
+                continue
+            problems.append(f'checks."{key}": unknown check id or family')
+    for key, override in fleet.checks.items():
+        if override.cron is not None:
+            problem = _cron_problem(override.cron)
+            if problem:
+                problems.append(f'checks."{key}".cron: {problem}')
+    for path, secret in fleet.secrets():
+        why = secret.problem()
+        if why:
+            problems.append(f"{path}: {why}")
+    return problems
+
+
+def _cron_problem(expr: str) -> str | None:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(expr)
+    except ValueError as exc:
+        return f"invalid cron expression ({exc})"
+    return None
+
+
+def load_fleet(path: str | Path, known_checks: Iterable[tuple[str, str]] | None = None) -> Fleet:
+    """Read and validate a fleet file; every problem becomes one line of ConfigError."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"{p}: cannot read ({exc.strerror})"]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError([f"{p}: not UTF-8 text"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{p}: invalid TOML: {exc}"]) from None
+    fleet = parse_fleet(data, str(p), known_checks)
+    return _resolve_relative(fleet, p.parent)
+
+
+def _resolve_relative(fleet: Fleet, base: Path) -> Fleet:
+    """Relative paths in settings are relative to the fleet file, not the working directory."""
+    settings = fleet.settings
+    updates: dict[str, Any] = {}
+    for key in ("ca_bundle", "trust_anchors", "state_dir"):
+        value = getattr(settings, key)
+        if value and not os.path.isabs(value):
+            updates[key] = str((base / value).resolve())
+    db = settings.database
+    if db and db.startswith("sqlite:///") and not db.startswith("sqlite:////"):
+        rel = db[len("sqlite:///"):]
+        if rel and rel != ":memory:":
+            updates["database"] = "sqlite:///" + str((base / rel).resolve())
+    if not updates:
+        return fleet
+    return fleet.model_copy(update={"settings": settings.model_copy(update=updates)})
+
+
+def default_state_dir(settings: Settings) -> Path:
+    if settings.state_dir:
+        return Path(settings.state_dir)
+    env = os.environ.get("WATCHTOWER_STATE_DIR") or os.environ.get("STATE_DIRECTORY")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(xdg) / "watchtower"
+
+
+def database_url(settings: Settings) -> str:
+    if settings.database:
+        return settings.database
+    return "sqlite:///" + str(default_state_dir(settings) / "watchtower.db")

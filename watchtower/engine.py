@@ -1,0 +1,116 @@
+"""One sweep end to end: plan the pairs, run them, store results in batches, report flips.
+
+Results are written in small batches as they arrive, so a crash mid-sweep loses at most the
+batch in flight, and every result handed to `on_result` (progress, JSON output, logs) has already
+been committed: what was reported is stored.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from watchtower import plugins
+from watchtower.checks_api import Check
+from watchtower.config import Fleet
+from watchtower.model import Result, Status, Target
+from watchtower.runner import Job, Runner, Sweep, plan_jobs
+from watchtower.store import Flip, Store
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 200
+BATCH_SECONDS = 0.5
+
+
+@dataclass
+class SweepOutcome:
+    results: list[Result] = field(default_factory=list)
+    flips: list[Flip] = field(default_factory=list)
+    sweep_id: int | None = None
+    seconds: float = 0.0
+    dns_stats: dict[str, int] = field(default_factory=dict)
+
+    def counts(self) -> dict[Status, int]:
+        out: dict[Status, int] = {}
+        for r in self.results:
+            out[r.status] = out.get(r.status, 0) + 1
+        return out
+
+
+def select_checks(only: list[str] | None = None) -> dict[str, Check]:
+    """All registered checks, or those whose id or family matches one of the globs."""
+    checks = plugins.checks()
+    if not only:
+        return checks
+    return {cid: c for cid, c in checks.items()
+            if any(fnmatch.fnmatchcase(cid, g) or c.meta.family == g for g in only)}
+
+
+def run_sweep(
+    fleet: Fleet,
+    store: Store | None,
+    checks: dict[str, Check],
+    *,
+    targets: list[Target] | None = None,
+    schedule: str = "manual",
+    on_result: Callable[[Result], None] | None = None,
+    on_flip: Callable[[Flip], None] | None = None,
+    stop: threading.Event | None = None,
+    jobs: list[Job] | None = None,
+) -> SweepOutcome:
+    started = time.monotonic()
+    if jobs is None:
+        jobs = plan_jobs(fleet, checks, targets)
+    outcome = SweepOutcome()
+    sweep = Sweep(fleet)
+    if store is not None:
+        outcome.sweep_id = store.begin_sweep(schedule, len(jobs))
+    batch: list[Result] = []
+    last_flush = time.monotonic()
+
+    def flush() -> None:
+        nonlocal last_flush
+        if store is not None and batch:
+            flips = store.record(batch, outcome.sweep_id)
+            outcome.flips.extend(flips)
+            for flip in flips:
+                if flip.old is not None:
+                    log.info("%s on %s: %s -> %s: %s", flip.check, flip.target, flip.old,
+                             flip.new, flip.reason)
+                if on_flip is not None:
+                    on_flip(flip)
+        if on_result is not None:
+            for r in batch:
+                on_result(r)
+        batch.clear()
+        last_flush = time.monotonic()
+
+    runner = Runner(fleet.settings.concurrency)
+    state = "done"
+    try:
+        for result in runner.run(jobs, sweep.context, stop):
+            outcome.results.append(result)
+            batch.append(result)
+            if len(batch) >= BATCH_SIZE or time.monotonic() - last_flush > BATCH_SECONDS:
+                flush()
+        if stop is not None and stop.is_set():
+            state = "interrupted"
+        flush()
+    except BaseException:
+        state = "interrupted"
+        raise
+    finally:
+        if store is not None and outcome.sweep_id is not None:
+            try:
+                store.finish_sweep(outcome.sweep_id, outcome.counts(), state)
+            except Exception as exc:
+                log.error("could not close sweep %s: %s", outcome.sweep_id, exc)
+        outcome.dns_stats = sweep.dns.cache_stats
+        sweep.close()
+        outcome.seconds = time.monotonic() - started
+    return outcome

@@ -1,0 +1,136 @@
+"""The lab: a simulated fleet on loopback that watchtower probes for real.
+
+`Lab(directory).start()` brings up the lab's authoritative DNS (on 127.0.0.1 and a second
+address for the second name server), its HTTPS/HTTP front under a CA of its own, and writes
+`fleet.toml` pointing watchtower at them. It needs no root and nothing outside Python.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+import socket
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from watchtower.lab.ca import LabCA
+from watchtower.lab.dnsserver import DnsServer
+from watchtower.lab.fleet import (
+    NS2_ADDRESS,
+    LabDomain,
+    build_domains,
+    fleet_document,
+    split_txt,
+    zone_for,
+)
+from watchtower.lab.https import WebFront
+from watchtower.lab.sites import site_app
+
+log = logging.getLogger(__name__)
+
+
+def port_or_free(address: str, wanted: int) -> int:
+    """`wanted` when both UDP and TCP can bind it on `address`, else 0 (let the OS choose)."""
+    if wanted == 0:
+        return 0
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind((address, wanted))
+            except OSError:
+                return 0
+    return wanted
+
+
+class Lab:
+    """Starts and stops the lab's servers; `fleet_path` is the fleet file it wrote."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        domains: int = 3,
+        faults: dict[str, set[str]] | None = None,
+        dns_port: int = 0,
+        https_port: int = 0,
+        http_port: int = 0,
+        metrics_listen: str = "127.0.0.1:9810",
+        database: str | None = None,
+    ) -> None:
+        self.dir = directory.resolve()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.domains: list[LabDomain] = build_domains(domains, faults)
+        self.ca = LabCA(self.dir / "ca")
+        self.dns = DnsServer(["127.0.0.1", NS2_ADDRESS], port_or_free("127.0.0.1", dns_port))
+        self.web = WebFront("127.0.0.1", port_or_free("127.0.0.1", https_port),
+                            port_or_free("127.0.0.1", http_port))
+        self.metrics_listen = metrics_listen
+        self.database = database or f"sqlite:///{self.dir / 'watchtower.db'}"
+        self.fleet_path = self.dir / "fleet.toml"
+
+    def _dkim_txt(self) -> str:
+        key_path = self.dir / "dkim-s1.key"
+        if key_path.exists():
+            key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+        else:
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                   serialization.PrivateFormat.PKCS8,
+                                                   serialization.NoEncryption()))
+            key_path.chmod(0o600)
+        spki = key.public_key().public_bytes(serialization.Encoding.DER,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo)
+        return split_txt("v=DKIM1; k=rsa; p=" + base64.b64encode(spki).decode())
+
+    def _certificate(self, domain: LabDomain, host: str) -> tuple[str, str]:
+        now = dt.datetime.now(dt.UTC)
+        is_service = host == domain.service_host
+        if is_service and "cert-expired" in domain.faults:
+            issued = self.ca.issue([host], not_before=now - dt.timedelta(days=120),
+                                   not_after=now - dt.timedelta(days=30))
+        elif is_service and "cert-wrong-name" in domain.faults:
+            issued = self.ca.issue([f"other.{domain.name}"], label=host)
+        elif is_service and "cert-untrusted" in domain.faults:
+            issued = self.ca.issue([host], self_signed=True)
+        else:
+            issued = self.ca.issue([host])
+        return str(issued.cert_path), str(issued.key_path)
+
+    def start(self) -> Path:
+        dkim = self._dkim_txt()
+        zones = [zone_for(d, dkim) for d in self.domains]
+        for address in self.dns.addresses:
+            self.dns.set_zones(address, zones)
+        self.dns.start()
+        for d in self.domains:
+            for host in d.web_hosts:
+                cert, key = self._certificate(d, host)
+                self.web.add_site(host, cert, key, site_app(d, host))
+        self.web.start()
+        doc = fleet_document(
+            self.domains, dns_port=self.dns.port, https_port=self.web.https_port,
+            ca_bundle=str(self.ca.cert_path), database=self.database,
+            metrics_listen=self.metrics_listen,
+        )
+        self.fleet_path.write_text(
+            "# Written by `watchtower lab`: a simulated fleet on loopback.\n"
+            + tomli_w.dumps(doc))
+        log.info("lab up: dns 127.0.0.1:%d, https 127.0.0.1:%d, %d domains", self.dns.port,
+                 self.web.https_port, len(self.domains))
+        return self.fleet_path
+
+    def stop(self) -> None:
+        self.web.stop()
+        self.dns.stop()
+
+    def __enter__(self) -> Lab:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

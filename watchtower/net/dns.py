@@ -1,0 +1,416 @@
+"""DNS through dnspython, with configurable `host:port` servers and a per-sweep cache.
+
+Two kinds of question:
+- `resolve(name, type)`: what the fleet's configured resolver answers (stub behaviour: RD set, UDP
+  with TCP fallback on truncation, next server on timeout/SERVFAIL, CNAME chains followed).
+- `ask(server, name, type)`: what one particular server answers (authoritative checks: AA flag,
+  SOA serials, open recursion, lame delegation).
+
+Both are cached for the life of a `Resolver` (one sweep), including failures, so every check of a
+sweep that asks the same question costs the network one query, and a dead server costs one
+timeout per question, not one per check. Concurrent askers of the same question wait for the
+first one instead of sending their own (in-flight de-duplication).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+import dns.xfr
+import dns.zone
+
+from watchtower.errors import ProbeError, ProbeTimeout
+from watchtower.net.deadline import remaining
+
+MAX_CNAME_HOPS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    """A nameserver address with its port (the lab and tests use high loopback ports)."""
+
+    host: str
+    port: int = 53
+
+    @classmethod
+    def parse(cls, text: str, default_port: int = 53) -> Server:
+        """Parse `host`, `host:port`, `[v6]:port` or a bare IPv6 address."""
+        text = text.strip()
+        if text.startswith("["):
+            host, _, rest = text[1:].partition("]")
+            port = int(rest[1:]) if rest.startswith(":") else default_port
+            return cls(host, port)
+        if text.count(":") == 1:
+            host, port_text = text.split(":")
+            return cls(host, int(port_text))
+        return cls(text, default_port)
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+class DnsError(ProbeError):
+    """A question got no usable answer: timeout, SERVFAIL, REFUSED or a malformed reply."""
+
+    def __init__(self, reason: str, *, kind: str = "dns") -> None:
+        super().__init__(reason, kind=kind)
+
+
+@dataclass(frozen=True, slots=True)
+class DnsAnswer:
+    """What the resolver said about (name, type); NXDOMAIN and NODATA are answers, not errors."""
+
+    name: str
+    rdtype: str
+    rcode: str
+    rrset: dns.rrset.RRset | None = field(default=None, compare=False)
+    authenticated: bool = False
+    cname_chain: tuple[str, ...] = ()
+    rrsigs: dns.rrset.RRset | None = field(default=None, compare=False)
+
+    @property
+    def nxdomain(self) -> bool:
+        return self.rcode == "NXDOMAIN"
+
+    @property
+    def records(self) -> list[str]:
+        """Records in presentation format, sorted so evidence is stable across sweeps."""
+        if self.rrset is None:
+            return []
+        return sorted(rd.to_text() for rd in self.rrset)
+
+    @property
+    def rdatas(self) -> list[Any]:
+        return list(self.rrset) if self.rrset is not None else []
+
+    @property
+    def ttl(self) -> int | None:
+        return self.rrset.ttl if self.rrset is not None else None
+
+    @property
+    def texts(self) -> list[str]:
+        """TXT/SPF records with their strings joined (RFC 7208 3.3), undecodable bytes replaced."""
+        out = []
+        for rd in self.rdatas:
+            strings = getattr(rd, "strings", None)
+            if strings is not None:
+                out.append(b"".join(strings).decode("utf-8", errors="replace"))
+        return sorted(out)
+
+    def evidence(self) -> dict[str, Any]:
+        ev: dict[str, Any] = {"name": self.name, "type": self.rdtype, "rcode": self.rcode,
+                              "records": self.records}
+        if self.cname_chain:
+            ev["cname_chain"] = list(self.cname_chain)
+        if self.authenticated:
+            ev["ad"] = True
+        return ev
+
+
+@dataclass(frozen=True, slots=True)
+class ServerReply:
+    """One server's raw reply to one question, reduced to the facts the DNS checks judge."""
+
+    server: str
+    rcode: str
+    aa: bool
+    ra: bool
+    answer: tuple[dns.rrset.RRset, ...] = field(compare=False)
+    authority: tuple[dns.rrset.RRset, ...] = field(compare=False)
+    additional: tuple[dns.rrset.RRset, ...] = field(compare=False, default=())
+
+    def rrset(self, rdtype: str, name: str | None = None) -> dns.rrset.RRset | None:
+        want = dns.rdatatype.from_text(rdtype)
+        for rrset in self.answer:
+            if rrset.rdtype == want and (name is None or rrset.name == dns.name.from_text(name)):
+                return rrset
+        return None
+
+    def evidence(self) -> dict[str, Any]:
+        return {
+            "server": self.server,
+            "rcode": self.rcode,
+            "aa": self.aa,
+            "ra": self.ra,
+            "answer": [rr.to_text() for rr in self.answer],
+        }
+
+
+class _Cache:
+    """Thread-safe memo of question -> Future, so concurrent askers share one query."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._futures: dict[tuple[Any, ...], Future[Any]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            fut = self._futures.get(key)
+            owner = fut is None
+            if fut is None:
+                fut = Future()
+                self._futures[key] = fut
+                self.misses += 1
+            else:
+                self.hits += 1
+        if owner:
+            try:
+                fut.set_result(compute())
+            except BaseException as exc:  # cached too: a dead server costs one timeout
+                fut.set_exception(exc)
+        return fut.result()
+
+
+class Resolver:
+    """The sweep's DNS client. Create one per sweep; it is safe to share between threads."""
+
+    def __init__(
+        self,
+        nameservers: list[Server],
+        timeout: float = 3.0,
+        *,
+        authoritative_port: int = 53,
+        cache: bool = True,
+    ) -> None:
+        if not nameservers:
+            raise ValueError("at least one nameserver is needed")
+        self.nameservers = nameservers
+        self.timeout = timeout
+        self.authoritative_port = authoritative_port
+        self._cache = _Cache() if cache else None
+        self.queries_sent = 0
+        self._count_lock = threading.Lock()
+
+    # -- public API ---------------------------------------------------------------------------
+
+    @property
+    def cache_stats(self) -> dict[str, int]:
+        if self._cache is None:
+            return {"hits": 0, "misses": 0, "sent": self.queries_sent}
+        return {"hits": self._cache.hits, "misses": self._cache.misses, "sent": self.queries_sent}
+
+    def resolve(
+        self, name: str, rdtype: str, *, dnssec: bool = False, deadline: float | None = None
+    ) -> DnsAnswer:
+        """Ask the configured resolver; follow CNAMEs; NXDOMAIN/NODATA come back as answers."""
+        key = ("resolve", _norm(name), rdtype.upper(), dnssec)
+        return self._cached(key, lambda: self._resolve(name, rdtype.upper(), dnssec, deadline))
+
+    def ask(
+        self,
+        server: Server | str,
+        name: str,
+        rdtype: str,
+        *,
+        recursion: bool = False,
+        dnssec: bool = False,
+        deadline: float | None = None,
+    ) -> ServerReply:
+        """Ask one server directly (no RD unless `recursion`), for authoritative checks."""
+        srv = self._server(server)
+        key = ("ask", str(srv), _norm(name), rdtype.upper(), recursion, dnssec)
+        return self._cached(
+            key, lambda: self._ask(srv, name, rdtype.upper(), recursion, dnssec, deadline)
+        )
+
+    def axfr(self, server: Server | str, zone: str, *, deadline: float | None = None) -> int:
+        """Try a zone transfer; returns the number of records received (0 when refused)."""
+        srv = self._server(server)
+        return int(self._cached(("axfr", str(srv), _norm(zone)), lambda: self._axfr(srv, zone,
+                                                                                   deadline)))
+
+    def addresses(self, host: str, *, deadline: float | None = None) -> list[str]:
+        """A and AAAA of a host name through the configured resolver (IP literals pass through)."""
+        if _is_ip(host):
+            return [host]
+        out: list[str] = []
+        for rdtype in ("A", "AAAA"):
+            try:
+                out.extend(self.resolve(host, rdtype, deadline=deadline).records)
+            except DnsError:
+                if rdtype == "A":
+                    raise
+        return out
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _server(self, server: Server | str) -> Server:
+        if isinstance(server, Server):
+            return server
+        return Server.parse(server, self.authoritative_port)
+
+    def _cached(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        if self._cache is None:
+            return compute()
+        return self._cache.get(key, compute)
+
+    def _count(self) -> None:
+        with self._count_lock:
+            self.queries_sent += 1
+
+    def _exchange(
+        self, srv: Server, query: dns.message.Message, deadline: float | None
+    ) -> dns.message.Message:
+        """UDP first, TCP when the reply is truncated; raises DnsError with a reason."""
+        timeout = remaining(deadline, self.timeout)
+        self._count()
+        try:
+            reply = dns.query.udp(query, srv.host, port=srv.port, timeout=timeout,
+                                  ignore_unexpected=True)
+            if reply.flags & dns.flags.TC:
+                self._count()
+                reply = dns.query.tcp(query, srv.host, port=srv.port,
+                                      timeout=remaining(deadline, self.timeout))
+        except dns.exception.Timeout as exc:
+            raise DnsError(f"no answer from {srv} within {timeout:.1f}s", kind="timeout") from exc
+        except ProbeTimeout:
+            raise
+        except dns.exception.DNSException as exc:
+            raise DnsError(f"malformed answer from {srv}: {exc}", kind="malformed") from exc
+        except (OSError, EOFError) as exc:
+            raise DnsError(f"cannot reach {srv}: {exc}", kind="unreachable") from exc
+        return reply
+
+    def _resolve(
+        self, name: str, rdtype: str, dnssec: bool, deadline: float | None
+    ) -> DnsAnswer:
+        try:
+            qname = dns.name.from_text(name)
+        except dns.exception.DNSException as exc:
+            raise DnsError(f"invalid name {name!r}: {exc}", kind="input") from exc
+        chain: list[str] = []
+        seen: set[dns.name.Name] = set()
+        wanted = dns.rdatatype.from_text(rdtype)
+        while True:
+            reply = self._ask_resolvers(qname, wanted, dnssec, deadline)
+            rcode = dns.rcode.to_text(reply.rcode())
+            ad = bool(reply.flags & dns.flags.AD)
+            target = qname
+            # Follow the CNAME chain inside the answer section first.
+            for _ in range(MAX_CNAME_HOPS + 1):
+                final = reply.get_rrset(reply.answer, target, dns.rdataclass.IN, wanted)
+                if final is not None:
+                    sigs = reply.get_rrset(reply.answer, target, dns.rdataclass.IN,
+                                           dns.rdatatype.RRSIG, wanted)
+                    return DnsAnswer(name, rdtype, rcode, final, ad, tuple(chain), sigs)
+                cname = reply.get_rrset(reply.answer, target, dns.rdataclass.IN,
+                                        dns.rdatatype.CNAME)
+                if cname is None or wanted == dns.rdatatype.CNAME:
+                    break
+                if target in seen:
+                    raise DnsError(f"CNAME loop at {target}", kind="cname-loop")
+                seen.add(target)
+                target = cname[0].target
+                chain.append(target.to_text())
+            if target != qname and rcode == "NOERROR" and not _has_type(reply, target, wanted):
+                # The server stopped at a CNAME it is not authoritative for: chase it ourselves.
+                if len(chain) > MAX_CNAME_HOPS:
+                    raise DnsError(f"CNAME chain longer than {MAX_CNAME_HOPS}", kind="cname-loop")
+                qname = target
+                continue
+            return DnsAnswer(name, rdtype, rcode, None, ad, tuple(chain))
+
+    def _ask_resolvers(
+        self, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType, dnssec: bool,
+        deadline: float | None,
+    ) -> dns.message.Message:
+        query = dns.message.make_query(qname, rdtype, want_dnssec=dnssec, use_edns=0,
+                                       payload=1232)
+        query.flags |= dns.flags.AD | dns.flags.RD
+        problems: list[str] = []
+        for srv in self.nameservers:
+            try:
+                reply = self._exchange(srv, query, deadline)
+            except DnsError as exc:
+                problems.append(exc.reason)
+                continue
+            rcode = reply.rcode()
+            if rcode in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+                return reply
+            problems.append(f"{dns.rcode.to_text(rcode)} from {srv}")
+        kind = "timeout" if all("no answer" in p for p in problems) else "servfail"
+        raise DnsError(f"{qname} {dns.rdatatype.to_text(rdtype)}: " + "; ".join(problems),
+                       kind=kind)
+
+    def _ask(
+        self, srv: Server, name: str, rdtype: str, recursion: bool, dnssec: bool,
+        deadline: float | None,
+    ) -> ServerReply:
+        try:
+            query = dns.message.make_query(name, rdtype, want_dnssec=dnssec, use_edns=0,
+                                           payload=1232)
+        except dns.exception.DNSException as exc:
+            raise DnsError(f"invalid question {name} {rdtype}: {exc}", kind="input") from exc
+        if not recursion:
+            query.flags &= ~dns.flags.RD
+        reply = self._exchange(srv, query, deadline)
+        return ServerReply(
+            server=str(srv),
+            rcode=dns.rcode.to_text(reply.rcode()),
+            aa=bool(reply.flags & dns.flags.AA),
+            ra=bool(reply.flags & dns.flags.RA),
+            answer=tuple(reply.answer),
+            authority=tuple(reply.authority),
+            additional=tuple(reply.additional),
+        )
+
+    def _axfr(self, srv: Server, zone: str, deadline: float | None) -> int:
+        self._count()
+        try:
+            z = dns.zone.Zone(zone)
+            dns.query.inbound_xfr(srv.host, z, port=srv.port,
+                                  timeout=remaining(deadline, self.timeout),
+                                  lifetime=remaining(deadline, self.timeout * 2))
+        except dns.xfr.TransferError:
+            return 0  # refused or NOTAUTH: the answer we hope for
+        except dns.exception.FormError:
+            return 0
+        except dns.exception.Timeout as exc:
+            raise DnsError(f"AXFR from {srv} timed out", kind="timeout") from exc
+        except (ConnectionError, EOFError):
+            return 0  # the server closed the TCP connection: a refusal too
+        except dns.exception.DNSException as exc:
+            raise DnsError(f"AXFR from {srv}: {exc}", kind="malformed") from exc
+        except OSError as exc:
+            raise DnsError(f"AXFR from {srv}: {exc}", kind="unreachable") from exc
+        return sum(len(rds) for _, rds in z.iterate_rdatasets())
+
+
+def _norm(name: str) -> str:
+    return name.lower().rstrip(".") + "."
+
+
+def _has_type(reply: dns.message.Message, name: dns.name.Name, rdtype: int) -> bool:
+    return any(rr.name == name and rr.rdtype == rdtype for rr in reply.answer)
+
+
+def _is_ip(host: str) -> bool:
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def is_ip(host: str) -> bool:
+    """True for an IPv4 or IPv6 literal."""
+    return _is_ip(host)

@@ -1,0 +1,319 @@
+"""HTTP(S) through requests, resolved by the fleet's resolver, capped in size, time and hops.
+
+Why not plain `requests.get`: the fleet's names live in the fleet's DNS (the lab's `.test` zones,
+a provider's split horizon), so connections are made to addresses from our `Resolver` while the
+Host header, SNI and certificate name stay the host name. Bodies are read with `read1` in chunks
+under one deadline, so a slow-drip server cannot hold a probe past its timeout and a 1 GB body
+costs at most the cap. Redirects are followed by hand so every hop is evidence and loops and
+cross-host hops are visible to the checks that care (HSTS, MTA-STS forbids redirects).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import requests.adapters
+import urllib3
+from requests.structures import CaseInsensitiveDict
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+
+from watchtower import __version__
+from watchtower.errors import ProbeError, ProbeTimeout
+from watchtower.net.deadline import remaining
+from watchtower.net.dns import DnsError, Resolver
+
+DEFAULT_MAX_BODY = 2 * 1024 * 1024
+DEFAULT_MAX_REDIRECTS = 5
+USER_AGENT = f"watchtower/{__version__} (+fleet compliance probe)"
+
+
+@dataclass(slots=True)
+class HttpResponse:
+    """A response reduced to what checks judge and reports show."""
+
+    url: str
+    status: int
+    headers: CaseInsensitiveDict[str]
+    body: bytes
+    elapsed_ms: float
+    history: list[tuple[int, str]] = field(default_factory=list)
+    truncated: bool = False
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    def text(self) -> str:
+        """The body as text; invalid UTF-8 is a probe error with a reason, not a crash."""
+        try:
+            return self.body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProbeError(f"{self.url}: body is not valid UTF-8 ({exc.reason} at byte "
+                             f"{exc.start})", kind="malformed") from exc
+
+    def json(self) -> Any:
+        if self.truncated:
+            raise ProbeError(f"{self.url}: body larger than the cap, not parsed", kind="too-large")
+        try:
+            return json.loads(self.text())
+        except json.JSONDecodeError as exc:
+            raise ProbeError(f"{self.url}: invalid JSON ({exc.msg} at line {exc.lineno})",
+                             kind="malformed") from exc
+
+    def evidence(self, *header_names: str) -> dict[str, Any]:
+        ev: dict[str, Any] = {"url": self.url, "status": self.status}
+        if self.history:
+            ev["redirects"] = [{"status": s, "location": u} for s, u in self.history]
+        for name in header_names:
+            if name in self.headers:
+                ev.setdefault("headers", {})[name.lower()] = self.headers[name]
+        if self.truncated:
+            ev["truncated"] = True
+        return ev
+
+
+def _connect(resolver: Resolver, host: str, port: int, timeout: float | None,
+             source_address: tuple[str, int] | None) -> socket.socket:
+    """Connect to the first reachable address of `host` as the fleet's resolver knows it."""
+    try:
+        addresses = resolver.addresses(host)
+    except DnsError as exc:
+        raise OSError(f"cannot resolve {host}: {exc.reason}") from exc
+    if not addresses:
+        raise OSError(f"{host} has no A/AAAA record")
+    last: OSError | None = None
+    for addr in addresses:
+        try:
+            return socket.create_connection((addr, port), timeout=timeout,
+                                            source_address=source_address)
+        except OSError as exc:
+            last = exc
+    assert last is not None
+    raise last
+
+
+class _ResolvingMixin:
+    resolver: Resolver
+    host: str
+    port: int
+    timeout: Any
+    source_address: tuple[str, int] | None
+
+    def _new_conn(self) -> socket.socket:
+        try:
+            sock = _connect(self.resolver, self.host, self.port, self.timeout,
+                            self.source_address)
+        except TimeoutError as exc:
+            raise ConnectTimeoutError(self, f"connection to {self.host} timed out") from exc
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, self, exc) from exc  # type: ignore[arg-type]
+        except OSError as exc:
+            raise NewConnectionError(self, f"cannot connect: {exc}") from exc  # type: ignore[arg-type]
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    """An adapter whose pools connect through the fleet's resolver."""
+
+    def __init__(self, resolver: Resolver, **kwargs: Any) -> None:
+        self._resolver = resolver
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        resolver = self._resolver
+        http_conn = type("ResolvingHTTPConnection", (_ResolvingMixin, HTTPConnection),
+                         {"resolver": resolver})
+        https_conn = type("ResolvingHTTPSConnection", (_ResolvingMixin, HTTPSConnection),
+                          {"resolver": resolver})
+        http_pool = type("ResolvingHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": http_conn})
+        https_pool = type("ResolvingHTTPSPool", (HTTPSConnectionPool,),
+                          {"ConnectionCls": https_conn})
+        self.poolmanager.pool_classes_by_scheme = {"http": http_pool, "https": https_pool}
+
+
+class HttpClient:
+    """The sweep's HTTP client. One requests session per thread, all sharing the resolver."""
+
+    def __init__(
+        self,
+        resolver: Resolver,
+        *,
+        ca_bundle: str | None = None,
+        timeout: float = 10.0,
+        max_body: int = DEFAULT_MAX_BODY,
+        max_redirects: int = DEFAULT_MAX_REDIRECTS,
+    ) -> None:
+        self.resolver = resolver
+        self.verify: str | bool = ca_bundle or True
+        self.timeout = timeout
+        self.max_body = max_body
+        self.max_redirects = max_redirects
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.trust_env = False  # no proxies or netrc from the environment
+            adapter = _Adapter(self.resolver, pool_connections=16, pool_maxsize=16,
+                               max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            session.headers["User-Agent"] = USER_AGENT
+            self._local.session = session
+            with self._lock:
+                self._sessions.append(session)
+        return session
+
+    def close(self) -> None:
+        with self._lock:
+            for s in self._sessions:
+                s.close()
+            self._sessions.clear()
+
+    def get(self, url: str, **kwargs: Any) -> HttpResponse:
+        return self.request("GET", url, **kwargs)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+        follow_redirects: bool = True,
+        max_body: int | None = None,
+        deadline: float | None = None,
+        timeout: float | None = None,
+    ) -> HttpResponse:
+        """Send a request; returns the final response, raises ProbeError when none came."""
+        cap = self.max_body if max_body is None else max_body
+        per_call = timeout or self.timeout
+        if deadline is None:
+            deadline = time.monotonic() + per_call
+        history: list[tuple[int, str]] = []
+        seen: set[str] = set()
+        started = time.monotonic()
+        current = url
+        for _hop in range(self.max_redirects + 1):
+            resp = self._one(method, current, headers, data, cap, deadline, per_call)
+            location = resp.headers.get("location")
+            if not (follow_redirects and resp.status in (301, 302, 303, 307, 308) and location):
+                resp.history = history
+                resp.elapsed_ms = (time.monotonic() - started) * 1000
+                return resp
+            nxt = urljoin(current, location)
+            history.append((resp.status, nxt))
+            if nxt in seen or nxt == current:
+                raise ProbeError(f"redirect loop at {nxt}", kind="redirect-loop")
+            seen.add(current)
+            current = nxt
+            if resp.status == 303:
+                method, data = "GET", None
+        raise ProbeError(f"more than {self.max_redirects} redirects from {url}",
+                         kind="redirect-loop")
+
+    def _one(
+        self, method: str, url: str, headers: Mapping[str, str] | None, data: bytes | None,
+        cap: int, deadline: float, per_call: float,
+    ) -> HttpResponse:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ProbeError(f"not an http(s) URL: {url!r}", kind="input")
+        t = remaining(deadline, per_call)
+        started = time.monotonic()
+        try:
+            raw = self._session().request(
+                method, url, headers=dict(headers or {}), data=data, allow_redirects=False,
+                stream=True, timeout=(t, t), verify=self.verify,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise ProbeError(f"TLS failure with {parts.hostname}: {_tls_reason(exc)}",
+                             kind="tls") from exc
+        except (requests.exceptions.ConnectTimeout, requests.exceptions.ReadTimeout) as exc:
+            raise ProbeTimeout(f"{url}: no response within {t:.1f}s") from exc
+        except requests.exceptions.ConnectionError as exc:
+            raise ProbeError(f"{url}: cannot connect ({_short(exc)})", kind="unreachable") from exc
+        except requests.exceptions.RequestException as exc:
+            raise ProbeError(f"{url}: {_short(exc)}", kind="http") from exc
+        try:
+            body, truncated = _read_capped(raw, cap, deadline, per_call)
+        finally:
+            raw.close()
+        return HttpResponse(url=url, status=raw.status_code, headers=raw.headers, body=body,
+                            elapsed_ms=(time.monotonic() - started) * 1000, truncated=truncated)
+
+
+def _read_capped(raw: requests.Response, cap: int, deadline: float, per_call: float
+                 ) -> tuple[bytes, bool]:
+    """Read at most `cap` bytes before `deadline`; `read1` returns what has arrived."""
+    chunks: list[bytes] = []
+    size = 0
+    stream = raw.raw
+    while True:
+        left = remaining(deadline, per_call)
+        _set_read_timeout(stream, left)
+        try:
+            chunk = stream.read1(65536)
+        except (urllib3.exceptions.ReadTimeoutError, TimeoutError) as exc:
+            raise ProbeTimeout(f"{raw.url}: body not complete within the deadline") from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise ProbeError(f"{raw.url}: broken body ({_short(exc)})", kind="http") from exc
+        except OSError as exc:
+            raise ProbeError(f"{raw.url}: connection failed while reading ({exc})",
+                             kind="http") from exc
+        if not chunk:
+            return b"".join(chunks), False
+        size += len(chunk)
+        if size > cap:
+            chunks.append(chunk[: cap - (size - len(chunk))])
+            return b"".join(chunks), True
+        chunks.append(chunk)
+
+
+def _set_read_timeout(stream: Any, seconds: float) -> None:
+    """Shrink the socket timeout to what is left of the deadline."""
+    fp = getattr(stream, "_fp", None)
+    sock = getattr(getattr(fp, "fp", None), "raw", None)
+    sock = getattr(sock, "_sock", None)
+    if sock is not None:
+        try:
+            sock.settimeout(max(seconds, 0.01))
+        except OSError:
+            pass
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) < 300 else text[:300] + "..."
+
+
+def _tls_reason(exc: BaseException) -> str:
+    """Find the verification message in the nest of wrapped exceptions."""
+    seen = 0
+    cur: BaseException | None = exc
+    while cur is not None and seen < 10:
+        msg = getattr(cur, "verify_message", None)
+        if msg:
+            return str(msg)
+        args = getattr(cur, "args", ())
+        nxt = getattr(cur, "reason", None) or (args[0] if args and isinstance(args[0],
+                                                                               BaseException)
+                                               else None)
+        cur = nxt if isinstance(nxt, BaseException) else cur.__cause__ or cur.__context__
+        seen += 1
+    return _short(exc)
