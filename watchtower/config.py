@@ -89,11 +89,11 @@ def _check_url(value: str, schemes: tuple[str, ...] = ("https", "http")) -> str:
     return value
 
 
-def _check_hostport(value: str) -> str:
+def _check_hostport(value: str, lowest_port: int = 1) -> str:
     host, sep, port = value.rpartition(":")
     if value.startswith("[") or not sep:
         return value
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or not port.isdigit() or not lowest_port <= int(port) < 65536:
         raise ValueError(f"expected host:port, got {value!r}")
     return value
 
@@ -125,7 +125,7 @@ class Settings(Strict):
     @field_validator("metrics_listen")
     @classmethod
     def _listen(cls, value: str) -> str:
-        return _check_hostport(value)
+        return _check_hostport(value, lowest_port=0)  # 0: any free port
 
     @field_validator("database")
     @classmethod

@@ -42,8 +42,8 @@ class Group:
         if self.cron is not None:
             return CronTrigger.from_crontab(self.cron, timezone="UTC")
         assert self.interval is not None
-        return IntervalTrigger(seconds=self.interval, jitter=min(jitter, self.interval / 10) or None,
-                               timezone="UTC")
+        spread = min(jitter, self.interval / 10) or None
+        return IntervalTrigger(seconds=self.interval, jitter=spread, timezone="UTC")
 
 
 def schedule_groups(fleet: Fleet, checks: dict[str, Check]) -> list[Group]:

@@ -170,7 +170,7 @@ class Store:
 
     def migrate(self) -> int:
         def step() -> int:
-            SchemaVersion.metadata.create_all(self.engine, tables=[SchemaVersion.__table__])
+            SchemaVersion.metadata.create_all(self.engine, tables=[SQLModel.metadata.tables["schema_version"]])
             with Session(self.engine) as s:
                 row = s.get(SchemaVersion, 1)
                 current = row.version if row else 0

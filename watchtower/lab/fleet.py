@@ -132,7 +132,8 @@ def fleet_document(
         "mail_domains": [{"name": d.name, "dkim_selectors": ["s1"]} for d in domains],
         "services": [
             {"name": d.service_host, "kind": d.service_kind,
-             "base_url": f"https://{d.service_host}{port}/", "probe_account": f"watchtower@{d.name}"}
+             "base_url": f"https://{d.service_host}{port}/",
+             "probe_account": f"watchtower@{d.name}"}
             for d in domains
         ],
         # The lab runs every check often so the demo shows results (and flips) quickly.

@@ -7,6 +7,7 @@ stalls its handshake blocks nobody else.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import socketserver
@@ -56,10 +57,8 @@ class _QuietHandler(WSGIRequestHandler):
     def handle(self) -> None:
         if self._broken:
             return
-        try:
+        with contextlib.suppress(OSError, ssl.SSLError):
             super().handle()
-        except (OSError, ssl.SSLError):
-            pass
 
 
 class _Server(socketserver.ThreadingMixIn, WSGIServer):

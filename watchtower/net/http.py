@@ -10,6 +10,7 @@ cross-host hops are visible to the checks that care (HSTS, MTA-STS forbids redir
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -291,10 +292,8 @@ def _set_read_timeout(stream: Any, seconds: float) -> None:
     sock = getattr(getattr(fp, "fp", None), "raw", None)
     sock = getattr(sock, "_sock", None)
     if sock is not None:
-        try:
+        with contextlib.suppress(OSError):
             sock.settimeout(max(seconds, 0.01))
-        except OSError:
-            pass
 
 
 def _short(exc: BaseException) -> str:

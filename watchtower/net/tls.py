@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import socket
 import ssl
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import ExtensionOID, NameOID
+from cryptography.x509.oid import NameOID
 
 from watchtower.errors import ProbeError, ProbeTimeout
 from watchtower.net.deadline import remaining
@@ -55,7 +56,7 @@ class CertFacts:
     def from_der(cls, der: bytes) -> CertFacts:
         cert = x509.load_der_x509_certificate(der)
         try:
-            san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
+            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
             names = [str(n) for n in san.value.get_values_for_type(x509.DNSName)]
         except x509.ExtensionNotFound:
             names = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
@@ -165,8 +166,10 @@ class TlsProber:
             v = TLS_VERSIONS[version]
             if v < ssl.TLSVersion.TLSv1_2:
                 ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # let us *ask* for legacy versions
-            ctx.minimum_version = v
-            ctx.maximum_version = v
+            with warnings.catch_warnings():  # asking for TLS 1.0 is the point of the probe
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ctx.minimum_version = v
+                ctx.maximum_version = v
         return ctx
 
     def probe(

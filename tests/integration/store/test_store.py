@@ -1,0 +1,87 @@
+"""The store round-trips on SQLite and on a real PostgreSQL server started by the suite."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+
+from watchtower.model import Result, Status, Target, TargetKind
+from watchtower.store import SCHEMA_VERSION, EvidenceRow, ResultRow, Store
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'wt.db'}"
+    else:
+        pg = request.getfixturevalue("postgres")
+        url = pg.fresh_database_url() if hasattr(pg, "fresh_database_url") else pg.url
+    s = Store(url)
+    yield s
+    if request.param == "postgresql":
+        with s.engine.begin() as conn:
+            for table in ("flip", "state", "result", "evidence", "sweep", "schema_version"):
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table} CASCADE")
+    s.close()
+
+
+T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+ZONE = Target(TargetKind.ZONE, "a.test", tags=("customer:acme",))
+
+
+def result(status: Status, summary: str, minutes: int, evidence: dict | None = None) -> Result:  # type: ignore[type-arg]
+    return Result("dns.ns.count", "dns", ZONE, status, summary, evidence or {"ns": 2},
+                  12.5, T0 + dt.timedelta(minutes=minutes))
+
+
+def test_schema_is_versioned(store: Store) -> None:
+    assert store.schema_version() == SCHEMA_VERSION
+    assert store.migrate() == SCHEMA_VERSION  # idempotent
+
+
+def test_identical_results_extend_a_streak(store: Store) -> None:
+    sweep = store.begin_sweep("manual", 1)
+    for minute in range(5):
+        store.record([result(Status.OK, "2 name servers", minute)], sweep)
+    history = store.history("dns.ns.count", "a.test")
+    assert len(history) == 1 and history[0].count == 5
+    assert history[0].last_at.replace(tzinfo=dt.UTC) == T0 + dt.timedelta(minutes=4)
+    assert store.probes_stored() == 5
+
+
+def test_changes_start_new_rows_and_flips(store: Store) -> None:
+    flips = store.record([result(Status.OK, "2 name servers", 0)])
+    assert [(f.old, f.new) for f in flips] == [(None, Status.OK)]
+    flips = store.record([result(Status.FAIL, "1 name server", 5, {"ns": 1})])
+    assert [(f.old, f.new) for f in flips] == [(Status.OK, Status.FAIL)]
+    store.record([result(Status.FAIL, "1 name server", 10, {"ns": 1})])
+    store.record([result(Status.OK, "2 name servers", 15)])
+    history = store.history("dns.ns.count", "a.test")
+    assert [(h.status, h.count) for h in history] == [("ok", 1), ("fail", 2), ("ok", 1)]
+    # the first and last streaks share one evidence body
+    assert history[0].evidence_id == history[2].evidence_id
+    assert store.evidence(history[1].evidence_id or 0) == {"ns": 1}
+    (state,) = store.current()
+    assert state.status == "ok" and state.tags == '["customer:acme"]'
+    assert [f.new for f in store.flips()] == ["ok", "fail", "ok"]
+
+
+def test_sweeps_left_running_are_marked_interrupted(store: Store) -> None:
+    sid = store.begin_sweep("every:60s", 10)
+    store.record([result(Status.OK, "2 name servers", 0)], sid)
+    assert store.mark_interrupted() == 1
+    (row,) = store.sweeps()
+    assert row.state == "interrupted"
+    assert store.probes_stored() == 1  # what was stored before the crash stays
+
+
+def test_evidence_is_deduplicated(store: Store) -> None:
+    targets = [Target(TargetKind.ZONE, f"z{i}.test") for i in range(10)]
+    store.record([Result("dns.ns.count", "dns", t, Status.OK, "2", {"same": True}, 1, T0)
+                  for t in targets])
+    with Session(store.engine) as s:
+        assert len(s.exec(select(EvidenceRow)).all()) == 1
+        assert len(s.exec(select(ResultRow)).all()) == 10
