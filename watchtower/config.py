@@ -8,6 +8,7 @@ when used, and its value never appears in a repr, a log line or an error.
 
 from __future__ import annotations
 
+import datetime as dt
 import fnmatch
 import os
 import tomllib
@@ -101,11 +102,19 @@ def _check_hostport(value: str, lowest_port: int = 1) -> str:
 HostPort = Annotated[str, Field(min_length=1)]
 
 
+class MetricsAuth(Strict):
+    """HTTP basic auth for `/metrics` (Prometheus `basic_auth`); the password is a Secret."""
+
+    username: str = Field(min_length=1)
+    password: Secret
+
+
 class Settings(Strict):
     database: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite file")
     nameservers: list[HostPort] = Field(default_factory=list)
     dns_timeout: float = Field(default=3.0, gt=0, le=60)
     authoritative_port: int = Field(default=53, gt=0, lt=65536)
+    smtp_port: int = Field(default=25, gt=0, lt=65536, description="MX port (lab/tests: high)")
     ca_bundle: str | None = None
     http_timeout: float = Field(default=10.0, gt=0, le=300)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
@@ -116,6 +125,16 @@ class Settings(Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     trust_anchors: str | None = None
     state_dir: str | None = None
+    # Alerting (watchtower/alerts.py): consecutive problem results before an alert fires,
+    # consecutive good results before it resolves, and the least time between reminders
+    # while it stays firing (0 = no reminders). Per-check overrides live in [checks.X].
+    failure_threshold: int = Field(default=3, ge=1)
+    success_threshold: int = Field(default=2, ge=1)
+    reminder_interval: float = Field(default=4 * 3600, ge=0)
+    metrics_auth: MetricsAuth | None = None
+    release_feed: str | None = Field(default=None, description="JSON: software -> newest release")
+    advisory_feeds: list[str] = Field(default_factory=list, description="vulnix/OSV JSON files")
+    advisory_whitelist: str | None = None
 
     @field_validator("nameservers")
     @classmethod
@@ -212,6 +231,20 @@ class Host(Tagged):
     known_hosts: str | None = None
     expected_system: str | None = None
     profile: str = "/nix/var/nix/profiles/system"
+    # drift.* / host.* (see watchtower/nixos): where the facts live on the host, so tests and
+    # unusual layouts can point them elsewhere (a test store's NIX_* variables go in `env`).
+    manifest: str | None = Field(default=None, description="JSON: host name -> toplevel path")
+    current_system: str = "/run/current-system"
+    booted_system: str = "/run/booted-system"
+    env: dict[str, str] = Field(default_factory=dict, description="environment for commands")
+    nix_env: str = "nix-env"
+    nix_store: str = "nix-store"
+    nix: str = "nix"
+    systemctl: str = "systemctl"
+    disk_paths: list[str] = Field(default_factory=lambda: ["/", "/nix"])
+    units: list[str] = Field(default_factory=list, description="declared unit names or globs")
+    connect_timeout: float = Field(default=10.0, gt=0, le=120)
+    ssh_binary: str = "ssh"
 
 
 class MailHost(Tagged):
@@ -257,6 +290,60 @@ class CheckOverride(Strict):
     success_threshold: int | None = Field(default=None, ge=1)
 
 
+class EmailChannel(Strict):
+    """Alert mail over SMTP (watchtower/net/mailer.py); the password is read at send time."""
+
+    name: str
+    host: str
+    port: int = Field(default=587, gt=0, lt=65536)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: Secret | None = None
+    sender: str = Field(min_length=3)
+    to: list[str] = Field(min_length=1)
+    ca_bundle: str | None = None
+    only: list[str] = Field(default_factory=list, description="check id/family globs")
+
+
+class AppriseChannel(Strict):
+    """Any apprise target (matrix://, ntfy://, json://...); the URL embeds tokens: a Secret."""
+
+    name: str
+    url: Secret
+    only: list[str] = Field(default_factory=list, description="check id/family globs")
+
+
+class Notifications(Strict):
+    email: list[EmailChannel] = Field(default_factory=list)
+    apprise: list[AppriseChannel] = Field(default_factory=list)
+    retry_initial: float = Field(default=30, gt=0, description="first retry delay, seconds")
+    retry_max: float = Field(default=3600, gt=0, description="backoff cap, seconds")
+    broken_after: int = Field(default=5, ge=1, description="failures in a row = broken")
+
+
+class MaintenanceWindow(Strict):
+    """Silences notifications (probing goes on): one-off `start`/`end`, or `cron` + `duration`."""
+
+    name: str
+    targets: list[str] = Field(default_factory=list, description="target name globs; [] = all")
+    tags: list[str] = Field(default_factory=list, description="any of these tags")
+    checks: list[str] = Field(default_factory=list, description="check id/family globs")
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    cron: str | None = None
+    duration: float | None = Field(default=None, gt=0, description="minutes, with cron")
+    timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> MaintenanceWindow:
+        from watchtower.maintenance import window_problem
+
+        problem = window_problem(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
 class Remediation(Strict):
     default_policy: Literal["off", "dry-run", "approve", "auto"] = "dry-run"
     policies: dict[str, Literal["off", "dry-run", "approve", "auto"]] = Field(
@@ -276,6 +363,8 @@ class Fleet(Strict):
     dns_apis: list[DnsApi] = Field(default_factory=list)
     checks: dict[str, CheckOverride] = Field(default_factory=dict)
     remediation: Remediation = Field(default_factory=Remediation)
+    notifications: Notifications = Field(default_factory=Notifications)
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list)
 
     # -- derived ----------------------------------------------------------------------------
 
@@ -336,6 +425,13 @@ class Fleet(Strict):
                 yield f"mail_hosts[{i}].probe_password", mh.probe_password
         for i, api in enumerate(self.dns_apis):
             yield f"dns_apis[{i}].api_key", api.api_key
+        for i, mail in enumerate(self.notifications.email):
+            if mail.password is not None:
+                yield f"notifications.email[{i}].password", mail.password
+        for i, ap in enumerate(self.notifications.apprise):
+            yield f"notifications.apprise[{i}].url", ap.url
+        if self.settings.metrics_auth is not None:
+            yield "settings.metrics_auth.password", self.settings.metrics_auth.password
 
 
 def _https_port_hint(services: list[Service]) -> str:
@@ -380,21 +476,27 @@ def _message(err: Any) -> str:
 
 
 def parse_fleet(data: dict[str, Any], source: str = "<config>",
-                known_checks: Iterable[tuple[str, str]] | None = None) -> Fleet:
-    """Validate parsed TOML; raises ConfigError listing every problem."""
+                known_checks: Iterable[tuple[str, str]] | None = None,
+                *, check_secrets: bool = True) -> Fleet:
+    """Validate parsed TOML; raises ConfigError listing every problem.
+
+    `check_secrets=False` validates the shape only (for a file meant for another machine,
+    whose secret files exist only there).
+    """
     try:
         fleet = Fleet.model_validate(data)
     except ValidationError as exc:
         problems = [f"{source}: {_loc(tuple(e['loc']))}: {_message(e)}" for e in exc.errors()]
         raise ConfigError(problems) from None
-    problems = [f"{source}: {p}" for p in semantic_problems(fleet, known_checks)]
+    problems = [f"{source}: {p}"
+                for p in semantic_problems(fleet, known_checks, check_secrets=check_secrets)]
     if problems:
         raise ConfigError(problems)
     return fleet
 
 
-def semantic_problems(fleet: Fleet, known_checks: Iterable[tuple[str, str]] | None
-                      ) -> list[str]:
+def semantic_problems(fleet: Fleet, known_checks: Iterable[tuple[str, str]] | None,
+                      *, check_secrets: bool = True) -> list[str]:
     """Rules that span entries: duplicate names, dangling references, unknown check ids."""
     problems: list[str] = []
     for section in ("zones", "mail_domains", "services", "hosts", "mail_hosts", "dns_apis"):
@@ -432,7 +534,7 @@ def semantic_problems(fleet: Fleet, known_checks: Iterable[tuple[str, str]] | No
             problem = _cron_problem(override.cron)
             if problem:
                 problems.append(f'checks."{key}".cron: {problem}')
-    for path, secret in fleet.secrets():
+    for path, secret in fleet.secrets() if check_secrets else ():
         why = secret.problem()
         if why:
             problems.append(f"{path}: {why}")
@@ -470,10 +572,16 @@ def _resolve_relative(fleet: Fleet, base: Path) -> Fleet:
     """Relative paths in settings are relative to the fleet file, not the working directory."""
     settings = fleet.settings
     updates: dict[str, Any] = {}
-    for key in ("ca_bundle", "trust_anchors", "state_dir"):
+    for key in ("ca_bundle", "trust_anchors", "state_dir", "release_feed", "advisory_whitelist"):
         value = getattr(settings, key)
         if value and not os.path.isabs(value):
             updates[key] = str((base / value).resolve())
+    if any(not os.path.isabs(f) for f in settings.advisory_feeds):
+        updates["advisory_feeds"] = [str((base / f).resolve()) for f in settings.advisory_feeds]
+    hosts = [h.model_copy(update={"manifest": str((base / h.manifest).resolve())})
+             if h.manifest and not os.path.isabs(h.manifest) else h for h in fleet.hosts]
+    if any(a is not b for a, b in zip(hosts, fleet.hosts, strict=True)):
+        fleet = fleet.model_copy(update={"hosts": hosts})
     db = settings.database
     if db and db.startswith("sqlite:///") and not db.startswith("sqlite:////"):
         rel = db[len("sqlite:///"):]

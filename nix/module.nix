@@ -1,0 +1,199 @@
+# services.watchtower: the monitoring appliance (probes, store, /metrics, dashboard).
+{ config, lib, pkgs, ... }:
+
+let
+  cfg = config.services.watchtower;
+  settingsFormat = pkgs.formats.toml { };
+  # Rendered per nixpkgs RFC 42: free-form settings, a few typed keys with defaults.
+  configFile = settingsFormat.generate "watchtower.toml" cfg.settings;
+  stateDir = "/var/lib/watchtower";
+
+  hardening = {
+    User = "watchtower";
+    Group = "watchtower";
+    StateDirectory = "watchtower";
+    StateDirectoryMode = "0750";
+    WorkingDirectory = stateDir;
+    UMask = "0077";
+    Restart = "on-failure";
+    RestartSec = 5;
+    ProtectSystem = "strict";
+    ProtectHome = true;
+    PrivateTmp = true;
+    PrivateDevices = true;
+    NoNewPrivileges = true;
+    ProtectClock = true;
+    ProtectHostname = true;
+    ProtectKernelLogs = true;
+    ProtectKernelModules = true;
+    ProtectKernelTunables = true;
+    ProtectControlGroups = true;
+    ProtectProc = "invisible";
+    ProcSubset = "pid";
+    RestrictAddressFamilies = [ "AF_INET" "AF_INET6" "AF_UNIX" "AF_NETLINK" ];
+    RestrictNamespaces = true;
+    RestrictRealtime = true;
+    RestrictSUIDSGID = true;
+    LockPersonality = true;
+    CapabilityBoundingSet = "";
+    AmbientCapabilities = "";
+    SystemCallArchitectures = "native";
+    SystemCallFilter = [ "@system-service" "~@privileged" "~@resources" ];
+    EnvironmentFile = lib.mkIf (cfg.environmentFile != null) cfg.environmentFile;
+    LoadCredential = lib.mapAttrsToList (name: path: "${name}:${path}") cfg.secretFiles;
+  };
+in
+{
+  options.services.watchtower = {
+    enable = lib.mkEnableOption "watchtower, the fleet monitoring and compliance appliance";
+
+    package = lib.mkOption {
+      type = lib.types.package;
+      default = pkgs.watchtower or (pkgs.callPackage ./package.nix { });
+      defaultText = lib.literalExpression "pkgs.watchtower";
+      description = "The watchtower package to run.";
+    };
+
+    settings = lib.mkOption {
+      description = ''
+        The fleet file (docs/configuration.md), rendered to TOML. Secrets are never written
+        here: refer to them as `{ "$file" = "/run/credentials/watchtower.service/NAME"; }`
+        with `secretFiles.NAME`, or `{ "$env" = "NAME"; }` with `environmentFile`.
+      '';
+      default = { };
+      type = lib.types.submodule {
+        freeformType = settingsFormat.type;
+        options.settings = {
+          database = lib.mkOption {
+            type = lib.types.str;
+            default = "sqlite:///${stateDir}/watchtower.db";
+            description = "SQLAlchemy URL of the store (SQLite by default, or postgresql+psycopg://).";
+          };
+          metrics_listen = lib.mkOption {
+            type = lib.types.str;
+            default = cfg.metrics.listenAddress;
+            defaultText = lib.literalExpression "config.services.watchtower.metrics.listenAddress";
+            description = "Where `/metrics` is served.";
+          };
+          nameservers = lib.mkOption {
+            type = lib.types.listOf lib.types.str;
+            default = [ ];
+            example = [ "127.0.0.1:53" ];
+            description = "Resolvers as host:port; empty means /etc/resolv.conf.";
+          };
+        };
+      };
+    };
+
+    secretFiles = lib.mkOption {
+      type = lib.types.attrsOf lib.types.path;
+      default = { };
+      example = { pdns-api-key = "/run/keys/pdns-api-key"; };
+      description = ''
+        Secret files handed to the services with systemd's LoadCredential, readable only by
+        them at /run/credentials/<unit>/NAME. They never enter the Nix store.
+      '';
+    };
+
+    environmentFile = lib.mkOption {
+      type = lib.types.nullOr lib.types.path;
+      default = null;
+      description = "A systemd EnvironmentFile for secrets referenced as { \"$env\" = \"NAME\"; }.";
+    };
+
+    metrics = {
+      listenAddress = lib.mkOption {
+        type = lib.types.str;
+        default = "127.0.0.1:9810";
+        description = "host:port where `watchtower run` serves /metrics.";
+      };
+    };
+
+    dashboard = {
+      enable = lib.mkEnableOption "the Streamlit dashboard";
+      listenAddress = lib.mkOption {
+        type = lib.types.str;
+        default = "127.0.0.1";
+        description = "Address the dashboard listens on (put a TLS proxy in front).";
+      };
+      port = lib.mkOption {
+        type = lib.types.port;
+        default = 8501;
+        description = "Port of the dashboard.";
+      };
+    };
+
+    openFirewall = lib.mkOption {
+      type = lib.types.bool;
+      default = false;
+      description = "Open the metrics and dashboard ports in the firewall.";
+    };
+
+    prometheus = {
+      enable = lib.mkEnableOption "a scrape job and the shipped alert rules in services.prometheus";
+    };
+  };
+
+  config = lib.mkIf cfg.enable (lib.mkMerge [
+    {
+      users.users.watchtower = {
+        isSystemUser = true;
+        group = "watchtower";
+        home = stateDir;
+        description = "watchtower fleet monitor";
+      };
+      users.groups.watchtower = { };
+
+      environment.systemPackages = [ cfg.package ];
+      environment.etc."watchtower/fleet.toml".source = configFile;
+
+      systemd.services.watchtower = {
+        description = "watchtower fleet probes, store and /metrics";
+        wantedBy = [ "multi-user.target" ];
+        wants = [ "network-online.target" ];
+        after = [ "network-online.target" ];
+        restartTriggers = [ configFile ];
+        environment.WATCHTOWER_STATE_DIR = stateDir;
+        serviceConfig = hardening // {
+          ExecStartPre = "${lib.getExe cfg.package} validate -c ${configFile}";
+          ExecStart = "${lib.getExe cfg.package} run -c ${configFile}";
+          # SIGHUP reloads the fleet file; a bad new file is rejected and the old one keeps running.
+          ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
+        };
+      };
+
+      networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall (
+        [ (lib.toInt (lib.last (lib.splitString ":" cfg.metrics.listenAddress))) ]
+        ++ lib.optional cfg.dashboard.enable cfg.dashboard.port
+      );
+    }
+
+    (lib.mkIf cfg.dashboard.enable {
+      systemd.services.watchtower-dashboard = {
+        description = "watchtower dashboard (Streamlit)";
+        wantedBy = [ "multi-user.target" ];
+        after = [ "watchtower.service" ];
+        restartTriggers = [ configFile ];
+        environment.WATCHTOWER_STATE_DIR = stateDir;
+        environment.HOME = stateDir;
+        serviceConfig = hardening // {
+          ExecStart = lib.escapeShellArgs [
+            (lib.getExe cfg.package) "dashboard" "-c" configFile
+            "--address" cfg.dashboard.listenAddress "--port" (toString cfg.dashboard.port)
+          ];
+        };
+      };
+    })
+
+    (lib.mkIf cfg.prometheus.enable {
+      services.prometheus.scrapeConfigs = [{
+        job_name = "watchtower";
+        scrape_interval = "30s";
+        static_configs = [{ targets = [ cfg.metrics.listenAddress ]; }];
+      }];
+      services.prometheus.ruleFiles = [ ../dashboards/prometheus/watchtower-rules.yml ];
+    })
+  ]);
+
+  meta.maintainers = [ ];
+}

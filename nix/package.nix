@@ -1,0 +1,46 @@
+# watchtower as a Python application built from this repository's pyproject.toml.
+{ lib, python3Packages }:
+
+let
+  pyproject = builtins.fromTOML (builtins.readFile ../pyproject.toml);
+in
+python3Packages.buildPythonApplication {
+  pname = "watchtower";
+  inherit (pyproject.project) version;
+  pyproject = true;
+
+  src = lib.cleanSourceWith {
+    src = ../.;
+    filter = path: _type:
+      let base = baseNameOf path; in
+      !(builtins.elem base [ ".venv" "lab-state" ".git" "result" "__pycache__" ".mypy_cache" ".ruff_cache" ]);
+  };
+
+  build-system = [ python3Packages.setuptools python3Packages.wheel ];
+
+  dependencies = with python3Packages; [
+    prometheus-client
+    apscheduler
+    sqlmodel
+    streamlit
+    requests
+    dnspython
+    cryptography
+    publicsuffixlist
+    tomli-w
+    psycopg
+  ];
+
+  # The unit tests need no servers; the integration tests start real ones and run in CI and in
+  # the NixOS VM test instead.
+  nativeCheckInputs = with python3Packages; [ pytestCheckHook hypothesis trustme jsonschema ];
+  pytestFlagsArray = [ "tests/unit" "-p" "no:cacheprovider" ];
+  pythonImportsCheck = [ "watchtower" "watchtower.checks" "watchtower.remediations" ];
+
+  meta = {
+    description = "Monitoring, compliance and remediation for fediverse hosting fleets on NixOS";
+    license = lib.licenses.agpl3Plus;
+    mainProgram = "watchtower";
+    platforms = lib.platforms.linux;
+  };
+}
