@@ -1,0 +1,1 @@
+"""Unit tests of the lab's stand-in WSGI apps (watchtower.lab.apps)."""

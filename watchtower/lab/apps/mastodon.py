@@ -1,0 +1,246 @@
+"""A Mastodon stand-in: the discovery, federation and health surface the fedi.* checks probe.
+
+Split-domain setups (LOCAL_DOMAIN != WEB_DOMAIN) are modelled the way Mastodon's documentation
+prescribes: the account domain's web server only redirects `/.well-known/webfinger` and
+`/.well-known/host-meta` (301) to the web domain, which serves everything else; account handles
+and WebFinger subjects keep the account domain, actor URLs use the web domain. Mount the one app
+object on both hosts (`app.hosts`); it tells the two roles apart by the Host header.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from watchtower.lab.apps.activitypub import (
+    ACTIVITY_JSON,
+    AS_CONTEXT,
+    FEDI_FAULTS,
+    NODEINFO_REL,
+    PROFILE_PAGE_REL,
+    SECURITY_CONTEXT,
+    SUBSCRIBE_REL,
+    FediApp,
+    acct_parts,
+    is_signed,
+    wants_activitypub,
+)
+from watchtower.lab.apps.common import (
+    Fault,
+    Request,
+    Response,
+    html_response,
+    json_response,
+    method_not_allowed,
+    not_found,
+    redirect,
+    text_response,
+)
+
+_NGINX_502 = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+
+
+class MastodonApp(FediApp):
+    """Mastodon 4.x as seen from outside: WebFinger, host-meta, NodeInfo, actors, health, the
+    instance API. `secure_mode` is AUTHORIZED_FETCH: unsigned actor fetches then get 401."""
+
+    FAULTS: ClassVar[tuple[Fault, ...]] = (
+        *FEDI_FAULTS,
+        Fault("streaming-down", "the streaming API health check answers 502 from the proxy"),
+        Fault("secure-mode-flipped", "authorized fetch behaves opposite to secure_mode"),
+    )
+    software: ClassVar[str] = "mastodon"
+
+    def __init__(
+        self,
+        domain: str,
+        web_domain: str | None = None,
+        version: str = "4.3.2",
+        probe_account: str = "watchtower",
+        secure_mode: bool = False,
+        *,
+        nodeinfo_versions: tuple[str, ...] = ("2.0", "2.1"),
+        **common: Any,
+    ) -> None:
+        super().__init__(domain, version, probe_account, **common)
+        self.web_domain = web_domain.lower().rstrip(".") if web_domain else None
+        self.secure_mode = secure_mode
+        self.nodeinfo_versions = nodeinfo_versions
+        if self.split:
+            self.hosts = (self.domain, self.web_host)
+
+    @property
+    def split(self) -> bool:
+        return self.web_domain is not None and self.web_domain != self.domain
+
+    @property
+    def web_host(self) -> str:
+        return self.web_domain or self.domain
+
+    # -- dispatch ---------------------------------------------------------------------------------
+
+    def handle(self, req: Request, faults: frozenset[str]) -> Response:
+        if req.method not in ("GET", "HEAD"):
+            return method_not_allowed()
+        if self.split and req.host == self.domain:
+            return self._account_domain(req)
+        base = req.base_url(self.web_host)
+        path = req.path
+        if path == "/.well-known/webfinger":
+            return self._webfinger(req, faults, base)
+        if path == "/.well-known/host-meta":
+            return self.host_meta_response(req, faults, base)
+        if path == "/.well-known/nodeinfo":
+            links = [{"rel": NODEINFO_REL.format(v), "href": f"{base}/nodeinfo/{v}"}
+                     for v in self.nodeinfo_versions]
+            return self.nodeinfo_discovery(faults, links)
+        if path.startswith("/nodeinfo/") and path[10:] in self.nodeinfo_versions:
+            return self.nodeinfo_document(
+                faults, path[10:],
+                metadata={"nodeName": self.title, "nodeDescription": ""},
+                software_extra={"repository": "https://github.com/mastodon/mastodon",
+                                "homepage": "https://joinmastodon.org"},
+            )
+        if path == "/health":
+            if "health-down" in faults:
+                return text_response("Service Unavailable\n", 503)
+            return text_response("OK")
+        if path == "/api/v1/streaming/health":
+            if "streaming-down" in faults:
+                return html_response(_NGINX_502, 502)
+            return text_response("OK")
+        if path == "/api/v2/instance":
+            return json_response(self._instance(base, faults))
+        if path.startswith("/users/"):
+            return self._users(req, faults, base, path[7:])
+        if path.startswith("/@") and self.knows(path[2:]):
+            return self.profile_page(self.probe_account)
+        if path == "/":
+            return html_response(f"<!DOCTYPE html><html><body><h1>{self.title}</h1>"
+                                 "</body></html>\n")
+        return not_found()
+
+    def _account_domain(self, req: Request) -> Response:
+        """The LOCAL_DOMAIN host of a split setup: two redirects and nothing else."""
+        if req.path in ("/.well-known/webfinger", "/.well-known/host-meta"):
+            return redirect(req.base_url(self.web_host) + req.relative_url(), 301)
+        return not_found()
+
+    # -- endpoints ---------------------------------------------------------------------------------
+
+    def _webfinger(self, req: Request, faults: frozenset[str], base: str) -> Response:
+        resource = req.arg("resource")
+        if not resource:
+            return text_response("", 400)
+        user = self._user_from_resource(resource, base)
+        if user is None or not self.knows(user):
+            return text_response("", 404)
+        name = self.probe_account
+        actor = f"{base}/users/{name}"
+        profile = f"{base}/@{name}"
+        jrd = {
+            "subject": f"acct:{name}@{self.domain}",
+            "aliases": [profile, actor],
+            "links": [
+                {"rel": PROFILE_PAGE_REL, "type": "text/html", "href": profile},
+                {"rel": "self", "type": ACTIVITY_JSON, "href": actor},
+                {"rel": SUBSCRIBE_REL, "template": f"{base}/authorize_interaction?uri={{uri}}"},
+            ],
+        }
+        return self.jrd_response(jrd, faults)
+
+    def _user_from_resource(self, resource: str, base: str) -> str | None:
+        """Mastodon accepts acct: URIs for its own domains and its actor or profile URLs."""
+        for prefix in (f"{base}/users/", f"{base}/@"):
+            if resource.startswith(prefix):
+                return resource[len(prefix):]
+        parts = acct_parts(resource)
+        if parts is None or parts[1] not in (self.domain, self.web_host):
+            return None
+        return parts[0]
+
+    def _users(self, req: Request, faults: frozenset[str], base: str, rest: str) -> Response:
+        name, _, sub = rest.partition("/")
+        if not self.knows(name):
+            return not_found()
+        if not wants_activitypub(req):
+            return redirect(f"{base}/@{self.probe_account}", 302) if not sub else not_found()
+        secure = self.secure_mode != ("secure-mode-flipped" in faults)
+        if secure and not is_signed(req):
+            return json_response({"error": "Request not signed"}, 401,
+                                 content_type=f"{ACTIVITY_JSON}; charset=utf-8")
+        actor_id = f"{base}/users/{self.probe_account}"
+        if sub in ("outbox", "followers", "following"):
+            return json_response(self.collection(f"{actor_id}/{sub}"),
+                                 content_type=f"{ACTIVITY_JSON}; charset=utf-8")
+        if sub:
+            return not_found()
+        return self.actor_response(self._actor(base, actor_id), faults)
+
+    def _actor(self, base: str, actor_id: str) -> dict[str, Any]:
+        name = self.probe_account
+        return {
+            "@context": [
+                AS_CONTEXT,
+                SECURITY_CONTEXT,
+                {
+                    "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
+                    "toot": "http://joinmastodon.org/ns#",
+                    "featured": {"@id": "toot:featured", "@type": "@id"},
+                    "discoverable": "toot:discoverable",
+                    "indexable": "toot:indexable",
+                    "memorial": "toot:memorial",
+                },
+            ],
+            "id": actor_id,
+            "type": "Person",
+            "following": f"{actor_id}/following",
+            "followers": f"{actor_id}/followers",
+            "inbox": f"{actor_id}/inbox",
+            "outbox": f"{actor_id}/outbox",
+            "featured": f"{actor_id}/collections/featured",
+            "featuredTags": f"{actor_id}/collections/tags",
+            "preferredUsername": name,
+            "name": "watchtower probe",
+            "summary": "<p>Monitoring account.</p>",
+            "url": f"{base}/@{name}",
+            "manuallyApprovesFollowers": False,
+            "discoverable": False,
+            "indexable": False,
+            "published": "2024-01-01T00:00:00Z",
+            "memorial": False,
+            "devices": f"{actor_id}/collections/devices",
+            "publicKey": self.public_key(actor_id),
+            "tag": [],
+            "attachment": [],
+            "endpoints": {"sharedInbox": f"{base}/inbox"},
+        }
+
+    def _instance(self, base: str, faults: frozenset[str]) -> dict[str, Any]:
+        """/api/v2/instance as Mastodon 4.3 shapes it (the fields a client or check reads)."""
+        return {
+            "domain": self.domain,
+            "title": self.title,
+            "version": self.reported_version(faults),
+            "source_url": "https://github.com/mastodon/mastodon",
+            "description": "",
+            "usage": {"users": {"active_month": max(1, self.users // 3)}},
+            "thumbnail": {"url": f"{base}/packs/media/images/preview.png"},
+            "icon": [],
+            "languages": ["en"],
+            "configuration": {
+                "urls": {"streaming": f"wss://{self.web_host}", "status": None},
+                "accounts": {"max_featured_tags": 10, "max_pinned_statuses": 5},
+                "statuses": {"max_characters": 500, "max_media_attachments": 4,
+                             "characters_reserved_per_url": 23},
+                "translation": {"enabled": False},
+            },
+            "registrations": {"enabled": self.open_registrations, "approval_required": False,
+                              "message": None, "url": None},
+            "api_versions": {"mastodon": 2},
+            "contact": {"email": f"admin@{self.domain}", "account": None},
+            "rules": [],
+        }

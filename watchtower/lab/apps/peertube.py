@@ -1,0 +1,176 @@
+"""A PeerTube stand-in: WebFinger for accounts and channels, NodeInfo at `/nodeinfo/2.0.json`,
+actors under `/accounts/` and `/video-channels/`, and `/api/v1/config` (its health and version
+source for the fedi.health and drift.version checks).
+
+Shapes follow PeerTube's own controllers: WebFinger is served as plain `application/json` with
+CORS on every answer, the subject echoes the requested resource, NodeInfo only knows schema 2.0.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from watchtower.lab.apps.activitypub import (
+    ACTIVITY_JSON,
+    AS_CONTEXT,
+    NODEINFO_REL,
+    SECURITY_CONTEXT,
+    SUBSCRIBE_REL,
+    FediApp,
+    acct_parts,
+    wants_activitypub,
+)
+from watchtower.lab.apps.common import (
+    Request,
+    Response,
+    html_response,
+    json_response,
+    method_not_allowed,
+    not_found,
+    text_response,
+)
+
+INSTANCE_ACTOR = "peertube"
+"""PeerTube's instance actor (type Application), linked from its NodeInfo discovery."""
+
+
+class PeerTubeApp(FediApp):
+    """PeerTube 6.x. The probe account owns a default channel `<account>_channel`."""
+
+    software: ClassVar[str] = "peertube"
+
+    def __init__(
+        self,
+        domain: str,
+        version: str = "6.3.0",
+        probe_account: str = "watchtower",
+        **common: Any,
+    ) -> None:
+        super().__init__(domain, version, probe_account, **common)
+        self.channel = f"{probe_account}_channel"
+
+    def handle(self, req: Request, faults: frozenset[str]) -> Response:
+        if req.method not in ("GET", "HEAD"):
+            return method_not_allowed()
+        base = req.base_url(self.domain)
+        path = req.path
+        if path == "/.well-known/webfinger":
+            return self._webfinger(req, faults, base)
+        if path == "/.well-known/host-meta":
+            return self.host_meta_response(req, faults, base, "application/xml; charset=utf-8")
+        if path == "/.well-known/nodeinfo":
+            return self.nodeinfo_discovery(faults, [
+                {"rel": NODEINFO_REL.format("2.0"), "href": f"{base}/nodeinfo/2.0.json"},
+                {"rel": "https://www.w3.org/ns/activitystreams#Application",
+                 "href": f"{base}/accounts/{INSTANCE_ACTOR}"},
+            ])
+        if path.startswith("/nodeinfo/") and path.endswith(".json"):
+            if path != "/nodeinfo/2.0.json" or "nodeinfo-missing" in faults:
+                return json_response({"status": 404, "detail": "Nodeinfo schema version not "
+                                      "handled"}, 404)
+            return self.nodeinfo_document(
+                faults, "2.0",
+                services={"inbound": [], "outbound": ["atom1.0", "rss2.0"]},
+                usage_extra={"localComments": 17},
+                metadata={"taxonomy": {"postsName": "Videos"}, "nodeName": self.title,
+                          "nodeDescription": ""},
+            )
+        if path == "/api/v1/config":
+            if "health-down" in faults:
+                return text_response("Service Unavailable\n", 503)
+            return json_response(self._config(faults))
+        if path.startswith("/accounts/"):
+            return self._actor_path(req, faults, base, "accounts", path[10:])
+        if path.startswith("/video-channels/"):
+            return self._actor_path(req, faults, base, "video-channels", path[16:])
+        if path == "/":
+            return html_response(f"<!DOCTYPE html><html><body><h1>{self.title}</h1>"
+                                 "</body></html>\n")
+        return not_found()
+
+    def _kind_of(self, name: str) -> str | None:
+        if name.lower() in (self.probe_account.lower(), INSTANCE_ACTOR):
+            return "accounts"
+        if name.lower() == self.channel.lower():
+            return "video-channels"
+        return None
+
+    def _webfinger(self, req: Request, faults: frozenset[str], base: str) -> Response:
+        resource = req.arg("resource")
+        parts = acct_parts(resource) if resource else None
+        if resource is None or parts is None:
+            return json_response({"status": 400, "detail": "Invalid resource"}, 400)
+        kind = self._kind_of(parts[0])
+        if parts[1] != self.domain or kind is None:
+            return json_response({"status": 404, "detail": "Actor not found"}, 404)
+        actor = f"{base}/{kind}/{parts[0]}"
+        jrd = {
+            "subject": resource,
+            "aliases": [actor],
+            "links": [
+                {"rel": "self", "type": ACTIVITY_JSON, "href": actor},
+                {"rel": SUBSCRIBE_REL, "template": f"{base}/remote-interaction?uri={{uri}}"},
+            ],
+        }
+        return self.jrd_response(jrd, faults, content_type="application/json; charset=utf-8")
+
+    def _actor_path(self, req: Request, faults: frozenset[str], base: str, kind: str,
+                    rest: str) -> Response:
+        name, _, sub = rest.partition("/")
+        if self._kind_of(name) != kind:
+            return not_found()
+        actor_id = f"{base}/{kind}/{name}"
+        if not wants_activitypub(req):
+            return self.profile_page(name) if not sub else not_found()
+        if sub in ("outbox", "followers", "following"):
+            return json_response(self.collection(f"{actor_id}/{sub}"),
+                                 content_type=f"{ACTIVITY_JSON}; charset=utf-8")
+        if sub:
+            return not_found()
+        if name.lower() == INSTANCE_ACTOR:
+            actor_type = "Application"
+        else:
+            actor_type = "Person" if kind == "accounts" else "Group"
+        actor: dict[str, Any] = {
+            "type": actor_type,
+            "id": actor_id,
+            "following": f"{actor_id}/following",
+            "followers": f"{actor_id}/followers",
+            "playlists": f"{actor_id}/playlists",
+            "inbox": f"{actor_id}/inbox",
+            "outbox": f"{actor_id}/outbox",
+            "preferredUsername": name,
+            "url": actor_id,
+            "name": name,
+            "endpoints": {"sharedInbox": f"{base}/inbox"},
+            "publicKey": self.public_key(actor_id),
+            "published": "2024-01-01T00:00:00.000Z",
+            "summary": None,
+            "@context": [AS_CONTEXT, SECURITY_CONTEXT,
+                         {"RsaSignature2017": "https://w3id.org/security#RsaSignature2017"}],
+        }
+        return self.actor_response(actor, faults)
+
+    def _config(self, faults: frozenset[str]) -> dict[str, Any]:
+        """The part of `/api/v1/config` a monitor reads: versions, instance, signup."""
+        return {
+            "instance": {
+                "name": self.title,
+                "shortDescription": "",
+                "isNSFW": False,
+                "defaultNSFWPolicy": "do_not_list",
+                "defaultClientRoute": "/videos/browse",
+            },
+            "serverVersion": self.reported_version(faults),
+            "serverCommit": "",
+            "signup": {
+                "allowed": self.open_registrations,
+                "allowedForCurrentIP": self.open_registrations,
+                "requiresEmailVerification": False,
+                "requiresApproval": False,
+                "minimumAge": 16,
+            },
+            "federation": {"enabled": True},
+            "contactForm": {"enabled": True},
+            "user": {"videoQuota": -1, "videoQuotaDaily": -1},
+        }
