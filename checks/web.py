@@ -1,17 +1,34 @@
-"""web.* checks (per HTTPS endpoint of every service)."""
+"""web.* checks (per HTTPS endpoint of every service), and the HTTP fetch helper that the
+fedi.*, matrix.* and storage.* checks share.
+
+Hostile servers are expected: `fetch` turns what a broken *server* does (redirect loops, bodies
+past the cap, invalid UTF-8 or JSON, a certificate we cannot trust) into recorded problems that
+judgements fail on, while what stops the *probe* (timeouts, refused connections, DNS errors)
+stays a ProbeError, which the runner reports as `error`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.errors import ProbeError
 from watchtower.model import Findings, Status, Target, TargetKind, Verdict, utcnow
+from watchtower.net.http import HttpResponse
 from watchtower.net.tls import name_matches
+from watchtower.parsers import ParseError, securitytxt
 from watchtower.plugins import register
 
 EXPIRY_WARN_DAYS = 14
+HSTS_MIN_AGE = 31536000
+SECURITY_TXT_CAP = 64 * 1024
+LEGACY_TLS = ("TLSv1", "TLSv1.1")
+MODERN_TLS = ("TLSv1.2", "TLSv1.3")
+#: ProbeError kinds that describe the server's answer, not our ability to ask.
+SERVER_FAULT_KINDS = frozenset({"tls", "redirect-loop", "malformed", "too-large"})
 
 
 def endpoint_host_port(target: Target) -> tuple[str, int]:
@@ -70,3 +87,311 @@ class TlsCertificate(Check):
             f.fail(f"certificate chain not trusted: {facts.get('verify_error')}")
         return f.verdict(f"valid until {not_after:%Y-%m-%d} ({days_left:.0f} days), "
                          f"issued by {leaf['issuer']}")
+
+
+# -- shared fetch helpers ----------------------------------------------------------------------
+
+
+def fetch(
+    ctx: ProbeContext, url: str, *, headers: Mapping[str, str] | None = None,
+    follow: bool = True, want_json: bool = False, keep: tuple[str, ...] = (),
+    max_body: int | None = None,
+) -> tuple[dict[str, Any], HttpResponse | None]:
+    """GET `url`; returns (facts, response). Server faults land in facts["problem"]."""
+    try:
+        resp = ctx.get(url, headers=dict(headers or {}), follow_redirects=follow,
+                       max_body=max_body)
+    except ProbeError as exc:
+        if exc.kind in SERVER_FAULT_KINDS:
+            return {"url": url, "status": None, "problem": exc.reason}, None
+        raise
+    facts = resp.evidence("content-type", *keep)
+    facts["content_type"] = resp.content_type
+    if resp.truncated:
+        facts["problem"] = f"answer larger than {len(resp.body)} bytes (cut off)"
+    elif want_json:
+        try:
+            facts["json"] = resp.json()
+        except ProbeError as exc:
+            facts["problem"] = exc.reason
+    return facts, resp
+
+
+def answer_problem(fetched: Mapping[str, Any] | None, what: str) -> str | None:
+    """Why `fetched` is no usable 200 answer (None when it is)."""
+    if not fetched:
+        return f"{what}: not fetched"
+    if fetched.get("problem") and fetched.get("status") in (None, 200):
+        return f"{what}: {fetched['problem']}"
+    if fetched.get("status") != 200:
+        return f"{what}: HTTP {fetched.get('status')} from {fetched.get('url')}"
+    return None
+
+
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def https_origin(ctx: ProbeContext, host: str, known: str | None = None) -> str:
+    """`https://host[:port]`: the port of `known` (a configured URL) when it names the same
+    host, else the fleet's `https_port` (443 in production, a high port in the lab)."""
+    if known is not None and (urlsplit(known).hostname or "").lower() == host.lower():
+        return origin(known)
+    port = ctx.fleet.settings.https_port
+    return f"https://{host}" + ("" if port == 443 else f":{port}")
+
+
+def header(facts: Mapping[str, Any], name: str) -> str | None:
+    value = (facts.get("headers") or {}).get(name.lower())
+    return value if isinstance(value, str) else None
+
+
+# -- web.* -------------------------------------------------------------------------------------
+
+
+@register
+class TlsVersion(Check):
+    meta = CheckMeta(
+        id="web.tls.version",
+        family="web",
+        title="No TLS version below 1.2 accepted",
+        applies_to=(TargetKind.ENDPOINT,),
+        interval=6 * 3600,
+        timeout=20,
+        standards=("RFC 8996 2-3", "RFC 9325 3.1.1", "NCSC-NL TLS guidelines"),
+    )
+
+    def gather(self, target: Target, ctx: ProbeContext) -> Facts:
+        host, port = endpoint_host_port(target)
+        accepted = {v: ctx.tls.accepts_version(host, port, v, deadline=ctx.deadline)
+                    for v in (*LEGACY_TLS, *MODERN_TLS)}
+        return {"host": host, "port": port, "accepted": accepted}
+
+    def judge(self, facts: Facts) -> Verdict:
+        f = Findings()
+        accepted = facts.get("accepted") or {}
+        legacy = [v for v in LEGACY_TLS if accepted.get(v)]
+        modern = [v for v in MODERN_TLS if accepted.get(v)]
+        if legacy:
+            f.fail(f"accepts {', '.join(legacy)} (deprecated by RFC 8996)")
+        if not modern:
+            f.fail("accepts neither TLSv1.2 nor TLSv1.3")
+        return f.verdict(f"accepts only {', '.join(modern)}")
+
+
+@register
+class HttpsRedirect(Check):
+    meta = CheckMeta(
+        id="web.https.redirect",
+        family="web",
+        title="Plain HTTP redirects to HTTPS on the same host first",
+        applies_to=(TargetKind.ENDPOINT,),
+        interval=3600,
+        timeout=15,
+        standards=("RFC 6797 7.2", "RFC 9110 15.4"),
+    )
+
+    def gather(self, target: Target, ctx: ProbeContext) -> Facts:
+        host, _ = endpoint_host_port(target)
+        port = ctx.fleet.settings.http_port
+        url = f"http://{host}" + ("" if port == 80 else f":{port}") + "/"
+        try:
+            fetched, _ = fetch(ctx, url, follow=False, keep=("location",))
+        except ProbeError as exc:
+            if exc.kind != "unreachable":
+                raise
+            return {"host": host, "url": url, "refused": exc.reason}
+        return {"host": host, "url": url, "http": fetched}
+
+    def judge(self, facts: Facts) -> Verdict:
+        f = Findings()
+        if facts.get("refused"):
+            return Verdict(Status.OK, "plain HTTP not served: nothing to downgrade")
+        http = facts.get("http") or {}
+        status = http.get("status")
+        location = header(http, "location")
+        if status not in (301, 302, 303, 307, 308) or not location:
+            f.fail(f"http:// answers {status} without a redirect to https")
+            return f.verdict("")
+        parts = urlsplit(location)
+        host = facts["host"].lower()
+        if parts.scheme == "" and parts.netloc == "":
+            f.fail(f"redirects to {location} on plain HTTP, not to https")
+        elif parts.scheme != "https":
+            f.fail(f"redirects to {location}, not to https")
+        elif (parts.hostname or "").lower() != host:
+            f.fail(f"first redirect goes to {parts.hostname}, not https on {host} "
+                   "(HSTS for this host is never set)")
+        return f.verdict(f"{status} to {location}")
+
+
+def parse_hsts(value: str) -> dict[str, Any]:
+    """Strict-Transport-Security directives (RFC 6797 6.1); only the first header counts."""
+    out: dict[str, Any] = {"max_age": None, "include_subdomains": False, "preload": False}
+    first = value.split(",", maxsplit=1)[0]
+    for part in first.split(";"):
+        name, _, val = part.strip().partition("=")
+        name = name.strip().lower()
+        val = val.strip().strip('"')
+        if name == "max-age":
+            out["max_age"] = int(val) if val.isdigit() else None
+        elif name == "includesubdomains":
+            out["include_subdomains"] = True
+        elif name == "preload":
+            out["preload"] = True
+    return out
+
+
+@register
+class Hsts(Check):
+    meta = CheckMeta(
+        id="web.hsts",
+        family="web",
+        title="Strict-Transport-Security with max-age of at least a year",
+        applies_to=(TargetKind.ENDPOINT,),
+        interval=3600,
+        timeout=15,
+        standards=("RFC 6797 6.1", "RFC 6797 11.2"),
+    )
+
+    def gather(self, target: Target, ctx: ProbeContext) -> Facts:
+        fetched, _ = fetch(ctx, target.spec.url, follow=False,
+                           keep=("strict-transport-security",))
+        return {"url": target.spec.url, "https": fetched}
+
+    def judge(self, facts: Facts) -> Verdict:
+        f = Findings()
+        https = facts.get("https") or {}
+        if https.get("status") is None:
+            f.fail(f"no HTTPS answer: {https.get('problem')}")
+            return f.verdict("")
+        value = header(https, "strict-transport-security")
+        if value is None:
+            f.warn("no Strict-Transport-Security header")
+            return f.verdict("")
+        hsts = parse_hsts(value)
+        age = hsts["max_age"]
+        if age is None:
+            f.warn(f"Strict-Transport-Security without a valid max-age: {value!r}")
+        elif age < HSTS_MIN_AGE:
+            f.warn(f"HSTS max-age={age} is below {HSTS_MIN_AGE} (one year)")
+        extras = [k for k in ("include_subdomains", "preload") if hsts[k]]
+        return f.verdict(f"HSTS max-age={age}" + (f" ({', '.join(extras)})" if extras else ""))
+
+
+def csp_directives(value: str) -> dict[str, list[str]]:
+    """Content-Security-Policy directives (CSP3 2.2.1); the first of a repeated name wins."""
+    out: dict[str, list[str]] = {}
+    for policy in value.split(","):
+        for part in policy.split(";"):
+            tokens = part.split()
+            if tokens:
+                out.setdefault(tokens[0].lower(), tokens[1:])
+    return out
+
+
+WEAK_REFERRER = {"unsafe-url", "no-referrer-when-downgrade"}
+KNOWN_REFERRER = WEAK_REFERRER | {"no-referrer", "same-origin", "origin", "strict-origin",
+                                  "origin-when-cross-origin", "strict-origin-when-cross-origin"}
+
+
+@register
+class SecurityHeaders(Check):
+    meta = CheckMeta(
+        id="web.headers",
+        family="web",
+        title="X-Content-Type-Options, Referrer-Policy and frame-ancestors set",
+        applies_to=(TargetKind.ENDPOINT,),
+        interval=3600,
+        timeout=15,
+        standards=("Fetch Standard (X-Content-Type-Options)", "W3C Referrer Policy 3",
+                   "CSP Level 3 6.4.2 (frame-ancestors)", "RFC 7034"),
+    )
+
+    def gather(self, target: Target, ctx: ProbeContext) -> Facts:
+        fetched, _ = fetch(ctx, target.spec.url, follow=False, keep=(
+            "x-content-type-options", "referrer-policy", "content-security-policy",
+            "x-frame-options"))
+        return {"url": target.spec.url, "https": fetched}
+
+    def judge(self, facts: Facts) -> Verdict:
+        f = Findings()
+        https = facts.get("https") or {}
+        if https.get("status") is None:
+            f.fail(f"no HTTPS answer: {https.get('problem')}")
+            return f.verdict("")
+        xcto = header(https, "x-content-type-options")
+        if xcto is None:
+            f.warn("no X-Content-Type-Options")
+        elif xcto.strip().lower() != "nosniff":
+            f.warn(f"X-Content-Type-Options is {xcto!r}, not nosniff")
+        referrer = header(https, "referrer-policy")
+        if referrer is None:
+            f.warn("no Referrer-Policy")
+        else:
+            tokens = [t.strip().lower() for t in referrer.split(",")
+                      if t.strip().lower() in KNOWN_REFERRER]
+            if not tokens:
+                f.warn(f"Referrer-Policy {referrer!r} names no known policy")
+            elif tokens[-1] in WEAK_REFERRER:  # the last known token is the one applied
+                f.warn(f"Referrer-Policy {tokens[-1]} leaks full URLs")
+        csp = header(https, "content-security-policy")
+        ancestors = csp_directives(csp).get("frame-ancestors") if csp else None
+        xfo = (header(https, "x-frame-options") or "").strip().lower()
+        if ancestors is not None:
+            if "*" in ancestors or any(a in ("http:", "https:") for a in ancestors):
+                f.warn(f"CSP frame-ancestors {' '.join(ancestors)} lets any site frame pages")
+        elif xfo in ("deny", "sameorigin"):
+            f.ok("no CSP frame-ancestors; legacy X-Frame-Options covers framing")
+        else:
+            f.warn("no CSP frame-ancestors (nor X-Frame-Options): pages can be framed")
+        return f.verdict("nosniff, Referrer-Policy and framing protection set")
+
+
+@register
+class SecurityTxt(Check):
+    meta = CheckMeta(
+        id="web.security-txt",
+        family="web",
+        title="security.txt with a Contact, not expired",
+        applies_to=(TargetKind.ENDPOINT,),
+        interval=6 * 3600,
+        timeout=15,
+        standards=("RFC 9116 2.5.3", "RFC 9116 2.5.5", "RFC 9116 3"),
+    )
+
+    def gather(self, target: Target, ctx: ProbeContext) -> Facts:
+        url = origin(target.spec.url) + "/.well-known/security.txt"
+        fetched, resp = fetch(ctx, url, max_body=SECURITY_TXT_CAP)
+        facts: Facts = {"url": url, "fetch": fetched}
+        if resp is not None and resp.status == 200 and not resp.truncated:
+            try:
+                facts["body"] = resp.body.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                facts["body_problem"] = f"not valid UTF-8 at byte {exc.start}"
+        return facts
+
+    def judge(self, facts: Facts) -> Verdict:
+        f = Findings()
+        fetched = facts.get("fetch") or {}
+        problem = answer_problem(fetched, "security.txt")
+        if problem:
+            f.warn(f"no security.txt ({problem})")
+            return f.verdict("")
+        if facts.get("body_problem"):
+            f.warn(f"security.txt {facts['body_problem']}")
+            return f.verdict("")
+        if fetched.get("content_type") != "text/plain":
+            f.warn(f"security.txt served as {fetched.get('content_type') or 'no type'}, "
+                   "not text/plain (RFC 9116 3)")
+        try:
+            parsed = securitytxt.parse(facts.get("body", ""), now=now_of(facts))
+        except ParseError as exc:
+            f.warn(f"security.txt unreadable: {exc.reason}")
+            return f.verdict("")
+        for problem in parsed.problems:
+            f.warn(problem)
+        expires = f", expires {parsed.expires:%Y-%m-%d}" if parsed.expires else ""
+        return f.verdict(f"contact {', '.join(parsed.contact[:2])}{expires}")
+

@@ -1,0 +1,197 @@
+"""storage.* checks (per Garage cluster): admin-API health, node status, an S3 round trip.
+
+The admin API is probed at v2 first (`/v2/GetClusterHealth`, `/v2/GetClusterStatus`) and at v1
+(`/v1/health`, `/v1/status`) when the node does not know v2 (Garage before 2.0 answers 400
+"unknown API endpoint"). The bearer token is read from its secret at probe time and never enters
+facts, evidence or logs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from typing import Any
+
+from watchtower.checks.web import answer_problem, fetch
+
+from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.config import Secret, Service
+from watchtower.errors import ConfigError, ProbeError
+from watchtower.model import Findings, Target, TargetKind, Verdict
+from watchtower.net.s3 import S3Client
+from watchtower.plugins import register
+
+DISK_FREE_WARN = 0.10
+CANARY_PREFIX = "watchtower-canary/"
+
+
+def reveal(secret: Secret | None, what: str) -> str:
+    """A secret's value, or ProbeError (the probe cannot run without it)."""
+    if secret is None:
+        raise ProbeError(f"{what} is not configured", kind="config")
+    try:
+        return secret.reveal()
+    except ConfigError as exc:
+        raise ProbeError(f"{what}: {exc.problems[0]}", kind="config") from None
+
+
+def admin_get(ctx: ProbeContext, service: Service, v2: str, v1: str) -> dict[str, Any]:
+    """GET a v2 admin endpoint, falling back to its v1 twin when v2 is unknown."""
+    base = (service.admin_url or "").rstrip("/")
+    auth = {"Authorization": f"Bearer {reveal(service.admin_token, 'admin_token')}"}
+    fetched, _ = fetch(ctx, base + v2, headers=auth, want_json=True, follow=False)
+    if fetched.get("status") in (400, 404):
+        first = fetched
+        fetched, _ = fetch(ctx, base + v1, headers=auth, want_json=True, follow=False)
+        fetched["v2_answer"] = first.get("status")
+    return fetched
+
+
+class GarageCheck(Check):
+    def applies(self, target: Target) -> bool:
+        return target.kind in self.meta.applies_to and bool(target.spec.admin_url)
+
+
+def _auth_error(f: Findings, fetched: dict[str, Any]) -> bool:
+    if fetched.get("status") in (401, 403):
+        f.error(f"admin API refused the token (HTTP {fetched['status']}): check admin_token")
+        return True
+    return False
+
+
+@register
+class Health(GarageCheck):
+    meta = CheckMeta(
+        id="storage.health",
+        family="storage",
+        title="Garage cluster healthy (write quorum, all partitions fully replicated)",
+        applies_to=(TargetKind.GARAGE,),
+        interval=120,
+        timeout=15,
+        standards=("Garage admin API v2 GetClusterHealth", "Garage admin API v1 /health"),
+    )
+
+    def gather(self, target: Target, ctx: ProbeContext) -> Facts:
+        service: Service = target.spec
+        plain, resp = fetch(ctx, (service.admin_url or "").rstrip("/") + "/health",
+                            follow=False, max_body=16 * 1024)
+        if resp is not None:
+            plain["text"] = resp.body.decode("utf-8", errors="replace")[:300]
+        return {"health": plain,
+                "cluster": admin_get(ctx, service, "/v2/GetClusterHealth", "/v1/health")}
+
+    def judge(self, facts: Facts) -> Verdict:
+        f = Findings()
+        plain = facts.get("health") or {}
+        cluster = facts.get("cluster") or {}
+        if plain.get("status") == 503:
+            f.fail("/health answers 503: write quorum lost for some partitions")
+        if _auth_error(f, cluster):
+            return f.verdict("")
+        problem = answer_problem(cluster, "cluster health")
+        doc = cluster.get("json")
+        if problem or not isinstance(doc, dict):
+            f.fail(problem or "cluster health is not a JSON object")
+            return f.verdict("")
+        status = doc.get("status")
+        parts, all_ok = doc.get("partitions"), doc.get("partitionsAllOk")
+        if status == "unavailable":
+            f.fail(f"cluster unavailable: quorum on {doc.get('partitionsQuorum')}/{parts} "
+                   "partitions")
+        elif status == "degraded":
+            f.warn(f"cluster degraded: {doc.get('storageNodesOk')}/{doc.get('storageNodes')} "
+                   "storage nodes up")
+        elif status != "healthy":
+            f.fail(f"unknown cluster status {status!r}")
+        if isinstance(parts, int) and isinstance(all_ok, int) and all_ok < parts:
+            f.warn(f"only {all_ok}/{parts} partitions have all their replicas reachable")
+        return f.verdict(f"healthy: {doc.get('connectedNodes')}/{doc.get('knownNodes')} nodes "
+                         f"connected, {all_ok}/{parts} partitions fully replicated")
+
+
+@register
+class Nodes(GarageCheck):
+    meta = CheckMeta(
+        id="storage.nodes",
+        family="storage",
+        title="Every Garage node up, data partitions with free space",
+        applies_to=(TargetKind.GARAGE,),
+        interval=300,
+        timeout=15,
+        standards=("Garage admin API v2 GetClusterStatus", "Garage admin API v1 /status"),
+    )
+
+    def gather(self, target: Target, ctx: ProbeContext) -> Facts:
+        return {"status": admin_get(ctx, target.spec, "/v2/GetClusterStatus", "/v1/status")}
+
+    def judge(self, facts: Facts) -> Verdict:
+        f = Findings()
+        fetched = facts.get("status") or {}
+        if _auth_error(f, fetched):
+            return f.verdict("")
+        problem = answer_problem(fetched, "cluster status")
+        doc = fetched.get("json")
+        nodes = doc.get("nodes") if isinstance(doc, dict) else None
+        if problem or not isinstance(nodes, list):
+            f.fail(problem or "cluster status has no nodes list")
+            return f.verdict("")
+        for node in nodes:
+            if not isinstance(node, dict):
+                continue
+            name = node.get("hostname") or str(node.get("id", "?"))[:16]
+            if not node.get("isUp"):
+                seen = node.get("lastSeenSecsAgo")
+                ago = "never seen since restart" if seen is None else f"last seen {seen} s ago"
+                f.warn(f"node {name} is down ({ago})")
+            part = node.get("dataPartition")
+            if isinstance(part, dict) and isinstance(part.get("total"), int) and part["total"]:
+                free = part.get("available", 0) / part["total"]
+                if free < DISK_FREE_WARN:
+                    f.warn(f"node {name} data partition {free:.0%} free")
+        up = sum(1 for n in nodes if isinstance(n, dict) and n.get("isUp"))
+        return f.verdict(f"{up}/{len(nodes)} nodes up, data partitions above "
+                         f"{DISK_FREE_WARN:.0%} free")
+
+
+@register
+class RoundTrip(Check):
+    meta = CheckMeta(
+        id="storage.roundtrip",
+        family="storage",
+        title="S3 PUT, GET and DELETE of a canary object succeed and return the same bytes",
+        applies_to=(TargetKind.GARAGE,),
+        interval=300,
+        timeout=30,
+        standards=("Amazon S3 API (PutObject, GetObject, DeleteObject)", "AWS SigV4"),
+    )
+
+    def applies(self, target: Target) -> bool:
+        spec = target.spec
+        return target.kind in self.meta.applies_to and all(
+            getattr(spec, k, None) for k in ("s3_endpoint", "s3_bucket", "s3_access_key",
+                                             "s3_secret_key"))
+
+    def gather(self, target: Target, ctx: ProbeContext) -> Facts:
+        service: Service = target.spec
+        client = S3Client(ctx.http, service.s3_endpoint or "", service.s3_region,
+                          reveal(service.s3_access_key, "s3_access_key"),
+                          reveal(service.s3_secret_key, "s3_secret_key"), deadline=ctx.deadline)
+        key = f"{CANARY_PREFIX}{uuid.uuid4().hex}"
+        payload = f"watchtower canary {time.time():.3f}\n".encode() + os.urandom(1024)
+        steps, same = client.roundtrip(service.s3_bucket or "", key, payload)
+        return {"endpoint": service.s3_endpoint, "bucket": service.s3_bucket, "key": key,
+                "bytes": len(payload), "same": same, "steps": [s.evidence() for s in steps]}
+
+    def judge(self, facts: Facts) -> Verdict:
+        f = Findings()
+        steps = facts.get("steps") or []
+        for step in steps:
+            if not step.get("ok"):
+                f.fail(f"{step.get('step', '?').upper()} failed: "
+                       f"{step.get('error') or 'HTTP ' + str(step.get('status'))}")
+        if not any(s.get("step") == "get" for s in steps) and not f.items:
+            f.fail("no GET step recorded")
+        timing = ", ".join(f"{s.get('step')} {s.get('ms')} ms" for s in steps)
+        return f.verdict(f"{facts.get('bytes')} bytes round trip in {facts.get('bucket')}: "
+                         f"{timing}")

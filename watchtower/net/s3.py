@@ -1,0 +1,137 @@
+"""S3 through botocore, sent over watchtower's own HTTP client.
+
+botocore does what it is good at: SigV4 signing, path-style addressing, XML error parsing. The
+bytes themselves go through `HttpClient` (a `before-send` hook hands botocore our response), so
+an S3 probe resolves the endpoint through the fleet's resolver, verifies TLS against the fleet's
+CA bundle, caps the body and honours the probe's deadline like every other probe; botocore's own
+retries are off, because a probe reports what happened rather than hiding it behind a retry.
+Garage rejects the newer optional CRC checksums on some versions, so checksums are only sent
+when an operation requires them.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import botocore.session
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from watchtower.errors import ProbeError
+from watchtower.net.http import HttpClient
+
+
+class _Body:
+    """The `raw` botocore reads a response body from (`stream()` or `read()`)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._buf = io.BytesIO(data)
+
+    def stream(self, **_: Any) -> Any:
+        yield self._buf.read()
+
+    def read(self, amt: int | None = None) -> bytes:
+        return self._buf.read(amt)
+
+    def close(self) -> None:
+        self._buf.close()
+
+
+@dataclass(slots=True)
+class StepResult:
+    """One S3 operation as evidence: what was asked, the HTTP status, how long it took."""
+
+    step: str
+    ok: bool
+    status: int | None
+    ms: float
+    error: str | None = None
+
+    def evidence(self) -> dict[str, Any]:
+        ev: dict[str, Any] = {"step": self.step, "ok": self.ok, "status": self.status,
+                              "ms": round(self.ms, 1)}
+        if self.error:
+            ev["error"] = self.error
+        return ev
+
+
+class S3Client:
+    """A path-style S3 client for one endpoint whose requests ride on `HttpClient`."""
+
+    def __init__(self, http: HttpClient, endpoint: str, region: str, access_key: str,
+                 secret_key: str, *, deadline: float | None = None) -> None:
+        self.http = http
+        self.deadline = deadline
+        session = botocore.session.get_session()
+        config = Config(
+            s3={"addressing_style": "path"},
+            signature_version="s3v4",
+            retries={"total_max_attempts": 1},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            user_agent_extra="watchtower",
+        )
+        self.client: Any = session.create_client(
+            "s3", region_name=region, endpoint_url=endpoint, aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key, config=config)
+        self.client.meta.events.register("before-send.s3", self._send)
+        self.last_status: int | None = None
+
+    def _send(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
+        body = request.body
+        if body is not None and hasattr(body, "read"):
+            body = body.read()
+        if isinstance(body, str):
+            body = body.encode()
+        # requests cannot wait for "100 Continue"; the body goes at once, so don't announce it.
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "expect"}
+        resp = self.http.request(
+            request.method, request.url, headers=headers,
+            data=body or None, follow_redirects=False, deadline=self.deadline)
+        self.last_status = resp.status
+        if resp.truncated:
+            raise ProbeError(f"{request.url}: S3 answer larger than the cap", kind="too-large")
+        return AWSResponse(resp.url, resp.status, dict(resp.headers.items()), _Body(resp.body))
+
+    def step(self, name: str, call: Any, **kwargs: Any) -> tuple[StepResult, Any]:
+        """Run one operation; S3 errors become a failed step, network errors propagate."""
+        self.last_status = None
+        started = time.monotonic()
+        try:
+            out = call(**kwargs)
+        except ClientError as exc:
+            err = exc.response.get("Error", {})
+            reason = f"{err.get('Code', '?')}: {err.get('Message', '')}".strip()
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            return StepResult(name, False, status or self.last_status,
+                              (time.monotonic() - started) * 1000, reason), None
+        except BotoCoreError as exc:
+            return StepResult(name, False, self.last_status,
+                              (time.monotonic() - started) * 1000, str(exc)), None
+        return StepResult(name, True, self.last_status, (time.monotonic() - started) * 1000), out
+
+    def roundtrip(self, bucket: str, key: str, payload: bytes) -> tuple[list[StepResult], bool]:
+        """PUT, GET (content compared), DELETE of one canary object; stops at a failed step
+        except that DELETE is always tried once PUT succeeded, to leave no litter behind."""
+        steps: list[StepResult] = []
+        put, _ = self.step("put", self.client.put_object, Bucket=bucket, Key=key, Body=payload,
+                           ContentType="application/octet-stream")
+        steps.append(put)
+        if not put.ok:
+            return steps, False
+        get, out = self.step("get", self.client.get_object, Bucket=bucket, Key=key)
+        same = False
+        if get.ok and out is not None:
+            data = out["Body"].read()
+            same = data == payload
+            if not same:
+                get.ok = False
+                get.error = f"content differs ({len(data)} bytes back, {len(payload)} sent)"
+        steps.append(get)
+        delete, _ = self.step("delete", self.client.delete_object, Bucket=bucket, Key=key)
+        steps.append(delete)
+        return steps, same
