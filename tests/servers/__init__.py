@@ -1,0 +1,1 @@
+"""Real servers for watchtower's integration tests (see tests/servers/plugin.py)."""
