@@ -2,13 +2,19 @@
 
 Pure Python so the demo needs nothing from Debian. It answers like an authoritative server does:
 AA set, NXDOMAIN/NODATA with the SOA in the authority section, in-zone CNAMEs followed, RRSIGs
-when the query sets DO, REFUSED for names outside its zones, truncation over UDP when the answer
-does not fit. Zones can be replaced while it runs (fault injection), and each listening address
-can serve its own view (a lame or out-of-sync second name server).
+when the query sets DO, DS from the parent side of a zone cut, REFUSED for names outside its
+zones, truncation over UDP when the answer does not fit, AXFR only for zones a view opens to it.
+Zones can be replaced while it runs (fault injection), and each listening address can serve its
+own view (a lame or out-of-sync second name server, an open resolver).
+
+`LabSigner` signs lab zones (dnspython `sign_zone`) with one ECDSA P-256 key shared by every
+zone: one key instead of one per zone keeps signing 1,000 zones at lab start to seconds, and a
+lab needs no key separation.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import socket
 import socketserver
@@ -16,7 +22,9 @@ import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import dns.dnssec
 import dns.exception
 import dns.flags
 import dns.message
@@ -25,8 +33,12 @@ import dns.opcode
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.ANY.DNSKEY
 import dns.rrset
 import dns.zone
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from dns.rdtypes.dnskeybase import Flag
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +73,17 @@ def answer(view: View, query: dns.message.Message) -> dns.message.Message:
         resp.set_rcode(dns.rcode.NOTIMP)
         return resp
     q = query.question[0]
-    zone = view.find(q.name)
+    # DS lives on the parent side of a zone cut (RFC 4035 3.1.4.1).
+    at_cut = q.rdtype == dns.rdatatype.DS and q.name != dns.name.root
+    zone = view.find(q.name.parent() if at_cut else q.name)
+    if view.recursion and query.flags & dns.flags.RD:
+        resp.flags |= dns.flags.RA  # the open-recursion fault: claims to recurse
+        if zone is None:  # "resolved" a name outside its zones: nothing there
+            resp.set_rcode(dns.rcode.NXDOMAIN)
+            return resp
     if zone is None or zone.origin in view.lame:
         resp.set_rcode(dns.rcode.REFUSED)
         return resp
-    if view.recursion and query.flags & dns.flags.RD:
-        resp.flags |= dns.flags.RA  # the open-recursion fault: claims to recurse
     resp.flags |= dns.flags.AA
     dnssec = bool(query.ednsflags & dns.flags.DO)
     qname, qtype = q.name, q.rdtype
@@ -107,12 +124,37 @@ def _add(section: list[dns.rrset.RRset], name: dns.name.Name, rds: dns.rdataset.
 
 
 def _authority_soa(resp: dns.message.Message, zone: dns.zone.Zone, dnssec: bool) -> None:
-    node = zone.get_node(zone.origin)
-    if node is None:
+    node = zone.get_node(zone.origin) if zone.origin is not None else None
+    if node is None or zone.origin is None:
         return
     soa = node.get_rdataset(IN, dns.rdatatype.SOA)
     if soa is not None:
         _add(resp.authority, zone.origin, soa, node, dnssec)
+
+
+def axfr_messages(view: View, query: dns.message.Message) -> list[dns.message.Message]:
+    """A zone transfer (RFC 5936 2.2): SOA, every RRset, SOA again; REFUSED unless opened."""
+    q = query.question[0]
+    zone = view.zones.get(q.name)
+    if zone is None or zone.origin not in view.allow_axfr or zone.origin in view.lame:
+        resp = dns.message.make_response(query)
+        resp.set_rcode(dns.rcode.REFUSED)
+        return [resp]
+    soa = zone.get_rrset(zone.origin, dns.rdatatype.SOA)
+    rrsets = [soa] if soa is not None else []
+    for name, rds in zone.iterate_rdatasets():
+        if rds.rdtype != dns.rdatatype.SOA:
+            rrset = dns.rrset.RRset(name, IN, rds.rdtype, rds.covers)
+            rrset.update(rds)
+            rrsets.append(rrset)
+    rrsets += [soa] if soa is not None else []
+    out = []
+    for start in range(0, len(rrsets), 20):
+        resp = dns.message.make_response(query)
+        resp.flags |= dns.flags.AA
+        resp.answer.extend(rrsets[start:start + 20])
+        out.append(resp)
+    return out
 
 
 def _wire(resp: dns.message.Message, limit: int) -> bytes:
@@ -136,6 +178,14 @@ class _Tcp(socketserver.ThreadingMixIn, socketserver.TCPServer):
     allow_reuse_address = True
 
 
+class _Udp6(_Udp):
+    address_family = socket.AF_INET6
+
+
+class _Tcp6(_Tcp):
+    address_family = socket.AF_INET6
+
+
 class DnsServer:
     """Serves views on (address, port) pairs; `views[address]` picks what each address says."""
 
@@ -149,31 +199,32 @@ class DnsServer:
 
     def set_zones(self, address: str, zones: list[dns.zone.Zone]) -> None:
         view = self.views[address]
-        view.zones = {z.origin: z for z in zones}
+        view.zones = {z.origin: z for z in zones if z.origin is not None}
 
     def _handler(self, address: str, tcp: bool) -> type[socketserver.BaseRequestHandler]:
         server = self
 
-        def respond(data: bytes, limit: int) -> bytes | None:
+        def respond(data: bytes, limit: int) -> list[bytes]:
             server.queries += 1
             try:
                 query = dns.message.from_wire(data)
             except dns.exception.DNSException:
-                return None
+                return []
             view = server.views[address]
             if query.question and query.question[0].rdtype in (dns.rdatatype.AXFR,
                                                                dns.rdatatype.IXFR):
-                return None if not tcp else _axfr_refused(query)
+                if not tcp:
+                    return []
+                return [m.to_wire(max_size=65535) for m in axfr_messages(view, query)]
             resp = answer(view, query)
             if not tcp and query.edns >= 0:
                 limit = max(512, min(query.payload, 4096))
-            return _wire(resp, limit)
+            return [_wire(resp, limit)]
 
         class UdpHandler(socketserver.BaseRequestHandler):
             def handle(self) -> None:
                 data, sock = self.request
-                out = respond(data, 512)
-                if out is not None:
+                for out in respond(data, 512):
                     sock.sendto(out, self.client_address)
 
         class TcpHandler(socketserver.BaseRequestHandler):
@@ -188,39 +239,56 @@ class DnsServer:
                         data = _recv_exact(sock, struct.unpack("!H", head)[0])
                         if data is None:
                             return
-                        out = respond(data, 65535)
-                        if out is None:
+                        outs = respond(data, 65535)
+                        if not outs:
                             return
-                        sock.sendall(struct.pack("!H", len(out)) + out)
+                        for out in outs:
+                            sock.sendall(struct.pack("!H", len(out)) + out)
                 except OSError:
                     return
 
         return TcpHandler if tcp else UdpHandler
 
     def start(self) -> None:
-        for address in self.addresses:
-            udp = _Udp((address, self.port), self._handler(address, False))
-            if self.port == 0:
-                self.port = udp.server_address[1]
-            tcp = _Tcp((address, self.port), self._handler(address, True))
-            for srv in (udp, tcp):
-                t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2},
-                                     daemon=True, name=f"lab-dns-{address}")
-                t.start()
-                self._servers.append(srv)
-                self._threads.append(t)
+        """Bind every address on one port; with port 0, retry until one is free on all of
+        them (the OS picks it on the first address; another lab may hold it on the others)."""
+        chosen = self.port
+        for attempt in range(20):
+            try:
+                servers = self._bind_all(chosen)
+                break
+            except OSError:
+                if chosen != 0 or attempt == 19:
+                    raise
+        for address, srv in servers:
+            t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2},
+                                 daemon=True, name=f"lab-dns-{address}")
+            t.start()
+            self._servers.append(srv)
+            self._threads.append(t)
+
+    def _bind_all(self, port: int) -> list[tuple[str, socketserver.BaseServer]]:
+        bound: list[tuple[str, socketserver.BaseServer]] = []
+        try:
+            for address in self.addresses:
+                udp_cls, tcp_cls = (_Udp6, _Tcp6) if ":" in address else (_Udp, _Tcp)
+                udp = udp_cls((address, port), self._handler(address, False))
+                bound.append((address, udp))
+                if port == 0:
+                    port = udp.server_address[1]
+                bound.append((address, tcp_cls((address, port), self._handler(address, True))))
+        except OSError:
+            for _, srv in bound:
+                srv.server_close()
+            raise
+        self.port = port
+        return bound
 
     def stop(self) -> None:
         for srv in self._servers:
             srv.shutdown()
             srv.server_close()
         self._servers.clear()
-
-
-def _axfr_refused(query: dns.message.Message) -> bytes:
-    resp = dns.message.make_response(query)
-    resp.set_rcode(dns.rcode.REFUSED)
-    return resp.to_wire()
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
@@ -234,3 +302,41 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
 
 
 ZoneFactory = Callable[[], dns.zone.Zone]
+
+
+class LabSigner:
+    """One ECDSA P-256 (algorithm 13) key that signs every lab zone, as a combined KSK/ZSK.
+
+    Kept in `key_path` when given, so a restarted lab keeps its DS records and trust anchor.
+    """
+
+    def __init__(self, key_path: Path | None = None) -> None:
+        key: ec.EllipticCurvePrivateKey | None = None
+        if key_path is not None and key_path.exists():
+            loaded = serialization.load_pem_private_key(key_path.read_bytes(), None)
+            if isinstance(loaded, ec.EllipticCurvePrivateKey):
+                key = loaded
+        if key is None:
+            key = ec.generate_private_key(ec.SECP256R1())
+            if key_path is not None:
+                key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                       serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+                key_path.chmod(0o600)
+        self.key = key
+        self.dnskey: dns.rdtypes.ANY.DNSKEY.DNSKEY = dns.dnssec.make_dnskey(
+            key.public_key(), dns.dnssec.Algorithm.ECDSAP256SHA256,
+            flags=Flag.ZONE | Flag.SEP)
+
+    def ds(self, zone: str | dns.name.Name) -> str:
+        """The SHA-256 DS rdata (presentation form) the parent publishes for `zone`."""
+        return dns.dnssec.make_ds(zone, self.dnskey, "SHA256").to_text()
+
+    def sign(self, zone: dns.zone.Zone, *, lifetime: dt.timedelta = dt.timedelta(days=30),
+             now: dt.datetime | None = None) -> None:
+        """Add DNSKEY, NSEC and RRSIGs to `zone` in place, valid from an hour ago."""
+        now = now or dt.datetime.now(dt.UTC)
+        with zone.writer() as txn:
+            dns.dnssec.sign_zone(zone, txn, keys=[(self.key, self.dnskey)], dnskey_ttl=3600,
+                                 inception=now - dt.timedelta(hours=1),
+                                 expiration=now + lifetime, deterministic=False)

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import dns.exception
@@ -141,6 +142,15 @@ class ServerReply:
                 return rrset
         return None
 
+    def rrsigs(self, covered: str, name: str | None = None) -> dns.rrset.RRset | None:
+        """The RRSIG set covering `covered` in the answer section (asked with `dnssec=True`)."""
+        want = dns.rdatatype.from_text(covered)
+        for rrset in self.answer:
+            if (rrset.rdtype == dns.rdatatype.RRSIG and rrset.covers == want
+                    and (name is None or rrset.name == dns.name.from_text(name))):
+                return rrset
+        return None
+
     def evidence(self) -> dict[str, Any]:
         return {
             "server": self.server,
@@ -248,6 +258,23 @@ class Resolver:
                 if rdtype == "A":
                     raise
         return out
+
+    def zone_apex_above(self, name: str, *, deadline: float | None = None) -> str:
+        """The closest enclosing zone apex strictly above `name` (its parent zone).
+
+        Walks up one label at a time asking the resolver for SOA: only a zone apex owns an SOA
+        (a name inside a zone gets NODATA), so the first ancestor with an SOA of its own is the
+        parent zone. The root is the answer when nothing below it is a zone.
+        """
+        current = dns.name.from_text(_norm(name))
+        while current != dns.name.root:
+            current = current.parent()
+            if current == dns.name.root:
+                break
+            answer = self.resolve(current.to_text(), "SOA", deadline=deadline)
+            if answer.rrset is not None and not answer.cname_chain:
+                return current.to_text()
+        return "."
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -414,3 +441,54 @@ def _is_ip(host: str) -> bool:
 def is_ip(host: str) -> bool:
     """True for an IPv4 or IPv6 literal."""
     return _is_ip(host)
+
+
+# -- trust anchors -------------------------------------------------------------------------
+
+#: The root zone's key-signing key (KSK-2017, key tag 20326) as IANA publishes it in
+#: https://data.iana.org/root-anchors/root-anchors.xml: the default anchor when the fleet file
+#: names none, so public zones validate from the root like any validating resolver does.
+ROOT_ANCHOR = ". 172800 IN DS 20326 8 2 " \
+    "E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D"
+
+_anchor_cache: dict[tuple[str, float], dict[str, list[str]]] = {}
+_anchor_lock = threading.Lock()
+
+
+def load_trust_anchors(path: str | None) -> dict[str, list[str]]:
+    """Trust anchors by zone (`{"test.": ["test. 3600 IN DS ..."]}`), from a zone-file-format
+    file of DS and/or DNSKEY records (`settings.trust_anchors`), or the root KSK when unset.
+
+    Read once per file version (keyed by modification time) because every zone of every sweep
+    asks for them. A missing or unreadable file is a ProbeError: validating against no anchor
+    would report every zone insecure, which is the probe's fault, not the zones'.
+    """
+    if path is None:
+        return {".": [ROOT_ANCHOR]}
+    try:
+        mtime = Path(path).stat().st_mtime
+        key = (path, mtime)
+        with _anchor_lock:
+            cached = _anchor_cache.get(key)
+        if cached is not None:
+            return cached
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ProbeError(f"trust anchor file {path}: {exc.strerror}", kind="config") from exc
+    try:
+        # A default TTL: `pdnsutil export-zone-ds` and IANA's anchors carry none.
+        zone = dns.zone.from_text("$TTL 3600\n" + text, origin=dns.name.root,
+                                  relativize=False, check_origin=False)
+    except dns.exception.DNSException as exc:
+        raise ProbeError(f"trust anchor file {path}: {exc}", kind="config") from exc
+    anchors: dict[str, list[str]] = {}
+    for name, rdataset in zone.iterate_rdatasets():
+        if rdataset.rdtype in (dns.rdatatype.DS, dns.rdatatype.DNSKEY):
+            rrset = dns.rrset.RRset(name, rdataset.rdclass, rdataset.rdtype)
+            rrset.update(rdataset)
+            anchors.setdefault(name.to_text(), []).extend(rrset.to_text().splitlines())
+    if not anchors:
+        raise ProbeError(f"trust anchor file {path}: no DS or DNSKEY records", kind="config")
+    with _anchor_lock:
+        _anchor_cache[key] = anchors
+    return anchors
