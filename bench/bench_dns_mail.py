@@ -1,0 +1,261 @@
+"""Benchmark: the DNS-based mail checks (and the dns.* checks) over generated zones on loopback.
+
+Serves N generated zones (default 1,000) from the lab's authoritative DNS server on a free
+loopback port, then measures in the same run:
+
+1. watchtower: one sweep of the dns.* and the DNS-only mail.* checks over every zone (wall time,
+   checks/s);
+2. checkdmarc (the anchor for SPF+DMARC): `check_spf` + `check_dmarc` on a sample of the same
+   domains, pointed at the same server; ratio = checkdmarc seconds per domain / watchtower
+   seconds per domain running its larger catalog (target >= 10x);
+3. a bare replay with dnspython of exactly the questions watchtower sent (same concurrency);
+   ratio = watchtower wall / replay wall (target <= 2x): what watchtower adds over the network.
+
+Run: `python bench/bench_dns_mail.py [--zones 1000] [--oracle-sample 200]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import concurrent.futures
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import dns.message
+import dns.nameserver
+import dns.query
+import dns.rdatatype
+import dns.zone
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from watchtower import plugins
+from watchtower.config import parse_fleet
+from watchtower.lab.dnsserver import DnsServer
+from watchtower.runner import Runner, Sweep, plan_jobs
+
+MAIL_DNS_CHECKS = ("mail.mx", "mail.spf.record", "mail.spf.lookups", "mail.spf.policy",
+                   "mail.dmarc.record", "mail.dmarc.policy", "mail.dmarc.external-report",
+                   "mail.dkim", "mail.tls-rpt", "mail.parked")
+PROVIDER = "provider.test"
+
+
+def _quoted(value: str) -> str:
+    return " ".join(f'"{value[i:i + 255]}"' for i in range(0, len(value), 255))
+
+
+def zone_text(name: str, index: int, dkim: str) -> str:
+    """A realistic mail zone; every fifth includes the provider's nested SPF tree, every
+    seventh has a fault (too many lookups, no DMARC, +all) so all verdict paths run."""
+    spf = "v=spf1 mx -all"
+    if index % 5 == 0:
+        spf = f"v=spf1 mx include:_spf.{PROVIDER} ~all"
+    if index % 7 == 3:
+        spf = "v=spf1 " + " ".join(f"a:h{i}.{name}" for i in range(11)) + " -all"
+    if index % 7 == 5:
+        spf = "v=spf1 +all"
+    lines = [
+        f"$ORIGIN {name}.", "$TTL 3600",
+        f"@ SOA ns1.{name}. hostmaster.{name}. 1 14400 3600 1209600 3600",
+        f"@ NS ns1.{name}.", f"@ NS ns2.{name}.",
+        "ns1 A 127.0.0.1", "ns2 A 127.0.0.1",
+        f"@ MX 10 mail.{name}.", "mail A 127.0.0.1",
+        *(f"h{i} A 127.0.0.{i + 1}" for i in range(11)),
+        f"@ TXT {_quoted(spf)}",
+        f"s1._domainkey TXT {dkim}",
+        f'_smtp._tls TXT "v=TLSRPTv1; rua=mailto:tls@{name}"',
+        f'_mta-sts TXT "v=STSv1; id={index}"',
+    ]
+    if index % 7 != 4:
+        lines.append(f'_dmarc TXT "v=DMARC1; p=reject; rua=mailto:dmarc@{name}"')
+    return "\n".join(lines) + "\n"
+
+
+def provider_zone() -> str:
+    return "\n".join([
+        f"$ORIGIN {PROVIDER}.", "$TTL 3600",
+        f"@ SOA ns1.{PROVIDER}. hostmaster.{PROVIDER}. 1 14400 3600 1209600 3600",
+        f"@ NS ns1.{PROVIDER}.", "ns1 A 127.0.0.1",
+        f'_spf TXT "v=spf1 include:_a.{PROVIDER} include:_b.{PROVIDER} ~all"',
+        '_a TXT "v=spf1 ip4:192.0.2.0/24 ip4:198.51.100.0/24 ~all"',
+        '_b TXT "v=spf1 ip6:2001:db8::/32 ~all"',
+    ]) + "\n"
+
+
+def parent_zone() -> str:
+    """`test.` itself, so DMARC tree walks that reach it get NXDOMAIN, not REFUSED."""
+    return ("$ORIGIN test.\n$TTL 3600\n@ SOA ns1.test. hostmaster.test. 1 14400 3600 "
+            "1209600 3600\n@ NS ns1.test.\nns1 A 127.0.0.1\n")
+
+
+def dkim_record() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    spki = key.public_key().public_bytes(serialization.Encoding.DER,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+    return _quoted("v=DKIM1; k=rsa; p=" + base64.b64encode(spki).decode())
+
+
+def build_zones(count: int) -> tuple[list[dns.zone.Zone], list[str]]:
+    dkim = dkim_record()
+    names = [f"b{i:04d}.test" for i in range(count)]
+    zones = [dns.zone.from_text(zone_text(n, i, dkim), origin=n + ".", relativize=False)
+             for i, n in enumerate(names)]
+    zones.append(dns.zone.from_text(provider_zone(), origin=PROVIDER + ".", relativize=False))
+    zones.append(dns.zone.from_text(parent_zone(), origin="test.", relativize=False))
+    return zones, names
+
+
+def serve_lab(zones: list[dns.zone.Zone]) -> tuple[int, Callable[[], None]]:
+    """The lab's pure-Python authoritative server (no root, nothing installed)."""
+    server = DnsServer(["127.0.0.1"], 0)
+    server.set_zones("127.0.0.1", zones)
+    server.start()
+    return server.port, server.stop
+
+
+def serve_powerdns(zones: list[dns.zone.Zone]) -> tuple[int, Callable[[], None]]:
+    """PowerDNS Authoritative (Debian pdns-server), loaded through its HTTP API."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.servers.powerdns import PowerDNS
+
+    class CachingPowerDNS(PowerDNS):
+        """The test harness turns caches off (tests change zones); a benchmark wants the
+        server a provider runs: packet and query caches on, several threads."""
+
+        def _config(self) -> str:
+            text = super()._config()
+            for key, value in (("cache-ttl", "60"), ("query-cache-ttl", "60"),
+                               ("negquery-cache-ttl", "60"), ("distributor-threads", "4"),
+                               ("receiver-threads", "2")):
+                text = text.replace(f"\n{key}=", f"\n#{key}=") + f"{key}={value}\n"
+            return text
+
+    server = CachingPowerDNS(Path(tempfile.mkdtemp(prefix="bench-pdns-"))).start()
+    for zone in zones:
+        origin = zone.origin.to_text() if zone.origin is not None else ""
+        records = [(name.to_text(), dns.rdatatype.to_text(rds.rdtype), rds.ttl, rd.to_text())
+                   for name, rds in zone.iterate_rdatasets()
+                   if rds.rdtype not in (dns.rdatatype.SOA, dns.rdatatype.NS)
+                   for rd in rds]
+        nameservers = [rd.to_text() for rd in zone.find_rdataset("@", "NS")]
+        server.create_zone(origin, nameservers, records)
+    return server.dns_port, server.stop
+
+
+def run_watchtower(port: int, names: list[str]) -> tuple[float, int, list[tuple[str, str]],
+                                                          dict[str, int], int]:
+    fleet = parse_fleet({
+        "settings": {"nameservers": [f"127.0.0.1:{port}"], "authoritative_port": port,
+                     "dns_timeout": 3.0, "concurrency": 32},
+        "zones": [{"name": n, "dnssec": False} for n in names],
+        "mail_domains": [{"name": n, "dkim_selectors": ["s1"], "mta_sts": False}
+                         for n in names],
+    })
+    checks = {cid: c for cid, c in plugins.checks().items()
+              if cid in MAIL_DNS_CHECKS or c.meta.family == "dns"}
+    jobs = plan_jobs(fleet, checks)
+    sweep = Sweep(fleet)
+    started = time.perf_counter()
+    statuses: dict[str, int] = {}
+    for result in Runner(fleet.settings.concurrency).run(jobs, sweep.context):
+        statuses[str(result.status)] = statuses.get(str(result.status), 0) + 1
+    wall = time.perf_counter() - started
+    # Every question the sweep sent (private cache keys: a benchmark may peek).
+    keys = list(sweep.dns._cache._futures)  # type: ignore[union-attr]
+    questions = [(k[1], k[2]) for k in keys if k[0] == "resolve"]
+    questions += [(k[2], k[3]) for k in keys if k[0] == "ask"]
+    sent = sweep.dns.queries_sent
+    sweep.close()
+    return wall, len(jobs), questions, statuses, sent
+
+
+def run_mail_only(port: int, names: list[str]) -> float:
+    """The mail.* DNS checks alone (no dns.* checks): the catalog compared with checkdmarc."""
+    fleet = parse_fleet({
+        "settings": {"nameservers": [f"127.0.0.1:{port}"], "dns_timeout": 3.0,
+                     "concurrency": 32},
+        "mail_domains": [{"name": n, "dkim_selectors": ["s1"], "mta_sts": False}
+                         for n in names],
+    })
+    checks = {cid: c for cid, c in plugins.checks().items() if cid in MAIL_DNS_CHECKS}
+    jobs = plan_jobs(fleet, checks)
+    sweep = Sweep(fleet)
+    started = time.perf_counter()
+    for _ in Runner(fleet.settings.concurrency).run(jobs, sweep.context):
+        pass
+    wall = time.perf_counter() - started
+    sweep.close()
+    return wall
+
+
+def run_checkdmarc(port: int, names: list[str]) -> float:
+    from checkdmarc.dmarc import check_dmarc
+    from checkdmarc.spf import check_spf
+
+    ns = [dns.nameserver.Do53Nameserver("127.0.0.1", port)]
+    started = time.perf_counter()
+    for name in names:
+        check_spf(name, nameservers=ns, timeout=3.0)
+        check_dmarc(name, nameservers=ns, timeout=3.0)
+    return time.perf_counter() - started
+
+
+def replay(port: int, questions: list[tuple[str, str]], concurrency: int) -> float:
+    """The same questions, straight through dnspython: no parsing, judging or caching."""
+
+    def ask(question: tuple[str, str]) -> Any:
+        query = dns.message.make_query(question[0], question[1], use_edns=0, payload=1232)
+        return dns.query.udp(query, "127.0.0.1", port=port, timeout=3.0)
+
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(ask, questions))
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--zones", type=int, default=1000)
+    parser.add_argument("--oracle-sample", type=int, default=200,
+                        help="domains checkdmarc checks (it is slow; per-domain time is used)")
+    parser.add_argument("--server", choices=("powerdns", "lab"), default="powerdns")
+    args = parser.parse_args()
+    t0 = time.perf_counter()
+    zones, names = build_zones(args.zones)
+    port, stop = (serve_powerdns if args.server == "powerdns" else serve_lab)(zones)
+    print(f"served {len(names)} zones ({args.server}) on 127.0.0.1:{port} in "
+          f"{time.perf_counter() - t0:.1f} s")
+    try:
+        wall, jobs, questions, statuses, sent = run_watchtower(port, names)
+        print(f"watchtower dns+mail: {jobs} checks over {len(names)} zones in {wall:.2f} s "
+              f"= {jobs / wall:.0f} checks/s; {sent} DNS queries sent for {len(questions)} "
+              f"distinct questions; verdicts {statuses}")
+        mail_wall = run_mail_only(port, names)
+        per_domain_wt = mail_wall / len(names)
+        sample = names[: args.oracle_sample]
+        cd_wall = run_checkdmarc(port, sample)
+        per_domain_cd = cd_wall / len(sample)
+        replays = [replay(port, questions, 32) for _ in range(3)]
+        replay_wall = statistics.median(replays)
+    finally:
+        stop()
+    speedup = per_domain_cd / per_domain_wt
+    overhead = wall / replay_wall
+    print(f"watchtower mail catalog ({len(MAIL_DNS_CHECKS)} checks): {per_domain_wt * 1000:.2f} "
+          f"ms/domain; checkdmarc (SPF+DMARC, {len(sample)} domains): "
+          f"{per_domain_cd * 1000:.2f} ms/domain")
+    print(f"RATIO vs checkdmarc: watchtower {speedup:.1f}x faster per domain "
+          f"(target >= 10x) {'MET' if speedup >= 10 else 'MISSED'}")
+    print(f"RATIO vs dnspython replay of {len(questions)} questions ({replay_wall:.2f} s): "
+          f"watchtower {overhead:.2f}x the replay wall time (target <= 2x) "
+          f"{'MET' if overhead <= 2 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""mail.dane: TLSA records of every MX match the certificate it serves, in a DNSSEC-secure zone.
+
+DNSSEC security is the resolver's `AD` bit on the TLSA answer: the appliance's configured
+resolver validates (RFC 7672 2.2 makes DANE meaningless without it). Matching and rollover
+judgement come from `watchtower.parsers.tlsa`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.errors import ProbeError
+from watchtower.model import Findings, Target, TargetKind, Verdict
+from watchtower.parsers import ParseError, tlsa
+from watchtower.plugins import register
+
+from .common import mx_facts, null_mx, smtp_port, smtp_prober, spec_of
+
+
+@register
+class Dane(Check):
+    meta = CheckMeta(
+        id="mail.dane",
+        family="mail",
+        title="TLSA records of each MX match its certificate and are DNSSEC-signed",
+        applies_to=(TargetKind.MAIL_DOMAIN,),
+        interval=3600,
+        timeout=30,
+        standards=("RFC 7672 2.2", "RFC 7672 3.1", "RFC 7671 8.1", "RFC 6698 2.1"),
+    )
+
+    def applies(self, target: Target) -> bool:
+        return super().applies(target) and spec_of(target).sending
+
+    def gather(self, target: Target, ctx: ProbeContext) -> Facts:
+        mx = mx_facts(ctx, target.name)
+        port = smtp_port(ctx)
+        hosts: list[dict[str, Any]] = []
+        for host in mx["hosts"]:
+            # RFC 7672 3.2.2: the TLSA name uses the SMTP port the sender dials, 25 in service.
+            name = f"_{port}._tcp.{host['name']}"
+            item: dict[str, Any] = {"mx": host["name"], "name": name, "chain_der": []}
+            try:
+                answer = ctx.resolve(name, "TLSA", dnssec=True)
+                item.update(rcode=answer.rcode, records=answer.records,
+                            secure=answer.authenticated)
+            except ProbeError as exc:
+                item["error"] = exc.reason
+            if item.get("records"):
+                # Only MX with TLSA are dialled; the dialogue is shared with mail.smtp.*.
+                for address in host["addresses"][:1]:
+                    outcome = smtp_prober(ctx).starttls(host["name"], address, port,
+                                                        deadline=ctx.deadline)
+                    if outcome.tls is not None:
+                        item["chain_der"] = [c.der.hex() for c in outcome.tls.chain]
+                    elif outcome.error:
+                        item["smtp_error"] = outcome.error
+            hosts.append(item)
+        return {"domain": target.name, "declared": spec_of(target).dane,
+                "null_mx": null_mx(mx), "hosts": hosts}
+
+    def evidence(self, facts: Facts) -> dict[str, Any]:
+        ev = super().evidence(facts)
+        for host in ev.get("hosts", []):
+            host["chain_der"] = f"{len(host.get('chain_der', []))} certificate(s)"
+        return ev
+
+    def judge(self, facts: Facts) -> Verdict:
+        f = Findings()
+        if not facts["hosts"]:
+            return f.verdict("null MX: no MX to authenticate" if facts.get("null_mx")
+                             else "no MX host (see mail.mx)")
+        with_tlsa = 0
+        for host in facts["hosts"]:
+            if host.get("error"):
+                f.error(f"{host['name']}: {host['error']}")
+                continue
+            if not host.get("records"):
+                continue
+            with_tlsa += 1
+            _judge_host(host, f)
+        if with_tlsa == 0 and not f.items:
+            message = "no TLSA records for any MX: DANE not in use"
+            if facts.get("declared"):
+                f.fail(message + " although the domain declares dane = true")
+            else:
+                f.warn(message + " (RFC 7672)")
+            return f.verdict("")
+        if with_tlsa < len(facts["hosts"]):
+            bare = [h["mx"] for h in facts["hosts"] if not h.get("records") and not h.get("error")]
+            if bare:
+                f.warn(f"no TLSA for {', '.join(bare)}: those MX are not authenticated")
+        return f.verdict(f"TLSA of {with_tlsa} MX match the served certificates, zone signed")
+
+
+def _judge_host(host: dict[str, Any], f: Findings) -> None:
+    mx = host["mx"]
+    records = []
+    for text in host["records"]:
+        try:
+            records.append(tlsa.parse_record(text))
+        except ParseError as exc:
+            f.fail(f"{host['name']}: unparsable TLSA {text[:40]!r}: {exc}")
+    if not host.get("secure"):
+        f.fail(f"{host['name']}: TLSA answer not DNSSEC-validated (no AD bit): senders ignore "
+               "it (RFC 7672 2.2)")
+    chain = [bytes.fromhex(d) for d in host.get("chain_der", [])]
+    if not chain:
+        why = host.get("smtp_error") or "no certificate seen over STARTTLS"
+        f.error(f"{mx}: nothing to match the TLSA records against ({why})")
+        return
+    try:
+        result = tlsa.match_chain(records, chain)
+    except ParseError as exc:
+        f.error(f"{mx}: served chain unreadable: {exc}")
+        return
+    if result.all_unusable:
+        f.fail(f"{host['name']}: every TLSA record is unusable for SMTP ("
+               + "; ".join(m.reason for m in result.matches) + ")")
+        return
+    if not result.matched:
+        f.fail(f"{host['name']}: no TLSA record matches the certificate {mx} serves ("
+               + "; ".join(m.reason for m in result.usable) + ")")
+        return
+    rollover = tlsa.assess_rollover(records, chain)
+    if not rollover.safe:
+        f.warn(f"{host['name']}: not rollover-safe: {rollover.reason}")

@@ -1,0 +1,438 @@
+"""SMTP dialogues for the mail checks: banner, EHLO, STARTTLS and the open-relay probe.
+
+Why not smtplib: its timeout applies to each socket operation, not to the probe, so a server that
+drips one byte per second keeps it forever; and it reads lines of up to 8 KiB each without a cap
+on the number of lines. Here every read gets what is left of the probe's deadline, a reply is
+cut at `MAX_REPLY_BYTES`, and the dialogue is a transcript the checks keep as evidence.
+
+Three entry points:
+- `StartTlsDialogue` is the `starttls` callback of `TlsProber.probe`, so the certificate facts
+  of an MX come from the same TLS code (and the same CA bundle) as the web checks;
+- `SmtpProber.starttls(...)` runs that probe once per (MX, address, port) and sweep, shared by
+  `mail.smtp.starttls`, `mail.smtp.certificate` and `mail.dane`;
+- `SmtpProber.relay(...)` asks the server to relay between two outside domains and stops at the
+  RCPT answer. It never sends DATA: the command writer refuses to, whatever a caller asks.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import weakref
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from watchtower.errors import ProbeError, ProbeTimeout
+from watchtower.net.deadline import remaining
+from watchtower.net.tls import TlsFacts, TlsProber
+
+MAX_REPLY_BYTES = 8192
+MAX_REPLY_LINES = 100
+DEFAULT_TIMEOUT = 10.0
+LEGACY_VERSIONS = ("TLSv1", "TLSv1.1")
+# RFC 2606 names: outside every fleet, and nobody's mailbox.
+RELAY_FROM = "watchtower-relay-probe@example.org"
+RELAY_TO = "watchtower-relay-probe@example.net"
+_FORBIDDEN_VERBS = frozenset({"DATA", "BDAT"})
+
+
+class SmtpError(ProbeError):
+    """The SMTP dialogue broke. `kind` says where: banner, ehlo, no-starttls, starttls,
+    protocol (not an SMTP reply, reply too long, data injected before TLS)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One SMTP reply (RFC 5321 4.2): the code and its text lines, code prefix stripped."""
+
+    code: int
+    lines: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return " / ".join(self.lines)
+
+    @property
+    def positive(self) -> bool:
+        return 200 <= self.code < 400
+
+    def evidence(self) -> str:
+        return f"{self.code} {self.text}"[:500]
+
+    def keywords(self) -> list[str]:
+        """EHLO keywords (RFC 5321 4.1.1.1): the first word of each line after the greeting."""
+        return [line.split()[0].upper() for line in self.lines[1:] if line.split()]
+
+
+class SmtpConversation:
+    """Reads replies and writes commands on one socket under the probe's deadline."""
+
+    def __init__(self, sock: socket.socket, peer: str, deadline: float | None,
+                 timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.sock = sock
+        self.peer = peer
+        self.deadline = deadline
+        self.timeout = timeout
+        self.transcript: list[str] = []
+        self._buffer = b""
+
+    @property
+    def pending(self) -> bytes:
+        """Bytes received beyond the last reply (must be empty before a TLS upgrade)."""
+        return self._buffer
+
+    def read_reply(self, step: str) -> Reply:
+        """Read one (possibly multi-line) reply; SmtpError when it is not one or too long."""
+        lines: list[str] = []
+        code: int | None = None
+        total = 0
+        while True:
+            line = self._read_line(step, MAX_REPLY_BYTES - total)
+            total += len(line) + 2
+            text = line.decode("utf-8", errors="replace")
+            head = text[:3]
+            if not head.isdigit() or (len(text) > 3 and text[3] not in " -"):
+                self._log("S", text)
+                raise SmtpError(f"{self.peer}: {step}: not an SMTP reply: {text[:120]!r}",
+                                kind="protocol")
+            if code is not None and int(head) != code:
+                raise SmtpError(f"{self.peer}: {step}: reply code changed within a reply",
+                                kind="protocol")
+            code = int(head)
+            lines.append(text[4:])
+            self._log("S", text)
+            if len(text) == 3 or text[3] == " ":
+                return Reply(code, tuple(lines))
+            if len(lines) >= MAX_REPLY_LINES:
+                raise SmtpError(f"{self.peer}: {step}: reply longer than {MAX_REPLY_LINES} "
+                                "lines", kind="protocol")
+
+    def command(self, line: str, step: str | None = None) -> Reply:
+        """Send one command line and read its reply. DATA and BDAT are refused outright."""
+        verb = line.split(" ", 1)[0].upper()
+        if verb in _FORBIDDEN_VERBS:
+            raise ValueError("watchtower never sends a message body to a probed server")
+        if "\r" in line or "\n" in line:
+            raise ValueError("an SMTP command is one line")
+        self._log("C", line)
+        try:
+            self.sock.settimeout(remaining(self.deadline, self.timeout))
+            self.sock.sendall(line.encode("ascii") + b"\r\n")
+        except TimeoutError as exc:
+            raise ProbeTimeout(f"{self.peer}: {verb}: send timed out") from exc
+        except OSError as exc:
+            raise SmtpError(f"{self.peer}: {verb}: connection lost ({exc})",
+                            kind="unreachable") from exc
+        return self.read_reply(step or verb)
+
+    def _read_line(self, step: str, budget: int) -> bytes:
+        while True:
+            end = self._buffer.find(b"\n")
+            if end >= 0:
+                line, self._buffer = self._buffer[:end], self._buffer[end + 1:]
+                return line.rstrip(b"\r")
+            if len(self._buffer) >= budget:
+                cut = self._buffer[:200].decode("utf-8", errors="replace")
+                raise SmtpError(f"{self.peer}: {step}: reply longer than {MAX_REPLY_BYTES} "
+                                f"bytes, cut: {cut!r}", kind="protocol")
+            try:
+                self.sock.settimeout(remaining(self.deadline, self.timeout))
+                chunk = self.sock.recv(4096)
+            except TimeoutError as exc:
+                raise ProbeTimeout(f"{self.peer}: no {step} reply within the deadline") from exc
+            except OSError as exc:
+                raise SmtpError(f"{self.peer}: {step}: connection lost ({exc})",
+                                kind="unreachable") from exc
+            if not chunk:
+                raise SmtpError(f"{self.peer}: {step}: connection closed by the server",
+                                kind="protocol" if step != "banner" else "banner")
+            self._buffer += chunk
+
+    def _log(self, who: str, text: str) -> None:
+        if len(self.transcript) < 60:
+            self.transcript.append(f"{who}: {text[:300]}")
+
+
+def connect(address: str, port: int, deadline: float | None,
+            timeout: float = DEFAULT_TIMEOUT) -> socket.socket:
+    """A TCP connection to address:port within the deadline; ProbeError with a reason."""
+    t = remaining(deadline, timeout)
+    try:
+        return socket.create_connection((address, port), timeout=t)
+    except TimeoutError as exc:
+        raise ProbeTimeout(f"{address}:{port}: connect timed out") from exc
+    except OSError as exc:
+        raise ProbeError(f"{address}:{port}: cannot connect ({exc.strerror or exc})",
+                         kind="unreachable") from exc
+
+
+def default_helo() -> str:
+    """Our EHLO name: the machine's FQDN when it has one (RFC 5321 4.1.1.1)."""
+    name = socket.getfqdn()
+    return name if "." in name else "watchtower.localdomain"
+
+
+@dataclass
+class StartTlsDialogue:
+    """The `starttls` callback of `TlsProber.probe`: banner, EHLO, STARTTLS, then TLS.
+
+    It records what the server said so the check can tell "no 220 banner" from "STARTTLS not
+    offered" from "the TLS handshake failed". Called again when the prober repeats the
+    handshake without verification; the facts of the last call win.
+    """
+
+    helo: str
+    deadline: float | None
+    timeout: float = DEFAULT_TIMEOUT
+    banner: Reply | None = None
+    ehlo: Reply | None = None
+    transcript: list[str] = field(default_factory=list)
+
+    def __call__(self, sock: socket.socket, timeout: float) -> None:
+        peer = _peer(sock)
+        conv = SmtpConversation(sock, peer, self.deadline, min(self.timeout, timeout))
+        try:
+            self.banner = conv.read_reply("banner")
+            if self.banner.code != 220:
+                raise SmtpError(f"{peer}: banner is {self.banner.evidence()}, not 220",
+                                kind="banner")
+            self.ehlo = conv.command(f"EHLO {self.helo}")
+            if self.ehlo.code != 250:
+                raise SmtpError(f"{peer}: EHLO answered {self.ehlo.evidence()}", kind="ehlo")
+            if "STARTTLS" not in self.ehlo.keywords():
+                raise SmtpError(f"{peer}: STARTTLS not offered", kind="no-starttls")
+            reply = conv.command("STARTTLS")
+            if reply.code != 220:
+                raise SmtpError(f"{peer}: STARTTLS answered {reply.evidence()}",
+                                kind="starttls")
+            if conv.pending:
+                # Bytes after the 220 would be read as if they came over TLS (CVE-2011-0411).
+                raise SmtpError(f"{peer}: data sent after the STARTTLS reply, before TLS",
+                                kind="protocol")
+        finally:
+            self.transcript = conv.transcript
+
+
+def _peer(sock: socket.socket) -> str:
+    try:
+        host, port = sock.getpeername()[:2]
+    except OSError:
+        return "?"
+    return f"{host}:{port}"
+
+
+@dataclass(slots=True)
+class StartTlsOutcome:
+    """What one MX address showed: the dialogue, the TLS facts, or why it broke."""
+
+    mx: str
+    address: str
+    port: int
+    banner: str | None = None
+    capabilities: list[str] = field(default_factory=list)
+    starttls_offered: bool | None = None
+    tls: TlsFacts | None = None
+    legacy_versions: list[str] = field(default_factory=list)
+    error: str | None = None
+    error_kind: str | None = None
+    transcript: list[str] = field(default_factory=list)
+
+    def evidence(self) -> dict[str, Any]:
+        ev: dict[str, Any] = {
+            "mx": self.mx, "address": self.address, "port": self.port, "banner": self.banner,
+            "capabilities": self.capabilities, "starttls_offered": self.starttls_offered,
+            "legacy_versions": self.legacy_versions, "error": self.error,
+            "error_kind": self.error_kind, "transcript": self.transcript,
+        }
+        if self.tls is not None:
+            tls = self.tls.evidence()
+            tls.pop("chain", None)
+            ev["tls"] = tls
+        return ev
+
+
+@dataclass(slots=True)
+class RelayOutcome:
+    """The open-relay probe of one MX address: the replies to MAIL FROM and RCPT TO."""
+
+    mx: str
+    address: str
+    port: int
+    mail_from: str
+    rcpt_to: str
+    banner: str | None = None
+    tls: bool = False
+    mail_reply: str | None = None
+    mail_code: int | None = None
+    rcpt_reply: str | None = None
+    rcpt_code: int | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    transcript: list[str] = field(default_factory=list)
+
+    def evidence(self) -> dict[str, Any]:
+        return {
+            "mx": self.mx, "address": self.address, "port": self.port,
+            "mail_from": self.mail_from, "rcpt_to": self.rcpt_to, "banner": self.banner,
+            "tls": self.tls, "mail_code": self.mail_code, "mail_reply": self.mail_reply,
+            "rcpt_code": self.rcpt_code, "rcpt_reply": self.rcpt_reply, "error": self.error,
+            "error_kind": self.error_kind, "transcript": self.transcript,
+        }
+
+
+class _Memo:
+    """Question -> Future, so concurrent checks asking about one MX share one dialogue."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._futures: dict[tuple[Any, ...], Future[Any]] = {}
+
+    def get(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            fut = self._futures.get(key)
+            owner = fut is None
+            if fut is None:
+                fut = Future()
+                self._futures[key] = fut
+        if owner:
+            try:
+                fut.set_result(compute())
+            except BaseException as exc:
+                fut.set_exception(exc)
+        return fut.result()
+
+
+class SmtpProber:
+    """SMTP probes of one sweep; results are memoised per (MX, address, port)."""
+
+    def __init__(self, tls: TlsProber, *, helo: str | None = None,
+                 timeout: float = DEFAULT_TIMEOUT, legacy_versions: tuple[str, ...] =
+                 LEGACY_VERSIONS) -> None:
+        self.tls = tls
+        self.helo = helo or default_helo()
+        self.timeout = timeout
+        self.legacy_versions = legacy_versions
+        self._memo = _Memo()
+
+    def starttls(self, mx: str, address: str, port: int, *, deadline: float | None
+                 ) -> StartTlsOutcome:
+        """Banner, EHLO, STARTTLS and the handshake (verified against the CA bundle)."""
+        return self._memo.get(("starttls", mx.lower(), address, port),
+                              lambda: self._starttls(mx, address, port, deadline))
+
+    def relay(self, mx: str, address: str, port: int, *, deadline: float | None,
+              mail_from: str = RELAY_FROM, rcpt_to: str = RELAY_TO) -> RelayOutcome:
+        """Ask to relay from one outside address to another; stop at the RCPT reply."""
+        return self._memo.get(("relay", mx.lower(), address, port, mail_from, rcpt_to),
+                              lambda: self._relay(mx, address, port, deadline, mail_from,
+                                                  rcpt_to))
+
+    def _starttls(self, mx: str, address: str, port: int, deadline: float | None
+                  ) -> StartTlsOutcome:
+        host = mx.rstrip(".")
+        out = StartTlsOutcome(host, address, port)
+        dialogue = StartTlsDialogue(self.helo, deadline, self.timeout)
+        try:
+            out.tls = self.tls.probe(host, port, starttls=dialogue, deadline=deadline,
+                                     address=address)
+        except ProbeError as exc:
+            out.error, out.error_kind = exc.reason, exc.kind
+        finally:
+            out.banner = dialogue.banner.evidence() if dialogue.banner else None
+            out.capabilities = dialogue.ehlo.keywords() if dialogue.ehlo else []
+            out.starttls_offered = ("STARTTLS" in out.capabilities) if dialogue.ehlo else None
+            out.transcript = dialogue.transcript
+        if out.tls is None:
+            return out
+        for version in self.legacy_versions:
+            try:
+                if self.tls.accepts_version(host, port, version, deadline=deadline,
+                                            address=address,
+                                            starttls=StartTlsDialogue(self.helo, deadline,
+                                                                      self.timeout)):
+                    out.legacy_versions.append(version)
+            except (ProbeError, ValueError):
+                continue  # cannot tell: say nothing rather than guess
+        return out
+
+    def _relay(self, mx: str, address: str, port: int, deadline: float | None,
+               mail_from: str, rcpt_to: str) -> RelayOutcome:
+        host = mx.rstrip(".")
+        out = RelayOutcome(host, address, port, mail_from, rcpt_to)
+        sock = None
+        conv: SmtpConversation | None = None
+        try:
+            sock = connect(address, port, deadline, self.timeout)
+            conv = SmtpConversation(sock, f"{address}:{port}", deadline, self.timeout)
+            banner = conv.read_reply("banner")
+            out.banner = banner.evidence()
+            if banner.code != 220:
+                raise SmtpError(f"{address}:{port}: banner is {banner.evidence()}",
+                                kind="banner")
+            ehlo = conv.command(f"EHLO {self.helo}")
+            if ehlo.code == 250 and "STARTTLS" in ehlo.keywords():
+                # A relay that opens only after STARTTLS is still an open relay: upgrade the
+                # way a spammer would, without judging the certificate (other checks do).
+                reply = conv.command("STARTTLS")
+                if reply.code == 220 and not conv.pending:
+                    sock = _wrap_unverified(sock, host, deadline, self.timeout)
+                    transcript = conv.transcript
+                    conv = SmtpConversation(sock, f"{address}:{port}", deadline, self.timeout)
+                    conv.transcript = transcript
+                    out.tls = True
+                    ehlo = conv.command(f"EHLO {self.helo}")
+            if ehlo.code != 250:
+                ehlo = conv.command(f"HELO {self.helo}")
+            mail = conv.command(f"MAIL FROM:<{mail_from}>")
+            out.mail_code, out.mail_reply = mail.code, mail.evidence()
+            if mail.positive:
+                rcpt = conv.command(f"RCPT TO:<{rcpt_to}>")
+                out.rcpt_code, out.rcpt_reply = rcpt.code, rcpt.evidence()
+            conv.command("RSET")
+            conv.command("QUIT")
+        except ProbeError as exc:
+            # A server that drops us after answering RCPT (or refusing MAIL) has answered.
+            decided = out.rcpt_code is not None or (out.mail_code or 0) >= 400
+            if not decided:
+                out.error, out.error_kind = exc.reason, exc.kind
+        finally:
+            if conv is not None:
+                out.transcript = conv.transcript
+            if sock is not None:
+                sock.close()
+        return out
+
+
+def _wrap_unverified(sock: socket.socket, host: str, deadline: float | None,
+                     timeout: float) -> socket.socket:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    sock.settimeout(remaining(deadline, timeout))
+    try:
+        return ctx.wrap_socket(sock, server_hostname=host)
+    except TimeoutError as exc:
+        raise ProbeTimeout(f"{host}: TLS handshake timed out") from exc
+    except (ssl.SSLError, OSError) as exc:
+        raise SmtpError(f"{host}: TLS handshake failed ({exc})", kind="tls") from exc
+
+
+_probers: weakref.WeakKeyDictionary[TlsProber, SmtpProber] = weakref.WeakKeyDictionary()
+_probers_lock = threading.Lock()
+
+
+def prober_for(tls: TlsProber, timeout: float = DEFAULT_TIMEOUT) -> SmtpProber:
+    """The SmtpProber of the sweep that owns `tls`: one dialogue per MX per sweep.
+
+    Keyed weakly by the sweep's TlsProber, so it lives exactly as long as the sweep does and
+    the starttls, certificate and DANE checks of one sweep share each handshake.
+    """
+    with _probers_lock:
+        prober = _probers.get(tls)
+        if prober is None:
+            prober = SmtpProber(tls, timeout=timeout)
+            _probers[tls] = prober
+        return prober

@@ -1,0 +1,354 @@
+"""DMARC policy records (RFC 7489 6.3, and the DMARCbis tags of its successor RFC 9989).
+
+Feeds `mail.dmarc.record`, `mail.dmarc.policy` and `mail.dmarc.external-report`.
+
+`parse(text)` accepts the union of both tag sets, because published records mix them during the
+transition: RFC 7489's `pct`, `rf`, `ri` and DMARCbis' `np`, `psd`, `t`. A record is rejected
+(ParseError) for what makes receivers discard it or guess: the first tag is not `v=DMARC1`, a
+duplicate tag, a missing or invalid `p`, a tag value outside its grammar. Tags neither spec knows
+are kept and listed in `warnings` (both specs say to ignore them), so a typo such as `rau=` shows
+up in evidence without failing the record.
+
+`organizational_domain(name)` applies the Public Suffix List, offline, through the
+`publicsuffixlist` package (it ships a copy of the list): the RFC 7489 3.2 algorithm, used both
+for the policy fallback lookup and for deciding whether a report destination is "outside".
+
+`external_destinations(policy_domain, record)` lists the rua/ruf hosts outside the policy
+domain's organizational domain together with the name that must publish the authorization
+(`<policy-domain>._report._dmarc.<dest-host>`, RFC 7489 7.1), and `is_report_authorization`
+reads that name's TXT answer.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, cast
+
+from watchtower.parsers import ParseError
+from watchtower.parsers._common import (
+    Tag,
+    hostname_problem,
+    mailto_address,
+    normalize_name,
+    parse_tag_list,
+    split_uri,
+    uri_problem,
+    web_host,
+)
+
+if TYPE_CHECKING:
+    from publicsuffixlist import PublicSuffixList
+
+__all__ = [
+    "DmarcRecord",
+    "DmarcUri",
+    "ExternalDestination",
+    "external_destinations",
+    "is_dmarc_record",
+    "is_report_authorization",
+    "organizational_domain",
+    "parse",
+    "select_dmarc",
+]
+
+Policy = Literal["none", "quarantine", "reject"]
+Alignment = Literal["r", "s"]
+
+KNOWN_TAGS = frozenset({
+    "v", "p", "sp", "np", "pct", "rua", "ruf", "adkim", "aspf", "fo", "rf", "ri", "t", "psd",
+})
+_POLICIES = ("none", "quarantine", "reject")
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_VERSION = re.compile(r"[vV][ \t]*=[ \t]*DMARC1[ \t]*(?:;|\Z)")
+_SIZE = re.compile(r"(\d{1,15})([kmgtKMGT]?)\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class DmarcUri:
+    """One rua/ruf destination: the URI, its `!size` limit in bytes, and the mail host.
+
+    `address`/`host` are set for `mailto:` URIs (host lower-case); `host` also for https.
+    """
+
+    uri: str
+    scheme: str
+    max_size: int | None = None
+    address: str | None = None
+    host: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DmarcRecord:
+    """A valid DMARC record, with RFC defaults applied where a tag is absent.
+
+    `sp` and `np` hold what was published (None when absent); `subdomain_policy` and
+    `nonexistent_policy` apply the defaults (sp defaults to p, np to sp). `pct` is 100 unless
+    published. `testing` is the DMARCbis `t=y` flag. `tags` keeps every tag as written, in order,
+    for evidence.
+    """
+
+    text: str
+    p: Policy
+    sp: Policy | None = None
+    np: Policy | None = None
+    pct: int = 100
+    rua: tuple[DmarcUri, ...] = ()
+    ruf: tuple[DmarcUri, ...] = ()
+    adkim: Alignment = "r"
+    aspf: Alignment = "r"
+    fo: tuple[str, ...] = ("0",)
+    rf: tuple[str, ...] = ("afrf",)
+    ri: int = 86400
+    testing: bool = False
+    psd: Literal["y", "n", "u"] = "u"
+    tags: tuple[tuple[str, str], ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def subdomain_policy(self) -> Policy:
+        return self.sp if self.sp is not None else self.p
+
+    @property
+    def nonexistent_policy(self) -> Policy:
+        return self.np if self.np is not None else self.subdomain_policy
+
+    @property
+    def unknown_tags(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.tags if name not in KNOWN_TAGS)
+
+
+def is_dmarc_record(text: str) -> bool:
+    """Whether a TXT text is a DMARC record at all (RFC 7489 6.6.3: starts with `v=DMARC1`).
+
+    Whitespace around `=` is allowed by the ABNF, so this is not a plain prefix test.
+    """
+    return _VERSION.match(text.lstrip(" \t")) is not None
+
+
+def select_dmarc(records: Iterable[str]) -> list[str]:
+    """The DMARC records among the TXT texts at `_dmarc.<domain>`; other records are ignored."""
+    return [text for text in records if is_dmarc_record(text)]
+
+
+def parse(text: str) -> DmarcRecord:
+    """Parse a DMARC record; ParseError for anything that voids it or leaves it ambiguous."""
+    if not isinstance(text, str):
+        raise ParseError("DMARC record must be text")
+    for pos, ch in enumerate(text):
+        if not (0x20 <= ord(ch) <= 0x7E or ch in "\t\r\n"):
+            raise ParseError(f"invalid character {ch!r} in record", position=pos)
+    warnings: list[str] = []
+    tags = parse_tag_list(text, what="DMARC", fold_names=True, warnings=warnings)
+    if not tags or tags[0].name != "v" or not re.match(r"[ \t\r\n]*[vV][ \t]*=", text):
+        raise ParseError("first tag must be 'v=DMARC1'", position=0, term=text[:20])
+    if tags[0].value != "DMARC1":
+        raise ParseError(f"version must be exactly 'DMARC1', not {tags[0].value!r}",
+                         position=tags[0].position, term=f"v={tags[0].value}")
+    values = {tag.name: tag for tag in tags}
+    if "p" not in values:
+        raise ParseError("missing required 'p' tag")
+
+    def keyword(name: str, allowed: tuple[str, ...]) -> str | None:
+        tag = values.get(name)
+        if tag is None:
+            return None
+        value = tag.value.lower()
+        if value not in allowed:
+            raise ParseError(f"invalid {name}={tag.value!r} (allowed: {', '.join(allowed)})",
+                             position=tag.position, term=f"{name}={tag.value}")
+        return value
+
+    p = keyword("p", _POLICIES)
+    assert p is not None
+    sp = keyword("sp", _POLICIES)
+    np = keyword("np", _POLICIES)
+    adkim = keyword("adkim", ("r", "s")) or "r"
+    aspf = keyword("aspf", ("r", "s")) or "r"
+    t = keyword("t", ("y", "n")) or "n"
+    psd = keyword("psd", ("y", "n", "u")) or "u"
+
+    pct = 100
+    if "pct" in values:
+        tag = values["pct"]
+        if not re.fullmatch(r"\d{1,3}", tag.value) or int(tag.value) > 100:
+            raise ParseError(f"invalid pct={tag.value!r} (an integer 0..100)",
+                             position=tag.position, term=f"pct={tag.value}")
+        pct = int(tag.value)
+    ri = 86400
+    if "ri" in values:
+        tag = values["ri"]
+        if not re.fullmatch(r"\d{1,10}", tag.value) or int(tag.value) > 0xFFFFFFFF:
+            raise ParseError(f"invalid ri={tag.value!r} (seconds, a 32-bit unsigned integer)",
+                             position=tag.position, term=f"ri={tag.value}")
+        ri = int(tag.value)
+    fo: tuple[str, ...] = ("0",)
+    if "fo" in values:
+        tag = values["fo"]
+        items = [item.strip(" \t").lower() for item in tag.value.split(":")]
+        if not items or any(item not in ("0", "1", "d", "s") for item in items):
+            raise ParseError(f"invalid fo={tag.value!r} (colon-separated 0, 1, d, s)",
+                             position=tag.position, term=f"fo={tag.value}")
+        fo = tuple(items)
+    rf: tuple[str, ...] = ("afrf",)
+    if "rf" in values:
+        tag = values["rf"]
+        items = [item.strip(" \t").lower() for item in tag.value.split(":")]
+        if any(not re.fullmatch(r"[a-z][a-z0-9-]*", item) for item in items):
+            raise ParseError(f"invalid rf={tag.value!r} (colon-separated format names)",
+                             position=tag.position, term=f"rf={tag.value}")
+        rf = tuple(items)
+        if "afrf" not in rf:
+            warnings.append("rf= does not include 'afrf', the only defined report format")
+
+    rua = _uri_list(values["rua"], warnings) if "rua" in values else ()
+    ruf = _uri_list(values["ruf"], warnings) if "ruf" in values else ()
+
+    for tag in tags:
+        if tag.name not in KNOWN_TAGS:
+            warnings.append(f"unknown tag {tag.name!r} is ignored by receivers")
+    return DmarcRecord(
+        text=text,
+        p=cast(Policy, p),
+        sp=cast(Policy | None, sp),
+        np=cast(Policy | None, np),
+        pct=pct,
+        rua=rua,
+        ruf=ruf,
+        adkim=cast(Alignment, adkim),
+        aspf=cast(Alignment, aspf),
+        fo=fo,
+        rf=rf,
+        ri=ri,
+        testing=t == "y",
+        psd=cast(Literal["y", "n", "u"], psd),
+        tags=tuple((tag.name, tag.value) for tag in tags),
+        warnings=tuple(warnings),
+    )
+
+
+def _uri_list(tag: Tag, warnings: list[str]) -> tuple[DmarcUri, ...]:
+    """Parse `rua`/`ruf`: comma-separated URIs, each with an optional `!size[kmgt]` suffix."""
+    term = f"{tag.name}={tag.value}"
+    if not tag.value:
+        raise ParseError(f"empty {tag.name}= (needs at least one URI)", position=tag.position,
+                         term=term)
+    out: list[DmarcUri] = []
+    for raw in tag.value.split(","):
+        item = raw.strip(" \t")
+        uri, bang, size_text = item.partition("!")
+        max_size: int | None = None
+        if bang:
+            size = _SIZE.match(size_text)
+            if size is None:
+                raise ParseError(f"invalid size limit '!{size_text}' in {tag.name}=",
+                                 position=tag.position, term=term)
+            max_size = int(size.group(1)) * _SIZE_UNITS[size.group(2).lower()]
+        problem = uri_problem(uri)
+        if problem is not None:
+            raise ParseError(f"invalid URI {uri!r} in {tag.name}=: {problem}",
+                             position=tag.position, term=term)
+        parts = split_uri(uri)
+        assert parts is not None
+        scheme = parts[0]
+        address: str | None = None
+        host: str | None = None
+        if scheme == "mailto":
+            mailbox = mailto_address(uri)
+            assert mailbox is not None
+            address = f"{mailbox[0]}@{mailbox[1]}"
+            host = mailbox[1]
+        else:
+            warnings.append(f"{tag.name}= URI {uri!r} is not mailto:, which is the only scheme "
+                            "receivers must support")
+            if scheme in ("https", "http"):
+                host = web_host(uri)
+        out.append(DmarcUri(uri=uri, scheme=scheme, max_size=max_size, address=address,
+                            host=host))
+    return tuple(out)
+
+
+@functools.cache
+def _psl() -> PublicSuffixList:
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList()
+
+
+def organizational_domain(name: str) -> str:
+    """The organizational domain of `name` (RFC 7489 3.2): public suffix plus one label.
+
+    Uses the Public Suffix List shipped inside `publicsuffixlist` (no network), including its
+    private section, so `user.github.io` is its own organization, as receivers treat it. A name
+    that is itself a public suffix (or unknown to the list beyond its last label) is returned
+    as is. Input may carry a trailing dot and any case; output is lower-case without the dot.
+    Unicode names are converted to A-labels first. ParseError for a name that is not a DNS name.
+    """
+    if not isinstance(name, str):
+        raise ParseError("domain must be text")
+    bare = name.strip()
+    if not bare.isascii():
+        try:
+            bare = bare.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise ParseError(f"invalid internationalized domain {name!r}", term=name) from None
+    problem = hostname_problem(bare, allow_underscore=True)
+    if problem is not None:
+        raise ParseError(f"invalid domain {name!r}: {problem}", term=name)
+    bare = normalize_name(bare)
+    org = _psl().privatesuffix(bare)
+    return org if org is not None else bare
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalDestination:
+    """A report destination outside the policy domain's organization, needing authorization.
+
+    `query_name` is where the destination must publish a `v=DMARC1` TXT record (RFC 7489 7.1).
+    """
+
+    uri: str
+    kind: Literal["rua", "ruf"]
+    host: str
+    query_name: str
+
+
+def external_destinations(policy_domain: str, record: DmarcRecord) -> list[ExternalDestination]:
+    """rua/ruf destinations whose organizational domain differs from `policy_domain`'s.
+
+    `policy_domain` is the domain the DMARC record was found at (the organizational domain when
+    the record came from the fallback lookup). Non-mailto URIs without a host are skipped.
+    """
+    domain = normalize_name(policy_domain)
+    own = organizational_domain(domain)
+    out: list[ExternalDestination] = []
+    seen: set[tuple[str, str]] = set()
+    pairs: tuple[tuple[Literal["rua", "ruf"], tuple[DmarcUri, ...]], ...] = (
+        ("rua", record.rua), ("ruf", record.ruf))
+    for kind, uris in pairs:
+        for uri in uris:
+            if uri.host is None or (kind, uri.host) in seen:
+                continue
+            try:
+                dest_org = organizational_domain(uri.host)
+            except ParseError:
+                continue  # an IP literal host: nothing to query
+            if dest_org == own:
+                continue
+            seen.add((kind, uri.host))
+            out.append(ExternalDestination(
+                uri=uri.uri, kind=kind,
+                host=uri.host, query_name=f"{domain}._report._dmarc.{uri.host}",
+            ))
+    return out
+
+
+def is_report_authorization(records: Iterable[str]) -> bool:
+    """Whether the TXT answer at `<domain>._report._dmarc.<dest>` authorizes the reports.
+
+    RFC 7489 7.1: at least one record that starts with `v=DMARC1`. (Its optional rua/ruf
+    overrides are for the sender of reports, not for us.)
+    """
+    return any(is_dmarc_record(text) for text in records)
