@@ -125,7 +125,7 @@ class _V:
         if len(value) < min_items:
             self.add(path, f"needs at least {min_items} item(s)")
         for i, item in enumerate(value):
-            if item not in allowed:
+            if not isinstance(item, str) or item not in allowed:  # a list item is unhashable
                 self.add(f"{path}[{i}]", f"{item!r} is not a known value")
 
 
