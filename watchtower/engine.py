@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from watchtower import plugins
 from watchtower.checks_api import Check
@@ -20,6 +21,9 @@ from watchtower.config import Fleet
 from watchtower.model import Result, Status, Target
 from watchtower.runner import Job, Runner, Sweep, plan_jobs
 from watchtower.store import Flip, Store
+
+if TYPE_CHECKING:
+    from watchtower.alerts import AlertProcessor
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +37,7 @@ class SweepOutcome:
     flips: list[Flip] = field(default_factory=list)
     sweep_id: int | None = None
     seconds: float = 0.0
+    stored: int = 0
     dns_stats: dict[str, int] = field(default_factory=dict)
 
     def counts(self) -> dict[Status, int]:
@@ -62,6 +67,7 @@ def run_sweep(
     on_flip: Callable[[Flip], None] | None = None,
     stop: threading.Event | None = None,
     jobs: list[Job] | None = None,
+    alerts: AlertProcessor | None = None,
 ) -> SweepOutcome:
     started = time.monotonic()
     if jobs is None:
@@ -77,6 +83,9 @@ def run_sweep(
         nonlocal last_flush
         if store is not None and batch:
             flips = store.record(batch, outcome.sweep_id)
+            outcome.stored += len(batch)
+            log.debug("sweep %s: stored %d results (%d so far)", outcome.sweep_id, len(batch),
+                      outcome.stored)
             outcome.flips.extend(flips)
             for flip in flips:
                 if flip.old is not None:
@@ -84,6 +93,10 @@ def run_sweep(
                              flip.new, flip.reason)
                 if on_flip is not None:
                     on_flip(flip)
+            if alerts is not None:
+                # After the results are committed: thresholds count stored results only, and
+                # the notices are written with the alert state in one transaction.
+                alerts.process(batch)
         if on_result is not None:
             for r in batch:
                 on_result(r)

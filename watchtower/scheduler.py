@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -25,6 +26,10 @@ from watchtower.config import Fleet
 from watchtower.engine import SweepOutcome, run_sweep
 from watchtower.model import utcnow
 from watchtower.store import Flip, Store
+
+if TYPE_CHECKING:
+    from watchtower.alerts import AlertProcessor
+    from watchtower.metrics import RuntimeStats
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +81,12 @@ class Scheduler:
         *,
         on_sweep: Callable[[str, SweepOutcome], None] | None = None,
         on_flip: Callable[[Flip], None] | None = None,
+        alerts: AlertProcessor | None = None,
+        runtime: RuntimeStats | None = None,
     ) -> None:
         self.fleet = fleet
+        self.alerts = alerts
+        self.runtime = runtime
         self.store = store
         self.checks = checks
         self.on_sweep = on_sweep
@@ -90,6 +99,8 @@ class Scheduler:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
         )
         self._sched.add_listener(self._job_error, EVENT_JOB_ERROR)
+        if runtime is not None:
+            runtime.attach(self._sched)
         self.last_sweep_at: dict[str, float] = {}
 
     def _job_error(self, event: JobExecutionEvent) -> None:
@@ -112,7 +123,9 @@ class Scheduler:
             return None
         subset = {cid: self.checks[cid] for cid in group.check_ids if cid in self.checks}
         outcome = run_sweep(self.fleet, self.store, subset, schedule=group.key,
-                            stop=self.stop_event, on_flip=self.on_flip)
+                            stop=self.stop_event, on_flip=self.on_flip, alerts=self.alerts)
+        if self.runtime is not None:
+            self.runtime.sweep_done(group.key, outcome.seconds)
         counts = outcome.counts()
         log.info("sweep %s: %d results in %.1fs (%s)", group.key, len(outcome.results),
                  outcome.seconds, ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
@@ -120,6 +133,34 @@ class Scheduler:
         if self.on_sweep is not None:
             self.on_sweep(group.key, outcome)
         return outcome
+
+    def reload(self, fleet: Fleet) -> None:
+        """Switch to a new, already validated fleet without losing state or timing.
+
+        State lives in the store, so nothing is lost. A group whose schedule is unchanged keeps
+        its next run time (a reload does not make every check run at once); new schedules run
+        now; schedules no longer wanted are removed. Sweeps already running finish with the
+        fleet they started with.
+        """
+        new_groups = schedule_groups(fleet, self.checks)
+        old_keys = {g.key for g in self.groups}
+        jitter_changed = fleet.settings.jitter != self.fleet.settings.jitter
+        self.fleet = fleet
+        for group in new_groups:
+            trigger = group.trigger(fleet.settings.jitter)
+            if group.key in old_keys and self._sched.get_job(group.key) is not None:
+                self._sched.modify_job(group.key, args=[group])
+                if jitter_changed:
+                    self._sched.reschedule_job(group.key, trigger=trigger)
+            else:
+                self._sched.add_job(self.sweep, trigger, args=[group], id=group.key,
+                                    name=group.key, replace_existing=True,
+                                    next_run_time=utcnow())
+        for key in old_keys - {g.key for g in new_groups}:
+            if self._sched.get_job(key) is not None:
+                self._sched.remove_job(key)
+        self.groups = new_groups
+        log.info("reloaded: %d schedule groups", len(new_groups))
 
     def jobs(self) -> list[tuple[str, str]]:
         return [(j.id, str(j.next_run_time)) for j in self._sched.get_jobs()]

@@ -32,11 +32,16 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
+from watchtower import (
+    alerts_store,  # its tables join the metadata (migration step 2)
+    remediation_store,  # its tables join the metadata (migration step 3)
+    report_store,  # its table joins the metadata (migration step 4)
+)
 from watchtower.model import Result, Status, utcnow
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 4
 T = TypeVar("T")
 
 
@@ -130,7 +135,27 @@ def _create_tables(engine: Engine) -> None:
     SQLModel.metadata.create_all(engine)
 
 
-MIGRATIONS: list[Callable[[Engine], None]] = [_create_tables]
+def _create_alert_tables(engine: Engine) -> None:
+    """Step 2: alert state, alert flips, notification outbox, channel health, check gauges."""
+    SQLModel.metadata.create_all(
+        engine, tables=[SQLModel.metadata.tables[t] for t in alerts_store.ALERT_TABLES])
+
+
+def _create_remediation_tables(engine: Engine) -> None:
+    """Step 3: remediation proposals, their audit trail, host locks."""
+    SQLModel.metadata.create_all(
+        engine,
+        tables=[SQLModel.metadata.tables[t] for t in remediation_store.REMEDIATION_TABLES])
+
+
+def _create_report_tables(engine: Engine) -> None:
+    """Step 4: compliance reports with their bodies and delivery state."""
+    SQLModel.metadata.create_all(
+        engine, tables=[SQLModel.metadata.tables[t] for t in report_store.REPORT_TABLES])
+
+
+MIGRATIONS: list[Callable[[Engine], None]] = [_create_tables, _create_alert_tables,
+                                              _create_remediation_tables, _create_report_tables]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -150,19 +175,21 @@ def evidence_json(evidence: dict[str, Any]) -> str:
 class Store:
     """Opens the database, migrates it, and records sweeps and results."""
 
-    def __init__(self, url: str, *, retries: int = 8) -> None:
+    def __init__(self, url: str, *, retries: int = 8, busy_timeout: float = 30.0) -> None:
         self.url = url
         self.retries = retries
+        self.busy_timeout = busy_timeout
         if url.startswith("sqlite:///") and ":memory:" not in url:
             Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         kwargs: dict[str, Any] = {}
         if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout}
         else:
             kwargs["pool_pre_ping"] = True
         self.engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect",
+                         lambda conn, _rec: _sqlite_pragmas(conn, int(busy_timeout * 1000)))
         self._evidence_ids: dict[str, int] = {}
         self.migrate()
 
@@ -170,7 +197,8 @@ class Store:
 
     def migrate(self) -> int:
         def step() -> int:
-            SchemaVersion.metadata.create_all(self.engine, tables=[SQLModel.metadata.tables["schema_version"]])
+            version_table = SQLModel.metadata.tables["schema_version"]
+            SchemaVersion.metadata.create_all(self.engine, tables=[version_table])
             with Session(self.engine) as s:
                 row = s.get(SchemaVersion, 1)
                 current = row.version if row else 0
@@ -397,11 +425,11 @@ class Store:
         self.engine.dispose()
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, busy_ms: int) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={busy_ms:d}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 
