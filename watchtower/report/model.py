@@ -1,0 +1,310 @@
+"""The report as data: what a customer reads and an auditor checks, before any rendering.
+
+Every renderer (HTML, text, PDF) and the JSON evidence attachment read this one structure, so
+the four never disagree. `to_json` is the stable, documented schema (docs/report-schema.md);
+bump `SCHEMA_VERSION` on any change that is not a pure addition.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from watchtower import __version__
+from watchtower.model import Status
+
+SCHEMA_VERSION = 1
+
+#: Check families grouped the way a customer thinks of them (internet.nl-style categories).
+FAMILY_GROUPS: dict[str, str] = {
+    "mail": "mail", "dns": "dns", "web": "web", "fedi": "federation", "matrix": "federation",
+    "storage": "storage", "drift": "drift", "host": "drift",
+}
+GROUP_ORDER = ("mail", "dns", "web", "federation", "storage", "drift")
+GROUP_TITLES = {"mail": "Mail", "dns": "DNS", "web": "Web", "federation": "Federation",
+                "storage": "Storage", "drift": "Drift & hosts"}
+
+#: Points per verdict for the score. `error` (the probe could not run) is left out of the
+#: score, as it says nothing about compliance; it is counted and shown apart.
+POINTS = {Status.OK: 1.0, Status.WARN: 0.5, Status.FAIL: 0.0}
+
+
+def family_group(family: str) -> str:
+    return FAMILY_GROUPS.get(family, family)
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A half-open reporting window [start, end) in UTC."""
+
+    start: dt.datetime
+    end: dt.datetime
+
+    @classmethod
+    def last_days(cls, days: int, end: dt.datetime) -> Period:
+        return cls(end - dt.timedelta(days=days), end)
+
+    @property
+    def days(self) -> float:
+        return round((self.end - self.start).total_seconds() / 86400, 2)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat(), "days": self.days}
+
+
+@dataclass(slots=True)
+class Counts:
+    ok: int = 0
+    warn: int = 0
+    fail: int = 0
+    error: int = 0
+
+    def add(self, status: Status) -> None:
+        setattr(self, str(status), getattr(self, str(status)) + 1)
+
+    @property
+    def score(self) -> int | None:
+        """Percentage like internet.nl: ok full marks, warn half, fail none; None if no verdict."""
+        judged = self.ok + self.warn + self.fail
+        if judged == 0:
+            return None
+        return round(100 * (self.ok * POINTS[Status.OK] + self.warn * POINTS[Status.WARN])
+                     / judged)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "warn": self.warn, "fail": self.fail, "error": self.error}
+
+
+def score_by_group(lines: list[CheckLine]) -> dict[str, Counts]:
+    out: dict[str, Counts] = {}
+    for line in lines:
+        out.setdefault(line.group, Counts()).add(line.status)
+    return {g: out[g] for g in sorted(out, key=_group_rank)}
+
+
+def _group_rank(group: str) -> tuple[int, str]:
+    return (GROUP_ORDER.index(group) if group in GROUP_ORDER else len(GROUP_ORDER), group)
+
+
+def total(lines: list[CheckLine]) -> Counts:
+    counts = Counts()
+    for line in lines:
+        counts.add(line.status)
+    return counts
+
+
+@dataclass(slots=True)
+class CheckLine:
+    """The latest verdict of one check on one target within the period, with its evidence."""
+
+    check: str
+    title: str
+    family: str
+    target: str
+    target_kind: str
+    status: Status
+    summary: str
+    observed_since: dt.datetime
+    last_seen: dt.datetime
+    standards: tuple[str, ...]
+    hint: str
+    remediation: str | None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def group(self) -> str:
+        return family_group(self.family)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.check, self.target)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "check": self.check, "title": self.title, "family": self.family,
+            "family_group": self.group, "target": self.target, "target_kind": self.target_kind,
+            "status": str(self.status), "summary": self.summary,
+            "observed_since": self.observed_since.isoformat(),
+            "last_seen": self.last_seen.isoformat(), "standards": list(self.standards),
+            "hint": self.hint, "remediation": self.remediation, "evidence": self.evidence,
+        }
+
+
+@dataclass(slots=True)
+class Section:
+    """One domain (its zone, mail domain, services and endpoints) or one host."""
+
+    name: str
+    kind: str  # domain | host
+    targets: list[tuple[str, str]]  # (name, kind)
+    lines: list[CheckLine] = field(default_factory=list)
+
+    @property
+    def counts(self) -> Counts:
+        return total(self.lines)
+
+    @property
+    def groups(self) -> dict[str, Counts]:
+        return score_by_group(self.lines)
+
+    @property
+    def problems(self) -> list[CheckLine]:
+        """Failures first, then errors and warnings: what the reader must act on."""
+        bad = [x for x in self.lines if x.status is not Status.OK]
+        return sorted(bad, key=lambda x: (-x.status.rank, x.group, x.check, x.target))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "kind": self.kind, "score": self.counts.score,
+            "counts": self.counts.to_json(),
+            "families": [{"family": g, "score": c.score, **c.to_json()}
+                         for g, c in self.groups.items()],
+            "targets": [{"name": n, "kind": k} for n, k in self.targets],
+            "results": [x.to_json() for x in self.lines],
+        }
+
+
+@dataclass(slots=True)
+class Uptime:
+    """Probe counts of one target over the period; uptime = ok probes / all probes."""
+
+    target: str
+    target_kind: str
+    section: str
+    counts: Counts
+
+    @property
+    def probes(self) -> int:
+        c = self.counts
+        return c.ok + c.warn + c.fail + c.error
+
+    @property
+    def percent(self) -> float | None:
+        return round(100 * self.counts.ok / self.probes, 3) if self.probes else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"target": self.target, "target_kind": self.target_kind, "section": self.section,
+                "probes": self.probes, **self.counts.to_json(), "uptime_percent": self.percent}
+
+
+@dataclass(slots=True)
+class Change:
+    check: str
+    target: str
+    old: str | None
+    new: str
+    summary: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"check": self.check, "target": self.target, "old": self.old, "new": self.new,
+                "summary": self.summary}
+
+
+@dataclass(slots=True)
+class Changes:
+    baseline: str  # "report" | "history"
+    baseline_report_id: int | None
+    baseline_at: dt.datetime
+    new_failures: list[Change] = field(default_factory=list)
+    new_warnings: list[Change] = field(default_factory=list)
+    fixed: list[Change] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"baseline": {"kind": self.baseline, "report_id": self.baseline_report_id,
+                             "at": self.baseline_at.isoformat()},
+                "new_failures": [c.to_json() for c in self.new_failures],
+                "new_warnings": [c.to_json() for c in self.new_warnings],
+                "fixed": [c.to_json() for c in self.fixed]}
+
+
+@dataclass(slots=True)
+class Advisory:
+    target: str
+    id: str
+    package: str
+    severity: str
+    whitelisted: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"target": self.target, "id": self.id, "package": self.package,
+                "severity": self.severity, "whitelisted": self.whitelisted}
+
+
+@dataclass(slots=True)
+class RemediationLine:
+    id: int
+    remediation: str
+    target: str
+    state: str
+    outcome: str
+    summary: str
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+    approved_by: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "remediation": self.remediation, "target": self.target,
+                "state": self.state, "outcome": self.outcome, "summary": self.summary,
+                "created_at": self.created_at.isoformat(),
+                "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+                "approved_by": self.approved_by}
+
+
+@dataclass(slots=True)
+class Report:
+    """A whole compliance report; build it with `build_report`, render it with `render_*`."""
+
+    name: str
+    customer: str | None
+    period: Period
+    generated_at: dt.datetime
+    sections: list[Section]
+    uptime: list[Uptime]
+    changes: Changes
+    advisories: list[Advisory]
+    remediations: list[RemediationLine]
+
+    @property
+    def lines(self) -> list[CheckLine]:
+        return [x for s in self.sections for x in s.lines]
+
+    @property
+    def counts(self) -> Counts:
+        return total(self.lines)
+
+    @property
+    def score(self) -> int | None:
+        return self.counts.score
+
+    @property
+    def groups(self) -> dict[str, Counts]:
+        return score_by_group(self.lines)
+
+    @property
+    def drift(self) -> list[CheckLine]:
+        return [x for x in self.lines if x.group == "drift"]
+
+    @property
+    def title(self) -> str:
+        who = f" for {self.customer}" if self.customer else ""
+        return f"Compliance report{who}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "kind": "watchtower.compliance-report",
+            "generator": {"name": "watchtower", "version": __version__},
+            "name": self.name, "customer": self.customer,
+            "generated_at": self.generated_at.isoformat(), "period": self.period.to_json(),
+            "score": self.score, "counts": self.counts.to_json(),
+            "families": [{"family": g, "score": c.score, **c.to_json()}
+                         for g, c in self.groups.items()],
+            "sections": [s.to_json() for s in self.sections],
+            "uptime": [u.to_json() for u in self.uptime],
+            "changes": self.changes.to_json(),
+            "drift": [{"check": x.check, "target": x.target, "status": str(x.status),
+                       "summary": x.summary} for x in self.drift],
+            "advisories": [a.to_json() for a in self.advisories],
+            "remediations": [r.to_json() for r in self.remediations],
+        }
