@@ -8,6 +8,20 @@ resolver, SMTP through `watchtower.net.smtp`).
 
 from __future__ import annotations
 
-from . import dane, dkim, dmarc, mx, parked, reputation, smtp, spf, transport
+from . import (
+    dane,
+    dkim,
+    dmarc,
+    imap,
+    mx,
+    parked,
+    reputation,
+    roundtrip,
+    smtp,
+    spf,
+    submission,
+    transport,
+)
 
-__all__ = ["dane", "dkim", "dmarc", "mx", "parked", "reputation", "smtp", "spf", "transport"]
+__all__ = ["dane", "dkim", "dmarc", "imap", "mx", "parked", "reputation", "roundtrip", "smtp",
+           "spf", "submission", "transport"]

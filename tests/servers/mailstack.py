@@ -84,6 +84,11 @@ class MailStack(Server):
         self.mx_port: int | None = free_port() if mx else None
         self.open_relay_port: int | None = free_port() if open_relay else None
         self.imaps_port = free_port()
+        # Plain IMAP (STARTTLS): Dovecot trusts loopback, so it allows LOGIN before TLS here,
+        # which is exactly the "plaintext login before TLS" case mail.imap must catch.
+        self.imap_port = free_port()
+        # A sloppy submission listener: STARTTLS optional and AUTH offered before TLS.
+        self.submission_plain_auth_port = free_port()
         self.lmtp_port = free_port()
         self.auth_port = free_port()
         self.milter_port = free_port()
@@ -239,7 +244,8 @@ userdb {{
 }}
 service imap-login {{
   inet_listener imap {{
-    port = 0
+    address = {self.host}
+    port = {self.imap_port}
   }}
   inet_listener imaps {{
     address = {self.host}
@@ -285,7 +291,8 @@ service anvil {{
         ).start()
         self.dovecot.wait_ready(
             lambda: all(
-                port_open(self.host, p) for p in (self.imaps_port, self.lmtp_port, self.auth_port)
+                port_open(self.host, p)
+                for p in (self.imaps_port, self.imap_port, self.lmtp_port, self.auth_port)
             ),
             timeout=30,
         )
@@ -392,6 +399,11 @@ smtpd_peername_lookup = no
             f"{self.host}:{self.smtps_port} inet n - n - - smtpd -o syslog_name=postfix/smtps "
             f"-o smtpd_tls_wrappermode=yes {sub_common}",
         ]
+        listeners.append(
+            f"{self.host}:{self.submission_plain_auth_port} inet n - n - - smtpd "
+            "-o syslog_name=postfix/sloppy -o smtpd_tls_security_level=may "
+            f"-o smtpd_tls_auth_only=no {sub_common}"
+        )
         if self.mx_port:
             listeners.append(
                 f"{self.host}:{self.mx_port} inet n - n - - smtpd -o syslog_name=postfix/mx "
@@ -457,7 +469,8 @@ postlog   unix-dgram n - n - 1 postlogd
         self._postfix_started = True
         # The master accepts on every port even when an smtpd dies at start-up (bad config),
         # so readiness is a 220 banner from each plain listener, not just an open port.
-        banners = [p for p in (self.submission_port, self.mx_port, self.open_relay_port) if p]
+        banners = [p for p in (self.submission_port, self.submission_plain_auth_port,
+                               self.mx_port, self.open_relay_port) if p]
         ok, err = poll(
             lambda: (
                 port_open(self.host, self.smtps_port)

@@ -71,11 +71,14 @@ class SmtpConversation:
     """Reads replies and writes commands on one socket under the probe's deadline."""
 
     def __init__(self, sock: socket.socket, peer: str, deadline: float | None,
-                 timeout: float = DEFAULT_TIMEOUT) -> None:
+                 timeout: float = DEFAULT_TIMEOUT, *, submission: bool = False) -> None:
         self.sock = sock
         self.peer = peer
         self.deadline = deadline
         self.timeout = timeout
+        #: Only a conversation opened for message submission (mail.roundtrip, with AUTH on the
+        #: provider's own submission port) may send DATA; probes of an MX never can.
+        self.submission = submission
         self.transcript: list[str] = []
         self._buffer = b""
 
@@ -110,14 +113,17 @@ class SmtpConversation:
                 raise SmtpError(f"{self.peer}: {step}: reply longer than {MAX_REPLY_LINES} "
                                 "lines", kind="protocol")
 
-    def command(self, line: str, step: str | None = None) -> Reply:
-        """Send one command line and read its reply. DATA and BDAT are refused outright."""
+    def command(self, line: str, step: str | None = None, *, shown: str | None = None
+                ) -> Reply:
+        """Send one command line and read its reply. DATA and BDAT are refused outright unless
+        this is a submission conversation. `shown` replaces the line in the transcript (AUTH
+        carries credentials, which never reach evidence or logs)."""
         verb = line.split(" ", 1)[0].upper()
-        if verb in _FORBIDDEN_VERBS:
+        if verb in _FORBIDDEN_VERBS and not (self.submission and verb == "DATA"):
             raise ValueError("watchtower never sends a message body to a probed server")
         if "\r" in line or "\n" in line:
             raise ValueError("an SMTP command is one line")
-        self._log("C", line)
+        self._log("C", line if shown is None else shown)
         try:
             self.sock.settimeout(remaining(self.deadline, self.timeout))
             self.sock.sendall(line.encode("ascii") + b"\r\n")
@@ -127,6 +133,26 @@ class SmtpConversation:
             raise SmtpError(f"{self.peer}: {verb}: connection lost ({exc})",
                             kind="unreachable") from exc
         return self.read_reply(step or verb)
+
+    def send_message(self, message: bytes) -> Reply:
+        """After a 354 to DATA: the message, dot-stuffed and CRLF-terminated (RFC 5321 4.5.2),
+        then the end-of-data reply, which says whether the server took responsibility."""
+        if not self.submission:
+            raise ValueError("watchtower never sends a message body to a probed server")
+        lines = message.replace(b"\r\n", b"\n").split(b"\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+        body = b"".join((b"." + ln if ln.startswith(b".") else ln) + b"\r\n" for ln in lines)
+        self._log("C", f"<message, {len(body)} bytes>")
+        try:
+            self.sock.settimeout(remaining(self.deadline, self.timeout))
+            self.sock.sendall(body + b".\r\n")
+        except TimeoutError as exc:
+            raise ProbeTimeout(f"{self.peer}: message: send timed out") from exc
+        except OSError as exc:
+            raise SmtpError(f"{self.peer}: message: connection lost ({exc})",
+                            kind="unreachable") from exc
+        return self.read_reply("end of data")
 
     def _read_line(self, step: str, budget: int) -> bytes:
         while True:
