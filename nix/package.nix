@@ -28,6 +28,14 @@ python3Packages.buildPythonApplication {
     cryptography
     publicsuffixlist
     tomli-w
+    signedjson
+    canonicaljson
+    boto3
+    apprise
+    dkimpy
+    authres
+    jinja2
+    fpdf2
     psycopg
   ];
 
