@@ -41,7 +41,7 @@ from watchtower.model import Result, Status, utcnow
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 T = TypeVar("T")
 
 
@@ -154,8 +154,16 @@ def _create_report_tables(engine: Engine) -> None:
         engine, tables=[SQLModel.metadata.tables[t] for t in report_store.REPORT_TABLES])
 
 
+def _create_dashboard_tables(engine: Engine) -> None:
+    """Step 5: the dashboard's acknowledgements and its audit of operators' actions."""
+    from watchtower.dashboards import tables
+
+    tables.ensure_tables(engine)
+
+
 MIGRATIONS: list[Callable[[Engine], None]] = [_create_tables, _create_alert_tables,
-                                              _create_remediation_tables, _create_report_tables]
+                                              _create_remediation_tables, _create_report_tables,
+                                              _create_dashboard_tables]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 

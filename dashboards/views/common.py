@@ -1,0 +1,63 @@
+"""Small helpers the page scripts share: cached reads, navigation requests, time display."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import streamlit as st
+
+from watchtower import plugins
+
+from ..context import AppContext
+from ..data import StateGroup, load_state_groups
+
+GOTO_KEY = "wt_goto"
+TARGET_KEY = "wt_target"
+CACHE_SECONDS = 10  # reads may be this stale; the sweep interval is minutes
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False, max_entries=4)
+def state_groups(_app: AppContext, fleet_path: str) -> list[StateGroup]:
+    """The grouped state table, shared by the sessions for a few seconds."""
+    return load_state_groups(_app.engine)
+
+
+def goto(page: str, **state: Any) -> None:
+    """Ask the app to switch to `page` on the next run (widgets cannot be set after render)."""
+    st.session_state[GOTO_KEY] = page
+    for key, value in state.items():
+        st.session_state[key] = value
+    st.rerun()
+
+
+_MARKDOWN_SPECIALS = "\\`*_{}[]()<>#+-.!|~$"
+
+
+def plain(text: object) -> str:
+    """Text from probed servers or people, made inert for Streamlit's markdown.
+
+    Summaries quote what remote servers said; unescaped, `![x](https://…)` would make every
+    operator's browser fetch a URL of the remote's choosing, and `[x](…)` would be a live link.
+    """
+    return "".join(f"\\{c}" if c in _MARKDOWN_SPECIALS else c for c in str(text))
+
+
+def ago(at: dt.datetime | None, now: dt.datetime | None = None) -> str:
+    if at is None:
+        return "never"
+    now = now or dt.datetime.now(dt.UTC)
+    seconds = int((now - at).total_seconds())
+    if seconds < 90:
+        return f"{max(seconds, 0)} s ago"
+    if seconds < 5400:
+        return f"{seconds // 60} min ago"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} days ago"
+
+
+@st.cache_resource(show_spinner=False)
+def check_meta() -> dict[str, Any]:
+    """Registered checks' metadata (title, standards, remediation) by id."""
+    return {cid: c.meta for cid, c in plugins.checks().items()}

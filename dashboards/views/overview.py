@@ -1,0 +1,93 @@
+"""Overview: the fleet at a glance — targets x families, worst first, and what changed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import streamlit as st
+
+from watchtower.auth import User
+
+from .. import charts
+from ..context import AppContext
+from ..data import ICON, STATUS_ORDER, OverviewFilter, build_overview, changes_since, problems
+from .common import TARGET_KEY, ago, goto, state_groups
+
+
+def render(app: AppContext, user: User) -> None:
+    st.title("Fleet overview")
+    groups = state_groups(app, app.fleet_path)
+    if not groups:
+        st.info("No results yet. `watchtower run` (or `watchtower check`) fills the store; "
+                "this page shows the latest verdict of every check on every target.")
+        return
+    all_families = sorted({g.family for g in groups})
+    all_tags = sorted({t for g in groups for t in g.tags})
+    c1, c2, c3, c4 = st.columns([2, 2, 2, 2])
+    families = c1.multiselect("Families", all_families, key="ov_families",
+                              placeholder="all families")
+    statuses = c2.multiselect("Worst status", list(STATUS_ORDER), key="ov_statuses",
+                              format_func=lambda s: f"{ICON[s]} {s}", placeholder="any")
+    tags = c3.multiselect("Tags", all_tags, key="ov_tags", placeholder="any tag",
+                          disabled=not all_tags)
+    search = c4.text_input("Target contains", key="ov_search", placeholder="e.g. alpha")
+    filt = OverviewFilter(tuple(families), tuple(statuses), tuple(tags), search)
+    ov = build_overview(groups, filt)
+    changes = changes_since(app.engine, dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+
+    cols = st.columns(6)
+    cols[0].metric("Targets", f"{len(ov.rows)}",
+                   help=f"of {ov.total_targets} in the store, after the filters")
+    for col, status in zip(cols[1:5], STATUS_ORDER, strict=True):
+        col.metric(f"{ICON[status]} {status}", ov.counts.get(status, 0))
+    cols[5].metric("Since yesterday", f"+{changes.new_problems} / -{changes.resolved}",
+                   help="new problems / resolved problems in the last 24 hours")
+    st.altair_chart(charts.status_bar(ov.counts), width="stretch")
+
+    st.subheader("Targets by family, worst first")
+    table = ov.table()
+    event = st.dataframe(
+        table, hide_index=True, width="stretch", key="ov_table",
+        height=min(38 + 35 * len(table), 560), on_select="rerun", selection_mode="single-row",
+        column_order=["target", "kind", "worst", "problems", *ov.shown_families,
+                      *(["tags"] if all_tags else [])],
+        column_config={"problems": st.column_config.NumberColumn(
+                           "problems", width=64, help="checks at fail or error"),
+                       "target": st.column_config.TextColumn("target", width=180),
+                       "kind": st.column_config.TextColumn("kind", width=90),
+                       "worst": st.column_config.TextColumn("worst", width=72),
+                       **{f: st.column_config.TextColumn(f, width=76)
+                          for f in ov.shown_families}})
+    selected = event.selection.rows if event is not None else []
+    if selected:
+        row = table[selected[0]]
+        goto("Target", **{TARGET_KEY: (row["target"], row["kind"])})
+    st.caption("Select a row to open the target. error = the probe could not run; it is never "
+               "counted as a compliance fail.")
+
+    left, right = st.columns([3, 2])
+    with left:
+        st.subheader("Open problems")
+        rows = problems(app.engine, filt, limit=300)
+        if rows:
+            st.dataframe(rows, hide_index=True, width="stretch",
+                         height=min(38 + 35 * len(rows), 420),
+                         column_order=["status", "target", "check", "summary", "since",
+                                       "acknowledged"])
+        else:
+            st.success("No fail or error anywhere in view.")
+    with right:
+        st.subheader("What changed since yesterday")
+        st.write(f"**{changes.new_problems}** new problems, **{changes.resolved}** resolved, "
+                 f"{changes.other} other changes, {changes.first_seen} checks seen for the "
+                 "first time.")
+        if changes.rows:
+            st.dataframe(changes.rows, hide_index=True, width="stretch",
+                         height=min(38 + 35 * len(changes.rows), 420),
+                         column_order=["at", "target", "check", "change", "reason"],
+                         column_config={"at": st.column_config.DatetimeColumn(
+                             "at", format="MMM D, HH:mm")})
+        else:
+            st.caption("No status changed in the last 24 hours.")
+    st.caption(f"Signed in as {user.name} ({user.role}). Page data is at most a few seconds "
+               f"old; last change {ago(changes.rows[0]['at']) if changes.rows else 'none'}.")

@@ -1,0 +1,112 @@
+"""Remediations: the queue with each plan's diff and undo; approve or reject; the audit trail."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from watchtower.auth import Action, User
+from watchtower.remediate import Plan, PolicyRefused
+from watchtower.remediation_store import OPEN_STATES, RemediationRow
+
+from ..actions import NotAllowed, approve, audit_trail, reject
+from ..context import AppContext
+from .common import plain
+
+STATE_ICON = {"awaiting_approval": "⏳", "approved": "👍", "applying": "⚙️", "verifying": "🔎",
+              "reverting": "↩️", "applied": "✅", "rolled_back": "↩️", "failed": "❌",
+              "rejected": "🚫", "dry_run": "📝", "reverted": "↩️"}
+
+
+def render(app: AppContext, user: User) -> None:
+    st.title("Remediations")
+    rem = app.remediator
+    flash = st.session_state.pop("rem_flash", None)
+    if flash:
+        (st.success if flash[0] == "ok" else st.error)(plain(flash[1]))
+    queue = rem.proposals([*OPEN_STATES, "dry_run"])
+    tab_queue, tab_history, tab_audit = st.tabs(
+        [f"Queue ({len(queue)})", "History", "Dashboard audit"])
+    with tab_queue:
+        if not queue:
+            st.success("Nothing waits for a decision.")
+        if not user.can(Action.APPROVE):
+            st.info("You are signed in as a viewer: you can read plans but not approve or "
+                    "reject them.")
+        for row in reversed(queue):
+            _proposal(app, user, row)
+    with tab_history:
+        rows = rem.proposals()
+        if not rows:
+            st.caption("No remediation was ever proposed.")
+        else:
+            st.dataframe([{"id": r.id, "state": f"{STATE_ICON.get(r.state, '')} {r.state}",
+                           "remediation": r.remediation, "target": r.target,
+                           "summary": r.summary, "created": r.created_at,
+                           "approved by": r.approved_by or "", "outcome": r.outcome}
+                          for r in reversed(rows)], hide_index=True)
+            ids = [r.id for r in reversed(rows)]
+            rid = st.selectbox("Audit trail of", ids, key="rem_history_id",
+                               format_func=lambda i: f"#{i}")
+            if rid is not None:
+                st.dataframe([{"at": a.at, "actor": a.actor, "action": a.action,
+                               "ok": "✅" if a.ok else "❌", "detail": a.detail}
+                              for a in rem.history(rid)], hide_index=True)
+    with tab_audit:
+        trail = audit_trail(app.engine)
+        st.dataframe([{"at": a.at, "user": a.user, "via": a.source, "role": a.role,
+                       "action": a.action, "subject": a.subject, "ok": "✅" if a.ok else "❌",
+                       "detail": a.detail} for a in trail], hide_index=True)
+
+
+def _proposal(app: AppContext, user: User, row: RemediationRow) -> None:
+    plan = Plan.from_json(row.plan)
+    icon = STATE_ICON.get(row.state, "")
+    with st.container(border=True):
+        st.markdown(f"#### {icon} #{row.id} {row.remediation} on {row.target}")
+        st.caption(f"state **{row.state}** · policy **{row.policy}** · host {row.host} · "
+                   f"triggered by {', '.join(json.loads(row.trigger_checks))} · proposed "
+                   f"{row.created_at:%Y-%m-%d %H:%M} UTC")
+        st.markdown(plain(plan.summary))
+        if plan.guard:
+            st.warning(f"Guard: {plain(plan.guard)}")
+        if plan.diff:
+            st.code(plan.diff, language="diff")
+        c1, c2 = st.columns(2)
+        c1.markdown("**Steps**")
+        c1.code("\n".join(s.render() for s in plan.steps) or "(none)", language="bash")
+        c2.markdown("**Undo**")
+        c2.code("\n".join(s.render() for s in plan.undo) or "(nothing to undo)",
+                language="bash")
+        st.caption(f"Verified afterwards by: {', '.join(plan.verify) or '(no checks)'}")
+        if row.state == "awaiting_approval":
+            _decide(app, user, row)
+        elif row.state == "dry_run":
+            st.caption("Policy dry-run: shown for review only; it is never applied.")
+
+
+def _decide(app: AppContext, user: User, row: RemediationRow) -> None:
+    allowed = user.can(Action.APPROVE)
+    rid = row.id
+    assert rid is not None
+    c1, c2, c3 = st.columns([1, 1, 3])
+    reason = c3.text_input("Reason (for reject)", key=f"rem-reason-{rid}",
+                           disabled=not allowed, label_visibility="collapsed",
+                           placeholder="reason, when rejecting")
+    if c1.button("Approve", key=f"rem-approve-{rid}", type="primary", disabled=not allowed):
+        _act(lambda: approve(app.remediator, user, rid), f"#{rid} approved by {user.name}; "
+             "watchtower run applies it under the policy in force.")
+    if c2.button("Reject", key=f"rem-reject-{rid}", disabled=not allowed):
+        _act(lambda: reject(app.remediator, user, rid, reason or ""),
+             f"#{rid} rejected by {user.name}.")
+
+
+def _act(fn, ok_message: str) -> None:  # type: ignore[no-untyped-def]
+    try:
+        fn()
+    except (NotAllowed, PolicyRefused) as exc:
+        st.session_state["rem_flash"] = ("error", f"Refused: {exc}")
+    else:
+        st.session_state["rem_flash"] = ("ok", ok_message)
+    st.rerun()

@@ -1,0 +1,121 @@
+"""Target: every check with verdict, summary, evidence, standards, history and flips."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import streamlit as st
+
+from watchtower.auth import Action, User
+from watchtower.store import StateRow
+
+from .. import charts
+from ..actions import NotAllowed, acknowledge
+from ..context import AppContext
+from ..data import (
+    ICON,
+    badge,
+    current_acks,
+    evidence_bodies,
+    target_flips,
+    target_history,
+    target_list,
+    target_states,
+)
+from .common import TARGET_KEY, ago, check_meta, plain
+
+
+def render(app: AppContext, user: User) -> None:
+    st.title("Target")
+    targets = target_list(app.engine)
+    if not targets:
+        st.info("No results yet.")
+        return
+    keys = [(t, k) for t, k, _ in targets]
+    worst = {(t, k): s for t, k, s in targets}
+    wanted = st.session_state.get(TARGET_KEY)
+    index = keys.index(tuple(wanted)) if wanted and tuple(wanted) in keys else 0
+    choice = st.selectbox("Target", keys, index=index, key="target_select",
+                          format_func=lambda k: f"{ICON.get(worst[k], '⚪')} {k[0]} ({k[1]})")
+    assert choice is not None
+    name, kind = choice
+    st.session_state[TARGET_KEY] = choice
+    states = target_states(app.engine, name, kind)
+    counts = {s: sum(1 for r in states if r.status == s) for s in ("fail", "error", "warn", "ok")}
+    cols = st.columns(5)
+    cols[0].metric("Checks", len(states))
+    for col, (status, n) in zip(cols[1:], counts.items(), strict=True):
+        col.metric(f"{ICON[status]} {status}", n)
+
+    tab_checks, tab_time, tab_latency, tab_flips = st.tabs(
+        ["Checks", "Timeline", "Latency", "Flips"])
+    with tab_checks:
+        _checks(app, user, name, states)
+    history = target_history(app.engine, name, dt.datetime.now(dt.UTC) - dt.timedelta(days=30))
+    with tab_time:
+        st.caption("Each bar is one unchanged verdict (last 30 days); hover for the summary.")
+        if history:
+            st.altair_chart(charts.status_timeline(history), width="stretch")
+        else:
+            st.caption("No history yet.")
+    with tab_latency:
+        st.caption("Mean probe duration per streak of results.")
+        if history:
+            st.altair_chart(charts.latency_chart(history), width="stretch")
+    with tab_flips:
+        flips = target_flips(app.engine, name)
+        if flips:
+            st.dataframe(flips, hide_index=True, column_order=["at", "check", "change",
+                                                               "reason"])
+        else:
+            st.caption("No status changes recorded.")
+
+
+def _checks(app: AppContext, user: User, target: str, states: list[StateRow]) -> None:
+    meta = check_meta()
+    bodies = evidence_bodies(app.engine, (s.evidence_id for s in states))
+    acks = current_acks(app.engine, [(s.check_id, target) for s in states])
+    for st_row in states:
+        m = meta.get(st_row.check_id)
+        title = m.title if m else st_row.check_id
+        ack = acks.get((st_row.check_id, target))
+        mark = " · ✅ acknowledged" if ack else ""
+        header = (f"{ICON.get(st_row.status, '⚪')} **{st_row.check_id}** — "
+                  f"{plain(st_row.summary)}{mark}")
+        with st.expander(header, expanded=False):
+            st.markdown(f"**{title}**  \n{badge(st_row.status)} since "
+                        f"{ago(_aware(st_row.since))} · last probed {ago(_aware(st_row.last_at))}"
+                        f" · {st_row.streak} result(s) in a row · {st_row.duration_ms:.0f} ms")
+            if m and m.standards:
+                st.markdown("**Standards:** " + "; ".join(m.standards))
+            if m and m.remediation and st_row.status in ("fail", "error"):
+                st.markdown(f"**Remediation:** `{m.remediation}`")
+            if ack:
+                st.info(f"Acknowledged by {ack.by} {ago(_aware(ack.at))}"
+                        + (f": {plain(ack.note)}" if ack.note else ""))
+            elif st_row.status in ("fail", "error", "warn"):
+                _ack_form(app, user, st_row.check_id, target)
+            st.markdown("**Evidence**")
+            st.json(bodies.get(st_row.evidence_id or -1, {}), expanded=1)
+
+
+def _ack_form(app: AppContext, user: User, check_id: str, target: str) -> None:
+    allowed = user.can(Action.ACKNOWLEDGE)
+    with st.form(f"ack-{check_id}-{target}", border=False):
+        note = st.text_input("Note", key=f"ack-note-{check_id}-{target}", disabled=not allowed,
+                             placeholder="seen; working on it")
+        pressed = st.form_submit_button("Acknowledge", disabled=not allowed,
+                                        help=None if allowed else "operators only")
+    if not allowed:
+        st.caption("Viewers cannot acknowledge.")
+    if pressed:
+        try:
+            acknowledge(app.engine, user, check_id, target, note)
+        except (NotAllowed, LookupError) as exc:
+            st.error(plain(exc))
+            return
+        st.rerun()
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

@@ -1,0 +1,73 @@
+"""`watchtower dashboard`, `watchtower dashboard-user` and the `[dashboard]` config section."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from watchtower import cli
+from watchtower.auth import Role, authenticate, load_users
+from watchtower.config import load_fleet
+from watchtower.errors import ConfigError
+
+
+def test_dashboard_argv_runs_the_packaged_app(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text("")
+    argv = cli.dashboard_argv(str(fleet), "127.0.0.2", 8600)
+    assert argv[:4] == [sys.executable, "-m", "streamlit", "run"]
+    assert Path(argv[4]).name == "app.py" and Path(argv[4]).is_file()
+    assert argv[argv.index("--server.address") + 1] == "127.0.0.2"
+    assert argv[argv.index("--server.port") + 1] == "8600"
+    assert argv[argv.index("--server.headless") + 1] == "true"
+    assert argv[argv.index("--browser.gatherUsageStats") + 1] == "false"
+    assert argv[-3:] == ["--", "-c", str(fleet.resolve())]
+
+
+def test_dashboard_argv_passes_the_oidc_secrets_file(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.toml"
+    path.write_text(tomli_w.dumps({"dashboard": {"oidc": {
+        "secrets_file": "st-secrets.toml", "operators": ["a@b.example"]}}}))
+    fleet = load_fleet(path)
+    argv = cli.dashboard_argv(str(path), "127.0.0.1", 8501, fleet)
+    assert argv[argv.index("--secrets.files") + 1] == str(tmp_path / "st-secrets.toml")
+
+
+def test_dashboard_section_resolves_paths_and_rejects_unknown_keys(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.toml"
+    path.write_text(tomli_w.dumps({"dashboard": {"users_file": "u.toml",
+                                                 "session_minutes": 15}}))
+    fleet = load_fleet(path)
+    assert fleet.dashboard.users_file == str(tmp_path / "u.toml")
+    assert fleet.dashboard.session_minutes == 15 and fleet.dashboard.oidc is None
+    path.write_text(tomli_w.dumps({"dashboard": {"users_file": "u.toml", "password": "x"}}))
+    with pytest.raises(ConfigError, match="password"):
+        load_fleet(path)
+    path.write_text(tomli_w.dumps({"dashboard": {"session_minutes": 0}}))
+    with pytest.raises(ConfigError, match="session_minutes"):
+        load_fleet(path)
+
+
+def test_dashboard_user_add_reads_the_password_from_stdin(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    users = tmp_path / "users.toml"
+    monkeypatch.setattr(sys, "stdin", io.StringIO("s3cret-pass\n"))
+    assert cli.main(["dashboard-user", "add", "olga", "--role", "operator",
+                     "--users-file", str(users)]) == 0
+    out = capsys.readouterr().out
+    assert "olga (operator)" in out and "s3cret" not in out
+    entry = load_users(users)["olga"]
+    assert entry.role is Role.OPERATOR
+    assert authenticate(load_users(users), "olga", "s3cret-pass") is not None
+    monkeypatch.setattr(sys, "stdin", io.StringIO("another-pass\n"))
+    assert cli.main(["dashboard-user", "add", "olga", "--users-file", str(users)]) == 2
+    assert "exists" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "stdin", io.StringIO("short\n"))
+    assert cli.main(["dashboard-user", "add", "vic", "--users-file", str(users)]) == 2
+    assert cli.main(["dashboard-user", "list", "--users-file", str(users)]) == 0
+    assert "olga" in capsys.readouterr().out

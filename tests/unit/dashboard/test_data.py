@@ -1,0 +1,144 @@
+"""Data assembly for the pages, over a real SQLite store filled through Store.record."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from watchtower.dashboards import data, evidence, scoring
+from watchtower.dashboards.actions import acknowledge
+from watchtower.dashboards.tables import ensure_tables
+
+from watchtower.auth import Role, User
+from watchtower.model import Status, TargetKind
+from watchtower.store import Store
+
+from .seed import NOW, result, seed_store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = seed_store(f"sqlite:///{tmp_path / 'wt.db'}")
+    ensure_tables(s.engine)
+    return s
+
+
+def test_overview_is_worst_first_with_counts(store: Store) -> None:
+    ov = data.overview(store.engine)
+    assert ov.families == ["dns", "drift", "mail", "web"]
+    first = ov.rows[0]
+    assert (first.target, first.kind, first.worst) == ("bravo.test", "zone", "fail")
+    assert first.cells["dns"].at_worst == 2  # ns.count and caa both fail
+    assert first.cells["dns"].text() == "🔴 fail x2"
+    worst = [r.worst for r in ov.rows]
+    assert worst == sorted(worst, key=data.rank, reverse=True)
+    assert ov.counts == {"fail": 4, "error": 1, "warn": 1, "ok": 3}
+    assert ov.total_targets == 6
+    table = ov.table()
+    assert set(table[0]) >= {"target", "kind", "worst", "dns", "mail", "web", "tags"}
+    assert table[0]["mail"] == ""  # the zone has no mail checks
+
+
+def test_overview_filters(store: Store) -> None:
+    groups = data.load_state_groups(store.engine)
+    gold = data.build_overview(groups, data.OverviewFilter(tags=("gold",)))
+    assert {r.target for r in gold.rows} == {"alpha.test", "social.alpha.test:8443"}
+    assert gold.tags == ["gold"]
+    mail = data.build_overview(groups, data.OverviewFilter(families=("mail",)))
+    assert [(r.target, r.worst) for r in mail.rows] == [("bravo.test", "error")]
+    assert mail.shown_families == ["mail"]
+    assert mail.counts == {"fail": 0, "error": 1, "warn": 0, "ok": 1}
+    only_ok = data.build_overview(groups, data.OverviewFilter(statuses=("ok",)))
+    assert {r.target for r in only_ok.rows} == {"social.alpha.test:8443"}
+    search = data.build_overview(groups, data.OverviewFilter(search="WEB"))
+    assert [r.target for r in search.rows] == ["web1"]
+
+
+def test_changes_since_yesterday(store: Store) -> None:
+    changes = data.changes_since(store.engine, NOW - dt.timedelta(days=1))
+    assert (changes.new_problems, changes.resolved, changes.first_seen) == (2, 0, 0)
+    assert {r["check"] for r in changes.rows} == {"dns.ns.count", "dns.caa"}
+    everything = data.changes_since(store.engine, NOW - dt.timedelta(days=5))
+    assert everything.first_seen == 9
+
+
+def test_problems_and_acknowledgements_follow_the_episode(store: Store) -> None:
+    rows = data.problems(store.engine)
+    assert [(r["target"], r["check"]) for r in rows] == [  # worst, then oldest first
+        ("bravo.test", "dns.ns.count"), ("web1", "drift.generation"),
+        ("alpha.test", "dns.ns.count"), ("bravo.test", "dns.caa"), ("bravo.test", "mail.mx")]
+    assert all(r["acknowledged"] == "" for r in rows)
+    olga = User("olga", Role.OPERATOR)
+    acknowledge(store.engine, olga, "dns.caa", "bravo.test", "on it")
+    acked = {r["check"]: r for r in data.problems(store.engine) if r["target"] == "bravo.test"}
+    assert acked["dns.caa"]["acknowledged"] == "olga: on it"
+    assert acked["dns.ns.count"]["acknowledged"] == ""
+    # A new episode (status changes) is not covered by the old acknowledgement.
+    store.record([result("dns.caa", "dns", TargetKind.ZONE, "bravo.test", Status.ERROR,
+                         "timeout", NOW)])
+    assert data.current_acks(store.engine, [("dns.caa", "bravo.test")]) == {}
+
+
+def test_target_details(store: Store) -> None:
+    names = data.target_list(store.engine)
+    assert names[0][2] == "fail"
+    states = data.target_states(store.engine, "bravo.test", "zone")
+    assert [s.check_id for s in states] == ["dns.caa", "dns.ns.count"]
+    history = data.target_history(store.engine, "alpha.test")
+    assert [(h["check"], h["status"]) for h in history] == [
+        ("dns.ns.count", "ok"), ("dns.caa", "ok"), ("dns.ns.count", "fail")]
+    assert any(h["probes"] == 2 for h in history)  # the unchanged CAA streak counted twice
+    flips = data.target_flips(store.engine, "alpha.test")
+    assert flips[0]["change"] == "🟢 ok → 🔴 fail"
+    bodies = data.evidence_bodies(store.engine, [s.evidence_id for s in states])
+    assert {b["probe"] for b in bodies.values()} == {"CAA syntax error", "1 name server"}
+    sweeps = data.recent_sweeps(store.engine)
+    assert sweeps == []  # results recorded without a sweep
+
+
+def test_scores() -> None:
+    assert scoring.domain_of("social.alpha.test:8443") == "alpha.test"
+    assert scoring.domain_of("mta-sts.example.co.uk") == "example.co.uk"
+    assert scoring.domain_of("web1") == "web1"
+    assert scoring.score(["ok", "warn", "fail", "error"]) == 50.0
+    assert scoring.score(["error"]) is None
+    rows = scoring.domain_scores([
+        ("alpha.test", "zone", "dns", "ok"), ("alpha.test", "zone", "dns", "fail"),
+        ("social.alpha.test:443", "endpoint", "web", "ok"),
+        ("bravo.test", "zone", "dns", "error"), ("web1", "host", "drift", "fail")])
+    by = {r.domain: r for r in rows}
+    assert set(by) == {"alpha.test", "bravo.test"}  # hosts are not customer domains
+    assert by["alpha.test"].by_family == {"dns": 50.0, "web": 100.0}
+    assert by["alpha.test"].overall == pytest.approx(66.67, abs=0.01)
+    assert by["bravo.test"].overall is None
+    assert rows[-1].domain == "bravo.test"  # no score sorts last, lowest score first
+
+
+def test_score_trend_replays_history(store: Store) -> None:
+    points = scoring.domain_trend(store.engine, "alpha.test", days=3, now=NOW)
+    overall = [p["score"] for p in points if p["family"] == "overall"]
+    # two days ago: dns ok x2, web ok, drift warn; now alpha's NS count fails
+    assert overall[0] == 87.5 and overall[-1] == 62.5
+    assert len(overall) == 3  # 3 days ago nothing was known yet: no point
+    assert {p["family"] for p in points} == {"overall", "dns", "web", "drift"}
+    families, table = scoring.score_table(scoring.current_scores(store.engine))
+    assert families == ["dns", "drift", "mail", "web"]
+    assert table[0]["domain"] == "bravo.test"
+
+
+def test_expiry_and_drift_evidence(store: Store) -> None:
+    horizon = evidence.expiry_horizon(store.engine, now=NOW)
+    assert horizon == [{"target": "social.alpha.test:8443", "check": "web.tls.certificate",
+                        "status": "ok", "expires": dt.datetime(2026, 11, 30, tzinfo=dt.UTC),
+                        "days_left": 9.5}]
+    drift = {d["check"]: d for d in evidence.drift_states(store.engine)}
+    assert set(drift) == {"drift.version", "drift.generation"}
+    v = evidence.version_facts(drift["drift.version"]["evidence"])
+    assert (v["declared"], v["newest upstream"], v["releases behind"]) == ("4.3.0", "4.3.2", 2)
+    assert v["behind since (days)"] == 60
+    g = evidence.generation_facts(drift["drift.generation"]["evidence"])
+    assert g["current generation"] == 1
+    assert evidence.closure_diff_rows(g["closure_diff"]) == [
+        {"change": "added", "package": "pixelfed", "from": "", "to": "0.12.4"},
+        {"change": "changed", "package": "mastodon", "from": "4.3.1", "to": "4.3.2"}]
