@@ -16,8 +16,10 @@ let
     runtimeInputs = [ pkgs.coreutils pkgs.systemd pkgs.nix ];
     text = ''
       # Verbs: switch-generation N | rollback | restart UNIT | gc KEEP_GENERATIONS
-      # Every switch runs detached in its own transient unit, so a dropped SSH connection
-      # cannot leave a half-switched host; watchtower reconnects and reads the unit's result.
+      # Every switch runs detached in its own transient unit and this helper returns at once
+      # (not waiting for the unit): a dropped SSH connection cannot leave a half-switched host.
+      # watchtower confirms the outcome over fresh connections by reading /run/current-system,
+      # which switch-to-configuration updates when the activation is done.
       verb="''${1:-}"
       case "$verb" in
         switch-generation)
@@ -25,13 +27,13 @@ let
           [[ "$n" =~ ^[0-9]+$ ]] || { echo "generation must be a number" >&2; exit 64; }
           [ -e "${profile}-$n-link" ] || { echo "no generation $n" >&2; exit 65; }
           nix-env -p ${profile} --switch-generation "$n"
-          exec systemd-run --unit="watchtower-switch-$n-$(date +%s)" --collect --wait \
-            ${profile}/bin/switch-to-configuration switch
+          exec systemd-run --unit="watchtower-switch-$n-$(date +%s)" --collect -- \
+            "$(readlink -e ${profile})/bin/switch-to-configuration" switch
           ;;
         rollback)
           nix-env -p ${profile} --rollback
-          exec systemd-run --unit="watchtower-rollback-$(date +%s)" --collect --wait \
-            ${profile}/bin/switch-to-configuration switch
+          exec systemd-run --unit="watchtower-rollback-$(date +%s)" --collect -- \
+            "$(readlink -e ${profile})/bin/switch-to-configuration" switch
           ;;
         restart)
           unit="''${2:-}"

@@ -8,22 +8,24 @@
   checks within the settle window, the engine undoes it (a switch back to the generation it
   replaced).
 Both refuse, unless forced, a rollback across a service version whose database migrations
-cannot be undone (`services[].irreversible_migrations`). Switches run detached under
-`systemd-run` where the host has it (`hosts[].detach`), or through the privileged helper of
-`services.watchtower-target` (`hosts[].privileged_helper`), so a lost SSH connection cannot
-leave a half-switched host.
+cannot be undone (`services[].irreversible_migrations`). Switches run detached
+(`hosts[].detach`: a transient `systemd-run` unit, or `setsid --fork` on hosts without systemd),
+or through the privileged helper of `services.watchtower-target`, which detaches itself; so a
+lost SSH connection cannot leave a half-switched host. The engine then *confirms* the switch by
+reading `current_system` over fresh connections until it points at the chosen system.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 
 from sqlmodel import Session, col, select
 
 from watchtower.config import Fleet, Host
 from watchtower.model import Status, utcnow
-from watchtower.net.transport import open_transport
+from watchtower.net.transport import SshDestination, open_transport
 from watchtower.nixos import facts
 from watchtower.nixos.storepaths import packages, versions_by_name
 from watchtower.plugins import register_remediation
@@ -120,19 +122,51 @@ def known_good(store: Store, host: str) -> list[KnownGoodRow]:
                            .order_by(col(KnownGoodRow.last_seen).desc())).all())
 
 
+#: Runs in the forked, new-session child of `setsid`: log to a file, never to the SSH pipes
+#: (which would keep the session open, and die with it). A constant script: the data (state
+#: dir, program, log name) arrive as positional parameters, never inside the script text.
+SETSID_SCRIPT = 'mkdir -p -- "$1" && exec "$2" switch </dev/null >>"$1/$3" 2>&1'
+
+
+def activation_argv(host: Host, system: str, label: str) -> list[str]:
+    """How `system`'s switch-to-configuration is started so that it outlives the connection.
+
+    systemd-run (without --wait) hands it to PID 1 as a transient unit and returns at once;
+    setsid --fork puts it in a new session for hosts without systemd; "none" runs it in the
+    SSH session and waits (tests, or a host that is the appliance itself)."""
+    program = f"{system}/bin/switch-to-configuration"
+    if host.detach == "systemd-run":
+        return ["systemd-run", "--collect", f"--unit=watchtower-{label}", "--",
+                program, "switch"]
+    if host.detach == "setsid":
+        return ["setsid", "--fork", "sh", "-c", SETSID_SCRIPT, "watchtower-switch",
+                host.state_dir, program, f"watchtower-{label}.log"]
+    return [program, "switch"]
+
+
+def confirm_fields(host: Host, system: str) -> dict[str, Any]:
+    """A switch is done when current_system points at the chosen system (NixOS activation
+    updates /run/current-system at its end) — read through a fresh connection."""
+    return {"confirm_argv": ["readlink", "-e", "--", host.current_system],
+            "confirm_expect": system, "confirm_timeout": host.switch_confirm_seconds}
+
+
 def switch_steps(host: Host, generation: int, system: str) -> list[Step]:
     """The commands that make `generation` current and activate it on `host`."""
-    if host.privileged_helper:
+    confirm = confirm_fields(host, system)
+    if host.privileged_helper:  # the helper detaches the activation itself
         return [Step(f"switch {host.name} to generation {generation}", "command", host.name,
-                     [*host.privileged_helper, "switch-generation", str(generation)])]
-    activate = [f"{system}/bin/switch-to-configuration", "switch"]
-    if host.detach:
-        activate = ["systemd-run", "--collect", "--wait",
-                    f"--unit=watchtower-switch-{generation}", *activate]
+                     [*host.privileged_helper, "switch-generation", str(generation)],
+                     **confirm)]
+    # No timestamp in the name: a plan must come out the same when made again at apply time
+    # (the engine compares them), and systemd refusing a second live unit of the same name
+    # keeps two switches to one generation from running at once.
+    label = f"switch-{generation}"
     return [
         Step(f"point the system profile at generation {generation}", "command", host.name,
              [host.nix_env, "-p", host.profile, "--switch-generation", str(generation)]),
-        Step(f"activate generation {generation}", "command", host.name, activate),
+        Step(f"activate generation {generation}", "command", host.name,
+             activation_argv(host, system, label), **confirm),
     ]
 
 
@@ -210,6 +244,24 @@ class NixosRollback(Remediation):
         )
 
 
+def rebuild_argv(host: Host, destination: SshDestination) -> list[str]:
+    """`nixos-rebuild switch --target-host` with the host's SSH settings.
+
+    nixos-rebuild takes no port or key options; it passes NIX_SSHOPTS to every ssh it runs, so
+    the port, the pinned known_hosts and the key go there (set through env(1), no shell). It
+    splits NIX_SSHOPTS on blanks: paths with spaces cannot be passed this way."""
+    opts = ["-p", str(destination.port), "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=yes", "-o", "GlobalKnownHostsFile=/dev/null"]
+    if host.known_hosts:
+        opts += ["-o", f"UserKnownHostsFile={host.known_hosts}"]
+    if host.ssh_key is not None and host.ssh_key.file is not None:
+        opts += ["-o", "IdentitiesOnly=yes", "-i", host.ssh_key.file]
+    target = f"{destination.user}@{destination.host}" if destination.user else destination.host
+    return ["env", f"NIX_SSHOPTS={' '.join(opts)}", "nixos-rebuild", "switch",
+            "--flake", f"{host.flake}#{host.name}", "--target-host", target,
+            "--use-remote-sudo"]
+
+
 @register_remediation
 class NixosRedeploy(Remediation):
     meta = RemediationMeta(
@@ -233,16 +285,16 @@ class NixosRedeploy(Remediation):
         current_gen = current_generation(gens, running["current"], running.get("profile"))
         if current_gen is None:
             return NoAction(f"cannot tell which generation {host.name} runs")
-        destination = host.ssh.rsplit(":", 1)[0] if host.ssh.count(":") == 1 else host.ssh
+        destination = SshDestination.parse(host.ssh)
         return Plan(
             remediation=self.meta.id, target=state.target, host=host.name,
             summary=f"redeploy {host.flake}#{host.name} to {host.name}",
             diff=f"- {running['current']}\n+ the declared configuration {host.flake}#{host.name}",
             steps=[Step(f"nixos-rebuild switch to {host.name}", "command", "@local",
-                        ["nixos-rebuild", "switch", "--flake", f"{host.flake}#{host.name}",
-                         "--target-host", destination, "--use-remote-sudo"], timeout=3600)],
+                        rebuild_argv(host, destination), timeout=3600)],
             undo=switch_steps(host, current_gen, running["current"]),
-            verify=[state.check_id],
+            # a redeploy that breaks the host's units is undone too, not only one that drifts
+            verify=[state.check_id, "host.units"],
             data={"replaced_generation": current_gen,
                   "at": dt.datetime.now(dt.UTC).isoformat()},
         )

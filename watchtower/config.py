@@ -101,6 +101,24 @@ def _check_hostport(value: str, lowest_port: int = 1) -> str:
 
 HostPort = Annotated[str, Field(min_length=1)]
 
+#: Issuer organisation (the O= of the issuing CA's name) -> the domain that CA looks for in
+#: CAA `issue` records (RFC 8659 4.2), for the CAs most fediverse hosts use, plus the lab's CA.
+DEFAULT_CAA_ISSUERS: dict[str, str] = {
+    "Let's Encrypt": "letsencrypt.org",
+    "ZeroSSL": "sectigo.com",
+    "Sectigo Limited": "sectigo.com",
+    "DigiCert Inc": "digicert.com",
+    "Google Trust Services": "pki.goog",
+    "Google Trust Services LLC": "pki.goog",
+    "Buypass AS-983163327": "buypass.com",
+    "GlobalSign nv-sa": "globalsign.com",
+    "SSL Corporation": "ssl.com",
+    "Amazon": "amazon.com",
+    "Certainly": "certainly.com",
+    "HARICA": "harica.gr",
+    "watchtower lab": "lab.watchtower.test",
+}
+
 
 class MetricsAuth(Strict):
     """HTTP basic auth for `/metrics` (Prometheus `basic_auth`); the password is a Secret."""
@@ -115,6 +133,11 @@ class Settings(Strict):
     dns_timeout: float = Field(default=3.0, gt=0, le=60)
     authoritative_port: int = Field(default=53, gt=0, lt=65536)
     smtp_port: int = Field(default=25, gt=0, lt=65536, description="MX port (lab/tests: high)")
+    https_port: int = Field(default=443, gt=0, lt=65536,
+                            description="port of derived https:// URLs (well-known files on a "
+                                        "server or account domain); the lab's is high")
+    http_port: int = Field(default=80, gt=0, lt=65536,
+                           description="port web.https.redirect probes plain HTTP on")
     ca_bundle: str | None = None
     http_timeout: float = Field(default=10.0, gt=0, le=300)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
@@ -123,7 +146,12 @@ class Settings(Strict):
     jitter: float = Field(default=10, ge=0)
     metrics_listen: str = "127.0.0.1:9810"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    trust_anchors: str | None = None
+    trust_anchors: str | None = Field(
+        default=None, description="zone file of DS/DNSKEY anchors; default: the root KSK")
+    caa_issuers: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_CAA_ISSUERS),
+        description="certificate issuer organisation -> its CAA issuer domain (dns.caa); "
+                    "entries given here are added to (or override) the defaults")
     state_dir: str | None = None
     # Alerting (watchtower/alerts.py): consecutive problem results before an alert fires,
     # consecutive good results before it resolves, and the least time between reminders
@@ -140,6 +168,12 @@ class Settings(Strict):
     @classmethod
     def _ns(cls, value: list[str]) -> list[str]:
         return [_check_hostport(v) for v in value]
+
+    @field_validator("caa_issuers")
+    @classmethod
+    def _caa_issuers(cls, value: dict[str, str]) -> dict[str, str]:
+        """Merge onto the defaults: naming one extra CA must not forget the common ones."""
+        return {**DEFAULT_CAA_ISSUERS, **value}
 
     @field_validator("metrics_listen")
     @classmethod
@@ -171,10 +205,31 @@ def _check_domain(value: str) -> str:
     return name
 
 
+DeclaredType = Literal["A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA", "TLSA", "NS"]
+
+
+class DeclaredRecord(Strict):
+    """A record declared by hand (`[[zones]] records = [...]`) for `dns.declared`; `name` is
+    relative to the zone (`@` = apex) or absolute with a trailing dot; TXT content may be
+    given unquoted."""
+
+    name: str = "@"
+    type: DeclaredType
+    content: str = Field(min_length=1)
+    ttl: int | None = Field(default=None, ge=1)
+
+
 class Zone(Tagged):
     name: str
     dnssec: bool = True
     nameservers: list[str] = Field(default_factory=list, description="expected NS host names")
+    # dns.declared (watchtower/dnsdecl): where unplaced host names live, the CAs allowed to
+    # issue (empty: the CA of the served certificates), records added by hand, the TTL.
+    default_addresses: list[str] = Field(
+        default_factory=list, description="A/AAAA for derived host names with no address")
+    caa: list[str] = Field(default_factory=list, description="CAA issuer domains")
+    records: list[DeclaredRecord] = Field(default_factory=list)
+    record_ttl: int = Field(default=3600, ge=1)
 
     @field_validator("name")
     @classmethod
@@ -190,6 +245,13 @@ class MailDomain(Tagged):
     dane: bool = False
     dnsbl: list[str] = Field(default_factory=list)
     mail_host: str | None = Field(default=None, description="name of the [[mail_hosts]] entry")
+    # dns.declared: MX host names in preference order (default: the mail host's), the DKIM
+    # public keys by selector (base64 `p=`, or { "$file" = PEM/TXT }), the policy records.
+    mx: list[str] = Field(default_factory=list)
+    dkim_keys: dict[str, str | Secret] = Field(default_factory=dict)
+    spf: str | None = None
+    dmarc: str | None = None
+    tls_rpt: str | None = None
 
     @field_validator("name")
     @classmethod
@@ -213,6 +275,13 @@ class Service(Tagged):
     s3_region: str = "garage"
     s3_access_key: Secret | None = None
     s3_secret_key: Secret | None = None
+    irreversible_migrations: list[str] = Field(
+        default_factory=list, description="versions whose database migrations cannot be undone; "
+        "a rollback across one is refused unless forced")
+    # dns.declared: where the service's host name points (else its host's addresses)
+    addresses: list[str] = Field(default_factory=list)
+    cname: str | None = None
+    matrix_delegation: Literal["well-known", "srv", "both"] = "well-known"
 
     @field_validator("base_url", "admin_url", "s3_endpoint")
     @classmethod
@@ -223,10 +292,23 @@ class Service(Tagged):
     def hostname(self) -> str:
         return urlsplit(self.base_url).hostname or ""
 
+    def delegation_hosts(self) -> list[str]:
+        """Hosts other than base_url's that serve this service's discovery files: a Matrix
+        server name (`.well-known/matrix/*`), a fediverse account domain (WebFinger)."""
+        if self.kind == "synapse" and self.server_name:
+            candidates = [self.server_name.rsplit(":", 1)[0] if not self.server_name.endswith("]")
+                          else self.server_name]
+        elif self.kind != "garage" and self.probe_account and "@" in self.probe_account:
+            candidates = [self.probe_account.rsplit("@", 1)[1]]
+        else:
+            candidates = []
+        return [h.lower() for h in candidates if h and h.lower() != self.hostname]
+
 
 class Host(Tagged):
     name: str
     ssh: str | None = Field(default=None, description="user@host[:port]; none = local")
+    addresses: list[str] = Field(default_factory=list, description="its public IPs (DNS)")
     ssh_key: Secret | None = None
     known_hosts: str | None = None
     expected_system: str | None = None
@@ -245,16 +327,51 @@ class Host(Tagged):
     units: list[str] = Field(default_factory=list, description="declared unit names or globs")
     connect_timeout: float = Field(default=10.0, gt=0, le=120)
     ssh_binary: str = "ssh"
+    # remediation (see remediations/nixos.py and nix/target-module.nix)
+    privileged_helper: list[str] = Field(
+        default_factory=list, description='e.g. ["sudo", "watchtower-remediate"]; empty: '
+        "run nix-env and switch-to-configuration directly (root or a test store)")
+    detach: Literal["systemd-run", "setsid", "none"] = Field(
+        default="systemd-run", description="how a switch outlives a lost SSH connection: a "
+        "transient unit, setsid --fork (hosts without systemd), or none (waited for)")
+    state_dir: str = Field(default="/var/lib/watchtower-target",
+                           description="where a setsid-detached switch writes its log")
+    switch_confirm_seconds: float = Field(
+        default=300.0, gt=0, le=3600,
+        description="how long a detached switch may take to update current_system")
+    flake: str | None = Field(default=None, description="flake ref for nixos.redeploy")
+    restartable_units: list[str] = Field(default_factory=list)
+
+    @field_validator("detach", mode="before")
+    @classmethod
+    def _detach(cls, value: Any) -> Any:
+        """Older fleet files said `detach = true/false`; keep them valid."""
+        if isinstance(value, bool):
+            return "systemd-run" if value else "none"
+        return value
 
 
 class MailHost(Tagged):
     name: str
     host: str
+    addresses: list[str] = Field(default_factory=list, description="its public IPs (DNS)")
     submission_port: int = 587
     submissions_port: int = 465
     imaps_port: int = 993
+    imap_port: int | None = Field(default=None, gt=0, lt=65536,
+                                  description="plain IMAP port probed with STARTTLS (143); "
+                                  "unset = not offered")
     probe_user: str | None = None
     probe_password: Secret | None = None
+    # mail.roundtrip
+    roundtrip_to: str | None = Field(default=None, description="recipient of the round-trip "
+                                     "probe; default the probe mailbox (it must end up there)")
+    roundtrip_via: Literal["submission", "submissions"] = "submission"
+    roundtrip_deadline: float = Field(default=60.0, gt=0, le=600,
+                                      description="seconds a probe message may take to arrive")
+    expect_auth_results: bool = Field(default=False, description="require spf and dmarc "
+                                      "results in Authentication-Results (set when the "
+                                      "receiving side adds them)")
 
 
 class Endpoint(Tagged):
@@ -321,6 +438,26 @@ class Notifications(Strict):
     broken_after: int = Field(default=5, ge=1, description="failures in a row = broken")
 
 
+ReportFormat = Literal["html", "text", "json", "pdf"]
+REPORT_FORMATS: tuple[ReportFormat, ...] = ("html", "text", "json", "pdf")
+
+
+class ReportSchedule(Strict):
+    """A compliance report mailed on a cron schedule (watchtower/report). SMTP comes from the
+    named `[[notifications.email]]` channel (one relay configuration, not two); `recipients`
+    replaces that channel's `to`. `customer` limits the report to that customer's targets."""
+
+    name: str = Field(min_length=1)
+    cron: str = Field(description="crontab expression, UTC, e.g. '0 6 1 * *'")
+    customer: str | None = None
+    recipients: list[str] = Field(min_length=1)
+    channel: str = Field(description="name of the [[notifications.email]] relay to send with")
+    formats: list[ReportFormat] = Field(
+        default_factory=lambda: list(REPORT_FORMATS),
+        description="parts of the mail: html body, text alternative, json and pdf attachments")
+    period_days: int = Field(default=30, ge=1, le=3660)
+
+
 class MaintenanceWindow(Strict):
     """Silences notifications (probing goes on): one-off `start`/`end`, or `cron` + `duration`."""
 
@@ -344,10 +481,51 @@ class MaintenanceWindow(Strict):
         return self
 
 
+class DnsTemplate(Strict):
+    """A record the dns.records remediation writes; `{domain}` and `{serial}` are filled in."""
+
+    name: str
+    type: Literal["TXT", "CAA", "MX", "A", "AAAA", "CNAME", "SRV", "TLSA"]
+    content: str
+    ttl: int = Field(default=3600, ge=60)
+
+
+class DashboardOidc(Strict):
+    """Sign-in through OIDC with Streamlit's `st.login`. The client id and secret live in a
+    Streamlit secrets file (`[auth]` section), never in the fleet file; watchtower passes its
+    path to Streamlit. Who is an operator is decided here, by e-mail."""
+
+    secrets_file: str = Field(description="Streamlit secrets.toml holding the [auth] section")
+    provider: str | None = Field(default=None, description="[auth.<provider>] name, if several")
+    operators: list[str] = Field(default_factory=list, description="e-mails with operator role")
+    default_role: Literal["viewer", "operator", "none"] = "viewer"
+
+
+class Dashboard(Strict):
+    """The Streamlit dashboard: local users (scrypt hashes) or OIDC, and the idle timeout."""
+
+    users_file: str | None = Field(
+        default=None, description="local users (scrypt hashes), from `watchtower dashboard-user "
+                                  "add`; relative to the fleet file")
+    session_minutes: float = Field(default=30, gt=0, le=24 * 60,
+                                   description="idle minutes before a session is signed out")
+    oidc: DashboardOidc | None = Field(default=None,
+                                       description="sign-in through OIDC (Streamlit st.login)")
+
+
 class Remediation(Strict):
+    """Policies per remediation (`"nixos.rollback"`) or per remediation and target
+    (`"nixos.rollback@web1"`): off, dry-run (the default), approve or auto."""
+
     default_policy: Literal["off", "dry-run", "approve", "auto"] = "dry-run"
     policies: dict[str, Literal["off", "dry-run", "approve", "auto"]] = Field(
         default_factory=dict)
+    max_per_host_per_hour: int = Field(default=4, ge=1)
+    lock_seconds: float = Field(default=1800, gt=0)
+    settle_seconds: float | None = Field(default=None, ge=0,
+                                         description="override every remediation's settle delay")
+    dns_templates: dict[str, DnsTemplate] = Field(
+        default_factory=dict, description="check id -> the record that fixes its failure")
 
 
 class Fleet(Strict):
@@ -363,8 +541,10 @@ class Fleet(Strict):
     dns_apis: list[DnsApi] = Field(default_factory=list)
     checks: dict[str, CheckOverride] = Field(default_factory=dict)
     remediation: Remediation = Field(default_factory=Remediation)
+    dashboard: Dashboard = Field(default_factory=Dashboard)
     notifications: Notifications = Field(default_factory=Notifications)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
+    reports: list[ReportSchedule] = Field(default_factory=list)
 
     # -- derived ----------------------------------------------------------------------------
 
@@ -394,6 +574,9 @@ class Fleet(Strict):
         for s in self.services:
             add(s.base_url, s.all_tags())
         port = _https_port_hint(self.services)
+        for s in self.services:  # the hosts serving a service's well-known files are endpoints too
+            for host in s.delegation_hosts():
+                add(f"https://{host}{port}/", s.all_tags())
         for m in self.mail_domains:
             if m.mta_sts and m.sending:
                 add(f"https://mta-sts.{m.name}{port}/", m.all_tags())
@@ -508,6 +691,9 @@ def semantic_problems(fleet: Fleet, known_checks: Iterable[tuple[str, str]] | No
                                 f"(also {section}[{seen[name]}])")
             else:
                 seen[name] = i
+    channel_names = [c.name for c in fleet.notifications.email + fleet.notifications.apprise]
+    for name in sorted({n for n in channel_names if channel_names.count(n) > 1}):
+        problems.append(f"notifications: duplicate channel name {name!r}")
     host_names = {h.name for h in fleet.hosts}
     for i, s in enumerate(fleet.services):
         if s.host is not None and s.host not in host_names:
@@ -529,6 +715,18 @@ def semantic_problems(fleet: Fleet, known_checks: Iterable[tuple[str, str]] | No
             if any(c in key for c in "*?[") and any(fnmatch.fnmatchcase(i, key) for i in ids):
                 continue
             problems.append(f'checks."{key}": unknown check id or family')
+    email_channels = {e.name for e in fleet.notifications.email}
+    report_names: set[str] = set()
+    for i, rep in enumerate(fleet.reports):
+        if rep.name in report_names:
+            problems.append(f"reports[{i}].name: duplicate report {rep.name!r}")
+        report_names.add(rep.name)
+        if rep.channel not in email_channels:
+            problems.append(f"reports[{i}].channel: no [[notifications.email]] entry named "
+                            f"{rep.channel!r}")
+        cron_problem = _cron_problem(rep.cron)
+        if cron_problem:
+            problems.append(f"reports[{i}].cron: {cron_problem}")
     for key, override in fleet.checks.items():
         if override.cron is not None:
             problem = _cron_problem(override.cron)
@@ -582,6 +780,15 @@ def _resolve_relative(fleet: Fleet, base: Path) -> Fleet:
              if h.manifest and not os.path.isabs(h.manifest) else h for h in fleet.hosts]
     if any(a is not b for a, b in zip(hosts, fleet.hosts, strict=True)):
         fleet = fleet.model_copy(update={"hosts": hosts})
+    dash = fleet.dashboard
+    if dash.users_file and not os.path.isabs(dash.users_file):
+        dash = dash.model_copy(update={"users_file": str((base / dash.users_file).resolve())})
+    if dash.oidc and not os.path.isabs(dash.oidc.secrets_file):
+        oidc = dash.oidc.model_copy(
+            update={"secrets_file": str((base / dash.oidc.secrets_file).resolve())})
+        dash = dash.model_copy(update={"oidc": oidc})
+    if dash is not fleet.dashboard:
+        fleet = fleet.model_copy(update={"dashboard": dash})
     db = settings.database
     if db and db.startswith("sqlite:///") and not db.startswith("sqlite:////"):
         rel = db[len("sqlite:///"):]

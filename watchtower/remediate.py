@@ -6,11 +6,14 @@ The loop a provider can trust:
    doing. A proposal is stored with the policy in force: `off` (nothing stored), `dry-run`
    (stored, never applied), `approve` (waits for a person), `auto`.
 2. `apply` re-reads the policy *now* (a reload may have tightened it), refuses anything outside
-   it, takes the host lock, checks the rate limit and cooldown, moves the row `approved ->
+   it, refuses a plan whose signature (an HMAC with a key kept outside the database) does not
+   match — the database is never trusted to carry commands — takes the host lock, checks the rate limit and cooldown, moves the row `approved ->
    applying` by compare-and-set (so a second process or a forged request cannot apply it
    twice), writes the undo steps to the audit trail before the first change, runs the steps,
-   waits a settle delay, re-runs the triggering checks, and undoes the change when they still
-   fail. The final state says what happened: `applied`, `rolled_back` or `failed`.
+   confirms those that finish on their own (a detached NixOS switch) or whose connection
+   dropped by asking the host over fresh connections, waits a settle delay, re-runs the
+   triggering checks, and undoes the change when they still fail. The final state says what
+   happened: `applied`, `rolled_back` or `failed`.
 3. `recover` at start-up resolves proposals a crash left `applying`/`verifying`: it verifies
    the host as it is; if the checks pass the change stands, else it is undone. Never re-applied.
 """
@@ -18,9 +21,12 @@ The loop a provider can trust:
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import json
 import logging
 import os
+import secrets
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -47,6 +53,8 @@ log = logging.getLogger(__name__)
 
 Policy = Literal["off", "dry-run", "approve", "auto"]
 OUTPUT_CAP = 4000
+CONFIRM_INTERVAL = 1.0  # seconds between confirmation attempts
+CONFIRM_ATTEMPT_TIMEOUT = 20.0  # one attempt's command, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +80,13 @@ class Step:
     body: Any = None
     secret: str | None = None  # name of the config entry whose Secret authenticates the call
     timeout: float = 120.0
+    # A step whose effect completes after it returns (a detached switch), or whose connection
+    # may drop mid-way, is *confirmed*: `confirm_argv` runs on the same host through a fresh
+    # connection every second until its stdout contains `confirm_expect`, for at most
+    # `confirm_timeout` seconds. Only the host's own state decides the step's outcome.
+    confirm_argv: list[str] | None = None
+    confirm_expect: str | None = None
+    confirm_timeout: float = 300.0
 
     def render(self) -> str:
         if self.kind == "command":
@@ -114,8 +129,12 @@ class NoAction:
 
 @dataclass(slots=True)
 class StepOutcome:
+    """What a step did. `unknown`: the transport failed (SSH dropped), so whether the command
+    took effect on the host cannot be told from here — a confirmation must find out."""
+
     ok: bool
     output: str
+    unknown: bool = False
 
 
 class Remediation:
@@ -166,7 +185,8 @@ class Remediator:
         self.fleet = fleet
         self.store = store
         self.ctx = ctx
-        self.sleep: Callable[[float], None] = time.sleep
+        self.sleep: Callable[[float], None] = time.sleep  # the settle delay (tests skip it)
+        self.confirm_interval = CONFIRM_INTERVAL
 
     def reconfigure(self, fleet: Fleet) -> None:
         """A reloaded fleet file: its policies apply to every later apply."""
@@ -253,6 +273,7 @@ class Remediator:
             approved_by="auto" if policy == "auto" else None,
             approved_at=now if policy == "auto" else None,
         )
+        row.plan_signature = self._signature(row)
         with Session(self.store.engine) as s:
             s.add(row)
             s.commit()
@@ -300,6 +321,10 @@ class Remediator:
             raise PolicyRefused(f"remediation {rid}: policy {policy} does not allow applying "
                                 "it (approve needs a person's approval)")
         plan = Plan.from_json(row.plan)
+        stale = self._forged(row)
+        if stale:
+            self.audit(rid, actor, "apply-refused", stale, ok=False)
+            raise PolicyRefused(f"remediation {rid} refused: {stale}")
         if plan.guard and not force:
             self.audit(rid, actor, "apply-refused", plan.guard, ok=False)
             raise PolicyRefused(f"remediation {rid} refused: {plan.guard} (use --force)")
@@ -331,6 +356,39 @@ class Remediator:
             self._unlock(row.host, rid)
         return self._require(rid)
 
+    def _plan_key(self) -> bytes:
+        """The key that signs plans, kept in the state directory (never in the database)."""
+        from watchtower.config import default_state_dir
+
+        path = default_state_dir(self.fleet.settings) / "remediation-plan.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, secrets.token_bytes(32))
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)
+        return path.read_bytes()
+
+    def _signature(self, row: RemediationRow) -> str:
+        """HMAC over what apply would run: the remediation, target, host and whole plan."""
+        message = "\0".join([row.remediation, row.target, row.host, row.plan]).encode()
+        return hmac.new(self._plan_key(), message, hashlib.sha256).hexdigest()
+
+    def _forged(self, row: RemediationRow) -> str | None:
+        """Why a stored plan may not run (None when it is one this watchtower made).
+
+        The database is not trusted to carry commands: a row written into it directly, or a
+        plan edited after it was made, does not carry a valid signature and never runs
+        (tests/reliability/test_security_remediation.py writes such rows).
+        """
+        if not hmac.compare_digest(self._signature(row), row.plan_signature or ""):
+            return ("the stored plan does not carry this watchtower's signature (it was not "
+                    "made by watchtower, or it was changed after it was made)")
+        return None
+
     def _run(self, rid: int, actor: str, step: Step, label: str) -> StepOutcome:
         try:
             if step.kind == "command":
@@ -338,10 +396,45 @@ class Remediator:
                 outcome = self.ctx.run_command(step.host, step.argv, step.timeout)
             else:
                 outcome = self.ctx.call_http(step)
-        except Exception as exc:  # a transport failure is a failed step, recorded
-            outcome = StepOutcome(False, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # a transport failure: the step's effect is unknown
+            outcome = StepOutcome(False, f"transport failed: {type(exc).__name__}: {exc}",
+                                  unknown=True)
         self.audit(rid, actor, label, f"{step.render()}\n{outcome.output}", ok=outcome.ok)
+        if step.confirm_argv and (outcome.ok or outcome.unknown):
+            return self._confirm(rid, actor, step, label)
         return outcome
+
+    def _confirm(self, rid: int, actor: str, step: Step, label: str) -> StepOutcome:
+        """Ask the host, over a new connection each time, whether the step took effect.
+
+        A detached switch returns before it is done, and a dropped connection says nothing
+        about what happened on the host; either way the host's own state (for a switch: where
+        current_system points) is the only truth. Every attempt is audited."""
+        assert step.confirm_argv is not None and step.host is not None
+        expect = step.confirm_expect or ""
+        deadline = time.monotonic() + step.confirm_timeout
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = deadline - time.monotonic()
+            try:
+                got = self.ctx.run_command(step.host, step.confirm_argv,
+                                           max(1.0, min(CONFIRM_ATTEMPT_TIMEOUT, remaining)))
+            except Exception as exc:  # the host may still be unreachable: try again
+                got = StepOutcome(False, f"transport failed: {type(exc).__name__}: {exc}",
+                                  unknown=True)
+            confirmed = got.ok and expect in got.output
+            self.audit(rid, actor, f"{label} confirm",
+                       f"attempt {attempt}: {' '.join(step.confirm_argv)} -> "
+                       f"{got.output.strip()[-500:] or '(no output)'}"
+                       f"{'' if confirmed else f' (waiting for {expect})'}", ok=confirmed)
+            if confirmed:
+                return StepOutcome(True, f"confirmed after {attempt} attempt(s)")
+            if time.monotonic() + self.confirm_interval > deadline:
+                self.audit(rid, actor, f"{label} confirm-timeout",
+                           f"{expect} not seen within {step.confirm_timeout:g}s", ok=False)
+                return StepOutcome(False, f"not confirmed within {step.confirm_timeout:g}s")
+            time.sleep(self.confirm_interval)
 
     def _undo(self, rid: int, actor: str, plan: Plan) -> bool:
         ok = True
@@ -503,7 +596,12 @@ def default_context(fleet: Fleet, store: Store) -> RemediationContext:
             return StepOutcome(False, f"no [[hosts]] entry named {host_name!r}")
         with open_transport(host) as transport:
             result = transport.run(argv, timeout)
-        return StepOutcome(result.ok, (result.stdout + result.stderr)[-OUTPUT_CAP:])
+        output = (result.stdout + result.stderr)[-OUTPUT_CAP:]
+        if host.ssh and result.rc < 0:
+            # The ssh client itself was killed: the remote command may or may not have run.
+            return StepOutcome(False, f"ssh client killed by signal {-result.rc}\n{output}",
+                               unknown=True)
+        return StepOutcome(result.ok, output)
 
     def call_http(step: Step) -> StepOutcome:
         api = next((a for a in ctx.fleet.dns_apis if a.name == step.secret), None)

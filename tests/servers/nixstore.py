@@ -21,8 +21,11 @@ from typing import Self
 from tests.servers.base import Server, ServerError, tool
 
 # The fake NixOS system. Mirrors the layout watchtower looks at on a real host:
-#   $system/bin/switch-to-configuration   appends "<action> <system path>" to $SWITCH_LOG and
-#                                          exits with $SWITCH_EXIT (default 0)
+#   $system/bin/switch-to-configuration   appends "<action> <system path>" to $SWITCH_LOG; when
+#                                          $CURRENT_SYSTEM_LINK is set, sleeps $SWITCH_SLEEP (0)
+#                                          then points that link at $system (as NixOS
+#                                          activation does /run/current-system); exits with
+#                                          $SWITCH_EXIT (default 0)
 #   $system/nixos-version                 e.g. 24.05.2
 #   $system/kernel -> <linux-X.Y.Z>/bzImage, $system/kernel-modules -> <linux>/lib/modules
 #   $system/sw -> system-path, whose bin/ links into one derivation per package (NAME-VERSION),
@@ -73,6 +76,10 @@ in mk "nixos-system-${hostname}-${nixosVersion}" ''
   cat > $out/bin/switch-to-configuration <<EOS
 #!/bin/sh
 printf '%s %s\n' "\$1" "$out" >> "\''${SWITCH_LOG:-/dev/null}"
+if [ -n "\''${CURRENT_SYSTEM_LINK:-}" ]; then
+  sleep "\''${SWITCH_SLEEP:-0}"
+  ln -sfn "$out" "\$CURRENT_SYSTEM_LINK"
+fi
 exit "\''${SWITCH_EXIT:-0}"
 EOS
   chmod +x $out/bin/switch-to-configuration

@@ -27,7 +27,7 @@ from watchtower.remediate import (
     Step,
     StepOutcome,
 )
-from watchtower.remediation_store import HostLockRow
+from watchtower.remediation_store import HostLockRow, RemediationRow
 from watchtower.store import StateRow, Store
 
 CHECK = "test.engine-check"
@@ -238,3 +238,19 @@ def test_no_action_is_not_stored(tmp_path: Path) -> None:
     h.store.record([Result(CHECK, "test", Target(TargetKind.ZONE, "nothing-to-do"),
                            Status.FAIL, "x", {}, 1.0, utcnow())])
     assert h.engine.propose() == []
+
+
+def test_a_plan_changed_in_the_database_never_runs(tmp_path: Path) -> None:
+    h = Harness(tmp_path, {"test.fix-it": "approve"})
+    h.fail("a.test")
+    (row,) = h.engine.propose()
+    h.engine.approve(row.id or 0, "alice")
+    with Session(h.store.engine) as s:
+        stored = s.get(RemediationRow, row.id)
+        assert stored is not None
+        stored.plan = stored.plan.replace('"3"', '"666"')
+        s.add(stored)
+        s.commit()
+    with pytest.raises(PolicyRefused, match="signature"):
+        h.engine.apply(row.id or 0, "alice")
+    assert h.commands == []
