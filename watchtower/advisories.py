@@ -204,10 +204,16 @@ def parse_feed(data: Any, source: str) -> list[Advisory]:
         raise AdvisoryError(f"{source}: expected a JSON list (vulnix) or OSV records")
     if not data:
         return []
-    if all(isinstance(d, dict) and "affected_by" in d for d in data):
-        return _vulnix(data, source)
-    if all(isinstance(d, dict) and "affected" in d for d in data):
-        return _osv(data, source)
+    try:
+        if all(isinstance(d, dict) and "affected_by" in d for d in data):
+            return _vulnix(data, source)
+        if all(isinstance(d, dict) and "affected" in d for d in data):
+            return _osv(data, source)
+    except (AttributeError, TypeError, ValueError, OverflowError) as exc:
+        # A member of the wrong JSON type deep inside a record (a number where a list or an
+        # object belongs): the feed is malformed, which is the caller's documented error, not
+        # a crash of the drift check (found by tests/reliability/test_fuzz.py).
+        raise AdvisoryError(f"{source}: malformed record ({type(exc).__name__}: {exc})") from None
     raise AdvisoryError(f"{source}: neither vulnix --json output nor OSV records")
 
 

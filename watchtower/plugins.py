@@ -21,8 +21,20 @@ log = logging.getLogger(__name__)
 BUILTIN_CHECK_MODULES = (
     "watchtower.checks.dns",
     "watchtower.checks.web",
+    "watchtower.checks.fedi",
+    "watchtower.checks.matrix",
+    "watchtower.checks.storage",
+    "watchtower.checks.mail",
+    "watchtower.checks.drift",
+    "watchtower.checks.host",
+    "watchtower.checks.dns_declared",
 )
-BUILTIN_REMEDIATION_MODULES: tuple[str, ...] = ()
+BUILTIN_REMEDIATION_MODULES: tuple[str, ...] = (
+    "watchtower.remediations.nixos",
+    "watchtower.remediations.systemd",
+    "watchtower.remediations.nixgc",
+    "watchtower.remediations.dnsrecords",
+)
 
 _checks: dict[str, type[Check]] = {}
 _remediations: dict[str, type[Any]] = {}

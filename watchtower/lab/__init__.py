@@ -19,17 +19,23 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from watchtower.lab.ca import LabCA
-from watchtower.lab.dnsserver import DnsServer
+from watchtower.lab.control import ControlServer
+from watchtower.lab.dnsserver import DnsServer, LabSigner
+from watchtower.lab.faults import FaultSwitch
 from watchtower.lab.fleet import (
+    LAB_V6_ADDRESS,
     NS2_ADDRESS,
+    NS3_ADDRESS,
     LabDomain,
     build_domains,
+    build_lab_dns,
     fleet_document,
     split_txt,
-    zone_for,
 )
 from watchtower.lab.https import WebFront
-from watchtower.lab.sites import site_app
+from watchtower.lab.mailhost import LabMailHost, fleet_entry, lab_mail_host
+from watchtower.lab.sites import LabSites
+from watchtower.lab.smtp import LabSmtp, mx_address
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +67,25 @@ class Lab:
         http_port: int = 0,
         metrics_listen: str = "127.0.0.1:9810",
         database: str | None = None,
+        control_port: int = 0,
     ) -> None:
         self.dir = directory.resolve()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.domains: list[LabDomain] = build_domains(domains, faults)
         self.ca = LabCA(self.dir / "ca")
-        self.dns = DnsServer(["127.0.0.1", NS2_ADDRESS], port_or_free("127.0.0.1", dns_port))
+        self.dns = DnsServer(["127.0.0.1", NS2_ADDRESS, NS3_ADDRESS, LAB_V6_ADDRESS],
+                             port_or_free("127.0.0.1", dns_port))
+        self.sites = LabSites(self.domains, self.dir)
         self.web = WebFront("127.0.0.1", port_or_free("127.0.0.1", https_port),
                             port_or_free("127.0.0.1", http_port))
+        self.smtp: LabSmtp | None = None
+        self.mailhost: LabMailHost | None = None
         self.metrics_listen = metrics_listen
         self.database = database or f"sqlite:///{self.dir / 'watchtower.db'}"
         self.fleet_path = self.dir / "fleet.toml"
+        self.dkim_txt = ""
+        self.signer: LabSigner | None = None
+        self.control = ControlServer(FaultSwitch(self), self.dir, control_port)
 
     def _dkim_txt(self) -> str:
         key_path = self.dir / "dkim-s1.key"
@@ -85,9 +99,13 @@ class Lab:
             key_path.chmod(0o600)
         spki = key.public_key().public_bytes(serialization.Encoding.DER,
                                              serialization.PublicFormat.SubjectPublicKeyInfo)
+        # the public half, for dns.declared's DKIM record (mail_domains[].dkim_keys)
+        (self.dir / "dkim-s1.pub").write_bytes(key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
         return split_txt("v=DKIM1; k=rsa; p=" + base64.b64encode(spki).decode())
 
-    def _certificate(self, domain: LabDomain, host: str) -> tuple[str, str]:
+    def certificate(self, domain: LabDomain, host: str) -> tuple[str, str]:
+        """Issue `host`'s certificate as `domain`'s faults want it; (cert path, key path)."""
         now = dt.datetime.now(dt.UTC)
         is_service = host == domain.service_host
         if is_service and "cert-expired" in domain.faults:
@@ -102,29 +120,50 @@ class Lab:
         return str(issued.cert_path), str(issued.key_path)
 
     def start(self) -> Path:
-        dkim = self._dkim_txt()
-        zones = [zone_for(d, dkim) for d in self.domains]
-        for address in self.dns.addresses:
-            self.dns.set_zones(address, zones)
+        dkim = self.dkim_txt = self._dkim_txt()
+        self.signer = LabSigner(self.dir / "dnssec-lab.key")
+        lab_dns = build_lab_dns(self.domains, dkim, self.signer)
+        self.dns.views.update(lab_dns.views)
+        anchors = self.dir / "trust-anchors.zone"
+        anchors.write_text(lab_dns.anchor)
         self.dns.start()
         for d in self.domains:
             for host in d.web_hosts:
-                cert, key = self._certificate(d, host)
-                self.web.add_site(host, cert, key, site_app(d, host))
+                cert, key = self.certificate(d, host)
+                self.web.add_site(host, cert, key, self.sites.https_app(d, host),
+                                  self.sites.http_app(d, host))
         self.web.start()
+        mx = self.ca.issue([f"mail.{d.name}" for d in self.domains], label="lab-mx")
+        self.smtp = LabSmtp([d.name for d in self.domains], str(mx.cert_path), str(mx.key_path),
+                            addresses=("127.0.0.1", LAB_V6_ADDRESS))
+        self.smtp.start()
+        # The mail host of the first domain: submission + IMAPS for mail.roundtrip.
+        self.mailhost = lab_mail_host(self.dir, [d.name for d in self.domains],
+                                      str(mx.cert_path), str(mx.key_path),
+                                      mx_address(self.domains[0].faults))
+        self.mailhost.start()
+        self.sites.bind(self.web.https_port)
         doc = fleet_document(
             self.domains, dns_port=self.dns.port, https_port=self.web.https_port,
             ca_bundle=str(self.ca.cert_path), database=self.database,
-            metrics_listen=self.metrics_listen,
+            metrics_listen=self.metrics_listen, http_port=self.web.http_port,
+            secrets_dir=str(self.dir), trust_anchors=str(anchors), smtp_port=self.smtp.port,
+            mail_host=fleet_entry(self.mailhost, self.dir),
         )
         self.fleet_path.write_text(
             "# Written by `watchtower lab`: a simulated fleet on loopback.\n"
             + tomli_w.dumps(doc))
+        self.control.start()
         log.info("lab up: dns 127.0.0.1:%d, https 127.0.0.1:%d, %d domains", self.dns.port,
                  self.web.https_port, len(self.domains))
         return self.fleet_path
 
     def stop(self) -> None:
+        self.control.stop()
+        if self.smtp is not None:
+            self.smtp.stop()
+        if self.mailhost is not None:
+            self.mailhost.stop()
         self.web.stop()
         self.dns.stop()
 

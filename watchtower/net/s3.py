@@ -12,6 +12,7 @@ when an operation requires them.
 from __future__ import annotations
 
 import io
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from watchtower.errors import ProbeError
 from watchtower.net.http import HttpClient
+
+# botocore logs every prepared request with its headers at DEBUG, and the SigV4 Authorization
+# header carries the access key id: under `log_level = "debug"` the key would land in the
+# daemon's log (found by tests/reliability/test_secrets.py). Its INFO and above say nothing
+# secret, so that is as loud as it gets, whatever the root level.
+logging.getLogger("botocore").setLevel(logging.INFO)
 
 
 class _Body:

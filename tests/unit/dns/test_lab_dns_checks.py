@@ -86,7 +86,9 @@ def test_checks_share_one_dns_cache(lab: Lab) -> None:
     sweep = Sweep(fleet)
     checks = plugins.checks()
     target = next(t for t in fleet.targets() if t.name == "alpha.test")
-    for cid in DNS_CHECKS:
+    # dns.declared asks each server for every declared record: questions no other check
+    # shares, so it would only dilute the ratio this test is about.
+    for cid in (c for c in DNS_CHECKS if c != "dns.declared"):
         execute(Job(checks[cid], target, 20.0), sweep.context(time.monotonic() + 20))
     stats = sweep.dns.cache_stats
     sweep.close()

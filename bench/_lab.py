@@ -1,0 +1,85 @@
+"""Shared by the benchmarks: run the lab in its own process and print summary lines.
+
+Why a separate process: the lab's DNS and web servers are Python threads; inside the sweeping
+process they would share its GIL and the benchmark would measure both at once. Run apart, the
+sweep gets its own interpreter (this machine has 2 cores: one each).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def summary(name: str, value: float, unit: str, target: float | None = None, *,
+            higher_is_better: bool = False, note: str = "") -> bool:
+    """One summary line: `BENCH name value unit (target ...; ratio ...) PASS|MISS`."""
+    line = f"BENCH {name}: {value:,.2f} {unit}"
+    ok = True
+    if target is not None:
+        ratio = value / target if target else float("inf")
+        ok = value >= target if higher_is_better else value <= target
+        op = ">=" if higher_is_better else "<="
+        line += f" (target {op} {target:g} {unit}; ratio {ratio:.2f} of target) " \
+                + ("PASS" if ok else "MISS")
+    if note:
+        line += f" [{note}]"
+    print(line, flush=True)
+    return ok
+
+
+@contextmanager
+def lab_process(directory: Path, domains: int, *, fault_share: float = 0.0, seed: int = 42,
+                timeout: float = 300.0) -> Iterator[Path]:
+    """`watchtower lab` with `domains` in a child process; yields its fleet file path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in ("fleet.toml", "control.json"):
+        (directory / stale).unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "watchtower.cli", "lab", "--dir", str(directory),
+            "--domains", str(domains), "--dns-port", "0", "--https-port", "0",
+            "--metrics-listen", "127.0.0.1:0"]
+    if fault_share:
+        argv += ["--fault-share", str(fault_share), "--seed", str(seed)]
+    else:
+        argv += ["--faults-file", str(_no_faults(directory))]
+    log = (directory / "lab.log").open("w")
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        end = time.monotonic() + timeout
+        while not (directory / "control.json").exists():
+            if proc.poll() is not None or time.monotonic() > end:
+                raise RuntimeError(f"lab did not start; see {directory / 'lab.log'}")
+            time.sleep(0.2)
+        yield directory / "fleet.toml"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _no_faults(directory: Path) -> Path:
+    path = directory / "no-faults.json"
+    path.write_text(json.dumps({}))
+    return path
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process (Linux reports ru_maxrss in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_count() -> int:
+    return os.cpu_count() or 1

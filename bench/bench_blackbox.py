@@ -1,0 +1,128 @@
+"""Benchmark: probe rate of Prometheus blackbox_exporter vs watchtower on the same lab targets.
+
+Both probe the same lab (its own process) side by side in one run: a DNS probe per zone (CAA at
+the zone's name server) and an HTTPS GET per web endpoint, TLS verified against the lab CA.
+blackbox_exporter (Debian `prometheus-blackbox-exporter`) is driven through its `/probe`
+endpoint as fast as `--concurrency` clients can; watchtower runs its equivalent checks
+(`dns.caa`, `web.headers`) with the same concurrency. Target: watchtower's probes/s >= 1.0x.
+
+    .venv/bin/python bench/bench_blackbox.py [--domains 100] [--concurrency 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._lab import lab_process, summary
+from watchtower import plugins
+from watchtower.config import load_fleet
+from watchtower.engine import run_sweep, select_checks
+
+CHECKS = ("dns.caa", "web.headers")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def blackbox_config(path: Path, zones: list[str], hosts: list[str], https_port: int,
+                    ca: str) -> None:
+    """One module per zone and per host: the exporter takes `query_name`, the Host header and
+    the TLS server name only from its configuration, and it resolves target names with the
+    system resolver (which does not know the lab), so HTTP probes go to 127.0.0.1 with the
+    host's name as Host and SNI, verified against the lab CA."""
+    lines = ["modules:"]
+    for z in zones:
+        lines += [f"  dns_{z}:", "    prober: dns", "    timeout: 5s", "    dns:",
+                  f"      query_name: {z}", "      query_type: CAA",
+                  "      transport_protocol: udp", "      preferred_ip_protocol: ip4"]
+    for h in hosts:
+        lines += [f"  http_{h}:", "    prober: http", "    timeout: 5s", "    http:",
+                  "      preferred_ip_protocol: ip4", "      follow_redirects: false",
+                  "      headers:", f"        Host: {h}:{https_port}", "      tls_config:",
+                  f"        ca_file: {ca}", f"        server_name: {h}"]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--domains", type=int, default=100)
+    ap.add_argument("--concurrency", type=int, default=32)
+    args = ap.parse_args()
+    exe = shutil.which("prometheus-blackbox-exporter") or shutil.which("blackbox_exporter")
+    if exe is None:
+        print("BENCH blackbox: SKIPPED (prometheus-blackbox-exporter not installed)")
+        return 0
+    with tempfile.TemporaryDirectory(prefix="bench-bb-") as tmp:
+        base = Path(tmp)
+        with lab_process(base / "lab", args.domains) as fleet_path:
+            fleet = load_fleet(fleet_path, plugins.check_ids_and_families())
+            dns_port = fleet.settings.authoritative_port
+            https_port = fleet.settings.https_port
+            ca = str(fleet.settings.ca_bundle)
+            targets = fleet.targets()
+            checks = dict(select_checks(list(CHECKS)))
+            zones = [t.name for t in targets if t.kind.value == "zone"]
+            hosts = sorted({t.name.rsplit(":", 1)[0] for t in targets
+                            if checks["web.headers"].applies(t)})
+            cfg = base / "blackbox.yml"
+            blackbox_config(cfg, zones, hosts, https_port, ca)
+            port = free_port()
+            proc = subprocess.Popen([exe, f"--config.file={cfg}",
+                                     f"--web.listen-address=127.0.0.1:{port}"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                bb = f"http://127.0.0.1:{port}"
+                for _ in range(100):
+                    try:
+                        if requests.get(bb + "/-/healthy", timeout=1).ok:
+                            break
+                    except requests.RequestException:
+                        time.sleep(0.1)
+                probes = [(f"dns_{z}", f"127.0.0.1:{dns_port}") for z in zones]
+                probes += [(f"http_{h}", f"https://127.0.0.1:{https_port}/") for h in hosts]
+                session_local = requests.Session()
+
+                def probe(item: tuple[str, str]) -> bool:
+                    module, target = item
+                    r = session_local.get(bb + "/probe", params={"module": module,
+                                                               "target": target}, timeout=30)
+                    return "probe_success 1" in r.text
+
+                t0 = time.monotonic()
+                with ThreadPoolExecutor(args.concurrency) as pool:
+                    ok = sum(pool.map(probe, probes))
+                bb_s = time.monotonic() - t0
+            finally:
+                proc.terminate()
+                proc.wait(10)
+            wt_jobs = [t for t in targets if any(c.applies(t) for c in checks.values())]
+            outcome = run_sweep(fleet, None, checks, targets=wt_jobs)
+            wt_s = outcome.seconds
+        bb_rate = len(probes) / bb_s
+        wt_rate = len(outcome.results) / wt_s
+        print(f"# {args.domains} domains: blackbox {len(probes)} probes ({ok} succeeded) in "
+              f"{bb_s:.2f} s; watchtower {len(outcome.results)} checks "
+              f"({outcome.counts()}) in {wt_s:.2f} s; concurrency {args.concurrency}",
+              flush=True)
+        summary("blackbox.exporter_rate", bb_rate, "probes/s")
+        summary("blackbox.watchtower_rate", wt_rate, "probes/s")
+        summary("blackbox.ratio", wt_rate / bb_rate, "x", 1.0, higher_is_better=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

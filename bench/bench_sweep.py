@@ -1,0 +1,210 @@
+"""Benchmark: one full-catalog sweep over a 1,000-domain lab, and a bare replay of its traffic.
+
+Figures (one line each): sweep wall time (target <= 20 s), checks/s, peak RSS of the sweeping
+process (target <= 300 MB), the ratio of the sweep's wall time to a bare replay of the same DNS
+and HTTP round trips with the same concurrency (target <= 2x), and the lab's own rates during
+the replay (its Python DNS server's queries/s and web front's requests/s: if those are low, the
+lab, not watchtower, bounds the figures).
+
+How the replay is fair: the sweep runs with recording wrappers on the Resolver's and
+HttpClient's *uncached* exchange methods (installed here, on the classes, for this process
+only), so the replay asks exactly the distinct questions and fetches exactly the URLs the sweep
+sent on the wire; it then sends them again with plain dnspython and urllib3 (TLS verified
+against the lab CA, SNI set) on a thread pool of the fleet's concurrency. TLS-only probes and
+SMTP dialogues are not replayed (the replay is the lower bound, the ratio errs against us).
+
+    .venv/bin/python bench/bench_sweep.py [--domains 1000] [--fault-share 0.1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import dns.message
+import dns.query
+import urllib3
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._lab import lab_process, peak_rss_mb, summary
+from watchtower import plugins
+from watchtower.config import load_fleet
+from watchtower.engine import run_sweep, select_checks
+from watchtower.net.dns import Resolver, Server
+from watchtower.net.http import HttpClient
+from watchtower.store import Store
+
+TARGET_WALL_S = 20.0
+TARGET_RSS_MB = 300.0
+TARGET_REPLAY_RATIO = 2.0
+
+
+class Recorder:
+    """The wire-level questions and URLs of one sweep (wrappers on the uncached paths)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.dns: list[tuple[str, int, str, str, bool, bool]] = []
+        self.http: list[tuple[str, str, dict[str, str]]] = []
+
+    def install(self) -> Callable[[], None]:
+        rec = self
+        orig_resolve, orig_ask, orig_one = Resolver._resolve, Resolver._ask, HttpClient._one
+
+        def _resolve(self: Resolver, name: str, rdtype: str, dnssec: bool, deadline: Any
+                     ) -> Any:
+            srv = self.nameservers[0]
+            with rec.lock:
+                rec.dns.append((srv.host, srv.port, name, rdtype, True, dnssec))
+            return orig_resolve(self, name, rdtype, dnssec, deadline)
+
+        def _ask(self: Resolver, srv: Server, name: str, rdtype: str, recursion: bool,
+                 dnssec: bool, deadline: Any) -> Any:
+            with rec.lock:
+                rec.dns.append((srv.host, srv.port, name, rdtype, recursion, dnssec))
+            return orig_ask(self, srv, name, rdtype, recursion, dnssec, deadline)
+
+        def _one(self: HttpClient, method: str, url: str, headers: Any, *args: Any) -> Any:
+            with rec.lock:
+                rec.http.append((method, url, dict(headers or {})))
+            return orig_one(self, method, url, headers, *args)
+
+        Resolver._resolve = _resolve  # type: ignore[method-assign]
+        Resolver._ask = _ask  # type: ignore[method-assign]
+        HttpClient._one = _one  # type: ignore[method-assign,assignment]
+
+        def uninstall() -> None:
+            Resolver._resolve, Resolver._ask = orig_resolve, orig_ask  # type: ignore[method-assign]
+            HttpClient._one = orig_one  # type: ignore[method-assign]
+
+        return uninstall
+
+
+def cpu_seconds() -> float:
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def replay(rec: Recorder, concurrency: int, ca_bundle: str, timeout: float, max_body: int
+           ) -> tuple[float, float, float, int]:
+    """Send the recorded traffic again, bare; (total s, DNS s, HTTP s, failures)."""
+    failures = 0
+    local = threading.local()
+
+    def ask(q: tuple[str, int, str, str, bool, bool]) -> None:
+        nonlocal failures
+        host, port, name, rdtype, rd, do = q
+        msg = dns.message.make_query(name, rdtype, want_dnssec=do, use_edns=0, payload=1232)
+        if not rd:
+            msg.flags &= ~dns.flags.RD
+        try:
+            reply = dns.query.udp(msg, host, port=port, timeout=timeout)
+            if reply.flags & dns.flags.TC:
+                dns.query.tcp(msg, host, port=port, timeout=timeout)
+        except Exception:
+            failures += 1
+
+    def fetch(item: tuple[str, str, dict[str, str]]) -> None:
+        nonlocal failures
+        method, url, headers = item
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        pools: dict[tuple[str, str, int], Any] = getattr(local, "pools", None) or {}
+        local.pools = pools
+        key = (parts.scheme, host, parts.port or 0)
+        pool = pools.get(key)
+        if pool is None:
+            if parts.scheme == "https":
+                pool = urllib3.HTTPSConnectionPool(
+                    "127.0.0.1", parts.port or 443, server_hostname=host, assert_hostname=host,
+                    ca_certs=ca_bundle, cert_reqs="CERT_REQUIRED", maxsize=1, timeout=timeout,
+                    retries=False)
+            else:
+                pool = urllib3.HTTPConnectionPool("127.0.0.1", parts.port or 80, maxsize=1,
+                                                  timeout=timeout, retries=False)
+            pools[key] = pool
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        try:
+            resp = pool.urlopen(method, path, headers={"Host": parts.netloc, **headers},
+                                redirect=False, preload_content=False)
+            got = 0
+            for chunk in resp.stream(65536):  # read like the sweep does: capped
+                got += len(chunk)
+                if got > max_body:
+                    break
+            resp.release_conn()
+        except Exception:
+            failures += 1
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(ask, rec.dns))
+    t1 = time.monotonic()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(fetch, rec.http))
+    t2 = time.monotonic()
+    return t2 - t0, t1 - t0, t2 - t1, failures
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--domains", type=int, default=1000)
+    ap.add_argument("--fault-share", type=float, default=0.0,
+                    help="faulty domains (hangs and 1 GiB bodies measure timeouts, not speed)")
+    ap.add_argument("--dir", help="lab directory (default: a temporary one)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
+        base = Path(args.dir or tmp)
+        started = time.monotonic()
+        with lab_process(base / "lab", args.domains, fault_share=args.fault_share) as fleet_path:
+            lab_start = time.monotonic() - started
+            fleet = load_fleet(fleet_path, plugins.check_ids_and_families())
+            checks = select_checks()
+            store = Store(f"sqlite:///{base / 'sweep.db'}")
+            rec = Recorder()
+            uninstall = rec.install()
+            cpu0 = cpu_seconds()
+            try:
+                outcome = run_sweep(fleet, store, checks)
+            finally:
+                uninstall()
+            cpu = cpu_seconds() - cpu0
+            rss = peak_rss_mb()
+            total, dns_s, http_s, failures = replay(
+                rec, fleet.settings.concurrency, str(fleet.settings.ca_bundle),
+                fleet.settings.http_timeout, fleet.settings.max_body_bytes)
+        n = len(outcome.results)
+        counts = {s.value: c for s, c in outcome.counts().items()}
+        print(f"# {args.domains} lab domains (fault share {args.fault_share}), {len(checks)} "
+              f"checks, {n} results {counts}; lab start {lab_start:.1f} s; "
+              f"concurrency {fleet.settings.concurrency}; wire: {len(rec.dns)} DNS questions, "
+              f"{len(rec.http)} HTTP requests; replay failures {failures}", flush=True)
+        summary("sweep.wall", outcome.seconds, "s", TARGET_WALL_S)
+        summary("sweep.checks_per_s", n / outcome.seconds, "checks/s",
+                n / TARGET_WALL_S, higher_is_better=True)
+        summary("sweep.peak_rss", rss, "MB", TARGET_RSS_MB)
+        summary("sweep.cpu_share", cpu / outcome.seconds, "cores",
+                note=f"{cpu:.1f} CPU s in the sweeping process; near 1.0 = GIL-bound")
+        summary("sweep.replay_ratio", outcome.seconds / total, "x", TARGET_REPLAY_RATIO,
+                note=f"bare replay {total:.1f} s")
+        summary("lab.dns_qps", len(rec.dns) / dns_s if dns_s else 0.0, "queries/s",
+                note="the lab's Python DNS server under the replay")
+        summary("lab.web_rps", len(rec.http) / http_s if http_s else 0.0, "requests/s",
+                note="the lab's Python web front under the replay")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
