@@ -8,12 +8,12 @@ The loop a provider can trust:
 2. `apply` re-reads the policy *now* (a reload may have tightened it), refuses anything outside
    it, refuses a plan whose signature (an HMAC with a key kept outside the database) does not
    match — the database is never trusted to carry commands — takes the host lock, checks the
-   rate limit and cooldown, moves the row `approved -> applying` by compare-and-set (so a
-   second process or a forged request cannot apply it twice), writes the undo steps to the audit trail before the first change, runs the steps,
-   confirms those that finish on their own (a detached NixOS switch) or whose connection
-   dropped by asking the host over fresh connections, waits a settle delay, re-runs the
-   triggering checks, and undoes the change when they still fail. The final state says what
-   happened: `applied`, `rolled_back` or `failed`.
+   rate limit and cooldown, moves the row `approved -> applying` by compare-and-set (so a second
+   process or a forged request cannot apply it twice), writes the undo steps to the audit trail
+   before the first change, runs the steps, confirms those that finish on their own (a detached
+   NixOS switch) or whose connection dropped by asking the host over fresh connections, waits a
+   settle delay, re-runs the triggering checks, and undoes the change when they still fail. The
+   final state says what happened: `applied`, `rolled_back` or `failed`.
 3. `recover` at start-up resolves proposals a crash left `applying`/`verifying`: it verifies
    the host as it is; if the checks pass the change stands, else it is undone. Never re-applied.
 """
