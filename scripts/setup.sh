@@ -26,10 +26,13 @@ fi
 stamp=".venv/.installed-${extra:-runtime}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-  if [ "$extra" = dev ]; then
-    .venv/bin/python -m pip install -q -e '.[dev]' 2>&1 | grep -v "is ignored" || true
-  else
-    .venv/bin/python -m pip install -q -e . 2>&1 | grep -v "is ignored" || true
+  target=.
+  [ "$extra" = dev ] && target='.[dev]'
+  echo "installing watchtower${extra:+ with $extra tools} into .venv (first run takes a few minutes)"
+  if ! .venv/bin/python -m pip install -q -e "$target" > .venv/pip.log 2>&1; then
+    grep -v "is ignored" .venv/pip.log | tail -40 >&2
+    echo "pip install failed; the full log is .venv/pip.log" >&2
+    exit 1
   fi
   .venv/bin/python -c 'import watchtower.cli' # fail here, clearly, if the install did not work
   touch "$stamp"

@@ -37,6 +37,8 @@ def _setup_logging(level: str = "info") -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # APScheduler logs every job run at INFO; watchtower logs its own sweep lines instead.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def _load(path: str) -> Fleet:

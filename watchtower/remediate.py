@@ -255,7 +255,7 @@ class Remediator:
                     log.warning("%s on %s: cannot plan: %s", rid, st.target, exc.reason)
                     continue
                 if isinstance(outcome, NoAction):
-                    log.info("%s on %s: nothing to do (%s)", rid, st.target, outcome.reason)
+                    log.debug("%s on %s: nothing to do (%s)", rid, st.target, outcome.reason)
                     continue
                 row = self._store_plan(outcome, policy, [st.check_id])
                 open_keys.add((rid, st.target))
