@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from watchtower.parsers import ParseError
@@ -197,3 +198,42 @@ def web_host(uri: str) -> str | None:
     if hostname_problem(host) is not None:
         return None
     return normalize_name(host)
+
+
+# -- `v=VERSION; name=value; ...` records (MTA-STS RFC 8461 3.1, TLS-RPT RFC 8460 3) ----------
+
+EXT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}\Z")
+EXT_VALUE = re.compile(r"[\x21-\x3a\x3c\x3e-\x7e]+\Z")
+WSP = " \t"
+
+
+def versioned_fields(text: object, version: str, kind: str) -> Iterator[tuple[int, str, str, str]]:
+    """Check the `v=VERSION` head and the record's characters, then yield each field as
+    (position, field text, name, value). Both RFCs share this ABNF: printable ASCII, fields
+    separated by ';' with optional whitespace, one trailing ';' allowed, name=value fields.
+    What a field's value may be, and how repeats count, is each caller's business."""
+    if not isinstance(text, str):
+        raise ParseError(f"{kind} record must be text")
+    if not text.startswith(version):
+        raise ParseError(f"record must start with {version!r}", position=0,
+                         term=text[:max(12, len(version) + 4)])
+    for pos, ch in enumerate(text):
+        if not 0x20 <= ord(ch) <= 0x7E and ch != "\t":
+            raise ParseError(f"invalid character {ch!r} in record", position=pos)
+    parts = text.split(";")
+    if parts[0].rstrip(WSP) != version:
+        raise ParseError(f"{version!r} must be followed by ';'", position=0, term=parts[0])
+    offset = len(parts[0]) + 1
+    for index, part in enumerate(parts[1:], start=1):
+        start = offset
+        offset += len(part) + 1
+        field = part.strip(WSP)
+        if not field:
+            if index == len(parts) - 1 and index > 1:
+                continue  # one trailing ';' is allowed
+            raise ParseError("empty field", position=start, term=part)
+        name, eq, value = field.partition("=")
+        if not eq or not EXT_NAME.match(name):
+            raise ParseError(f"invalid field {field!r} (expected name=value)", position=start,
+                             term=field)
+        yield start, field, name, value

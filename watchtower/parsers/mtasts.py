@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from typing import Literal, cast
 
 from watchtower.parsers import ParseError
-from watchtower.parsers._common import hostname_problem, normalize_name
+from watchtower.parsers._common import (
+    EXT_NAME,
+    EXT_VALUE,
+    WSP,
+    hostname_problem,
+    normalize_name,
+    versioned_fields,
+)
 
 __all__ = [
     "MAX_AGE_LIMIT",
@@ -32,10 +39,7 @@ __all__ = [
 MAX_AGE_LIMIT = 31557600  # one year, RFC 8461 3.2
 Mode = Literal["enforce", "testing", "none"]
 
-_EXT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}\Z")
-_EXT_VALUE = re.compile(r"[\x21-\x3a\x3c\x3e-\x7e]+\Z")
 _ID = re.compile(r"[A-Za-z0-9]{1,32}\Z")
-_WSP = " \t"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,34 +54,12 @@ class MtaStsRecord:
 
 def parse_record(text: str) -> MtaStsRecord:
     """Parse `v=STSv1; id=...;` (RFC 8461 3.1). Case-sensitive, as the ABNF's %s strings are."""
-    if not isinstance(text, str):
-        raise ParseError("MTA-STS record must be text")
-    if not text.startswith("v=STSv1"):
-        raise ParseError("record must start with 'v=STSv1'", position=0, term=text[:12])
-    for pos, ch in enumerate(text):
-        if not 0x20 <= ord(ch) <= 0x7E and ch != "\t":
-            raise ParseError(f"invalid character {ch!r} in record", position=pos)
-    parts = text.split(";")
-    if parts[0].rstrip(_WSP) != "v=STSv1":
-        raise ParseError("'v=STSv1' must be followed by ';'", position=0, term=parts[0])
     warnings: list[str] = []
     record_id: str | None = None
     extensions: list[tuple[str, str]] = []
     seen: set[str] = set()
-    offset = len(parts[0]) + 1
-    for index, part in enumerate(parts[1:], start=1):
-        start = offset
-        offset += len(part) + 1
-        field = part.strip(_WSP)
-        if not field:
-            if index == len(parts) - 1 and index > 1:
-                continue  # one trailing ';' is allowed
-            raise ParseError("empty field", position=start, term=part)
-        name, eq, value = field.partition("=")
-        if not eq or not _EXT_NAME.match(name):
-            raise ParseError(f"invalid field {field!r} (expected name=value)", position=start,
-                             term=field)
-        if not _EXT_VALUE.match(value):
+    for start, field, name, value in versioned_fields(text, "v=STSv1", "MTA-STS"):
+        if not EXT_VALUE.match(value):
             raise ParseError(f"invalid value for {name!r}", position=start, term=field)
         if name in seen:
             warnings.append(f"field {name!r} repeated; the first value is used")
@@ -141,7 +123,7 @@ def parse_policy(body: str | bytes) -> MtaStsPolicy:
         start = offset
         offset += len(raw) + 1
         line = raw[:-1] if raw.endswith("\r") else raw
-        if not line.strip(_WSP):
+        if not line.strip(WSP):
             if number != len(lines):
                 warnings.append(f"line {number} is empty")
             continue
@@ -151,9 +133,9 @@ def parse_policy(body: str | bytes) -> MtaStsPolicy:
             raise ParseError(f"invalid character {line[bad]!r} on line {number}",
                              position=start + bad, term=line)
         key, colon, value = line.partition(":")
-        if not colon or not _EXT_NAME.match(key):
+        if not colon or not EXT_NAME.match(key):
             raise ParseError(f"line {number} is not 'key: value'", position=start, term=line)
-        value = value.strip(_WSP)
+        value = value.strip(WSP)
         if not value:
             raise ParseError(f"empty value for {key!r} on line {number}", position=start,
                              term=line)

@@ -9,17 +9,21 @@ valid rua") from `valid_rua`.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from watchtower.parsers import ParseError
-from watchtower.parsers._common import mailto_address, split_uri, uri_problem, web_host
+from watchtower.parsers._common import (
+    EXT_VALUE,
+    WSP,
+    mailto_address,
+    split_uri,
+    uri_problem,
+    versioned_fields,
+    web_host,
+)
 
 __all__ = ["TlsRptRecord", "TlsRptUri", "parse"]
 
-_EXT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}\Z")
-_EXT_VALUE = re.compile(r"[\x21-\x3a\x3c\x3e-\x7e]+\Z")
-_WSP = " \t"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,40 +50,18 @@ class TlsRptRecord:
 
 def parse(text: str) -> TlsRptRecord:
     """Parse a TLS-RPT record; ParseError for anything reporters would discard."""
-    if not isinstance(text, str):
-        raise ParseError("TLS-RPT record must be text")
-    if not text.startswith("v=TLSRPTv1"):
-        raise ParseError("record must start with 'v=TLSRPTv1'", position=0, term=text[:14])
-    for pos, ch in enumerate(text):
-        if not 0x20 <= ord(ch) <= 0x7E and ch != "\t":
-            raise ParseError(f"invalid character {ch!r} in record", position=pos)
-    parts = text.split(";")
-    if parts[0].rstrip(_WSP) != "v=TLSRPTv1":
-        raise ParseError("'v=TLSRPTv1' must be followed by ';'", position=0, term=parts[0])
     warnings: list[str] = []
     rua: tuple[TlsRptUri, ...] | None = None
     extensions: list[tuple[str, str]] = []
     seen: set[str] = set()
-    offset = len(parts[0]) + 1
-    for index, part in enumerate(parts[1:], start=1):
-        start = offset
-        offset += len(part) + 1
-        field = part.strip(_WSP)
-        if not field:
-            if index == len(parts) - 1 and index > 1:
-                continue
-            raise ParseError("empty field", position=start, term=part)
-        name, eq, value = field.partition("=")
-        if not eq or not _EXT_NAME.match(name):
-            raise ParseError(f"invalid field {field!r} (expected name=value)", position=start,
-                             term=field)
+    for start, field, name, value in versioned_fields(text, "v=TLSRPTv1", "TLS-RPT"):
         if name in seen:
             raise ParseError(f"duplicate field {name!r}", position=start, term=field)
         seen.add(name)
         if name == "rua":
             rua = _parse_rua(value, start, field)
         else:
-            if not _EXT_VALUE.match(value):
+            if not EXT_VALUE.match(value):
                 raise ParseError(f"invalid value for {name!r}", position=start, term=field)
             extensions.append((name, value))
             warnings.append(f"unknown field {name!r} is ignored")
@@ -98,7 +80,7 @@ def _parse_rua(value: str, position: int, field: str) -> tuple[TlsRptUri, ...]:
         raise ParseError("empty rua= (needs at least one URI)", position=position, term=field)
     out: list[TlsRptUri] = []
     for raw in value.split(","):
-        uri = raw.strip(_WSP)
+        uri = raw.strip(WSP)
         problem = uri_problem(uri)
         if problem is not None:
             raise ParseError(f"invalid URI {uri!r} in rua=: {problem}", position=position,
