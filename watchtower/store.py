@@ -22,13 +22,16 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Index, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import Index, bindparam, case, event, text
+from sqlalchemy import insert as sa_insert
+from sqlalchemy import select as sa_select
+from sqlalchemy import update as sa_update
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
@@ -294,102 +297,168 @@ class Store:
             return []
         return self._retry(lambda: self._record(results, sweep_id))
 
-    def _evidence_id(self, s: Session, body: str) -> int:
-        digest = hashlib.sha256(body.encode()).hexdigest()
-        cached = self._evidence_ids.get(digest)
-        if cached is not None:
-            return cached
-        row = s.exec(select(EvidenceRow).where(EvidenceRow.sha256 == digest)).first()
-        if row is None:
-            row = EvidenceRow(sha256=digest, body=body)
-            s.add(row)
-            s.flush()
-        assert row.id is not None
+    def _evidence_ids_for(self, conn: Connection, bodies: dict[str, str]) -> dict[str, int]:
+        """Evidence ids by sha256 for the batch's bodies: memo, then one SELECT, then one
+        multi-row INSERT for the bodies never seen before."""
+        ids = {d: self._evidence_ids[d] for d in bodies if d in self._evidence_ids}
+        missing = [d for d in bodies if d not in ids]
+        ev = EvidenceRow.__table__  # type: ignore[attr-defined]
+        for chunk in _chunks(missing, 500):
+            for row_id, digest in conn.execute(
+                    sa_select(ev.c.id, ev.c.sha256).where(ev.c.sha256.in_(chunk))):
+                ids[digest] = row_id
+        new = [{"sha256": d, "body": bodies[d]} for d in missing if d not in ids]
+        if new:
+            conn.execute(sa_insert(ev), new)
+            for chunk in _chunks([n["sha256"] for n in new], 500):
+                for row_id, digest in conn.execute(
+                        sa_select(ev.c.id, ev.c.sha256).where(ev.c.sha256.in_(chunk))):
+                    ids[digest] = row_id
         if len(self._evidence_ids) > 200_000:
             self._evidence_ids.clear()
-        self._evidence_ids[digest] = row.id
-        return row.id
+        self._evidence_ids.update(ids)
+        return ids
 
     def _record(self, results: Sequence[Result], sweep_id: int | None) -> list[Flip]:
+        """One transaction of set-based statements (SQLAlchemy Core, executemany), not one ORM
+        object per row: a sweep's writes compete for the GIL with its probes, so the store's
+        CPU per result bounds the whole sweep (profiled: ORM writes were 60 % of a sweep)."""
         flips: list[Flip] = []
-        with Session(self.engine) as s:
-            try:
-                keys = {(r.check, r.target.name) for r in results}
-                states = {(st.check_id, st.target): st for st in self._states_for(s, keys)}
-                for r in results:
-                    flip = self._record_one(s, r, states, sweep_id)
-                    if flip is not None:
-                        flips.append(flip)
-                s.commit()
-            except Exception:
-                s.rollback()
-                # The evidence id memo may name rows that were rolled back.
-                self._evidence_ids.clear()
-                raise
+        try:
+            with self.engine.begin() as conn:
+                # A pair twice in one batch (rare) goes to the next slice, so every slice
+                # sees the state its predecessor wrote.
+                for part in _unique_pairs(results):
+                    flips.extend(self._record_part(conn, part, sweep_id))
+        except Exception:
+            # The evidence id memo may name rows that were rolled back.
+            self._evidence_ids.clear()
+            raise
         return flips
 
-    def _states_for(self, s: Session, keys: set[tuple[str, str]]) -> list[StateRow]:
-        if not keys:
-            return []
-        checks = {k[0] for k in keys}
-        targets = {k[1] for k in keys}
-        rows = s.exec(select(StateRow).where(col(StateRow.check_id).in_(checks),
-                                             col(StateRow.target).in_(targets))).all()
-        return [r for r in rows if (r.check_id, r.target) in keys]
+    def _record_part(self, conn: Connection, results: Sequence[Result],
+                     sweep_id: int | None) -> list[Flip]:
+        res_t = ResultRow.__table__  # type: ignore[attr-defined]
+        st_t = StateRow.__table__  # type: ignore[attr-defined]
+        flip_t = FlipRow.__table__  # type: ignore[attr-defined]
+        bodies_by_result = [evidence_json(r.evidence) for r in results]
+        digests = [hashlib.sha256(b.encode()).hexdigest() for b in bodies_by_result]
+        evidence_ids = self._evidence_ids_for(conn, dict(zip(digests, bodies_by_result,
+                                                             strict=True)))
+        keys = {(r.check, r.target.name) for r in results}
+        states = self._state_map(conn, keys)
+        live = self._existing_result_ids(
+            conn, [st["result_id"] for st in states.values() if st["result_id"] is not None])
 
-    def _record_one(self, s: Session, r: Result, states: dict[tuple[str, str], StateRow],
-                    sweep_id: int | None) -> Flip | None:
-        body = evidence_json(r.evidence)
-        evidence_id = self._evidence_id(s, body)
-        key = (r.check, r.target.name)
-        st = states.get(key)
-        status = str(r.status)
-        same = (st is not None and st.status == status and st.summary == r.summary
-                and st.evidence_id == evidence_id and st.result_id is not None)
-        result_row = s.get(ResultRow, st.result_id) if same and st is not None else None
-        if result_row is not None:
-            result_row.count += 1
-            result_row.last_at = r.at
-            result_row.duration_ms_last = r.duration_ms
-            result_row.duration_ms_max = max(result_row.duration_ms_max, r.duration_ms)
-            result_row.duration_ms_sum += r.duration_ms
-            result_row.sweep_last = sweep_id
-        else:
-            result_row = ResultRow(
-                check_id=r.check, target=r.target.name, target_kind=str(r.target.kind),
-                family=r.family, status=status, summary=r.summary, evidence_id=evidence_id,
-                first_at=r.at, last_at=r.at, count=1, duration_ms_last=r.duration_ms,
-                duration_ms_max=r.duration_ms, duration_ms_sum=r.duration_ms,
-                sweep_first=sweep_id, sweep_last=sweep_id,
-            )
-        s.add(result_row)
-        s.flush()
-        flip: Flip | None = None
-        if st is None:
-            st = StateRow(check_id=r.check, target=r.target.name,
-                          target_kind=str(r.target.kind), family=r.family, status=status,
-                          summary=r.summary, since=r.at, last_at=r.at,
-                          tags=json.dumps(list(r.target.tags)))
-            states[key] = st
-            flip = Flip(r.check, r.target.name, None, r.status, r.summary, r.at)
-        elif st.status != status:
-            flip = Flip(r.check, r.target.name, Status(st.status), r.status, r.summary, r.at)
-            st.since = r.at
-            st.streak = 0
-        st.status = status
-        st.summary = r.summary
-        st.last_at = r.at
-        st.duration_ms = r.duration_ms
-        st.result_id = result_row.id
-        st.evidence_id = evidence_id
-        st.streak += 1
-        st.tags = json.dumps(list(r.target.tags))
-        s.add(st)
-        if flip is not None:
-            s.add(FlipRow(check_id=flip.check, target=flip.target, at=flip.at,
-                          old=str(flip.old) if flip.old else None, new=str(flip.new),
-                          reason=flip.reason[:2000]))
-        return flip
+        extend: list[dict[str, Any]] = []
+        fresh: list[tuple[Result, dict[str, Any]]] = []
+        for r, digest in zip(results, digests, strict=True):
+            st = states.get((r.check, r.target.name))
+            evidence_id = evidence_ids[digest]
+            if (st is not None and st["status"] == str(r.status) and st["summary"] == r.summary
+                    and st["evidence_id"] == evidence_id and st["result_id"] in live):
+                extend.append({"rid": st["result_id"], "at": r.at, "d": r.duration_ms,
+                               "sweep": sweep_id})
+            else:
+                fresh.append((r, {
+                    "check_id": r.check, "target": r.target.name,
+                    "target_kind": str(r.target.kind), "family": r.family,
+                    "status": str(r.status), "summary": r.summary, "evidence_id": evidence_id,
+                    "first_at": r.at, "last_at": r.at, "count": 1,
+                    "duration_ms_last": r.duration_ms, "duration_ms_max": r.duration_ms,
+                    "duration_ms_sum": r.duration_ms, "sweep_first": sweep_id,
+                    "sweep_last": sweep_id}))
+        if extend:
+            d: Any = bindparam("d")
+            conn.execute(
+                sa_update(res_t).where(res_t.c.id == bindparam("rid")).values(
+                    count=res_t.c.count + 1, last_at=bindparam("at"), duration_ms_last=d,
+                    duration_ms_max=case((res_t.c.duration_ms_max < d, d),
+                                         else_=res_t.c.duration_ms_max),
+                    duration_ms_sum=res_t.c.duration_ms_sum + d,
+                    sweep_last=bindparam("sweep")),
+                extend)
+        new_ids: dict[tuple[str, str], int] = {}
+        if fresh:
+            rows = conn.execute(
+                sa_insert(res_t).returning(res_t.c.id, res_t.c.check_id, res_t.c.target,
+                                           sort_by_parameter_order=True),
+                [values for _r, values in fresh])
+            for row_id, check_id, target in rows:
+                new_ids[(check_id, target)] = row_id
+
+        state_new: list[dict[str, Any]] = []
+        state_upd: list[dict[str, Any]] = []
+        flip_rows: list[dict[str, Any]] = []
+        flips: list[Flip] = []
+        for r, digest in zip(results, digests, strict=True):
+            key = (r.check, r.target.name)
+            st = states.get(key)
+            status = str(r.status)
+            result_id = new_ids.get(key, st["result_id"] if st is not None else None)
+            values = {"k_check": r.check, "k_target": r.target.name,
+                      "target_kind": str(r.target.kind), "family": r.family, "status": status,
+                      "summary": r.summary, "last_at": r.at, "duration_ms": r.duration_ms,
+                      "result_id": result_id, "evidence_id": evidence_ids[digest],
+                      "tags": json.dumps(list(r.target.tags))}
+            flip: Flip | None = None
+            if st is None:
+                flip = Flip(r.check, r.target.name, None, r.status, r.summary, r.at)
+                state_new.append({**values, "since": r.at, "streak": 1})
+            else:
+                if st["status"] != status:
+                    flip = Flip(r.check, r.target.name, Status(st["status"]), r.status,
+                                r.summary, r.at)
+                    since, streak = r.at, 1
+                else:
+                    since, streak = st["since"], st["streak"] + 1
+                state_upd.append({**values, "since": since, "streak": streak})
+            if flip is not None:
+                flips.append(flip)
+                flip_rows.append({"check_id": flip.check, "target": flip.target, "at": flip.at,
+                                  "old": str(flip.old) if flip.old else None,
+                                  "new": str(flip.new), "reason": flip.reason[:2000]})
+        if state_new:
+            conn.execute(sa_insert(st_t), [
+                {("check_id" if k == "k_check" else "target" if k == "k_target" else k): v
+                 for k, v in row.items()} for row in state_new])
+        if state_upd:
+            conn.execute(
+                sa_update(st_t)
+                .where(st_t.c.check_id == bindparam("k_check"),
+                       st_t.c.target == bindparam("k_target"))
+                .values({c: bindparam(c) for c in (
+                    "target_kind", "family", "status", "summary", "since", "last_at",
+                    "duration_ms", "result_id", "evidence_id", "streak", "tags")}),
+                state_upd)
+        if flip_rows:
+            conn.execute(sa_insert(flip_t), flip_rows)
+        return flips
+
+    def _state_map(self, conn: Connection, keys: set[tuple[str, str]]
+                   ) -> dict[tuple[str, str], dict[str, Any]]:
+        st_t = StateRow.__table__  # type: ignore[attr-defined]
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        checks = sorted({k[0] for k in keys})
+        for chunk in _chunks(sorted({k[1] for k in keys}), 500):
+            stmt = sa_select(st_t.c.check_id, st_t.c.target, st_t.c.status, st_t.c.summary,
+                             st_t.c.since, st_t.c.result_id, st_t.c.evidence_id,
+                             st_t.c.streak).where(st_t.c.check_id.in_(checks),
+                                                  st_t.c.target.in_(chunk))
+            for row in conn.execute(stmt).mappings():
+                key = (row["check_id"], row["target"])
+                if key in keys:
+                    out[key] = dict(row)
+        return out
+
+    def _existing_result_ids(self, conn: Connection, ids: list[int]) -> set[int]:
+        """Which streak rows still exist (retention may have folded an old one away)."""
+        res_t = ResultRow.__table__  # type: ignore[attr-defined]
+        out: set[int] = set()
+        for chunk in _chunks(sorted(set(ids)), 500):
+            out.update(conn.execute(sa_select(res_t.c.id).where(res_t.c.id.in_(chunk))
+                                    ).scalars())
+        return out
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -448,6 +517,26 @@ def status_counts(statuses: Iterable[str]) -> dict[Status, int]:
         st = Status(value)
         counts[st] = counts.get(st, 0) + 1
     return counts
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _unique_pairs(results: Sequence[Result]) -> Iterator[list[Result]]:
+    """Slices of the batch in which each (check, target) appears at most once."""
+    part: list[Result] = []
+    seen: set[tuple[str, str]] = set()
+    for r in results:
+        key = (r.check, r.target.name)
+        if key in seen:
+            yield part
+            part, seen = [], set()
+        part.append(r)
+        seen.add(key)
+    if part:
+        yield part
 
 
 def aware(value: dt.datetime) -> dt.datetime:
