@@ -59,12 +59,12 @@ class Recorder:
         rec = self
         orig_resolve, orig_ask, orig_one = Resolver._resolve, Resolver._ask, HttpClient._one
 
-        def _resolve(self: Resolver, name: str, rdtype: str, dnssec: bool, deadline: Any
-                     ) -> Any:
+        def _resolve(self: Resolver, name: str, rdtype: str, dnssec: bool, unchecked: bool,
+                     deadline: Any) -> Any:
             srv = self.nameservers[0]
             with rec.lock:
                 rec.dns.append((srv.host, srv.port, name, rdtype, True, dnssec))
-            return orig_resolve(self, name, rdtype, dnssec, deadline)
+            return orig_resolve(self, name, rdtype, dnssec, unchecked, deadline)
 
         def _ask(self: Resolver, srv: Server, name: str, rdtype: str, recursion: bool,
                  dnssec: bool, deadline: Any) -> Any:

@@ -39,14 +39,16 @@ def nameservers(zone: str, ctx: ProbeContext) -> tuple[str, list[JsonDict]]:
     """(rcode, [{"name", "addresses", "problem"}]) for the zone's NS set, sorted by name.
 
     A failed NS lookup (timeout, SERVFAIL) raises: without the NS set nothing can be judged. A
-    failed address lookup of one NS is recorded as that server's `problem`.
+    failed address lookup of one NS is recorded as that server's `problem`. Both are asked with
+    CD set: these checks judge what the servers serve (and dns.dnssec.* validates by itself),
+    so a validating resolver must not hide a bogus zone's servers behind SERVFAIL.
     """
-    answer = ctx.resolve(zone, "NS")
+    answer = ctx.dns.resolve(zone, "NS", unchecked=True, deadline=ctx.deadline)
     servers = []
     for rd in answer.rdatas:
         name = rd.target.to_text()
         try:
-            addresses = ctx.dns.addresses(name, deadline=ctx.deadline)
+            addresses = ctx.dns.addresses(name, unchecked=True, deadline=ctx.deadline)
             problem = None
         except DnsError as exc:
             addresses, problem = [], exc.reason

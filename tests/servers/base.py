@@ -37,6 +37,8 @@ DEBIAN_PACKAGE: dict[str, str] = {
     "delv": "bind9-dnsutils",
     "dnssec-verify": "bind9-utils",
     "unbound": "unbound",
+    "unbound-checkconf": "unbound",
+    "unbound-control": "unbound",
     "prometheus": "prometheus",
     "promtool": "prometheus",
     "prometheus-blackbox-exporter": "prometheus-blackbox-exporter",

@@ -29,6 +29,7 @@ from tests.servers.powerdns import PowerDNS, second_instance
 from tests.servers.prometheus import Prometheus, PromTools
 from tests.servers.s3 import S3Server
 from tests.servers.synapse import Synapse
+from tests.servers.unbound import Unbound
 
 STARTUP_TIMES: dict[str, float] = {}
 
@@ -85,6 +86,20 @@ def powerdns2(powerdns: PowerDNS, tmp_path_factory: pytest.TempPathFactory) -> I
     require(*PDNS_TOOLS, why="PowerDNS fixture")
     with second_instance(powerdns, tmp_path_factory.mktemp("powerdns2"), "127.0.0.2") as server:
         _record("powerdns2", server.startup_seconds)
+        yield server
+
+
+@pytest.fixture(scope="session")
+def unbound(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Unbound]:
+    """Validating Unbound on a free 127.0.0.1 port; no zones until a test adds them:
+
+        unbound.add_powerdns_zone(powerdns, "signed.example.test", anchored=True)
+
+    Zones and anchors added by one test stay for the session: use names no other test uses.
+    """
+    require("unbound", "unbound-checkconf", "unbound-control", why="Unbound fixture")
+    with Unbound(tmp_path_factory.mktemp("unbound")) as server:
+        _record("unbound", server.startup_seconds)
         yield server
 
 

@@ -217,11 +217,19 @@ class Resolver:
         return {"hits": self._cache.hits, "misses": self._cache.misses, "sent": self.queries_sent}
 
     def resolve(
-        self, name: str, rdtype: str, *, dnssec: bool = False, deadline: float | None = None
+        self, name: str, rdtype: str, *, dnssec: bool = False, unchecked: bool = False,
+        deadline: float | None = None,
     ) -> DnsAnswer:
-        """Ask the configured resolver; follow CNAMEs; NXDOMAIN/NODATA come back as answers."""
-        key = ("resolve", _norm(name), rdtype.upper(), dnssec)
-        return self._cached(key, lambda: self._resolve(name, rdtype.upper(), dnssec, deadline))
+        """Ask the configured resolver; follow CNAMEs; NXDOMAIN/NODATA come back as answers.
+
+        `unchecked` sets CD (RFC 4035 3.2.2): a validating resolver then hands over data it
+        would refuse as bogus (SERVFAIL). For checks that validate for themselves or judge the
+        authoritative servers, never for checks that rely on the AD bit (mail.dane).
+        """
+        key = ("resolve", _norm(name), rdtype.upper(), dnssec, unchecked)
+        return self._cached(
+            key, lambda: self._resolve(name, rdtype.upper(), dnssec, unchecked, deadline)
+        )
 
     def ask(
         self,
@@ -246,14 +254,17 @@ class Resolver:
         return int(self._cached(("axfr", str(srv), _norm(zone)), lambda: self._axfr(srv, zone,
                                                                                    deadline)))
 
-    def addresses(self, host: str, *, deadline: float | None = None) -> list[str]:
+    def addresses(
+        self, host: str, *, unchecked: bool = False, deadline: float | None = None
+    ) -> list[str]:
         """A and AAAA of a host name through the configured resolver (IP literals pass through)."""
         if _is_ip(host):
             return [host]
         out: list[str] = []
         for rdtype in ("A", "AAAA"):
             try:
-                out.extend(self.resolve(host, rdtype, deadline=deadline).records)
+                out.extend(self.resolve(host, rdtype, unchecked=unchecked,
+                                        deadline=deadline).records)
             except DnsError:
                 if rdtype == "A":
                     raise
@@ -316,7 +327,7 @@ class Resolver:
         return reply
 
     def _resolve(
-        self, name: str, rdtype: str, dnssec: bool, deadline: float | None
+        self, name: str, rdtype: str, dnssec: bool, unchecked: bool, deadline: float | None
     ) -> DnsAnswer:
         try:
             qname = dns.name.from_text(name)
@@ -326,7 +337,7 @@ class Resolver:
         seen: set[dns.name.Name] = set()
         wanted = dns.rdatatype.from_text(rdtype)
         while True:
-            reply = self._ask_resolvers(qname, wanted, dnssec, deadline)
+            reply = self._ask_resolvers(qname, wanted, dnssec, unchecked, deadline)
             rcode = dns.rcode.to_text(reply.rcode())
             ad = bool(reply.flags & dns.flags.AD)
             target = qname
@@ -356,11 +367,13 @@ class Resolver:
 
     def _ask_resolvers(
         self, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType, dnssec: bool,
-        deadline: float | None,
+        unchecked: bool, deadline: float | None,
     ) -> dns.message.Message:
         query = dns.message.make_query(qname, rdtype, want_dnssec=dnssec, use_edns=0,
                                        payload=1232)
         query.flags |= dns.flags.AD | dns.flags.RD
+        if unchecked:
+            query.flags |= dns.flags.CD
         problems: list[str] = []
         for srv in self.nameservers:
             try:
