@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import socket
 import ssl
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -154,8 +155,21 @@ class TlsProber:
         self.resolver = resolver
         self.ca_bundle = ca_bundle
         self.timeout = timeout
+        self._contexts: dict[tuple[bool, str | None], ssl.SSLContext] = {}
+        self._contexts_lock = threading.Lock()
 
     def _context(self, verify: bool, version: str | None) -> ssl.SSLContext:
+        """One context per (verify, version), built once per prober: loading the CA bundle
+        into a fresh context per handshake cost more CPU than the handshake itself."""
+        key = (verify, version)
+        ctx = self._contexts.get(key)
+        if ctx is None:
+            ctx = self._new_context(verify, version)
+            with self._contexts_lock:
+                ctx = self._contexts.setdefault(key, ctx)
+        return ctx
+
+    def _new_context(self, verify: bool, version: str | None) -> ssl.SSLContext:
         if verify:
             ctx = ssl.create_default_context(cafile=self.ca_bundle)
         else:
