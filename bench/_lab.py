@@ -51,6 +51,7 @@ def lab_process(directory: Path, domains: int, *, fault_share: float = 0.0, seed
         argv += ["--faults-file", str(_no_faults(directory))]
     log = (directory / "lab.log").open("w")
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    (directory / "lab.pid").write_text(str(proc.pid))
     try:
         end = time.monotonic() + timeout
         while not (directory / "control.json").exists():
@@ -72,6 +73,18 @@ def _no_faults(directory: Path) -> Path:
     path = directory / "no-faults.json"
     path.write_text(json.dumps({}))
     return path
+
+
+def lab_cpu_seconds(directory: Path) -> float:
+    """CPU seconds (user + system) the lab process in `directory` has used so far, from
+    /proc: the benchmarks print it beside their own so a reader sees which side was busy."""
+    try:
+        pid = int((directory / "lab.pid").read_text())
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, ValueError):
+        return 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
 
 
 def peak_rss_mb() -> float:

@@ -167,7 +167,7 @@ def run_watchtower(port: int, names: list[str]) -> tuple[float, int, list[tuple[
         statuses[str(result.status)] = statuses.get(str(result.status), 0) + 1
     wall = time.perf_counter() - started
     # Every question the sweep sent (private cache keys: a benchmark may peek).
-    keys = list(sweep.dns._cache._futures)  # type: ignore[union-attr]
+    keys: list[Any] = sweep.dns._cache.keys()  # type: ignore[union-attr]
     questions = [(k[1], k[2]) for k in keys if k[0] == "resolve"]
     questions += [(k[2], k[3]) for k in keys if k[0] == "ask"]
     sent = sweep.dns.queries_sent

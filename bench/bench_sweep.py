@@ -34,7 +34,7 @@ import dns.query
 import urllib3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._lab import lab_process, peak_rss_mb, summary
+from bench._lab import cpu_count, lab_cpu_seconds, lab_process, peak_rss_mb, summary
 from watchtower import plugins
 from watchtower.config import load_fleet
 from watchtower.engine import run_sweep, select_checks
@@ -164,6 +164,8 @@ def main() -> int:
     ap.add_argument("--fault-share", type=float, default=0.0,
                     help="faulty domains (hangs and 1 GiB bodies measure timeouts, not speed)")
     ap.add_argument("--dir", help="lab directory (default: a temporary one)")
+    ap.add_argument("--concurrency", type=int,
+                    help="probes in flight (default: the lab fleet file's setting)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
         base = Path(args.dir or tmp)
@@ -171,16 +173,20 @@ def main() -> int:
         with lab_process(base / "lab", args.domains, fault_share=args.fault_share) as fleet_path:
             lab_start = time.monotonic() - started
             fleet = load_fleet(fleet_path, plugins.check_ids_and_families())
+            if args.concurrency:
+                fleet = fleet.model_copy(update={"settings": fleet.settings.model_copy(
+                    update={"concurrency": args.concurrency})})
             checks = select_checks()
             store = Store(f"sqlite:///{base / 'sweep.db'}")
             rec = Recorder()
             uninstall = rec.install()
-            cpu0 = cpu_seconds()
+            cpu0, lab0 = cpu_seconds(), lab_cpu_seconds(base / "lab")
             try:
                 outcome = run_sweep(fleet, store, checks)
             finally:
                 uninstall()
             cpu = cpu_seconds() - cpu0
+            lab_cpu = lab_cpu_seconds(base / "lab") - lab0
             rss = peak_rss_mb()
             total, dns_s, http_s, failures = replay(
                 rec, fleet.settings.concurrency, str(fleet.settings.ca_bundle),
@@ -197,6 +203,9 @@ def main() -> int:
         summary("sweep.peak_rss", rss, "MB", TARGET_RSS_MB)
         summary("sweep.cpu_share", cpu / outcome.seconds, "cores",
                 note=f"{cpu:.1f} CPU s in the sweeping process; near 1.0 = GIL-bound")
+        summary("lab.cpu_share", lab_cpu / outcome.seconds, "cores",
+                note=f"{lab_cpu:.1f} CPU s in the lab during the sweep; this machine has "
+                     f"{cpu_count()} cores for both")
         summary("sweep.replay_ratio", outcome.seconds / total, "x", TARGET_REPLAY_RATIO,
                 note=f"bare replay {total:.1f} s")
         summary("lab.dns_qps", len(rec.dns) / dns_s if dns_s else 0.0, "queries/s",

@@ -47,8 +47,10 @@ class MtaSts(Check):
     )
 
     def applies(self, target: Target) -> bool:
+        if not super().applies(target):  # other kinds' names need not be domain names
+            return False
         spec = spec_of(target)
-        return super().applies(target) and spec.sending and spec.mta_sts
+        return spec.sending and spec.mta_sts
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
         domain = target.name

@@ -17,7 +17,6 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ import dns.zone
 
 from watchtower.errors import ProbeError, ProbeTimeout
 from watchtower.net.deadline import remaining
+from watchtower.net.shared import SharedCalls
 
 MAX_CNAME_HOPS = 8
 
@@ -161,33 +161,6 @@ class ServerReply:
         }
 
 
-class _Cache:
-    """Thread-safe memo of question -> Future, so concurrent askers share one query."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._futures: dict[tuple[Any, ...], Future[Any]] = {}
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
-        with self._lock:
-            fut = self._futures.get(key)
-            owner = fut is None
-            if fut is None:
-                fut = Future()
-                self._futures[key] = fut
-                self.misses += 1
-            else:
-                self.hits += 1
-        if owner:
-            try:
-                fut.set_result(compute())
-            except BaseException as exc:  # cached too: a dead server costs one timeout
-                fut.set_exception(exc)
-        return fut.result()
-
-
 class Resolver:
     """The sweep's DNS client. Create one per sweep; it is safe to share between threads."""
 
@@ -204,7 +177,7 @@ class Resolver:
         self.nameservers = nameservers
         self.timeout = timeout
         self.authoritative_port = authoritative_port
-        self._cache = _Cache() if cache else None
+        self._cache = SharedCalls() if cache else None
         self.queries_sent = 0
         self._count_lock = threading.Lock()
 

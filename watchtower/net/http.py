@@ -11,10 +11,10 @@ cross-host hops are visible to the checks that care (HSTS, MTA-STS forbids redir
 from __future__ import annotations
 
 import contextlib
+import http.cookiejar
 import json
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +34,7 @@ from watchtower import __version__
 from watchtower.errors import ProbeError, ProbeTimeout
 from watchtower.net.deadline import remaining
 from watchtower.net.dns import DnsError, Resolver
+from watchtower.net.shared import SharedCalls
 
 DEFAULT_MAX_BODY = 2 * 1024 * 1024
 DEFAULT_MAX_REDIRECTS = 5
@@ -180,8 +181,31 @@ class _Adapter(requests.adapters.HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = {"http": http_pool, "https": https_pool}
 
 
+#: GET answers a sweep keeps for sharing (least recently used go first). Jobs run grouped by
+#: target, so the checks that share a URL ask for it close together.
+SHARED_GETS = 512
+#: Hosts whose connection pools are kept, and kept-alive connections per host.
+POOL_HOSTS = 256
+POOL_PER_HOST = 8
+
+
+def _shared_session(resolver: Resolver, ssl_context: ssl.SSLContext) -> requests.Session:
+    """One session for every probe thread: one connection pool per host, so keep-alive
+    connections are reused across checks (per-thread sessions re-handshook per thread).
+    Cookies are refused: each probe must see a site as a first visit."""
+    session = requests.Session()
+    session.trust_env = False  # no proxies or netrc from the environment
+    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    adapter = _Adapter(resolver, ssl_context, pool_connections=POOL_HOSTS,
+                       pool_maxsize=POOL_PER_HOST, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
 class HttpClient:
-    """The sweep's HTTP client. One requests session per thread, all sharing the resolver."""
+    """The sweep's HTTP client: one session and connection pool shared by its threads."""
 
     def __init__(
         self,
@@ -198,33 +222,30 @@ class HttpClient:
         self.max_body = max_body
         self.max_redirects = max_redirects
         self._ssl_context = verifying_context(ca_bundle)
-        self._local = threading.local()
-        self._sessions: list[requests.Session] = []
-        self._lock = threading.Lock()
-
-    def _session(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.trust_env = False  # no proxies or netrc from the environment
-            adapter = _Adapter(self.resolver, self._ssl_context, pool_connections=16,
-                               pool_maxsize=16, max_retries=0)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            session.headers["User-Agent"] = USER_AGENT
-            self._local.session = session
-            with self._lock:
-                self._sessions.append(session)
-        return session
+        self._session = _shared_session(resolver, self._ssl_context)
+        self._gets = SharedCalls(max_entries=SHARED_GETS, keep_errors=False)
 
     def close(self) -> None:
-        with self._lock:
-            for s in self._sessions:
-                s.close()
-            self._sessions.clear()
+        self._session.close()
 
-    def get(self, url: str, **kwargs: Any) -> HttpResponse:
-        return self.request("GET", url, **kwargs)
+    def get(self, url: str, *, shared: bool = True, **kwargs: Any) -> HttpResponse:
+        """GET `url`. Checks of one sweep asking for the same URL with the same headers share
+        one fetch (`shared=False` for a probe that needs its own): web.headers, web.hsts and
+        web.https.redirect all read a site's front page. Failures are not shared: the next
+        check, with its own deadline, tries again."""
+        if not shared or kwargs.get("data") is not None:
+            return self.request("GET", url, **kwargs)
+        headers = kwargs.get("headers") or {}
+        key = (url, tuple(sorted(headers.items())), kwargs.get("follow_redirects", True),
+               kwargs.get("max_body"))
+        deadline = kwargs.get("deadline")
+        wait = remaining(deadline, kwargs.get("timeout") or self.timeout)
+        try:
+            response: HttpResponse = self._gets.get(
+                key, lambda: self.request("GET", url, **kwargs), wait=wait)
+        except TimeoutError as exc:  # waited for another check's fetch past our deadline
+            raise ProbeTimeout(f"{url}: no response within {wait:.1f}s") from exc
+        return response
 
     def request(
         self,
@@ -275,7 +296,7 @@ class HttpClient:
         t = remaining(deadline, per_call)
         started = time.monotonic()
         try:
-            raw = self._session().request(
+            raw = self._session.request(
                 method, url, headers=dict(headers or {}), data=data, allow_redirects=False,
                 stream=True, timeout=(t, t), verify=self.verify,
             )

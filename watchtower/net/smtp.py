@@ -20,13 +20,12 @@ import socket
 import ssl
 import threading
 import weakref
-from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 from watchtower.errors import ProbeError, ProbeTimeout
 from watchtower.net.deadline import remaining
+from watchtower.net.shared import SharedCalls
 from watchtower.net.tls import TlsFacts, TlsProber
 
 MAX_REPLY_BYTES = 8192
@@ -309,28 +308,6 @@ class RelayOutcome:
         }
 
 
-class _Memo:
-    """Question -> Future, so concurrent checks asking about one MX share one dialogue."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._futures: dict[tuple[Any, ...], Future[Any]] = {}
-
-    def get(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
-        with self._lock:
-            fut = self._futures.get(key)
-            owner = fut is None
-            if fut is None:
-                fut = Future()
-                self._futures[key] = fut
-        if owner:
-            try:
-                fut.set_result(compute())
-            except BaseException as exc:
-                fut.set_exception(exc)
-        return fut.result()
-
-
 class SmtpProber:
     """SMTP probes of one sweep; results are memoised per (MX, address, port)."""
 
@@ -341,7 +318,7 @@ class SmtpProber:
         self.helo = helo or default_helo()
         self.timeout = timeout
         self.legacy_versions = legacy_versions
-        self._memo = _Memo()
+        self._memo = SharedCalls()
 
     def starttls(self, mx: str, address: str, port: int, *, deadline: float | None
                  ) -> StartTlsOutcome:

@@ -53,21 +53,27 @@ FEDI_FAULTS: tuple[Fault, ...] = (
 )
 
 
-@functools.lru_cache(maxsize=64)
-def actor_key(actor_id: str) -> rsa.RSAPrivateKey:
-    """A real 2048-bit RSA key per actor, made once per process (generation costs ~0.1 s)."""
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+@functools.cache
+def _shared_actor_pem() -> str:
+    """One real 2048-bit RSA public key, made once per process, that every lab actor publishes.
+
+    A key per actor cost ~0.1 s of CPU each under a lock, and a bounded cache of them was
+    regenerated over and over once a lab had more actors than the cache held: at 60 domains
+    the actor pages took 1.4 s each. The lab signs nothing with it, so sharing loses nothing.
+    """
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode("ascii")
 
 
 _key_lock = threading.Lock()
 
 
 def public_key_pem(actor_id: str) -> str:
-    with _key_lock:  # lru_cache may run the factory twice under concurrency; keep one key
-        key = actor_key(actor_id)
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode("ascii")
+    """The public key `actor_id` publishes (the lab's shared one)."""
+    with _key_lock:  # the first callers arrive together; make the key once
+        return _shared_actor_pem()
 
 
 def wants_activitypub(req: Request) -> bool:
