@@ -110,6 +110,21 @@ class Health(GarageCheck):
                          f"connected, {all_ok}/{parts} partitions fully replicated")
 
 
+def _free_fraction(part: Any) -> float | None:
+    """available/total of a node's data partition; None when the server's figures are not
+    numbers (the JSON is the server's: a string or a list there must not crash the judge)."""
+    if not isinstance(part, dict):
+        return None
+    total, available = part.get("total"), part.get("available", 0)
+    if not (isinstance(total, int) and not isinstance(total, bool) and total
+            and isinstance(available, int | float) and not isinstance(available, bool)):
+        return None
+    try:
+        return available / total
+    except OverflowError:  # JSON integers have no size limit
+        return None
+
+
 @register
 class Nodes(GarageCheck):
     meta = CheckMeta(
@@ -144,11 +159,9 @@ class Nodes(GarageCheck):
                 seen = node.get("lastSeenSecsAgo")
                 ago = "never seen since restart" if seen is None else f"last seen {seen} s ago"
                 f.warn(f"node {name} is down ({ago})")
-            part = node.get("dataPartition")
-            if isinstance(part, dict) and isinstance(part.get("total"), int) and part["total"]:
-                free = part.get("available", 0) / part["total"]
-                if free < DISK_FREE_WARN:
-                    f.warn(f"node {name} data partition {free:.0%} free")
+            free = _free_fraction(node.get("dataPartition"))
+            if free is not None and free < DISK_FREE_WARN:
+                f.warn(f"node {name} data partition {free:.0%} free")
         up = sum(1 for n in nodes if isinstance(n, dict) and n.get("isUp"))
         return f.verdict(f"{up}/{len(nodes)} nodes up, data partitions above "
                          f"{DISK_FREE_WARN:.0%} free")

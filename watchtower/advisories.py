@@ -270,7 +270,11 @@ def parse_whitelist(data: Any, source: str) -> list[WhitelistEntry]:
         if not isinstance(reason, str) or not reason.strip():
             raise AdvisoryError(f"{source}: [{key}] needs a reason")
         cves = entry.get("cve") or []
-        ids = frozenset([cves] if isinstance(cves, str) else [str(c) for c in cves])
+        if isinstance(cves, str):
+            cves = [cves]
+        if not isinstance(cves, list):  # `cve = 5` raised TypeError (found by fuzzing)
+            raise AdvisoryError(f"{source}: [{key}] cve must be an id or a list of ids")
+        ids = frozenset(str(c) for c in cves)
         out.append(WhitelistEntry(str(key), until, reason.strip(), ids))
     return out
 

@@ -64,6 +64,8 @@ class Secret(Strict):
             return Path(self.file).read_text().strip()
         except OSError as exc:
             raise ConfigError([f"secret file {self.file}: {exc.strerror}"]) from None
+        except ValueError as exc:  # a NUL byte in the path
+            raise ConfigError([f"secret file {self.file!r}: {exc}"]) from None
 
     def problem(self) -> str | None:
         """Why this secret cannot be read now, or None (used by `validate`)."""
@@ -197,10 +199,16 @@ class Tagged(Strict):
         return tuple(self.tags) + extra
 
 
+def _label_ok(label: str) -> bool:
+    return 0 < len(label) <= 63 and all(c.isalnum() or c in "-_" for c in label)
+
+
 def _check_domain(value: str) -> str:
     name = value.rstrip(".").lower()
     labels = name.split(".")
-    if not name or any(not label or len(label) > 63 for label in labels) or len(name) > 253:
+    # letters (IDN too), digits, '-' and '_' only: the name ends up in URLs and DNS questions
+    if (not name or len(name) > 253
+            or not all(_label_ok(label) for label in labels)):
         raise ValueError(f"not a domain name: {value!r}")
     return name
 
@@ -287,6 +295,28 @@ class Service(Tagged):
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         return None if value is None else _check_url(value)
+
+    # Both name hosts that become endpoint URLs (delegation_hosts): `exa[ple.org` made
+    # Fleet.targets() raise urlsplit's ValueError (found by bench/fuzz_atheris.py).
+    @field_validator("server_name")
+    @classmethod
+    def _server_name(cls, value: str | None) -> str | None:
+        from watchtower.parsers import ParseError
+        from watchtower.parsers.matrix import parse_server_name
+
+        if value is not None:
+            try:
+                parse_server_name(value)
+            except ParseError as exc:
+                raise ValueError(f"not a Matrix server name ({exc})") from None
+        return value
+
+    @field_validator("probe_account")
+    @classmethod
+    def _probe_account(cls, value: str | None) -> str | None:
+        if value is not None and "@" in value:
+            _check_domain(value.rsplit("@", 1)[1])
+        return value
 
     @property
     def hostname(self) -> str:
@@ -762,8 +792,13 @@ def load_fleet(path: str | Path, known_checks: Iterable[tuple[str, str]] | None 
         raise ConfigError([f"{p}: not UTF-8 text"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{p}: invalid TOML: {exc}"]) from None
+    except RecursionError:  # tomllib recurses once per level of nested arrays or tables
+        raise ConfigError([f"{p}: invalid TOML: nested too deeply"]) from None
     fleet = parse_fleet(data, str(p), known_checks)
-    return _resolve_relative(fleet, p.parent)
+    try:
+        return _resolve_relative(fleet, p.parent)
+    except ValueError as exc:  # a NUL byte in a relative path
+        raise ConfigError([f"{p}: a path in the settings is unusable ({exc})"]) from None
 
 
 def _resolve_relative(fleet: Fleet, base: Path) -> Fleet:

@@ -18,9 +18,12 @@ example count and rate.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 import tomllib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +32,7 @@ from hypothesis import strategies as st
 from watchtower.checks import storage
 
 from watchtower import advisories
-from watchtower.config import parse_fleet
+from watchtower.config import Secret, load_fleet, parse_fleet
 from watchtower.errors import ConfigError
 from watchtower.nixos.storepaths import Package
 from watchtower.parsers import ParseError, jrd, matrix, nodeinfo
@@ -241,3 +244,85 @@ def test_fleet_text_only_raises_documented_errors(text: str) -> None:
     data = only((tomllib.TOMLDecodeError,), tomllib.loads, text)
     if data is not None:
         only((ConfigError,), parse_fleet, data, "fuzz.toml")
+
+
+# -- regressions: inputs the atheris long runs (bench/fuzz_atheris.py) found --------------------
+
+def test_deeply_nested_json_is_a_parse_error() -> None:
+    """A server answering `[[[[...` made json.loads raise RecursionError through parse_jrd_bytes."""
+    with pytest.raises(ParseError, match="nested too deeply"):
+        jrd.parse_jrd_bytes(b"[" * 100_000)
+
+
+@pytest.mark.parametrize("partition", [{"available": [], "total": 1000},
+                                       {"available": 10**400, "total": 1},
+                                       {"available": "300", "total": 1000},
+                                       {"available": 1, "total": True}])
+def test_garage_nodes_judge_survives_odd_partition_figures(partition: dict[str, Any]) -> None:
+    """`available / total` on server JSON raised TypeError (a list) or OverflowError (a huge
+    integer) inside storage.nodes' judge."""
+    node = {"id": "n1", "hostname": "g1", "isUp": True, "dataPartition": partition}
+    verdict = storage.Nodes().judge({"status": {"status": 200, "json": {"nodes": [node]}}})
+    assert verdict.status is not None
+
+
+@pytest.mark.parametrize("entry", [{"key": []}, {"key": None}, [], "AAAA", {}])
+def test_matrix_key_entry_without_a_key_string(entry: Any) -> None:
+    """A verify_keys entry whose `key` is not a string made signedjson raise AttributeError."""
+    doc = {"server_name": "example.test", "valid_until_ts": 1, "verify_keys": {"ed25519:a": entry},
+           "signatures": {"example.test": {"ed25519:a": "AAAA"}}}
+    report = matrix.check_server_keys(doc)
+    assert "ed25519:a" in report.bad_signatures and not report.verified_keys
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("a = " + "[" * 5000 + "\n", "nested too deeply"),
+    ('[settings]\nstate_dir = "a\\u0000b"\n', "unusable"),
+    ('[[mail_domains]]\nname = "example.org x = false  :  # y"\n', "not a domain name"),
+    ('[[zones]]\nname = "exa/mple.org"\n', "not a domain name"),
+    ('[[services]]\nname = "m"\nkind = "synapse"\nbase_url = "https://m.example.org/"\n'
+     'server_name = "exa[ple.org"\n', "not a Matrix server name"),
+    ('[[services]]\nname = "s"\nkind = "mastodon"\nbase_url = "https://s.example.org/"\n'
+     'probe_account = "a@ex[ample.org"\n', "not a domain name"),
+])
+def test_fleet_file_faults_are_config_errors(tmp_path: Any, text: str, why: str) -> None:
+    """Found through load_fleet: tomllib's RecursionError, a NUL byte in a relative path
+    (ValueError from Path.resolve), and a mail domain name that is no host name, which passed
+    validation and then made `Fleet.targets()` raise pydantic's ValidationError (MTA-STS URL)."""
+    path = tmp_path / "fleet.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=why):
+        load_fleet(path).targets()
+
+
+def test_secret_file_with_nul_byte_is_a_config_error() -> None:
+    with pytest.raises(ConfigError):
+        Secret(file="/run/secrets/a\x00b").reveal()
+
+
+# -- the atheris harness, short mode (the long runs: docs/reliability.md, Fuzzing) ---------------
+
+HARNESS = Path(__file__).resolve().parents[2] / "bench" / "fuzz_atheris.py"
+SHORT_RUNS = int(os.environ.get("WATCHTOWER_ATHERIS_RUNS", "20000"))
+
+
+def test_atheris_harness_short_run(tmp_path: Path) -> None:
+    """atheris is in the dev extra. Every target of bench/fuzz_atheris.py (`--target all`: the first byte picks one),
+    coverage-guided from the fixture seeds, a few thousand executions, a fixed seed. A crash
+    leaves its input in tmp_path; the test prints libFuzzer's last lines."""
+    proc = subprocess.run(
+        [sys.executable, str(HARNESS), "--target", "all", f"-atheris_runs={SHORT_RUNS}",
+         "-seed=1", f"-artifact_prefix={tmp_path}/"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False)
+    tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
+    assert proc.returncode == 0, tail
+    assert f"Done {SHORT_RUNS} " in proc.stderr, tail
+    assert not list(tmp_path.glob("crash-*")), tail
+
+
+@pytest.mark.parametrize("cve", [5, 1.5, True, {"CVE-1": 1}])
+def test_whitelist_cve_of_the_wrong_type_is_an_advisory_error(cve: Any) -> None:
+    """`cve = 5` in a whitelist entry raised TypeError (iterating an int)."""
+    entry = {"until": "2030-01-01", "reason": "because", "cve": cve}
+    with pytest.raises(advisories.AdvisoryError, match="cve must be"):
+        advisories.parse_whitelist({"openssl": entry}, "fuzz")

@@ -73,6 +73,9 @@ class HttpResponse:
         except json.JSONDecodeError as exc:
             raise ProbeError(f"{self.url}: invalid JSON ({exc.msg} at line {exc.lineno})",
                              kind="malformed") from exc
+        except RecursionError as exc:  # a hostile server's [[[[...]]]]
+            raise ProbeError(f"{self.url}: JSON nested too deeply to parse",
+                             kind="malformed") from exc
 
     def evidence(self, *header_names: str) -> dict[str, Any]:
         ev: dict[str, Any] = {"url": self.url, "status": self.status}

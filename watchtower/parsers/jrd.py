@@ -102,6 +102,8 @@ def parse_jrd_bytes(body: bytes) -> Jrd:
         raise ParseError(f"not UTF-8 ({exc.reason})", position=exc.start) from None
     except json.JSONDecodeError as exc:
         raise ParseError(f"invalid JSON ({exc.msg})", position=exc.pos) from None
+    except RecursionError:  # json recurses once per level of nesting: `[[[[...` from a server
+        raise ParseError("invalid JSON (nested too deeply)") from None
 
 
 def parse_host_meta(body: bytes, content_type: str = "") -> Jrd:

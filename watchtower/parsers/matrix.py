@@ -137,8 +137,12 @@ def check_server_keys(doc: Any) -> KeyReport:
         if not key_id.startswith("ed25519:"):
             continue
         report.ed25519_keys.append(key_id)
+        key = entry.get("key") if isinstance(entry, dict) else None
+        if not isinstance(key, str):  # signedjson would raise AttributeError on a non-string
+            report.bad_signatures[key_id] = "unusable key (no base64 key string)"
+            continue
         try:
-            verify_key = decode_verify_key_base64("ed25519", key_id[8:], entry["key"])
+            verify_key = decode_verify_key_base64("ed25519", key_id[8:], key)
             verify_signed_json(doc, report.server_name or "", verify_key)
         except SignatureVerifyException as exc:
             report.bad_signatures[key_id] = str(exc)

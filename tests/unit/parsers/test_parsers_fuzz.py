@@ -36,7 +36,7 @@ from watchtower.parsers import (
 )
 
 EXAMPLES = int(os.environ.get("WATCHTOWER_FUZZ_EXAMPLES", "300"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None,
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 T = TypeVar("T")
