@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
-from watchtower import __version__, plugins
+from watchtower import __version__, plugins, sweep_procs
 from watchtower.config import Fleet, database_url, load_fleet
 from watchtower.errors import ConfigError
 from watchtower.model import Result, Status
@@ -213,6 +213,8 @@ def serve(fleet: Fleet, *, banner: Callable[[str], None] | None = None,
 
     scheduler = Scheduler(fleet, store, select_checks(), on_sweep=after_sweep, alerts=alerts,
                           runtime=runtime)
+    if fleet.settings.sweep_processes != 1:
+        sweep_procs.prestart()  # large sweeps fork their workers from it
     scheduler.start()
 
     def reload() -> None:

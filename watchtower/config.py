@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from watchtower.errors import ConfigError
 from watchtower.model import Target, TargetKind
@@ -144,6 +152,10 @@ class Settings(Strict):
     http_timeout: float = Field(default=10.0, gt=0, le=300)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
     concurrency: int = Field(default=32, ge=1, le=1024)
+    sweep_processes: int = Field(
+        default=0, ge=0, le=64,
+        description="processes a large sweep is split over, by domain (0: one per CPU core); "
+                    "sweeps of fewer than 200 probes run in the scheduler's own process")
     default_interval: float = Field(default=300, ge=1)
     jitter: float = Field(default=10, ge=0)
     metrics_listen: str = "127.0.0.1:9810"
@@ -561,6 +573,8 @@ class Remediation(Strict):
 class Fleet(Strict):
     """The whole fleet file, validated; `targets()` turns it into what checks probe."""
 
+    _targets: tuple[tuple[list[Any], ...], list[Target]] | None = PrivateAttr(default=None)
+
     settings: Settings = Field(default_factory=Settings)
     zones: list[Zone] = Field(default_factory=list)
     mail_domains: list[MailDomain] = Field(default_factory=list)
@@ -579,6 +593,19 @@ class Fleet(Strict):
     # -- derived ----------------------------------------------------------------------------
 
     def targets(self) -> list[Target]:
+        """Every target, built once per (immutable) fleet: each sweep asks for them, and at
+        1,000 domains building them (URLs parsed, endpoints validated) showed in profiles."""
+        sources = (self.zones, self.mail_domains, self.services, self.hosts, self.mail_hosts,
+                   self.endpoints)
+        cached = self._targets
+        # Keyed by the identity of the lists it was built from: model_copy(update=...) keeps
+        # private attributes, and a copy with other zones must not answer with these.
+        if cached is None or any(a is not b for a, b in zip(cached[0], sources, strict=True)):
+            cached = (sources, self._build_targets())
+            self._targets = cached
+        return list(cached[1])
+
+    def _build_targets(self) -> list[Target]:
         out: list[Target] = []
         out += [Target(TargetKind.ZONE, z.name, z, z.all_tags()) for z in self.zones]
         out += [Target(TargetKind.MAIL_DOMAIN, m.name, m, m.all_tags())

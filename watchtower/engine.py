@@ -21,6 +21,7 @@ from watchtower.config import Fleet
 from watchtower.model import Result, Status, Target
 from watchtower.runner import Job, Runner, Sweep, plan_jobs
 from watchtower.store import Flip, Store
+from watchtower.sweep_procs import ProcessRunner, processes_for
 
 if TYPE_CHECKING:
     from watchtower.alerts import AlertProcessor
@@ -33,18 +34,31 @@ BATCH_SECONDS = 0.5
 
 @dataclass
 class SweepOutcome:
+    """What one sweep did. `results` holds every result only when the caller asked to keep
+    them (the CLI prints them); a scheduled sweep keeps counts, so a 50,000-probe sweep does
+    not hold 50,000 evidence dicts in memory."""
+
     results: list[Result] = field(default_factory=list)
     flips: list[Flip] = field(default_factory=list)
     sweep_id: int | None = None
     seconds: float = 0.0
     stored: int = 0
+    total: int = 0
+    status_counts: dict[Status, int] = field(default_factory=dict)
     dns_stats: dict[str, int] = field(default_factory=dict)
+    processes: int = 1
+    #: Per worker process (empty for an in-process sweep): CPU seconds, peak RSS in MiB.
+    worker_cpu: list[float] = field(default_factory=list)
+    worker_peak_rss_mb: list[float] = field(default_factory=list)
+
+    def add(self, result: Result, keep: bool) -> None:
+        self.total += 1
+        self.status_counts[result.status] = self.status_counts.get(result.status, 0) + 1
+        if keep:
+            self.results.append(result)
 
     def counts(self) -> dict[Status, int]:
-        out: dict[Status, int] = {}
-        for r in self.results:
-            out[r.status] = out.get(r.status, 0) + 1
-        return out
+        return dict(self.status_counts)
 
 
 def select_checks(only: list[str] | None = None) -> dict[str, Check]:
@@ -68,6 +82,7 @@ def run_sweep(
     stop: threading.Event | None = None,
     jobs: list[Job] | None = None,
     alerts: AlertProcessor | None = None,
+    keep_results: bool = True,
 ) -> SweepOutcome:
     started = time.monotonic()
     if jobs is None:
@@ -103,11 +118,16 @@ def run_sweep(
         batch.clear()
         last_flush = time.monotonic()
 
-    runner = Runner(fleet.settings.concurrency)
+    processes = processes_for(fleet, jobs)
+    pool = ProcessRunner(processes, fleet.settings.concurrency) if processes > 1 else None
+    results = (pool.run(jobs, fleet, stop) if pool is not None
+               else Runner(fleet.settings.concurrency).run(jobs, sweep.context, stop))
+    if pool is not None:
+        log.debug("sweep of %d probes over %d worker processes", len(jobs), processes)
     state = "done"
     try:
-        for result in runner.run(jobs, sweep.context, stop):
-            outcome.results.append(result)
+        for result in results:
+            outcome.add(result, keep_results)
             batch.append(result)
             if len(batch) >= BATCH_SIZE or time.monotonic() - last_flush > BATCH_SECONDS:
                 flush()
@@ -123,7 +143,11 @@ def run_sweep(
                 store.finish_sweep(outcome.sweep_id, outcome.counts(), state)
             except Exception as exc:
                 log.error("could not close sweep %s: %s", outcome.sweep_id, exc)
-        outcome.dns_stats = sweep.dns.cache_stats
+        outcome.dns_stats = pool.dns_stats if pool is not None else sweep.dns.cache_stats
+        outcome.processes = processes
+        if pool is not None:
+            outcome.worker_cpu = pool.worker_cpu
+            outcome.worker_peak_rss_mb = pool.worker_peak_rss_mb
         sweep.close()
         outcome.seconds = time.monotonic() - started
     return outcome

@@ -9,6 +9,7 @@ for that pair alone.
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -56,6 +57,7 @@ class Sweep:
 
     def close(self) -> None:
         self.http.close()
+        self.dns.close()
 
 
 def _system_nameservers() -> list[Server]:
@@ -225,9 +227,11 @@ def _locality_key(target: Target) -> tuple[str, str, str]:
     return (locality(target), str(target.kind), target.name)
 
 
+@functools.lru_cache(maxsize=65_536)
 def locality(target: Target) -> str:
     """The registrable domain a target belongs to (its host's, by the Public Suffix List), or
-    its name when it names no DNS host (a NixOS host called `web1`)."""
+    its name when it names no DNS host (a NixOS host called `web1`). Memoised by target kind
+    and name: planning, sharding and ordering ask for every job of every sweep."""
     spec = target.spec
     host: str | None = None
     for attr in ("base_url", "url"):
