@@ -24,7 +24,15 @@ from sqlmodel import Session, col
 
 from watchtower.alerts_store import GaugeRow
 from watchtower.model import Status
-from watchtower.store import EvidenceRow, FlipRow, ResultRow, StateRow, SweepRow, aware
+from watchtower.store import (
+    EvidenceRow,
+    FlipRow,
+    ResultRow,
+    RollupRow,
+    StateRow,
+    SweepRow,
+    aware,
+)
 
 from .tables import AcknowledgementRow
 
@@ -349,14 +357,36 @@ def target_history(engine: Engine, target: str, since: dt.datetime | None = None
                 col(ResultRow.summary), col(ResultRow.first_at), col(ResultRow.last_at),
                 col(ResultRow.count), col(ResultRow.duration_ms_sum),
                 col(ResultRow.duration_ms_max), col(ResultRow.duration_ms_last))
-         .where(col(ResultRow.target) == target).order_by(col(ResultRow.first_at)))
+         .where(col(ResultRow.target) == target)
+         .order_by(col(ResultRow.first_at), col(ResultRow.id)))
     if since is not None:
         q = q.where(col(ResultRow.last_at) >= since)
+    # Days older than the raw retention: one span per check and day, coloured by the day's
+    # worst status (a failure that day stays visible), with the day's counts as its summary.
+    dq = (select(col(RollupRow.check_id), col(RollupRow.family), col(RollupRow.worst),
+                 col(RollupRow.ok), col(RollupRow.warn), col(RollupRow.error),
+                 col(RollupRow.fail), col(RollupRow.flips), col(RollupRow.first_at),
+                 col(RollupRow.last_at), col(RollupRow.duration_ms_sum),
+                 col(RollupRow.duration_ms_max))
+          .where(col(RollupRow.target) == target).order_by(col(RollupRow.day)))
+    if since is not None:
+        dq = dq.where(col(RollupRow.last_at) >= since)
     with engine.connect() as conn:
-        return [{"check": c, "family": fam, "status": st, "summary": summ,
-                 "first_at": aware(first), "last_at": aware(last), "probes": int(n),
-                 "avg_ms": (total / n) if n else 0.0, "max_ms": mx, "last_ms": lst}
-                for c, fam, st, summ, first, last, n, total, mx, lst in conn.execute(q)]
+        days = []
+        for c, fam, worst, ok, warn, err, fail, flips, first, last, total, mx in conn.execute(dq):
+            n = ok + warn + err + fail
+            counts = ", ".join(f"{v} {k}" for k, v in (("ok", ok), ("warn", warn),
+                                                        ("error", err), ("fail", fail)) if v)
+            days.append({"check": c, "family": fam, "status": worst,
+                         "summary": f"day: {counts}; {flips} changes", "first_at": aware(first),
+                         "last_at": aware(last), "probes": int(n),
+                         "avg_ms": (total / n) if n else 0.0, "max_ms": mx,
+                         "last_ms": (total / n) if n else 0.0})
+        raw = [{"check": c, "family": fam, "status": st, "summary": summ,
+                "first_at": aware(first), "last_at": aware(last), "probes": int(n),
+                "avg_ms": (total / n) if n else 0.0, "max_ms": mx, "last_ms": lst}
+               for c, fam, st, summ, first, last, n, total, mx, lst in conn.execute(q)]
+    return sorted(days, key=lambda d: d["first_at"]) + raw
 
 
 def target_flips(engine: Engine, target: str, limit: int = 200) -> list[dict[str, Any]]:

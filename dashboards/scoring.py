@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
-from watchtower.store import ResultRow, StateRow, aware
+from watchtower.store import ResultRow, RollupRow, StateRow, aware
 
 WEIGHT = {"ok": 1.0, "warn": 0.5, "fail": 0.0}
 TARGET_KINDS_WITHOUT_DOMAIN = ("host",)  # host names are not DNS domains of a customer
@@ -119,6 +119,21 @@ def domain_trend(engine: Engine, domain: str, days: int = 30,
             if kind in TARGET_KINDS_WITHOUT_DOMAIN or domain_of(target) != domain:
                 continue
             streaks[(check, target)].append((aware(first), family, status))
+        # Days older than the raw retention (they precede every raw streak of their pair):
+        # the status each day ended with, from the day's first probe on (a daily trend point
+        # inside a rolled-up day reads that day's final status).
+        dq = (select(col(RollupRow.check_id), col(RollupRow.target),
+                     col(RollupRow.target_kind), col(RollupRow.family),
+                     col(RollupRow.last_status), col(RollupRow.first_at))
+              .where(col(RollupRow.target).contains(domain), col(RollupRow.last_at) >= start)
+              .order_by(col(RollupRow.day)))
+        rolled: dict[tuple[str, str], list[tuple[dt.datetime, str, str]]] = defaultdict(list)
+        for check, target, kind, family, status, first in conn.execute(dq):
+            if kind in TARGET_KINDS_WITHOUT_DOMAIN or domain_of(target) != domain:
+                continue
+            rolled[(check, target)].append((aware(first), family, status))
+    for pair, spans in rolled.items():
+        streaks[pair] = spans + streaks.get(pair, [])
     return replay(streaks, start, now)
 
 

@@ -252,6 +252,20 @@ def serve(fleet: Fleet, *, banner: Callable[[str], None] | None = None,
     return EXIT_OK
 
 
+def cmd_store_prune(args: argparse.Namespace) -> int:
+    """`watchtower store prune`: apply the history retention now (the scheduler does it daily)."""
+    from watchtower.retention import Policy, prune
+    from watchtower.store import Store
+
+    fleet = _load(args.config)
+    store = Store(database_url(fleet.settings))
+    try:
+        print(prune(store, Policy.from_settings(fleet.settings), vacuum=args.vacuum).line())
+    finally:
+        store.close()
+    return EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     fleet = _load(args.config)
     _setup_logging(fleet.settings.log_level)
@@ -629,6 +643,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", help="probe on schedule, store, serve /metrics")
     s.add_argument("-c", "--config", required=True)
     s.set_defaults(func=cmd_run)
+
+    store_p = sub.add_parser("store", help="maintain the store")
+    store_sub = store_p.add_subparsers(dest="store_command", required=True)
+    s = store_sub.add_parser("prune", help="fold old history into day rollups, collect evidence")
+    s.add_argument("-c", "--config", required=True)
+    s.add_argument("--vacuum", action="store_true",
+                   help="SQLite: rebuild the file afterwards (also enables incremental vacuum)")
+    s.set_defaults(func=cmd_store_prune)
 
     s = sub.add_parser("dashboard", help="serve the operators' dashboard (Streamlit)")
     s.add_argument("-c", "--config", required=True)

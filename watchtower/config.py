@@ -177,6 +177,30 @@ class Settings(Strict):
     release_feed: str | None = Field(default=None, description="JSON: software -> newest release")
     advisory_feeds: list[str] = Field(default_factory=list, description="vulnix/OSV JSON files")
     advisory_whitelist: str | None = None
+    # Retention (watchtower/retention.py): raw result streaks are kept this many days, then
+    # folded into one row per check, target and day, kept `history_rollup_days`.
+    # Default 3: at 1,000 domains x 45 checks with 3 % flapping, a raw day costs ~8.4 MB and a
+    # rolled-up day ~1 MB (bench/bench_store.py), so 3 keeps 30 days near 89 MB (7: ~118 MB).
+    history_raw_days: int = Field(
+        default=3, ge=1, le=3650,
+        description="days result streaks are kept as recorded; older ones become day rollups")
+    history_rollup_days: int = Field(
+        default=400, ge=1, le=36500,
+        description="days the per-day rollups (uptime, worst status, changes) are kept")
+    prune_cron: str = Field(
+        default="17 3 * * *",
+        description="when retention runs (five-field cron, UTC); also `watchtower store prune`")
+
+    @field_validator("prune_cron")
+    @classmethod
+    def _prune_cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(f"invalid cron expression ({exc})") from exc
+        return value
 
     @field_validator("nameservers")
     @classmethod

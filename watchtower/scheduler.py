@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from watchtower.metrics import RuntimeStats
 
 log = logging.getLogger(__name__)
+PRUNE_JOB = "store-prune"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,20 +115,34 @@ class Scheduler:
                 id=group.key, name=group.key, replace_existing=True,
                 next_run_time=now if run_now else None,
             )
+        self._schedule_prune()
         self._sched.start()
         log.info("scheduled %d groups: %s", len(self.groups),
                  ", ".join(f"{g.key} ({len(g.check_ids)} checks)" for g in self.groups))
+
+    def _schedule_prune(self) -> None:
+        """History retention once a day (settings.prune_cron); see watchtower/retention.py."""
+        self._sched.add_job(self.prune, CronTrigger.from_crontab(self.fleet.settings.prune_cron,
+                                                                 timezone="UTC"),
+                            id=PRUNE_JOB, name=PRUNE_JOB, replace_existing=True)
+
+    def prune(self) -> None:
+        from watchtower.retention import Policy, prune
+
+        if not self.stop_event.is_set():
+            prune(self.store, Policy.from_settings(self.fleet.settings))
 
     def sweep(self, group: Group) -> SweepOutcome | None:
         if self.stop_event.is_set():
             return None
         subset = {cid: self.checks[cid] for cid in group.check_ids if cid in self.checks}
         outcome = run_sweep(self.fleet, self.store, subset, schedule=group.key,
-                            stop=self.stop_event, on_flip=self.on_flip, alerts=self.alerts)
+                            stop=self.stop_event, on_flip=self.on_flip, alerts=self.alerts,
+                            keep_results=False)  # stored as they come; counts are enough
         if self.runtime is not None:
             self.runtime.sweep_done(group.key, outcome.seconds)
         counts = outcome.counts()
-        log.info("sweep %s: %d results in %.1fs (%s)", group.key, len(outcome.results),
+        log.info("sweep %s: %d results in %.1fs (%s)", group.key, outcome.total,
                  outcome.seconds, ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
         self.last_sweep_at[group.key] = outcome.seconds
         if self.on_sweep is not None:
@@ -156,6 +171,8 @@ class Scheduler:
                 self._sched.add_job(self.sweep, trigger, args=[group], id=group.key,
                                     name=group.key, replace_existing=True,
                                     next_run_time=utcnow())
+        if self._sched.get_job(PRUNE_JOB) is not None:
+            self._schedule_prune()  # picks up a changed prune_cron
         for key in old_keys - {g.key for g in new_groups}:
             if self._sched.get_job(key) is not None:
                 self._sched.remove_job(key)
@@ -163,7 +180,9 @@ class Scheduler:
         log.info("reloaded: %d schedule groups", len(new_groups))
 
     def jobs(self) -> list[tuple[str, str]]:
-        return [(j.id, str(j.next_run_time)) for j in self._sched.get_jobs()]
+        """The sweep jobs and their next run (the daily retention job is `PRUNE_JOB`)."""
+        return [(j.id, str(j.next_run_time)) for j in self._sched.get_jobs()
+                if j.id != PRUNE_JOB]
 
     def shutdown(self) -> None:
         """Stop starting sweeps, let running probes see the stop flag, wait for them."""

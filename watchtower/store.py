@@ -11,6 +11,8 @@ Shape, and why:
 - `flip`: every status change with old, new and the reason.
 - `sweep`: each run with its counts; a sweep left `running` by a crash is marked `interrupted`
   at the next start, and the results it stored before the crash stay.
+- `result_day`: history older than the raw window, one row per (check, target, day), written by
+  watchtower/retention.py; `spans`/`history` read both kinds.
 Migrations: a `schema_version` row and an ordered list of steps (`MIGRATIONS`); step 1 creates
 the tables. Each later release appends steps; the store refuses a database newer than itself.
 """
@@ -32,7 +34,7 @@ from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlalchemy import update as sa_update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from watchtower import (
@@ -44,7 +46,7 @@ from watchtower.model import Result, Status, utcnow
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 T = TypeVar("T")
 
 
@@ -76,8 +78,13 @@ class EvidenceRow(SQLModel, table=True):
 
 
 class ResultRow(SQLModel, table=True):
+    """A streak (see the module docstring). Kept `history_raw_days`; then folded into `RollupRow`s
+    (watchtower/retention.py). One index, (target, check, last_at): it serves a pair's history,
+    a target's (dashboard) and a report's targets; retention scans the table once a day instead
+    of paying a `last_at` index that every streak extension rewrote (schema 6)."""
+
     __tablename__ = "result"
-    __table_args__ = (Index("ix_result_pair_last", "check_id", "target", "last_at"),)
+    __table_args__ = (Index("ix_result_target_check_last", "target", "check_id", "last_at"),)
     id: int | None = Field(default=None, primary_key=True)
     check_id: str = Field(max_length=100)
     target: str = Field(max_length=300)
@@ -87,13 +94,46 @@ class ResultRow(SQLModel, table=True):
     summary: str
     evidence_id: int | None = Field(default=None, foreign_key="evidence.id")
     first_at: dt.datetime
-    last_at: dt.datetime = Field(index=True)
+    last_at: dt.datetime
     count: int = 1
     duration_ms_last: float = 0.0
     duration_ms_max: float = 0.0
     duration_ms_sum: float = 0.0
     sweep_first: int | None = None
     sweep_last: int | None = None
+
+
+class RollupRow(SQLModel, table=True):
+    """One (check, target, UTC day) of history older than the raw retention: the probes per
+    status (exact per day), the worst status, status changes that day, and the verdict at the
+    day's end (with its evidence, kept from garbage collection). Written by retention only."""
+
+    __tablename__ = "result_day"
+    __table_args__ = (Index("ux_result_day_pair", "target", "check_id", "day", unique=True),)
+    id: int | None = Field(default=None, primary_key=True)
+    check_id: str = Field(max_length=100)
+    target: str = Field(max_length=300)
+    target_kind: str = Field(max_length=30)
+    family: str = Field(max_length=30)
+    day: dt.date
+    first_at: dt.datetime
+    last_at: dt.datetime
+    ok: int = 0
+    warn: int = 0
+    fail: int = 0
+    error: int = 0
+    worst: str = Field(max_length=10)
+    flips: int = 0
+    streaks: int = 0
+    last_status: str = Field(max_length=10)
+    last_summary: str
+    last_evidence_id: int | None = None
+    duration_ms_sum: float = 0.0
+    duration_ms_max: float = 0.0
+
+    @property
+    def probes(self) -> int:
+        return self.ok + self.warn + self.fail + self.error
 
 
 class StateRow(SQLModel, table=True):
@@ -164,9 +204,20 @@ def _create_dashboard_tables(engine: Engine) -> None:
     tables.ensure_tables(engine)
 
 
+def _retention_schema(engine: Engine) -> None:
+    """Step 6: day rollups for retention; the `result` indexes become one (target, check,
+    last_at). Idempotent (a new database got the current model from step 1)."""
+    SQLModel.metadata.create_all(engine, tables=[SQLModel.metadata.tables["result_day"]])
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP INDEX IF EXISTS ix_result_last_at")
+        conn.exec_driver_sql("DROP INDEX IF EXISTS ix_result_pair_last")
+        conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_result_target_check_last "
+                             "ON result (target, check_id, last_at)")
+
+
 MIGRATIONS: list[Callable[[Engine], None]] = [_create_tables, _create_alert_tables,
                                               _create_remediation_tables, _create_report_tables,
-                                              _create_dashboard_tables]
+                                              _create_dashboard_tables, _retention_schema]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -295,12 +346,20 @@ class Store:
         """Store a batch of results in one transaction; returns the status flips it caused."""
         if not results:
             return []
-        return self._retry(lambda: self._record(results, sweep_id))
+        try:
+            return self._retry(lambda: self._record(results, sweep_id))
+        except IntegrityError:
+            # Retention run by another process (`watchtower store prune`) may have collected
+            # an evidence body this process's memo still names; the failed batch cleared the
+            # memo, so one more try looks every body up afresh.
+            log.info("evidence memo was stale (collected by retention?); recording again")
+            return self._retry(lambda: self._record(results, sweep_id))
 
     def _evidence_ids_for(self, conn: Connection, bodies: dict[str, str]) -> dict[str, int]:
         """Evidence ids by sha256 for the batch's bodies: memo, then one SELECT, then one
         multi-row INSERT for the bodies never seen before."""
-        ids = {d: self._evidence_ids[d] for d in bodies if d in self._evidence_ids}
+        memo = self._evidence_ids  # one dict throughout: retention may swap in a new one
+        ids = {d: memo[d] for d in bodies if d in memo}
         missing = [d for d in bodies if d not in ids]
         ev = EvidenceRow.__table__  # type: ignore[attr-defined]
         for chunk in _chunks(missing, 500):
@@ -314,9 +373,9 @@ class Store:
                 for row_id, digest in conn.execute(
                         sa_select(ev.c.id, ev.c.sha256).where(ev.c.sha256.in_(chunk))):
                     ids[digest] = row_id
-        if len(self._evidence_ids) > 200_000:
-            self._evidence_ids.clear()
-        self._evidence_ids.update(ids)
+        if len(memo) > 200_000:
+            memo.clear()
+        memo.update(ids)
         return ids
 
     def _record(self, results: Sequence[Result], sweep_id: int | None) -> list[Flip]:
@@ -460,6 +519,11 @@ class Store:
                                     ).scalars())
         return out
 
+    def forget_evidence_ids(self) -> None:
+        """Drop the evidence id memo (retention collected bodies). Swapped, not cleared, so a
+        batch being recorded in another thread keeps a consistent view."""
+        self._evidence_ids = {}
+
     # -- reads ------------------------------------------------------------------------------
 
     def current(self) -> list[StateRow]:
@@ -468,12 +532,54 @@ class Store:
 
     def history(self, check_id: str, target: str, since: dt.datetime | None = None
                 ) -> list[ResultRow]:
+        """The pair's history, oldest first: rolled-up days (see `spans`), then raw streaks."""
+        return self.spans([target], since=since, check_id=check_id)
+
+    def spans(self, targets: Iterable[str], since: dt.datetime | None = None,
+              until: dt.datetime | None = None, check_id: str | None = None
+              ) -> list[ResultRow]:
+        """History of these targets overlapping [since, until), as `ResultRow`s, oldest first.
+
+        Raw streaks come as stored. A rolled-up day (older than the raw retention) comes as one
+        unsaved row (id None) per status seen that day, spanning the day's first..last probe,
+        with that status's exact probe count; the status the day ended with comes last and
+        carries the day's last summary and evidence. So counting (uptime), "latest verdict" and
+        "status at a time" read both kinds alike; they are exact per day, and within one
+        rolled-up day probes are taken as evenly spread (as for a streak crossing a boundary).
+        Each streak is either raw or rolled up, never both, so nothing counts twice.
+        """
+        names = sorted(set(targets))
+        if not names:
+            return []
+        out: list[tuple[tuple[dt.datetime, int], ResultRow]] = []
         with Session(self.engine) as s:
-            q = select(ResultRow).where(ResultRow.check_id == check_id,
-                                        ResultRow.target == target)
-            if since is not None:
-                q = q.where(ResultRow.last_at >= since)
-            return list(s.exec(q.order_by(col(ResultRow.first_at))).all())
+            for chunk in _chunks(names, 500):
+                rq = select(RollupRow).where(col(RollupRow.target).in_(chunk))
+                q = select(ResultRow).where(col(ResultRow.target).in_(chunk))
+                if check_id is not None:
+                    rq = rq.where(RollupRow.check_id == check_id)
+                    q = q.where(ResultRow.check_id == check_id)
+                if since is not None:
+                    rq = rq.where(col(RollupRow.last_at) >= since)
+                    q = q.where(col(ResultRow.last_at) >= since)
+                if until is not None:
+                    rq = rq.where(col(RollupRow.first_at) < until)
+                    q = q.where(col(ResultRow.first_at) < until)
+                for day in s.exec(rq).all():
+                    for order, row in enumerate(rollup_as_rows(day)):
+                        out.append(((_aware(row.first_at), order), row))
+                for row in s.exec(q).all():
+                    out.append(((_aware(row.first_at), 10 + (row.id or 0)), row))
+        out.sort(key=lambda pair: pair[0])
+        return [row for _key, row in out]
+
+    def rollups(self, target: str | None = None) -> list[RollupRow]:
+        with Session(self.engine) as s:
+            q = select(RollupRow)
+            if target is not None:
+                q = q.where(RollupRow.target == target)
+            return list(s.exec(q.order_by(col(RollupRow.target), col(RollupRow.check_id),
+                                          col(RollupRow.day))).all())
 
     def evidence(self, evidence_id: int) -> dict[str, Any]:
         with Session(self.engine) as s:
@@ -493,10 +599,12 @@ class Store:
             return list(s.exec(q).all())
 
     def probes_stored(self) -> int:
-        """How many probe results the history holds (streak counts summed)."""
+        """How many probe results the history holds (raw streak counts and rolled-up days)."""
         with Session(self.engine) as s:
             value = s.exec(text("SELECT COALESCE(SUM(count), 0) FROM result")).one()  # type: ignore[call-overload]
-            return int(value[0])
+            days = s.exec(text("SELECT COALESCE(SUM(ok + warn + fail + error), 0) "  # type: ignore[call-overload]
+                               "FROM result_day")).one()
+            return int(value[0]) + int(days[0])
 
     def close(self) -> None:
         self.engine.dispose()
@@ -504,11 +612,34 @@ class Store:
 
 def _sqlite_pragmas(dbapi_conn: Any, busy_ms: int) -> None:
     cur = dbapi_conn.cursor()
+    # Takes effect only on a new, empty file (before step 1 creates tables): retention's freed
+    # pages can then go back to the file system (`PRAGMA incremental_vacuum` after a prune). An
+    # older file keeps its mode until `watchtower store prune --vacuum` rebuilds it.
+    cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute(f"PRAGMA busy_timeout={busy_ms:d}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def rollup_as_rows(day: RollupRow) -> list[ResultRow]:
+    """A rolled-up day as unsaved `ResultRow`s: one per status seen, the day's last one last."""
+    present = [st for st in ("ok", "warn", "error", "fail") if getattr(day, st) > 0]
+    present.sort(key=lambda st: st == day.last_status)
+    total = day.probes or 1
+    rows = []
+    for st in present:
+        n = int(getattr(day, st))
+        last = st == day.last_status
+        rows.append(ResultRow(
+            check_id=day.check_id, target=day.target, target_kind=day.target_kind,
+            family=day.family, status=st,
+            summary=day.last_summary if last else f"{n} {st} probe(s) on {day.day} (rolled up)",
+            evidence_id=day.last_evidence_id if last else None, first_at=day.first_at,
+            last_at=day.last_at, count=n, duration_ms_last=day.duration_ms_sum / total,
+            duration_ms_max=day.duration_ms_max, duration_ms_sum=day.duration_ms_sum * n / total))
+    return rows
 
 
 def status_counts(statuses: Iterable[str]) -> dict[Status, int]:

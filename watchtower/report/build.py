@@ -112,16 +112,11 @@ def build_report(store: Store, fleet: Fleet, customer: str | None, period: Perio
 
 
 def _rows_in_period(store: Store, targets: set[str], period: Period) -> list[ResultRow]:
-    """Streaks of these targets that overlap the period, oldest first."""
+    """Streaks of these targets that overlap the period, oldest first; days older than the raw
+    retention come from the day rollups (`Store.spans`), so uptime stays exact per day."""
     if not targets:
         return []
-    with Session(store.engine) as s:
-        q = (select(ResultRow)
-             .where(col(ResultRow.target).in_(sorted(targets)),
-                    col(ResultRow.last_at) >= period.start,
-                    col(ResultRow.first_at) < period.end)
-             .order_by(col(ResultRow.first_at), col(ResultRow.id)))
-        return list(s.exec(q).all())
+    return store.spans(targets, since=period.start, until=period.end)
 
 
 def _latest_per_pair(rows: list[ResultRow], period: Period) -> dict[tuple[str, str], ResultRow]:

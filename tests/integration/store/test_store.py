@@ -23,7 +23,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-un
     yield s
     if request.param == "postgresql":
         with s.engine.begin() as conn:
-            for table in ("flip", "state", "result", "evidence", "sweep", "schema_version"):
+            for table in ("flip", "state", "result", "result_day", "evidence", "sweep",
+                          "schema_version"):
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table} CASCADE")
     s.close()
 
