@@ -227,7 +227,8 @@ def main() -> int:
             outcome = run_sweep(fleet, store, checks, keep_results=False)
             cpu = cpu_seconds() - cpu0 + sum(outcome.worker_cpu)
             lab_cpu = lab_cpu_seconds(base / "lab") - lab0
-            rss = peak_rss_mb() + sum(outcome.worker_peak_rss_mb)
+            parent_rss = peak_rss_mb()
+            rss = parent_rss + sum(outcome.worker_peak_rss_mb)
             # The wire traffic, recorded in a second, in-process sweep (the recording
             # wrappers live in this process); replayed split as the timed sweep was.
             one = fleet.model_copy(update={"settings": fleet.settings.model_copy(
@@ -254,7 +255,9 @@ def main() -> int:
         summary("sweep.checks_per_s", n / outcome.seconds, "checks/s",
                 n / TARGET_WALL_S, higher_is_better=True)
         summary("sweep.peak_rss", rss, "MB", TARGET_RSS_MB,
-                note="the parent's peak plus each worker's (shared pages counted in each)")
+                note=f"the parent's peak {parent_rss:.0f} MB plus each worker's: "
+                     + ", ".join(f"{w:.0f}" for w in outcome.worker_peak_rss_mb)
+                     + " MB (pages shared with the forkserver counted in each)")
         summary("sweep.cpu_share", cpu / outcome.seconds, "cores",
                 note=f"{cpu:.1f} CPU s in the sweeping processes; near 1.0 per process = "
                      "GIL-bound")

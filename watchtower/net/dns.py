@@ -44,7 +44,7 @@ MAX_CNAME_HOPS = 8
 #: Answers a sweep's resolver keeps (least recently used go first). Jobs run grouped by domain,
 #: so a domain's questions are asked close together; the bound keeps a 1,000-domain sweep's
 #: memory flat while names every domain asks about (a provider's SPF include) stay hot.
-CACHE_ENTRIES = 20_000
+CACHE_ENTRIES = 8_000
 
 
 @dataclass(frozen=True, slots=True)

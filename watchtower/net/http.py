@@ -186,7 +186,7 @@ class _Adapter(requests.adapters.HTTPAdapter):
 
 #: GET answers a sweep keeps for sharing (least recently used go first). Jobs run grouped by
 #: target, so the checks that share a URL ask for it close together.
-SHARED_GETS = 512
+SHARED_GETS = 256
 #: Hosts whose connection pools are kept, and kept-alive connections per host.
 POOL_HOSTS = 256
 POOL_PER_HOST = 8
