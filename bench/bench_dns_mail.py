@@ -46,6 +46,7 @@ from watchtower import plugins, sweep_procs
 from watchtower.config import parse_fleet
 from watchtower.engine import run_sweep
 from watchtower.lab.dnsserver import DnsServer
+from watchtower.net import dns as dns_module
 from watchtower.runner import Runner, Sweep, plan_jobs
 
 MAIL_DNS_CHECKS = ("mail.mx", "mail.spf.record", "mail.spf.lookups", "mail.spf.policy",
@@ -182,7 +183,12 @@ def questions_of(port: int, names: list[str]) -> tuple[list[tuple[str, str]], in
     """Every question the same sweep sends, from an untimed in-process run (the resolver's
     cache keys: a benchmark may peek); and how many queries went on the wire."""
     fleet = _fleet(port, names, zones=True, processes=1)
-    sweep = Sweep(fleet)
+    bound = dns_module.CACHE_ENTRIES
+    dns_module.CACHE_ENTRIES = None  # type: ignore[assignment]  # keep every key to list them
+    try:
+        sweep = Sweep(fleet)
+    finally:
+        dns_module.CACHE_ENTRIES = bound
     for _ in Runner(fleet.settings.concurrency).run(plan_jobs(fleet, _checks(dns_family=True)),
                                                     sweep.context):
         pass

@@ -14,7 +14,7 @@ for script in bench_sweep bench_blackbox bench_dns_mail bench_store bench_rollba
               bench_metrics bench_scheduler bench_dashboard; do
   if [ -f "bench/$script.py" ]; then
     echo "== $script"
-    "$PY" "bench/$script.py" 2>&1 | grep -E '^(BENCH|#)' || status=1
+    "$PY" "bench/$script.py" 2>&1 | grep -E '^(BENCH|#)|target|ratio' || status=1
   fi
 done
 exit "$status"
