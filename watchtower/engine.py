@@ -88,7 +88,6 @@ def run_sweep(
     if jobs is None:
         jobs = plan_jobs(fleet, checks, targets)
     outcome = SweepOutcome()
-    sweep = Sweep(fleet)
     if store is not None:
         outcome.sweep_id = store.begin_sweep(schedule, len(jobs))
     batch: list[Result] = []
@@ -119,11 +118,15 @@ def run_sweep(
         last_flush = time.monotonic()
 
     processes = processes_for(fleet, jobs)
+    # The network clients live where the probes run: here, or in each worker process.
     pool = ProcessRunner(processes, fleet.settings.concurrency) if processes > 1 else None
-    results = (pool.run(jobs, fleet, stop) if pool is not None
-               else Runner(fleet.settings.concurrency).run(jobs, sweep.context, stop))
+    sweep = Sweep(fleet) if pool is None else None
     if pool is not None:
+        results = pool.run(jobs, fleet, stop)
         log.debug("sweep of %d probes over %d worker processes", len(jobs), processes)
+    else:
+        assert sweep is not None
+        results = Runner(fleet.settings.concurrency).run(jobs, sweep.context, stop)
     state = "done"
     try:
         for result in results:
@@ -143,11 +146,13 @@ def run_sweep(
                 store.finish_sweep(outcome.sweep_id, outcome.counts(), state)
             except Exception as exc:
                 log.error("could not close sweep %s: %s", outcome.sweep_id, exc)
-        outcome.dns_stats = pool.dns_stats if pool is not None else sweep.dns.cache_stats
         outcome.processes = processes
         if pool is not None:
+            outcome.dns_stats = pool.dns_stats
             outcome.worker_cpu = pool.worker_cpu
             outcome.worker_peak_rss_mb = pool.worker_peak_rss_mb
-        sweep.close()
+        if sweep is not None:
+            outcome.dns_stats = sweep.dns.cache_stats
+            sweep.close()
         outcome.seconds = time.monotonic() - started
     return outcome

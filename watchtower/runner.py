@@ -9,6 +9,7 @@ for that pair alone.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import queue
@@ -83,27 +84,30 @@ def execute(job: Job, ctx: ProbeContext) -> Result:
         facts = job.check.gather(job.target, ctx)
         verdict = job.check.judge(facts)
         evidence = job.check.evidence(facts)
-        status, summary, findings = verdict.status, verdict.summary, verdict.findings
     except ProbeError as exc:
-        status, summary = Status.ERROR, exc.reason
-        evidence = {"error": exc.reason, "error_kind": exc.kind}
-        findings = [Finding(Status.ERROR, exc.reason)]
+        return error_result(job, exc.reason, exc.kind, started, at)
     except Exception as exc:  # isolation: a crashing check is an error for itself alone
         log.exception("check %s crashed on %s", meta.id, job.target.name)
         reason = f"check crashed: {type(exc).__name__}: {exc}"[:500]
-        status, summary = Status.ERROR, reason
-        evidence = {"error": reason, "error_kind": "crash"}
-        findings = [Finding(Status.ERROR, reason)]
-    return Result(meta.id, meta.family, job.target, status, summary, evidence,
-                  (time.monotonic() - started) * 1000, at, findings)
+        return error_result(job, reason, "crash", started, at)
+    return Result(meta.id, meta.family, job.target, verdict.status, verdict.summary, evidence,
+                  (time.monotonic() - started) * 1000, at, verdict.findings)
 
 
 def timeout_result(job: Job, started_at_monotonic: float) -> Result:
-    reason = f"timed out after {job.timeout:g}s"
-    at = utcnow()
+    return error_result(job, f"timed out after {job.timeout:g}s", "timeout",
+                        started_at_monotonic, utcnow())
+
+
+def error_result(job: Job, reason: str, kind: str, started_at_monotonic: float | None,
+                 at: dt.datetime) -> Result:
+    """The one shape of a probe that could not run: status `error`, the reason as summary
+    and finding, `{"error", "error_kind"}` as evidence; duration from `started_at_monotonic`
+    (0 when the probe never started)."""
+    duration = 0.0 if started_at_monotonic is None else \
+        (time.monotonic() - started_at_monotonic) * 1000
     return Result(job.check.meta.id, job.check.meta.family, job.target, Status.ERROR, reason,
-                  {"error": reason, "error_kind": "timeout"},
-                  (time.monotonic() - started_at_monotonic) * 1000, at,
+                  {"error": reason, "error_kind": kind}, duration, at,
                   [Finding(Status.ERROR, reason)])
 
 

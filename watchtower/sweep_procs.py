@@ -21,8 +21,10 @@ import multiprocessing.connection
 import os
 import resource
 import signal
+import sys
 import threading
 import time
+import types
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from typing import Any
@@ -30,8 +32,8 @@ from typing import Any
 from watchtower import plugins
 from watchtower.checks_api import Check
 from watchtower.config import Fleet
-from watchtower.model import Finding, Result, Status, Target, utcnow
-from watchtower.runner import Job, Runner, Sweep, locality
+from watchtower.model import Result, Target, utcnow
+from watchtower.runner import Job, Runner, Sweep, error_result, locality
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +86,6 @@ def shard(jobs: list[Job], parts: int) -> list[list[Job]]:
     return [sorted(s, key=lambda j: order[id(j)]) for s in shards if s]
 
 
-def _pair(check_id: str, target: Target) -> tuple[str, str, str]:
-    return (check_id, str(target.kind), target.name)
-
-
 class ProcessRunner:
     """Runs a sweep's jobs in `processes` forked workers; yields results as they arrive."""
 
@@ -104,18 +102,18 @@ class ProcessRunner:
             ) -> Iterator[Result]:
         shards = shard(jobs, self.processes)
         per_worker = max(1, -(-self.concurrency // len(shards)))
-        waiting: dict[tuple[str, str, str], Job] = {
-            _pair(j.check.meta.id, j.target): j for j in jobs}
-        owned: dict[Connection, tuple[Any, set[tuple[str, str, str]]]] = {}
+        waiting: dict[tuple[str, str], Job] = {
+            (j.check.meta.id, j.target.key): j for j in jobs}
+        owned: dict[Connection, tuple[Any, set[tuple[str, str]]]] = {}
         try:
             for part in shards:
                 specs: list[JobSpec] = [(j.check.meta.id, j.target, j.timeout) for j in part]
                 receiver, sender = _context.Pipe(duplex=False)
                 proc = _context.Process(target=_worker, args=(sender, fleet, specs, per_worker),
                                         name="watchtower-sweep-worker", daemon=True)
-                proc.start()
+                _start_without_main(proc)
                 sender.close()
-                owned[receiver] = (proc, {_pair(cid, t) for cid, t, _ in specs})
+                owned[receiver] = (proc, {(cid, t.key) for cid, t, _ in specs})
                 self.workers.append(proc)
             while owned:
                 if stop is not None and stop.is_set():
@@ -138,7 +136,7 @@ class ProcessRunner:
                         self.worker_peak_rss_mb.append(message["peak_rss_mb"])
                         continue
                     for result in message:
-                        if waiting.pop(_pair(result.check, result.target), None) is not None:
+                        if waiting.pop((result.check, result.target.key), None) is not None:
                             yield result
         finally:
             for conn in owned:
@@ -163,9 +161,29 @@ def _lost(exitcode: int | None, jobs: list[Job]) -> Iterator[Result]:
     log.error("%s: %d probes", reason, len(jobs))
     at = utcnow()
     for job in jobs:
-        yield Result(job.check.meta.id, job.check.meta.family, job.target, Status.ERROR,
-                     reason, {"error": reason, "error_kind": "worker-died"}, 0.0, at,
-                     [Finding(Status.ERROR, reason)])
+        yield error_result(job, reason, "worker-died", None, at)
+
+
+_main_lock = threading.Lock()
+
+
+def _start_without_main(proc: Any) -> None:
+    """Start a worker without multiprocessing re-running the parent's `__main__` in it.
+
+    By default a forkserver child imports the parent's main script again (as `__mp_main__`)
+    so that objects defined there unpickle. A worker needs nothing from it, and whatever
+    `__main__` is at that moment (a script without a `__name__` guard, a Streamlit page a
+    test runs as `__main__`) would run in every worker and could kill it. So the main module
+    is replaced, for the instant of the start, by an empty one that names no file; the lock
+    keeps two sweeps starting workers at once from restoring each other's stand-in.
+    """
+    with _main_lock:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            proc.start()
+        finally:
+            sys.modules["__main__"] = main
 
 
 def _worker(conn: Connection, fleet: Fleet, specs: list[JobSpec], concurrency: int) -> None:

@@ -14,6 +14,7 @@ first one instead of sending their own (in-flight de-duplication).
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import threading
@@ -347,8 +348,7 @@ class Resolver:
             with self._sockets_lock:
                 self._sockets.append(sock)
         try:
-            destination = socket.getaddrinfo(srv.host, srv.port, family, socket.SOCK_DGRAM,
-                                             0, socket.AI_NUMERICHOST)[0][4]
+            destination = _udp_destination(srv.host, srv.port, family)
             expires = time.monotonic() + timeout
             sock.settimeout(timeout)
             sock.sendto(query.to_wire(), destination)
@@ -481,6 +481,14 @@ class Resolver:
         except OSError as exc:
             raise DnsError(f"AXFR from {srv}: {exc}", kind="unreachable") from exc
         return sum(len(rds) for _, rds in z.iterate_rdatasets())
+
+
+@functools.lru_cache(maxsize=256)
+def _udp_destination(host: str, port: int, family: int) -> Any:
+    """The socket address of a nameserver (an IP literal; no lookup), made once per server
+    rather than per question."""
+    return socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM, 0,
+                              socket.AI_NUMERICHOST)[0][4]
 
 
 def _norm(name: str) -> str:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
+import types
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -90,3 +93,23 @@ def test_a_killed_worker_loses_only_its_unreported_probes(
     assert died, "no probe was reported as lost with its worker"
     assert all("signal 9" in r.summary for r in died)
     assert len(died) < len(jobs)
+
+
+def test_workers_do_not_run_the_parents_main_script(
+        lab_fleet: Fleet, small_threshold: None, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    """multiprocessing re-runs the parent's __main__ in a forkserver child unless told not to;
+    a script without a __name__ guard (or a Streamlit page a test runs as __main__) would
+    then run, and here exit, in every worker."""
+    script = tmp_path / "unguarded.py"
+    script.write_text("raise SystemExit(3)\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    checks = select_checks(["dns"])
+    outcome = run_sweep(_with_processes(lab_fleet, 2), None, checks)
+    assert outcome.processes == 2
+    died = [r.summary for r in outcome.results
+            if r.evidence.get("error_kind") == "worker-died"]
+    assert not died, died[:3]
+    assert len(outcome.worker_cpu) == 2
