@@ -11,8 +11,8 @@ What it proves, with the figures printed:
 - every hostile target ends `error` (or its check's documented verdict: a fail or warn) within
   its timeout plus the runner's watchdog grace, and no check crashes;
 - the sweeping process's resident memory stays bounded (peak growth while the mixed sweep runs);
-- the healthy targets' median probe duration moves by less than 10 % when the hostile targets
-  share the sweep (alone and mixed sweeps alternate, three rounds each, in this same process).
+- a healthy probe's duration moves by less than 10 % (median over probes, each compared with
+  itself swept alone in the same round) while the hostile targets are swept beside it.
 """
 
 from __future__ import annotations
@@ -45,12 +45,12 @@ LAB_FAULTS = {  # lab domain -> the stand-in fault of its fediverse app
 }
 HEALTHY_DOMAINS = ("golf.test", "hotel.test", "india.test")
 ROUNDS = int(os.environ.get("WATCHTOWER_HOSTILE_ROUNDS", "3"))
-# The goal is < 10 %. It is not met: over 12 rounds the healthy median goes from 4.6 to
-# 5.6 ms (ratio 1.23) while 860 hostile probes share the process and two cores (see
-# docs/reliability.md). The long run (WATCHTOWER_HOSTILE_ROUNDS >= 12) asserts the goal; the
-# short CI run (3 rounds, ~20 % noise per round) asserts < 50 %, which still catches hostile
-# targets that hold healthy probes up (seconds, not a millisecond).
-LATENCY_TOLERANCE = 0.10 if ROUNDS >= 12 else 0.50
+# The goal is < 10 %, on the paired median (see the latency test). Over 12 rounds it is
+# 1.03-1.06 with the method's own noise at 1.00-1.02 (docs/reliability.md); one round alone
+# ranges 0.99-1.34. The long run (WATCHTOWER_HOSTILE_ROUNDS >= 12) asserts the goal; the short
+# CI run (3 rounds) asserts < 25 %, which still catches hostile targets that hold healthy
+# probes up (a held probe is slowed 100-fold, not by a tenth).
+LATENCY_TOLERANCE = 0.10 if ROUNDS >= 12 else 0.25
 
 
 @dataclass
@@ -257,25 +257,53 @@ def test_one_sweep_contains_100_hostile_targets(setup: Setup) -> None:
     assert [c for c in changed if c not in starved] == []
 
 
+def _durations(results: list[Result]) -> dict[tuple[str, str], float]:
+    return {(r.check, r.target.key): r.duration_ms for r in results}
+
+
+def _paired(after: dict[tuple[str, str], float], before: dict[tuple[str, str], float]
+            ) -> list[tuple[str, float]]:
+    """Per probe (the same check on the same target, in the same round): the check, and the
+    probe's duration in `after` over its duration in `before`."""
+    return [(k[0], after[k] / before[k]) for k in sorted(after.keys() & before.keys())
+            if before[k] > 0]
+
+
+def _per_check(pairs: list[tuple[str, float]]) -> dict[str, float]:
+    by: dict[str, list[float]] = {}
+    for check, ratio in pairs:
+        by.setdefault(check, []).append(ratio)
+    return {check: statistics.median(ratios) for check, ratios in by.items()}
+
+
 def test_hostile_neighbours_do_not_slow_healthy_probes(setup: Setup) -> None:
     """Healthy probe latency alone vs while the 100 hostile targets are swept by the same
     process. The healthy targets are a second lab's (servers of their own, as healthy and
     hostile servers are in a fleet), swept with concurrency 2, so the figure is probe latency
     and not the lab's throughput under a burst (with 100 probes at once the lab, one Python
-    process, is the bottleneck and the medians swing by 30 % between identical sweeps)."""
+    process, is the bottleneck and the medians swing by 30 % between identical sweeps).
+
+    The figure is paired: each healthy probe (a check on a target) is compared with itself
+    swept alone in the same round, and the median of those ratios is the change. A median of
+    all durations pooled mixes sub-millisecond DNS probes with multi-millisecond HTTPS ones,
+    so it jumps when a few probes cross between the two groups: between two identical sweeps
+    it moved by up to 30 %, against 5 % for the paired median. A third sweep per round, alone
+    again, is the control: its paired median against the first shows the method's noise."""
     gentle = setup.apart_fleet.model_copy(update={
         "settings": setup.apart_fleet.settings.model_copy(update={"concurrency": 2})})
     _sweep(gentle, setup.apart)
-    alone: list[float] = []
-    mixed: list[float] = []
+    mixed_pairs: list[tuple[str, float]] = []
+    null_pairs: list[tuple[str, float]] = []
+    pooled: dict[str, list[float]] = {"alone": [], "mixed": []}
     for i in range(ROUNDS):
-        # Alternate the order: the lab slows a little as its hung requests pile up, and that
+        # Rotate the order: the lab slows a little as its hung requests pile up, and that
         # drift must not be read as an effect of the hostile neighbours.
-        for kind in (("alone", "mixed") if i % 2 == 0 else ("mixed", "alone")):
-            if kind == "alone":
-                results, _ = _sweep(gentle, setup.apart)
-                alone += [r.duration_ms for r in results]
-                print(f"round {i + 1}: healthy median alone {_median_ms(results):.1f} ms")
+        order = ["alone", "mixed", "again"]
+        order = order[i % 3:] + order[:i % 3]
+        took: dict[str, dict[tuple[str, str], float]] = {}
+        for kind in order:
+            if kind != "mixed":
+                took[kind] = _durations(_sweep(gentle, setup.apart)[0])
                 continue
             box: dict[str, float] = {}
             hostile = threading.Thread(
@@ -283,12 +311,29 @@ def test_hostile_neighbours_do_not_slow_healthy_probes(setup: Setup) -> None:
             hostile.start()
             results, secs = _sweep(gentle, setup.apart)
             hostile.join()
-            mixed += [r.duration_ms for r in results]
-            print(f"round {i + 1}: healthy median beside the hostile sweep "
-                  f"{_median_ms(results):.1f} ms (healthy sweep {secs:.1f} s inside a "
-                  f"{box['secs']:.1f} s hostile sweep)")
-    m_alone, m_mixed = statistics.median(alone), statistics.median(mixed)
-    ratio = m_mixed / m_alone
-    print(f"healthy median probe over {ROUNDS} rounds ({len(alone)} probes each way): alone "
-          f"{m_alone:.1f} ms, beside the hostile sweep {m_mixed:.1f} ms, ratio {ratio:.3f}")
+            took[kind] = _durations(results)
+        mixed, null = _paired(took["mixed"], took["alone"]), _paired(took["again"], took["alone"])
+        mixed_pairs += mixed
+        null_pairs += null
+        pooled["alone"] += took["alone"].values()
+        pooled["mixed"] += took["mixed"].values()
+        print(f"round {i + 1}: paired median {statistics.median(r for _, r in mixed):.3f} beside "
+              f"the hostile sweep, {statistics.median(r for _, r in null):.3f} alone again (healthy sweep {secs:.1f} s "
+              f"inside a {box['secs']:.1f} s hostile sweep)")
+    mixed_ratios, null_ratios = [r for _, r in mixed_pairs], [r for _, r in null_pairs]
+    ratio, noise = statistics.median(mixed_ratios), statistics.median(null_ratios)
+    slowed = sum(r > 1.5 for r in mixed_ratios) / len(mixed_ratios)
+    slowed_null = sum(r > 1.5 for r in null_ratios) / len(null_ratios)
+    checks, checks_null = _per_check(mixed_pairs), _per_check(null_pairs)
+    most = sorted(checks, key=checks.__getitem__, reverse=True)[:4]
+    m_alone, m_mixed = statistics.median(pooled["alone"]), statistics.median(pooled["mixed"])
+    print(f"healthy probes over {ROUNDS} rounds ({len(mixed_ratios)} pairs): paired median "
+          f"ratio {ratio:.3f} beside the hostile sweep, {noise:.3f} alone again (the noise); "
+          f"slowed > 1.5x: {slowed:.1%} beside, {slowed_null:.1%} alone again; pooled medians "
+          f"alone {m_alone:.1f} ms, beside {m_mixed:.1f} ms ({m_mixed / m_alone:.3f})")
+    print(f"per check ({len(checks)}): median of the checks' paired medians "
+          f"{statistics.median(checks.values()):.3f} beside, "
+          f"{statistics.median(checks_null.values()):.3f} alone again; most slowed: "
+          + ", ".join(f"{c} {checks[c]:.2f} ({checks_null.get(c, 1):.2f} alone again)"
+                      for c in most))
     assert abs(ratio - 1) < LATENCY_TOLERANCE, f"healthy latency ratio {ratio:.3f}"
