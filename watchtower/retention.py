@@ -253,8 +253,8 @@ def _collect_evidence(store: Store, report: PruneReport) -> None:
         with store.engine.connect() as conn:
             if sqlite:
                 # The check above is the foreign key's; SQLite would repeat it per deleted row
-                # by scanning `result` (no index on evidence_id). Writers are serialised on
-                # SQLite, so nothing can start referencing a body during this statement.
+                # by scanning `result` (evidence_id is indexed on PostgreSQL only). Writers are
+                # serialised on SQLite, so nothing can start referencing a body meanwhile.
                 conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
                 conn.commit()
             try:

@@ -16,7 +16,7 @@ from watchtower.config import parse_fleet
 from watchtower.model import Result, Status, Target, TargetKind, utcnow
 from watchtower.report import Period, build_report
 from watchtower.retention import Policy, prune, split_by_day
-from watchtower.store import EvidenceRow, FlipRow, ResultRow, RollupRow, Store
+from watchtower.store import SCHEMA_VERSION, EvidenceRow, FlipRow, ResultRow, RollupRow, Store
 
 TABLES = ("flip", "state", "result", "result_day", "evidence", "sweep", "schema_version")
 DAY0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
@@ -187,7 +187,8 @@ def test_reports_and_dashboard_span_raw_and_rolled_up_days(store: Store) -> None
     assert sum(s["probes"] for s in spans) == 2880
 
 
-def test_schema_5_database_migrates_to_6_with_its_history(store: Store) -> None:
+def test_schema_5_database_migrates_to_the_current_one_with_its_history(store: Store
+                                                                          ) -> None:
     sweep_day(store, 0, {100: Status.FAIL, 110: Status.OK})
     with store.engine.begin() as conn:  # back to what schema 5 had
         conn.exec_driver_sql("DROP TABLE result_day")
@@ -195,12 +196,15 @@ def test_schema_5_database_migrates_to_6_with_its_history(store: Store) -> None:
         conn.exec_driver_sql("CREATE INDEX ix_result_pair_last ON result "
                              "(check_id, target, last_at)")
         conn.exec_driver_sql("CREATE INDEX ix_result_last_at ON result (last_at)")
+        conn.exec_driver_sql("DROP INDEX IF EXISTS ix_result_evidence_id")
         conn.exec_driver_sql("UPDATE schema_version SET version = 5")
     upgraded = Store(store.url)
     try:
-        assert upgraded.schema_version() == 6
+        assert upgraded.schema_version() == SCHEMA_VERSION == 7
         indexes = {ix["name"] for ix in inspect(upgraded.engine).get_indexes("result")}
-        assert indexes == {"ix_result_target_check_last"}
+        # evidence_id: the foreign key's lookups when retention deletes evidence (PostgreSQL)
+        assert indexes == {"ix_result_target_check_last"} | (
+            {"ix_result_evidence_id"} if upgraded.engine.dialect.name == "postgresql" else set())
         assert upgraded.probes_stored() == 288
         prune(upgraded, Policy(raw_days=7), now=DAY0 + dt.timedelta(days=9))
         assert upgraded.probes_stored() == 288 and upgraded.rollups("a.test")

@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect
 from sqlmodel import Session, select
 
 from watchtower.model import Result, Status, Target, TargetKind
@@ -41,6 +42,16 @@ def result(status: Status, summary: str, minutes: int, evidence: dict | None = N
 def test_schema_is_versioned(store: Store) -> None:
     assert store.schema_version() == SCHEMA_VERSION
     assert store.migrate() == SCHEMA_VERSION  # idempotent
+
+
+def test_postgresql_indexes_the_evidence_a_streak_names(store: Store) -> None:
+    """Retention deletes unreferenced evidence; PostgreSQL's foreign-key check then looks up
+    `result.evidence_id`, a scan of every streak per body without this index."""
+    indexes = {ix["name"]: ix["column_names"] for ix in inspect(store.engine).get_indexes("result")}
+    if store.engine.dialect.name == "postgresql":
+        assert indexes["ix_result_evidence_id"] == ["evidence_id"]
+    else:  # SQLite skips the check during collection and saves the index's pages
+        assert "ix_result_evidence_id" not in indexes
 
 
 def test_identical_results_extend_a_streak(store: Store) -> None:
