@@ -193,10 +193,6 @@ def _sweep_outcome(fleet: Fleet, targets: list[Target]
     return outcome.results, time.monotonic() - started, outcome
 
 
-def _median_ms(results: list[Result]) -> float:
-    return statistics.median(r.duration_ms for r in results)
-
-
 def test_one_sweep_contains_100_hostile_targets(setup: Setup) -> None:
     """One sweep, hostile and healthy targets together: bounded time, bounded memory, no
     crash, and the healthy verdicts are the ones a sweep of the healthy targets alone gives."""
@@ -318,8 +314,8 @@ def test_hostile_neighbours_do_not_slow_healthy_probes(setup: Setup) -> None:
         pooled["alone"] += took["alone"].values()
         pooled["mixed"] += took["mixed"].values()
         print(f"round {i + 1}: paired median {statistics.median(r for _, r in mixed):.3f} beside "
-              f"the hostile sweep, {statistics.median(r for _, r in null):.3f} alone again (healthy sweep {secs:.1f} s "
-              f"inside a {box['secs']:.1f} s hostile sweep)")
+              f"the hostile sweep, {statistics.median(r for _, r in null):.3f} alone again "
+              f"(healthy sweep {secs:.1f} s inside a {box['secs']:.1f} s hostile sweep)")
     mixed_ratios, null_ratios = [r for _, r in mixed_pairs], [r for _, r in null_pairs]
     ratio, noise = statistics.median(mixed_ratios), statistics.median(null_ratios)
     slowed = sum(r > 1.5 for r in mixed_ratios) / len(mixed_ratios)
