@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import types
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from watchtower import sweep_procs
 from watchtower.config import Fleet
 from watchtower.engine import run_sweep, select_checks
+from watchtower.model import Result
 from watchtower.runner import plan_jobs
 from watchtower.sweep_procs import ProcessRunner, shard
 
@@ -64,32 +66,34 @@ def test_two_workers_give_the_results_of_one_process(lab_fleet: Fleet,
 
 def test_a_killed_worker_loses_only_its_unreported_probes(
         lab_fleet: Fleet, small_threshold: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    runners: list[ProcessRunner] = []
-
-    class Recording(ProcessRunner):
-        def __init__(self, *args: Any) -> None:
-            super().__init__(*args)
-            runners.append(self)
-
-    monkeypatch.setattr("watchtower.engine.ProcessRunner", Recording)
-    killed: list[int] = []
-
-    def kill_first_worker(_result: Any) -> None:
-        if not killed:
-            victim = runners[0].workers[0]
-            os.kill(victim.pid, signal.SIGKILL)
-            killed.append(victim.pid)
-
     checks = select_checks()
     fleet = _with_processes(lab_fleet, 2)
     jobs = plan_jobs(fleet, checks)
-    outcome = run_sweep(fleet, None, checks, on_result=kill_first_worker)
+    # The deal ProcessRunner makes (the same function on the same plan): worker i runs shard i.
+    owner = {(j.check.meta.id, j.target.key): i for i, part in enumerate(shard(jobs, 2))
+             for j in part}
+    killed: list[int] = []
+
+    class KillingAtFirstResult(ProcessRunner):
+        """Kills, at the sweep's very first result, the worker that did not send it: that
+        worker has reported nothing yet, so some of its probes are surely unreported (killing
+        later, from `on_result`, raced a shard that finished inside the engine's first
+        batch)."""
+
+        def run(self, jobs: list[Any], fleet: Fleet, stop: Any = None) -> Iterator[Result]:
+            for result in super().run(jobs, fleet, stop):
+                if not killed:
+                    victim = self.workers[1 - owner[(result.check, result.target.key)]]
+                    os.kill(victim.pid, signal.SIGKILL)
+                    killed.append(victim.pid)
+                yield result
+
+    monkeypatch.setattr("watchtower.engine.ProcessRunner", KillingAtFirstResult)
+    outcome = run_sweep(fleet, None, checks)
     assert killed, "the sweep never reported a result"
     assert outcome.total == len(jobs)  # every pair has a result, none twice
     assert len({(r.check, r.target.key) for r in outcome.results}) == len(jobs)
     died = [r for r in outcome.results if r.evidence.get("error_kind") == "worker-died"]
-    # The first batch arrives while the victim still has probes to run (the demo lab's
-    # hung and slow endpoints keep every shard busy for seconds).
     assert died, "no probe was reported as lost with its worker"
     assert all("signal 9" in r.summary for r in died)
     assert len(died) < len(jobs)
