@@ -16,7 +16,6 @@ delivery to `<maildir>/<mailbox>/`. Nothing ever leaves the machine.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hmac
 import logging
 import mailbox
@@ -32,10 +31,10 @@ from typing import Any
 import dkim
 
 from watchtower.lab.imapd import LabImapd
+from watchtower.lab.smtp import MAX_LINE, SmtpSession
 
 log = logging.getLogger(__name__)
 
-MAX_LINE = 2048
 MAX_MESSAGE = 1 << 20
 SELECTOR = "s1"
 PROBE_USER = "watchtower-probe"
@@ -81,7 +80,7 @@ class MailHostConfig:
         self.deliveries.append(sender)
 
 
-class _Session(socketserver.StreamRequestHandler):
+class _Session(SmtpSession):
     server: _SubmissionServer
 
     def setup(self) -> None:
@@ -89,18 +88,6 @@ class _Session(socketserver.StreamRequestHandler):
         if self.server.implicit:  # handshake in this session's thread, not the accept loop
             self.request = self.server.tls.wrap_socket(self.request, server_side=True)
         super().setup()
-
-    def handle(self) -> None:
-        with contextlib.suppress(OSError, ssl.SSLError, UnicodeDecodeError):
-            self._dialogue()
-
-    def _send(self, text: str) -> None:
-        self.wfile.write(text.encode() + b"\r\n")
-        self.wfile.flush()
-
-    def _line(self) -> str | None:
-        raw = self.rfile.readline(MAX_LINE)
-        return raw.decode("ascii").rstrip("\r\n") if raw else None
 
     def _dialogue(self) -> None:
         srv, cfg = self.server, self.server.config
@@ -115,15 +102,9 @@ class _Session(socketserver.StreamRequestHandler):
             if verb == "EHLO":
                 caps = [cfg.hostname, "PIPELINING", f"SIZE {MAX_MESSAGE}", "8BITMIME"]
                 caps.append("AUTH PLAIN LOGIN" if tls else "STARTTLS")
-                for cap in caps[:-1]:
-                    self._send(f"250-{cap}")
-                self._send(f"250 {caps[-1]}")
+                self._ehlo(caps)
             elif verb == "STARTTLS" and not tls:
-                self._send("220 2.0.0 Ready to start TLS")
-                conn = srv.tls.wrap_socket(self.request, server_side=True)
-                self.request = conn
-                self.rfile = conn.makefile("rb")
-                self.wfile = conn.makefile("wb")
+                self._start_tls(srv.tls)
                 tls, user, sender, rcpts = True, None, None, []
             elif verb == "AUTH":
                 if not tls:

@@ -57,8 +57,10 @@ def _quoted(value: str) -> str:
     return " ".join(f'"{value[i:i + 255]}"' for i in range(0, len(value), 255))
 
 
-class _Handler(socketserver.StreamRequestHandler):
-    server: _Server
+class SmtpSession(socketserver.StreamRequestHandler):
+    """What the lab's SMTP servers (this MX and the mail host's submission ports) share: line
+    I/O, the EHLO reply and the STARTTLS upgrade. A client that hangs up or speaks garbage
+    ends its session; each server writes its own `_dialogue`."""
 
     def setup(self) -> None:
         self.request.settimeout(30)
@@ -66,22 +68,42 @@ class _Handler(socketserver.StreamRequestHandler):
 
     def handle(self) -> None:
         with contextlib.suppress(OSError, ssl.SSLError, UnicodeDecodeError):
-            self._dialogue()  # a client that hangs up or speaks garbage ends its session
+            self._dialogue()
+
+    def _dialogue(self) -> None:
+        raise NotImplementedError
 
     def _send(self, text: str) -> None:
         self.wfile.write(text.encode() + b"\r\n")
         self.wfile.flush()
+
+    def _line(self) -> str | None:
+        raw = self.rfile.readline(MAX_LINE)
+        return raw.decode("ascii").rstrip("\r\n") if raw else None
+
+    def _ehlo(self, caps: list[str]) -> None:
+        """The multi-line 250 reply: the host name first, then the extensions."""
+        for cap in caps[:-1]:
+            self._send(f"250-{cap}")
+        self._send(f"250 {caps[-1]}")
+
+    def _start_tls(self, context: ssl.SSLContext) -> None:
+        self._send("220 2.0.0 Ready to start TLS")
+        conn = context.wrap_socket(self.request, server_side=True)
+        self.request = conn
+        self.rfile = conn.makefile("rb")
+        self.wfile = conn.makefile("wb")
+
+
+class _Handler(SmtpSession):
+    server: _Server
 
     def _dialogue(self) -> None:
         srv = self.server
         self._send(f"220 {srv.hostname} ESMTP watchtower lab")
         tls = False
         sender = False
-        while True:
-            raw = self.rfile.readline(MAX_LINE)
-            if not raw:
-                return
-            line = raw.decode("ascii").rstrip("\r\n")
+        while (line := self._line()) is not None:
             verb = line.split(" ", 1)[0].upper()
             arg = line[len(verb):].strip()
             if verb in ("EHLO", "HELO"):
@@ -92,15 +114,9 @@ class _Handler(socketserver.StreamRequestHandler):
                 caps = [srv.hostname, "PIPELINING", "SIZE 10240000", "8BITMIME"]
                 if not tls:
                     caps.append("STARTTLS")
-                for cap in caps[:-1]:
-                    self._send(f"250-{cap}")
-                self._send(f"250 {caps[-1]}")
+                self._ehlo(caps)
             elif verb == "STARTTLS" and not tls:
-                self._send("220 2.0.0 Ready to start TLS")
-                conn = srv.tls.wrap_socket(self.request, server_side=True)
-                self.request = conn
-                self.rfile = conn.makefile("rb")
-                self.wfile = conn.makefile("wb")
+                self._start_tls(srv.tls)
                 tls, sender = True, False
             elif verb == "MAIL":
                 sender = True
