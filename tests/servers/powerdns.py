@@ -198,6 +198,23 @@ class PowerDNS(Server):
         }
         return self._api("POST", "/zones", body, expect=(201,))
 
+    def recreate_zone(
+        self,
+        name: str,
+        nameservers: list[str],
+        records: Sequence[Record] = (),
+        dnssec: bool = False,
+    ) -> dict[str, Any]:
+        """`create_zone`, starting afresh if the zone exists (a server reused across sessions
+        or suites still holds it: the API answers 409)."""
+        try:
+            return self.create_zone(name, nameservers, records, dnssec)
+        except ServerError as exc:
+            if "409" not in str(exc):
+                raise
+            self.delete_zone(name)
+            return self.create_zone(name, nameservers, records, dnssec)
+
     def replace_rrset(
         self, zone: str, name: str, type: str, ttl: int, contents: Sequence[str]
     ) -> None:

@@ -11,7 +11,6 @@ import dns.flags
 import dns.rcode
 import pytest
 
-from tests.servers.base import ServerError
 from tests.servers.powerdns import PowerDNS
 from tests.servers.unbound import Unbound
 from watchtower.config import parse_fleet
@@ -24,13 +23,7 @@ REKEYED = "rekeyed.dnssecub.test"
 
 def _zone(pdns: PowerDNS, zone: str) -> None:
     records = [("ns1", "A", 300, "127.0.0.1"), ("@", "TXT", 300, '"hello"')]
-    try:
-        pdns.create_zone(zone, [f"ns1.{zone}."], records, dnssec=True)
-    except ServerError as exc:  # a reused server: start the zone afresh
-        if "409" not in str(exc):
-            raise
-        pdns.delete_zone(zone)
-        pdns.create_zone(zone, [f"ns1.{zone}."], records, dnssec=True)
+    pdns.recreate_zone(zone, [f"ns1.{zone}."], records, dnssec=True)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.servers.base import ServerError
 from tests.servers.powerdns import PowerDNS, txt
 from watchtower.config import Fleet, parse_fleet
 from watchtower.lab.ca import LabCA
@@ -151,13 +150,7 @@ def _policy(mode: str, *mx: str) -> bytes:
 def mail_world(powerdns: PowerDNS, tmp_path_factory: pytest.TempPathFactory
                ) -> Iterator[MailWorld]:
     for name, records in zones().items():
-        try:
-            powerdns.create_zone(name, NS, records)
-        except ServerError as exc:  # a second session on a reused server: start clean
-            if "409" not in str(exc):
-                raise
-            powerdns.delete_zone(name)
-            powerdns.create_zone(name, NS, records)
+        powerdns.recreate_zone(name, NS, records)
     ca = LabCA(Path(tmp_path_factory.mktemp("mail-ca")))
     web = WebFront("127.0.0.1", 0, 0)
     sites = {

@@ -25,7 +25,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tests.servers.base import ServerError, require, require_module
+from tests.servers.base import require, require_module
 from tests.servers.mailstack import MailStack
 from tests.servers.powerdns import PowerDNS
 from tests.servers.unbound import Unbound
@@ -60,13 +60,7 @@ def _mail_zone(zone: str, tlsa_name: str, tlsa: Sequence[str], rtype: str = "TLS
 
 
 def _create(pdns: PowerDNS, zone: str, records: Records, *, dnssec: bool) -> None:
-    try:
-        pdns.create_zone(zone, [f"ns1.{zone}."], records, dnssec=dnssec)
-    except ServerError as exc:  # a reused server: start the zone afresh
-        if "409" not in str(exc):
-            raise
-        pdns.delete_zone(zone)
-        pdns.create_zone(zone, [f"ns1.{zone}."], records, dnssec=dnssec)
+    pdns.recreate_zone(zone, [f"ns1.{zone}."], records, dnssec=dnssec)
 
 
 @dataclass
