@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.config import Zone
 from watchtower.dnsdecl import declare
 from watchtower.dnsdecl.compare import Difference, compare, queries
@@ -26,7 +25,8 @@ from watchtower.dnsdecl.records import Record
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.dns import DnsError
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 from .dns.common import nameservers, server_pairs, zone_name
 

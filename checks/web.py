@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Status, Target, TargetKind, Verdict, utcnow
 from watchtower.net.http import HttpResponse
 from watchtower.net.tls import name_matches
 from watchtower.parsers import ParseError, securitytxt
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 EXPIRY_WARN_DAYS = 14
 HSTS_MIN_AGE = 31536000

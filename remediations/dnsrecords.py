@@ -19,8 +19,8 @@ from watchtower.net.powerdns import (
     replace_body,
     zone_for,
 )
-from watchtower.plugins import register_remediation
-from watchtower.remediate import (
+from watchtower.probe.registry import register_remediation
+from watchtower.remediation.engine import (
     NoAction,
     Plan,
     Remediation,

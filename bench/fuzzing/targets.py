@@ -55,9 +55,9 @@ def load() -> None:
     from watchtower.checks import storage as sto
 
     import watchtower.parsers as parsers_pkg
-    from watchtower import advisories as adv
     from watchtower import config as cfg
-    from watchtower.nixos.storepaths import Package as Pkg
+    from watchtower.inventory import advisories as adv
+    from watchtower.inventory.storepaths import Package as Pkg
     from watchtower.parsers import (  # noqa: F401 - submodules become attributes of the package
         caa,
         dkim,

@@ -21,13 +21,13 @@ import dns.name
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.dns import DnsError
 from watchtower.parsers import ParseError
 from watchtower.parsers import caa as caa_parser
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 from .common import fleet_web_endpoints, in_zone, zone_name
 

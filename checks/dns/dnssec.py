@@ -20,10 +20,10 @@ from typing import Any
 import dns.dnssec
 import dns.rdatatype
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.dns import DnsError, ServerReply, load_trust_anchors
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 from . import chain
 from .common import (

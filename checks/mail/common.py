@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from watchtower.checks_api import Facts, ProbeContext
 from watchtower.config import MailDomain
 from watchtower.errors import ProbeError
 from watchtower.model import Target
 from watchtower.net.dns import is_ip
 from watchtower.net.smtp import SmtpProber, prober_for
 from watchtower.parsers.spf import LookupAnswer, LookupFailure, SpfLookup
+from watchtower.probe.api import Facts, ProbeContext
 
 MAX_ADDRESSES_PER_FAMILY = 2  # per MX host: enough to see a broken one, bounded work
 

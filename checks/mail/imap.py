@@ -12,11 +12,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.imap import ImapMode, ImapSession, ImapStartTls
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 from .submission import host_address, judge_tls, mail_host_of, now_of, reveal, tls_evidence
 

@@ -25,14 +25,14 @@ from typing import Any
 
 import dkim  # dkimpy
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.config import MailHost
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.imap import ImapSession
 from watchtower.net.smtp import default_helo
 from watchtower.net.submission import SubmissionRefused, SubmissionSession, TlsMode
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 from .submission import host_address, mail_host_of, reveal
 

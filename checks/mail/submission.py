@@ -13,14 +13,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.config import MailHost, Secret
 from watchtower.errors import ConfigError, ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict, utcnow
 from watchtower.net.smtp import StartTlsDialogue, default_helo
 from watchtower.net.submission import SubmissionSession, TlsMode, auth_mechanisms
 from watchtower.net.tls import TlsFacts
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 EXPIRY_WARN_DAYS = 14
 OLD_TLS = ("TLSv1", "TLSv1.1")

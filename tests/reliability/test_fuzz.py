@@ -31,10 +31,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from watchtower.checks import storage
 
-from watchtower import advisories
 from watchtower.config import Secret, load_fleet, parse_fleet
 from watchtower.errors import ConfigError
-from watchtower.nixos.storepaths import Package
+from watchtower.inventory import advisories
+from watchtower.inventory.storepaths import Package
 from watchtower.parsers import ParseError, jrd, matrix, nodeinfo
 
 EXAMPLES = int(os.environ.get("WATCHTOWER_FUZZ_EXAMPLES", "200"))

@@ -32,9 +32,9 @@ from pathlib import Path
 import pytest
 
 from watchtower.config import Fleet, load_fleet
-from watchtower.engine import SweepOutcome, run_sweep, select_checks
 from watchtower.model import Result, Status, Target
-from watchtower.runner import WATCHDOG_GRACE
+from watchtower.probe.runner import WATCHDOG_GRACE
+from watchtower.probe.sweep import SweepOutcome, run_sweep, select_checks
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 3.0

@@ -29,8 +29,7 @@ from typing import Any
 
 import pytest
 import tomli_w
-
-from watchtower.auth import add_user
+from watchtower.dashboards.auth import add_user
 
 WT = [sys.executable, "-m", "watchtower.cli"]
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from watchtower import plugins
 from watchtower.cli import main
 from watchtower.config import Secret, load_fleet, parse_fleet
 from watchtower.errors import ConfigError
 from watchtower.model import TargetKind
+from watchtower.probe import registry
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "watchtower" / "example_fleet.toml"
 
@@ -29,7 +29,7 @@ def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     text = EXAMPLE.read_text().replace("/run/secrets/watchtower-ssh-key", str(key))
     path = tmp_path / "fleet.toml"
     path.write_text(text)
-    fleet = load_fleet(path, plugins.check_ids_and_families())
+    fleet = load_fleet(path, registry.check_ids_and_families())
     kinds = {t.kind for t in fleet.targets()}
     assert {TargetKind.ZONE, TargetKind.MAIL_DOMAIN, TargetKind.MASTODON,
             TargetKind.ENDPOINT, TargetKind.HOST} <= kinds
@@ -62,7 +62,7 @@ def test_bad_config_names_key_and_reason(data: dict, expected: str) -> None:  # 
 
 
 def test_unknown_check_id_is_rejected() -> None:
-    known = plugins.check_ids_and_families()
+    known = registry.check_ids_and_families()
     found = problems({"checks": {"dns.ns.cuont": {"interval": 60}}}, known)
     assert found == ['fleet.toml: checks."dns.ns.cuont": unknown check id or family']
     # ids, families and globs that match are fine

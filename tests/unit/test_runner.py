@@ -6,11 +6,11 @@ import threading
 import time
 from typing import Any
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.config import Fleet
 from watchtower.errors import ProbeError
 from watchtower.model import Status, Target, TargetKind, Verdict
-from watchtower.runner import Job, Runner, Sweep
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.runner import Job, Runner, Sweep
 
 RELEASE = threading.Event()
 

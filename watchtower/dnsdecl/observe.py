@@ -19,7 +19,7 @@ from watchtower.dnsdecl.derive import Observed, wants
 from watchtower.errors import ProbeError
 
 if TYPE_CHECKING:
-    from watchtower.checks_api import ProbeContext
+    from watchtower.probe.api import ProbeContext
 
 MAX_WEB_HOSTS = 8  # certificates looked at per zone for its CA: the CA is usually one
 

@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 import tomli_w
+from watchtower.dashboards.auth import add_user
 
 from tests.servers.base import find_tool, require, require_module
 from tests.unit.dashboard.seed import PASSWORDS, add_proposal
-from watchtower.auth import add_user
 from watchtower.config import database_url, load_fleet
-from watchtower.engine import run_sweep, select_checks
-from watchtower.remediate import Remediator
+from watchtower.probe.sweep import run_sweep, select_checks
+from watchtower.remediation.engine import Remediator
 from watchtower.store import Store
 
 CHROMIUM = "/usr/bin/chromium"

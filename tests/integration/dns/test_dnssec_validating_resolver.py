@@ -14,8 +14,8 @@ import pytest
 from tests.servers.powerdns import PowerDNS
 from tests.servers.unbound import Unbound
 from watchtower.config import parse_fleet
-from watchtower.engine import run_sweep, select_checks
 from watchtower.model import Result
+from watchtower.probe.sweep import run_sweep, select_checks
 
 GOOD = "good.dnssecub.test"
 REKEYED = "rekeyed.dnssecub.test"

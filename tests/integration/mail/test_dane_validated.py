@@ -30,8 +30,8 @@ from tests.servers.mailstack import MailStack
 from tests.servers.powerdns import PowerDNS
 from tests.servers.unbound import Unbound
 from watchtower.config import parse_fleet
-from watchtower.engine import run_sweep, select_checks
 from watchtower.model import Result
+from watchtower.probe.sweep import run_sweep, select_checks
 
 SUFFIX = "danechk.test"
 Records = list[tuple[str, str, int, str]]

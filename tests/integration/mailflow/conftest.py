@@ -21,8 +21,8 @@ from tests.servers.base import ServerError
 from tests.servers.mailstack import MailStack
 from tests.servers.powerdns import PowerDNS, txt
 from watchtower.config import parse_fleet
-from watchtower.engine import run_sweep, select_checks
 from watchtower.model import Result
+from watchtower.probe.sweep import run_sweep, select_checks
 
 MAILFLOW_CHECKS = ["mail.submission", "mail.imap", "mail.roundtrip"]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.servers.base import require
-from watchtower import plugins
 from watchtower.config import Settings, parse_fleet
+from watchtower.probe import registry
 
 ROOT = Path(__file__).resolve().parents[3]
 NIX_FILES = sorted([ROOT / "flake.nix", *(ROOT / "nix").glob("*.nix"),
@@ -56,7 +56,7 @@ def test_typed_settings_keys_exist_in_the_config_model() -> None:
 def test_example_settings_render_to_a_valid_fleet_file() -> None:
     data = json.loads(nix_instantiate("--eval", "--strict", "--json",
                                       "nix/example-settings.nix"))
-    fleet = parse_fleet(data, "nix/example-settings.nix", plugins.check_ids_and_families(),
+    fleet = parse_fleet(data, "nix/example-settings.nix", registry.check_ids_and_families(),
                         check_secrets=False)
     assert fleet.zones and fleet.services
 

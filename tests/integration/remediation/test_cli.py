@@ -24,7 +24,7 @@ from watchtower.remediations.nixos import NixosRollback, _upsert_known_good
 from tests.servers.nixstore import NixStore
 from watchtower.config import Fleet
 from watchtower.model import utcnow
-from watchtower.remediate import Plan, Remediator, default_context
+from watchtower.remediation.engine import Plan, Remediator, default_context
 from watchtower.store import StateRow, Store
 
 NIX_VARS = ("NIX_STORE_DIR", "NIX_STATE_DIR", "NIX_LOG_DIR", "NIX_CONF_DIR")

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from watchtower import plugins
 from watchtower.config import Fleet
-from watchtower.engine import run_sweep
 from watchtower.model import Status
-from watchtower.remediate import Remediator, default_context
+from watchtower.probe import registry
+from watchtower.probe.sweep import run_sweep
+from watchtower.remediation.engine import Remediator, default_context
 from watchtower.store import Store
 
 ZONE = "fixme.test"
@@ -37,7 +37,7 @@ def test_missing_dmarc_is_created_and_undone(powerdns, tmp_path: Path,  # type: 
         "remediation": {"policies": {"dns.records": "auto"}, "settle_seconds": 0},
     })
     store = Store(fleet.settings.database or "")
-    dmarc = {"mail.dmarc.record": plugins.checks()["mail.dmarc.record"]}
+    dmarc = {"mail.dmarc.record": registry.checks()["mail.dmarc.record"]}
     first = run_sweep(fleet, store, dmarc)
     assert [r.status for r in first.results] == [Status.FAIL]
 

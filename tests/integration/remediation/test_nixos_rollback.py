@@ -20,10 +20,10 @@ from watchtower.remediations.nixos import NixosRollback, known_good
 
 from tests.servers.base import require
 from tests.servers.nixstore import NixStore
-from watchtower import plugins
 from watchtower.config import Fleet
-from watchtower.remediate import PolicyRefused, Remediator, default_context
-from watchtower.scheduler import Scheduler
+from watchtower.probe import registry
+from watchtower.probe.scheduler import Scheduler
+from watchtower.remediation.engine import PolicyRefused, Remediator, default_context
 from watchtower.store import Store
 
 STANDIN = """#!/bin/sh
@@ -69,7 +69,7 @@ def world(tmp_path: Path) -> Any:
 
 
 def checks() -> dict[str, Any]:
-    return {cid: c for cid, c in plugins.checks().items()
+    return {cid: c for cid, c in registry.checks().items()
             if cid in ("host.units", "drift.reboot")}
 
 

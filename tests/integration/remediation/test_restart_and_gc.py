@@ -11,10 +11,10 @@ from watchtower.remediations.nixos import _upsert_known_good
 
 from tests.servers.base import require
 from tests.servers.nixstore import NixStore
-from watchtower import plugins
 from watchtower.config import Fleet
-from watchtower.engine import run_sweep
-from watchtower.remediate import Remediator, default_context
+from watchtower.probe import registry
+from watchtower.probe.sweep import run_sweep
+from watchtower.remediation.engine import Remediator, default_context
 from watchtower.store import Store
 
 STANDIN = """#!/bin/sh
@@ -48,7 +48,7 @@ def test_failed_unit_is_restarted_and_verified(tmp_path: Path) -> None:
     fleet = fleet_for(tmp_path, nix, systemctl, {"systemd.restart": "auto",
                                                  "nixos.rollback": "off"})
     store = Store(fleet.settings.database or "")
-    run_sweep(fleet, store, {"host.units": plugins.checks()["host.units"]})
+    run_sweep(fleet, store, {"host.units": registry.checks()["host.units"]})
     remediator = Remediator(fleet, store, default_context(fleet, store))
     (row,) = remediator.run_auto()
     assert row.state == "applied", row.outcome
@@ -69,7 +69,7 @@ def test_gc_keeps_current_booted_and_known_good(tmp_path: Path) -> None:
     store = Store(fleet.settings.database or "")
     _upsert_known_good(store, "web1", paths[2], 2)
     ctx = default_context(fleet, store)
-    gc = plugins.remediations()["nix.gc"]()
+    gc = registry.remediations()["nix.gc"]()
 
     class Failing:  # the host.disk state that triggers it
         check_id, target, evidence_id, status = "host.disk", "web1", None, "fail"

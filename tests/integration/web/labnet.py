@@ -13,13 +13,13 @@ from typing import Any
 
 import dns.zone
 
-from watchtower.checks_api import Check
 from watchtower.config import Fleet, parse_fleet
 from watchtower.lab.ca import LabCA
 from watchtower.lab.dnsserver import DnsServer
 from watchtower.lab.https import WebFront, WsgiApp
 from watchtower.model import Result, Target
-from watchtower.runner import Job, Sweep, execute
+from watchtower.probe.api import Check
+from watchtower.probe.runner import Job, Sweep, execute
 
 ZONE = "example.test"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.unit.alerts.helpers import T0, fleet, minutes, result, store
-from watchtower.alerts import AlertProcessor, alert_flips, alert_states
+from watchtower.alerting.notify import outbox
+from watchtower.alerting.processor import AlertProcessor, alert_flips, alert_states
 from watchtower.model import Result
-from watchtower.notify import outbox
 from watchtower.store import Store
 
 CHANNELS = """
@@ -156,7 +156,7 @@ def test_other_targets_are_not_silenced(tmp_path: Path) -> None:
 def test_evidence_gauges_are_recorded_and_dropped(tmp_path: Path) -> None:
     from sqlmodel import Session, select
 
-    from watchtower.alerts_store import GaugeRow
+    from watchtower.store.alerting import GaugeRow
 
     s = store(tmp_path)
     proc = AlertProcessor(s, fleet())

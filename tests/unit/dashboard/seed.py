@@ -9,12 +9,12 @@ from pathlib import Path
 
 import tomli_w
 from sqlmodel import Session
+from watchtower.dashboards.auth import add_user
 
-from watchtower.auth import add_user
 from watchtower.model import Result, Status, Target, TargetKind
-from watchtower.remediate import Plan, Step
-from watchtower.remediation_store import AuditRow, RemediationRow
+from watchtower.remediation.engine import Plan, Step
 from watchtower.store import Store
+from watchtower.store.remediation import AuditRow, RemediationRow
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 PASSWORDS = {"olga": "operator-pass-1", "vic": "viewer-pass-1"}

@@ -15,11 +15,10 @@ from typing import Any
 
 import pytest
 
-from watchtower.checks_api import ProbeContext
 from watchtower.cli import main
 from watchtower.config import Fleet, Service
 from watchtower.errors import ProbeError
-from watchtower.feeds import (
+from watchtower.inventory.feeds import (
     FeedError,
     Upstream,
     behind_summary,
@@ -27,9 +26,10 @@ from watchtower.feeds import (
     update_release_feed,
     upstream_facts,
 )
+from watchtower.inventory.versions import running_version
 from watchtower.net.dns import Resolver, Server
 from watchtower.net.http import HttpClient
-from watchtower.versions import running_version
+from watchtower.probe.api import ProbeContext
 
 FEEDS = Path(__file__).resolve().parents[2] / "fixtures" / "feeds"
 TOKEN = "s3cr3t"

@@ -21,14 +21,14 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from watchtower.checks_api import Check
 from watchtower.config import Fleet
-from watchtower.engine import SweepOutcome, run_sweep
 from watchtower.model import utcnow
+from watchtower.probe.api import Check
+from watchtower.probe.sweep import SweepOutcome, run_sweep
 from watchtower.store import Flip, Store
 
 if TYPE_CHECKING:
-    from watchtower.alerts import AlertProcessor
+    from watchtower.alerting.processor import AlertProcessor
     from watchtower.metrics import RuntimeStats
 
 log = logging.getLogger(__name__)
@@ -121,13 +121,13 @@ class Scheduler:
                  ", ".join(f"{g.key} ({len(g.check_ids)} checks)" for g in self.groups))
 
     def _schedule_prune(self) -> None:
-        """History retention once a day (settings.prune_cron); see watchtower/retention.py."""
+        """History retention once a day (settings.prune_cron); see watchtower/store/retention.py."""
         self._sched.add_job(self.prune, CronTrigger.from_crontab(self.fleet.settings.prune_cron,
                                                                  timezone="UTC"),
                             id=PRUNE_JOB, name=PRUNE_JOB, replace_existing=True)
 
     def prune(self) -> None:
-        from watchtower.retention import Policy, prune
+        from watchtower.store.retention import Policy, prune
 
         if not self.stop_event.is_set():
             prune(self.store, Policy.from_settings(self.fleet.settings))

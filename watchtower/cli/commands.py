@@ -21,10 +21,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
-from watchtower import __version__, plugins, sweep_procs
+from watchtower import __version__
 from watchtower.config import Fleet, database_url, load_fleet
 from watchtower.errors import ConfigError
 from watchtower.model import Result, Status
+from watchtower.probe import registry, workers
 
 log = logging.getLogger("watchtower")
 
@@ -42,7 +43,7 @@ def _setup_logging(level: str = "info") -> None:
 
 
 def _load(path: str) -> Fleet:
-    return load_fleet(path, plugins.check_ids_and_families())
+    return load_fleet(path, registry.check_ids_and_families())
 
 
 # -- commands -----------------------------------------------------------------------------
@@ -70,7 +71,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_checks(args: argparse.Namespace) -> int:
-    checks = plugins.checks()
+    checks = registry.checks()
     if args.format == "json":
         json.dump({"checks": [c.meta.to_json() for c in checks.values()]}, sys.stdout, indent=2)
         print()
@@ -106,8 +107,8 @@ class Progress:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from watchtower.engine import run_sweep, select_checks
-    from watchtower.runner import plan_jobs
+    from watchtower.probe.runner import plan_jobs
+    from watchtower.probe.sweep import run_sweep, select_checks
     from watchtower.store import Store
 
     fleet = _load(args.config)
@@ -180,12 +181,12 @@ def serve(fleet: Fleet, *, banner: Callable[[str], None] | None = None,
     maintenance windows and metrics credentials without a restart (state is in the store); a
     bad one is logged and ignored, and the running config stays.
     """
-    from watchtower.alerts import AlertProcessor
-    from watchtower.engine import select_checks
+    from watchtower.alerting.notify import OutboxWorker
+    from watchtower.alerting.processor import AlertProcessor
     from watchtower.metrics import RuntimeStats, credentials_of
-    from watchtower.notify import OutboxWorker
-    from watchtower.remediate import Remediator, default_context
-    from watchtower.scheduler import Scheduler
+    from watchtower.probe.scheduler import Scheduler
+    from watchtower.probe.sweep import select_checks
+    from watchtower.remediation.engine import Remediator, default_context
     from watchtower.store import Store
 
     store = Store(database_url(fleet.settings))
@@ -214,7 +215,7 @@ def serve(fleet: Fleet, *, banner: Callable[[str], None] | None = None,
     scheduler = Scheduler(fleet, store, select_checks(), on_sweep=after_sweep, alerts=alerts,
                           runtime=runtime)
     if fleet.settings.sweep_processes != 1:
-        sweep_procs.prestart()  # large sweeps fork their workers from it
+        workers.prestart()  # large sweeps fork their workers from it
     scheduler.start()
 
     def reload() -> None:
@@ -254,8 +255,8 @@ def serve(fleet: Fleet, *, banner: Callable[[str], None] | None = None,
 
 def cmd_store_prune(args: argparse.Namespace) -> int:
     """`watchtower store prune`: apply the history retention now (the scheduler does it daily)."""
-    from watchtower.retention import Policy, prune
     from watchtower.store import Store
+    from watchtower.store.retention import Policy, prune
 
     fleet = _load(args.config)
     store = Store(database_url(fleet.settings))
@@ -340,9 +341,9 @@ def cmd_remediate(args: argparse.Namespace) -> int:
     """`watchtower remediate list|plan|approve|reject|apply|history`."""
     import getpass
 
-    from watchtower.remediate import PolicyRefused, Remediator, default_context, plans_text
-    from watchtower.remediation_store import OPEN_STATES
+    from watchtower.remediation.engine import PolicyRefused, Remediator, default_context, plans_text
     from watchtower.store import Store
+    from watchtower.store.remediation import OPEN_STATES
 
     fleet = _load(args.config)
     store = Store(database_url(fleet.settings))
@@ -449,7 +450,7 @@ def _start_lab(args: argparse.Namespace) -> Any:
 
 def cmd_feeds_update(args: argparse.Namespace) -> int:
     """Refresh settings.release_feed from upstream, or install a prepared file (--from)."""
-    from watchtower.feeds import FeedError, install_feed_file, update_release_feed
+    from watchtower.inventory.feeds import FeedError, install_feed_file, update_release_feed
 
     fleet = _load(args.config)
     dest = fleet.settings.release_feed
@@ -461,7 +462,7 @@ def cmd_feeds_update(args: argparse.Namespace) -> int:
             names = install_feed_file(args.source, dest)
             print(f"installed {args.source} as {dest}: {', '.join(names)}")
             return EXIT_OK
-        from watchtower.runner import Sweep
+        from watchtower.probe.runner import Sweep
 
         sweep = Sweep(fleet)
         try:
@@ -524,7 +525,7 @@ def _demo_dashboard_user(fleet: Fleet) -> tuple[str, str]:
     """A demo operator with a fresh random password in the lab's users file."""
     import secrets
 
-    from watchtower.auth import add_user
+    from watchtower.dashboards.auth import add_user
 
     password = secrets.token_urlsafe(12)
     assert fleet.dashboard.users_file is not None
@@ -562,7 +563,7 @@ def cmd_dashboard_user(args: argparse.Namespace) -> int:
     """`watchtower dashboard-user add NAME --role R --users-file F` (password from stdin)."""
     import getpass
 
-    from watchtower.auth import AuthError, add_user, load_users
+    from watchtower.dashboards.auth import AuthError, add_user, load_users
 
     if args.action == "list":
         for entry in load_users(args.users_file).values():
@@ -675,7 +676,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--timeout", type=float, default=20.0, help="seconds per upstream")
     s.set_defaults(func=cmd_feeds_update)
 
-    from watchtower.dnsdecl.cli import add_parser as add_dns_parser
+    from watchtower.cli.dns import add_parser as add_dns_parser
 
     add_dns_parser(sub)
 

@@ -15,16 +15,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from watchtower import plugins
-from watchtower.checks_api import Check
 from watchtower.config import Fleet
 from watchtower.model import Result, Status, Target
-from watchtower.runner import Job, Runner, Sweep, plan_jobs
+from watchtower.probe import registry
+from watchtower.probe.api import Check
+from watchtower.probe.runner import Job, Runner, Sweep, plan_jobs
+from watchtower.probe.workers import ProcessRunner, processes_for
 from watchtower.store import Flip, Store
-from watchtower.sweep_procs import ProcessRunner, processes_for
 
 if TYPE_CHECKING:
-    from watchtower.alerts import AlertProcessor
+    from watchtower.alerting.processor import AlertProcessor
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class SweepOutcome:
 
 def select_checks(only: list[str] | None = None) -> dict[str, Check]:
     """All registered checks, or those whose id or family matches one of the globs."""
-    checks = plugins.checks()
+    checks = registry.checks()
     if not only:
         return checks
     return {cid: c for cid, c in checks.items()

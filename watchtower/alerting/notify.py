@@ -1,6 +1,6 @@
 """Notification channels and the outbox worker that delivers alert notices.
 
-Notices are rows (`notification_outbox`, written by watchtower/alerts.py with the alert state that
+Notices are rows (`notification_outbox`, written by watchtower/alerting/processor.py with the alert state that
 caused them). The worker claims due rows with a compare-and-set lease, so two workers never send
 the same row, hands each to its channel, and marks it `sent` only after the channel accepted it.
 A transient failure reschedules the row with exponential backoff (`retry_initial` doubling up to
@@ -26,12 +26,12 @@ from typing import Protocol
 from sqlalchemy import and_, or_, update
 from sqlmodel import Session, col, select
 
-from watchtower.alerts_store import ChannelHealthRow, OutboxRow
 from watchtower.config import AppriseChannel, EmailChannel, Fleet, Notifications
 from watchtower.errors import ConfigError
 from watchtower.model import utcnow
 from watchtower.net.mailer import MailError, Relay, send_mail
 from watchtower.store import Store, aware
+from watchtower.store.alerting import ChannelHealthRow, OutboxRow
 
 log = logging.getLogger(__name__)
 

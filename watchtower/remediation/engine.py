@@ -37,17 +37,17 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from watchtower import plugins
 from watchtower.config import Fleet
 from watchtower.errors import ProbeError
 from watchtower.model import Status, Target, utcnow
-from watchtower.remediation_store import (
+from watchtower.probe import registry
+from watchtower.store import StateRow, Store, aware
+from watchtower.store.remediation import (
     OPEN_STATES,
     AuditRow,
     HostLockRow,
     RemediationRow,
 )
-from watchtower.store import StateRow, Store, aware
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ class Remediator:
         failing = [st for st in states if st.status == Status.FAIL]
         created: list[RemediationRow] = []
         open_keys = {(r.remediation, r.target) for r in self.proposals(OPEN_STATES)}
-        for rid, cls in plugins.remediations().items():
+        for rid, cls in registry.remediations().items():
             remediation = cls()
             for st in failing:
                 if st.check_id not in cls.meta.triggers or (rid, st.target) in open_keys:
@@ -328,7 +328,7 @@ class Remediator:
         if plan.guard and not force:
             self.audit(rid, actor, "apply-refused", plan.guard, ok=False)
             raise PolicyRefused(f"remediation {rid} refused: {plan.guard} (use --force)")
-        meta = plugins.remediations()[row.remediation].meta
+        meta = registry.remediations()[row.remediation].meta
         self._check_rate(row, meta)
         if not self._lock(row):
             raise PolicyRefused(f"host {row.host} is being remediated by another change")
@@ -550,7 +550,7 @@ class Remediator:
 
     def run_auto(self) -> list[RemediationRow]:
         """Propose, then apply what policy `auto` allows (the scheduler calls this)."""
-        for cls in plugins.remediations().values():
+        for cls in registry.remediations().values():
             cls().observe(self.ctx)
         self.propose()
         done = []
@@ -584,8 +584,8 @@ def default_context(fleet: Fleet, store: Store) -> RemediationContext:
     reads `ctx.fleet`, so a reloaded fleet file takes effect at once."""
     import requests
 
-    from watchtower.engine import run_sweep
     from watchtower.net.transport import LocalTransport, open_transport
+    from watchtower.probe.sweep import run_sweep
 
     def run_command(host_name: str, argv: list[str], timeout: float) -> StepOutcome:
         if host_name == "@local":  # runs on the appliance itself (nixos-rebuild --target-host)
@@ -613,7 +613,7 @@ def default_context(fleet: Fleet, store: Store) -> RemediationContext:
                            f"HTTP {resp.status_code} {resp.text[:500]}")
 
     def verify(target: Target, check_ids: list[str]) -> list[Status]:
-        checks = {cid: c for cid, c in plugins.checks().items() if cid in check_ids}
+        checks = {cid: c for cid, c in registry.checks().items() if cid in check_ids}
         outcome = run_sweep(ctx.fleet, store, checks, targets=[target], schedule="verify")
         return [r.status for r in outcome.results]
 

@@ -3,7 +3,7 @@
 A window silences *notifications* only. Checks keep running and the alert state keeps counting,
 so the history shows what happened during the upgrade and, when the window closes, an alert that
 is still firing is announced at once (the alert processor reconciles "what people were told"
-with "what is true", see watchtower/alerts.py).
+with "what is true", see watchtower/alerting/processor.py).
 
 Two shapes, both in the fleet file's `[[maintenance]]`:
 - one-off: `start` and `end` (ISO 8601; a time without offset is read in `timezone`);

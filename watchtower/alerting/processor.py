@@ -28,12 +28,12 @@ from typing import TypeVar
 
 from sqlmodel import Session, col, select
 
-from watchtower.alerts_store import AlertFlipRow, AlertStateRow, GaugeRow, OutboxRow
+from watchtower.alerting.maintenance import silencing
 from watchtower.config import Fleet
-from watchtower.maintenance import silencing
 from watchtower.metrics import gauges_of
 from watchtower.model import Result, Status, utcnow
 from watchtower.store import Store, aware
+from watchtower.store.alerting import AlertFlipRow, AlertStateRow, GaugeRow, OutboxRow
 
 log = logging.getLogger(__name__)
 

@@ -54,7 +54,7 @@ def _zones(fleet: Fleet, names: list[str] | None) -> list[Zone]:
 
 
 def cmd_dns(args: argparse.Namespace) -> int:
-    from watchtower.cli import _load
+    from watchtower.cli.commands import _load
 
     fleet = _load(args.config)
     zones = _zones(fleet, [args.zone] if isinstance(args.zone, str) else args.zone)

@@ -1,6 +1,6 @@
 """docs/configuration.md, generated from the config models so it cannot drift from them.
 
-`python -m watchtower.configdoc > docs/configuration.md`; a test fails when the file is stale.
+`python -m watchtower.config.doc > docs/configuration.md`; a test fails when the file is stale.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from watchtower.config import Fleet, Secret
 
 HEADER = """# Fleet file reference
 
-Generated from `watchtower/config.py` by `python -m watchtower.configdoc`; do not edit by hand.
+Generated from `watchtower/config/fleet.py` by `python -m watchtower.config.doc`; do not edit by hand.
 The fleet file is TOML. Unknown keys are errors. Secret values are never written inline: a key
 of type *secret* takes `{ "$env" = "NAME" }` or `{ "$file" = "/run/secrets/name" }`.
 Relative paths in `[settings]` are relative to the fleet file.
@@ -48,7 +48,7 @@ def _type_name(annotation: Any) -> str:
 
 def _default(field: Any) -> str:
     text = _default_text(field)
-    return text if len(text) <= 60 else "(see `watchtower/config.py`)"
+    return text if len(text) <= 60 else "(see `watchtower/config/fleet.py`)"
 
 
 def _default_text(field: Any) -> str:

@@ -38,7 +38,7 @@ class CheckMeta:
     standards: tuple[str, ...] = ()
     remediation: str | None = None
     #: A short human hint on fixing a failure, shown in reports; empty means the report
-    #: falls back to watchtower/report_hints.py (keyed by check id).
+    #: falls back to watchtower/report/hints.py (keyed by check id).
     hint: str = ""
 
     def to_json(self) -> dict[str, Any]:

@@ -29,11 +29,11 @@ from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
-from watchtower import plugins
-from watchtower.checks_api import Check
 from watchtower.config import Fleet
 from watchtower.model import Result, Target, utcnow
-from watchtower.runner import Job, Runner, Sweep, error_result, locality
+from watchtower.probe import registry
+from watchtower.probe.api import Check
+from watchtower.probe.runner import Job, Runner, Sweep, error_result, locality
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ BATCH_SECONDS = 0.2
 _context = multiprocessing.get_context("forkserver")
 # The forkserver imports this module once and warms it (below): every worker forked from it
 # starts with the checks loaded and the Public Suffix List parsed.
-_context.set_forkserver_preload(["watchtower.sweep_warm"])
+_context.set_forkserver_preload(["watchtower.probe.warm"])
 
 JobSpec = tuple[str, Target, float]
 
@@ -69,7 +69,7 @@ def processes_for(fleet: Fleet, jobs: list[Job]) -> int:
 
 def _registered(jobs: list[Job]) -> bool:
     """Workers rebuild checks from the registry by id: only registered checks can go."""
-    known = plugins.checks()
+    known = registry.checks()
     return all(type(known.get(j.check.meta.id)) is type(j.check) for j in jobs)
 
 
@@ -189,7 +189,7 @@ def _start_without_main(proc: Any) -> None:
 def _worker(conn: Connection, fleet: Fleet, specs: list[JobSpec], concurrency: int) -> None:
     """A worker's whole life: probe its shard, stream results, then its DNS stats."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when a sweep stops
-    checks: dict[str, Check] = plugins.checks()
+    checks: dict[str, Check] = registry.checks()
     jobs = [Job(checks[cid], target, timeout) for cid, target, timeout in specs]
     sweep = Sweep(fleet)
     batch: list[Result] = []

@@ -14,7 +14,7 @@ import threading
 from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
-from watchtower.checks_api import Check
+from watchtower.probe.api import Check
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from watchtower.errors import ProbeError, WatchtowerError
-from watchtower.versions import compare, version_key
+from watchtower.inventory.versions import compare, version_key
 
 if TYPE_CHECKING:
     from watchtower.net.http import HttpClient

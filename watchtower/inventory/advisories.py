@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from watchtower.errors import WatchtowerError
-from watchtower.nixos.storepaths import Package
-from watchtower.versions import compare, same, version_key
+from watchtower.inventory.storepaths import Package
+from watchtower.inventory.versions import compare, same, version_key
 
 CRITICAL_SCORE = 9.0
 

@@ -167,7 +167,7 @@ class Settings(Strict):
         description="certificate issuer organisation -> its CAA issuer domain (dns.caa); "
                     "entries given here are added to (or override) the defaults")
     state_dir: str | None = None
-    # Alerting (watchtower/alerts.py): consecutive problem results before an alert fires,
+    # Alerting (watchtower/alerting/processor.py): consecutive problem results before an alert fires,
     # consecutive good results before it resolves, and the least time between reminders
     # while it stays firing (0 = no reminders). Per-check overrides live in [checks.X].
     failure_threshold: int = Field(default=3, ge=1)
@@ -177,7 +177,7 @@ class Settings(Strict):
     release_feed: str | None = Field(default=None, description="JSON: software -> newest release")
     advisory_feeds: list[str] = Field(default_factory=list, description="vulnix/OSV JSON files")
     advisory_whitelist: str | None = None
-    # Retention (watchtower/retention.py): raw result streaks are kept this many days, then
+    # Retention (watchtower/store/retention.py): raw result streaks are kept this many days, then
     # folded into one row per check, target and day, kept `history_rollup_days`.
     # Default 3: at 1,000 domains x 45 checks with 3 % flapping, a raw day costs ~8.4 MB and a
     # rolled-up day ~1 MB (bench/bench_store.py), so 3 keeps 30 days near 89 MB (7: ~118 MB).
@@ -539,7 +539,7 @@ class MaintenanceWindow(Strict):
 
     @model_validator(mode="after")
     def _one_kind(self) -> MaintenanceWindow:
-        from watchtower.maintenance import window_problem
+        from watchtower.alerting.maintenance import window_problem
 
         problem = window_problem(self)
         if problem:

@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from watchtower.checks_api import Check, ProbeContext
 from watchtower.config import Fleet
 from watchtower.errors import ProbeError
 from watchtower.model import Finding, Result, Status, Target, utcnow
@@ -28,6 +27,7 @@ from watchtower.net.http import HttpClient
 from watchtower.net.tls import TlsProber
 from watchtower.parsers import ParseError
 from watchtower.parsers.dmarc import organizational_domain
+from watchtower.probe.api import Check, ProbeContext
 
 log = logging.getLogger(__name__)
 

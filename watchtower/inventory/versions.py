@@ -24,8 +24,8 @@ from urllib.parse import urljoin
 from watchtower.errors import ProbeError
 
 if TYPE_CHECKING:
-    from watchtower.checks_api import ProbeContext
     from watchtower.config import Service
+    from watchtower.probe.api import ProbeContext
 
 NODEINFO_SCHEMA = re.compile(r"^https?://nodeinfo\.diaspora\.software/ns/schema/(2\.\d+)$")
 PRE_RELEASE = {"dev": 0, "a": 1, "alpha": 1, "b": 2, "beta": 2, "pre": 3, "rc": 4}

@@ -12,7 +12,7 @@ Shape, and why:
 - `sweep`: each run with its counts; a sweep left `running` by a crash is marked `interrupted`
   at the next start, and the results it stored before the crash stay.
 - `result_day`: history older than the raw window, one row per (check, target, day), written by
-  watchtower/retention.py; `spans`/`history` read both kinds.
+  watchtower/store/retention.py; `spans`/`history` read both kinds.
 Migrations: a `schema_version` row and an ordered list of steps (`MIGRATIONS`); step 1 creates
 the tables. Each later release appends steps; the store refuses a database newer than itself.
 """
@@ -37,12 +37,12 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
-from watchtower import (
-    alerts_store,  # its tables join the metadata (migration step 2)
-    remediation_store,  # its tables join the metadata (migration step 3)
-    report_store,  # its table joins the metadata (migration step 4)
-)
 from watchtower.model import Result, Status, utcnow
+from watchtower.store import (
+    alerting,  # its tables join the metadata (migration step 2)
+    remediation,  # its tables join the metadata (migration step 3)
+    reports,  # its table joins the metadata (migration step 4)
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class EvidenceRow(SQLModel, table=True):
 
 class ResultRow(SQLModel, table=True):
     """A streak (see the module docstring). Kept `history_raw_days`; then folded into `RollupRow`s
-    (watchtower/retention.py). One index, (target, check, last_at): it serves a pair's history,
+    (watchtower/store/retention.py). One index, (target, check, last_at): it serves a pair's history,
     a target's (dashboard) and a report's targets; retention scans the table once a day instead
     of paying a `last_at` index that every streak extension rewrote (schema 6).
 
@@ -188,25 +188,25 @@ def _create_tables(engine: Engine) -> None:
 def _create_alert_tables(engine: Engine) -> None:
     """Step 2: alert state, alert flips, notification outbox, channel health, check gauges."""
     SQLModel.metadata.create_all(
-        engine, tables=[SQLModel.metadata.tables[t] for t in alerts_store.ALERT_TABLES])
+        engine, tables=[SQLModel.metadata.tables[t] for t in alerting.ALERT_TABLES])
 
 
 def _create_remediation_tables(engine: Engine) -> None:
     """Step 3: remediation proposals, their audit trail, host locks."""
     SQLModel.metadata.create_all(
         engine,
-        tables=[SQLModel.metadata.tables[t] for t in remediation_store.REMEDIATION_TABLES])
+        tables=[SQLModel.metadata.tables[t] for t in remediation.REMEDIATION_TABLES])
 
 
 def _create_report_tables(engine: Engine) -> None:
     """Step 4: compliance reports with their bodies and delivery state."""
     SQLModel.metadata.create_all(
-        engine, tables=[SQLModel.metadata.tables[t] for t in report_store.REPORT_TABLES])
+        engine, tables=[SQLModel.metadata.tables[t] for t in reports.REPORT_TABLES])
 
 
 def _create_dashboard_tables(engine: Engine) -> None:
     """Step 5: the dashboard's acknowledgements and its audit of operators' actions."""
-    from watchtower.dashboards import tables
+    from watchtower.store import dashboard as tables
 
     tables.ensure_tables(engine)
 
