@@ -21,10 +21,10 @@ from watchtower.config import Fleet, database_url, load_fleet
 from watchtower.probe import registry
 from watchtower.remediation.engine import Remediator
 from watchtower.store import Store
+from watchtower.store.dashboard import ensure_tables
 
 from .actions import read_only_remediator
 from .reports import ReportSource, report_source
-from watchtower.store.dashboard import ensure_tables
 
 ENV_FLEET = "WATCHTOWER_FLEET"
 

@@ -33,7 +33,6 @@ from watchtower.store import (
     aware,
 )
 from watchtower.store.alerting import GaugeRow
-
 from watchtower.store.dashboard import AcknowledgementRow
 
 STATUS_ORDER = ("fail", "error", "warn", "ok")  # worst first, as people scan

@@ -1,12 +1,13 @@
 """Notification channels and the outbox worker that delivers alert notices.
 
-Notices are rows (`notification_outbox`, written by watchtower/alerting/processor.py with the alert state that
-caused them). The worker claims due rows with a compare-and-set lease, so two workers never send
-the same row, hands each to its channel, and marks it `sent` only after the channel accepted it.
-A transient failure reschedules the row with exponential backoff (`retry_initial` doubling up to
-`retry_max`); a permanent one (the relay refuses the sender, apprise cannot parse its URL) marks
-the row `failed`, kept for the dashboard. Each channel's health (last success, last error,
-failures in a row, `broken`) is a row in `channel_health`, read by the dashboard and `/metrics`.
+Notices are rows (`notification_outbox`, written by watchtower/alerting/processor.py with the alert
+state that caused them). The worker claims due rows with a compare-and-set lease, so two workers
+never send the same row, hands each to its channel, and marks it `sent` only after the channel
+accepted it. A transient failure reschedules the row with exponential backoff (`retry_initial`
+doubling up to `retry_max`); a permanent one (the relay refuses the sender, apprise cannot parse
+its URL) marks the row `failed`, kept for the dashboard. Each channel's health (last success, last
+error, failures in a row, `broken`) is a row in `channel_health`, read by the dashboard and
+`/metrics`.
 
 Channels: email through the operator's SMTP relay (watchtower/net/mailer.py), and apprise for
 Matrix rooms, ntfy, webhooks and the rest it supports. Apprise URLs embed tokens, so they are

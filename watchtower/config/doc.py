@@ -15,7 +15,8 @@ from watchtower.config import Fleet, Secret
 
 HEADER = """# Fleet file reference
 
-Generated from `watchtower/config/fleet.py` by `python -m watchtower.config.doc`; do not edit by hand.
+Generated from the models in `watchtower/config/` by `python -m watchtower.config.doc`; do not
+edit by hand.
 The fleet file is TOML. Unknown keys are errors. Secret values are never written inline: a key
 of type *secret* takes `{ "$env" = "NAME" }` or `{ "$file" = "/run/secrets/name" }`.
 Relative paths in `[settings]` are relative to the fleet file.

@@ -79,9 +79,9 @@ class EvidenceRow(SQLModel, table=True):
 
 class ResultRow(SQLModel, table=True):
     """A streak (see the module docstring). Kept `history_raw_days`; then folded into `RollupRow`s
-    (watchtower/store/retention.py). One index, (target, check, last_at): it serves a pair's history,
-    a target's (dashboard) and a report's targets; retention scans the table once a day instead
-    of paying a `last_at` index that every streak extension rewrote (schema 6).
+    (watchtower/store/retention.py). One index, (target, check, last_at): it serves a pair's
+    history, a target's (dashboard) and a report's targets; retention scans the table once a day
+    instead of paying a `last_at` index that every streak extension rewrote (schema 6).
 
     On PostgreSQL also `evidence_id` (schema 7): deleting an evidence body makes the server look
     for streaks that still name it, and without an index that is a scan of the whole table per
