@@ -80,9 +80,9 @@ def main() -> int:
         base = Path(tmp)
         with lab_process(base / "lab", args.domains) as fleet_path:
             fleet = load_fleet(fleet_path, registry.check_ids_and_families())
-            dns_port = fleet.settings.authoritative_port
-            https_port = fleet.settings.https_port
-            ca = str(fleet.settings.ca_bundle)
+            dns_port = fleet.probe.authoritative_port
+            https_port = fleet.probe.https_port
+            ca = str(fleet.probe.ca_bundle)
             targets = fleet.targets()
             checks = dict(select_checks(list(CHECKS)))
             zones = [t.name for t in targets if checks["mail.tls-rpt"].applies(t)]
@@ -120,7 +120,7 @@ def main() -> int:
                 proc.terminate()
                 proc.wait(10)
             wt_jobs = [t for t in targets if any(c.applies(t) for c in checks.values())]
-            fleet = fleet.model_copy(update={"settings": fleet.settings.model_copy(
+            fleet = fleet.model_copy(update={"probe": fleet.probe.model_copy(
                 update={"concurrency": args.concurrency})})
             workers.prestart()  # as `watchtower run` does at start-up
             outcomes = [run_sweep(fleet, None, checks, targets=wt_jobs)

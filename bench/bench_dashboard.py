@@ -133,7 +133,7 @@ def main() -> None:
         n = seed(url, args.domains, random.Random(8))
         seeded = time.perf_counter() - t
         fleet = Path(tmp) / "fleet.toml"
-        fleet.write_text(tomli_w.dumps({"settings": {"database": url},
+        fleet.write_text(tomli_w.dumps({"store": {"database": url},
                                         "dashboard": {"users_file": "users.toml"}}))
         print(f"seeded {n} states ({args.domains} domains x 45 checks) in {seeded:.1f} s")
         print(line("overview data assembly", time_assembly(url), f"for {n} states"))

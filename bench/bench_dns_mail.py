@@ -13,7 +13,7 @@ loopback port, then measures in the same run:
    ratio = watchtower wall / replay wall (target <= 2x): what watchtower adds over the network.
 
 watchtower runs as `watchtower run` sweeps: large sweeps are split by domain over worker
-processes (settings.sweep_processes, one per core by default).
+processes ([probe] sweep_processes, one per core by default).
 
 Run: `python bench/bench_dns_mail.py [--zones 1000] [--oracle-sample 200]`.
 """
@@ -158,8 +158,8 @@ def serve_powerdns(zones: list[dns.zone.Zone]) -> tuple[int, Callable[[], None]]
 
 def _fleet(port: int, names: list[str], *, zones: bool, processes: int = 0) -> Any:
     return parse_fleet({
-        "settings": {"nameservers": [f"127.0.0.1:{port}"], "authoritative_port": port,
-                     "dns_timeout": 3.0, "concurrency": 32, "sweep_processes": processes},
+        "probe": {"nameservers": [f"127.0.0.1:{port}"], "authoritative_port": port,
+                  "dns_timeout": 3.0, "concurrency": 32, "sweep_processes": processes},
         "zones": [{"name": n, "dnssec": False} for n in names] if zones else [],
         "mail_domains": [{"name": n, "dkim_selectors": ["s1"], "mta_sts": False}
                          for n in names],
@@ -189,7 +189,7 @@ def questions_of(port: int, names: list[str]) -> tuple[list[tuple[str, str]], in
         sweep = Sweep(fleet)
     finally:
         dns_module.CACHE_ENTRIES = bound
-    for _ in Runner(fleet.settings.concurrency).run(plan_jobs(fleet, _checks(dns_family=True)),
+    for _ in Runner(fleet.probe.concurrency).run(plan_jobs(fleet, _checks(dns_family=True)),
                                                     sweep.context):
         pass
     keys: list[Any] = sweep.dns._cache.keys()  # type: ignore[union-attr]

@@ -166,12 +166,12 @@ class Advisories(Check):
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
         host: Host = target.spec
-        settings = ctx.fleet.settings
-        if not settings.advisory_feeds:
+        feeds = ctx.fleet.feeds
+        if not feeds.advisories:
             return {"host": host.name, "feeds": [], "matches": []}
         try:
-            advisories = load_feeds(settings.advisory_feeds)
-            whitelist = load_whitelist(settings.advisory_whitelist)
+            advisories = load_feeds(feeds.advisories)
+            whitelist = load_whitelist(feeds.whitelist)
         except AdvisoryError as exc:
             raise ProbeError(str(exc), kind="config") from None
         with open_transport(host) as t:
@@ -179,14 +179,14 @@ class Advisories(Check):
             pkgs = packages(hostfacts.closure(t, host, state["current"], budget(ctx)))
         return {"host": host.name, "system": state["current"],
                 "nixos_version": state["nixos_version"], "packages": len(pkgs),
-                "feeds": list(settings.advisory_feeds), "advisories": len(advisories),
+                "feeds": list(feeds.advisories), "advisories": len(advisories),
                 "whitelist_entries": len(whitelist),
                 "matches": match(advisories, pkgs, whitelist)}
 
     def judge(self, facts: Facts) -> Verdict:
         f = Findings()
         if not facts.get("feeds"):
-            f.warn("no advisory feed configured (settings.advisory_feeds): closure not checked")
+            f.warn("no advisory feed configured ([feeds] advisories): closure not checked")
             return f.verdict("")
         today = now_of(facts).date()
         muted = 0
@@ -235,7 +235,7 @@ class Version(Check):
                                  "source": running["source"]}
         if "nodes" in running:
             facts["nodes"] = running["nodes"]
-        feed_path = ctx.fleet.settings.release_feed
+        feed_path = ctx.fleet.feeds.release
         if feed_path:
             try:
                 entry = load_release_feed(feed_path).get(service.kind)

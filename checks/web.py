@@ -138,7 +138,7 @@ def https_origin(ctx: ProbeContext, host: str, known: str | None = None) -> str:
     host, else the fleet's `https_port` (443 in production, a high port in the lab)."""
     if known is not None and (urlsplit(known).hostname or "").lower() == host.lower():
         return origin(known)
-    port = ctx.fleet.settings.https_port
+    port = ctx.fleet.probe.https_port
     return f"https://{host}" + ("" if port == 443 else f":{port}")
 
 
@@ -194,7 +194,7 @@ class HttpsRedirect(Check):
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
         host, _ = endpoint_host_port(target)
-        port = ctx.fleet.settings.http_port
+        port = ctx.fleet.probe.http_port
         url = f"http://{host}" + ("" if port == 80 else f":{port}") + "/"
         try:
             fetched, _ = fetch(ctx, url, follow=False, keep=("location",))

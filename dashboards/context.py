@@ -56,7 +56,7 @@ class AppContext:
 
 def build_context(path: str) -> AppContext:
     fleet = load_fleet(path, registry.check_ids_and_families())
-    store = Store(database_url(fleet.settings))
+    store = Store(database_url(fleet.store))
     ensure_tables(store.engine)
     return AppContext(path, fleet, store, read_only_remediator(fleet, store),
                       report_source(fleet, store))

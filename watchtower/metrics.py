@@ -529,7 +529,7 @@ class MetricsServer:
 
 
 def credentials_of(auth: Any) -> tuple[str, str] | None:
-    """(user, password) from settings.metrics_auth, read now (a Secret), or None."""
+    """(user, password) from [metrics] auth, read now (a Secret), or None."""
     if auth is None:
         return None
     return (auth.username, auth.password.reveal())

@@ -629,7 +629,7 @@ def fuzz_advisories(data: bytes) -> None:
 
 # -- the fleet file ---------------------------------------------------------------------------
 
-TOML_PIECES = ["[settings]\n", "[[zones]]\n", "[[services]]\n", "[[hosts]]\n",
+TOML_PIECES = ["[probe]\n", "[settings]\n", "[[zones]]\n", "[[services]]\n", "[[hosts]]\n",
                "[[mail_domains]]\n", "[dashboard]\n", "[remediation]\n", "[[maintenance]]\n",
                'name = "a.test"\n', 'kind = "mastodon"\n', 'kind = "garage"\n',
                'base_url = "https://a.test/"\n', "[checks.web]\n", "interval = 5\n",
@@ -659,9 +659,9 @@ def fuzz_fleet_text(data: bytes) -> None:
         list(fleet.secrets())
 
 
-SECTIONS = ("settings", "zones", "mail_domains", "services", "hosts", "mail_hosts", "endpoints",
-            "dns_apis", "checks", "remediation", "dashboard", "notifications", "maintenance",
-            "reports")
+SECTIONS = ("probe", "store", "metrics", "settings", "zones", "mail_domains", "services", "hosts",
+            "mail_hosts", "endpoints", "dns_apis", "checks", "remediation", "dashboard",
+            "notifications", "maintenance", "reports")
 FLEET = Vocab(
     keys=(*SECTIONS, "name", "kind", "base_url", "admin_url", "admin_token", "host", "tags",
           "url", "nameservers", "resolver", "concurrency", "timeout", "interval", "cron",
@@ -695,7 +695,7 @@ def fuzz_fleet_dict(data: bytes) -> None:
     src = Source(data)
     doc = tomlish(src, json_from(src, FLEET, fleet_dicts()))
     if not isinstance(doc, dict):
-        doc = {"settings": doc}
+        doc = {"probe": doc}
     fleet = only((config.ConfigError,), config.parse_fleet, doc, "fuzz.toml")
     if fleet is not None:
         fleet.targets()

@@ -1,7 +1,7 @@
 """dns.dnssec.*: chain of trust, signature lifetime, NSEC3 parameters.
 
 `dns.dnssec.valid` asks the zone's own servers for DNSKEY and SOA (with DO), the parent zone's
-servers for the DS RRset, and so on up to the zone that `settings.trust_anchors` anchors (the
+servers for the DS RRset, and so on up to the zone that `[probe] trust_anchors` anchors (the
 root KSK when unset); `chain.evaluate` then validates the recorded RRsets.
 
 How a zone is judged when its chain cannot reach an anchor (the parent is not reachable, not
@@ -112,7 +112,7 @@ class DnssecValid(Check):
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
         zone = zone_name(target)
-        anchors = load_trust_anchors(ctx.fleet.settings.trust_anchors)
+        anchors = load_trust_anchors(ctx.fleet.probe.trust_anchors)
         path = [zone]  # bottom-up: the zone, its parent zone, ... the anchored zone
         while path[-1] not in anchors and path[-1] != "." and len(path) < MAX_CHAIN:
             path.append(ctx.dns.zone_apex_above(path[-1], deadline=ctx.deadline))

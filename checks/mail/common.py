@@ -98,11 +98,11 @@ def smtp_endpoints(mx: Facts) -> list[tuple[str, str]]:
 
 
 def smtp_prober(ctx: ProbeContext) -> SmtpProber:
-    return prober_for(ctx.tls, timeout=ctx.fleet.settings.http_timeout)
+    return prober_for(ctx.tls, timeout=ctx.fleet.probe.http_timeout)
 
 
 def smtp_port(ctx: ProbeContext) -> int:
-    return ctx.fleet.settings.smtp_port
+    return ctx.fleet.probe.smtp_port
 
 
 def null_mx(mx: Facts) -> bool:

@@ -140,7 +140,7 @@ def _port_facts(ctx: ProbeContext, host: str, address: str, port: int, mode: Tls
     """One port: the verified handshake, legacy versions, and EHLO before and after TLS."""
     item: dict[str, Any] = {"port": port, "mode": mode}
     helo = default_helo()
-    timeout = ctx.fleet.settings.http_timeout
+    timeout = ctx.fleet.probe.http_timeout
     dialogue = StartTlsDialogue(helo, ctx.deadline, timeout) if mode == "starttls" else None
     try:
         tls = ctx.tls_probe(host, port, starttls=dialogue, address=address)

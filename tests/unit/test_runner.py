@@ -53,7 +53,7 @@ class CannotProbe(Check):
 
 
 def run(jobs: list[Job], concurrency: int = 4) -> tuple[list[Any], float]:
-    sweep = Sweep(Fleet.model_validate({"settings": {"nameservers": ["127.0.0.1:9"]}}))
+    sweep = Sweep(Fleet.model_validate({"probe": {"nameservers": ["127.0.0.1:9"]}}))
     started = time.monotonic()
     results = list(Runner(concurrency).run(jobs, sweep.context))
     return results, time.monotonic() - started

@@ -18,49 +18,16 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-if TYPE_CHECKING:
-    from watchtower.config import MaintenanceWindow
-
-
-def window_problem(window: MaintenanceWindow) -> str | None:
-    """Why a window is not usable (checked when the config loads), or None."""
-    try:
-        ZoneInfo(window.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return f"unknown time zone {window.timezone!r}"
-    one_off = window.start is not None or window.end is not None
-    recurring = window.cron is not None or window.duration is not None
-    if one_off and recurring:
-        return "give either start/end or cron/duration, not both"
-    if one_off:
-        if window.start is None or window.end is None:
-            return "a one-off window needs both start and end"
-        if _localize(window.end, window.timezone) <= _localize(window.start, window.timezone):
-            return "end must be after start"
-        return None
-    if window.cron is None or window.duration is None:
-        return "a recurring window needs both cron and duration (minutes)"
-    from apscheduler.triggers.cron import CronTrigger
-
-    try:
-        CronTrigger.from_crontab(window.cron, timezone=ZoneInfo(window.timezone))
-    except ValueError as exc:
-        return f"invalid cron expression ({exc})"
-    return None
-
-
-def _localize(value: dt.datetime, zone: str) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo(zone))
+from watchtower.config.operations import MaintenanceWindow, localize
 
 
 def is_open(window: MaintenanceWindow, now: dt.datetime) -> bool:
     """Whether the window covers the instant `now` (an aware datetime)."""
     if window.start is not None and window.end is not None:
-        return (_localize(window.start, window.timezone) <= now
-                < _localize(window.end, window.timezone))
+        return (localize(window.start, window.timezone) <= now
+                < localize(window.end, window.timezone))
     if window.cron is None or window.duration is None:
         return False
     from apscheduler.triggers.cron import CronTrigger

@@ -4,7 +4,7 @@ A raw status flip is not an alert: one timeout must not page anyone. Per (check,
 processor counts consecutive problem results (`fail` or `error`) and consecutive good ones (`ok`
 or `warn`). The alert fires after `failure_threshold` problems in a row (default 3) and resolves
 after `success_threshold` good results in a row (default 2); both can be set per check id, glob
-or family in `[checks.X]` and globally in `[settings]`.
+or family in `[checks.X]` and globally in `[alerting]`.
 
 What people were told is stored next to what is true (`alert_state.notified`). After each result
 the processor reconciles the two and writes notices into the outbox, in the same transaction as
@@ -101,7 +101,7 @@ class AlertProcessor:
 
     def thresholds(self, check_id: str, family: str) -> tuple[int, int]:
         override = self.fleet.override_for(check_id, family)
-        settings = self.fleet.settings
+        settings = self.fleet.alerting
         return (override.failure_threshold or settings.failure_threshold,
                 override.success_threshold or settings.success_threshold)
 
@@ -176,7 +176,7 @@ class AlertProcessor:
         if st.silenced_by is not None:
             return
         kind: str | None = None
-        reminder = self.fleet.settings.reminder_interval
+        reminder = self.fleet.alerting.reminder_interval
         if st.firing and st.notified != FIRING:
             kind = FIRING
         elif (st.firing and reminder > 0 and st.last_notified_at is not None

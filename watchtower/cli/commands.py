@@ -120,7 +120,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         targets = [t for t in targets if any(fnmatch.fnmatchcase(t.name, g) for g in args.target)]
         if not targets:
             raise ConfigError([f"--target {' '.join(args.target)}: matches no target"])
-    store = None if args.no_store else Store(database_url(fleet.settings))
+    store = None if args.no_store else Store(database_url(fleet.store))
     jobs = plan_jobs(fleet, checks, targets)
     progress = Progress(len(jobs), sys.stderr)
     try:
@@ -166,11 +166,11 @@ def _wait_for_signal(on_reload: Callable[[], None] | None = None) -> None:
 
 
 def start_metrics_server(store: Any, fleet: Fleet, runtime: Any = None) -> Any:
-    """`/metrics` on settings.metrics_listen, behind basic auth when settings.metrics_auth."""
+    """`/metrics` on [metrics] listen, behind basic auth when [metrics] auth."""
     from watchtower.metrics import MetricsApp, MetricsPage, MetricsServer, credentials_of
 
-    app = MetricsApp(MetricsPage(store, runtime), credentials_of(fleet.settings.metrics_auth))
-    return MetricsServer(app, fleet.settings.metrics_listen).start()
+    app = MetricsApp(MetricsPage(store, runtime), credentials_of(fleet.metrics.auth))
+    return MetricsServer(app, fleet.metrics.listen).start()
 
 
 def serve(fleet: Fleet, *, banner: Callable[[str], None] | None = None,
@@ -189,7 +189,7 @@ def serve(fleet: Fleet, *, banner: Callable[[str], None] | None = None,
     from watchtower.remediation.engine import Remediator, default_context
     from watchtower.store import Store
 
-    store = Store(database_url(fleet.settings))
+    store = Store(database_url(fleet.store))
     interrupted = store.mark_interrupted()
     if interrupted:
         log.warning("%d sweep(s) were interrupted by the last stop; their stored results stay",
@@ -214,7 +214,7 @@ def serve(fleet: Fleet, *, banner: Callable[[str], None] | None = None,
 
     scheduler = Scheduler(fleet, store, select_checks(), on_sweep=after_sweep, alerts=alerts,
                           runtime=runtime)
-    if fleet.settings.sweep_processes != 1:
+    if fleet.probe.sweep_processes != 1:
         workers.prestart()  # large sweeps fork their workers from it
     scheduler.start()
 
@@ -224,13 +224,13 @@ def serve(fleet: Fleet, *, banner: Callable[[str], None] | None = None,
             return
         try:
             new = _load(config_path)
-            credentials = credentials_of(new.settings.metrics_auth)
+            credentials = credentials_of(new.metrics.auth)
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("reload rejected, the running config stays: %s", problem)
             return
-        if new.settings.metrics_listen != scheduler.fleet.settings.metrics_listen:
-            log.warning("settings.metrics_listen changes need a restart; still serving the old")
+        if new.metrics.listen != scheduler.fleet.metrics.listen:
+            log.warning("[metrics] listen changes need a restart; still serving the old")
         scheduler.reload(new)
         remediator.reconfigure(new)  # policies are read at apply time: a narrower one holds
         alerts.reconfigure(new)
@@ -259,9 +259,9 @@ def cmd_store_prune(args: argparse.Namespace) -> int:
     from watchtower.store.retention import Policy, prune
 
     fleet = _load(args.config)
-    store = Store(database_url(fleet.settings))
+    store = Store(database_url(fleet.store))
     try:
-        print(prune(store, Policy.from_settings(fleet.settings), vacuum=args.vacuum).line())
+        print(prune(store, Policy.from_settings(fleet.retention), vacuum=args.vacuum).line())
     finally:
         store.close()
     return EXIT_OK
@@ -269,7 +269,7 @@ def cmd_store_prune(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     fleet = _load(args.config)
-    _setup_logging(fleet.settings.log_level)
+    _setup_logging(fleet.daemon.log_level)
     return serve(fleet, config_path=args.config)
 
 
@@ -291,7 +291,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from watchtower.store import Store
 
     fleet = _load(args.config)
-    store = Store(database_url(fleet.settings))
+    store = Store(database_url(fleet.store))
     try:
         if args.list:
             for row in list_reports(store):
@@ -346,7 +346,7 @@ def cmd_remediate(args: argparse.Namespace) -> int:
     from watchtower.store.remediation import OPEN_STATES
 
     fleet = _load(args.config)
-    store = Store(database_url(fleet.settings))
+    store = Store(database_url(fleet.store))
     remediator = Remediator(fleet, store, default_context(fleet, store))
     actor = args.user or getpass.getuser()
     try:
@@ -449,13 +449,13 @@ def _start_lab(args: argparse.Namespace) -> Any:
 
 
 def cmd_feeds_update(args: argparse.Namespace) -> int:
-    """Refresh settings.release_feed from upstream, or install a prepared file (--from)."""
+    """Refresh [feeds] release from upstream, or install a prepared file (--from)."""
     from watchtower.inventory.feeds import FeedError, install_feed_file, update_release_feed
 
     fleet = _load(args.config)
-    dest = fleet.settings.release_feed
+    dest = fleet.feeds.release
     if not dest:
-        raise ConfigError([f"{args.config}: settings.release_feed: not set (where to write "
+        raise ConfigError([f"{args.config}: [feeds] release: not set (where to write "
                            "the release feed)"])
     try:
         if args.source:
@@ -669,7 +669,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("feeds", help="manage the release feed drift.version compares with")
     feeds = s.add_subparsers(dest="feeds_command", required=True)
-    s = feeds.add_parser("update", help="refresh settings.release_feed from upstream")
+    s = feeds.add_parser("update", help="refresh [feeds] release from upstream")
     s.add_argument("-c", "--config", required=True)
     s.add_argument("--from", dest="source", metavar="FILE",
                    help="install this prepared feed file instead (offline installs, tests)")

@@ -19,7 +19,7 @@ Generated from the models in `watchtower/config/` by `python -m watchtower.confi
 edit by hand.
 The fleet file is TOML. Unknown keys are errors. Secret values are never written inline: a key
 of type *secret* takes `{ "$env" = "NAME" }` or `{ "$file" = "/run/secrets/name" }`.
-Relative paths in `[settings]` are relative to the fleet file.
+Relative paths are relative to the fleet file.
 """
 
 

@@ -1,6 +1,6 @@
 """Security advisories for the packages of a running closure, and the whitelist that mutes some.
 
-Two feed formats are read, both as local files (`settings.advisory_feeds`):
+Two feed formats are read, both as local files (`[feeds] advisories`):
 - vulnix `--json` output: a list of {"pname", "version", "affected_by": [CVE...],
   "whitelisted": [...], "cvssv3_basescore": {CVE: score}, "description": {CVE: text}}. vulnix
   already matched these against some closure; we match them again against *this* host's
@@ -12,7 +12,7 @@ Two feed formats are read, both as local files (`settings.advisory_feeds`):
 Severity is "critical" when a CVSS v3 base score is 9.0 or more (scored from the vector when only
 the vector is given, FIRST CVSS v3.1 specification section 7) or the record says CRITICAL.
 
-The whitelist (`settings.advisory_whitelist`) is vulnix-style TOML (or the same as JSON):
+The whitelist (`[feeds] whitelist`) is vulnix-style TOML (or the same as JSON):
     ["openssl-3.0.13"]              # package name, or name-version
     cve = ["CVE-2024-0727"]         # optional: without it, every advisory of the package
     until = 2025-03-01              # required: an entry stops muting after this day

@@ -2,7 +2,7 @@
 
 drift.version warns when a declared version is behind upstream, and says by how much (releases
 and days), so it needs the upstream's release history. That comes from a local JSON file
-(`settings.release_feed`) so checks never depend on the internet; `watchtower feeds update`
+(`[feeds] release`) so checks never depend on the internet; `watchtower feeds update`
 refreshes the file from the projects' release pages when the network allows, and offline installs
 and tests copy a prepared file in with `--from`.
 

@@ -45,7 +45,7 @@ class Sweep:
     """The network clients shared by every probe of one sweep (and so its DNS cache)."""
 
     def __init__(self, fleet: Fleet) -> None:
-        s = fleet.settings
+        s = fleet.probe
         servers = [Server.parse(n) for n in s.nameservers] or _system_nameservers()
         self.fleet = fleet
         self.dns = Resolver(servers, s.dns_timeout, authoritative_port=s.authoritative_port)

@@ -111,7 +111,7 @@ class Scheduler:
         now = utcnow()
         for group in self.groups:
             self._sched.add_job(
-                self.sweep, group.trigger(self.fleet.settings.jitter), args=[group],
+                self.sweep, group.trigger(self.fleet.probe.jitter), args=[group],
                 id=group.key, name=group.key, replace_existing=True,
                 next_run_time=now if run_now else None,
             )
@@ -121,8 +121,9 @@ class Scheduler:
                  ", ".join(f"{g.key} ({len(g.check_ids)} checks)" for g in self.groups))
 
     def _schedule_prune(self) -> None:
-        """History retention once a day (settings.prune_cron); see watchtower/store/retention.py."""
-        self._sched.add_job(self.prune, CronTrigger.from_crontab(self.fleet.settings.prune_cron,
+        """History retention once a day ([retention] prune_cron); see
+        watchtower/store/retention.py."""
+        self._sched.add_job(self.prune, CronTrigger.from_crontab(self.fleet.retention.prune_cron,
                                                                  timezone="UTC"),
                             id=PRUNE_JOB, name=PRUNE_JOB, replace_existing=True)
 
@@ -130,7 +131,7 @@ class Scheduler:
         from watchtower.store.retention import Policy, prune
 
         if not self.stop_event.is_set():
-            prune(self.store, Policy.from_settings(self.fleet.settings))
+            prune(self.store, Policy.from_settings(self.fleet.retention))
 
     def sweep(self, group: Group) -> SweepOutcome | None:
         if self.stop_event.is_set():
@@ -159,10 +160,10 @@ class Scheduler:
         """
         new_groups = schedule_groups(fleet, self.checks)
         old_keys = {g.key for g in self.groups}
-        jitter_changed = fleet.settings.jitter != self.fleet.settings.jitter
+        jitter_changed = fleet.probe.jitter != self.fleet.probe.jitter
         self.fleet = fleet
         for group in new_groups:
-            trigger = group.trigger(fleet.settings.jitter)
+            trigger = group.trigger(fleet.probe.jitter)
             if group.key in old_keys and self._sched.get_job(group.key) is not None:
                 self._sched.modify_job(group.key, args=[group])
                 if jitter_changed:

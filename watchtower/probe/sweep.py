@@ -119,14 +119,14 @@ def run_sweep(
 
     processes = processes_for(fleet, jobs)
     # The network clients live where the probes run: here, or in each worker process.
-    pool = ProcessRunner(processes, fleet.settings.concurrency) if processes > 1 else None
+    pool = ProcessRunner(processes, fleet.probe.concurrency) if processes > 1 else None
     sweep = Sweep(fleet) if pool is None else None
     if pool is not None:
         results = pool.run(jobs, fleet, stop)
         log.debug("sweep of %d probes over %d worker processes", len(jobs), processes)
     else:
         assert sweep is not None
-        results = Runner(fleet.settings.concurrency).run(jobs, sweep.context, stop)
+        results = Runner(fleet.probe.concurrency).run(jobs, sweep.context, stop)
     state = "done"
     try:
         for result in results:

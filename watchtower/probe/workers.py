@@ -61,7 +61,7 @@ def prestart() -> None:
 
 def processes_for(fleet: Fleet, jobs: list[Job]) -> int:
     """How many worker processes this sweep gets (1: run in this process)."""
-    wanted = fleet.settings.sweep_processes or (os.cpu_count() or 1)
+    wanted = fleet.probe.sweep_processes or (os.cpu_count() or 1)
     if wanted <= 1 or len(jobs) < MIN_JOBS or not _registered(jobs):
         return 1
     return min(wanted, len({locality(j.target) for j in jobs}))

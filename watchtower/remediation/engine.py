@@ -360,7 +360,7 @@ class Remediator:
         """The key that signs plans, kept in the state directory (never in the database)."""
         from watchtower.config import default_state_dir
 
-        path = default_state_dir(self.fleet.settings) / "remediation-plan.key"
+        path = default_state_dir(self.fleet.store) / "remediation-plan.key"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -62,7 +62,7 @@ class Policy:
 
     @classmethod
     def from_settings(cls, settings: Any) -> Policy:
-        return cls(settings.history_raw_days, settings.history_rollup_days)
+        return cls(settings.raw_days, settings.rollup_days)
 
 
 @dataclass(slots=True)

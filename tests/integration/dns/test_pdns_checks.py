@@ -76,9 +76,7 @@ def world(powerdns: PowerDNS, powerdns2: PowerDNS, tmp_path_factory: pytest.Temp
 
 def run(world: dict[str, Any], check_id: str, zone: str, **zone_opts: Any) -> Result:
     fleet = parse_fleet({
-        "settings": {"nameservers": [f"127.0.0.1:{world['port']}"],
-                     "authoritative_port": world["port"], "dns_timeout": 0.5,
-                     "trust_anchors": str(world["anchors"])},
+        "probe": {"nameservers": [f"127.0.0.1:{world['port']}"], "authoritative_port": world["port"], "dns_timeout": 0.5, "trust_anchors": str(world["anchors"])},
         "zones": [{"name": zone, **zone_opts}],
     })
     target = next(t for t in fleet.targets() if t.name == zone)

@@ -80,7 +80,7 @@ def customer_fleet_file(lab_fleet_path: Path, relay: Relay, dest: Path,
                         database: str) -> Path:
     """The lab's fleet file with customers, a mail channel and two [[reports]] entries."""
     doc: dict[str, Any] = tomllib.loads(lab_fleet_path.read_text())
-    doc["settings"]["database"] = database
+    doc["store"]["database"] = database
 
     def owner(name: str) -> str | None:
         host = name.lower()

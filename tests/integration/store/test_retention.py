@@ -219,7 +219,7 @@ def test_store_prune_verb_and_the_daily_job(tmp_path: Path,
 
     db = tmp_path / "wt.db"
     fleet_file = tmp_path / "fleet.toml"
-    fleet_file.write_text(f'[settings]\ndatabase = "sqlite:///{db}"\nhistory_raw_days = 2\n'
+    fleet_file.write_text(f'[store]\ndatabase = "sqlite:///{db}"\n[retention]\nraw_days = 2\n'
                           '[[zones]]\nname = "a.test"\n')
     s = Store(f"sqlite:///{db}")
     old = utcnow() - dt.timedelta(days=5)

@@ -22,7 +22,7 @@ from watchtower.probe.workers import ProcessRunner, shard
 
 
 def _with_processes(fleet: Fleet, processes: int) -> Fleet:
-    return fleet.model_copy(update={"settings": fleet.settings.model_copy(
+    return fleet.model_copy(update={"probe": fleet.probe.model_copy(
         update={"sweep_processes": processes})})
 
 

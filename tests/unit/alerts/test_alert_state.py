@@ -11,7 +11,7 @@ from watchtower.model import Result
 from watchtower.store import Store
 
 CHANNELS = """
-[settings]
+[alerting]
 reminder_interval = 3600
 [[notifications.email]]
 name = "ops-mail"
@@ -184,7 +184,7 @@ def test_secrets_of_channels_and_metrics_auth_are_listed(monkeypatch) -> None:
     monkeypatch.setenv("WT_TEST_APPRISE_URL", "json://127.0.0.1:1/")
     monkeypatch.setenv("WT_TEST_METRICS", "pw")
     text = CHANNELS.replace("reminder_interval = 3600\n", "reminder_interval = 3600\n"
-                            'metrics_auth = { username = "p", password = { "$env" = '
+                            '[metrics]\nauth = { username = "p", password = { "$env" = '
                             '"WT_TEST_METRICS" } }\n')
     paths = {p for p, _ in fleet(text).secrets()}
-    assert {"notifications.apprise[0].url", "settings.metrics_auth.password"} <= paths
+    assert {"notifications.apprise[0].url", "metrics.auth.password"} <= paths

@@ -106,7 +106,7 @@ def write_fleet(directory: Path, database: str, *, oidc: bool = False,
     if not users.exists():
         add_user(users, "olga", "operator", PASSWORDS["olga"])
         add_user(users, "vic", "viewer", PASSWORDS["vic"])
-    doc: dict = {"settings": {"database": database},
+    doc: dict = {"store": {"database": database},
                  "remediation": {"policies": {"dns.records": "approve"}},
                  "dashboard": {"users_file": "users.toml", "session_minutes": session_minutes}}
     if oidc:

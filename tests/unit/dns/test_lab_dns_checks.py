@@ -113,8 +113,7 @@ def test_dead_resolver_is_an_error_quickly(tmp_path: Path) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     try:
-        fleet = parse_fleet({"settings": {"nameservers": [f"127.0.0.1:{sock.getsockname()[1]}"],
-                                          "dns_timeout": 0.3},
+        fleet = parse_fleet({"probe": {"nameservers": [f"127.0.0.1:{sock.getsockname()[1]}"], "dns_timeout": 0.3},
                              "zones": [{"name": "example.test"}]})
         started = time.monotonic()
         results = _run(fleet, DNS_CHECKS)

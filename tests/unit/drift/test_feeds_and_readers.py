@@ -191,7 +191,7 @@ def test_update_with_no_upstream_reachable_says_what_to_do(tmp_path: Path) -> No
 
 def test_cli_feeds_update_from_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     fleet = tmp_path / "fleet.toml"
-    fleet.write_text('[settings]\nrelease_feed = "state/releases.json"\n')
+    fleet.write_text('[feeds]\nrelease = "state/releases.json"\n')
     assert main(["feeds", "update", "-c", str(fleet), "--from",
                  str(FEEDS / "releases.json")]) == 0
     assert "garage, mastodon, synapse" in capsys.readouterr().out
