@@ -263,6 +263,37 @@ class DeclaredRecord(Strict):
     ttl: int | None = Field(default=None, ge=1)
 
 
+class OctoDnsZone(Strict):
+    """Where a zone kept as code by octoDNS lives (watchtower/dnsdecl/octodns.py): octoDNS's
+    config file, the target provider the zone is synced to, the git work tree holding the
+    zone's YAML, and how `dns.records` fixes it. In `[[zones]] octodns = { ... }`, or in a
+    named `[[octodns]]` table that zones reference by name (`octodns = "NAME"`)."""
+
+    name: str | None = Field(
+        default=None, description="name zones reference (`[[octodns]]` tables only); e.g. "
+                                  '"fediversity"')
+    config: str = Field(description="octoDNS config file (YAML), relative to the fleet file; "
+                                    'e.g. "/srv/dns/config/production.yaml"')
+    target: str = Field(min_length=1, description="the octoDNS provider (a key of its "
+                                                  '`providers`) the zone is synced to; e.g. '
+                                                  '"powerdns"')
+    repo: str = Field(description="git work tree holding the zone YAML, relative to the "
+                                  'fleet file; e.g. "/srv/dns"')
+    zone: str | None = Field(default=None, description="the zone's name in the octoDNS config "
+                                                       "when it differs from the `[[zones]]` "
+                                                       'name; e.g. "example.org."')
+    mode: Literal["commit", "sync"] = Field(
+        default="commit", description="how `dns.records` fixes the zone: `commit` (a commit "
+                                      "on `branch` for review; the operator syncs) or `sync` "
+                                      "(a commit on the checked-out branch, then octoDNS sync "
+                                      "of this zone only)")
+    branch: str = Field(default="watchtower/dns", min_length=1,
+                        description="branch `commit` mode commits to (created from HEAD); "
+                                    'e.g. "watchtower/dns"')
+    timeout: float = Field(default=30.0, gt=0, le=600,
+                           description="seconds an octoDNS plan or sync may take; e.g. 30")
+
+
 class Zone(Tagged):
     name: str
     dnssec: bool = True
@@ -274,6 +305,9 @@ class Zone(Tagged):
     caa: list[str] = Field(default_factory=list, description="CAA issuer domains")
     records: list[DeclaredRecord] = Field(default_factory=list)
     record_ttl: int = Field(default=3600, ge=1)
+    octodns: str | OctoDnsZone | None = Field(
+        default=None, description="the zone is kept as code by octoDNS: a table, or the name "
+                                  'of an `[[octodns]]` entry; e.g. "fediversity"')
 
     @field_validator("name")
     @classmethod
@@ -607,6 +641,7 @@ class Fleet(Strict):
     mail_hosts: list[MailHost] = Field(default_factory=list)
     endpoints: list[Endpoint] = Field(default_factory=list)
     dns_apis: list[DnsApi] = Field(default_factory=list)
+    octodns: list[OctoDnsZone] = Field(default_factory=list)
     checks: dict[str, CheckOverride] = Field(default_factory=dict)
     remediation: Remediation = Field(default_factory=Remediation)
     dashboard: Dashboard = Field(default_factory=Dashboard)
