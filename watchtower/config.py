@@ -20,8 +20,10 @@ from urllib.parse import urlsplit
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     PrivateAttr,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -294,6 +296,17 @@ class OctoDnsZone(Strict):
                            description="seconds an octoDNS plan or sync may take; e.g. 30")
 
 
+def _octodns_kind(value: Any) -> str:
+    return "<name>" if isinstance(value, str) else "<table>"
+
+
+#: A zone's octoDNS declaration: an inline table, or the name of an `[[octodns]]` table. The
+#: tags keep pydantic from reporting a bad table twice (once per union member); `_loc` drops
+#: them from the key path.
+OctoDnsRef = Annotated[Annotated[str, Tag("<name>")] | Annotated[OctoDnsZone, Tag("<table>")],
+                       Discriminator(_octodns_kind)]
+
+
 class Zone(Tagged):
     name: str
     dnssec: bool = True
@@ -305,7 +318,7 @@ class Zone(Tagged):
     caa: list[str] = Field(default_factory=list, description="CAA issuer domains")
     records: list[DeclaredRecord] = Field(default_factory=list)
     record_ttl: int = Field(default=3600, ge=1)
-    octodns: str | OctoDnsZone | None = Field(
+    octodns: OctoDnsRef | None = Field(
         default=None, description="the zone is kept as code by octoDNS: a table, or the name "
                                   'of an `[[octodns]]` entry; e.g. "fediversity"')
 
@@ -751,6 +764,8 @@ def _loc(loc: tuple[Any, ...]) -> str:
             out += f"[{part}]"
         elif isinstance(part, str) and part.startswith(("function-", "function_")):
             continue
+        elif isinstance(part, str) and part.startswith("<") and part.endswith(">"):
+            continue  # a union member's tag (OctoDnsRef), not a key of the file
         else:
             out += ("." if out else "") + (part if _plain_key(str(part)) else f'"{part}"')
     return out or "(top level)"
