@@ -11,6 +11,10 @@ Verdict (catalog): fail when a declared record is missing or different on any se
 for an extra record of a managed type at a managed name; error when no server could be asked.
 Servers that disagree are named in the summary. The facts carry the declared records and what
 each server served, so the judgement is recomputed from recorded facts alone.
+
+dns.octodns (same module: it shares the declaration and the comparison): a zone kept as code by
+octoDNS, judged by octoDNS's own plan (drift on the server) and by the zone YAML against the
+declared records (what only a commit fixes); docs/declared-dns.md.
 """
 
 from __future__ import annotations
