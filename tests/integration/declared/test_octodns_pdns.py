@@ -83,7 +83,7 @@ def _repo(tmp_path: Path, pdns: Any, zone: str) -> Path:
     if shutil.which("git") is None:
         from tests.servers.base import require
 
-        require("git", why="octoDNS repository tests")
+        require("git", why="octoDNS repository tests (Debian git)")
     repo = tmp_path / "dns"
     (repo / "zones").mkdir(parents=True)
     (repo / "config").mkdir()

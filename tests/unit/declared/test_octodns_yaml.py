@@ -4,7 +4,6 @@ key and why), reading the zone YAML through octoDNS, and editing it keeping comm
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -53,7 +52,7 @@ def _repo(tmp_path: Path) -> Path:
     (repo / "zones").mkdir(parents=True)
     (repo / "config.yaml").write_text(CONFIG)
     (repo / "zones" / "example.test.yaml").write_text(ZONE)
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / ".git").mkdir()  # what validation looks for; the git side is tested with git
     return repo
 
 
