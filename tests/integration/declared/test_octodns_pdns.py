@@ -266,3 +266,37 @@ def test_dirty_work_tree_and_broken_yaml_are_refused_with_nothing_changed(
 
     result = _check(fleet)
     assert result.status == Status.ERROR and "not valid octoDNS YAML" in result.summary
+
+
+def test_apply_refuses_a_tree_dirtied_after_the_plan_and_a_merge_in_progress(
+        powerdns: Any, tmp_path: Path, key: None) -> None:
+    from watchtower.remediate import Plan, run_action
+
+    zone = "octo-late.test"
+    repo, fleet = _zone(powerdns, tmp_path, zone, "sync")
+    remediation = plugins.remediations()["dns.records"]()
+    plan = remediation.plan(_dns_octodns_failing(zone), default_context(
+        fleet, Store(fleet.settings.database or "")))
+    assert isinstance(plan, Plan) and "+_dmarc:" in plan.diff
+    zone_file = repo / "zones" / f"{zone}.yaml"
+    head = _git(repo, "rev-parse", "HEAD")
+
+    zone_file.write_text(zone_file.read_text() + "# later edit\n")
+    outcome = run_action(plan.steps[0])
+    assert not outcome.ok and "uncommitted changes" in outcome.output
+    assert zone_file.read_text().endswith("# later edit\n")
+    _git(repo, "checkout", "--", ".")
+
+    ident = ["-c", "user.name=op", "-c", "user.email=op@example.test"]
+    _git(repo, "checkout", "-qb", "other")
+    zone_file.write_text(zone_file.read_text().replace("192.0.2.10", "192.0.2.20"))
+    _git(repo, *ident, "commit", "-qam", "other")
+    _git(repo, "checkout", "-q", "main")
+    zone_file.write_text(zone_file.read_text().replace("192.0.2.10", "192.0.2.30"))
+    _git(repo, *ident, "commit", "-qam", "main")
+    head = _git(repo, "rev-parse", "HEAD")
+    subprocess.run(["git", "-C", str(repo), *ident, "merge", "other"], capture_output=True,
+                   check=False)  # a conflict: the merge waits for a person
+    outcome = run_action(plan.steps[0])
+    assert not outcome.ok and "in the middle of a merge" in outcome.output
+    assert _git(repo, "rev-parse", "HEAD") == head
