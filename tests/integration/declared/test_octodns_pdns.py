@@ -172,12 +172,7 @@ def test_missing_dmarc_committed_for_review_then_verified_after_their_sync(
     zone = "octo-commit.test"
     repo, fleet = _zone(powerdns, tmp_path, zone, "commit")
     head = _git(repo, "rev-parse", "HEAD")
-    store = Store(fleet.settings.database or "")
-    assert _check(fleet, store).status == Status.FAIL
-    remediator = Remediator(fleet, store, default_context(fleet, store))
-    (row,) = remediator.run_auto()
-    history = [(a.action, a.detail) for a in remediator.history(row.id)]
-    assert row.state == "applied", history
+    remediator, row, _history = _fixed(fleet)
     plan_diff = row.plan
     assert "+_dmarc:" in plan_diff and "google-site-verification=abc  # not ours" in plan_diff
 
@@ -211,12 +206,7 @@ def test_missing_dmarc_committed_and_synced_then_undone(
     zone = "octo-sync.test"
     repo, fleet = _zone(powerdns, tmp_path, zone, "sync")
     before = _served(powerdns, zone)
-    store = Store(fleet.settings.database or "")
-    assert _check(fleet, store).status == Status.FAIL
-    remediator = Remediator(fleet, store, default_context(fleet, store))
-    (row,) = remediator.run_auto()
-    history = [(a.action, a.detail) for a in remediator.history(row.id)]
-    assert row.state == "applied", history
+    remediator, row, history = _fixed(fleet)
     assert [a for a, _ in history if a.startswith("step")] == ["step 1/2", "step 2/2"]
     (served,) = _served(powerdns, zone)[(f"_dmarc.{zone}.", "TXT")]
     assert txt_value(served) == DMARC.format(zone=zone)  # octoDNS writes `\;`: the same TXT
@@ -228,6 +218,17 @@ def test_missing_dmarc_committed_and_synced_then_undone(
     assert (repo / "zones" / f"{zone}.yaml").read_text() == ZONE_YAML.format(zone=zone)
     assert _served(powerdns, zone) == before
     assert _git(repo, "rev-list", "--count", "HEAD").strip() == "3"  # zones, fix, revert
+
+
+def _fixed(fleet: Fleet) -> tuple[Remediator, Any, list[tuple[str, str]]]:
+    """A sweep finds dns.octodns failing; `run_auto` plans and applies the fix (policy auto)."""
+    store = Store(fleet.settings.database or "")
+    assert _check(fleet, store).status == Status.FAIL
+    remediator = Remediator(fleet, store, default_context(fleet, store))
+    (row,) = remediator.run_auto()
+    history = [(a.action, a.detail) for a in remediator.history(row.id)]
+    assert row.state == "applied", history
+    return remediator, row, history
 
 
 def _dns_octodns_failing(zone: str) -> StateRow:
