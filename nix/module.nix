@@ -154,6 +154,8 @@ in
         after = [ "network-online.target" ];
         restartTriggers = [ configFile ];
         environment.WATCHTOWER_STATE_DIR = stateDir;
+        # dns.records commits fixes to octoDNS-managed zones' repositories (git as argv lists)
+        path = [ pkgs.git ];
         serviceConfig = hardening // {
           ExecStartPre = "${lib.getExe cfg.package} validate -c ${configFile}";
           ExecStart = "${lib.getExe cfg.package} run -c ${configFile}";

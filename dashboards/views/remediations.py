@@ -15,8 +15,8 @@ from ..context import AppContext
 from .common import plain
 
 STATE_ICON = {"awaiting_approval": "⏳", "approved": "👍", "applying": "⚙️", "verifying": "🔎",
-              "reverting": "↩️", "applied": "✅", "rolled_back": "↩️", "failed": "❌",
-              "rejected": "🚫", "dry_run": "📝", "reverted": "↩️"}
+              "reverting": "↩️", "applied": "✅", "verified": "✅", "rolled_back": "↩️",
+              "failed": "❌", "rejected": "🚫", "dry_run": "📝", "reverted": "↩️"}
 
 
 def render(app: AppContext, user: User) -> None:

@@ -41,16 +41,17 @@ from watchtower.config.targets import (
     Host,
     MailDomain,
     MailHost,
+    OctoDnsZone,
     Service,
     ServiceKind,
     Zone,
 )
 
 __all__ = [
-    "DEFAULT_CAA_ISSUERS", "REPORT_FORMATS", "AlertingSettings", "AppriseChannel",
-    "CheckOverride", "DaemonSettings", "Dashboard", "DashboardOidc", "DeclaredRecord", "DnsApi",
-    "DnsTemplate", "EmailChannel", "Endpoint", "FeedSettings", "Fleet", "Host", "MailDomain",
-    "MailHost", "MaintenanceWindow", "MetricsAuth", "MetricsSettings", "Notifications",
+    "DEFAULT_CAA_ISSUERS", "REPORT_FORMATS", "AlertingSettings", "AppriseChannel", "CheckOverride",
+    "DaemonSettings", "Dashboard", "DashboardOidc", "DeclaredRecord", "DnsApi", "DnsTemplate",
+    "EmailChannel", "Endpoint", "FeedSettings", "Fleet", "Host", "MailDomain", "MailHost",
+    "MaintenanceWindow", "MetricsAuth", "MetricsSettings", "Notifications", "OctoDnsZone",
     "ProbeSettings", "Remediation", "ReportFormat", "ReportSchedule", "RetentionSettings",
     "Secret", "Service", "ServiceKind", "StoreSettings", "Strict", "Tagged", "Zone",
     "database_url", "default_state_dir", "load_fleet", "parse_fleet",

@@ -27,7 +27,16 @@ from watchtower.config.sections import (
     RetentionSettings,
     StoreSettings,
 )
-from watchtower.config.targets import DnsApi, Endpoint, Host, MailDomain, MailHost, Service, Zone
+from watchtower.config.targets import (
+    DnsApi,
+    Endpoint,
+    Host,
+    MailDomain,
+    MailHost,
+    OctoDnsZone,
+    Service,
+    Zone,
+)
 from watchtower.model import Target, TargetKind
 
 
@@ -57,6 +66,7 @@ class Fleet(Strict):
     mail_hosts: list[MailHost] = Field(default_factory=list)
     endpoints: list[Endpoint] = Field(default_factory=list)
     dns_apis: list[DnsApi] = Field(default_factory=list)
+    octodns: list[OctoDnsZone] = Field(default_factory=list)
     checks: dict[str, CheckOverride] = Field(default_factory=dict)
     remediation: Remediation = Field(default_factory=Remediation)
     dashboard: Dashboard = Field(default_factory=Dashboard)

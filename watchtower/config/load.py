@@ -19,6 +19,7 @@ from watchtower.config.base import cron_problem
 from watchtower.config.fleet import Fleet
 from watchtower.config.moved import moved_problems
 from watchtower.config.sections import StoreSettings
+from watchtower.config.targets import OctoDnsZone
 from watchtower.errors import ConfigError
 
 
@@ -29,6 +30,8 @@ def _loc(loc: tuple[Any, ...]) -> str:
             out += f"[{part}]"
         elif isinstance(part, str) and part.startswith(("function-", "function_")):
             continue
+        elif isinstance(part, str) and part.startswith("<") and part.endswith(">"):
+            continue  # a union member's tag (OctoDnsRef), not a key of the file
         else:
             out += ("." if out else "") + (part if _plain_key(str(part)) else f'"{part}"')
     return out or "(top level)"
@@ -54,7 +57,7 @@ def _message(err: Any) -> str:
 
 def parse_fleet(data: dict[str, Any], source: str = "<config>",
                 known_checks: Iterable[tuple[str, str]] | None = None,
-                *, check_secrets: bool = True) -> Fleet:
+                *, check_secrets: bool = True, base: Path | None = None) -> Fleet:
     """Validate parsed TOML; raises ConfigError listing every problem.
 
     `check_secrets=False` validates the shape only (for a file meant for another machine,
@@ -67,6 +70,8 @@ def parse_fleet(data: dict[str, Any], source: str = "<config>",
     except ValidationError as exc:
         problems += [f"{source}: {_loc(tuple(e['loc']))}: {_message(e)}" for e in exc.errors()]
         raise ConfigError(problems) from None
+    if base is not None:  # the octoDNS files are looked at below: relative to the fleet file
+        fleet = _resolve_octodns(fleet, base)
     problems += [f"{source}: {p}"
                  for p in semantic_problems(fleet, known_checks, check_secrets=check_secrets)]
     if problems:
@@ -128,6 +133,7 @@ def semantic_problems(fleet: Fleet, known_checks: Iterable[tuple[str, str]] | No
             problem = cron_problem(override.cron)
             if problem:
                 problems.append(f'checks."{key}".cron: {problem}')
+    problems += _octodns_problems(fleet, check_files=check_secrets)
     for path, secret in fleet.secrets() if check_secrets else ():
         why = secret.problem()
         if why:
@@ -151,7 +157,7 @@ def load_fleet(path: str | Path, known_checks: Iterable[tuple[str, str]] | None 
         raise ConfigError([f"{p}: invalid TOML: {exc}"]) from None
     except RecursionError:  # tomllib recurses once per level of nested arrays or tables
         raise ConfigError([f"{p}: invalid TOML: nested too deeply"]) from None
-    fleet = parse_fleet(data, str(p), known_checks)
+    fleet = parse_fleet(data, str(p), known_checks, base=p.parent)
     try:
         return _resolve_relative(fleet, p.parent)
     except ValueError as exc:  # a NUL byte in a relative path
@@ -178,8 +184,57 @@ def _resolve_relative(fleet: Fleet, base: Path) -> Fleet:
     if dash.oidc:
         dash = dash.model_copy(update={"oidc": dash.oidc.model_copy(
             update={"secrets_file": absolute(dash.oidc.secrets_file)})})
+    fleet = _resolve_octodns(fleet, base)
     return fleet.model_copy(update={"probe": probe, "feeds": feeds, "store": store,
                                     "hosts": hosts, "dashboard": dash})
+
+
+def _octodns_problems(fleet: Fleet, *, check_files: bool) -> list[str]:
+    """octoDNS declarations: named tables, references that resolve, and (on this machine)
+    a config, zone, target and work tree that exist (watchtower/dnsdecl/octodns.py)."""
+    problems: list[str] = []
+    tables: dict[str, int] = {}
+    for i, table in enumerate(fleet.octodns):
+        if table.name is None:
+            problems.append(f"octodns[{i}].name: required in an [[octodns]] table (zones "
+                            "refer to it by name)")
+        elif table.name in tables:
+            problems.append(f"octodns[{i}].name: duplicate {table.name!r} "
+                            f"(also octodns[{tables[table.name]}])")
+        else:
+            tables[table.name] = i
+    for i, zone in enumerate(fleet.zones):
+        spec = zone.octodns
+        key = f"zones[{i}].octodns"
+        if isinstance(spec, str):
+            if spec not in tables:
+                problems.append(f"{key}: no [[octodns]] entry named {spec!r}")
+                continue
+            key = f"octodns[{tables[spec]}] (zone {zone.name})"
+            spec = fleet.octodns[tables[spec]]
+        if spec is None or not check_files:
+            continue
+        from watchtower.dnsdecl.octodns import spec_problems
+
+        problems += [f"{key}.{problem}" for problem in spec_problems(spec, zone.name)]
+    return problems
+
+
+def _resolve_octodns(fleet: Fleet, base: Path) -> Fleet:
+    """octoDNS config files and work trees relative to the fleet file."""
+
+    def resolved(spec: OctoDnsZone) -> OctoDnsZone:
+        paths = {k: str((base / getattr(spec, k)).resolve()) for k in ("config", "repo")
+                 if not os.path.isabs(getattr(spec, k))}
+        return spec.model_copy(update=paths) if paths else spec
+
+    zones = [z.model_copy(update={"octodns": resolved(z.octodns)})
+             if isinstance(z.octodns, OctoDnsZone) else z for z in fleet.zones]
+    tables = [resolved(t) for t in fleet.octodns]
+    if all(a is b for a, b in zip([*zones, *tables], [*fleet.zones, *fleet.octodns],
+                                  strict=True)):
+        return fleet
+    return fleet.model_copy(update={"zones": zones, "octodns": tables})
 
 
 def _absolute_sqlite(url: str | None, base: Path) -> str | None:

@@ -4,10 +4,10 @@ endpoints and the DNS server APIs that manage zones. Each becomes one or more pr
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Discriminator, Field, Tag, field_validator
 
 from watchtower.config.base import Secret, Strict, Tagged, check_domain, check_url
 
@@ -28,6 +28,48 @@ class DeclaredRecord(Strict):
     ttl: int | None = Field(default=None, ge=1)
 
 
+class OctoDnsZone(Strict):
+    """Where a zone kept as code by octoDNS lives (watchtower/dnsdecl/octodns.py): octoDNS's
+    config file, the target provider the zone is synced to, the git work tree holding the
+    zone's YAML, and how `dns.records` fixes it. In `[[zones]] octodns = { ... }`, or in a
+    named `[[octodns]]` table that zones reference by name (`octodns = "NAME"`)."""
+
+    name: str | None = Field(
+        default=None, description="name zones reference (`[[octodns]]` tables only); e.g. "
+                                  '"fediversity"')
+    config: str = Field(description="octoDNS config file (YAML), relative to the fleet file; "
+                                    'e.g. "/srv/dns/config/production.yaml"')
+    target: str = Field(min_length=1, description="the octoDNS provider (a key of its "
+                                                  '`providers`) the zone is synced to; e.g. '
+                                                  '"powerdns"')
+    repo: str = Field(description="git work tree holding the zone YAML, relative to the "
+                                  'fleet file; e.g. "/srv/dns"')
+    zone: str | None = Field(default=None, description="the zone's name in the octoDNS config "
+                                                       "when it differs from the `[[zones]]` "
+                                                       'name; e.g. "example.org."')
+    mode: Literal["commit", "sync"] = Field(
+        default="commit", description="how `dns.records` fixes the zone: `commit` (a commit "
+                                      "on `branch` for review; the operator syncs) or `sync` "
+                                      "(a commit on the checked-out branch, then octoDNS sync "
+                                      "of this zone only)")
+    branch: str = Field(default="watchtower/dns", min_length=1,
+                        description="branch `commit` mode commits to (created from HEAD); "
+                                    'e.g. "watchtower/dns"')
+    timeout: float = Field(default=30.0, gt=0, le=600,
+                           description="seconds an octoDNS plan or sync may take; e.g. 30")
+
+
+def _octodns_kind(value: Any) -> str:
+    return "<name>" if isinstance(value, str) else "<table>"
+
+
+#: A zone's octoDNS declaration: an inline table, or the name of an `[[octodns]]` table. The
+#: tags keep pydantic from reporting a bad table twice (once per union member); the loader
+#: drops them from the key path.
+OctoDnsRef = Annotated[Annotated[str, Tag("<name>")] | Annotated[OctoDnsZone, Tag("<table>")],
+                       Discriminator(_octodns_kind)]
+
+
 class Zone(Tagged):
     name: str
     dnssec: bool = True
@@ -39,6 +81,9 @@ class Zone(Tagged):
     caa: list[str] = Field(default_factory=list, description="CAA issuer domains")
     records: list[DeclaredRecord] = Field(default_factory=list)
     record_ttl: int = Field(default=3600, ge=1)
+    octodns: OctoDnsRef | None = Field(
+        default=None, description="the zone is kept as code by octoDNS: a table, or the name "
+                                  'of an `[[octodns]]` entry; e.g. "fediversity"')
 
     @field_validator("name")
     @classmethod

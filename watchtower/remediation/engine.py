@@ -69,10 +69,12 @@ class RemediationMeta:
 
 @dataclass
 class Step:
-    """One concrete action: a command on a fleet host (argv list) or an HTTP API call."""
+    """One concrete action: a command on a fleet host (argv list), an HTTP API call, or a named
+    in-process action (`action`, registered with `register_action`, arguments in `body`: a
+    change that needs a library, like a commit to a DNS repository or an octoDNS sync)."""
 
     description: str
-    kind: Literal["command", "http"]
+    kind: Literal["command", "http", "action"]
     host: str | None = None
     argv: list[str] | None = None
     method: str | None = None
@@ -87,10 +89,13 @@ class Step:
     confirm_argv: list[str] | None = None
     confirm_expect: str | None = None
     confirm_timeout: float = 300.0
+    action: str | None = None
 
     def render(self) -> str:
         if self.kind == "command":
             return f"[{self.host}] " + " ".join(_show_arg(a) for a in self.argv or [])
+        if self.kind == "action":
+            return f"{self.action} {json.dumps(self.body, sort_keys=True)}"
         return f"{self.method} {self.url}" + (f" {json.dumps(self.body)}" if self.body else "")
 
 
@@ -110,6 +115,10 @@ class Plan:
     verify: list[str]
     guard: str | None = None  # why it must not run unless forced (e.g. a migration boundary)
     data: dict[str, Any] = field(default_factory=dict)
+    # The change takes effect when someone else acts (an operator merges and syncs a commit):
+    # `applied` once the steps succeed, `verified` when the checks pass later; never undone
+    # automatically for checks that fail before then (`Remediator.verify_pending`).
+    verify_later: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, default=str)
@@ -137,6 +146,27 @@ class StepOutcome:
     unknown: bool = False
 
 
+#: In-process actions by name: (body, timeout) -> outcome. Only watchtower's own code registers
+#: them, and a plan names one by string, so a stored plan can never name arbitrary code.
+ACTIONS: dict[str, Callable[[Any, float], StepOutcome]] = {}
+
+
+def register_action(name: str) -> Callable[[Callable[[Any, float], StepOutcome]],
+                                           Callable[[Any, float], StepOutcome]]:
+    def add(func: Callable[[Any, float], StepOutcome]) -> Callable[[Any, float], StepOutcome]:
+        ACTIONS[name] = func
+        return func
+
+    return add
+
+
+def run_action(step: Step) -> StepOutcome:
+    func = ACTIONS.get(step.action or "")
+    if func is None:
+        return StepOutcome(False, f"no action named {step.action!r}")
+    return func(step.body, step.timeout)
+
+
 class Remediation:
     """Base of every remediation: match failing checks, make a Plan; steps run by the engine."""
 
@@ -158,6 +188,7 @@ class RemediationContext:
     run_command: Callable[[str, list[str], float], StepOutcome]
     call_http: Callable[[Step], StepOutcome]
     verify: Callable[[Target, list[str]], list[Status]]
+    run_action: Callable[[Step], StepOutcome] = run_action
 
     def target(self, name: str) -> Target | None:
         return next((t for t in self.fleet.targets() if t.name == name), None)
@@ -343,6 +374,10 @@ class Remediator:
                     self._undo(rid, actor, plan)
                     self._finish(rid, "applying", "failed", f"step {i} failed; undone")
                     return self._require(rid)
+            if plan.verify_later:
+                self._finish(rid, "applying", "applied", "applied; verified once the checks "
+                             f"pass ({', '.join(plan.verify)}), after the operator's sync")
+                return self._require(rid)
             self._transition(rid, ["applying"], "verifying")
             settle = self.fleet.remediation.settle_seconds
             self.sleep(meta.settle_seconds if settle is None else settle)
@@ -394,6 +429,8 @@ class Remediator:
             if step.kind == "command":
                 assert step.host is not None and step.argv is not None
                 outcome = self.ctx.run_command(step.host, step.argv, step.timeout)
+            elif step.kind == "action":
+                outcome = self.ctx.run_action(step)
             else:
                 outcome = self.ctx.call_http(step)
         except Exception as exc:  # a transport failure: the step's effect is unknown
@@ -466,7 +503,7 @@ class Remediator:
                 RemediationRow.host == row.host,
                 col(RemediationRow.finished_at).is_not(None))).all()
         on_host = [r for r in recent if r.finished_at and aware(r.finished_at) >= hour_ago
-                   and r.state in ("applied", "rolled_back", "failed")]
+                   and r.state in ("applied", "verified", "rolled_back", "failed")]
         limit = self.fleet.remediation.max_per_host_per_hour
         if len(on_host) >= min(limit, meta.max_per_hour * 10):
             assert row.id is not None
@@ -514,10 +551,10 @@ class Remediator:
     def revert(self, rid: int, actor: str) -> RemediationRow:
         """Undo an applied remediation on request (a person changed their mind)."""
         row = self._require(rid)
-        if not self._transition(rid, ["applied"], "reverting"):
+        if not self._transition(rid, ["applied", "verified"], "reverting"):
             raise PolicyRefused(f"remediation {rid} is {row.state}; only applied ones revert")
         if not self._lock(row):
-            self._transition(rid, ["reverting"], "applied")
+            self._transition(rid, ["reverting"], row.state)
             raise PolicyRefused(f"host {row.host} is being remediated by another change")
         try:
             ok = self._undo(rid, actor, Plan.from_json(row.plan))
@@ -548,10 +585,30 @@ class Remediator:
             resolved.append(row.id)
         return resolved
 
+    def verify_pending(self) -> list[int]:
+        """Plans applied with `verify_later` whose checks pass now become `verified` (a
+        commit for review, once the operator merged and synced it). Checks that still fail
+        leave them `applied`, with nothing audited: they wait for a person."""
+        done = []
+        for row in self.proposals(["applied"]):
+            assert row.id is not None
+            plan = Plan.from_json(row.plan)
+            target = self.ctx.target(plan.target)
+            if not plan.verify_later or target is None:
+                continue
+            statuses = self.ctx.verify(target, plan.verify)
+            passing = bool(statuses) and all(s in (Status.OK, Status.WARN) for s in statuses)
+            if passing and self._transition(row.id, ["applied"], "verified"):
+                self.audit(row.id, "auto", "verified", f"{', '.join(plan.verify)}: "
+                           f"{', '.join(str(s) for s in statuses)}")
+                done.append(row.id)
+        return done
+
     def run_auto(self) -> list[RemediationRow]:
         """Propose, then apply what policy `auto` allows (the scheduler calls this)."""
         for cls in registry.remediations().values():
             cls().observe(self.ctx)
+        self.verify_pending()
         self.propose()
         done = []
         for row in self.proposals(["approved"]):

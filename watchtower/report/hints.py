@@ -33,6 +33,9 @@ HINTS: dict[str, str] = {
                 "servers need IPv6.",
     "dns.declared": "Create or correct the records the fleet needs on every authoritative "
                     "name server (the dns.records remediation can do it).",
+    "dns.octodns": "Add the records the fleet needs to the zone's octoDNS YAML and run "
+                   "octodns-sync; undo hand changes on the server by syncing (dns.records "
+                   "commits the YAML change for review, or commits and syncs).",
     # mail.*
     "mail.mx": "Publish MX records pointing to host names with A/AAAA records (never a CNAME or "
                "an IP address); a domain that receives no mail publishes a null MX (\"0 .\").",

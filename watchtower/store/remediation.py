@@ -23,7 +23,7 @@ REMEDIATION_TABLES = ("remediation", "remediation_audit", "host_lock", "known_go
 
 #: States a proposal can be in; the open ones block a second proposal for the same fix.
 OPEN_STATES = ("awaiting_approval", "approved", "applying", "verifying", "reverting")
-FINAL_STATES = ("applied", "rolled_back", "failed", "rejected", "dry_run", "reverted")
+FINAL_STATES = ("applied", "verified", "rolled_back", "failed", "rejected", "dry_run", "reverted")
 
 
 class RemediationRow(SQLModel, table=True):
