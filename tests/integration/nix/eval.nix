@@ -37,11 +37,11 @@ let
   referencedPaths = lib.unique (map toString (lib.concatMap pathsIn declaredValues));
 
   # JSON without copying anything into the store: paths become their string, derivations their
-  # outPath (and, for our fakes, what they carry: generated settings, script text).
+  # out (and, for our fakes, what they carry: generated settings, script text).
   plain = v:
     if builtins.isPath v then toString v
     else if lib.isDerivation v then
-      { outPath = v.outPath; name = v.name; }
+      { out = v.outPath; name = v.name; }
       // lib.optionalAttrs (v ? json) { settings = builtins.fromJSON v.json; }
       // lib.optionalAttrs (v ? text) { text = v.text; }
     else if builtins.isList v then map plain v
@@ -49,9 +49,20 @@ let
     else if builtins.isFunction v then "<function>"
     else v;
 
+  # Option paths declared under services.watchtower*, for the README and config-model checks.
+  optionPaths = prefix: attrs: lib.concatLists (lib.mapAttrsToList (name: v:
+    let path = prefix ++ [ name ]; in
+    if name == "_module" then [ ]
+    else if lib.isOption v then [ (lib.concatStringsSep "." path) ]
+      ++ lib.optionals (v.type.name == "submodule") (optionPaths path (v.type.getSubOptions path))
+    else if builtins.isAttrs v then optionPaths path v
+    else [ ]) attrs);
+
   ours = lib.filterAttrs (n: _: lib.hasPrefix "watchtower" n) config.systemd.services;
 in
 {
+  options = optionPaths [ "services" "watchtower" ] evaluated.options.services.watchtower
+    ++ optionPaths [ "services" "watchtower-target" ] evaluated.options.services.watchtower-target;
   failedAssertions = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
   warnings = config.warnings;
   inherit referencedPaths;

@@ -24,7 +24,7 @@ in
 {
   formats.toml = { }: {
     type = tomlValue;
-    generate = name: value: fake name { passthru.json = builtins.toJSON value; inherit value; };
+    generate = name: value: fake name { json = builtins.toJSON value; };
   };
 
   # pkgs/build-support/writers: writeShellApplication { name, text, runtimeInputs } -> bin/name.
