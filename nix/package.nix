@@ -37,6 +37,9 @@ python3Packages.buildPythonApplication {
     jinja2
     fpdf2
     psycopg
+    # streamlit's `auth` extra: st.login (the dashboard's OIDC sign-in) imports these
+    authlib
+    httpx
   ];
 
   # The unit tests need no servers; the integration tests start real ones and run in CI and in

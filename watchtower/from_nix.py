@@ -146,7 +146,8 @@ def import_fleet(flake: str, out: Path | None, *, merge: bool = False, nix: str 
     if not out.exists():
         _checked(derived, flake_ref(flake))
         _write(out, render(derived))
-        return f"wrote {out} ({sum(len(v) for v in derived.values())} entries from {flake_ref(flake)})"
+        entries = sum(len(v) for v in derived.values())
+        return f"wrote {out} ({entries} entries from {flake_ref(flake)})"
     existing = _read_fleet(out)
     merged = merge_fleet(derived, existing)
     _checked(merged, f"{out} (merged)")

@@ -7,19 +7,25 @@
 #
 # Failed assertions are reported, not thrown (the test checks each message), the way
 # nixos/modules/system/activation/top-level.nix collects them before it refuses to build.
-{ libDir, configuration ? { }, repo ? ../../.. }:
+# With vmTest = true the configuration is nix/vm-test.nix's machine (its test script cannot run
+# here; what NixOS would build for the machine is evaluated like any other configuration).
+{ libDir, configuration ? { }, repo ? ../../.., vmTest ? false }:
 
 let
   lib = import libDir;
   pkgs = import ./pkgs-stub.nix { inherit lib; };
   nixos = import ./nixos-options.nix { inherit lib pkgs; };
+  vm = import (repo + "/nix/vm-test.nix") {
+    inherit pkgs;
+    self = { nixosModules.default = repo + "/nix/module.nix"; overlays.default = _final: _prev: { }; };
+  };
 
   evaluated = lib.evalModules {
     modules = nixos.modules ++ [
       (repo + "/nix/module.nix")
       (repo + "/nix/target-module.nix")
       { _module.args.pkgs = pkgs; }
-      configuration
+      (if vmTest then vm.nodes.machine else configuration)
     ];
   };
   config = evaluated.config;
@@ -75,7 +81,9 @@ in
   tmpfiles = config.systemd.tmpfiles.rules;
   firewall = { tcp = config.networking.firewall.allowedTCPPorts; udp = config.networking.firewall.allowedUDPPorts; };
   sudoRules = plain config.security.sudo.extraRules;
+  testScript = if vmTest then vm.testScript else null;
   prometheus = {
+    enable = config.services.prometheus.enable;
     scrapeConfigs = plain config.services.prometheus.scrapeConfigs;
     ruleFiles = plain config.services.prometheus.ruleFiles;
   };

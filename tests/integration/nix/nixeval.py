@@ -63,10 +63,11 @@ class NixEval:
             argv += ["--arg", key, expr]
         return json.loads(self.instantiate(*argv))
 
-    def modules(self, configuration: str = "{ }") -> Any:
-        """The evaluated NixOS configuration of nix/module.nix + nix/target-module.nix."""
-        return self.eval_json(HERE / "eval.nix", configuration=configuration,
-                              repo=str(ROOT))
+    def modules(self, configuration: str = "{ }", *, vm_test: bool = False) -> Any:
+        """The evaluated NixOS configuration of nix/module.nix + nix/target-module.nix (with
+        vm_test, the configuration of nix/vm-test.nix's machine)."""
+        return self.eval_json(HERE / "eval.nix", configuration=configuration, repo=str(ROOT),
+                              vmTest="true" if vm_test else "false")
 
 
 @pytest.fixture(scope="session")

@@ -194,6 +194,9 @@ let
     { path = "networking.firewall.enable"; source = "nixos/modules/services/networking/firewall.nix"; at = at.firewall; type = t.bool; default = true; }
     { path = "networking.firewall.allowedTCPPorts"; source = "nixos/modules/services/networking/firewall.nix"; at = at.firewall; type = t.listOf t.port; default = [ ]; apply = ports: lib.unique (builtins.sort builtins.lessThan ports); }
     { path = "networking.firewall.allowedUDPPorts"; source = "nixos/modules/services/networking/firewall.nix"; at = at.firewall; type = t.listOf t.port; default = [ ]; apply = ports: lib.unique (builtins.sort builtins.lessThan ports); }
+    # nixos/modules/misc/nixpkgs.nix and nixos/modules/virtualisation/qemu-vm.nix (the VM test)
+    { path = "nixpkgs.overlays"; source = "nixos/modules/misc/nixpkgs.nix"; type = t.listOf t.unspecified; default = [ ]; }
+    { path = "virtualisation.memorySize"; source = "nixos/modules/virtualisation/qemu-vm.nix"; type = t.ints.positive; default = 1024; }
     # nixos/modules/tasks/network-interfaces.nix
     { path = "networking.hostName"; source = "nixos/modules/tasks/network-interfaces.nix"; type = t.strMatching "^$|^[[:alnum:]]([[:alnum:]_-]{0,61}[[:alnum:]])?$"; default = "nixos"; }
     { path = "networking.domain"; source = "nixos/modules/tasks/network-interfaces.nix"; type = t.nullOr t.str; default = null; }

@@ -37,5 +37,9 @@ in
   nix = fake "nix" { };
   shadow = fake "shadow" { meta.mainProgram = "nologin"; };
   bashInteractive = fake "bash-interactive" { meta.mainProgram = "bash"; shellPath = "/bin/bash"; };
+  curl = fake "curl" { };
+  sqlite = fake "sqlite" { meta.mainProgram = "sqlite3"; };
   callPackage = _path: _args: fake "watchtower" { };
+  # nixos/lib/testing: the test's nodes and script, returned as data (nothing boots here).
+  testers.runNixOSTest = test: test;
 }

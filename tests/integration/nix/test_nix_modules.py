@@ -198,3 +198,37 @@ def test_warnings_for_what_builds_but_cannot_work(nixeval: NixEval) -> None:
     assert "listens on 127.0.0.1 only" in text
     assert "DigiCert, Inc." in text and "yj" in text
     assert "watchtower cannot log in to this host" in text
+
+
+def test_prometheus_loads_the_rule_files_the_module_adds(full: Any, prometheus_factory: Any
+                                                         ) -> None:
+    """What nix/vm-test.nix checks on NixOS, here with Debian's Prometheus: the rule files of
+    the evaluated services.prometheus.ruleFiles load (the prometheus module runs promtool check
+    rules on each at build time; a real server is stricter)."""
+    [job] = full["prometheus"]["scrapeConfigs"]
+    targets = [t.replace("0.0.0.0", "127.0.0.1") for t in job["static_configs"][0]["targets"]]
+    prom = prometheus_factory(targets, [Path(p) for p in full["prometheus"]["ruleFiles"]])
+    rules = {r["name"] for group in prom.rules() for r in group["rules"]}
+    assert {"WatchtowerCheckFailing", "WatchtowerFederationBroken"} <= rules
+
+
+def test_the_vm_test_machine_evaluates_with_prometheus_and_its_rules(nixeval: NixEval,
+                                                                    tmp_path: Path) -> None:
+    """nix/vm-test.nix boots only on NixOS (KVM, nixpkgs); here its machine's configuration is
+    evaluated as far as it goes without nixpkgs: assertions, paths, units, Prometheus."""
+    vm = nixeval.modules(vm_test=True)
+    assert vm["failedAssertions"] == [] and vm["warnings"] == []
+    assert vm["missingPaths"] == []
+    assert vm["prometheus"]["enable"] is True
+    assert [Path(p).name for p in vm["prometheus"]["ruleFiles"]] == ["watchtower-alerts.yml"]
+    assert {"watchtower", "watchtower-dashboard"} <= set(vm["services"])
+    assert "WatchtowerCheckFailing" in vm["testScript"]
+    settings = vm["etc"]["watchtower/fleet.toml"]["source"]["settings"]
+    creds = _credentials_as_systemd_gives_them(vm["services"]["watchtower"]["serviceConfig"],
+                                               tmp_path)
+    path = tmp_path / "vm.toml"
+    path.write_text(tomli_w.dumps(settings).replace("/run/credentials/watchtower.service",
+                                                    str(creds)))
+    proc = subprocess.run([sys.executable, "-m", "watchtower.cli", "validate", "-c", str(path)],
+                          capture_output=True, text=True, timeout=120, check=False, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
