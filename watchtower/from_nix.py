@@ -36,7 +36,11 @@ def fleet_function() -> str:
     try:
         return resources.files("watchtower.nix").joinpath(FUNCTION_FILE).read_text()
     except (ModuleNotFoundError, FileNotFoundError):
-        return (Path(__file__).resolve().parents[1] / "nix" / FUNCTION_FILE).read_text()
+        for parent in Path(__file__).resolve().parents:
+            candidate = parent / "nix" / FUNCTION_FILE
+            if candidate.is_file():
+                return candidate.read_text()
+        raise ConfigError([f"{FUNCTION_FILE} not found (reinstall watchtower)"]) from None
 
 
 def flake_ref(flake: str) -> str:
