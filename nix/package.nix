@@ -44,6 +44,9 @@ python3Packages.buildPythonApplication {
     octodns-powerdns
     ruamel-yaml
     psycopg
+    # streamlit's `auth` extra: st.login (the dashboard's OIDC sign-in) imports these
+    authlib
+    httpx
   ];
 
   # The unit tests need no servers; the integration tests start real ones and run in CI and in

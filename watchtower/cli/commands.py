@@ -559,6 +559,15 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return EXIT_OK  # not reached
 
 
+def cmd_fleet_import(args: argparse.Namespace) -> int:
+    from watchtower.config.from_nix import import_fleet
+
+    out = None if args.out is None else Path(args.out)
+    sys.stdout.write(import_fleet(args.flake, out, merge=args.merge, nix=args.nix).rstrip("\n")
+                     + "\n")
+    return EXIT_OK
+
+
 def cmd_dashboard_user(args: argparse.Namespace) -> int:
     """`watchtower dashboard-user add NAME --role R --users-file F` (password from stdin)."""
     import getpass
@@ -666,6 +675,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--users-file", required=True)
     s.add_argument("--replace", action="store_true", help="reset an existing user")
     s.set_defaults(func=cmd_dashboard_user)
+
+    fleet_p = sub.add_parser("fleet", help="the fleet file from other sources")
+    fleet_sub = fleet_p.add_subparsers(dest="fleet_command", required=True)
+    s = fleet_sub.add_parser(
+        "import", help="derive the fleet from a flake's NixOS configurations (nix eval)")
+    s.add_argument("--flake", required=True, metavar="PATH[#ATTR]",
+                   help="flake and attribute of its NixOS configurations "
+                        "(default attribute: nixosConfigurations)")
+    s.add_argument("--out", help="fleet file to write; if it exists, show the merge as a diff")
+    s.add_argument("--merge", action="store_true",
+                   help="with --out naming an existing file: write the merge (theirs win)")
+    s.add_argument("--nix", default="nix", help="the nix command (default: nix from PATH)")
+    s.set_defaults(func=cmd_fleet_import)
 
     s = sub.add_parser("feeds", help="manage the release feed drift.version compares with")
     feeds = s.add_subparsers(dest="feeds_command", required=True)
