@@ -40,6 +40,7 @@ from fuzzing.values import (
     text_from,
     text_input,
 )
+from watchtower.errors import ConfigError  # not fuzzed: the error type the loaders raise
 
 # The modules under test are imported by `load()`, inside atheris' instrumentation when fuzzing.
 advisories: Any = None
@@ -653,7 +654,7 @@ def fleet_file() -> Path:
 def fuzz_fleet_text(data: bytes) -> None:
     text = text_input(data, TOML_PIECES, seeds.fleet_texts(), seps=("", "\n"))
     fleet_file().write_bytes(encode(text))
-    fleet = only((config.ConfigError,), config.load_fleet, fleet_file())
+    fleet = only((ConfigError,), config.load_fleet, fleet_file())
     if fleet is not None:
         fleet.targets()
         list(fleet.secrets())
@@ -696,7 +697,7 @@ def fuzz_fleet_dict(data: bytes) -> None:
     doc = tomlish(src, json_from(src, FLEET, fleet_dicts()))
     if not isinstance(doc, dict):
         doc = {"probe": doc}
-    fleet = only((config.ConfigError,), config.parse_fleet, doc, "fuzz.toml")
+    fleet = only((ConfigError,), config.parse_fleet, doc, "fuzz.toml")
     if fleet is not None:
         fleet.targets()
         list(fleet.secrets())
