@@ -312,8 +312,27 @@ class Service(Tagged):
     probe_account: str | None = None
     secure_mode: bool = False
     server_name: str | None = Field(default=None, description="Matrix server name")
-    admin_url: str | None = Field(default=None, description="Garage admin API")
-    admin_token: Secret | None = None
+    admin_url: str | None = Field(
+        default=None, description="Garage admin API; Synapse admin API base (default base_url); "
+        "Pixelfed's Horizon, e.g. https://photos.example.org/horizon")
+    admin_token: Secret | None = Field(
+        default=None, description="bearer token of admin_url: Garage admin token, Synapse admin "
+        "access token, PeerTube OAuth token of an admin (fedi.queues reads /api/v1/jobs)")
+    admin_cookie: Secret | None = Field(
+        default=None, description="Cookie header value of an admin session for Pixelfed's "
+        "Horizon (its viewHorizon gate admits logged-in admins only), e.g. "
+        "laravel_session=...")
+    metrics_url: str | None = Field(
+        default=None, description="Prometheus text endpoint: Mastodon's exporter "
+        "(MASTODON_PROMETHEUS_EXPORTER_LOCAL, e.g. http://127.0.0.1:9394/metrics), Synapse's "
+        "metrics listener (http://127.0.0.1:9000/_synapse/metrics), Garage's admin /metrics "
+        "(default admin_url + /metrics)")
+    metrics_token: Secret | None = Field(
+        default=None, description="bearer token of metrics_url (Garage metrics_token)")
+    federation_peers: list[str] = Field(
+        default_factory=list, description="Matrix server names this homeserver must reach: "
+        "matrix.federation.outbound fetches their keys through it, "
+        "matrix.federation.destinations fails when one is failing")
     s3_endpoint: str | None = None
     s3_bucket: str | None = None
     s3_region: str = "garage"
@@ -327,7 +346,7 @@ class Service(Tagged):
     cname: str | None = None
     matrix_delegation: Literal["well-known", "srv", "both"] = "well-known"
 
-    @field_validator("base_url", "admin_url", "s3_endpoint")
+    @field_validator("base_url", "admin_url", "s3_endpoint", "metrics_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         return None if value is None else _check_url(value)
@@ -407,6 +426,9 @@ class Host(Tagged):
         description="how long a detached switch may take to update current_system")
     flake: str | None = Field(default=None, description="flake ref for nixos.redeploy")
     restartable_units: list[str] = Field(default_factory=list)
+    store_sample: int = Field(
+        default=500, ge=0, description="store paths of the running closure host.store-integrity "
+        "verifies per sweep, rotating through the closure (0: all of it every sweep), e.g. 500")
 
     @field_validator("detach", mode="before")
     @classmethod
@@ -594,6 +616,94 @@ class Remediation(Strict):
         default_factory=dict, description="check id -> the record that fixes its failure")
 
 
+class Queues(Strict):
+    """Thresholds of the job-queue and federation-backlog checks (fedi.queues,
+    matrix.federation.backlog, storage.blocks).
+
+    Latency: toot.community's published Mastodon alert rules warn at a Sidekiq queue latency of
+    30 s and page at 120 s (toot-community/mastodon-observability, lib/mastodon/config.libsonnet:
+    latencyWarningSeconds, latencyCriticalSeconds); Pixelfed's own config/horizon.php fires
+    Horizon's LongWaitDetected at 30 s on every queue. The same pair judges PeerTube's oldest
+    waiting job and Synapse's federation-sender event processing lag: all four are the age of
+    the oldest work not yet done."""
+
+    latency_warn: float = Field(default=30.0, gt=0, description="seconds of queue latency "
+                                "(oldest waiting job) that warn, e.g. 30")
+    latency_fail: float = Field(default=120.0, gt=0, description="seconds of queue latency "
+                                "that fail, e.g. 120")
+    failed_jobs_warn: int = Field(
+        default=25, ge=1, description="failed jobs kept by PeerTube or Horizon (Horizon: its "
+        "trim.recent_failed window, 7 days in Pixelfed) at which fedi.queues warns; no published "
+        "figure exists, 25 is watchtower's")
+    dead_jobs_warn: int = Field(
+        default=9000, ge=1, description="Sidekiq dead-set size that warns: Sidekiq keeps at most "
+        "dead_max_jobs = 10,000 dead jobs and silently drops older ones past that, e.g. 9000")
+    retry_jobs_warn: int | None = Field(
+        default=None, ge=1, description="Sidekiq retry-set size that warns (none: reported "
+        "only; it scales with the instance, toot.community alerts on dead-set growth instead)")
+    pending_pdus_warn: int = Field(
+        default=1000, ge=1, description="PDUs queued in Synapse's federation sender that warn "
+        "(synapse_federation_transaction_queue_pending_pdus); watchtower's figure, e.g. 1000")
+    resync_queue_warn: int = Field(
+        default=10000, ge=1, description="Garage blocks queued for resync that warn "
+        "(block_resync_queue_length; Garage calls a non-zero queue normal), e.g. 10000")
+
+
+class Federation(Strict):
+    """Federation-wide settings: the probe actor watchtower signs ActivityPub fetches as, and
+    when failing Matrix destinations point at our side rather than theirs."""
+
+    actor_url: str | None = Field(
+        default=None, description="URL of watchtower's probe actor document (its key id is "
+        "actor_url#main-key); served by `watchtower run` or published by the operator, e.g. "
+        "https://monitor.example.org/actor")
+    actor_key: Secret | None = Field(
+        default=None, description="PEM RSA private key of the probe actor (signs fetches)")
+    failing_share_warn: float = Field(
+        default=0.5, gt=0, le=1, description="share of known Matrix destinations failing at "
+        "which matrix.federation.destinations warns (more than half unreachable: likely our "
+        "side), e.g. 0.5")
+
+    @field_validator("actor_url")
+    @classmethod
+    def _actor_url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_url(value)
+
+
+class Backup(Tagged):
+    """A backup bucket: backup.freshness lists `prefix` and wants its newest object younger
+    than `max_age` hours."""
+
+    name: str
+    s3_endpoint: str
+    bucket: str = Field(min_length=1)
+    prefix: str = Field(default="", description="key prefix the backup tool writes under")
+    s3_region: str = "garage"
+    s3_access_key: Secret
+    s3_secret_key: Secret
+    max_age: float = Field(
+        default=25.0, gt=0, description="hours the newest object may be old: a daily backup "
+        "plus Healthchecks' default grace of one hour, e.g. 25")
+
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _check_url(value)
+
+
+class Heartbeat(Tagged):
+    """A push heartbeat (Healthchecks style): a cron job or backup tool POSTs
+    /ping/<token> (or /ping/<token>/fail) to `watchtower run`; silence for longer than
+    `period` + `grace` is a failure."""
+
+    name: str
+    token: Secret = Field(description="the ping token (a secret: whoever knows it can ping)")
+    period: float = Field(default=86400.0, gt=0, description="seconds between expected pings; "
+                          "Healthchecks' default is one day, e.g. 86400")
+    grace: float = Field(default=3600.0, ge=0, description="seconds of lateness tolerated "
+                         "after the period; Healthchecks' default is one hour, e.g. 3600")
+
+
 class Fleet(Strict):
     """The whole fleet file, validated; `targets()` turns it into what checks probe."""
 
@@ -613,6 +723,10 @@ class Fleet(Strict):
     notifications: Notifications = Field(default_factory=Notifications)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     reports: list[ReportSchedule] = Field(default_factory=list)
+    queues: Queues = Field(default_factory=Queues)
+    federation: Federation = Field(default_factory=Federation)
+    backups: list[Backup] = Field(default_factory=list)
+    heartbeats: list[Heartbeat] = Field(default_factory=list)
 
     # -- derived ----------------------------------------------------------------------------
 
@@ -620,7 +734,7 @@ class Fleet(Strict):
         """Every target, built once per (immutable) fleet: each sweep asks for them, and at
         1,000 domains building them (URLs parsed, endpoints validated) showed in profiles."""
         sources = (self.zones, self.mail_domains, self.services, self.hosts, self.mail_hosts,
-                   self.endpoints)
+                   self.endpoints, self.backups, self.heartbeats)
         cached = self._targets
         # Keyed by the identity of the lists it was built from: model_copy(update=...) keeps
         # private attributes, and a copy with other zones must not answer with these.
@@ -637,6 +751,8 @@ class Fleet(Strict):
         out += [Target(TargetKind(s.kind), s.name, s, s.all_tags()) for s in self.services]
         out += [Target(TargetKind.HOST, h.name, h, h.all_tags()) for h in self.hosts]
         out += [Target(TargetKind.MAIL_HOST, m.name, m, m.all_tags()) for m in self.mail_hosts]
+        out += [Target(TargetKind.BACKUP, b.name, b, b.all_tags()) for b in self.backups]
+        out += [Target(TargetKind.HEARTBEAT, h.name, h, h.all_tags()) for h in self.heartbeats]
         out += self._endpoints()
         return out
 
@@ -677,7 +793,8 @@ class Fleet(Strict):
     def secrets(self) -> Iterable[tuple[str, Secret]]:
         """Every secret reference with its key path (for validation and redaction)."""
         for i, s in enumerate(self.services):
-            for attr in ("admin_token", "s3_access_key", "s3_secret_key"):
+            for attr in ("admin_token", "admin_cookie", "metrics_token", "s3_access_key",
+                         "s3_secret_key"):
                 value = getattr(s, attr)
                 if value is not None:
                     yield f"services[{i}].{attr}", value
@@ -696,6 +813,13 @@ class Fleet(Strict):
             yield f"notifications.apprise[{i}].url", ap.url
         if self.settings.metrics_auth is not None:
             yield "settings.metrics_auth.password", self.settings.metrics_auth.password
+        if self.federation.actor_key is not None:
+            yield "federation.actor_key", self.federation.actor_key
+        for i, b in enumerate(self.backups):
+            yield f"backups[{i}].s3_access_key", b.s3_access_key
+            yield f"backups[{i}].s3_secret_key", b.s3_secret_key
+        for i, hb in enumerate(self.heartbeats):
+            yield f"heartbeats[{i}].token", hb.token
 
 
 def _https_port_hint(services: list[Service]) -> str:
@@ -763,7 +887,8 @@ def semantic_problems(fleet: Fleet, known_checks: Iterable[tuple[str, str]] | No
                       *, check_secrets: bool = True) -> list[str]:
     """Rules that span entries: duplicate names, dangling references, unknown check ids."""
     problems: list[str] = []
-    for section in ("zones", "mail_domains", "services", "hosts", "mail_hosts", "dns_apis"):
+    for section in ("zones", "mail_domains", "services", "hosts", "mail_hosts", "dns_apis",
+                    "backups", "heartbeats"):
         seen: dict[str, int] = {}
         for i, item in enumerate(getattr(fleet, section)):
             name = item.name
