@@ -22,6 +22,7 @@ BUILTIN_CHECK_MODULES = (
     "watchtower.checks.dns",
     "watchtower.checks.web",
     "watchtower.checks.fedi",
+    "watchtower.checks.queues",
     "watchtower.checks.matrix",
     "watchtower.checks.storage",
     "watchtower.checks.mail",

@@ -295,6 +295,18 @@ def split_txt(value: str) -> str:
 LAB_DASHBOARD_USERS = "dashboard-users.toml"
 
 
+def queue_access(domain: LabDomain, base: str, secrets_dir: str) -> dict[str, Any]:
+    """How fedi.queues reads each stand-in's queue: Mastodon's exporter page, PeerTube's jobs
+    API with the admin token, Pixelfed's Horizon with the admin session cookie."""
+    kind = domain.service_kind
+    if kind == "mastodon":
+        return {"metrics_url": f"{base}/metrics"}
+    if kind == "peertube":
+        return {"admin_token": {"$file": f"{secrets_dir}/garage-admin-token"}}
+    return {"admin_url": f"{base}/horizon",
+            "admin_cookie": {"$file": f"{secrets_dir}/horizon-cookie"}}
+
+
 def fleet_document(
     domains: list[LabDomain], *, dns_port: int, https_port: int, ca_bundle: str,
     database: str, metrics_listen: str, http_port: int = 80, secrets_dir: str | None = None,
@@ -335,7 +347,9 @@ def fleet_document(
         "services": [
             {"name": d.service_host, "kind": d.service_kind,
              "base_url": f"https://{d.service_host}{port}/",
-             "probe_account": d.probe_account}
+             "probe_account": d.probe_account,
+             **(queue_access(d, f"https://{d.service_host}{port}", secrets_dir)
+                if secrets_dir else {})}
             for d in domains
         ] + [
             {"name": f"matrix.{d.name}", "kind": "synapse", "server_name": d.name,

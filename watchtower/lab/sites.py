@@ -39,6 +39,8 @@ from watchtower.lab.fleet import APP_ROLES, LabDomain
 from watchtower.lab.https import WsgiApp
 
 TOKEN_FILE = "garage-admin-token"  # noqa: S105 - a file name, not a secret
+HORIZON_COOKIE_FILE = "horizon-cookie"
+HORIZON_COOKIE = "laravel_session"
 
 
 class Front:
@@ -76,6 +78,12 @@ class LabSites:
             token_path.write_text(secrets.token_hex(24) + "\n")
             token_path.chmod(0o600)
         self.garage_token = token_path.read_text().strip()
+        # The same lab secret is PeerTube's admin bearer token and Pixelfed's Horizon session.
+        cookie_path = directory / HORIZON_COOKIE_FILE
+        if not cookie_path.exists():
+            cookie_path.write_text(f"{HORIZON_COOKIE}={self.garage_token}\n")
+            cookie_path.chmod(0o600)
+        self.horizon_cookie = cookie_path.read_text().strip()
         self.apps: dict[tuple[str, str], LabApp] = {}
         self.redirect = HttpRedirectApp()
         self._delegations: list[tuple[LabDomain, MatrixDelegationApp]] = []
@@ -94,9 +102,11 @@ class LabSites:
         if kind == "mastodon":
             fedi = MastodonApp(d.name, web_domain=d.service_host, probe_account="watchtower")
         elif kind == "peertube":
-            fedi = PeerTubeApp(d.service_host, probe_account="watchtower")
+            fedi = PeerTubeApp(d.service_host, probe_account="watchtower",
+                               admin_token=self.garage_token)
         else:
-            fedi = PixelfedApp(d.service_host, probe_account="watchtower")
+            fedi = PixelfedApp(d.service_host, probe_account="watchtower",
+                               horizon_cookie=self.horizon_cookie)
         self._set(d, "fedi", fedi)
         self._set(d, "site", StaticSiteApp(d.name))
         self._set(d, "mta-sts", MtaStsPolicyApp(d.name, [f"mail.{d.name}"]))

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from watchtower.lab.apps import MastodonApp
-from watchtower.net import httpsig
 from watchtower.lab.apps.common import older_version
+from watchtower.net import httpsig
 
 from .shared_specs import nodeinfo_errors
 from .wsgi_client import AP_ACCEPT, call

@@ -40,7 +40,8 @@ PROBES: dict[str, tuple[Callable[[], LabApp], list[tuple[str, dict[str, str]]]]]
          ("https://social.example.test/users/watchtower", AP),
          ("https://social.example.test/health", {}),
          ("https://social.example.test/api/v1/streaming/health", {}),
-         ("https://social.example.test/api/v2/instance", {})],
+         ("https://social.example.test/api/v2/instance", {}),
+         ("https://social.example.test/metrics", {})],
     ),
     "peertube": (
         lambda: PeerTubeApp("tube.example.test"),
@@ -50,7 +51,9 @@ PROBES: dict[str, tuple[Callable[[], LabApp], list[tuple[str, dict[str, str]]]]]
          ("https://tube.example.test/.well-known/nodeinfo", {}),
          ("https://tube.example.test/nodeinfo/2.0.json", {}),
          ("https://tube.example.test/accounts/watchtower", AP),
-         ("https://tube.example.test/api/v1/config", {})],
+         ("https://tube.example.test/api/v1/config", {}),
+         ("https://tube.example.test/api/v1/jobs/waiting?sort=createdAt", BEARER),
+         ("https://tube.example.test/api/v1/jobs/failed?sort=-createdAt", BEARER)],
     ),
     "pixelfed": (
         lambda: PixelfedApp("pix.example.test"),
@@ -59,7 +62,9 @@ PROBES: dict[str, tuple[Callable[[], LabApp], list[tuple[str, dict[str, str]]]]]
          ("https://pix.example.test/.well-known/host-meta", {}),
          ("https://pix.example.test/.well-known/nodeinfo", {}),
          ("https://pix.example.test/api/nodeinfo/2.0.json", {}),
-         ("https://pix.example.test/users/watchtower", AP)],
+         ("https://pix.example.test/users/watchtower", AP),
+         ("https://pix.example.test/horizon/api/stats", {}),
+         ("https://pix.example.test/horizon/api/masters", {})],
     ),
     "matrix-delegation": (
         lambda: MatrixDelegationApp("example.test"),

@@ -37,6 +37,7 @@ from watchtower.lab.apps.common import (
     redirect,
     text_response,
 )
+from watchtower.lab.apps.queues import QUEUE_FAULTS, sidekiq_metrics
 
 _NGINX_502 = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -53,6 +54,7 @@ class MastodonApp(FediApp):
         *FEDI_FAULTS,
         Fault("streaming-down", "the streaming API health check answers 502 from the proxy"),
         Fault("secure-mode-flipped", "authorized fetch behaves opposite to secure_mode"),
+        *QUEUE_FAULTS,
     )
     software: ClassVar[str] = "mastodon"
 
@@ -116,6 +118,8 @@ class MastodonApp(FediApp):
             if "streaming-down" in faults:
                 return html_response(_NGINX_502, 502)
             return text_response("OK")
+        if path == "/metrics":  # the exporter's page (its own port, 9394, in production)
+            return sidekiq_metrics(faults)
         if path == "/api/v2/instance":
             return json_response(self._instance(base, faults))
         if path.startswith("/users/"):
