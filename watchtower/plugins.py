@@ -23,6 +23,7 @@ BUILTIN_CHECK_MODULES = (
     "watchtower.checks.web",
     "watchtower.checks.fedi",
     "watchtower.checks.queues",
+    "watchtower.checks.backup",
     "watchtower.checks.matrix",
     "watchtower.checks.storage",
     "watchtower.checks.mail",

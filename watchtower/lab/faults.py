@@ -62,7 +62,7 @@ def applies_to(domain: LabDomain, fault: str) -> bool:
     role = fault.split(":", 1)[0] if ":" in fault else ""
     if role in ("matrix", "matrix-wk"):
         return domain.has_matrix
-    if role == "garage":
+    if role in ("garage", "backup"):
         return domain.has_garage
     if role == "http":
         return False  # one plain-HTTP redirector serves every domain: not per-domain

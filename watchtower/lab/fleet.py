@@ -17,6 +17,7 @@ import dns.reversename
 import dns.zone
 
 from watchtower.lab.apps import (
+    BackupBucketApp,
     GarageAdminApp,
     HttpRedirectApp,
     MastodonApp,
@@ -58,6 +59,7 @@ APP_ROLES: dict[str, tuple[type[Any], ...]] = {
     "matrix": (MatrixFederationStandIn,),
     "matrix-wk": (MatrixDelegationApp,),
     "garage": (GarageAdminApp,),
+    "backup": (BackupBucketApp,),
     "site": (StaticSiteApp,),
     "http": (HttpRedirectApp,),
     "mta-sts": (MtaStsPolicyApp,),
@@ -363,8 +365,16 @@ def fleet_document(
             for d in domains if d.has_garage and secrets_dir
         ],
         # The lab runs every check often so the demo shows results (and flips) quickly.
+        # The Garage domains' backup bucket (the lab's ListObjectsV2 stand-in on the Garage host).
+        "backups": [
+            {"name": f"backups.garage.{d.name}", "s3_endpoint": f"https://garage.{d.name}{port}",
+             "bucket": "backups", "prefix": "nightly/",
+             "s3_access_key": {"$file": f"{secrets_dir}/garage-admin-token"},
+             "s3_secret_key": {"$file": f"{secrets_dir}/garage-admin-token"}}
+            for d in domains if d.has_garage and secrets_dir
+        ],
         "checks": {family: {"interval": 60}
-                   for family in ("dns", "web", "fedi", "matrix", "storage", "mail")},
+                   for family in ("dns", "web", "fedi", "matrix", "storage", "mail", "backup")},
         # Dashboard users (`watchtower demo` creates one; relative to the fleet file).
         "dashboard": {"users_file": LAB_DASHBOARD_USERS},
     }

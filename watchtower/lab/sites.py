@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from watchtower.lab.apps import (
+    BackupBucketApp,
     GarageAdminApp,
     HttpRedirectApp,
     LabApp,
@@ -117,6 +118,7 @@ class LabSites:
             self._delegations.append((d, wk))
         if d.has_garage:
             self._set(d, "garage", GarageAdminApp(self.garage_token))
+            self._set(d, "backup", BackupBucketApp())
 
     def app(self, domain: LabDomain, role: str) -> LabApp:
         """The app playing `role` on `domain` (to switch its faults while the lab runs)."""
@@ -132,8 +134,9 @@ class LabSites:
             inner = self.app(d, "fedi")
         elif host == f"matrix.{d.name}":
             inner = self.app(d, "matrix")
-        elif host == f"garage.{d.name}":
-            inner = self.app(d, "garage")
+        elif host == f"garage.{d.name}":  # the admin API, and S3 for the backup bucket
+            inner = PrefixRouter([("/backups", self.app(d, "backup"))],
+                                 default=self.app(d, "garage"))
         else:  # the apex
             routes: list[tuple[str, WsgiApp]] = []
             if d.service_kind == "mastodon":

@@ -9,6 +9,7 @@ import pytest
 
 from watchtower.lab.apps import (
     APP_KINDS,
+    BackupBucketApp,
     GarageAdminApp,
     HttpRedirectApp,
     LabApp,
@@ -81,7 +82,13 @@ PROBES: dict[str, tuple[Callable[[], LabApp], list[tuple[str, dict[str, str]]]]]
         [("http://127.0.0.1/health", {}),
          ("http://127.0.0.1/v2/GetClusterHealth", BEARER),
          ("http://127.0.0.1/v2/GetClusterStatus", BEARER),
-         ("http://127.0.0.1/v1/status", BEARER)],
+         ("http://127.0.0.1/v1/status", BEARER),
+         ("http://127.0.0.1/metrics", {})],
+    ),
+    "backup-bucket": (
+        lambda: BackupBucketApp(),
+        [("https://garage.example.test/backups?list-type=2&prefix=nightly/",
+          {"Authorization": "AWS4-HMAC-SHA256 Credential=x"})],
     ),
     "static-site": (
         lambda: StaticSiteApp("www.example.test"),
