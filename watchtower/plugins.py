@@ -25,6 +25,7 @@ BUILTIN_CHECK_MODULES = (
     "watchtower.checks.queues",
     "watchtower.checks.backup",
     "watchtower.checks.matrix",
+    "watchtower.checks.matrix_federation",
     "watchtower.checks.storage",
     "watchtower.checks.mail",
     "watchtower.checks.drift",

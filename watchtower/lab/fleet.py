@@ -355,7 +355,10 @@ def fleet_document(
             for d in domains
         ] + [
             {"name": f"matrix.{d.name}", "kind": "synapse", "server_name": d.name,
-             "base_url": f"https://matrix.{d.name}{port}/"}
+             "base_url": f"https://matrix.{d.name}{port}/",
+             **({"metrics_url": f"https://matrix.{d.name}{port}/_synapse/metrics",
+                 "admin_token": {"$file": f"{secrets_dir}/garage-admin-token"}}
+                if secrets_dir else {})}
             for d in domains if d.has_matrix
         ] + [
             {"name": f"garage.{d.name}", "kind": "garage",

@@ -112,7 +112,7 @@ class LabSites:
         self._set(d, "site", StaticSiteApp(d.name))
         self._set(d, "mta-sts", MtaStsPolicyApp(d.name, [f"mail.{d.name}"]))
         if d.has_matrix:
-            self._set(d, "matrix", MatrixFederationStandIn(d.name))
+            self._set(d, "matrix", MatrixFederationStandIn(d.name, admin_token=self.garage_token))
             wk = self._set(d, "matrix-wk", MatrixDelegationApp(d.name))
             assert isinstance(wk, MatrixDelegationApp)
             self._delegations.append((d, wk))

@@ -75,7 +75,9 @@ PROBES: dict[str, tuple[Callable[[], LabApp], list[tuple[str, dict[str, str]]]]]
     "matrix-federation": (
         lambda: MatrixFederationStandIn("example.test"),
         [("https://m.example.test/_matrix/federation/v1/version", {}),
-         ("https://m.example.test/_matrix/key/v2/server", {})],
+         ("https://m.example.test/_matrix/key/v2/server", {}),
+         ("https://m.example.test/_synapse/metrics", {}),
+         ("https://m.example.test/_synapse/admin/v1/federation/destinations", BEARER)],
     ),
     "garage-admin": (
         lambda: GarageAdminApp("t", api="both"),
