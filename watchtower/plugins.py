@@ -24,6 +24,7 @@ BUILTIN_CHECK_MODULES = (
     "watchtower.checks.fedi",
     "watchtower.checks.queues",
     "watchtower.checks.backup",
+    "watchtower.checks.heartbeat",
     "watchtower.checks.matrix",
     "watchtower.checks.matrix_federation",
     "watchtower.checks.storage",
