@@ -64,6 +64,8 @@ def applies_to(domain: LabDomain, fault: str) -> bool:
         return domain.has_matrix
     if role in ("garage", "backup"):
         return domain.has_garage
+    if role == "cron":
+        return domain.index == 0  # one nightly job for the whole lab
     if role == "http":
         return False  # one plain-HTTP redirector serves every domain: not per-domain
     if role == "fedi":

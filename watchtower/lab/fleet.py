@@ -28,6 +28,7 @@ from watchtower.lab.apps import (
     PixelfedApp,
     StaticSiteApp,
 )
+from watchtower.lab.cron import GRACE, HEARTBEAT_NAME, PERIOD, TOKEN_FILE, HeartbeatPinger
 from watchtower.lab.dnsserver import LabSigner, View
 from watchtower.lab.smtp import MAIL_FAULTS, mail_policy_lines, mx_address
 
@@ -60,6 +61,7 @@ APP_ROLES: dict[str, tuple[type[Any], ...]] = {
     "matrix-wk": (MatrixDelegationApp,),
     "garage": (GarageAdminApp,),
     "backup": (BackupBucketApp,),
+    "cron": (HeartbeatPinger,),
     "site": (StaticSiteApp,),
     "http": (HttpRedirectApp,),
     "mta-sts": (MtaStsPolicyApp,),
@@ -376,6 +378,9 @@ def fleet_document(
              "s3_secret_key": {"$file": f"{secrets_dir}/garage-admin-token"}}
             for d in domains if d.has_garage and secrets_dir
         ],
+        # The lab's nightly job pings `watchtower run` (watchtower/lab/cron.py).
+        "heartbeats": [{"name": HEARTBEAT_NAME, "token": {"$file": f"{secrets_dir}/{TOKEN_FILE}"},
+                        "period": PERIOD, "grace": GRACE}] if secrets_dir else [],
         "checks": {family: {"interval": 60}
                    for family in ("dns", "web", "fedi", "matrix", "storage", "mail", "backup")},
         # Dashboard users (`watchtower demo` creates one; relative to the fleet file).

@@ -36,6 +36,8 @@ from watchtower.lab.apps import (
     PrefixRouter,
     StaticSiteApp,
 )
+from watchtower.lab.cron import TOKEN_FILE as HEARTBEAT_TOKEN_FILE
+from watchtower.lab.cron import HeartbeatPinger
 from watchtower.lab.fleet import APP_ROLES, LabDomain
 from watchtower.lab.https import WsgiApp
 
@@ -85,6 +87,11 @@ class LabSites:
             cookie_path.write_text(f"{HORIZON_COOKIE}={self.garage_token}\n")
             cookie_path.chmod(0o600)
         self.horizon_cookie = cookie_path.read_text().strip()
+        heartbeat_path = directory / HEARTBEAT_TOKEN_FILE
+        if not heartbeat_path.exists():
+            heartbeat_path.write_text(secrets.token_hex(16) + "\n")
+            heartbeat_path.chmod(0o600)
+        self.heartbeat_token = heartbeat_path.read_text().strip()
         self.apps: dict[tuple[str, str], LabApp] = {}
         self.redirect = HttpRedirectApp()
         self._delegations: list[tuple[LabDomain, MatrixDelegationApp]] = []
@@ -111,6 +118,8 @@ class LabSites:
         self._set(d, "fedi", fedi)
         self._set(d, "site", StaticSiteApp(d.name))
         self._set(d, "mta-sts", MtaStsPolicyApp(d.name, [f"mail.{d.name}"]))
+        if d.index == 0:
+            self._set(d, "cron", HeartbeatPinger())
         if d.has_matrix:
             self._set(d, "matrix", MatrixFederationStandIn(d.name, admin_token=self.garage_token))
             wk = self._set(d, "matrix-wk", MatrixDelegationApp(d.name))
