@@ -12,18 +12,13 @@ from __future__ import annotations
 import datetime as dt
 
 from watchtower.checks.storage import reveal
-from watchtower.checks.web import now_of
+from watchtower.checks.web import age_text, now_of
 
 from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.config import Backup
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.s3 import S3Client, newest
 from watchtower.plugins import register
-
-
-def age_text(seconds: float) -> str:
-    hours = seconds / 3600
-    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
 
 
 @register

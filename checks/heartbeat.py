@@ -14,8 +14,7 @@ import datetime as dt
 import threading
 from typing import TYPE_CHECKING
 
-from watchtower.checks.backup import age_text
-from watchtower.checks.web import now_of
+from watchtower.checks.web import age_text, now_of
 
 from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.config import Heartbeat, database_url

@@ -30,7 +30,7 @@ from typing import Any
 
 from watchtower.checks.matrix import MatrixCheck, federation_base
 from watchtower.checks.scrape import bearer, samples_of, scrape
-from watchtower.checks.web import answer_problem, fetch, now_of, origin
+from watchtower.checks.web import age_text, answer_problem, fetch, now_of, origin
 
 from watchtower.checks_api import CheckMeta, Facts, ProbeContext
 from watchtower.config import Queues, Service
@@ -190,8 +190,7 @@ class Destinations(MatrixCheck):
 def _since(failure_ts: Any, now: dt.datetime) -> str:
     if not isinstance(failure_ts, int | float) or isinstance(failure_ts, bool):
         return ""
-    hours = (now.timestamp() * 1000 - failure_ts) / 3_600_000
-    return f" for {hours:.1f} h" if hours < 48 else f" for {hours / 24:.1f} days"
+    return f" for {age_text(now.timestamp() - failure_ts / 1000)}"
 
 
 def _query_peer(ctx: ProbeContext, base: str, peer: str) -> Facts:
