@@ -166,10 +166,13 @@ def _wait_for_signal(on_reload: Callable[[], None] | None = None) -> None:
 
 
 def start_metrics_server(store: Any, fleet: Fleet, runtime: Any = None) -> Any:
-    """`/metrics` on [metrics] listen, behind basic auth when [metrics] auth."""
+    """`/metrics` on settings.metrics_listen, behind basic auth when settings.metrics_auth;
+    on the same listener the heartbeat pings and the probe actor (watchtower/daemon/http.py)."""
+    from watchtower.daemon.http import DaemonApp, HeartbeatApp, actor_app
     from watchtower.metrics import MetricsApp, MetricsPage, MetricsServer, credentials_of
 
-    app = MetricsApp(MetricsPage(store, runtime), credentials_of(fleet.metrics.auth))
+    metrics = MetricsApp(MetricsPage(store, runtime), credentials_of(fleet.metrics.auth))
+    app = DaemonApp(metrics, HeartbeatApp(store, fleet), actor_app(fleet))
     return MetricsServer(app, fleet.metrics.listen).start()
 
 
@@ -237,6 +240,7 @@ def serve(fleet: Fleet, *, banner: Callable[[str], None] | None = None,
         outbox.reconfigure(new)
         reports.reconfigure(new)
         server.app.credentials = credentials
+        server.app.heartbeats.reconfigure(new)
         log.info("reloaded %s", config_path)
 
     listen = f"{server.httpd.server_address[0]}:{server.port}"

@@ -28,16 +28,20 @@ from watchtower.config.sections import (
     AlertingSettings,
     DaemonSettings,
     FeedSettings,
+    FederationSettings,
     MetricsAuth,
     MetricsSettings,
     ProbeSettings,
+    QueueSettings,
     RetentionSettings,
     StoreSettings,
 )
 from watchtower.config.targets import (
+    Backup,
     DeclaredRecord,
     DnsApi,
     Endpoint,
+    Heartbeat,
     Host,
     MailDomain,
     MailHost,
@@ -48,6 +52,7 @@ from watchtower.config.targets import (
 )
 
 __all__ = [
+    "Backup", "FederationSettings", "Heartbeat", "QueueSettings",
     "DEFAULT_CAA_ISSUERS", "REPORT_FORMATS", "AlertingSettings", "AppriseChannel", "CheckOverride",
     "DaemonSettings", "Dashboard", "DashboardOidc", "DeclaredRecord", "DnsApi", "DnsTemplate",
     "EmailChannel", "Endpoint", "FeedSettings", "Fleet", "Host", "MailDomain", "MailHost",
