@@ -14,10 +14,10 @@ import datetime as dt
 from watchtower.checks.storage import reveal
 from watchtower.checks.web import age_text, now_of
 
-from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.config import Backup
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.s3 import S3Client, newest
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.probe.registry import register
 
 

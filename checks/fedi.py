@@ -18,9 +18,9 @@ from watchtower.errors import ProbeError
 from watchtower.model import FEDI_KINDS, Findings, Status, Target, Verdict
 from watchtower.parsers import ParseError, nodeinfo
 from watchtower.parsers.jrd import ACTIVITY_TYPES, parse_host_meta, parse_jrd
+from watchtower.probe.actor import probe_actor
 from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.probe.registry import register
-from watchtower.probe.actor import probe_actor
 
 ACCEPT_AP = f"{ACTIVITY_TYPES[1]}, {ACTIVITY_TYPES[0]}"
 ACCEPT_JRD = "application/jrd+json, application/json"

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 
 from watchtower.checks.web import age_text, now_of
 
-from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.config import Heartbeat, database_url
 from watchtower.model import Findings, Target, TargetKind, Verdict
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.probe.registry import register
 
 if TYPE_CHECKING:

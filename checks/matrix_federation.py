@@ -32,12 +32,12 @@ from watchtower.checks.matrix import MatrixCheck, federation_base
 from watchtower.checks.scrape import bearer, samples_of, scrape
 from watchtower.checks.web import age_text, answer_problem, fetch, now_of, origin
 
-from watchtower.probe.api import CheckMeta, Facts, ProbeContext
-from watchtower.config import Queues, Service
+from watchtower.config import QueueSettings, Service
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.parsers import promtext
 from watchtower.parsers.matrix import check_server_keys
+from watchtower.probe.api import CheckMeta, Facts, ProbeContext
 from watchtower.probe.registry import register
 
 SENDER = "federation_sender"
@@ -80,7 +80,7 @@ class Backlog(MatrixCheck):
 
     def judge(self, facts: Facts) -> Verdict:
         f = Findings()
-        lim = {**Queues().model_dump(), **(facts.get("limits") or {})}
+        lim = {**QueueSettings().model_dump(), **(facts.get("limits") or {})}
         metrics = facts.get("metrics") or {}
         problem = answer_problem(metrics, "Synapse metrics")
         samples = samples_of(metrics)

@@ -24,7 +24,7 @@ differently; every path and name below was checked in the project's source:
   MasterSupervisorController.php. Pixelfed's viewHorizon gate admits logged-in admins only
   (app/Providers/HorizonServiceProvider.php), hence `admin_cookie`.
 
-Thresholds are `[queues]` settings (watchtower.config.Queues, which cites their sources).
+Thresholds are `[queues]` settings (watchtower.config.QueueSettings, which cites their sources).
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ from typing import Any
 from watchtower.checks.scrape import bearer, samples_of, scrape
 from watchtower.checks.web import answer_problem, fetch, now_of, origin
 
-from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
-from watchtower.config import Queues, Service
+from watchtower.config import QueueSettings, Service
 from watchtower.errors import ConfigError, ProbeError
 from watchtower.model import FEDI_KINDS, Findings, Target, TargetKind, Verdict
 from watchtower.parsers import promtext
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.probe.registry import register
 
 SIDEKIQ_METRICS = ("sidekiq_queue_latency_seconds", "sidekiq_queue_backlog",
@@ -48,7 +48,7 @@ SIDEKIQ_METRICS = ("sidekiq_queue_latency_seconds", "sidekiq_queue_backlog",
 PEERTUBE_PAGE = 100  # the API's maximum `count`
 
 
-def limits(queues: Queues) -> dict[str, Any]:
+def limits(queues: QueueSettings) -> dict[str, Any]:
     """The thresholds in force, recorded with the facts so the judgement stays pure."""
     return queues.model_dump()
 
@@ -250,7 +250,7 @@ class FediQueues(Check):
 
     def judge(self, facts: Facts) -> Verdict:
         f = Findings()
-        lim = {**Queues().model_dump(), **(facts.get("limits") or {})}
+        lim = {**QueueSettings().model_dump(), **(facts.get("limits") or {})}
         judge = JUDGE.get(str(facts.get("kind")))
         if judge is None:
             f.error(f"no queue judgement for kind {facts.get('kind')!r}")

@@ -9,10 +9,10 @@ from collections.abc import Iterable
 
 from watchtower.checks.web import fetch
 
-from watchtower.probe.api import Facts, ProbeContext
 from watchtower.config import Secret
 from watchtower.errors import ConfigError, ProbeError
 from watchtower.parsers import ParseError, promtext
+from watchtower.probe.api import Facts, ProbeContext
 
 #: Synapse's scrape of a busy homeserver runs past a megabyte.
 METRICS_CAP = 16 * 1024 * 1024

@@ -20,9 +20,9 @@ from watchtower.config import Secret, Service
 from watchtower.errors import ConfigError, ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.s3 import S3Client
+from watchtower.parsers import promtext
 from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.probe.registry import register
-from watchtower.parsers import promtext
 
 DISK_FREE_WARN = 0.10
 DISK_FREE_FAIL = 0.05

@@ -21,9 +21,9 @@ from watchtower.config.operations import (
 from watchtower.config.sections import (
     AlertingSettings,
     DaemonSettings,
+    FederationSettings,
     FeedSettings,
     MetricsSettings,
-    FederationSettings,
     ProbeSettings,
     QueueSettings,
     RetentionSettings,

@@ -15,12 +15,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.integration.web.labnet import run_check, target_of
-from watchtower.probe import registry
-from watchtower.cli import start_metrics_server
+from watchtower.cli.commands import start_metrics_server
 from watchtower.config import parse_fleet
-from watchtower.store.heartbeats import last_ping
 from watchtower.net import httpsig
+from watchtower.probe import registry
 from watchtower.store import Store
+from watchtower.store.heartbeats import last_ping
 
 TOKEN = "hb-0123456789abcdef"
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from tests.integration.web.labnet import run_check, target_of
-from watchtower.probe import registry
 from watchtower.lab.control import ControlClient
+from watchtower.probe import registry
 
 
 def _target(fleet: Any, kind: str, name: str) -> Any:
