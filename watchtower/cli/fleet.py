@@ -22,8 +22,9 @@ def add_parsers(sub: Subparsers) -> None:
     s.add_argument("-c", "--config", required=True)
     s.set_defaults(func=cmd_validate)
 
-    s = sub.add_parser("checks", help="list registered checks")
+    s = sub.add_parser("checks", help="list registered checks and the remediations that fix them")
     s.add_argument("--format", choices=["table", "json"], default="table")
+    s.add_argument("-c", "--config", help="a fleet file: also the fixes it configures")
     s.set_defaults(func=cmd_checks)
 
     fleet_p = sub.add_parser("fleet", help="the fleet file from other sources")
@@ -62,14 +63,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_checks(args: argparse.Namespace) -> int:
+    """Every registered check with the remediations that can fix it (from their triggers; with
+    -c, also those the fleet file adds, such as DNS templates)."""
     checks = registry.checks()
+    fixes = registry.fixes(load(args.config) if args.config else None)
     if args.format == "json":
-        json.dump({"checks": [c.meta.to_json() for c in checks.values()]}, sys.stdout, indent=2)
+        entries = [{**c.meta.to_json(), "remediations": list(fixes.get(cid, ()))}
+                   for cid, c in checks.items()]
+        json.dump({"checks": entries}, sys.stdout, indent=2)
         print()
         return EXIT_OK
-    for c in checks.values():
+    for cid, c in checks.items():
         kinds = ",".join(str(k) for k in c.meta.applies_to)
-        print(f"{c.meta.id:28} {c.meta.family:8} {kinds:18} {c.meta.title}")
+        fix = f"  (fix: {', '.join(fixes[cid])})" if cid in fixes else ""
+        print(f"{c.meta.id:28} {c.meta.family:8} {kinds:18} {c.meta.title}{fix}")
     return EXIT_OK
 
 

@@ -36,7 +36,6 @@ class CheckMeta:
     interval: float = 300.0
     timeout: float = 20.0
     standards: tuple[str, ...] = ()
-    remediation: str | None = None
     #: A short human hint on fixing a failure, shown in reports; empty means the report
     #: falls back to watchtower/report/hints.py (keyed by check id).
     hint: str = ""
@@ -50,7 +49,6 @@ class CheckMeta:
             "interval": self.interval,
             "timeout": self.timeout,
             "standards": list(self.standards),
-            "remediation": self.remediation,
         }
 
 
