@@ -157,8 +157,9 @@ class Placement:
 
 
 def placement(targets: Iterable[Target]) -> Placement:
-    """Place every target: zones and mail domains are their own domain; a host is its own
-    section, so is a backup or heartbeat job; everything else goes under the declared domain its host name lives under."""
+    """Place every target: zones and mail domains are their own domain; a host is its own section,
+    so is a backup or heartbeat job; everything else goes under the declared domain its host name
+    lives under."""
     targets = list(targets)
     domains = frozenset(t.name for t in targets
                         if t.kind in (TargetKind.ZONE, TargetKind.MAIL_DOMAIN))
