@@ -22,6 +22,25 @@ from watchtower.net.deadline import remaining
 from watchtower.net.smtp import DEFAULT_TIMEOUT, Reply, SmtpConversation, SmtpError, connect
 
 TlsMode = Literal["starttls", "implicit"]
+#: The part every GTUBE-like test pattern shares (SpamAssassin's GTUBE and Rspamd's variants).
+TEST_PATTERN = b"GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL"
+
+
+class TestContentRefused(ValueError):
+    """Test content (GTUBE) addressed to anything but the provider's own probe mailbox."""
+
+
+def check_test_content(message: bytes, recipients: list[str], probe_mailbox: str | None
+                       ) -> None:
+    """Refuse a message carrying a spam test pattern unless its only recipient is the probe
+    mailbox: test content goes nowhere else, whatever a caller asks (RFC 6409 submission
+    would otherwise deliver it to anyone)."""
+    if TEST_PATTERN not in message:
+        return
+    wanted = (probe_mailbox or "").strip().lower()
+    if not wanted or not recipients or any(r.strip().lower() != wanted for r in recipients):
+        raise TestContentRefused("test content (GTUBE) goes only to the provider's own probe "
+                                 "mailbox")
 
 
 def auth_mechanisms(ehlo: Reply | None) -> list[str]:
@@ -128,8 +147,14 @@ class SubmissionSession:
             raise SubmissionRefused("AUTH", reply)
         return reply
 
-    def send(self, mail_from: str, recipients: list[str], message: bytes) -> Reply:
-        """MAIL, RCPT, DATA and the message; the end-of-data reply when it is 250."""
+    def send(self, mail_from: str, recipients: list[str], message: bytes, *,
+             probe_mailbox: str | None = None) -> Reply:
+        """MAIL, RCPT, DATA and the message; the end-of-data reply when it is 250.
+
+        `probe_mailbox` is the provider's own probe address: a message with test content
+        (GTUBE) is sent only when it is the one recipient (`TestContentRefused` otherwise).
+        """
+        check_test_content(message, recipients, probe_mailbox)
         conv = self._need_tls()
         steps = [(f"MAIL FROM:<{mail_from}>", "MAIL FROM")]
         steps += [(f"RCPT TO:<{r}>", "RCPT TO") for r in recipients]
