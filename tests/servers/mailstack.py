@@ -112,6 +112,11 @@ class MailStack(Server):
         self.sieve = sieve
         self.nameserver = nameserver
         self.sieve_port: int | None = free_port(host) if sieve else None
+        # ManageSieve on 127.0.0.1 as well: there Dovecot trusts the client as local and
+        # offers SASL before STARTTLS, the "password in clear" case mail.sieve must catch.
+        self.sieve_loopback_port: int | None = (free_port() if sieve and host != "127.0.0.1"
+                                                else None)
+        self.sieve_at_delivery = True
         self.junk_folder = "Junk"
         # The forwarding hop (rspamd stacks): mail to forward_address is sealed and comes back.
         self.forward_port: int | None = free_port(host) if signer == "rspamd" else None
@@ -328,6 +333,9 @@ service anvil {{
                         'if header :is "X-Spam" "Yes" {\n'
                         f'  fileinto "{self.junk_folder}";\n  stop;\n}}\n')
         os.chown(junk, MAIL_UID, MAIL_UID)
+        loopback = ("" if not self.sieve_loopback_port else
+                    "  inet_listener sieve-loopback {\n    address = 127.0.0.1\n"
+                    f"    port = {self.sieve_loopback_port}\n  }}\n")
         return f"""\
 namespace inbox {{
   inbox = yes
@@ -338,7 +346,7 @@ namespace inbox {{
 }}
 lda_mailbox_autocreate = yes
 protocol lmtp {{
-  mail_plugins = $mail_plugins sieve
+  mail_plugins = $mail_plugins{" sieve" if self.sieve_at_delivery else ""}
 }}
 plugin {{
   sieve = file:~/sieve;active=~/.dovecot.sieve
@@ -349,7 +357,7 @@ service managesieve-login {{
     address = {self.host}
     port = {self.sieve_port}
   }}
-}}
+{loopback}}}
 """
 
     def start_dovecot(self) -> None:
@@ -360,10 +368,20 @@ service managesieve-login {{
             logdir=self.workdir,
             grace=5.0,
         ).start()
-        ports = [self.imaps_port, self.imap_port, self.lmtp_port, self.auth_port]
-        if self.sieve_port:
-            ports.append(self.sieve_port)
-        self.dovecot.wait_ready(lambda: all(port_open(self.host, p) for p in ports), timeout=30)
+        ports = [(self.host, p) for p in (self.imaps_port, self.imap_port, self.lmtp_port,
+                                          self.auth_port, self.sieve_port) if p]
+        if self.sieve_loopback_port:
+            ports.append(("127.0.0.1", self.sieve_loopback_port))
+        self.dovecot.wait_ready(lambda: all(port_open(h, p) for h, p in ports), timeout=30)
+
+    def set_sieve_at_delivery(self, on: bool) -> None:
+        """Fault (and its undo): LMTP delivery without the Sieve plugin, so active scripts are
+        kept but never run. Dovecot re-reads its configuration on SIGHUP."""
+        assert self.dovecot is not None
+        self.sieve_at_delivery = on
+        self._write_dovecot()
+        self.dovecot.signal(signal.SIGHUP, group=False)
+        time.sleep(1.0)  # the master restarts its lmtp processes with the new setting
 
     def stop_dovecot(self) -> None:
         """Fault: IMAP, local delivery and SMTP AUTH all go away."""

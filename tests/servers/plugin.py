@@ -198,6 +198,39 @@ def mail_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailStack]:
         yield stack
 
 
+#: Where the full stack listens: not 127.0.0.1, where Dovecot would treat our clients as
+#: local and offer plaintext logins before TLS (see MailStack's `host`).
+FULL_STACK_ADDRESS = "127.0.0.3"
+
+
+@pytest.fixture(scope="session")
+def full_mail_stack(powerdns: PowerDNS, tmp_path_factory: pytest.TempPathFactory
+                    ) -> Iterator[MailStack]:
+    """The stack the project specifies in full: Postfix + Rspamd (spam filter, DKIM signing,
+    ARC sealing at a forwarding hop, controller) + Dovecot with Pigeonhole (Sieve at LMTP
+    delivery, ManageSieve), resolving through the session's PowerDNS."""
+    require(
+        "postfix",
+        "postconf",
+        "dovecot",
+        "/usr/lib/dovecot/imap",
+        "/usr/lib/dovecot/lmtp",
+        "/usr/lib/dovecot/managesieve",
+        "/usr/lib/dovecot/managesieve-login",
+        "/usr/lib/dovecot/modules/lib90_sieve_plugin.so",
+        "rspamd",
+        "rspamadm",
+        "openssl",
+        why="full mail stack fixture",
+    )
+    require_module("trustme", why="full mail stack fixture (test CA)")
+    with MailStack(tmp_path_factory.mktemp("fullmail"), domain="fullstack.test",
+                   signer="rspamd", sieve=True, host=FULL_STACK_ADDRESS,
+                   nameserver=f"127.0.0.1:{powerdns.dns_port}") as stack:
+        _record("full_mail_stack", stack.startup_seconds)
+        yield stack
+
+
 @pytest.fixture(scope="session")
 def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synapse]:
     """Matrix Synapse with SQLite on a plain-HTTP loopback port."""

@@ -76,6 +76,16 @@ def parse_capabilities(data: tuple[tuple[str, ...], ...], peer: str) -> dict[str
     return caps
 
 
+def sieve_extensions(caps: dict[str, str] | None) -> list[str]:
+    """The Sieve extensions a capability set lists (the SIEVE capability), lower-cased."""
+    return (caps or {}).get("SIEVE", "").lower().split()
+
+
+def sasl_mechanisms(caps: dict[str, str] | None) -> list[str]:
+    """The SASL mechanisms a capability set offers (the SASL capability), upper-cased."""
+    return (caps or {}).get("SASL", "").upper().split()
+
+
 class _Str(str):
     """A quoted string or literal (as opposed to an atom such as OK or ACTIVE)."""
 
@@ -119,13 +129,7 @@ class ManageSieveSession:
 
     @property
     def extensions(self) -> list[str]:
-        """The Sieve extensions the server supports (the SIEVE capability), lower-cased."""
-        return self.capabilities.get("SIEVE", "").lower().split()
-
-    @staticmethod
-    def sasl_mechanisms(caps: dict[str, str] | None) -> list[str]:
-        """The SASL mechanisms a capability set offers (the SASL capability), upper-cased."""
-        return (caps or {}).get("SASL", "").upper().split()
+        return sieve_extensions(self.capabilities)
 
     def open(self) -> None:
         """Connect, read the greeting capabilities, STARTTLS (verified), read them again."""
