@@ -27,7 +27,7 @@ from watchtower.config import MailHost
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.rspamd import controller_health
-from watchtower.net.submission import TestContentRefused
+from watchtower.net.submission import RefusedTestContent
 from watchtower.plugins import register
 
 from .probemail import (
@@ -53,7 +53,7 @@ _PROBE_SIDE_HTTP = ("timeout", "dns", "probe", "config", "malformed", "too-large
 def gtube_message(sender: str, recipient: str, probe: str, token: str) -> bytes:
     """The GTUBE test message, for the probe mailbox and nobody else."""
     if recipient.strip().lower() != probe.strip().lower():
-        raise TestContentRefused("test content (GTUBE) goes only to the provider's own probe "
+        raise RefusedTestContent("test content (GTUBE) goes only to the provider's own probe "
                                  f"mailbox {probe}, not to {recipient}")
     return probe_message(sender, recipient, token, subject="watchtower spam-filter probe",
                          body="This message tests the provider's spam filter: it carries the "
@@ -70,8 +70,8 @@ def spam_markers(raw: bytes) -> list[str]:
             if str(value).strip().lower().startswith(prefix):
                 found.append(f"{name}: {' '.join(str(value).split())[:80]}")
     subject = str(headers.get("Subject", ""))
-    found += [f"Subject: {mark}" for mark in SPAM_SUBJECTS if mark.lower() in subject.lower()]
-    return found
+    mark = next((m for m in SPAM_SUBJECTS if m.lower() in subject.lower()), None)
+    return found + ([f"Subject: {mark}"] if mark else [])
 
 
 @register

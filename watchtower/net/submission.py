@@ -26,7 +26,7 @@ TlsMode = Literal["starttls", "implicit"]
 TEST_PATTERN = b"GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL"
 
 
-class TestContentRefused(ValueError):
+class RefusedTestContent(ValueError):
     """Test content (GTUBE) addressed to anything but the provider's own probe mailbox."""
 
 
@@ -39,7 +39,7 @@ def check_test_content(message: bytes, recipients: list[str], probe_mailbox: str
         return
     wanted = (probe_mailbox or "").strip().lower()
     if not wanted or not recipients or any(r.strip().lower() != wanted for r in recipients):
-        raise TestContentRefused("test content (GTUBE) goes only to the provider's own probe "
+        raise RefusedTestContent("test content (GTUBE) goes only to the provider's own probe "
                                  "mailbox")
 
 
@@ -152,7 +152,7 @@ class SubmissionSession:
         """MAIL, RCPT, DATA and the message; the end-of-data reply when it is 250.
 
         `probe_mailbox` is the provider's own probe address: a message with test content
-        (GTUBE) is sent only when it is the one recipient (`TestContentRefused` otherwise).
+        (GTUBE) is sent only when it is the one recipient (`RefusedTestContent` otherwise).
         """
         check_test_content(message, recipients, probe_mailbox)
         conv = self._need_tls()
