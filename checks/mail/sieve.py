@@ -137,7 +137,7 @@ class Sieve(Check):
 
 
 def _judge_error(who: str, facts: Facts, f: Findings) -> None:
-    kind, error = facts["error_kind"], facts.get("error")
+    kind, error = facts["error_kind"], _unprefixed(str(facts.get("error")))
     if kind == "unreachable":
         f.fail(f"{who} not reachable ({error}): users cannot manage their filters")
     elif kind == "no-starttls":
@@ -152,6 +152,12 @@ def _judge_error(who: str, facts: Facts, f: Findings) -> None:
         f.error(f"{who}: {error}")
     else:
         f.fail(f"{who}: {error}")
+
+
+def _unprefixed(error: str) -> str:
+    """An error without the `host:port: ` the session put in front (the verdict names it)."""
+    head, sep, rest = error.partition(": ")
+    return rest if sep and head.rpartition(":")[2].isdigit() else error
 
 
 def _judge_delivery(facts: Facts, f: Findings) -> str:

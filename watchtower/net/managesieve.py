@@ -252,11 +252,13 @@ class ManageSieveSession:
         while True:
             items = self._logical_line(step, budget)
             head = items[0].upper() if items and not isinstance(items[0], _Str) else None
-            if head in ("OK", "NO", "BYE"):
-                self._log("S", " ".join(items))
-                return _response(head, items[1:], tuple(data), self.peer, step)
-            data.append(tuple(items))
             self._log("S", " ".join(items))
+            if head in ("OK", "NO", "BYE"):
+                return _response(head, items[1:], tuple(data), self.peer, step)
+            if head is not None:  # data lines start with a string (capabilities, names)
+                raise SieveError(f"{self.peer}: {step}: unexpected {' '.join(items)[:80]!r}: "
+                                 "not a ManageSieve response", kind="protocol")
+            data.append(tuple(items))
             if len(data) >= MAX_RESPONSE_LINES:
                 raise SieveError(f"{self.peer}: {step}: response longer than "
                                  f"{MAX_RESPONSE_LINES} lines", kind="protocol")

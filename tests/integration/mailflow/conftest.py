@@ -82,8 +82,10 @@ class MailFlow:
         return entry
 
     def sweep(self, only: list[str] | None = None, *, ca_bundle: str | None = None,
+              settings: dict[str, Any] | None = None, checks: dict[str, Any] | None = None,
               **host: Any) -> dict[str, Result]:
-        """One sweep of the mail host with `host` overriding its [[mail_hosts]] keys."""
+        """One sweep of the mail host with `host` overriding its [[mail_hosts]] keys (and
+        `settings`, `checks` added to those sections)."""
         entry = self.entry()
         entry.update(host)
         fleet = parse_fleet({
@@ -93,7 +95,9 @@ class MailFlow:
                 "dns_timeout": 2.0,
                 "http_timeout": 5.0,
                 "ca_bundle": ca_bundle or str(self.stack.ca_pem_path),
+                **(settings or {}),
             },
+            "checks": checks or {},
             "mail_hosts": [entry],
             "hosts": [{"name": MAIL_BOX}] if "runs_on" in entry else [],
         })

@@ -5,12 +5,15 @@ for real on the shared stack (and undone afterwards)."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from tests.servers.base import free_port
+from tests.unit.net.helpers import tcp_server
 from watchtower.net.managesieve import ManageSieveSession
 
 from .conftest import FULL_CHECKS, MailFlow, other_dkim_rdata
@@ -225,6 +228,41 @@ def test_sasl_offered_before_starttls_fails(fullflow: MailFlow) -> None:
     assert str(sieve.status) == "fail", sieve.summary
     assert "offers SASL PLAIN LOGIN before STARTTLS" in sieve.summary
     assert not any("AUTHENTICATE" in line for line in sieve.evidence["transcript"])
+
+
+def _silent(conn: socket.socket) -> None:
+    conn.settimeout(10)
+    with contextlib.suppress(OSError):
+        conn.recv(100)
+
+
+def _says(data: bytes) -> Callable[[socket.socket], None]:
+    def behaviour(conn: socket.socket) -> None:
+        conn.sendall(data)
+        _silent(conn)
+
+    return behaviour
+
+
+@pytest.mark.parametrize(("behaviour", "reason"), [
+    (_silent, "no greeting response within the deadline"),
+    (_says(b'"IMPLEMENTATION" {4000000000}\r\n'), "literal of 4000000000 bytes refused"),
+    (_says(b'"SIEVE" "fileinto" "vacation" "more"\r\n"STARTTLS"\r\nOK\r\n'),
+     "malformed capability line"),
+    (_says(b"* OK this is IMAP, not ManageSieve\r\n"), "unexpected"),
+])
+def test_a_hostile_managesieve_server_is_an_error_within_the_timeout(
+        fullflow: MailFlow, behaviour: Callable[[socket.socket], None], reason: str) -> None:
+    stack = fullflow.stack
+    fullflow.dns.replace_rrset(stack.domain, f"hostile.{stack.domain}.", "A", 60,
+                               ["127.0.0.1"])
+    with tcp_server(behaviour) as port:
+        results = fullflow.sweep(["mail.sieve"], host=f"hostile.{stack.domain}",
+                                 sieve_port=port, settings={"sieve_timeout": 1.0},
+                                 checks={"mail.sieve": {"timeout": 20}})
+    sieve = results["mail.sieve"]
+    assert str(sieve.status) == "error", sieve.summary
+    assert reason in sieve.summary  # our client's reason, not the runner's watchdog
 
 
 def test_managesieve_not_reachable_fails(fullflow: MailFlow) -> None:
