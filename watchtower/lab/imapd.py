@@ -3,8 +3,9 @@
 Honest scope: a full IMAP server in Python is heavy and the lab does not need one. This serves
 what a mail client's first steps and `mail.roundtrip` use: CAPABILITY, NOOP, LOGIN, SELECT,
 UID SEARCH HEADER, UID FETCH (BODY.PEEK[] and BODY.PEEK[HEADER.FIELDS (...)]), UID STORE
-+FLAGS \\Deleted, EXPUNGE / UID EXPUNGE (UIDPLUS), LOGOUT (RFC 3501 6, RFC 4315 2.1). One
-folder, INBOX. Anything else gets a tagged BAD. The tests of the IMAP check itself run
++FLAGS \\Deleted, EXPUNGE / UID EXPUNGE (UIDPLUS), CREATE, LOGOUT (RFC 3501 6, RFC 4315 2.1).
+INBOX and the Maildir++ folders the mail host files into (Junk, a Sieve target). Anything
+else gets a tagged BAD. The tests of the IMAP check itself run
 against the real Dovecot; this exists so the demo shows a real round trip without Debian.
 """
 
@@ -125,11 +126,18 @@ class _Session(socketserver.StreamRequestHandler):
         elif self.user is None:
             self._send(f"{tag} BAD log in first")
             return True
-        elif verb in ("SELECT", "EXAMINE"):
-            if not args or args[0].upper() != "INBOX":
-                self._send(f"{tag} NO only INBOX here")
+        elif verb == "CREATE" and args:
+            root = mailbox.Maildir(self.server.maildir / self.user, create=True)
+            if args[0].upper() == "INBOX" or args[0] in root.list_folders():
+                self._send(f"{tag} NO [ALREADYEXISTS] Mailbox already exists")
                 return True
-            self.box = mailbox.Maildir(self.server.maildir / self.user, create=True)
+            root.add_folder(args[0])
+        elif verb in ("SELECT", "EXAMINE"):
+            box = self._folder(args[0]) if args else None
+            if box is None:
+                self._send(f"{tag} NO [NONEXISTENT] Mailbox doesn't exist")
+                return True
+            self.box = box
             self.deleted.clear()
             self._send(f"* {len(self._uids())} EXISTS")
             self._send("* 0 RECENT")
@@ -156,6 +164,14 @@ class _Session(socketserver.StreamRequestHandler):
             return True
         self._send(f"{tag} OK {verb} completed")
         return True
+
+    def _folder(self, name: str) -> mailbox.Maildir | None:
+        """INBOX (the Maildir itself) or an existing Maildir++ folder of the user."""
+        assert self.user is not None
+        root = mailbox.Maildir(self.server.maildir / self.user, create=True)
+        if name.upper() == "INBOX":
+            return root
+        return root.get_folder(name) if name in root.list_folders() else None
 
     def _messages(self) -> dict[int, str]:
         assert self.box is not None
