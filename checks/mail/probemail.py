@@ -19,12 +19,15 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from typing import Any
 
-from watchtower.checks_api import ProbeContext
+from watchtower.checks_api import Check, ProbeContext
 from watchtower.config import MailHost
 from watchtower.errors import ProbeError
+from watchtower.model import Target
 from watchtower.net.imap import ImapError, ImapSession
 from watchtower.net.smtp import default_helo
 from watchtower.net.submission import SubmissionRefused, SubmissionSession, TlsMode
+
+from .submission import host_address, mail_host_of, reveal
 
 PROBE_HEADER = "X-Watchtower-Probe"
 STALE_SECONDS = 900
@@ -50,16 +53,23 @@ def probe_mailbox(spec: MailHost) -> str:
     return spec.probe_user if "@" in spec.probe_user else f"{spec.probe_user}@{spec.host}"
 
 
-def require_probe_account(spec: MailHost) -> None:
+class ProbeAccountCheck(Check):
+    """A mail-host check that sends as the probe mailbox: it applies only where one is
+    configured (a bare test target, not a MailHost, is probed with a default entry)."""
+
+    def applies(self, target: Target) -> bool:
+        spec = target.spec
+        return super().applies(target) and (not isinstance(spec, MailHost)
+                                            or bool(spec.probe_user and spec.probe_password))
+
+
+def probe_account(target: Target, ctx: ProbeContext) -> tuple[MailHost, str, str]:
+    """The mail host's entry, the probe password (read now) and the host's address."""
+    spec = mail_host_of(target)
     if not (spec.probe_user and spec.probe_password):
         raise ProbeError("no probe mailbox configured (probe_user, probe_password)",
                          kind="config")
-
-
-def has_probe_account(spec: object) -> bool:
-    """For `applies`: a mail host entry without a probe account cannot be probed this way
-    (a bare test target, not a MailHost, is probed with a default entry)."""
-    return not isinstance(spec, MailHost) or bool(spec.probe_user and spec.probe_password)
+    return spec, reveal(spec.probe_password), host_address(ctx, spec.host)
 
 
 def probe_message(sender: str, recipient: str, token: str, *, subject: str, body: str,

@@ -27,7 +27,7 @@ from typing import Any
 
 import dkim  # dkimpy
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.checks_api import CheckMeta, Facts, ProbeContext
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.plugins import register
@@ -36,17 +36,16 @@ from .probemail import (
     IMAP_RESERVE,
     PROBE_HEADER,
     PROBE_SIDE,
+    ProbeAccountCheck,
     await_message,
-    has_probe_account,
     new_token,
+    probe_account,
     probe_mailbox,
-    require_probe_account,
     submit,
 )
 from .probemail import (
     probe_message as _message,
 )
-from .submission import host_address, mail_host_of, reveal
 
 __all__ = [
     "PROBE_HEADER",
@@ -192,7 +191,7 @@ def _tags(sig: str) -> dict[str, str]:
 
 
 @register
-class Roundtrip(Check):
+class Roundtrip(ProbeAccountCheck):
     meta = CheckMeta(
         id="mail.roundtrip",
         family="mail",
@@ -206,15 +205,8 @@ class Roundtrip(Check):
              "sure local delivery works; see the headers in the evidence.",
     )
 
-    def applies(self, target: Target) -> bool:
-        return super().applies(target) and has_probe_account(target.spec)
-
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
-        spec = mail_host_of(target)
-        require_probe_account(spec)
-        assert spec.probe_password is not None
-        password = reveal(spec.probe_password)
-        address = host_address(ctx, spec.host)
+        spec, password, address = probe_account(target, ctx)
         sender = probe_mailbox(spec)
         recipient = spec.roundtrip_to or sender
         token = new_token()

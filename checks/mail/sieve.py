@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.checks_api import CheckMeta, Facts, ProbeContext
 from watchtower.config import MailHost
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
@@ -28,16 +28,15 @@ from watchtower.plugins import register
 from .probemail import (
     IMAP_RESERVE,
     PROBE_SIDE,
+    ProbeAccountCheck,
     await_message,
-    has_probe_account,
     imap_session,
     new_token,
+    probe_account,
     probe_mailbox,
     probe_message,
-    require_probe_account,
     submit,
 )
-from .submission import host_address, mail_host_of, reveal
 
 SCRIPT_NAME = "watchtower-probe"
 MARKER_HEADER = "X-Watchtower-Sieve"
@@ -60,7 +59,7 @@ def probe_script(folder: str) -> str:
 
 
 @register
-class Sieve(Check):
+class Sieve(ProbeAccountCheck):
     meta = CheckMeta(
         id="mail.sieve",
         family="mail",
@@ -75,15 +74,9 @@ class Sieve(Check):
              "mail_plugins = $mail_plugins sieve under protocol lmtp).",
     )
 
-    def applies(self, target: Target) -> bool:
-        return super().applies(target) and has_probe_account(target.spec)
-
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
-        spec = mail_host_of(target)
-        require_probe_account(spec)
-        assert spec.probe_password is not None and spec.probe_user is not None
-        password = reveal(spec.probe_password)
-        address = host_address(ctx, spec.host)
+        spec, password, address = probe_account(target, ctx)
+        assert spec.probe_user is not None  # probe_account made sure
         facts: dict[str, Any] = {
             "host": spec.host, "address": address, "port": spec.sieve_port,
             "required": [e.lower() for e in spec.sieve_extensions],

@@ -22,7 +22,7 @@ import time
 from email.parser import BytesHeaderParser
 from typing import Any
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.checks_api import CheckMeta, Facts, ProbeContext
 from watchtower.config import MailHost
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
@@ -32,15 +32,15 @@ from watchtower.plugins import register
 
 from .probemail import (
     IMAP_RESERVE,
+    ProbeAccountCheck,
     await_message,
-    has_probe_account,
     new_token,
+    probe_account,
     probe_mailbox,
     probe_message,
-    require_probe_account,
     submit,
 )
-from .submission import host_address, mail_host_of, reveal
+from .submission import reveal
 
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 #: Headers filters mark spam with, and the value prefix that means "spam".
@@ -75,7 +75,7 @@ def spam_markers(raw: bytes) -> list[str]:
 
 
 @register
-class SpamFilter(Check):
+class SpamFilter(ProbeAccountCheck):
     meta = CheckMeta(
         id="mail.spam-filter",
         family="mail",
@@ -90,15 +90,8 @@ class SpamFilter(Check):
              "and headers in the evidence.",
     )
 
-    def applies(self, target: Target) -> bool:
-        return super().applies(target) and has_probe_account(target.spec)
-
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
-        spec = mail_host_of(target)
-        require_probe_account(spec)
-        assert spec.probe_password is not None
-        password = reveal(spec.probe_password)
-        address = host_address(ctx, spec.host)
+        spec, password, address = probe_account(target, ctx)
         mailbox = probe_mailbox(spec)
         token = new_token()
         facts: dict[str, Any] = {

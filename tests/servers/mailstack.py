@@ -22,6 +22,7 @@ from another host), is sealed there by Rspamd's ARC module and rewritten to the 
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import os
 import re
@@ -33,6 +34,7 @@ import socket
 import ssl
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -572,6 +574,22 @@ postlog   unix-dgram n - n - 1 postlogd
     def postconf(self, *args: str) -> str:
         """Run `postconf -c <this instance> ARGS` and return stdout (e.g. postconf('-e', 'k=v'))."""
         return str(run([tool("postconf"), "-c", self.postfix_config_dir, *args]).stdout)
+
+    @contextlib.contextmanager
+    def postconf_for_a_while(self, **settings: str) -> Iterator[None]:
+        """Set main.cf parameters (a fault) and reload; restore them and reload on exit."""
+        before = {k: self.postconf("-h", k).strip() for k in settings}
+
+        def apply(values: dict[str, str]) -> None:
+            self.postconf("-e", *(f"{k}={v}" for k, v in values.items()))
+            self.postfix("reload")
+            time.sleep(1.0)  # the master restarts its daemons with the new settings
+
+        apply(settings)
+        try:
+            yield
+        finally:
+            apply(before)
 
     def start_postfix(self) -> None:
         """postfix start, then wait for every listener.

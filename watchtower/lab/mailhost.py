@@ -32,10 +32,8 @@ import logging
 import mailbox
 import secrets
 import shutil
-import socketserver
 import ssl
 import sys
-import threading
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from email.utils import formatdate
@@ -48,6 +46,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from watchtower.lab.imapd import LabImapd
 from watchtower.lab.managesieved import LabManageSieve
+from watchtower.lab.serving import LabTcpServer
 from watchtower.lab.sieve import ScriptStore, folder_for
 from watchtower.lab.smtp import MAX_LINE, SmtpSession
 
@@ -283,9 +282,8 @@ def _address(arg: str) -> str:
     return inside.split(">", 1)[0].lstrip("<").strip()
 
 
-class _SubmissionServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _SubmissionServer(LabTcpServer):
+    label = "lab-submission"
 
     def __init__(self, address: tuple[str, int], config: MailHostConfig, tls: ssl.SSLContext,
                  implicit: bool) -> None:
@@ -293,10 +291,6 @@ class _SubmissionServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         self.tls = tls
         self.implicit = implicit
         super().__init__(address, _Session)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("lab submission: session from %s ended with an error", client_address,
-                  exc_info=True)
 
 
 class LabMailHost:
@@ -344,8 +338,7 @@ class LabMailHost:
     def start(self) -> None:
         for implicit in (False, True):
             srv = _SubmissionServer((self.address, 0), self.config, self.tls, implicit)
-            threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2},
-                             daemon=True, name="lab-submission").start()
+            srv.serve_in_thread()
             self._servers.append(srv)
             if implicit:
                 self.submissions_port = srv.server_address[1]
@@ -360,8 +353,7 @@ class LabMailHost:
 
     def stop(self) -> None:
         for srv in self._servers:
-            srv.shutdown()
-            srv.server_close()
+            srv.stop()
         self._servers.clear()
         self.imapd.stop()
         if self.managesieve is not None:

@@ -19,10 +19,9 @@ import logging
 import re
 import socketserver
 import ssl
-import threading
 from collections.abc import Callable
-from typing import Any
 
+from watchtower.lab.serving import LabListener, LabTcpServer
 from watchtower.lab.sieve import EXTENSIONS, MAX_SCRIPT, ScriptStore, SieveSyntaxError, parse
 
 log = logging.getLogger(__name__)
@@ -225,9 +224,8 @@ _HANDLERS: dict[str, Callable[[_Session, list[str]], bool]] = {
 }
 
 
-class _SieveServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _SieveServer(LabTcpServer):
+    label = "lab-managesieved"
 
     def __init__(self, address: tuple[str, int], store: ScriptStore,
                  check_password: Callable[[str, str], bool], tls_context: ssl.SSLContext,
@@ -238,12 +236,8 @@ class _SieveServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         self.plaintext_auth = plaintext_auth
         super().__init__(address, _Session)
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("lab managesieved: session from %s ended with an error", client_address,
-                  exc_info=True)
 
-
-class LabManageSieve:
+class LabManageSieve(LabListener):
     """The ManageSieve listener; `port` is known after `start()`."""
 
     def __init__(self, store: ScriptStore, check_password: Callable[[str, str], bool],
@@ -254,19 +248,7 @@ class LabManageSieve:
         self.tls = tls
         self.plaintext_auth = plaintext_auth
         self.address = address
-        self.port = 0
-        self._server: _SieveServer | None = None
 
-    def start(self) -> None:
-        srv = _SieveServer((self.address, 0), self.store, self.check_password, self.tls,
-                           self.plaintext_auth)
-        self.port = srv.server_address[1]
-        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True,
-                         name="lab-managesieved").start()
-        self._server = srv
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+    def _make(self) -> LabTcpServer:
+        return _SieveServer((self.address, self.port), self.store, self.check_password,
+                            self.tls, self.plaintext_auth)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from watchtower.errors import ProbeError, ProbeTimeout
+from watchtower.net.clienttls import tls_context
 from watchtower.net.deadline import remaining
 
 ImapMode = Literal["implicit", "starttls"]
@@ -98,15 +99,6 @@ class ImapStartTls:
 def _quoted(mailbox: str) -> str:
     """A mailbox name as an IMAP quoted string (imaplib sends arguments as they are)."""
     return '"' + mailbox.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def tls_context(ca_bundle: str | None, verify: bool = True) -> ssl.SSLContext:
-    if verify:
-        return ssl.create_default_context(cafile=ca_bundle)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 @dataclass

@@ -27,8 +27,8 @@ import ssl
 from dataclasses import dataclass, field
 
 from watchtower.errors import ProbeError, ProbeTimeout
+from watchtower.net.clienttls import tls_context, wrap_client
 from watchtower.net.deadline import remaining
-from watchtower.net.imap import tls_context
 from watchtower.net.smtp import connect
 
 DEFAULT_PORT = 4190  # RFC 5804 1.8
@@ -341,17 +341,8 @@ class ManageSieveSession:
                              kind="unreachable") from exc
 
     def _wrap(self) -> None:
-        sock = self._need()
-        sock.settimeout(remaining(self.deadline, self.timeout))
-        try:
-            tls = tls_context(self.ca_bundle).wrap_socket(sock, server_hostname=self.host)
-        except TimeoutError as exc:
-            raise ProbeTimeout(f"{self.peer}: TLS handshake timed out") from exc
-        except ssl.SSLCertVerificationError as exc:
-            raise SieveError(f"{self.peer}: certificate not trusted "
-                             f"({exc.verify_message or exc})", kind="certificate") from exc
-        except (ssl.SSLError, OSError) as exc:
-            raise SieveError(f"{self.peer}: TLS handshake failed ({exc})", kind="tls") from exc
+        tls = wrap_client(self._need(), self.host, tls_context(self.ca_bundle), self.deadline,
+                          self.timeout, self.peer, SieveError)
         self._sock = tls
         self.tls_version = tls.version()
 

@@ -13,12 +13,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import socket
-import ssl
 from dataclasses import dataclass, field
 from typing import Literal
 
-from watchtower.errors import ProbeError, ProbeTimeout
-from watchtower.net.deadline import remaining
+from watchtower.errors import ProbeError
+from watchtower.net.clienttls import tls_context, wrap_client
 from watchtower.net.smtp import DEFAULT_TIMEOUT, Reply, SmtpConversation, SmtpError, connect
 
 TlsMode = Literal["starttls", "implicit"]
@@ -200,22 +199,9 @@ class SubmissionSession:
         return conv
 
     def _wrap(self, sock: socket.socket) -> socket.socket:
-        if self.verify:
-            ctx = ssl.create_default_context(cafile=self.ca_bundle)
-        else:  # only to read capabilities; no credential is ever sent unverified
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        sock.settimeout(remaining(self.deadline, self.timeout))
-        try:
-            tls = ctx.wrap_socket(sock, server_hostname=self.host)
-        except TimeoutError as exc:
-            raise ProbeTimeout(f"{self.peer}: TLS handshake timed out") from exc
-        except ssl.SSLCertVerificationError as exc:
-            raise SmtpError(f"{self.peer}: certificate not trusted "
-                            f"({exc.verify_message or exc})", kind="certificate") from exc
-        except (ssl.SSLError, OSError) as exc:
-            raise SmtpError(f"{self.peer}: TLS handshake failed ({exc})", kind="tls") from exc
+        # verify=False only to read capabilities; no credential is ever sent unverified
+        tls = wrap_client(sock, self.host, tls_context(self.ca_bundle, self.verify),
+                          self.deadline, self.timeout, self.peer, SmtpError)
         self._sock = tls
         self.tls_version = tls.version()
         return tls

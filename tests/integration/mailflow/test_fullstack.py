@@ -78,13 +78,8 @@ def tampered_seal(fullflow: MailFlow) -> Iterator[None]:
     rules = fullflow.stack.postfix_config_dir / "tamper_arc"
     rules.write_text("/^ARC-Authentication-Results: (i=1;.*)$/ "
                      "REPLACE ARC-Authentication-Results: ${1} tampered\n")
-    fullflow.stack.postconf("-e", f"lmtp_header_checks=regexp:{rules}")
-    fullflow.stack.postfix("reload")
-    time.sleep(1.0)
-    yield
-    fullflow.stack.postconf("-e", "lmtp_header_checks=")
-    fullflow.stack.postfix("reload")
-    time.sleep(1.0)
+    with fullflow.stack.postconf_for_a_while(lmtp_header_checks=f"regexp:{rules}"):
+        yield
 
 
 def test_a_broken_seal_fails_and_names_the_hop(fullflow: MailFlow, tampered_seal: None) -> None:
@@ -119,14 +114,8 @@ def test_gtube_goes_to_the_probe_mailbox_even_when_the_round_trip_goes_elsewhere
 
 @pytest.fixture
 def no_filter(fullflow: MailFlow) -> Iterator[None]:
-    before = fullflow.stack.postconf("-h", "smtpd_milters").strip()
-    fullflow.stack.postconf("-e", "smtpd_milters=")
-    fullflow.stack.postfix("reload")
-    time.sleep(1.0)
-    yield
-    fullflow.stack.postconf("-e", f"smtpd_milters={before}")
-    fullflow.stack.postfix("reload")
-    time.sleep(1.0)
+    with fullflow.stack.postconf_for_a_while(smtpd_milters=""):
+        yield
 
 
 def test_gtube_arriving_as_ordinary_mail_fails(fullflow: MailFlow, no_filter: None) -> None:

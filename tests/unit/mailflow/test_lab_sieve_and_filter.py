@@ -6,26 +6,22 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-from collections.abc import Iterator
 from email.message import Message
 from email.parser import BytesHeaderParser
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from watchtower.checks.mail.sieve import probe_script
 from watchtower.checks.mail.spamfilter import gtube_message
 
-from watchtower.lab.ca import LabCA
-from watchtower.lab.mailhost import LabMailHost, MailHostConfig
+from watchtower.lab.mailhost import LabMailHost
 from watchtower.lab.sieve import ScriptStore, SieveSyntaxError, folder_for, parse
 from watchtower.net.imap import ImapError, ImapSession
 from watchtower.net.managesieve import ManageSieveSession, SieveError
 from watchtower.net.submission import SubmissionRefused, SubmissionSession
 
-USER = "probe@lab.test"
-PASSWORD = "correct horse"
+from .conftest import PASSWORD, USER
 
 
 def _headers(text: str) -> Message:
@@ -82,29 +78,19 @@ def test_the_script_store(tmp_path: Path) -> None:
 # -- the lab mail host with ManageSieve -----------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LabMailHost, str]]:
-    d: Path = tmp_path_factory.mktemp("labsieve")
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    ca = LabCA(d / "ca")
-    issued = ca.issue(["mail.lab.test"])
-    config = MailHostConfig("mail.lab.test", {"lab.test"}, {USER: PASSWORD}, d / "maildir",
-                            pem, sieve=ScriptStore(d / "sieve"))
-    with LabMailHost(config, str(issued.cert_path), str(issued.key_path)) as host:
-        yield host, str(ca.cert_path)
+def _sieve(host: LabMailHost, ca: str, *, login: bool = False) -> ManageSieveSession:
+    """A ManageSieve session, opened (and logged in with `login`)."""
+    session = ManageSieveSession("mail.lab.test", "127.0.0.1", host.sieve_port,
+                                 time.monotonic() + 10, ca_bundle=ca, timeout=5)
+    session.open()
+    if login:
+        session.login(USER, PASSWORD)
+    return session
 
 
-def _sieve(host: LabMailHost, ca: str) -> ManageSieveSession:
-    return ManageSieveSession("mail.lab.test", "127.0.0.1", host.sieve_port,
-                              time.monotonic() + 10, ca_bundle=ca, timeout=5)
-
-
-def test_managesieve_offers_no_sasl_before_starttls(lab: tuple[LabMailHost, str]) -> None:
-    host, ca = lab
+def test_managesieve_offers_no_sasl_before_starttls(lab_mail: tuple[LabMailHost, str]) -> None:
+    host, ca = lab_mail
     with _sieve(host, ca) as session:
-        session.open()
         assert session.capabilities_before_tls is not None
         assert session.capabilities_before_tls["SASL"] == ""
         assert "STARTTLS" in session.capabilities_before_tls
@@ -122,52 +108,51 @@ def test_managesieve_offers_no_sasl_before_starttls(lab: tuple[LabMailHost, str]
         assert session.list_scripts() == []
 
 
-def test_managesieve_refuses_a_login_before_tls(lab: tuple[LabMailHost, str]) -> None:
-    host, _ = lab
+def _greeted(sock: socket.socket) -> BinaryIO:
+    """A reader on a fresh ManageSieve connection, past the greeting's capabilities."""
+    reader = sock.makefile("rb")
+    while not reader.readline().startswith(b"OK"):
+        pass
+    return reader
+
+
+def test_managesieve_refuses_a_login_before_tls(lab_mail: tuple[LabMailHost, str]) -> None:
+    host, _ = lab_mail
     with socket.create_connection(("127.0.0.1", host.sieve_port), timeout=5) as sock:
-        reader = sock.makefile("rb")
-        while not reader.readline().startswith(b"OK"):
-            pass
+        reader = _greeted(sock)
         sock.sendall(b'AUTHENTICATE "PLAIN" "AHByb2JlQGxhYi50ZXN0AGNvcnJlY3QgaG9yc2U="\r\n')
         assert reader.readline().startswith(b'NO "Plaintext authentication disallowed')
 
 
-def test_managesieve_with_the_plaintext_fault(lab: tuple[LabMailHost, str]) -> None:
-    host, ca = lab
+def test_managesieve_with_the_plaintext_fault(lab_mail: tuple[LabMailHost, str]) -> None:
+    host, ca = lab_mail
     host.config.faults.add("sieve-plaintext-auth")
     try:
         with _sieve(host, ca) as session:
-            session.open()
             assert session.capabilities_before_tls is not None
             assert session.capabilities_before_tls["SASL"] == "PLAIN"
     finally:
         host.config.faults.discard("sieve-plaintext-auth")
 
 
-def test_managesieve_drops_a_client_announcing_a_huge_literal(lab: tuple[LabMailHost, str]
+def test_managesieve_drops_a_client_announcing_a_huge_literal(lab_mail: tuple[LabMailHost, str]
                                                                ) -> None:
-    host, ca = lab
+    host, ca = lab_mail
     with socket.create_connection(("127.0.0.1", host.sieve_port), timeout=5) as raw:
-        reader = raw.makefile("rb")
-        while not reader.readline().startswith(b"OK"):
-            pass
+        reader = _greeted(raw)
         raw.sendall(b"STARTTLS\r\n")
         assert reader.readline().startswith(b"OK")
         tls = ssl.create_default_context(cafile=ca).wrap_socket(raw,
                                                                 server_hostname="mail.lab.test")
-        tls_reader = tls.makefile("rb")
-        while not tls_reader.readline().startswith(b"OK"):
-            pass
+        tls_reader = _greeted(tls)
         tls.sendall(b'CHECKSCRIPT {999999999+}\r\n')
         assert tls_reader.readline() == b""  # disconnected, nothing buffered
 
 
 def test_the_probe_script_files_at_delivery_and_imap_serves_the_folder(
-        lab: tuple[LabMailHost, str]) -> None:
-    host, ca = lab
-    with _sieve(host, ca) as session:
-        session.open()
-        session.login(USER, PASSWORD)
+        lab_mail: tuple[LabMailHost, str]) -> None:
+    host, ca = lab_mail
+    with _sieve(host, ca, login=True) as session:
         session.put_script("p", probe_script("Probes"))
         session.set_active("p")
     try:
@@ -187,15 +172,13 @@ def test_the_probe_script_files_at_delivery_and_imap_serves_the_folder(
                 imap.select("Nowhere")
             assert err.value.kind == "no-mailbox"
     finally:
-        with _sieve(host, ca) as session:
-            session.open()
-            session.login(USER, PASSWORD)
+        with _sieve(host, ca, login=True) as session:
             session.set_active("")
             session.delete_script("p")
 
 
-def test_gtube_is_rejected_or_junked(lab: tuple[LabMailHost, str]) -> None:
-    host, ca = lab
+def test_gtube_is_rejected_or_junked(lab_mail: tuple[LabMailHost, str]) -> None:
+    host, ca = lab_mail
     message = gtube_message(USER, USER, USER, "wt-1-0")
 
     def send() -> None:
