@@ -83,9 +83,9 @@ class MailFlow:
 
     def sweep(self, only: list[str] | None = None, *, ca_bundle: str | None = None,
               settings: dict[str, Any] | None = None, checks: dict[str, Any] | None = None,
-              **host: Any) -> dict[str, Result]:
+              box: dict[str, Any] | None = None, **host: Any) -> dict[str, Result]:
         """One sweep of the mail host with `host` overriding its [[mail_hosts]] keys (and
-        `settings`, `checks` added to those sections)."""
+        `settings`, `checks` added to those sections, `box` to its [[hosts]] entry)."""
         entry = self.entry()
         entry.update(host)
         fleet = parse_fleet({
@@ -99,7 +99,7 @@ class MailFlow:
             },
             "checks": checks or {},
             "mail_hosts": [entry],
-            "hosts": [{"name": MAIL_BOX}] if "runs_on" in entry else [],
+            "hosts": [{"name": MAIL_BOX, **(box or {})}] if "runs_on" in entry else [],
         })
         outcome = run_sweep(fleet, None, select_checks(only or MAILFLOW_CHECKS))
         return {r.check: r for r in outcome.results}

@@ -9,6 +9,7 @@ import contextlib
 import socket
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -297,3 +298,20 @@ def test_a_command_that_prints_the_private_key_is_refused(fullflow: MailFlow) ->
     key_text = fullflow.stack.dkim_private_key_path.read_text()
     body = key_text.splitlines()[1]
     assert body not in repr(km.evidence)
+
+
+def test_keys_are_read_over_ssh_too(fullflow: MailFlow, sshd: Any) -> None:
+    over_ssh = {"ssh": f"{sshd.user}@127.0.0.1:{sshd.port}",
+                "ssh_key": {"$file": str(sshd.client_key)}, "known_hosts": str(sshd.known_hosts)}
+    km = fullflow.sweep(["mail.dkim.key-match"], box=over_ssh)["mail.dkim.key-match"]
+    assert str(km.status) == "ok", km.summary
+    assert km.evidence["where"] == f"{sshd.user}@127.0.0.1:{sshd.port}"
+
+
+def test_a_host_that_cannot_be_reached_is_an_error(fullflow: MailFlow, sshd: Any) -> None:
+    nowhere = {"ssh": f"{sshd.user}@127.0.0.1:{free_port()}",
+               "ssh_key": {"$file": str(sshd.client_key)}, "known_hosts": str(sshd.known_hosts)}
+    km = fullflow.sweep(["mail.dkim.key-match"], box=nowhere)["mail.dkim.key-match"]
+    assert str(km.status) == "error", km.summary
+    assert "connection refused" in km.summary
+
