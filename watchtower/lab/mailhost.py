@@ -427,8 +427,9 @@ def fleet_entry(host: LabMailHost, directory: Path) -> dict[str, Any]:
         "sieve_port": host.sieve_port,
         "sieve_extensions": ["fileinto", "vacation", "imap4flags"],
         "runs_on": LAB_HOST,
-        "dkim_keys": [{"domain": d, "selector": SELECTOR, "path": str(directory / SIGNING_KEY)}
-                      for d in sorted(host.config.domains)],
+        # Its own domain only: one key command per probe, whatever the size of the lab.
+        "dkim_keys": [{"domain": host.config.hostname.split(".", 1)[1], "selector": SELECTOR,
+                       "path": str(directory / SIGNING_KEY)}],
         "dkim_pubkey_command": [sys.executable, "-m", "watchtower.lab.keyhalf"],
     }
     if forward:
