@@ -13,13 +13,13 @@ from urllib.parse import urlencode, urlsplit
 
 from watchtower.checks.web import answer_problem, fetch, header, https_origin, origin
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.config import Service
 from watchtower.errors import ProbeError
 from watchtower.model import FEDI_KINDS, Findings, Status, Target, Verdict
 from watchtower.parsers import ParseError, nodeinfo
 from watchtower.parsers.jrd import ACTIVITY_TYPES, parse_host_meta, parse_jrd
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 ACCEPT_AP = f"{ACTIVITY_TYPES[1]}, {ACTIVITY_TYPES[0]}"
 ACCEPT_JRD = "application/jrd+json, application/json"

@@ -1,7 +1,7 @@
 """host.* checks (per host): failed systemd units, free disk space.
 
 Facts come through watchtower.net.transport (local or SSH) from `systemctl` and `df`; see
-watchtower.nixos.facts for the exact commands.
+watchtower.inventory.nixos for the exact commands.
 """
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from __future__ import annotations
 import fnmatch
 from typing import Any
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.config import Fleet, Host
+from watchtower.inventory import nixos as hostfacts
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.deadline import remaining
 from watchtower.net.transport import open_transport
-from watchtower.nixos import facts as hostfacts
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 DISK_WARN_PERCENT = 15.0
 DISK_FAIL_PERCENT = 5.0

@@ -15,12 +15,12 @@ from typing import Any
 
 from watchtower.checks.web import answer_problem, fetch
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.config import Secret, Service
 from watchtower.errors import ConfigError, ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.s3 import S3Client
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 DISK_FREE_WARN = 0.10
 CANARY_PREFIX = "watchtower-canary/"

@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Status, Target, TargetKind, Verdict, utcnow
 from watchtower.net.http import HttpResponse
 from watchtower.net.tls import name_matches
 from watchtower.parsers import ParseError, securitytxt
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 EXPIRY_WARN_DAYS = 14
 HSTS_MIN_AGE = 31536000
@@ -138,7 +138,7 @@ def https_origin(ctx: ProbeContext, host: str, known: str | None = None) -> str:
     host, else the fleet's `https_port` (443 in production, a high port in the lab)."""
     if known is not None and (urlsplit(known).hostname or "").lower() == host.lower():
         return origin(known)
-    port = ctx.fleet.settings.https_port
+    port = ctx.fleet.probe.https_port
     return f"https://{host}" + ("" if port == 443 else f":{port}")
 
 
@@ -194,7 +194,7 @@ class HttpsRedirect(Check):
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
         host, _ = endpoint_host_port(target)
-        port = ctx.fleet.settings.http_port
+        port = ctx.fleet.probe.http_port
         url = f"http://{host}" + ("" if port == 80 else f":{port}") + "/"
         try:
             fetched, _ = fetch(ctx, url, follow=False, keep=("location",))

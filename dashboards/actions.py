@@ -4,10 +4,10 @@ The role is checked here, not only by hiding buttons: a page that forgets to dis
 or a crafted rerun, still cannot approve as a viewer. Refused attempts are audited too, since
 "someone tried" is exactly what an auditor wants to see.
 
-Approvals and rejections go through `watchtower.remediate.Remediator`, which re-checks the policy
-and the proposal's state by compare-and-set and writes its own audit row naming the user. The
-dashboard never applies a plan: `watchtower run` (or `watchtower remediate apply`) does, under
-the policy in force then.
+Approvals and rejections go through `Remediator` (watchtower.remediation.engine), which
+re-checks the policy and the proposal's state by compare-and-set and writes its own audit row
+naming the user. The dashboard never applies a plan: `watchtower run` (or `watchtower remediate
+apply`) does, under the policy in force then.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import logging
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+from watchtower.dashboards.auth import Action, User
 
-from watchtower.auth import Action, User
 from watchtower.config import Fleet
 from watchtower.model import Status, utcnow
-from watchtower.remediate import (
+from watchtower.remediation.engine import (
     PolicyRefused,
     RemediationContext,
     Remediator,
@@ -29,8 +29,7 @@ from watchtower.remediate import (
     StepOutcome,
 )
 from watchtower.store import StateRow, Store, aware
-
-from .tables import AcknowledgementRow, DashboardAuditRow
+from watchtower.store.dashboard import AcknowledgementRow, DashboardAuditRow
 
 log = logging.getLogger(__name__)
 

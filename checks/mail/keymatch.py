@@ -22,7 +22,6 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.config import DkimKeyFile, Host, MailHost
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
@@ -30,7 +29,8 @@ from watchtower.net.deadline import remaining
 from watchtower.net.transport import CommandFailed, Transport, open_transport
 from watchtower.parsers import ParseError
 from watchtower.parsers import dkim as dkim_parser
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 from .common import txt_texts
 from .submission import mail_host_of

@@ -19,13 +19,13 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from typing import Any
 
-from watchtower.checks_api import Check, ProbeContext
 from watchtower.config import MailHost
 from watchtower.errors import ProbeError
 from watchtower.model import Target
 from watchtower.net.imap import ImapError, ImapSession
 from watchtower.net.smtp import default_helo
 from watchtower.net.submission import SubmissionRefused, SubmissionSession, TlsMode
+from watchtower.probe.api import Check, ProbeContext
 
 from .submission import host_address, mail_host_of, reveal
 
@@ -102,7 +102,7 @@ def submit(ctx: ProbeContext, spec: MailHost, address: str, password: str,
     port, mode = submission_port(spec)
     session = SubmissionSession(spec.host, address, port, mode, default_helo(), ctx.deadline,
                                 ca_bundle=ctx.tls.ca_bundle, verify=True,
-                                timeout=ctx.fleet.settings.http_timeout)
+                                timeout=ctx.fleet.probe.smtp_timeout)
     out: dict[str, Any] = {"accepted": False, "via": f"{port} ({mode})"}
     try:
         session.open()
@@ -123,7 +123,7 @@ def submit(ctx: ProbeContext, spec: MailHost, address: str, password: str,
 
 def imap_session(ctx: ProbeContext, spec: MailHost, address: str) -> ImapSession:
     return ImapSession(spec.host, address, spec.imaps_port, "implicit", ctx.deadline,
-                       ca_bundle=ctx.tls.ca_bundle, timeout=ctx.fleet.settings.http_timeout)
+                       ca_bundle=ctx.tls.ca_bundle, timeout=ctx.fleet.probe.imap_timeout)
 
 
 def await_message(ctx: ProbeContext, spec: MailHost, address: str, password: str,

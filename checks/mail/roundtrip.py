@@ -27,10 +27,10 @@ from typing import Any
 
 import dkim  # dkimpy
 
-from watchtower.checks_api import CheckMeta, Facts, ProbeContext
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
-from watchtower.plugins import register
+from watchtower.probe.api import CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 from .probemail import (
     IMAP_RESERVE,

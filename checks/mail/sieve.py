@@ -18,12 +18,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from watchtower.checks_api import CheckMeta, Facts, ProbeContext
 from watchtower.config import MailHost
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.managesieve import ManageSieveSession, sasl_mechanisms, sieve_extensions
-from watchtower.plugins import register
+from watchtower.probe.api import CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 from .probemail import (
     IMAP_RESERVE,
@@ -85,7 +85,7 @@ class Sieve(ProbeAccountCheck):
         }
         session = ManageSieveSession(spec.host, address, spec.sieve_port, ctx.deadline,
                                      ca_bundle=ctx.tls.ca_bundle,
-                                     timeout=ctx.fleet.settings.sieve_timeout)
+                                     timeout=ctx.fleet.probe.sieve_timeout)
         try:
             session.open()
             facts["tls_version"] = session.tls_version

@@ -22,13 +22,13 @@ import time
 from email.parser import BytesHeaderParser
 from typing import Any
 
-from watchtower.checks_api import CheckMeta, Facts, ProbeContext
 from watchtower.config import MailHost
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.rspamd import controller_health
 from watchtower.net.submission import RefusedTestContent
-from watchtower.plugins import register
+from watchtower.probe.api import CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 from .probemail import (
     IMAP_RESERVE,

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import streamlit as st
+from watchtower.dashboards.auth import User
 
-from watchtower.auth import User
+from watchtower.compliance.score import WEIGHT, current_scores, domain_trend, score_table
 
 from .. import charts
 from ..context import AppContext
 from ..data import recent_sweeps
 from ..evidence import expiry_horizon
-from ..scoring import WEIGHT, current_scores, domain_trend, score_table
 
 
 def render(app: AppContext, user: User) -> None:

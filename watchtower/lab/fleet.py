@@ -309,21 +309,20 @@ def fleet_document(
     """The fleet file (as a TOML-ready dict) that points watchtower at the running lab."""
     port = "" if https_port == 443 else f":{https_port}"
     doc: dict[str, Any] = {
-        "settings": {
-            "database": database,
+        "probe": {
             "nameservers": [f"127.0.0.1:{dns_port}"],
             "authoritative_port": dns_port,
             **({"trust_anchors": trust_anchors} if trust_anchors else {}),
             "dns_timeout": 2.0,
             "http_timeout": 5.0,
             "ca_bundle": ca_bundle,
-            "metrics_listen": metrics_listen,
-            "default_interval": 60,
             "jitter": 2,
             "https_port": https_port,
             "http_port": http_port,
             "smtp_port": smtp_port,
         },
+        "store": {"database": database},
+        "metrics": {"listen": metrics_listen},
         # Signed lab zones are declared so; the `unsigned` fault is a zone that should be.
         # dns.declared: where the lab's hosts live, its CA, the MX and the DKIM public key.
         "zones": [{"name": d.name, "dnssec": trust_anchors is not None,

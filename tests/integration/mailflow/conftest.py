@@ -24,8 +24,8 @@ from tests.servers.base import ServerError
 from tests.servers.mailstack import MailStack
 from tests.servers.powerdns import PowerDNS, txt
 from watchtower.config import parse_fleet
-from watchtower.engine import run_sweep, select_checks
 from watchtower.model import Result
+from watchtower.probe.sweep import run_sweep, select_checks
 
 MAILFLOW_CHECKS = ["mail.submission", "mail.imap", "mail.roundtrip"]
 FULL_CHECKS = [*MAILFLOW_CHECKS, "mail.spam-filter", "mail.sieve", "mail.dkim.key-match"]
@@ -82,20 +82,22 @@ class MailFlow:
         return entry
 
     def sweep(self, only: list[str] | None = None, *, ca_bundle: str | None = None,
-              settings: dict[str, Any] | None = None, checks: dict[str, Any] | None = None,
+              probe: dict[str, Any] | None = None, checks: dict[str, Any] | None = None,
               box: dict[str, Any] | None = None, **host: Any) -> dict[str, Result]:
         """One sweep of the mail host with `host` overriding its [[mail_hosts]] keys (and
-        `settings`, `checks` added to those sections, `box` to its [[hosts]] entry)."""
+        `probe`, `checks` added to those sections, `box` to its [[hosts]] entry)."""
         entry = self.entry()
         entry.update(host)
         fleet = parse_fleet({
-            "settings": {
+            "probe": {
                 "nameservers": [f"127.0.0.1:{self.dns.dns_port}"],
                 "authoritative_port": self.dns.dns_port,
                 "dns_timeout": 2.0,
                 "http_timeout": 5.0,
+                "smtp_timeout": 5.0,
+                "imap_timeout": 5.0,
                 "ca_bundle": ca_bundle or str(self.stack.ca_pem_path),
-                **(settings or {}),
+                **(probe or {}),
             },
             "checks": checks or {},
             "mail_hosts": [entry],

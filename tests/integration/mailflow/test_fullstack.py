@@ -248,7 +248,7 @@ def test_a_hostile_managesieve_server_is_an_error_within_the_timeout(
                                ["127.0.0.1"])
     with tcp_server(behaviour) as port:
         results = fullflow.sweep(["mail.sieve"], host=f"hostile.{stack.domain}",
-                                 sieve_port=port, settings={"sieve_timeout": 1.0},
+                                 sieve_port=port, probe={"sieve_timeout": 1.0},
                                  checks={"mail.sieve": {"timeout": 20}})
     sieve = results["mail.sieve"]
     assert str(sieve.status) == "error", sieve.summary

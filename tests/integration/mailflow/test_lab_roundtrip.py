@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from watchtower.config import Fleet, load_fleet
-from watchtower.engine import run_sweep, select_checks
 from watchtower.lab import Lab
 from watchtower.lab.faults import FaultSwitch
 from watchtower.model import Result
+from watchtower.probe.sweep import run_sweep, select_checks
 
 from .conftest import FULL_CHECKS
 
