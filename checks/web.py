@@ -42,6 +42,12 @@ def now_of(facts: Facts) -> dt.datetime:
     return dt.datetime.fromisoformat(value) if value else utcnow()
 
 
+def age_text(seconds: float) -> str:
+    """A duration for a summary: hours up to two days, then days (`10.0 h`, `3.0 days`)."""
+    hours = seconds / 3600
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
+
+
 @register
 class TlsCertificate(Check):
     meta = CheckMeta(

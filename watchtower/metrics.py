@@ -510,7 +510,7 @@ class _QuietHandler(WSGIRequestHandler):
 class MetricsServer:
     """Serves a MetricsApp on host:port in a background thread; `port` is the bound one."""
 
-    def __init__(self, app: MetricsApp, listen: str) -> None:
+    def __init__(self, app: Any, listen: str) -> None:  # MetricsApp, or DaemonApp around it
         host, _, port = listen.rpartition(":")
         self.app = app
         self.httpd = make_server(host.strip("[]") or "127.0.0.1", int(port), app,

@@ -21,15 +21,19 @@ from watchtower.config.operations import (
 from watchtower.config.sections import (
     AlertingSettings,
     DaemonSettings,
+    FederationSettings,
     FeedSettings,
     MetricsSettings,
     ProbeSettings,
+    QueueSettings,
     RetentionSettings,
     StoreSettings,
 )
 from watchtower.config.targets import (
+    Backup,
     DnsApi,
     Endpoint,
+    Heartbeat,
     Host,
     MailDomain,
     MailHost,
@@ -59,6 +63,10 @@ class Fleet(Strict):
                                 description="release and advisory feeds for the drift checks")
     daemon: DaemonSettings = Field(default_factory=DaemonSettings,
                                    description="the long-running `watchtower run`")
+    queues: QueueSettings = Field(default_factory=QueueSettings,
+                                  description="job-queue and federation-backlog thresholds")
+    federation: FederationSettings = Field(default_factory=FederationSettings,
+                                           description="the probe actor and Matrix peers")
     zones: list[Zone] = Field(default_factory=list)
     mail_domains: list[MailDomain] = Field(default_factory=list)
     services: list[Service] = Field(default_factory=list)
@@ -73,6 +81,8 @@ class Fleet(Strict):
     notifications: Notifications = Field(default_factory=Notifications)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     reports: list[ReportSchedule] = Field(default_factory=list)
+    backups: list[Backup] = Field(default_factory=list)
+    heartbeats: list[Heartbeat] = Field(default_factory=list)
 
     # -- derived ----------------------------------------------------------------------------
 
@@ -80,7 +90,7 @@ class Fleet(Strict):
         """Every target, built once per (immutable) fleet: each sweep asks for them, and at
         1,000 domains building them (URLs parsed, endpoints validated) showed in profiles."""
         sources = (self.zones, self.mail_domains, self.services, self.hosts, self.mail_hosts,
-                   self.endpoints)
+                   self.endpoints, self.backups, self.heartbeats)
         cached = self._targets
         # Keyed by the identity of the lists it was built from: model_copy(update=...) keeps
         # private attributes, and a copy with other zones must not answer with these.
@@ -97,6 +107,8 @@ class Fleet(Strict):
         out += [Target(TargetKind(s.kind), s.name, s, s.all_tags()) for s in self.services]
         out += [Target(TargetKind.HOST, h.name, h, h.all_tags()) for h in self.hosts]
         out += [Target(TargetKind.MAIL_HOST, m.name, m, m.all_tags()) for m in self.mail_hosts]
+        out += [Target(TargetKind.BACKUP, b.name, b, b.all_tags()) for b in self.backups]
+        out += [Target(TargetKind.HEARTBEAT, h.name, h, h.all_tags()) for h in self.heartbeats]
         out += self._endpoints()
         return out
 
@@ -137,7 +149,8 @@ class Fleet(Strict):
     def secrets(self) -> Iterable[tuple[str, Secret]]:
         """Every secret reference with its key path (for validation and redaction)."""
         for i, s in enumerate(self.services):
-            for attr in ("admin_token", "s3_access_key", "s3_secret_key"):
+            for attr in ("admin_token", "admin_cookie", "metrics_token", "s3_access_key",
+                         "s3_secret_key"):
                 value = getattr(s, attr)
                 if value is not None:
                     yield f"services[{i}].{attr}", value
@@ -158,6 +171,13 @@ class Fleet(Strict):
             yield f"notifications.apprise[{i}].url", ap.url
         if self.metrics.auth is not None:
             yield "metrics.auth.password", self.metrics.auth.password
+        if self.federation.actor_key is not None:
+            yield "federation.actor_key", self.federation.actor_key
+        for i, b in enumerate(self.backups):
+            yield f"backups[{i}].s3_access_key", b.s3_access_key
+            yield f"backups[{i}].s3_secret_key", b.s3_secret_key
+        for i, hb in enumerate(self.heartbeats):
+            yield f"heartbeats[{i}].token", hb.token
 
 
 def _https_port_hint(services: list[Service]) -> str:

@@ -83,7 +83,8 @@ def semantic_problems(fleet: Fleet, known_checks: Iterable[tuple[str, str]] | No
                       *, check_secrets: bool = True) -> list[str]:
     """Rules that span entries: duplicate names, dangling references, unknown check ids."""
     problems: list[str] = []
-    for section in ("zones", "mail_domains", "services", "hosts", "mail_hosts", "dns_apis"):
+    for section in ("zones", "mail_domains", "services", "hosts", "mail_hosts", "dns_apis",
+                    "backups", "heartbeats"):
         seen: dict[str, int] = {}
         for i, item in enumerate(getattr(fleet, section)):
             name = item.name

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from watchtower.config.base import HostPort, Secret, Strict, check_cron, check_hostport
+from watchtower.config.base import HostPort, Secret, Strict, check_cron, check_hostport, check_url
 
 #: Issuer organisation (the O= of the issuing CA's name) -> the domain that CA looks for in
 #: CAA `issue` records (RFC 8659 4.2), for the CAs most fediverse hosts use, plus the lab's CA.
@@ -200,3 +200,57 @@ class DaemonSettings(Strict):
 
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="least severity logged")
+
+
+class QueueSettings(Strict):
+    """Thresholds of the job-queue and federation-backlog checks (fedi.queues,
+    matrix.federation.backlog, storage.blocks).
+
+    Latency: toot.community's published Mastodon alert rules warn at a Sidekiq queue latency of
+    30 s and page at 120 s (toot-community/mastodon-observability, lib/mastodon/config.libsonnet:
+    latencyWarningSeconds, latencyCriticalSeconds); Pixelfed's own config/horizon.php fires
+    Horizon's LongWaitDetected at 30 s on every queue. The same pair judges PeerTube's oldest
+    waiting job and Synapse's federation-sender event processing lag: all four are the age of
+    the oldest work not yet done."""
+
+    latency_warn: float = Field(default=30.0, gt=0, description="seconds of queue latency "
+                                "(oldest waiting job) that warn, e.g. 30")
+    latency_fail: float = Field(default=120.0, gt=0, description="seconds of queue latency "
+                                "that fail, e.g. 120")
+    failed_jobs_warn: int = Field(
+        default=25, ge=1, description="failed jobs kept by PeerTube or Horizon (Horizon: its "
+        "trim.recent_failed window, 7 days in Pixelfed) at which fedi.queues warns; no published "
+        "figure exists, 25 is watchtower's")
+    dead_jobs_warn: int = Field(
+        default=9000, ge=1, description="Sidekiq dead-set size that warns: Sidekiq keeps at most "
+        "dead_max_jobs = 10,000 dead jobs and silently drops older ones past that, e.g. 9000")
+    retry_jobs_warn: int | None = Field(
+        default=None, ge=1, description="Sidekiq retry-set size that warns (none: reported "
+        "only; it scales with the instance, toot.community alerts on dead-set growth instead)")
+    pending_pdus_warn: int = Field(
+        default=1000, ge=1, description="PDUs queued in Synapse's federation sender that warn "
+        "(synapse_federation_transaction_queue_pending_pdus); watchtower's figure, e.g. 1000")
+    resync_queue_warn: int = Field(
+        default=10000, ge=1, description="Garage blocks queued for resync that warn "
+        "(block_resync_queue_length; Garage calls a non-zero queue normal), e.g. 10000")
+
+
+class FederationSettings(Strict):
+    """Federation-wide settings: the probe actor watchtower signs ActivityPub fetches as, and
+    when failing Matrix destinations point at our side rather than theirs."""
+
+    actor_url: str | None = Field(
+        default=None, description="URL of watchtower's probe actor document (its key id is "
+        "actor_url#main-key); served by `watchtower run` or published by the operator, e.g. "
+        "https://monitor.example.org/actor")
+    actor_key: Secret | None = Field(
+        default=None, description="PEM RSA private key of the probe actor (signs fetches)")
+    failing_share_warn: float = Field(
+        default=0.5, gt=0, le=1, description="share of known Matrix destinations failing at "
+        "which matrix.federation.destinations warns (more than half unreachable: likely our "
+        "side), e.g. 0.5")
+
+    @field_validator("actor_url")
+    @classmethod
+    def _actor_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_url(value)

@@ -122,8 +122,27 @@ class Service(Tagged):
     probe_account: str | None = None
     secure_mode: bool = False
     server_name: str | None = Field(default=None, description="Matrix server name")
-    admin_url: str | None = Field(default=None, description="Garage admin API")
-    admin_token: Secret | None = None
+    admin_url: str | None = Field(
+        default=None, description="Garage admin API; Synapse admin API base (default base_url); "
+        "Pixelfed's Horizon, e.g. https://photos.example.org/horizon")
+    admin_token: Secret | None = Field(
+        default=None, description="bearer token of admin_url: Garage admin token, Synapse admin "
+        "access token, PeerTube OAuth token of an admin (fedi.queues reads /api/v1/jobs)")
+    admin_cookie: Secret | None = Field(
+        default=None, description="Cookie header value of an admin session for Pixelfed's "
+        "Horizon (its viewHorizon gate admits logged-in admins only), e.g. "
+        "laravel_session=...")
+    metrics_url: str | None = Field(
+        default=None, description="Prometheus text endpoint: Mastodon's exporter "
+        "(MASTODON_PROMETHEUS_EXPORTER_LOCAL, e.g. http://127.0.0.1:9394/metrics), Synapse's "
+        "metrics listener (http://127.0.0.1:9000/_synapse/metrics), Garage's admin /metrics "
+        "(default admin_url + /metrics)")
+    metrics_token: Secret | None = Field(
+        default=None, description="bearer token of metrics_url (Garage metrics_token)")
+    federation_peers: list[str] = Field(
+        default_factory=list, description="Matrix server names this homeserver must reach: "
+        "matrix.federation.outbound fetches their keys through it, "
+        "matrix.federation.destinations fails when one is failing")
     s3_endpoint: str | None = None
     s3_bucket: str | None = None
     s3_region: str = "garage"
@@ -137,7 +156,7 @@ class Service(Tagged):
     cname: str | None = None
     matrix_delegation: Literal["well-known", "srv", "both"] = "well-known"
 
-    @field_validator("base_url", "admin_url", "s3_endpoint")
+    @field_validator("base_url", "admin_url", "s3_endpoint", "metrics_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         return None if value is None else check_url(value)
@@ -217,6 +236,9 @@ class Host(Tagged):
         description="how long a detached switch may take to update current_system")
     flake: str | None = Field(default=None, description="flake ref for nixos.redeploy")
     restartable_units: list[str] = Field(default_factory=list)
+    store_sample: int = Field(
+        default=500, ge=0, description="store paths of the running closure host.store-integrity "
+        "verifies per sweep, rotating through the closure (0: all of it every sweep), e.g. 500")
 
     @field_validator("detach", mode="before")
     @classmethod
@@ -328,3 +350,37 @@ class DnsApi(Strict):
     @classmethod
     def _url(cls, value: str) -> str:
         return check_url(value)
+
+
+class Backup(Tagged):
+    """A backup bucket: backup.freshness lists `prefix` and wants its newest object younger
+    than `max_age` hours."""
+
+    name: str
+    s3_endpoint: str
+    bucket: str = Field(min_length=1)
+    prefix: str = Field(default="", description="key prefix the backup tool writes under")
+    s3_region: str = "garage"
+    s3_access_key: Secret
+    s3_secret_key: Secret
+    max_age: float = Field(
+        default=25.0, gt=0, description="hours the newest object may be old: a daily backup "
+        "plus Healthchecks' default grace of one hour, e.g. 25")
+
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_url(value)
+
+
+class Heartbeat(Tagged):
+    """A push heartbeat (Healthchecks style): a cron job or backup tool POSTs
+    /ping/<token> (or /ping/<token>/fail) to `watchtower run`; silence for longer than
+    `period` + `grace` is a failure."""
+
+    name: str
+    token: Secret = Field(description="the ping token (a secret: whoever knows it can ping)")
+    period: float = Field(default=86400.0, gt=0, description="seconds between expected pings; "
+                          "Healthchecks' default is one day, e.g. 86400")
+    grace: float = Field(default=3600.0, ge=0, description="seconds of lateness tolerated "
+                         "after the period; Healthchecks' default is one hour, e.g. 3600")

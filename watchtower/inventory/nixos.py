@@ -104,6 +104,35 @@ def closure(t: Transport, host: Host, path: str, timeout: float) -> list[str]:
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
+MODIFIED_RE = re.compile(r"path '(.+?)' was modified! expected hash '(.+?)', got '(.+?)'")
+WRITABLE_CAP = 200
+
+
+def parse_modified(text: str) -> list[dict[str, str]]:
+    """`nix-store --verify-path` complaints -> [{"path", "expected", "got"}]."""
+    return [{"path": m.group(1), "expected": m.group(2), "got": m.group(3)}
+            for m in MODIFIED_RE.finditer(text)]
+
+
+def verify_paths(t: Transport, host: Host, paths: list[str], timeout: float) -> dict[str, Any]:
+    """Re-hash `paths` against the store database (`nix-store --verify-path`: exit 1 and one
+    "was modified!" line per path whose contents changed since it was registered)."""
+    result = t.run([host.nix_store, "--verify-path", "--", *paths], timeout)
+    modified = parse_modified(result.stderr + result.stdout)
+    other = [line for line in result.stderr.splitlines()
+             if line.strip() and "was modified!" not in line][:5]
+    return {"rc": result.rc, "modified": modified, "errors": other}
+
+
+def writable_files(t: Transport, roots: list[str], timeout: float) -> list[str]:
+    """Files and directories with a write bit under `roots` (symlinks aside): Nix registers
+    store paths read-only (0444/0555), so a write bit means something made it writable."""
+    if not roots:
+        return []
+    result = t.run(["find", *roots, "-perm", "/0222", "!", "-type", "l", "-print"], timeout)
+    return [line for line in result.stdout.splitlines() if line.strip()][:WRITABLE_CAP]
+
+
 def store_path_exists(t: Transport, host: Host, path: str, timeout: float) -> bool:
     """Whether `path` is a valid path of the host's store (`nix-store --check-validity`)."""
     return t.run([host.nix_store, "--check-validity", "--", path], timeout).ok

@@ -106,6 +106,26 @@ HINTS: dict[str, str] = {
     "storage.health": "Bring the missing Garage nodes back or re-balance the layout.",
     "storage.nodes": "Bring the down node back or add capacity before partitions fill up.",
     "storage.roundtrip": "Check the S3 endpoint, its credentials and the probe bucket.",
+    "storage.blocks": "Run `garage repair blocks` and check the failing node's disk; free space "
+                      "on a data volume that is nearly full before writes fail.",
+    "fedi.queues": "Add Sidekiq/job workers or fix the failing jobs (Mastodon: /sidekiq; "
+                   "PeerTube: Administration > Jobs; Pixelfed: restart Horizon, "
+                   "php artisan horizon).",
+    "matrix.federation.backlog": "Check the federation sender's log for the destinations it "
+                                 "is stuck on; add federation sender workers if it cannot keep "
+                                 "up.",
+    "matrix.federation.destinations": "Check outbound network, DNS and TLS from the homeserver "
+                                      "to the failing servers; reset a recovered one with "
+                                      "POST .../federation/destinations/<d>/reset_connection.",
+    "matrix.federation.outbound": "Our homeserver cannot reach the peer: check its outbound "
+                                  "firewall, DNS resolution and the peer's well-known/SRV.",
+    "backup.freshness": "Check the backup job's timer/cron and its last log; a backup that "
+                        "silently stopped is found only at restore time.",
+    "heartbeat.ping": "The job that pings this heartbeat did not run or failed: check its "
+                      "timer/cron and its last log.",
+    "host.store-integrity": "Something writes into the Nix store: find the service (often a "
+                            "package writing its own cache or config) and move that state to "
+                            "/var/lib; repair with nix-store --repair-path.",
     # drift.* and host.*
     "drift.version": "Deploy the declared version (nixos-rebuild switch) or update the "
                      "declaration.",

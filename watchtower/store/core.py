@@ -40,13 +40,14 @@ from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 from watchtower.model import Result, Status, utcnow
 from watchtower.store import (
     alerting,  # its tables join the metadata (migration step 2)
+    heartbeats,  # its table joins the metadata (migration step 8)
     remediation,  # its tables join the metadata (migration step 3)
     reports,  # its table joins the metadata (migration step 4)
 )
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 T = TypeVar("T")
 
 
@@ -230,10 +231,16 @@ def _evidence_reference_index(engine: Engine) -> None:
                                  "ON result (evidence_id)")
 
 
+def _create_heartbeat_table(engine: Engine) -> None:
+    """Step 8: the last push of each heartbeat (watchtower/store/heartbeats.py)."""
+    SQLModel.metadata.create_all(
+        engine, tables=[SQLModel.metadata.tables[t] for t in heartbeats.HEARTBEAT_TABLES])
+
+
 MIGRATIONS: list[Callable[[Engine], None]] = [_create_tables, _create_alert_tables,
                                               _create_remediation_tables, _create_report_tables,
                                               _create_dashboard_tables, _retention_schema,
-                                              _evidence_reference_index]
+                                              _evidence_reference_index, _create_heartbeat_table]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 

@@ -275,3 +275,37 @@ def test_ssh_key_from_env_secret(world: World, sshd: Any, monkeypatch: pytest.Mo
     r = sweep("drift.reboot", {"hosts": [host]})
     assert str(r.status) == "ok", r.summary
     assert os.environ["WT_DRIFT_SSH_KEY"] not in json.dumps(r.evidence)
+
+
+def test_store_integrity_finds_a_tampered_path(world: World, tmp_path: Path,
+                                               via: dict[str, Any]) -> None:
+    """A system of its own (no other test uses its paths): verified clean, then one file of a
+    package in its closure is made writable and changed, as a service writing into its own
+    store path would; both the hash mismatch and the write bit are found."""
+    system = world.store.build_system("integrity", {"pixelfed": "0.12.4-integrity"},
+                                      hostname="integrity")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "current-system").symlink_to(system)
+    host = world.host(current_system=str(run / "current-system"), **via)
+    clean = sweep("host.store-integrity", {"hosts": [host]})
+    assert str(clean.status) == "ok", clean.summary
+    assert clean.evidence["verified"] == clean.evidence["closure_size"] > 3
+    package = next(p for p in world.store.requisites(system) if p.endswith("0.12.4-integrity"))
+    victim = Path(package) / "bin" / "pixelfed"
+    original = victim.read_bytes()
+    victim.parent.chmod(0o755)
+    victim.chmod(0o644)
+    victim.write_bytes(original + b"# written at run time\n")
+    try:
+        bad = sweep("host.store-integrity", {"hosts": [host]})
+        rotated = sweep("host.store-integrity", {"hosts": [{**host, "store_sample": 2}]})
+    finally:
+        victim.write_bytes(original)
+        victim.chmod(0o555)
+        victim.parent.chmod(0o555)
+    assert str(bad.status) == "fail", bad.summary
+    assert f"{package} was modified" in bad.summary
+    assert str(victim) in bad.evidence["writable"]
+    assert rotated.evidence["verified"] == 2  # a bounded chunk of the closure per sweep
+    assert str(sweep("host.store-integrity", {"hosts": [host]}).status) == "ok"
