@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TypeAlias
 
 from watchtower.config import Fleet, load_fleet
 from watchtower.probe import registry
@@ -15,7 +16,8 @@ log = logging.getLogger("watchtower")
 #: action failed), 2 bad usage or bad configuration (one line per problem, no traceback).
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
-Subparsers = argparse._SubParsersAction  # the type of `add_subparsers()`
+#: The type of `add_subparsers()`, which each command module adds its parsers to.
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def setup_logging(level: str = "info") -> None:
