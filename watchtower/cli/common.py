@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import TypeAlias
 
-from watchtower.config import Fleet, load_fleet
+from watchtower.config import Fleet
 from watchtower.probe import registry
 
 log = logging.getLogger("watchtower")
@@ -31,5 +31,5 @@ def setup_logging(level: str = "info") -> None:
 
 
 def load(path: str) -> Fleet:
-    """The fleet file, validated against the registered checks."""
-    return load_fleet(path, registry.check_ids_and_families())
+    """The fleet file, validated against what is registered (`registry.load_fleet_file`)."""
+    return registry.load_fleet_file(path)
