@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from watchtower.config import load_fleet
-from watchtower.probe.registry import load_fleet_file
 from watchtower.dnsdecl.octodns import Refused, Source, edit, rrsets, unified_diff
 from watchtower.errors import ConfigError
+from watchtower.probe.registry import load_fleet_file
 
 CONFIG = """---
 providers:
