@@ -36,6 +36,7 @@ python3Packages.buildPythonApplication {
     authres
     jinja2
     fpdf2
+    sslyze
     psycopg
   ];
 
