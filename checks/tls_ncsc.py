@@ -156,8 +156,10 @@ def _mx_server(ctx: ProbeContext, mx: str, address: str, port: int) -> dict[str,
                               "starttls_offered": outcome.starttls_offered,
                               "error": outcome.error, "error_kind": outcome.error_kind,
                               "tls": outcome.tls.evidence() if outcome.tls else None}
+    if outcome.tls is None and not (outcome.starttls_offered and outcome.error_kind == "tls"):
+        return server  # no STARTTLS to scan; a handshake our OpenSSL refuses is scanned
     if outcome.tls is None:
-        return server
+        server["tls_error"] = outcome.error
     try:
         server["scan"] = scanner_for(ctx.tls).scan(mx, port, deadline=ctx.deadline,
                                                    address=address, starttls="smtp",

@@ -38,12 +38,12 @@ def host(case: str) -> str:
 
 def dh_params(directory: Path) -> dict[str, Path]:
     """ffdhe3072 (RFC 7919, phase out) and a self-generated 1024-bit group (insufficient)."""
-    openssl = tool("openssl")
     out = {"ffdhe3072": directory / "ffdhe3072.pem", "custom1024": directory / "dh1024.pem"}
-    run([openssl, "genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt", "group:ffdhe3072",
-         "-out", out["ffdhe3072"]])
-    run([openssl, "genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt",
-         "dh_paramgen_prime_len:1024", "-out", out["custom1024"]])
+    options = {"ffdhe3072": "group:ffdhe3072", "custom1024": "dh_paramgen_prime_len:1024"}
+    for name, path in out.items():
+        if not path.exists():
+            run([tool("openssl"), "genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt",
+                 options[name], "-out", path])
     return out
 
 
@@ -72,15 +72,50 @@ def sites(pki: TestPKI, directory: Path) -> list[Site]:
              ciphers="ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-SHA:AES128-SHA:@SECLEVEL=0",
              prefer_server_ciphers=False),
         Site("no-stapling", host("no-stapling"), *cert("no-stapling", "ec-secp256r1",
-                                                       ocsp_pointer=True), ciphers=EC_TLS12),
+                                                       ocsp_pointer=True), ciphers=EC_TLS12, extra=SHA2_SIGALGS),
         Site("zero-rtt", host("zero-rtt"), *cert("zero-rtt", "ec-secp256r1"),
-             protocols="TLSv1.3", early_data=True),
+             protocols="TLSv1.3", early_data=True, extra=SHA2_SIGALGS),
         Site("weak-dh", host("weak-dh"), *cert("weak-dh", "rsa-3072"), protocols="TLSv1.2",
              ciphers="DHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0", dhparam=dh["custom1024"]),
         Site("rsa-1024", host("rsa-1024"), *cert("rsa-1024", "rsa-1024"),
              ciphers=RSA_TLS12 + ":@SECLEVEL=0"),
         Site("no-intermediate", host("no-intermediate"), bare.cert_path, bare.key_path,
-             ciphers=EC_TLS12),
+             ciphers=EC_TLS12, extra=SHA2_SIGALGS),
         Site("http-compression", host("http-compression"),
-             *cert("http-compression", "ec-secp256r1"), ciphers=EC_TLS12, gzip=True),
+             *cert("http-compression", "ec-secp256r1"), ciphers=EC_TLS12, gzip=True, extra=SHA2_SIGALGS),
     ]
+
+
+def mx_host(case: str) -> str:
+    return f"mx-{case}.{ZONE}"
+
+
+def mail_domain(case: str) -> str:
+    return f"{case}.mail.{ZONE}"
+
+
+def mx_cases(pki: TestPKI, directory: Path) -> dict[str, dict[str, str]]:
+    """Postfix MX listeners: main.cf parameters each case's smtpd overrides. Postfix 3.7 sets
+    no signature algorithms, so every case signs its key exchange with what OpenSSL offers."""
+    dh = dh_params(directory)
+
+    def chain(case: str, key: str) -> str:
+        issued = pki.issue(f"mx-{case}", mx_host(case), key=key)
+        return f"{issued.key_path}, {issued.chain_path}"
+
+    only12 = "!SSLv2, !SSLv3, !TLSv1, !TLSv1.1, !TLSv1.3"
+    return {
+        "good": {"smtpd_tls_chain_files": chain("good", "ec-secp256r1"),
+                 "smtpd_tls_protocols": ">=TLSv1.2", "smtpd_tls_ciphers": "high",
+                 "tls_high_cipherlist": "ECDHE+AESGCM:ECDHE+CHACHA20"},
+        "legacy": {"smtpd_tls_chain_files": chain("legacy", "rsa-2048"),
+                   "smtpd_tls_protocols": ">=TLSv1",
+                   "tls_medium_cipherlist": "DEFAULT:@SECLEVEL=0"},
+        "weak-dh": {"smtpd_tls_chain_files": chain("weak-dh", "rsa-3072"),
+                    "smtpd_tls_protocols": only12,
+                    "tls_medium_cipherlist": "DHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0",
+                    "smtpd_tls_dh1024_param_file": str(dh["custom1024"])},
+        "rsa-1024": {"smtpd_tls_chain_files": chain("rsa-1024", "rsa-1024"),
+                     "tls_medium_cipherlist": "DEFAULT:@SECLEVEL=0"},
+        "no-starttls": {"smtpd_tls_security_level": "none"},
+    }

@@ -48,14 +48,15 @@ def graded(key: str, table: ncsc.Table, value: str, detail: str,
     return Criterion(key, level, LEVEL_STATUS[level], detail, table.section, dict(evidence))
 
 
-def worst_graded(key: str, section: str, levels: Mapping[str, Level], what: str,
+def worst_graded(key: str, section: str, levels: Mapping[str, Level], noun: str,
                  **evidence: Any) -> Criterion:
     """A criterion over several values (suites, groups, certificates): the worst one counts,
     and the detail names every value below sufficient."""
     level = Level.worst(list(levels.values()))
     weak = [f"{name} ({lv})" for name, lv in levels.items() if not lv.passes]
-    detail = (f"{what}: " + ", ".join(weak[:8]) + (" ..." if len(weak) > 8 else "")
-              if weak else f"every {what.rstrip('s')} is good or sufficient")
+    detail = (f"{noun}s below sufficient: " + ", ".join(weak[:8])
+              + (" ..." if len(weak) > 8 else "")
+              if weak else f"every {noun} is good or sufficient ({len(levels)})")
     return Criterion(key, level, LEVEL_STATUS[level], detail, section,
                      {"levels": {k: str(v) for k, v in levels.items()}, **evidence})
 
@@ -73,8 +74,8 @@ def versions(accepted: Mapping[str, bool | None]) -> Criterion:
     if not offered:
         return not_tested("tls_version", "no TLS version could be negotiated")
     levels = {v: ncsc.VERSIONS.grade(v) for v in offered}
-    return worst_graded("tls_version", ncsc.VERSIONS.section, levels, "versions below "
-                        "sufficient accepted", accepted=offered)
+    return worst_graded("tls_version", ncsc.VERSIONS.section, levels, "version",
+                        accepted=offered)
 
 
 def _suites(scan: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -86,7 +87,7 @@ def ciphers(scan: Mapping[str, Any]) -> Criterion:
     if not suites:
         return not_tested("tls_ciphers", "no cipher suite list was obtained")
     levels = {s["name"]: ncsc.CIPHERS.grade(s["name"]) for s in suites}
-    return worst_graded("tls_ciphers", ncsc.CIPHERS.section, levels, "suites")
+    return worst_graded("tls_ciphers", ncsc.CIPHERS.section, levels, "suite")
 
 
 def key_exchange(scan: Mapping[str, Any]) -> Criterion:
@@ -102,7 +103,7 @@ def key_exchange(scan: Mapping[str, Any]) -> Criterion:
     if not levels:
         return Criterion("key_exchange", Level.GOOD, InStatus.PASSED,
                          "no finite-field or elliptic-curve parameters to judge", "3.3.3")
-    return worst_graded("key_exchange", "3.3.3", levels, "key-exchange groups")
+    return worst_graded("key_exchange", "3.3.3", levels, "key-exchange group")
 
 
 def cipher_order(scan: Mapping[str, Any]) -> Criterion:
@@ -261,7 +262,7 @@ def cert_pubkey(chain: list[Mapping[str, Any]]) -> Criterion:
                                     cert.get("curve"))
         levels[f"{_who(cert)}: {cert.get('key')}{'/' + cert['curve'] if cert.get('curve') else ''}"
                ] = level
-    return worst_graded("cert_pubkey", "3.3.2", levels, "public keys")
+    return worst_graded("cert_pubkey", "3.3.2", levels, "public key")
 
 
 def cert_signature(chain: list[Mapping[str, Any]]) -> Criterion:
@@ -275,7 +276,7 @@ def cert_signature(chain: list[Mapping[str, Any]]) -> Criterion:
                   else Level.GOOD)  # Ed25519/Ed448 sign without a separate hash
         levels[f"{_who(cert)}: {cert.get('signature')}-{cert.get('signature_hash')}"] = (
             Level.worst([algorithm, digest]))
-    return worst_graded("cert_signature", "3.3.5", levels, "signatures")
+    return worst_graded("cert_signature", "3.3.5", levels, "signature")
 
 
 def cert_domain(chain: list[Mapping[str, Any]], host: str) -> Criterion:
@@ -316,6 +317,9 @@ def starttls_exists(server: Mapping[str, Any]) -> Criterion:
     """internet.nl's "STARTTLS available" for one MX: offered and the handshake completes."""
     if server.get("tls"):
         return Criterion("starttls_exists", None, InStatus.PASSED, "STARTTLS available")
+    if any(((server.get("scan") or {}).get("versions") or {}).values()):
+        return Criterion("starttls_exists", None, InStatus.PASSED,
+                         f"STARTTLS available (a strict client fails: {server.get('error')})")
     kind = server.get("error_kind")
     if kind in ("no-starttls", "starttls", "tls"):
         return Criterion("starttls_exists", None, InStatus.FAILED,
