@@ -15,17 +15,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.compliance import tls_criteria
+from watchtower.compliance.ncsc_tls import Level
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Status, Target, TargetKind, Verdict, utcnow
 from watchtower.net.http import HttpResponse
 from watchtower.net.tls import name_matches
+from watchtower.net.tlsscan import scanner_for
 from watchtower.parsers import ParseError, securitytxt
 from watchtower.plugins import register
 
 EXPIRY_WARN_DAYS = 14
 HSTS_MIN_AGE = 31536000
 SECURITY_TXT_CAP = 64 * 1024
-LEGACY_TLS = ("TLSv1", "TLSv1.1")
 MODERN_TLS = ("TLSv1.2", "TLSv1.3")
 #: ProbeError kinds that describe the server's answer, not our ability to ask.
 SERVER_FAULT_KINDS = frozenset({"tls", "redirect-loop", "malformed", "too-large"})
@@ -152,6 +154,9 @@ def header(facts: Mapping[str, Any], name: str) -> str | None:
 
 @register
 class TlsVersion(Check):
+    """The light (six-hourly) view of the versions criterion of web.tls.ncsc: the same
+    version probe (`TlsScanner.versions`, SSL 2.0 to TLS 1.3) and the same NCSC-NL table."""
+
     meta = CheckMeta(
         id="web.tls.version",
         family="web",
@@ -159,22 +164,24 @@ class TlsVersion(Check):
         applies_to=(TargetKind.ENDPOINT,),
         interval=6 * 3600,
         timeout=20,
-        standards=("RFC 8996 2-3", "RFC 9325 3.1.1", "NCSC-NL TLS guidelines"),
+        standards=("RFC 8996 2-3", "RFC 9325 3.1.1", "NCSC-NL TLS guidelines 2025-05 3.3.1"),
     )
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
         host, port = endpoint_host_port(target)
-        accepted = {v: ctx.tls.accepts_version(host, port, v, deadline=ctx.deadline)
-                    for v in (*LEGACY_TLS, *MODERN_TLS)}
+        accepted = scanner_for(ctx.tls).versions(host, port, deadline=ctx.deadline)
         return {"host": host, "port": port, "accepted": accepted}
 
     def judge(self, facts: Facts) -> Verdict:
         f = Findings()
         accepted = facts.get("accepted") or {}
-        legacy = [v for v in LEGACY_TLS if accepted.get(v)]
+        crit = tls_criteria.versions(accepted)
+        weak = [v for v, lv in (crit.evidence.get("levels") or {}).items()
+                if not Level(lv).passes]
         modern = [v for v in MODERN_TLS if accepted.get(v)]
-        if legacy:
-            f.fail(f"accepts {', '.join(legacy)} (deprecated by RFC 8996)")
+        if weak:
+            f.fail(f"accepts {', '.join(weak)} ({crit.level} by NCSC-NL {crit.section}; "
+                   "deprecated by RFC 8996)")
         if not modern:
             f.fail("accepts neither TLSv1.2 nor TLSv1.3")
         return f.verdict(f"accepts only {', '.join(modern)}")

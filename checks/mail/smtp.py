@@ -10,6 +10,8 @@ import datetime as dt
 from typing import Any
 
 from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.compliance import tls_criteria
+from watchtower.compliance.ncsc_tls import Level
 from watchtower.model import Findings, Target, TargetKind, Verdict, utcnow
 from watchtower.net.tls import name_matches
 from watchtower.plugins import register
@@ -17,8 +19,7 @@ from watchtower.plugins import register
 from .common import mx_facts, null_mx, smtp_endpoints, smtp_port, smtp_prober, spec_of
 
 EXPIRY_WARN_DAYS = 14
-RSA_GOOD_BITS = 2048
-_OLD_TLS = {"SSLv3", "TLSv1", "TLSv1.1"}
+_OLD_TLS = {"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"}
 
 
 def starttls_facts(target: Target, ctx: ProbeContext) -> Facts:
@@ -81,8 +82,10 @@ class SmtpStartTls(Check):
                     f.fail(f"{who} negotiated {version}; TLS 1.2 or newer is required "
                            "(RFC 8996)")
                 old = [v for v in ep.get("legacy_versions", []) if v in _OLD_TLS]
-                if old:
-                    f.warn(f"{who} still accepts {', '.join(old)} (RFC 8996)")
+                if old:  # graded as the versions criterion of mail.starttls.ncsc is
+                    level = tls_criteria.versions(dict.fromkeys(old, True)).level
+                    f.fail(f"{who} still accepts {', '.join(old)} ({level} by NCSC-NL "
+                           "3.3.1; RFC 8996)")
             elif kind == "banner":
                 f.fail(f"{who}: no 220 banner ({ep.get('banner') or ep.get('error')})")
             elif kind == "protocol":
@@ -148,9 +151,11 @@ class SmtpCertificate(Check):
                     f.fail(message + "; MTA-STS requires a trusted chain (RFC 8461 4.2)")
                 else:
                     f.warn(message)
-            key_type, _, bits = leaf.get("key", "").partition("-")
-            if key_type == "rsa" and bits.isdigit() and int(bits) < RSA_GOOD_BITS:
-                f.warn(f"{who}: RSA key of {bits} bits (use at least {RSA_GOOD_BITS})")
+            keys = tls_criteria.cert_pubkey(chain)  # graded as mail.starttls.ncsc grades it
+            if keys.level is Level.INSUFFICIENT:
+                f.fail(f"{who}: {keys.detail} (NCSC-NL {keys.section})")
+            elif keys.level is Level.PHASE_OUT:
+                f.warn(f"{who}: {keys.detail} (NCSC-NL {keys.section})")
             shown.append(f"{ep['mx']} until {not_after:%Y-%m-%d}")
         return f.verdict("valid: " + ", ".join(shown))
 

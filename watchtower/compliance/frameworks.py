@@ -220,6 +220,11 @@ PAS_TOE_OF_LEG_UIT = "pas toe of leg uit"
 BY_ID: dict[str, Test] = {t.id: t for t in (*WEB, *MAIL)}
 
 
+def untested() -> list[Test]:
+    """The internet.nl tests watchtower cannot run here (always reported as not tested)."""
+    return [t for t in (*WEB, *MAIL) if t.check is None]
+
+
 def tests_of_check(check_id: str) -> list[Test]:
     """The internet.nl tests a watchtower check computes (for `watchtower checks`)."""
     return [t for t in (*WEB, *MAIL) if t.check == check_id]

@@ -181,14 +181,15 @@ def rsa_key_level(bits: int) -> Level:
     return Level.INSUFFICIENT
 
 
-def cert_key_level(key_type: str, bits: int, curve: str | None) -> Level:
-    """3.3.2: the level of a certificate's public key ("rsa", "ec", "ed25519", "dsa", ...)."""
+def cert_key_level(key_type: str, bits: int, curve: str | None) -> Level | None:
+    """3.3.2: the level of a certificate's public key ("rsa", "ec", "ed25519", "dsa", ...);
+    None for an EC key whose curve is not known (evidence recorded before curves were)."""
     if key_type == "rsa":
         return rsa_key_level(bits)
     if key_type in ("ed25519", "ed448"):
         return CERT_EC_CURVES.grade(key_type)
-    if key_type == "ec" and curve:
-        return CERT_EC_CURVES.grade(curve)
+    if key_type == "ec":
+        return CERT_EC_CURVES.grade(curve) if curve else None
     return Level.INSUFFICIENT
 
 

@@ -260,8 +260,12 @@ def cert_pubkey(chain: list[Mapping[str, Any]]) -> Criterion:
         key_type, _, bits = str(cert.get("key", "")).partition("-")
         level = ncsc.cert_key_level(key_type, int(bits) if bits.isdigit() else 0,
                                     cert.get("curve"))
+        if level is None:
+            continue
         levels[f"{_who(cert)}: {cert.get('key')}{'/' + cert['curve'] if cert.get('curve') else ''}"
                ] = level
+    if not levels:
+        return not_tested("cert_pubkey", "no key of known type and curve")
     return worst_graded("cert_pubkey", "3.3.2", levels, "public key")
 
 

@@ -167,3 +167,18 @@ def test_root_certificates_are_not_graded() -> None:
     assert tc.cert_signature([leaf, root]).level is S  # ECDSA sufficient, SHA-256 good
     inter = {**leaf, "subject": "CN=inter", "key": "rsa-2048", "curve": None}
     assert tc.cert_pubkey([leaf, inter, root]).level is P  # every non-root is graded
+
+
+def test_checks_json_carries_the_mapping(capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from watchtower.cli import main
+
+    assert main(["checks", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    by_id = {c["id"]: c for c in out["checks"]}
+    assert "web_https_tls_ciphers" in {t["id"] for t in by_id["web.tls.ncsc"]["internetnl"]}
+    assert by_id["mail.starttls.ncsc"]["pas_toe_of_leg_uit"] == ["STARTTLS and DANE"]
+    untested = {t["id"]: t for t in out["internetnl_not_tested"]}
+    assert untested["web_rpki_exists"]["standard"] == "RPKI"
+    assert untested["web_rpki_exists"]["check"] is None
