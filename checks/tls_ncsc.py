@@ -17,9 +17,10 @@ from __future__ import annotations
 from typing import Any
 
 from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.compliance import criteria
 from watchtower.compliance import tls_criteria as tc
-from watchtower.compliance.frameworks import MAIL_TLS, WEB_TLS, InStatus
-from watchtower.compliance.tls_criteria import Criterion
+from watchtower.compliance.criteria import Criterion
+from watchtower.compliance.frameworks import MAIL_TLS, WEB_TLS
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.tlsscan import scanner_for
@@ -30,20 +31,6 @@ from .web import endpoint_host_port
 
 DAILY = 86400.0
 STANDARDS = ("NCSC-NL TLS guidelines 2025-05", "RFC 9325", "RFC 8996", "RFC 7919")
-_FINDING = {InStatus.FAILED: "fail", InStatus.WARNING: "warn", InStatus.ERROR: "error"}
-
-
-def judge_criteria(check_id: str, criteria: list[Criterion], f: Findings) -> None:
-    """One finding per criterion, at the severity internet.nl shows for it: failed -> fail,
-    warning -> warn, info/passed/not tested -> ok (said in the message)."""
-    for crit in criteria:
-        status = tc.shown_status(check_id, crit)
-        level = f" [{crit.level}]" if crit.level else ""
-        getattr(f, _FINDING.get(status, "ok"))(f"{crit.key}: {crit.detail}{level}"
-                                                 + (f" ({status})" if status not in
-                                                    (InStatus.PASSED,) else ""))
-
-
 @register
 class WebTlsNcsc(Check):
     meta = CheckMeta(
@@ -81,7 +68,7 @@ class WebTlsNcsc(Check):
 
     def judge(self, facts: Facts) -> Verdict:
         f = Findings()
-        judge_criteria(self.meta.id, self.criteria(facts), f)
+        criteria.judge(self.meta.id, self.criteria(facts), f)
         return f.verdict(f"{facts['host']}:{facts['port']} meets every NCSC-NL criterion "
                          "internet.nl requires")
 
@@ -126,7 +113,7 @@ class MailStartTlsNcsc(Check):
         if not servers:
             why = "null MX: the domain receives no mail" if facts.get("null_mx") else \
                 "no MX host with an address"
-            return [tc.not_tested("starttls_exists", why)]
+            return [criteria.not_tested("starttls_exists", why)]
         per_server = {}
         for server in servers:
             crits = [tc.starttls_exists(server)]
@@ -134,7 +121,7 @@ class MailStartTlsNcsc(Check):
                 crits += tc.endpoint_criteria(server["scan"], _trust(server), server["mx"],
                                               web=False)
             per_server[server["mx"]] = crits
-        return tc.combine(per_server)
+        return criteria.combine(per_server)
 
     def evidence(self, facts: Facts) -> dict[str, Any]:
         ev = super().evidence(facts)
@@ -143,7 +130,7 @@ class MailStartTlsNcsc(Check):
 
     def judge(self, facts: Facts) -> Verdict:
         f = Findings()
-        judge_criteria(self.meta.id, self.criteria(facts), f)
+        criteria.judge(self.meta.id, self.criteria(facts), f)
         n = len(facts.get("servers") or [])
         return f.verdict(f"{n} MX meet every NCSC-NL criterion internet.nl requires"
                          if n else "no MX to grade")

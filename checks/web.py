@@ -15,7 +15,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
-from watchtower.compliance import tls_criteria
+from watchtower.compliance import criteria, http_headers, tls_criteria
+from watchtower.compliance.criteria import Criterion
 from watchtower.compliance.ncsc_tls import Level
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Status, Target, TargetKind, Verdict, utcnow
@@ -287,40 +288,38 @@ class Hsts(Check):
         return f.verdict(f"HSTS max-age={age}" + (f" ({', '.join(extras)})" if extras else ""))
 
 
-def csp_directives(value: str) -> dict[str, list[str]]:
-    """Content-Security-Policy directives (CSP3 2.2.1); the first of a repeated name wins."""
-    out: dict[str, list[str]] = {}
-    for policy in value.split(","):
-        for part in policy.split(";"):
-            tokens = part.split()
-            if tokens:
-                out.setdefault(tokens[0].lower(), tokens[1:])
-    return out
-
-
-WEAK_REFERRER = {"unsafe-url", "no-referrer-when-downgrade"}
-KNOWN_REFERRER = WEAK_REFERRER | {"no-referrer", "same-origin", "origin", "strict-origin",
-                                  "origin-when-cross-origin", "strict-origin-when-cross-origin"}
-
-
 @register
 class SecurityHeaders(Check):
+    """The application headers internet.nl tests, by internet.nl's rules
+    (`watchtower.compliance.http_headers`), and HTTP compression over HTTPS. The GET is the
+    client's usual one (it accepts gzip and deflate), shared with web.hsts in a sweep."""
+
     meta = CheckMeta(
         id="web.headers",
         family="web",
-        title="X-Content-Type-Options, Referrer-Policy and frame-ancestors set",
+        title="X-Frame-Options, X-Content-Type-Options, CSP, Referrer-Policy; no HTTP "
+              "compression",
         applies_to=(TargetKind.ENDPOINT,),
         interval=3600,
         timeout=15,
         standards=("Fetch Standard (X-Content-Type-Options)", "W3C Referrer Policy 3",
-                   "CSP Level 3 6.4.2 (frame-ancestors)", "RFC 7034"),
+                   "CSP Level 3", "RFC 7034", "NCSC-NL TLS guidelines 2025-05 3.4.1"),
     )
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
-        fetched, _ = fetch(ctx, target.spec.url, follow=False, keep=(
-            "x-content-type-options", "referrer-policy", "content-security-policy",
-            "x-frame-options"))
+        fetched, _ = fetch(ctx, target.spec.url, follow=False, keep=HEADERS)
         return {"url": target.spec.url, "https": fetched}
+
+    def criteria(self, facts: Facts) -> list[Criterion]:
+        https = facts.get("https") or {}
+        host = urlsplit(facts.get("url") or https.get("url") or "").hostname or ""
+        return http_headers.header_criteria(https.get("headers") or {}, host)
+
+    def evidence(self, facts: Facts) -> dict[str, Any]:
+        ev = super().evidence(facts)
+        if (facts.get("https") or {}).get("status") is not None:
+            ev["criteria"] = [c.to_json(self.meta.id) for c in self.criteria(facts)]
+        return ev
 
     def judge(self, facts: Facts) -> Verdict:
         f = Findings()
@@ -328,32 +327,12 @@ class SecurityHeaders(Check):
         if https.get("status") is None:
             f.fail(f"no HTTPS answer: {https.get('problem')}")
             return f.verdict("")
-        xcto = header(https, "x-content-type-options")
-        if xcto is None:
-            f.warn("no X-Content-Type-Options")
-        elif xcto.strip().lower() != "nosniff":
-            f.warn(f"X-Content-Type-Options is {xcto!r}, not nosniff")
-        referrer = header(https, "referrer-policy")
-        if referrer is None:
-            f.warn("no Referrer-Policy")
-        else:
-            tokens = [t.strip().lower() for t in referrer.split(",")
-                      if t.strip().lower() in KNOWN_REFERRER]
-            if not tokens:
-                f.warn(f"Referrer-Policy {referrer!r} names no known policy")
-            elif tokens[-1] in WEAK_REFERRER:  # the last known token is the one applied
-                f.warn(f"Referrer-Policy {tokens[-1]} leaks full URLs")
-        csp = header(https, "content-security-policy")
-        ancestors = csp_directives(csp).get("frame-ancestors") if csp else None
-        xfo = (header(https, "x-frame-options") or "").strip().lower()
-        if ancestors is not None:
-            if "*" in ancestors or any(a in ("http:", "https:") for a in ancestors):
-                f.warn(f"CSP frame-ancestors {' '.join(ancestors)} lets any site frame pages")
-        elif xfo in ("deny", "sameorigin"):
-            f.ok("no CSP frame-ancestors; legacy X-Frame-Options covers framing")
-        else:
-            f.warn("no CSP frame-ancestors (nor X-Frame-Options): pages can be framed")
-        return f.verdict("nosniff, Referrer-Policy and framing protection set")
+        criteria.judge(self.meta.id, self.criteria(facts), f)
+        return f.verdict("framing, sniffing, CSP and referrer protection set")
+
+
+HEADERS = ("x-content-type-options", "referrer-policy", "content-security-policy",
+           "x-frame-options", "content-encoding")
 
 
 @register

@@ -189,3 +189,27 @@ def test_mail_evidence_carries_the_mail_ids(mail: dict[str, Result]) -> None:
             "mail_starttls_tls_ciphers", "mail_starttls_cert_pubkey",
             "mail_starttls_cert_domain"} <= ids
     assert not any(i.startswith("web_") for i in ids)
+
+
+def test_headers_of_a_good_site_pass_internetnl_rules(tls_world: TlsWorld) -> None:
+    fleet = tls_world.fleet(endpoints=[{"url": tls_world.url("good")}])
+    site = tls_world.nginx.site("good")
+    result = _run(fleet, "web.headers", f"{site.host}:{site.port}")
+    assert result.status == "ok", result.summary
+    statuses = {c["criterion"]: set(c["internetnl"].values()) for c in
+                result.evidence["criteria"]}
+    assert statuses == {"x_frame_options": {"passed"}, "x_content_type_options": {"passed"},
+                        "csp": {"passed"}, "referrer_policy": {"passed"},
+                        "http_compression": {"passed"}}
+
+
+def test_http_compression_over_https_is_reported(tls_world: TlsWorld) -> None:
+    """nginx with gzip on answers the client's Accept-Encoding: gzip compressed (BREACH)."""
+    fleet = tls_world.fleet(endpoints=[{"url": tls_world.url("http-compression")}])
+    site = tls_world.nginx.site("http-compression")
+    result = _run(fleet, "web.headers", f"{site.host}:{site.port}")
+    crit = _criteria(result)["http_compression"]
+    assert crit["internetnl"] == {"web_https_http_compress": "info"}, crit
+    assert crit["level"] == "phase out"
+    assert _criteria(result)["csp"]["internetnl"] == {"web_appsecpriv_csp": "warning"}
+    assert result.status == "warn"  # no CSP, no nosniff: recommended tests
