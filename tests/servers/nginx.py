@@ -44,6 +44,8 @@ class Site:
     stapling_file: Path | None = None
     gzip: bool = False
     headers: dict[str, str] = field(default_factory=dict)
+    #: Also listen on [::1] (same port): the IPv6 reachability tests connect there.
+    ipv6: bool = False
     #: Further directives verbatim (e.g. `ssl_conf_command SignatureAlgorithms ...;`).
     extra: str = ""
     port: int = 0
@@ -51,6 +53,7 @@ class Site:
     def block(self) -> str:
         lines = [
             f"listen 127.0.0.1:{self.port} ssl;", f"server_name {self.host};",
+            *([f"listen [::1]:{self.port} ssl;"] if self.ipv6 else []),
             f"ssl_certificate {self.cert};", f"ssl_certificate_key {self.key};",
             f"ssl_protocols {self.protocols};", f"ssl_ciphers '{self.ciphers}';",
             f"ssl_prefer_server_ciphers {'on' if self.prefer_server_ciphers else 'off'};",

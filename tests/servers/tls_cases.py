@@ -60,7 +60,7 @@ def sites(pki: TestPKI, directory: Path) -> list[Site]:
     return [
         Site("good", host("good"), good.chain_path, good.key_path, ciphers=EC_TLS12,
              stapling_file=pki.ocsp_response(good, "good"), headers=GOOD_HEADERS,
-             extra=SHA2_SIGALGS),
+             extra=SHA2_SIGALGS, ipv6=True),
         Site("sufficient", host("sufficient"), *cert("sufficient", "rsa-3072"),
              protocols="TLSv1.2", ciphers="ECDHE-RSA-AES128-GCM-SHA256", extra=SHA2_SIGALGS),
         Site("phase-out", host("phase-out"), *cert("phase-out", "rsa-2048"),

@@ -34,13 +34,15 @@ class TlsWorld(Server):
         self.mail = MailStack(self.workdir / "mail", domain=f"mail.{tls_cases.ZONE}",
                               mx=False, open_relay=False,
                               mx_cases=tls_cases.mx_cases(self.pki, self.root))
-        self.dns = DnsServer(["127.0.0.1"], 0)
+        self.dns = DnsServer(["127.0.0.1", "::1"], 0)
 
     def start(self) -> Self:
         return self._timed_start(self._start)
 
     def _start(self) -> None:
-        self.dns.set_zones("127.0.0.1", [self._zone()])
+        zone = self._zone()
+        self.dns.set_zones("127.0.0.1", [zone])
+        self.dns.set_zones("::1", [zone])
         self.dns.start()
         self.nginx.start()
         self.mail.start()
@@ -49,8 +51,13 @@ class TlsWorld(Server):
         z = tls_cases.ZONE
         names = [s.host for s in self.nginx.sites.values()]
         names += [tls_cases.mx_host(case) for case in self.mail.mx_cases]
+        # IPv6 (::1) for the name servers, the good site (nginx listens there too) and the
+        # good MX (Postfix does not: an AAAA that does not answer).
+        v6 = [f"ns{i}" for i in (1, 2)] + [tls_cases.host("good") + ".",
+                                            tls_cases.mx_host("good") + "."]
         lines = [f"$ORIGIN {z}.", "$TTL 300", "@ IN SOA ns1 hostmaster 1 14400 3600 1209600 300",
-                 "@ IN NS ns1", "ns1 IN A 127.0.0.1",
+                 "@ IN NS ns1", "@ IN NS ns2", "ns1 IN A 127.0.0.1", "ns2 IN A 127.0.0.1",
+                 *(f"{n} IN AAAA ::1" for n in v6),
                  *(f"{n}. IN A 127.0.0.1" for n in names),
                  *(f"{tls_cases.mail_domain(case)}. IN MX 10 {tls_cases.mx_host(case)}."
                    for case in self.mail.mx_cases)]

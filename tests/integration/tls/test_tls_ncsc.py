@@ -213,3 +213,24 @@ def test_http_compression_over_https_is_reported(tls_world: TlsWorld) -> None:
     assert crit["level"] == "phase out"
     assert _criteria(result)["csp"]["internetnl"] == {"web_appsecpriv_csp": "warning"}
     assert result.status == "warn"  # no CSP, no nosniff: recommended tests
+
+
+def test_ipv6_reachability_is_a_connect_not_only_an_aaaa(tls_world: TlsWorld) -> None:
+    """Name servers and the good site answer on ::1; the good MX has an AAAA (::1) but
+    Postfix listens on IPv4 only: internet.nl's mx_reach fails, mx_aaaa passes."""
+    site = tls_world.nginx.site("good")
+    case = "good"
+    fleet = tls_world.fleet(
+        smtp_case=case, settings={"authoritative_port": tls_world.dns.port},
+        zones=[{"name": tls_cases.ZONE}], endpoints=[{"url": tls_world.url("good")}],
+        mail_domains=[{"name": tls_cases.mail_domain(case), "mta_sts": False}])
+    result = _run(fleet, "dns.ipv6", tls_cases.ZONE)
+    shown = {i: s for c in result.evidence["criteria"] for i, s in c["internetnl"].items()}
+    assert shown["web_ipv6_ns_address"] == shown["web_ipv6_ns_reach"] == "passed", shown
+    assert shown["web_ipv6_ws_address"] == shown["web_ipv6_ws_reach"] == "passed", shown
+    assert shown["mail_ipv6_mx_address"] == "passed", shown
+    assert shown["mail_ipv6_mx_reach"] == "failed", shown
+    assert result.status == "fail"
+    assert f"{tls_cases.mx_host(case)}." in result.summary and "does not answer" in \
+        result.summary
+    assert site.port in {e["port"] for e in result.evidence["web"]}
