@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from watchtower import __version__
+from watchtower.compliance import states
 from watchtower.model import Status
 
 SCHEMA_VERSION = 1
@@ -149,6 +150,16 @@ class Section:
         return score_by_group(self.lines)
 
     @property
+    def frameworks(self) -> dict[str, list[states.TestState]]:
+        """internet.nl web and mail: every test in its state for this domain."""
+        return states.framework_states(self.lines) if self.kind == "domain" else {}
+
+    @property
+    def standards(self) -> list[states.StandardState]:
+        """"pas toe of leg uit": each standard's state for this domain."""
+        return states.standard_states(self.frameworks)
+
+    @property
     def problems(self) -> list[CheckLine]:
         """Failures first, then errors and warnings: what the reader must act on."""
         bad = [x for x in self.lines if x.status is not Status.OK]
@@ -162,6 +173,7 @@ class Section:
                          for g, c in self.groups.items()],
             "targets": [{"name": n, "kind": k} for n, k in self.targets],
             "results": [x.to_json() for x in self.lines],
+            "frameworks": states.to_json(self.lines) if self.kind == "domain" else {},
         }
 
 
