@@ -45,8 +45,8 @@ def ours(host: str, port: int, ca: Path) -> tuple[float, int]:
 
 def anchor(host: str, port: int) -> float:
     from sslyze import (
-        Scanner,
         ScanCommand,
+        Scanner,
         ServerNetworkConfiguration,
         ServerNetworkLocation,
         ServerScanRequest,
