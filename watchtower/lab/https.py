@@ -198,12 +198,18 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         log.debug("lab http: error from %s", client_address)
 
 
-class WebFront:
-    """HTTPS on `https_port` and HTTP on `http_port`, with per-host certificates and apps."""
+class _Server6(_Server):
+    address_family = socket.AF_INET6
 
-    def __init__(self, address: str = "127.0.0.1", https_port: int = 0, http_port: int = 0
-                 ) -> None:
+
+class WebFront:
+    """HTTPS on `https_port` and HTTP on `http_port`, with per-host certificates and apps;
+    with `v6_address`, on that IPv6 address too (same ports), as the lab's AAAA records say."""
+
+    def __init__(self, address: str = "127.0.0.1", https_port: int = 0, http_port: int = 0,
+                 *, v6_address: str | None = None) -> None:
         self.address = address
+        self.v6_address = v6_address
         self.https_port = https_port
         self.http_port = http_port
         self.https_apps = HostDispatch()
@@ -239,7 +245,14 @@ class WebFront:
         http = _Server((self.address, self.http_port), None)
         http.set_app(self.http_apps)
         self.http_port = http.server_address[1]
-        for srv in (https, http):
+        servers = [https, http]
+        if self.v6_address:
+            for port, tls, apps in ((self.https_port, base, self.https_apps),
+                                    (self.http_port, None, self.http_apps)):
+                srv6 = _Server6((self.v6_address, port), tls)
+                srv6.set_app(apps)
+                servers.append(srv6)
+        for srv in servers:
             threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2},
                              daemon=True, name="lab-web").start()
             self._servers.append(srv)
