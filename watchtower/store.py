@@ -39,6 +39,7 @@ from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from watchtower import (
     alerts_store,  # its tables join the metadata (migration step 2)
+    explanation_store,  # its table joins the metadata (migration step 8)
     remediation_store,  # its tables join the metadata (migration step 3)
     report_store,  # its table joins the metadata (migration step 4)
 )
@@ -46,7 +47,7 @@ from watchtower.model import Result, Status, utcnow
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 T = TypeVar("T")
 
 
@@ -230,10 +231,17 @@ def _evidence_reference_index(engine: Engine) -> None:
                                  "ON result (evidence_id)")
 
 
+def _create_explanation_table(engine: Engine) -> None:
+    """Step 8: comply-or-explain records (watchtower/explanation_store.py). Idempotent."""
+    SQLModel.metadata.create_all(
+        engine, tables=[SQLModel.metadata.tables[t] for t in explanation_store.EXPLANATION_TABLES])
+
+
 MIGRATIONS: list[Callable[[Engine], None]] = [_create_tables, _create_alert_tables,
                                               _create_remediation_tables, _create_report_tables,
                                               _create_dashboard_tables, _retention_schema,
-                                              _evidence_reference_index]
+                                              _evidence_reference_index,
+                                              _create_explanation_table]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 

@@ -32,6 +32,9 @@ class InStatus(StrEnum):
     FAILED = "failed"
     NOT_TESTED = "not_tested"
     ERROR = "error"
+    #: watchtower's own: an operator explained why this criterion is not met ("comply or
+    #: explain"); not scored as a failure while the explanation is valid.
+    EXPLAINED = "explained"
 
     @property
     def order(self) -> int:
@@ -41,7 +44,7 @@ class InStatus(StrEnum):
 
     def capped(self, worst: InStatus) -> InStatus:
         """This status as internet.nl shows it for a test whose requirement level is `worst`."""
-        if self in (InStatus.ERROR, InStatus.NOT_TESTED):
+        if self in (InStatus.ERROR, InStatus.NOT_TESTED, InStatus.EXPLAINED):
             return self
         return self if self.order >= worst.order else worst
 
@@ -53,11 +56,11 @@ class InStatus(StrEnum):
 
 
 _ORDER = {InStatus.ERROR: 0, InStatus.FAILED: 1, InStatus.WARNING: 2, InStatus.INFO: 3,
-          InStatus.NOT_TESTED: 4, InStatus.PASSED: 6}
+          InStatus.NOT_TESTED: 4, InStatus.EXPLAINED: 5, InStatus.PASSED: 6}
 #: Combining servers: a failure anywhere wins, then errors, warnings, infos; not tested
 #: only when nothing was tested.
-_COMBINE = (InStatus.FAILED, InStatus.ERROR, InStatus.WARNING, InStatus.INFO, InStatus.PASSED,
-            InStatus.NOT_TESTED)
+_COMBINE = (InStatus.FAILED, InStatus.ERROR, InStatus.WARNING, InStatus.INFO,
+            InStatus.EXPLAINED, InStatus.PASSED, InStatus.NOT_TESTED)
 
 #: The status a guideline level gives before capping (internet.nl: good and sufficient pass,
 #: phase out warns, insufficient fails).

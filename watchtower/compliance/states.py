@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from watchtower.compliance.explanations import Explanation, test_explanation
 from watchtower.compliance.frameworks import (
     FRAMEWORKS,
     PAS_TOE_OF_LEG_UIT,
@@ -92,10 +93,21 @@ def test_state(test: Test, lines: Iterable[Line]) -> TestState:
     return TestState(test, status, "; ".join(details[:3]), [t for t, _, _ in found])
 
 
-def framework_states(lines: Iterable[Line]) -> dict[str, list[TestState]]:
-    """Every test of every internet.nl framework, in its state for these lines."""
+def framework_states(lines: Iterable[Line],
+                     explained: Mapping[str, Explanation] | None = None
+                     ) -> dict[str, list[TestState]]:
+    """Every test of every internet.nl framework, in its state for these lines; a test an
+    explanation covers (valid today, for this domain) shows as explained, with its reason."""
     kept = list(lines)
-    return {name: [test_state(t, kept) for t in tests] for name, tests in FRAMEWORKS.items()}
+    out = {name: [test_state(t, kept) for t in tests] for name, tests in FRAMEWORKS.items()}
+    for states in out.values():
+        for state in states:
+            found = test_explanation(state.test.id, state.test.check, state.status,
+                                     explained or {})
+            if found is not None:
+                state.detail = f"{found.text} (was {state.status}: {state.detail})"
+                state.status = InStatus.EXPLAINED
+    return out
 
 
 def standard_states(frameworks: Mapping[str, list[TestState]]) -> list[StandardState]:
@@ -110,8 +122,9 @@ def standard_states(frameworks: Mapping[str, list[TestState]]) -> list[StandardS
             for standard, states in by_standard.items()]
 
 
-def to_json(lines: Iterable[Line]) -> dict[str, Any]:
+def to_json(lines: Iterable[Line], explained: Mapping[str, Explanation] | None = None
+            ) -> dict[str, Any]:
     """The JSON of a domain's framework sections (report attachment)."""
-    frameworks = framework_states(lines)
+    frameworks = framework_states(lines, explained)
     return {**{name: [s.to_json() for s in states] for name, states in frameworks.items()},
             PAS_TOE_OF_LEG_UIT: [s.to_json() for s in standard_states(frameworks)]}

@@ -13,6 +13,7 @@ from typing import Any
 
 from watchtower import __version__
 from watchtower.compliance import states
+from watchtower.compliance.explanations import Explanation
 from watchtower.model import Status
 
 SCHEMA_VERSION = 1
@@ -60,9 +61,17 @@ class Counts:
     warn: int = 0
     fail: int = 0
     error: int = 0
+    #: failures and warnings an operator explained (comply or explain): not scored.
+    explained: int = 0
 
     def add(self, status: Status) -> None:
         setattr(self, str(status), getattr(self, str(status)) + 1)
+
+    def add_line(self, line: CheckLine) -> None:
+        if line.explanation is not None:
+            self.explained += 1
+        else:
+            self.add(line.status)
 
     @property
     def score(self) -> int | None:
@@ -74,13 +83,14 @@ class Counts:
                      / judged)
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "warn": self.warn, "fail": self.fail, "error": self.error}
+        return {"ok": self.ok, "warn": self.warn, "fail": self.fail, "error": self.error,
+                "explained": self.explained}
 
 
 def score_by_group(lines: list[CheckLine]) -> dict[str, Counts]:
     out: dict[str, Counts] = {}
     for line in lines:
-        out.setdefault(line.group, Counts()).add(line.status)
+        out.setdefault(line.group, Counts()).add_line(line)
     return {g: out[g] for g in sorted(out, key=_group_rank)}
 
 
@@ -91,7 +101,7 @@ def _group_rank(group: str) -> tuple[int, str]:
 def total(lines: list[CheckLine]) -> Counts:
     counts = Counts()
     for line in lines:
-        counts.add(line.status)
+        counts.add_line(line)
     return counts
 
 
@@ -112,6 +122,8 @@ class CheckLine:
     hint: str
     remediation: str | None
     evidence: dict[str, Any] = field(default_factory=dict)
+    #: A valid comply-or-explain record covering this failure or warning (not scored).
+    explanation: Explanation | None = None
 
     @property
     def group(self) -> str:
@@ -129,6 +141,7 @@ class CheckLine:
             "observed_since": self.observed_since.isoformat(),
             "last_seen": self.last_seen.isoformat(), "standards": list(self.standards),
             "hint": self.hint, "remediation": self.remediation, "evidence": self.evidence,
+            "explanation": self.explanation.to_json() if self.explanation else None,
         }
 
 
@@ -140,6 +153,8 @@ class Section:
     kind: str  # domain | host
     targets: list[tuple[str, str]]  # (name, kind)
     lines: list[CheckLine] = field(default_factory=list)
+    #: criterion -> the explanation valid on the report's day, for this domain.
+    explanations: dict[str, Explanation] = field(default_factory=dict)
 
     @property
     def counts(self) -> Counts:
@@ -152,7 +167,9 @@ class Section:
     @property
     def frameworks(self) -> dict[str, list[states.TestState]]:
         """internet.nl web and mail: every test in its state for this domain."""
-        return states.framework_states(self.lines) if self.kind == "domain" else {}
+        if self.kind != "domain":
+            return {}
+        return states.framework_states(self.lines, self.explanations)
 
     @property
     def standards(self) -> list[states.StandardState]:
@@ -173,7 +190,8 @@ class Section:
                          for g, c in self.groups.items()],
             "targets": [{"name": n, "kind": k} for n, k in self.targets],
             "results": [x.to_json() for x in self.lines],
-            "frameworks": states.to_json(self.lines) if self.kind == "domain" else {},
+            "frameworks": (states.to_json(self.lines, self.explanations)
+                           if self.kind == "domain" else {}),
         }
 
 
