@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,9 +27,11 @@ from typing import Any
 from publicsuffixlist import PublicSuffixList
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlmodel import col
+from sqlmodel import Session, col
 
-from watchtower.store import ResultRow, RollupRow, StateRow, aware
+from watchtower import explanation_store
+from watchtower.compliance import explanations
+from watchtower.store import EvidenceRow, ResultRow, RollupRow, StateRow, aware
 
 WEIGHT = {"ok": 1.0, "warn": 0.5, "fail": 0.0}
 TARGET_KINDS_WITHOUT_DOMAIN = ("host",)  # host names are not DNS domains of a customer
@@ -81,11 +84,32 @@ def domain_scores(pairs: Iterable[tuple[str, str, str, str]]) -> list[DomainScor
     return out
 
 
-def current_scores(engine: Engine) -> list[DomainScore]:
-    q = select(col(StateRow.target), col(StateRow.target_kind), col(StateRow.family),
-               col(StateRow.status))
+def current_scores(engine: Engine, today: dt.date | None = None) -> list[DomainScore]:
+    """Scores from the latest verdicts; a failure or warning covered by a comply-or-explain
+    explanation valid `today` is left out, as the report leaves it out."""
+    q = select(col(StateRow.check_id), col(StateRow.target), col(StateRow.target_kind),
+               col(StateRow.family), col(StateRow.status), col(StateRow.evidence_id))
+    valid = explanations.active(explanation_store.in_force(engine),
+                                today or dt.datetime.now(dt.UTC).date())
     with engine.connect() as conn:
-        return domain_scores((t, k, f, s) for t, k, f, s in conn.execute(q))
+        rows = list(conn.execute(q))
+    return domain_scores((t, k, f, s) for c, t, k, f, s, e in rows
+                         if not _explained(engine, valid, c, t, s, e))
+
+
+def _explained(engine: Engine, valid: dict[tuple[str, str], explanations.Explanation],
+               check_id: str, target: str, status: str, evidence_id: int | None) -> bool:
+    if not valid or status not in explanations.EXPLAINABLE_CHECK:
+        return False
+    mine = explanations.for_domain(valid, domain_of(target))
+    if not mine:
+        return False
+    evidence: dict[str, Any] = {}
+    if evidence_id:
+        with Session(engine) as s:
+            row = s.get(EvidenceRow, evidence_id)
+            evidence = json.loads(row.body) if row else {}
+    return explanations.check_explanation(check_id, status, evidence, mine) is not None
 
 
 def score_table(scores: list[DomainScore]) -> tuple[list[str], list[dict[str, Any]]]:

@@ -681,8 +681,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_feeds_update)
 
     from watchtower.dnsdecl.cli import add_parser as add_dns_parser
+    from watchtower.explain_cli import add_parser as add_explain_parser
 
     add_dns_parser(sub)
+    add_explain_parser(sub)
 
     for name, func, text in (("lab", cmd_lab, "start the simulated lab fleet on loopback"),
                              ("demo", cmd_demo, "start the lab and watchtower run against it")):

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import streamlit as st
 
-from watchtower.auth import User
+from watchtower import explanation_store
+from watchtower.auth import Action, User
+from watchtower.compliance import frameworks
+from watchtower.compliance.explanations import ExplanationError
+from watchtower.model import utcnow
 
 from .. import charts
+from ..actions import NotAllowed, explain, revoke_explanation
 from ..context import AppContext
 from ..data import recent_sweeps
 from ..evidence import expiry_horizon
 from ..scoring import WEIGHT, current_scores, domain_trend, score_table
+from .common import plain
 
 
 def render(app: AppContext, user: User) -> None:
@@ -41,6 +49,8 @@ def render(app: AppContext, user: User) -> None:
         st.caption("Share of fail + error in each sweep, by schedule (the whole fleet)")
         st.altair_chart(charts.sweep_trend_chart(sweeps), width="stretch")
 
+    _explanations(app, user, domains)
+
     st.subheader("Expiry horizon")
     horizon = expiry_horizon(app.engine)
     if horizon:
@@ -49,3 +59,56 @@ def render(app: AppContext, user: User) -> None:
         st.altair_chart(charts.expiry_chart(horizon), width="stretch")
     else:
         st.caption("No certificate or signature dates in the latest results.")
+
+
+def _explanations(app: AppContext, user: User, domains: list[str]) -> None:
+    """Comply or explain: the explanations in force, and (operators) record or revoke one."""
+    st.subheader("Comply or explain")
+    rows = explanation_store.rows(app.engine)
+    today = utcnow().date()
+    if rows:
+        st.dataframe([{"#": r.id, "domain": r.domain, "criterion": r.criterion,
+                       "until": r.until.isoformat(), "by": r.who, "why": r.why,
+                       "state": "valid" if r.explanation().valid_on(today) else "expired"}
+                      for r in rows], hide_index=True)
+    else:
+        st.caption("No explanations recorded.")
+    allowed = user.can(Action.EXPLAIN)
+    with st.form("explain", border=False):
+        c1, c2, c3 = st.columns([2, 2, 1])
+        domain = c1.selectbox("Domain", domains, key="exp_domain", disabled=not allowed)
+        criterion = c2.selectbox("Criterion (internet.nl test or check id)", _criteria(),
+                                 key="exp_criterion", disabled=not allowed)
+        until = c3.date_input("Until", value=today + dt.timedelta(days=90), key="exp_until",
+                              disabled=not allowed)
+        why = st.text_input("Why the criterion is not met", key="exp_why",
+                            disabled=not allowed)
+        pressed = st.form_submit_button("Record explanation", disabled=not allowed,
+                                        help=None if allowed else "operators only")
+    if not allowed:
+        st.caption("Viewers cannot record explanations.")
+    if pressed and isinstance(until, dt.date):
+        try:
+            explain(app.engine, user, str(domain), str(criterion), why, until)
+        except (NotAllowed, ExplanationError) as exc:
+            st.error(plain(exc))
+            return
+        st.rerun()
+    if allowed and rows:
+        with st.form("revoke-explanation", border=False):
+            c1, c2 = st.columns([1, 3])
+            which = c1.selectbox("Revoke #", [r.id for r in rows], key="rev_id")
+            reason = c2.text_input("Why it is withdrawn", key="rev_why")
+            if st.form_submit_button("Revoke") and which is not None:
+                try:
+                    revoke_explanation(app.engine, user, int(which), reason)
+                except (NotAllowed, ExplanationError) as exc:
+                    st.error(plain(exc))
+                    return
+                st.rerun()
+
+
+def _criteria() -> list[str]:
+    from watchtower import plugins
+
+    return [*frameworks.BY_ID, *plugins.checks()]

@@ -125,3 +125,59 @@ def test_an_explained_warning_is_shown_and_not_scored_until_the_day_after(store:
     assert section.counts.explained == 0 and section.counts.warn == 1
     state = {s.test.id: s for s in section.frameworks["internet.nl web"]}["web_https_http_hsts"]
     assert state.status is InStatus.WARNING
+
+
+def test_cli_add_list_revoke(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from watchtower.cli import main
+
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(f'[settings]\ndatabase = "sqlite:///{tmp_path / "wt.db"}"\n'
+                     '[[zones]]\nname = "a.test"\n')
+    until = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    base = ["explain", "add", "-c", str(fleet), "--domain", "a.test"]
+    assert main([*base, "--criterion", "mail_auth_dmarc_policy", "--why",
+                 "p=none while the new mailer is measured", "--until", until,
+                 "--by", "olga"]) == 0
+    assert "explained by olga" in capsys.readouterr().out
+    assert main([*base, "--criterion", "nonsense", "--why", "x" * 20, "--until", until]) == 2
+    assert "criterion" in capsys.readouterr().err
+    assert main(["explain", "revoke", "1", "-c", str(fleet), "--by", "piet",
+                 "--why", "done"]) == 0
+    capsys.readouterr()
+    assert main(["explain", "list", "-c", str(fleet), "--all", "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["explanations"]
+    assert (row["who"], row["revoked_by"], row["revoke_reason"]) == ("olga", "piet", "done")
+
+
+def test_dashboard_explains_as_operators_only_and_audits(store: Store) -> None:
+    from watchtower.auth import Role, User
+    from watchtower.dashboards import actions
+    from watchtower.dashboards.tables import ensure_tables
+
+    ensure_tables(store.engine)
+    olga, vic = User("olga", Role.OPERATOR), User("vic", Role.VIEWER)
+    with pytest.raises(actions.NotAllowed):
+        actions.explain(store.engine, vic, "a.test", "web_https_tls_version",
+                        "terminals need it", UNTIL)
+    row = actions.explain(store.engine, olga, "a.test", "web_https_tls_version",
+                          "terminals need TLS 1.1", UNTIL)
+    assert row.who == "olga"
+    actions.revoke_explanation(store.engine, olga, row.id or 0, "terminals replaced")
+    trail = [(a.user, a.action, a.ok) for a in actions.audit_trail(store.engine)]
+    assert ("vic", "explain-refused", False) in trail
+    assert ("olga", "explain", True) in trail and ("olga", "revoke-explanation", True) in trail
+
+
+def test_dashboard_score_leaves_out_what_is_explained(store: Store) -> None:
+    from watchtower.dashboards.scoring import current_scores
+
+    _report(store, NOW)  # records web.hsts warn on www.a.test and dns.ns.count ok on a.test
+    (before,) = current_scores(store.engine, NOW.date())
+    assert before.overall == 75.0  # ok 100 %, warn 50 %
+    _record(store, criterion="web_https_http_hsts", why="HSTS breaks the legacy kiosk app")
+    (during,) = current_scores(store.engine, NOW.date())
+    assert during.overall == 100.0 and during.results == 1
+    (after,) = current_scores(store.engine, UNTIL + dt.timedelta(days=1))
+    assert after.overall == 75.0
