@@ -152,9 +152,10 @@ def test_cli_add_list_revoke(tmp_path: Path, capsys) -> None:  # type: ignore[no
 
 
 def test_dashboard_explains_as_operators_only_and_audits(store: Store) -> None:
-    from watchtower.auth import Role, User
     from watchtower.dashboards import actions
     from watchtower.dashboards.tables import ensure_tables
+
+    from watchtower.auth import Role, User
 
     ensure_tables(store.engine)
     olga, vic = User("olga", Role.OPERATOR), User("vic", Role.VIEWER)
