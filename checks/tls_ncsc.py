@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.checks_api import CheckMeta, Facts, ProbeContext
 from watchtower.compliance import criteria
 from watchtower.compliance import tls_criteria as tc
-from watchtower.compliance.criteria import Criterion
+from watchtower.compliance.criteria import Criterion, GradedCheck
 from watchtower.compliance.frameworks import MAIL_TLS, WEB_TLS
 from watchtower.errors import ProbeError
-from watchtower.model import Findings, Target, TargetKind, Verdict
+from watchtower.model import Target, TargetKind, Verdict
 from watchtower.net.tlsscan import scanner_for
 from watchtower.plugins import register
 
@@ -32,7 +32,7 @@ from .web import endpoint_host_port
 DAILY = 86400.0
 STANDARDS = ("NCSC-NL TLS guidelines 2025-05", "RFC 9325", "RFC 8996", "RFC 7919")
 @register
-class WebTlsNcsc(Check):
+class WebTlsNcsc(GradedCheck):
     meta = CheckMeta(
         id=WEB_TLS,
         family="web",
@@ -61,16 +61,9 @@ class WebTlsNcsc(Check):
         return [tc.https_exists(scan), *tc.endpoint_criteria(
             scan, _trust(facts), facts["host"], web=True)]
 
-    def evidence(self, facts: Facts) -> dict[str, Any]:
-        ev = super().evidence(facts)
-        ev["criteria"] = [c.to_json(self.meta.id) for c in self.criteria(facts)]
-        return ev
-
     def judge(self, facts: Facts) -> Verdict:
-        f = Findings()
-        criteria.judge(self.meta.id, self.criteria(facts), f)
-        return f.verdict(f"{facts['host']}:{facts['port']} meets every NCSC-NL criterion "
-                         "internet.nl requires")
+        return self.judged(facts, f"{facts['host']}:{facts['port']} meets every NCSC-NL "
+                                  "criterion internet.nl requires")
 
 
 def _trust(facts: Facts) -> dict[str, Any] | None:
@@ -85,7 +78,7 @@ def _trust(facts: Facts) -> dict[str, Any] | None:
 
 
 @register
-class MailStartTlsNcsc(Check):
+class MailStartTlsNcsc(GradedCheck):
     meta = CheckMeta(
         id=MAIL_TLS,
         family="mail",
@@ -123,17 +116,10 @@ class MailStartTlsNcsc(Check):
             per_server[server["mx"]] = crits
         return criteria.combine(per_server)
 
-    def evidence(self, facts: Facts) -> dict[str, Any]:
-        ev = super().evidence(facts)
-        ev["criteria"] = [c.to_json(self.meta.id) for c in self.criteria(facts)]
-        return ev
-
     def judge(self, facts: Facts) -> Verdict:
-        f = Findings()
-        criteria.judge(self.meta.id, self.criteria(facts), f)
         n = len(facts.get("servers") or [])
-        return f.verdict(f"{n} MX meet every NCSC-NL criterion internet.nl requires"
-                         if n else "no MX to grade")
+        return self.judged(facts, f"{n} MX meet every NCSC-NL criterion internet.nl requires"
+                           if n else "no MX to grade")
 
 
 def _mx_server(ctx: ProbeContext, mx: str, address: str, port: int) -> dict[str, Any]:

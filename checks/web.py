@@ -15,8 +15,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
-from watchtower.compliance import criteria, http_headers, tls_criteria
-from watchtower.compliance.criteria import Criterion
+from watchtower.compliance import http_headers, tls_criteria
+from watchtower.compliance.criteria import Criterion, GradedCheck
 from watchtower.compliance.ncsc_tls import Level
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Status, Target, TargetKind, Verdict, utcnow
@@ -289,7 +289,7 @@ class Hsts(Check):
 
 
 @register
-class SecurityHeaders(Check):
+class SecurityHeaders(GradedCheck):
     """The application headers internet.nl tests, by internet.nl's rules
     (`watchtower.compliance.http_headers`), and HTTP compression over HTTPS. The GET is the
     client's usual one (it accepts gzip and deflate), shared with web.hsts in a sweep."""
@@ -312,23 +312,18 @@ class SecurityHeaders(Check):
 
     def criteria(self, facts: Facts) -> list[Criterion]:
         https = facts.get("https") or {}
+        if https.get("status") is None:
+            return []  # nothing answered: no headers to grade
         host = urlsplit(facts.get("url") or https.get("url") or "").hostname or ""
         return http_headers.header_criteria(https.get("headers") or {}, host)
 
-    def evidence(self, facts: Facts) -> dict[str, Any]:
-        ev = super().evidence(facts)
-        if (facts.get("https") or {}).get("status") is not None:
-            ev["criteria"] = [c.to_json(self.meta.id) for c in self.criteria(facts)]
-        return ev
-
     def judge(self, facts: Facts) -> Verdict:
-        f = Findings()
         https = facts.get("https") or {}
         if https.get("status") is None:
+            f = Findings()
             f.fail(f"no HTTPS answer: {https.get('problem')}")
             return f.verdict("")
-        criteria.judge(self.meta.id, self.criteria(facts), f)
-        return f.verdict("framing, sniffing, CSP and referrer protection set")
+        return self.judged(facts, "framing, sniffing, CSP and referrer protection set")
 
 
 HEADERS = ("x-content-type-options", "referrer-policy", "content-security-policy",

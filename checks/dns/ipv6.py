@@ -13,8 +13,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
-from watchtower.compliance.criteria import Criterion, not_tested
+from watchtower.checks_api import CheckMeta, Facts, ProbeContext
+from watchtower.compliance.criteria import Criterion, GradedCheck, not_tested
 from watchtower.compliance.frameworks import InStatus
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.dns import DnsError
@@ -53,7 +53,7 @@ def _usable_v6(addresses: list[str]) -> list[str]:
 
 
 @register
-class Ipv6(Check):
+class Ipv6(GradedCheck):
     meta = CheckMeta(
         id="dns.ipv6",
         family="dns",
@@ -119,10 +119,8 @@ class Ipv6(Check):
         hosts = len(ns) + len(facts.get("mx") or []) + len(facts.get("web") or [])
         return f.verdict(f"all {hosts} hosts ({len(ns)} NS) have IPv6 addresses that answer")
 
-    def evidence(self, facts: Facts) -> dict[str, Any]:
-        ev = super().evidence(facts)
-        ev["criteria"] = [c.to_json(self.meta.id) for c in ipv6_criteria(facts)]
-        return ev
+    def criteria(self, facts: Facts) -> list[Criterion]:
+        return ipv6_criteria(facts)
 
 
 def _unreached(entry: dict[str, Any]) -> list[tuple[str, str]]:

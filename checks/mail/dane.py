@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
-from watchtower.compliance.criteria import Criterion, combine, not_tested
+from watchtower.checks_api import CheckMeta, Facts, ProbeContext
+from watchtower.compliance.criteria import Criterion, GradedCheck, combine, not_tested
 from watchtower.compliance.frameworks import InStatus
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Status, Target, TargetKind, Verdict
@@ -22,7 +22,7 @@ from .common import mx_facts, null_mx, smtp_port, smtp_prober, spec_of
 
 
 @register
-class Dane(Check):
+class Dane(GradedCheck):
     meta = CheckMeta(
         id="mail.dane",
         family="mail",
@@ -63,9 +63,11 @@ class Dane(Check):
         return {"domain": target.name, "declared": spec_of(target).dane,
                 "null_mx": null_mx(mx), "hosts": hosts}
 
+    def criteria(self, facts: Facts) -> list[Criterion]:
+        return dane_criteria(facts)
+
     def evidence(self, facts: Facts) -> dict[str, Any]:
         ev = super().evidence(facts)
-        ev["criteria"] = [c.to_json(self.meta.id) for c in dane_criteria(facts)]
         for host in ev.get("hosts", []):
             host["chain_der"] = f"{len(host.get('chain_der', []))} certificate(s)"
         return ev

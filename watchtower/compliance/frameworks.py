@@ -129,6 +129,17 @@ _TLS_SHARED = (
     ("cert_domain", "cert_domain", "Domain name on certificate", F, I),
 )
 
+
+
+def _shared(prefix: str, group: str, *, mail: bool) -> list[Test]:
+    """The shared TLS criteria of one group (tls_ or cert_) as web or mail tests."""
+    standard, check = (S.STARTTLS_DANE, MAIL_TLS) if mail else (S.HTTPS_HSTS, WEB_TLS)
+    return [Test(prefix + suffix, title, worst_mail if mail else worst_web, standard, check,
+                 key)
+            for suffix, key, title, worst_web, worst_mail in _TLS_SHARED
+            if suffix.startswith(group)]
+
+
 WEB: tuple[Test, ...] = (
     Test("web_ipv6_ns_address", "IPv6 addresses for name servers", F, S.IPV6, "dns.ipv6",
          "ns_aaaa"),
@@ -147,12 +158,10 @@ WEB: tuple[Test, ...] = (
     Test("web_https_http_compress", "HTTP compression", I, S.HTTPS_HSTS, "web.headers",
          "http_compression"),
     Test("web_https_http_hsts", "HSTS", F, S.HTTPS_HSTS, "web.hsts"),
-    *(Test(f"web_https_{suffix}", title, web, S.HTTPS_HSTS, WEB_TLS, key)
-      for suffix, key, title, web, _mail in _TLS_SHARED if suffix.startswith("tls_")),
+    *_shared("web_https_", "tls_", mail=False),
     Test("web_https_tls_ocsp", "OCSP stapling", W, S.HTTPS_HSTS, WEB_TLS, "ocsp_stapling"),
     Test("web_https_tls_caa", "CAA for domain", W, S.HTTPS_HSTS, "dns.caa"),
-    *(Test(f"web_https_{suffix}", title, web, S.HTTPS_HSTS, WEB_TLS, key)
-      for suffix, key, title, web, _mail in _TLS_SHARED if suffix.startswith("cert_")),
+    *_shared("web_https_", "cert_", mail=False),
     Test("web_https_dane_exist", "DANE existence (web)", I, S.HTTPS_HSTS, None),
     Test("web_https_dane_valid", "DANE validity (web)", W, S.HTTPS_HSTS, None),
     Test("web_appsecpriv_x_frame_options", "X-Frame-Options", I, S.HTTPS_HSTS, "web.headers",
@@ -194,11 +203,9 @@ MAIL: tuple[Test, ...] = (
     Test("mail_auth_spf_policy", "SPF policy", F, S.SPF, "mail.spf.policy"),
     Test("mail_starttls_tls_available", "STARTTLS available", F, S.STARTTLS_DANE, MAIL_TLS,
          "starttls_exists"),
-    *(Test(f"mail_starttls_{suffix}", title, mail, S.STARTTLS_DANE, MAIL_TLS, key)
-      for suffix, key, title, _web, mail in _TLS_SHARED if suffix.startswith("tls_")),
+    *_shared("mail_starttls_", "tls_", mail=True),
     Test("mail_starttls_tls_caa", "CAA for mail server domain", W, S.STARTTLS_DANE, "dns.caa"),
-    *(Test(f"mail_starttls_{suffix}", title, mail, S.STARTTLS_DANE, MAIL_TLS, key)
-      for suffix, key, title, _web, mail in _TLS_SHARED if suffix.startswith("cert_")),
+    *_shared("mail_starttls_", "cert_", mail=True),
     Test("mail_starttls_dane_exist", "DANE existence", F, S.STARTTLS_DANE, "mail.dane",
          "dane_exists"),
     Test("mail_starttls_dane_valid", "DANE validity", F, S.STARTTLS_DANE, "mail.dane",

@@ -183,6 +183,17 @@ def name_matches(pattern: str, host: str) -> bool:
     return False
 
 
+def first_address(resolver: Resolver, host: str, deadline: float | None) -> str:
+    """The address a TLS probe dials: the resolver's first for `host`, or a ProbeError."""
+    try:
+        addrs = resolver.addresses(host, deadline=deadline)
+    except DnsError as exc:
+        raise ProbeError(f"cannot resolve {host}: {exc.reason}", kind="dns") from exc
+    if not addrs:
+        raise ProbeError(f"{host} has no address", kind="dns")
+    return addrs[0]
+
+
 class TlsProber:
     """Opens TLS connections to fleet endpoints through the fleet's resolver."""
 
@@ -258,13 +269,7 @@ class TlsProber:
         return True
 
     def _address(self, host: str, deadline: float | None) -> str:
-        try:
-            addrs = self.resolver.addresses(host, deadline=deadline)
-        except DnsError as exc:
-            raise ProbeError(f"cannot resolve {host}: {exc.reason}", kind="dns") from exc
-        if not addrs:
-            raise ProbeError(f"{host} has no address", kind="dns")
-        return addrs[0]
+        return first_address(self.resolver, host, deadline)
 
     def _handshake(
         self, host: str, port: int, addr: str, verify: bool, version: str | None,

@@ -34,10 +34,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from watchtower.errors import ProbeError, ProbeTimeout
-from watchtower.net.dns import DnsError, Resolver
+from watchtower.errors import ProbeTimeout
+from watchtower.net.dns import Resolver
 from watchtower.net.shared import SharedCalls
-from watchtower.net.tls import TlsProber
+from watchtower.net.tls import TlsProber, first_address
 
 log = logging.getLogger(__name__)
 
@@ -156,13 +156,7 @@ class TlsScanner:
             scan.elapsed_seconds = round(scan.elapsed_seconds + time.monotonic() - t0, 3)
 
     def _address(self, host: str, deadline: float | None) -> str:
-        try:
-            addrs = self.resolver.addresses(host, deadline=deadline)
-        except DnsError as exc:
-            raise ProbeError(f"cannot resolve {host}: {exc.reason}", kind="dns") from exc
-        if not addrs:
-            raise ProbeError(f"{host} has no address", kind="dns")
-        return addrs[0]
+        return first_address(self.resolver, host, deadline)
 
     def _budget(self, deadline: float | None) -> Callable[[], float]:
         """Seconds the next connection may take: the cap, or what the deadline leaves."""
