@@ -28,7 +28,7 @@ from sslyze import (
     ServerNetworkLocation,
     TlsVersionEnum,
 )
-from sslyze.errors import ConnectionToServerFailed, TlsHandshakeFailed
+from sslyze.errors import ConnectionToServerFailed, TlsHandshakeFailed, TlsHandshakeTimedOut
 from sslyze.plugins.openssl_cipher_suites._test_cipher_suite import CipherSuiteAcceptedByServer
 from sslyze.plugins.plugin_base import ScanJobResult
 from sslyze.plugins.scan_commands import ScanCommandsRepository
@@ -113,14 +113,20 @@ class Session:
 
 
 def detect_versions(session: Session) -> None:
-    """One handshake per protocol version; the first refused TCP connection is a ProbeError."""
+    """One handshake per protocol version; the first refused TCP connection is a ProbeError,
+    and so is a server that let every handshake time out (it said nothing at all: a hung
+    or filtered server, not a TLS configuration to grade)."""
     scan = session.scan
+    timeouts = 0
     for name in VERSION_NAMES:
         try:
             conn = session.handshake(name)
             scan.versions[name] = True
             if not scan.chain:
                 scan.chain = _chain(conn.ssl_client.get_received_chain())
+        except TlsHandshakeTimedOut:
+            scan.versions[name] = False
+            timeouts += 1
         except _REFUSALS:
             scan.versions[name] = False
         except ConnectionToServerFailed as exc:
@@ -128,6 +134,9 @@ def detect_versions(session: Session) -> None:
                 raise ProbeError(f"{scan.host}:{scan.port} ({scan.address}): "
                                  f"{exc.error_message}", kind="unreachable") from exc
             scan.versions[name] = False
+    if timeouts == len(VERSION_NAMES):
+        raise ProbeTimeout(f"{scan.host}:{scan.port} ({scan.address}): no TLS handshake "
+                           "answered within the timeout")
     accepted = [_VERSIONS[v] for v, ok in scan.versions.items() if ok]
     session.highest = max(accepted, key=lambda v: v.value, default=session.highest)
 
