@@ -243,7 +243,11 @@ def test_a_hung_tls_server_is_an_error_within_the_check_timeout(tls_world: TlsWo
     from tests.unit.net.helpers import tcp_server
 
     release = threading.Event()
-    with tcp_server(lambda conn: release.wait(30)) as port:
+
+    def stall(conn: object) -> None:
+        release.wait(30)
+
+    with tcp_server(stall) as port:
         host = tls_cases.host("good")
         fleet = tls_world.fleet(endpoints=[{"url": f"https://{host}:{port}/"}])
         check = plugins.checks()["web.tls.ncsc"]
