@@ -89,3 +89,19 @@ def test_report_text_and_json_have_a_section_per_framework() -> None:
         == "failed"
     assert {s["standard"]: s["status"] for s in body["pas toe of leg uit"]}["RPKI"] == \
         "not_tested"
+
+
+def test_pdf_has_the_framework_sections() -> None:
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    from watchtower.report import render_pdf
+    from watchtower.report.model import Changes, Period, Report
+
+    section = Section("a.test", "domain", [("a.test", "zone")],
+                      [_ncsc_line("TLS 1.0/1.1", "old.a.test:443")])
+    report = Report("adhoc", None, Period(T, T + dt.timedelta(days=1)), T, [section], [],
+                    Changes("history", None, T), [], [])
+    text = " ".join(p.extract_text() for p in PdfReader(BytesIO(render_pdf(report))).pages)
+    assert "web_https_tls_version" in text and "pas toe of leg uit" in text
