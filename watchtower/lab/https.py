@@ -202,6 +202,19 @@ class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
+#: The healthy lab's TLS 1.2 suites: ECDHE with AES-GCM or ChaCha20 only, "sufficient" by
+#: the NCSC-NL TLS guidelines (OpenSSL's default list still has SHA-1 CBC suites, which are
+#: insufficient). TLS 1.3 keeps its defaults (all good or sufficient).
+LAB_TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+
+def _server_context() -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(LAB_TLS12_CIPHERS)
+    return ctx
+
+
 class WebFront:
     """HTTPS on `https_port` and HTTP on `http_port`, with per-host certificates and apps;
     with `v6_address`, on that IPv6 address too (same ports), as the lab's AAAA records say."""
@@ -220,7 +233,7 @@ class WebFront:
         self._servers: list[_Server] = []
 
     def add_certificate(self, host: str, cert_path: str, key_path: str) -> None:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx = _server_context()
         ctx.load_cert_chain(cert_path, key_path)
         self._contexts[host.lower()] = ctx
         if self._default is None:
@@ -234,7 +247,7 @@ class WebFront:
     def start(self) -> None:
         if self._default is None:
             raise RuntimeError("the web front needs at least one certificate")
-        base = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        base = _server_context()
         base.sni_callback = self._sni
         # The default certificate answers clients that send no SNI.
         first_host = next(iter(self._contexts))
