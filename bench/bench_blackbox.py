@@ -29,9 +29,9 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._lab import lab_process, summary
-from watchtower import plugins, sweep_procs
 from watchtower.config import load_fleet
-from watchtower.engine import run_sweep, select_checks
+from watchtower.probe import registry, workers
+from watchtower.probe.sweep import run_sweep, select_checks
 
 CHECKS = ("mail.tls-rpt", "web.headers")
 
@@ -79,10 +79,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-bb-") as tmp:
         base = Path(tmp)
         with lab_process(base / "lab", args.domains) as fleet_path:
-            fleet = load_fleet(fleet_path, plugins.check_ids_and_families())
-            dns_port = fleet.settings.authoritative_port
-            https_port = fleet.settings.https_port
-            ca = str(fleet.settings.ca_bundle)
+            fleet = load_fleet(fleet_path, registry.check_ids_and_families())
+            dns_port = fleet.probe.authoritative_port
+            https_port = fleet.probe.https_port
+            ca = str(fleet.probe.ca_bundle)
             targets = fleet.targets()
             checks = dict(select_checks(list(CHECKS)))
             zones = [t.name for t in targets if checks["mail.tls-rpt"].applies(t)]
@@ -120,9 +120,9 @@ def main() -> int:
                 proc.terminate()
                 proc.wait(10)
             wt_jobs = [t for t in targets if any(c.applies(t) for c in checks.values())]
-            fleet = fleet.model_copy(update={"settings": fleet.settings.model_copy(
+            fleet = fleet.model_copy(update={"probe": fleet.probe.model_copy(
                 update={"concurrency": args.concurrency})})
-            sweep_procs.prestart()  # as `watchtower run` does at start-up
+            workers.prestart()  # as `watchtower run` does at start-up
             outcomes = [run_sweep(fleet, None, checks, targets=wt_jobs)
                         for _ in range(args.rounds)]
             wt_s = sum(o.seconds for o in outcomes)

@@ -75,9 +75,9 @@ def seed(url: str, domains: int, rng: random.Random) -> int:
 
 def time_assembly(url: str, runs: int = 5) -> float:
     from watchtower.dashboards import data
-    from watchtower.dashboards.tables import ensure_tables
 
     from watchtower.store import Store
+    from watchtower.store.dashboard import ensure_tables
 
     store = Store(url)
     ensure_tables(store.engine)  # as the app does when it opens the store
@@ -96,9 +96,9 @@ def time_assembly(url: str, runs: int = 5) -> float:
 def time_render(fleet: Path, runs: int = 3) -> float:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
+    from watchtower.dashboards.auth import Role, User
     from watchtower.dashboards.session import LAST_KEY, USER_KEY
 
-    from watchtower.auth import Role, User
     from watchtower.model import utcnow
 
     os.environ["WATCHTOWER_FLEET"] = str(fleet)
@@ -133,7 +133,7 @@ def main() -> None:
         n = seed(url, args.domains, random.Random(8))
         seeded = time.perf_counter() - t
         fleet = Path(tmp) / "fleet.toml"
-        fleet.write_text(tomli_w.dumps({"settings": {"database": url},
+        fleet.write_text(tomli_w.dumps({"store": {"database": url},
                                         "dashboard": {"users_file": "users.toml"}}))
         print(f"seeded {n} states ({args.domains} domains x 45 checks) in {seeded:.1f} s")
         print(line("overview data assembly", time_assembly(url), f"for {n} states"))

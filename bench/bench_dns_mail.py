@@ -13,7 +13,7 @@ loopback port, then measures in the same run:
    ratio = watchtower wall / replay wall (target <= 2x): what watchtower adds over the network.
 
 watchtower runs as `watchtower run` sweeps: large sweeps are split by domain over worker
-processes (settings.sweep_processes, one per core by default).
+processes ([probe] sweep_processes, one per core by default).
 
 Run: `python bench/bench_dns_mail.py [--zones 1000] [--oracle-sample 200]`.
 """
@@ -42,12 +42,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._lab import summary
-from watchtower import plugins, sweep_procs
 from watchtower.config import parse_fleet
-from watchtower.engine import run_sweep
 from watchtower.lab.dnsserver import DnsServer
 from watchtower.net import dns as dns_module
-from watchtower.runner import Runner, Sweep, plan_jobs
+from watchtower.probe import registry, workers
+from watchtower.probe.runner import Runner, Sweep, plan_jobs
+from watchtower.probe.sweep import run_sweep
 
 MAIL_DNS_CHECKS = ("mail.mx", "mail.spf.record", "mail.spf.lookups", "mail.spf.policy",
                    "mail.dmarc.record", "mail.dmarc.policy", "mail.dmarc.external-report",
@@ -158,8 +158,8 @@ def serve_powerdns(zones: list[dns.zone.Zone]) -> tuple[int, Callable[[], None]]
 
 def _fleet(port: int, names: list[str], *, zones: bool, processes: int = 0) -> Any:
     return parse_fleet({
-        "settings": {"nameservers": [f"127.0.0.1:{port}"], "authoritative_port": port,
-                     "dns_timeout": 3.0, "concurrency": 32, "sweep_processes": processes},
+        "probe": {"nameservers": [f"127.0.0.1:{port}"], "authoritative_port": port,
+                  "dns_timeout": 3.0, "concurrency": 32, "sweep_processes": processes},
         "zones": [{"name": n, "dnssec": False} for n in names] if zones else [],
         "mail_domains": [{"name": n, "dkim_selectors": ["s1"], "mta_sts": False}
                          for n in names],
@@ -167,7 +167,7 @@ def _fleet(port: int, names: list[str], *, zones: bool, processes: int = 0) -> A
 
 
 def _checks(*, dns_family: bool) -> dict[str, Any]:
-    return {cid: c for cid, c in plugins.checks().items()
+    return {cid: c for cid, c in registry.checks().items()
             if cid in MAIL_DNS_CHECKS or (dns_family and c.meta.family == "dns")}
 
 
@@ -189,7 +189,7 @@ def questions_of(port: int, names: list[str]) -> tuple[list[tuple[str, str]], in
         sweep = Sweep(fleet)
     finally:
         dns_module.CACHE_ENTRIES = bound
-    for _ in Runner(fleet.settings.concurrency).run(plan_jobs(fleet, _checks(dns_family=True)),
+    for _ in Runner(fleet.probe.concurrency).run(plan_jobs(fleet, _checks(dns_family=True)),
                                                     sweep.context):
         pass
     keys: list[Any] = sweep.dns._cache.keys()  # type: ignore[union-attr]
@@ -258,7 +258,7 @@ def main() -> None:
     print(f"served {len(names)} zones ({args.server}) on 127.0.0.1:{port} in "
           f"{time.perf_counter() - t0:.1f} s")
     try:
-        sweep_procs.prestart()  # as `watchtower run` does at start-up
+        workers.prestart()  # as `watchtower run` does at start-up
         wall, jobs, statuses, processes = run_watchtower(port, names)
         questions, sent = questions_of(port, names)
         print(f"watchtower dns+mail: {jobs} checks over {len(names)} zones in {wall:.2f} s "

@@ -22,9 +22,9 @@ from pathlib import Path
 import requests
 from sqlalchemy import insert
 
-from watchtower.alerts_store import GaugeRow
 from watchtower.metrics import MetricsApp, MetricsPage, MetricsServer
 from watchtower.store import StateRow, Store
+from watchtower.store.alerting import GaugeRow
 
 TARGET_MS = 200.0
 FAMILIES = ("dns", "mail", "web", "fedi", "matrix", "storage", "drift", "host")

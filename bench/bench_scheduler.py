@@ -1,6 +1,6 @@
 """Benchmark: scheduler lag p99 with 10,000 scheduled jobs (target < 1 s).
 
-Runs APScheduler exactly as watchtower.scheduler configures it (background scheduler, thread
+Runs APScheduler exactly as watchtower.probe.scheduler configures it (background scheduler, thread
 pool, coalescing, one instance per job, misfire grace) with 10,000 interval jobs whose first runs
 are spread over one interval (as jitter spreads watchtower's groups), each doing a token amount
 of work. Lag is measured by watchtower.metrics.RuntimeStats, the same listener `watchtower run`

@@ -2,7 +2,7 @@
 
 Drives the real `Store.record` (SQLite) with synthetic results in fast-forward time: one batch
 per simulated sweep, `at` advancing 5 minutes each time, and applies retention
-(`watchtower.retention.prune`) at each simulated midnight as the scheduler does daily. The
+(`watchtower.store.retention.prune`) at each simulated midnight as the scheduler does daily. The
 change model, per (check, target):
 - most pairs are stable: the same status, summary and evidence every sweep (they extend their
   streak; the store's design promises these cost nothing new);
@@ -52,8 +52,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._lab import summary
 from watchtower.model import Result, Status, Target, TargetKind
-from watchtower.retention import Policy, prune
 from watchtower.store import Store
+from watchtower.store.retention import Policy, prune
 
 TARGET_MB = 100.0
 SWEEP_MINUTES = 5

@@ -37,13 +37,13 @@ import urllib3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._lab import cpu_count, lab_cpu_seconds, lab_process, peak_rss_mb, summary
-from watchtower import plugins, sweep_procs
 from watchtower.config import load_fleet
-from watchtower.engine import run_sweep, select_checks
 from watchtower.net.dns import Resolver, Server
 from watchtower.net.http import HttpClient
 from watchtower.parsers import ParseError
 from watchtower.parsers.dmarc import organizational_domain
+from watchtower.probe import registry, workers
+from watchtower.probe.sweep import run_sweep, select_checks
 from watchtower.store import Store
 
 TARGET_WALL_S = 20.0
@@ -216,14 +216,14 @@ def main() -> int:
         started = time.monotonic()
         with lab_process(base / "lab", args.domains, fault_share=args.fault_share) as fleet_path:
             lab_start = time.monotonic() - started
-            fleet = load_fleet(fleet_path, plugins.check_ids_and_families())
+            fleet = load_fleet(fleet_path, registry.check_ids_and_families())
             if args.concurrency:
-                fleet = fleet.model_copy(update={"settings": fleet.settings.model_copy(
+                fleet = fleet.model_copy(update={"probe": fleet.probe.model_copy(
                     update={"concurrency": args.concurrency})})
             checks = select_checks()
             store = Store(f"sqlite:///{base / 'sweep.db'}")
             cpu0, lab0 = cpu_seconds(), lab_cpu_seconds(base / "lab")
-            sweep_procs.prestart()  # as `watchtower run` does at start-up
+            workers.prestart()  # as `watchtower run` does at start-up
             outcome = run_sweep(fleet, store, checks, keep_results=False)
             cpu = cpu_seconds() - cpu0 + sum(outcome.worker_cpu)
             lab_cpu = lab_cpu_seconds(base / "lab") - lab0
@@ -231,7 +231,7 @@ def main() -> int:
             rss = parent_rss + sum(outcome.worker_peak_rss_mb)
             # The wire traffic, recorded in a second, in-process sweep (the recording
             # wrappers live in this process); replayed split as the timed sweep was.
-            one = fleet.model_copy(update={"settings": fleet.settings.model_copy(
+            one = fleet.model_copy(update={"probe": fleet.probe.model_copy(
                 update={"sweep_processes": 1})})
             rec = Recorder()
             uninstall = rec.install()
@@ -240,14 +240,14 @@ def main() -> int:
             finally:
                 uninstall()
             total, dns_s, http_s, failures = replay_split(
-                rec, outcome.processes, fleet.settings.concurrency,
-                str(fleet.settings.ca_bundle), fleet.settings.http_timeout,
-                fleet.settings.max_body_bytes)
+                rec, outcome.processes, fleet.probe.concurrency,
+                str(fleet.probe.ca_bundle), fleet.probe.http_timeout,
+                fleet.probe.max_body_bytes)
         n = outcome.total
         counts = {s.value: c for s, c in outcome.counts().items()}
         print(f"# {args.domains} lab domains (fault share {args.fault_share}), {len(checks)} "
               f"checks, {n} results {counts}; lab start {lab_start:.1f} s; "
-              f"concurrency {fleet.settings.concurrency}; wire: {len(rec.dns)} DNS questions, "
+              f"concurrency {fleet.probe.concurrency}; wire: {len(rec.dns)} DNS questions, "
               f"{len(rec.http)} HTTP requests; replay failures {failures}; "
               f"{outcome.processes} sweep process(es); the same sweep in one process took "
               f"{recorded.seconds:.1f} s", flush=True)

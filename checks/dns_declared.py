@@ -11,22 +11,27 @@ Verdict (catalog): fail when a declared record is missing or different on any se
 for an extra record of a managed type at a managed name; error when no server could be asked.
 Servers that disagree are named in the summary. The facts carry the declared records and what
 each server served, so the judgement is recomputed from recorded facts alone.
+
+dns.octodns (same module: it shares the declaration and the comparison): a zone kept as code by
+octoDNS, judged by octoDNS's own plan (drift on the server) and by the zone YAML against the
+declared records (what only a commit fixes); docs/declared-dns.md.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.config import Zone
 from watchtower.dnsdecl import declare
 from watchtower.dnsdecl.compare import Difference, compare, queries
 from watchtower.dnsdecl.derive import find_zone
+from watchtower.dnsdecl.plan import served_from_api
 from watchtower.dnsdecl.records import Record
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.dns import DnsError
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 from .dns.common import nameservers, server_pairs, zone_name
 
@@ -160,4 +165,97 @@ class DnsDeclared(Check):
         out = dict(super().evidence(facts))
         out["differences"] = {where: [d.to_json() for d in diffs]
                               for where, diffs in differences(facts).items()}
+        return out
+
+
+def octodns_findings(facts: Facts) -> tuple[list[Difference], list[dict[str, Any]]]:
+    """(what the fleet needs that the YAML lacks or has otherwise, what octoDNS would change on
+    the server); pure."""
+    declared = [Record.from_json(r) for r in facts.get("declared", [])]
+    in_yaml = served_from_api(facts.get("yaml", []))
+    lacks = compare(declared, {slot: in_yaml.get(slot, []) for slot in queries(declared)})
+    return lacks, list(facts.get("changes", []))
+
+
+def describe_change(change: dict[str, Any]) -> str:
+    """One octoDNS change in the words of drift: what the server holds against the YAML."""
+    what = f"{change['name']} {change['type']}"
+    if change["action"] == "create":
+        return f"in the YAML, not on the server: {what} {', '.join(change['values'])}"
+    if change["action"] == "delete":
+        return f"on the server, not in the YAML: {what} {', '.join(change['existing_values'])}"
+    return (f"the server differs from the YAML: {what} serves "
+            f"{', '.join(change['existing_values'])} (ttl {change['existing_ttl']}), the YAML "
+            f"says {', '.join(change['values'])} (ttl {change['ttl']})")
+
+
+@register
+class DnsOctoDns(Check):
+    """A zone kept as code by octoDNS: octoDNS's own plan for it is empty (the server holds
+    what the YAML says), and the YAML holds what the fleet needs. The two are reported apart:
+    drift on the server is undone by a sync, a gap in the YAML only by a commit."""
+
+    meta = CheckMeta(
+        id="dns.octodns",
+        family="dns",
+        title="An octoDNS-managed zone: the server holds its YAML, the YAML what the fleet needs",
+        applies_to=(TargetKind.ZONE,),
+        interval=900,
+        timeout=60,
+        standards=("RFC 1034 4.3.2", "RFC 7208", "RFC 7489", "RFC 6376 3.6.1", "RFC 8659 4.2"),
+        remediation="dns.records",
+    )
+
+    def applies(self, target: Target) -> bool:
+        return isinstance(target.spec, Zone) and target.spec.octodns is not None
+
+    def gather(self, target: Target, ctx: ProbeContext) -> Facts:
+        from watchtower.dnsdecl.gitrepo import rev
+        from watchtower.dnsdecl.octodns import managed, rrsets, source
+        from watchtower.net import octodns
+
+        spec = target.spec if isinstance(target.spec, Zone) else None
+        octo = managed(ctx.fleet, spec) if spec is not None else None
+        if spec is None or octo is None:
+            raise ProbeError(f"{target.name} is not an octoDNS-managed [[zones]] entry",
+                             kind="input")
+        src = source(octo)
+        path = src.relpath(octo.repo)
+        try:
+            text = src.path.read_text()
+        except OSError as exc:
+            raise ProbeError(f"{src.path}: cannot read ({exc.strerror})", kind="input") from None
+        yaml_rrsets = rrsets(text, octo.name, src, path)
+        declaration = declare(ctx.fleet, spec, ctx)
+        changes = octodns.plan(str(octo.config), str(octo.repo), octo.name, octo.target,
+                               max(1.0, min(octo.timeout, ctx.remaining())))
+        return {"zone": octo.name, "config": str(octo.config), "target": octo.target,
+                "file": path, "commit": rev(octo.repo, "HEAD"),
+                "declared": [r.to_json() for r in declaration.records],
+                "unlocated": declaration.unlocated, "problems": declaration.problems,
+                "yaml": yaml_rrsets, "changes": changes}
+
+    def judge(self, facts: Facts) -> Verdict:
+        f = Findings()
+        lacks, changes = octodns_findings(facts)
+        for problem in facts.get("problems", []):
+            f.warn(f"cannot declare: {problem}")
+        for change in changes:
+            f.fail(f"drift: {describe_change(change)}")
+        for d in lacks:
+            text = f"{facts.get('file', 'the YAML')}: {d.describe()}"
+            if d.kind == "extra":
+                f.warn(text)
+            else:
+                f.fail(f"the fleet needs: {text}")
+        return f.verdict(f"{len(facts.get('declared', []))} declared records; octoDNS plans "
+                         f"{len(changes) or 'no'} change(s) to {facts.get('target')}")
+
+    def evidence(self, facts: Facts) -> dict[str, Any]:
+        out = dict(super().evidence(facts))
+        lacks, changes = octodns_findings(facts)
+        out["yaml_lacks"] = [d.to_json() for d in lacks if d.kind != "extra"]
+        out["yaml_extra"] = [d.to_json() for d in lacks if d.kind == "extra"]
+        out["drift"] = changes
+        out["server_only"] = [c for c in changes if c["action"] == "delete"]
         return out

@@ -4,7 +4,7 @@ Per host (NixOS): drift.generation (running system vs the declared toplevel, wit
 difference as evidence), drift.reboot (booted kernel vs current kernel), drift.advisories (the
 running closure vs vulnix/OSV feeds, with an expiring whitelist). Per service: drift.version
 (the version the service reports vs the declared one, and the declared one vs the release feed).
-Host facts come through watchtower.net.transport (local or SSH); see watchtower.nixos.facts.
+Host facts come through watchtower.net.transport (local or SSH); see watchtower.inventory.nixos.
 """
 
 from __future__ import annotations
@@ -14,18 +14,18 @@ from typing import Any
 
 from watchtower.checks.web import now_of
 
-from watchtower.advisories import AdvisoryError, load_feeds, load_whitelist, match
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.config import Host, Service
 from watchtower.errors import ProbeError
-from watchtower.feeds import FeedError, behind_summary, load_release_feed, upstream_facts
+from watchtower.inventory import nixos as hostfacts
+from watchtower.inventory.advisories import AdvisoryError, load_feeds, load_whitelist, match
+from watchtower.inventory.feeds import FeedError, behind_summary, load_release_feed, upstream_facts
+from watchtower.inventory.storepaths import closure_diff, diff_size, packages, store_name
+from watchtower.inventory.versions import CLOSURE_PACKAGE, running_version, same
 from watchtower.model import FEDI_KINDS, Findings, Target, TargetKind, Verdict
 from watchtower.net.deadline import remaining
 from watchtower.net.transport import open_transport
-from watchtower.nixos import facts as hostfacts
-from watchtower.nixos.storepaths import closure_diff, diff_size, packages, store_name
-from watchtower.plugins import register
-from watchtower.versions import CLOSURE_PACKAGE, running_version, same
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 SERVICE_KINDS = (*FEDI_KINDS, TargetKind.SYNAPSE, TargetKind.GARAGE)
 
@@ -166,12 +166,12 @@ class Advisories(Check):
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
         host: Host = target.spec
-        settings = ctx.fleet.settings
-        if not settings.advisory_feeds:
+        feeds = ctx.fleet.feeds
+        if not feeds.advisories:
             return {"host": host.name, "feeds": [], "matches": []}
         try:
-            advisories = load_feeds(settings.advisory_feeds)
-            whitelist = load_whitelist(settings.advisory_whitelist)
+            advisories = load_feeds(feeds.advisories)
+            whitelist = load_whitelist(feeds.whitelist)
         except AdvisoryError as exc:
             raise ProbeError(str(exc), kind="config") from None
         with open_transport(host) as t:
@@ -179,14 +179,14 @@ class Advisories(Check):
             pkgs = packages(hostfacts.closure(t, host, state["current"], budget(ctx)))
         return {"host": host.name, "system": state["current"],
                 "nixos_version": state["nixos_version"], "packages": len(pkgs),
-                "feeds": list(settings.advisory_feeds), "advisories": len(advisories),
+                "feeds": list(feeds.advisories), "advisories": len(advisories),
                 "whitelist_entries": len(whitelist),
                 "matches": match(advisories, pkgs, whitelist)}
 
     def judge(self, facts: Facts) -> Verdict:
         f = Findings()
         if not facts.get("feeds"):
-            f.warn("no advisory feed configured (settings.advisory_feeds): closure not checked")
+            f.warn("no advisory feed configured ([feeds] advisories): closure not checked")
             return f.verdict("")
         today = now_of(facts).date()
         muted = 0
@@ -235,7 +235,7 @@ class Version(Check):
                                  "source": running["source"]}
         if "nodes" in running:
             facts["nodes"] = running["nodes"]
-        feed_path = ctx.fleet.settings.release_feed
+        feed_path = ctx.fleet.feeds.release
         if feed_path:
             try:
                 entry = load_release_feed(feed_path).get(service.kind)

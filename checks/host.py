@@ -1,21 +1,23 @@
 """host.* checks (per host): failed systemd units, free disk space.
 
 Facts come through watchtower.net.transport (local or SSH) from `systemctl` and `df`; see
-watchtower.nixos.facts for the exact commands.
+watchtower.inventory.nixos for the exact commands.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import re
+import time
 from typing import Any
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.config import Fleet, Host
+from watchtower.inventory import nixos as hostfacts
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.deadline import remaining
 from watchtower.net.transport import open_transport
-from watchtower.nixos import facts as hostfacts
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 DISK_WARN_PERCENT = 15.0
 DISK_FAIL_PERCENT = 5.0
@@ -119,3 +121,72 @@ def _human(value: Any) -> str:
             return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
         amount /= 1024
     return f"{amount:.1f} TiB"
+
+
+STORE_NAME = re.compile(r"^[0-9a-df-np-sv-z]{32}-")
+
+
+def rotation(closure: list[str], size: int, now: float, interval: float) -> tuple[int, list[str]]:
+    """The chunk of the (sorted) closure this sweep verifies: chunk k of n where k advances
+    once per check interval, so every path is verified once every n intervals."""
+    paths = sorted(closure)
+    if size <= 0 or size >= len(paths):
+        return 0, paths
+    chunks = -(-len(paths) // size)
+    index = int(now // interval) % chunks
+    return index, paths[index * size:(index + 1) * size]
+
+
+def store_dir(closure: list[str]) -> str | None:
+    """The store directory the closure lives in (/nix/store, or a test store's)."""
+    return closure[0].rsplit("/", 1)[0] if closure and "/" in closure[0] else None
+
+
+@register
+class StoreIntegrity(Check):
+    meta = CheckMeta(
+        id="host.store-integrity",
+        family="host",
+        title="The running system's store paths are unmodified; nothing in the store is writable",
+        applies_to=(TargetKind.HOST,),
+        interval=3600,
+        timeout=120,
+        standards=("ISO/IEC 27001:2022 A.8.9 (configuration management)",
+                   "Nix manual: nix-store --verify-path"),
+    )
+
+    def gather(self, target: Target, ctx: ProbeContext) -> Facts:
+        host: Host = target.spec
+        budget = remaining(ctx.deadline, 600.0)
+        with open_transport(host) as t:
+            system = t.read_link(host.current_system, budget) or host.current_system
+            closure = hostfacts.closure(t, host, system, budget)
+            index, sample = rotation(closure, host.store_sample, time.time(), self.meta.interval)
+            verified = hostfacts.verify_paths(t, host, sample, remaining(ctx.deadline, 600.0))
+            store = store_dir(closure)
+            top = t.run(["find", store, "-mindepth", "1", "-maxdepth", "1", "-perm", "/0222",
+                         "!", "-type", "l", "-print"], remaining(ctx.deadline, 600.0)) if store \
+                else None
+            writable = hostfacts.writable_files(t, sample, remaining(ctx.deadline, 600.0))
+        # Top-level entries that are store paths (hash-name); Nix's own .links (hard-link
+        # deduplication) is writable by design.
+        writable += [line for line in (top.stdout.splitlines() if top else [])
+                     if STORE_NAME.match(line.rsplit("/", 1)[-1])]
+        return {"host": host.name, "system": system, "closure_size": len(closure),
+                "chunk": index, "verified": len(sample), **verified,
+                "writable": sorted(set(writable))[:hostfacts.WRITABLE_CAP]}
+
+    def judge(self, facts: Facts) -> Verdict:
+        f = Findings()
+        for entry in facts.get("modified") or []:
+            f.fail(f"{entry.get('path')} was modified after it was built (expected "
+                   f"{entry.get('expected')}, got {entry.get('got')})")
+        writable = facts.get("writable") or []
+        if writable:
+            more = f" (+{len(writable) - 3} more)" if len(writable) > 3 else ""
+            f.fail(f"writable in the store: {', '.join(writable[:3])}{more}")
+        if facts.get("rc") not in (0, None) and not facts.get("modified"):
+            f.error(f"nix-store --verify-path failed: {'; '.join(facts.get('errors') or [])}")
+        return f.verdict(f"{facts.get('verified')} of {facts.get('closure_size')} store paths of "
+                         f"the running system verified (chunk {facts.get('chunk')}), none "
+                         "modified, nothing writable")

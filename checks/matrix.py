@@ -16,7 +16,6 @@ from typing import Any
 
 from watchtower.checks.web import answer_problem, fetch, https_origin, now_of
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.config import Service
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
@@ -29,7 +28,8 @@ from watchtower.parsers.matrix import (
     parse_well_known_client,
     parse_well_known_server,
 )
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 #: The catalog says "warn < 1 day ahead", but Synapse by default signs for its
 #: key_refresh_interval (1 day) and re-signs once half of it has passed, so a healthy Synapse

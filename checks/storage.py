@@ -13,16 +13,24 @@ import time
 import uuid
 from typing import Any
 
+from watchtower.checks.scrape import samples_of, scrape
 from watchtower.checks.web import answer_problem, fetch
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.config import Secret, Service
 from watchtower.errors import ConfigError, ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.s3 import S3Client
-from watchtower.plugins import register
+from watchtower.parsers import promtext
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 DISK_FREE_WARN = 0.10
+DISK_FREE_FAIL = 0.05
+#: Garage's exported names (doc/book/reference-manual/monitoring.md; src/block/metrics.rs for
+#: block.corruption_counter, which the manual does not list; src/rpc/system_metrics.rs for the
+#: per-volume disk gauges). OpenTelemetry's exporter writes the dots as underscores.
+BLOCK_METRICS = ("block_resync_queue_length", "block_resync_errored_blocks",
+                 "block_corruption_counter", "garage_local_disk_avail", "garage_local_disk_total")
 CANARY_PREFIX = "watchtower-canary/"
 
 
@@ -165,6 +173,68 @@ class Nodes(GarageCheck):
         up = sum(1 for n in nodes if isinstance(n, dict) and n.get("isUp"))
         return f.verdict(f"{up}/{len(nodes)} nodes up, data partitions above "
                          f"{DISK_FREE_WARN:.0%} free")
+
+
+def metrics_url(service: Service) -> str:
+    return service.metrics_url or (service.admin_url or "").rstrip("/") + "/metrics"
+
+
+def _volume_free(samples: promtext.Samples) -> dict[str, float]:
+    """volume -> available/total from garage_local_disk_avail and _total."""
+    avail = promtext.by_label(samples, "garage_local_disk_avail", "volume")
+    total = promtext.by_label(samples, "garage_local_disk_total", "volume")
+    return {v: avail[v] / total[v] for v in sorted(avail) if total.get(v)}
+
+
+@register
+class Blocks(GarageCheck):
+    meta = CheckMeta(
+        id="storage.blocks",
+        family="storage",
+        title="Garage blocks resync, none errored or corrupted, data volumes with free space",
+        applies_to=(TargetKind.GARAGE,),
+        interval=300,
+        timeout=15,
+        standards=("Garage /metrics (block_resync_*, block_corruption_counter, "
+                   "garage_local_disk_*)",),
+    )
+
+    def gather(self, target: Target, ctx: ProbeContext) -> Facts:
+        service: Service = target.spec
+        return {"metrics": scrape(ctx, metrics_url(service), BLOCK_METRICS,
+                                  service.metrics_token),
+                "resync_queue_warn": ctx.fleet.queues.resync_queue_warn}
+
+    def judge(self, facts: Facts) -> Verdict:
+        f = Findings()
+        metrics = facts.get("metrics") or {}
+        if _auth_error(f, metrics):
+            return f.verdict("")
+        problem = answer_problem(metrics, "Garage /metrics")
+        samples = samples_of(metrics)
+        if problem or "block_resync_queue_length" not in samples:
+            f.error(problem or "Garage /metrics has no block_resync_queue_length")
+            return f.verdict("")
+        errored = promtext.total(samples, "block_resync_errored_blocks") or 0
+        corrupt = promtext.total(samples, "block_corruption_counter") or 0
+        queued = promtext.total(samples, "block_resync_queue_length") or 0
+        if errored:
+            f.fail(f"{errored:.0f} blocks could not be resynced (Garage: persistent non-zero "
+                   "values mean data is likely lost)")
+        if corrupt:
+            f.warn(f"{corrupt:.0f} corrupted blocks found since start (resync repairs them "
+                   "from other replicas; check the node's disk)")
+        limit = facts.get("resync_queue_warn") or 10000
+        if queued >= limit:
+            f.warn(f"{queued:.0f} blocks queued for resync (warn at {limit})")
+        free = _volume_free(samples)
+        for volume, share in free.items():
+            if share < DISK_FREE_FAIL:
+                f.fail(f"{volume} volume {share:.0%} free")
+            elif share < DISK_FREE_WARN:
+                f.warn(f"{volume} volume {share:.0%} free")
+        volumes = ", ".join(f"{v} {s:.0%} free" for v, s in free.items())
+        return f.verdict(f"{queued:.0f} blocks queued for resync, none errored; {volumes}")
 
 
 @register

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from watchtower.checks_api import CheckMeta, Facts, ProbeContext
 from watchtower.compliance import criteria
 from watchtower.compliance import tls_criteria as tc
 from watchtower.compliance.criteria import Criterion, GradedCheck
@@ -24,7 +23,8 @@ from watchtower.compliance.frameworks import MAIL_TLS, WEB_TLS
 from watchtower.errors import ProbeError
 from watchtower.model import Target, TargetKind, Verdict
 from watchtower.net.tlsscan import scanner_for
-from watchtower.plugins import register
+from watchtower.probe.api import CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 from .mail.common import mx_facts, null_mx, smtp_port, smtp_prober, spec_of
 from .web import endpoint_host_port

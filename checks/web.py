@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.compliance import http_headers, tls_criteria
 from watchtower.compliance.criteria import Criterion, GradedCheck
 from watchtower.compliance.ncsc_tls import Level
@@ -24,7 +23,8 @@ from watchtower.net.http import HttpResponse
 from watchtower.net.tls import name_matches
 from watchtower.net.tlsscan import scanner_for
 from watchtower.parsers import ParseError, securitytxt
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 EXPIRY_WARN_DAYS = 14
 HSTS_MIN_AGE = 31536000
@@ -43,6 +43,12 @@ def now_of(facts: Facts) -> dt.datetime:
     """Judgements read "now" from the facts when a fixture pins it, else the clock."""
     value = facts.get("now")
     return dt.datetime.fromisoformat(value) if value else utcnow()
+
+
+def age_text(seconds: float) -> str:
+    """A duration for a summary: hours up to two days, then days (`10.0 h`, `3.0 days`)."""
+    hours = seconds / 3600
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
 
 
 @register
@@ -141,7 +147,7 @@ def https_origin(ctx: ProbeContext, host: str, known: str | None = None) -> str:
     host, else the fleet's `https_port` (443 in production, a high port in the lab)."""
     if known is not None and (urlsplit(known).hostname or "").lower() == host.lower():
         return origin(known)
-    port = ctx.fleet.settings.https_port
+    port = ctx.fleet.probe.https_port
     return f"https://{host}" + ("" if port == 443 else f":{port}")
 
 
@@ -202,7 +208,7 @@ class HttpsRedirect(Check):
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
         host, _ = endpoint_host_port(target)
-        port = ctx.fleet.settings.http_port
+        port = ctx.fleet.probe.http_port
         url = f"http://{host}" + ("" if port == 80 else f":{port}") + "/"
         try:
             fetched, _ = fetch(ctx, url, follow=False, keep=("location",))

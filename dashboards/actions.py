@@ -4,10 +4,10 @@ The role is checked here, not only by hiding buttons: a page that forgets to dis
 or a crafted rerun, still cannot approve as a viewer. Refused attempts are audited too, since
 "someone tried" is exactly what an auditor wants to see.
 
-Approvals and rejections go through `watchtower.remediate.Remediator`, which re-checks the policy
-and the proposal's state by compare-and-set and writes its own audit row naming the user. The
-dashboard never applies a plan: `watchtower run` (or `watchtower remediate apply`) does, under
-the policy in force then.
+Approvals and rejections go through `Remediator` (watchtower.remediation.engine), which
+re-checks the policy and the proposal's state by compare-and-set and writes its own audit row
+naming the user. The dashboard never applies a plan: `watchtower run` (or `watchtower remediate
+apply`) does, under the policy in force then.
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ import logging
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+from watchtower.dashboards.auth import Action, User
 
-from watchtower import explanation_store, plugins
-from watchtower.auth import Action, User
 from watchtower.compliance.explanations import ExplanationError
 from watchtower.config import Fleet
-from watchtower.explanation_store import ExplanationRow
 from watchtower.model import Status, utcnow
-from watchtower.remediate import (
+from watchtower.probe import registry
+from watchtower.remediation.engine import (
     PolicyRefused,
     RemediationContext,
     Remediator,
@@ -32,8 +31,9 @@ from watchtower.remediate import (
     StepOutcome,
 )
 from watchtower.store import StateRow, Store, aware
-
-from .tables import AcknowledgementRow, DashboardAuditRow
+from watchtower.store import explanations as explanation_store
+from watchtower.store.dashboard import AcknowledgementRow, DashboardAuditRow
+from watchtower.store.explanations import ExplanationRow
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def explain(engine: Engine, user: User, domain: str, criterion: str, why: str,
     require(engine, user, Action.EXPLAIN, subject)
     try:
         row = explanation_store.record(engine, domain, criterion, user.name, why, until,
-                                       now=utcnow(), check_ids=plugins.checks())
+                                       now=utcnow(), check_ids=registry.checks())
     except ExplanationError as exc:
         audit(engine, user, "explain", subject, str(exc), ok=False)
         raise

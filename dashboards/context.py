@@ -17,14 +17,14 @@ from pathlib import Path
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from watchtower import plugins
 from watchtower.config import Fleet, database_url, load_fleet
-from watchtower.remediate import Remediator
+from watchtower.probe import registry
+from watchtower.remediation.engine import Remediator
 from watchtower.store import Store
+from watchtower.store.dashboard import ensure_tables
 
 from .actions import read_only_remediator
 from .reports import ReportSource, report_source
-from .tables import ensure_tables
 
 ENV_FLEET = "WATCHTOWER_FLEET"
 
@@ -55,8 +55,8 @@ class AppContext:
 
 
 def build_context(path: str) -> AppContext:
-    fleet = load_fleet(path, plugins.check_ids_and_families())
-    store = Store(database_url(fleet.settings))
+    fleet = load_fleet(path, registry.check_ids_and_families())
+    store = Store(database_url(fleet.store))
     ensure_tables(store.engine)
     return AppContext(path, fleet, store, read_only_remediator(fleet, store),
                       report_source(fleet, store))

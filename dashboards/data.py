@@ -22,7 +22,6 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
-from watchtower.alerts_store import GaugeRow
 from watchtower.model import Status
 from watchtower.store import (
     EvidenceRow,
@@ -33,8 +32,8 @@ from watchtower.store import (
     SweepRow,
     aware,
 )
-
-from .tables import AcknowledgementRow
+from watchtower.store.alerting import GaugeRow
+from watchtower.store.dashboard import AcknowledgementRow
 
 STATUS_ORDER = ("fail", "error", "warn", "ok")  # worst first, as people scan
 ICON = {"ok": "🟢", "warn": "🟡", "error": "🟣", "fail": "🔴"}

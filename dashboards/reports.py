@@ -21,7 +21,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from watchtower.auth import User
+from watchtower.dashboards.auth import User
+
 from watchtower.config import Fleet
 from watchtower.store import Store, aware
 

@@ -17,8 +17,7 @@ import datetime as dt
 import time
 
 import streamlit as st
-
-from watchtower.auth import (
+from watchtower.dashboards.auth import (
     AuthError,
     LoginThrottle,
     User,
@@ -27,6 +26,7 @@ from watchtower.auth import (
     oidc_role,
     session_expired,
 )
+
 from watchtower.model import utcnow
 
 from .actions import record_failed_login, record_login, record_logout

@@ -2,11 +2,10 @@
 # probes the lab fleet running on the same machine. Pure data: `nix-instantiate --eval --json`
 # renders it, and the test suite validates the result with watchtower's own config loader.
 {
-  settings = {
+  probe = {
     nameservers = [ "127.0.0.1:10053" ];
     authoritative_port = 10053;
     ca_bundle = "/var/lib/watchtower-lab/ca/ca.pem";
-    default_interval = 60;
     jitter = 2;
   };
   zones = [

@@ -4,9 +4,16 @@
 let
   cfg = config.services.watchtower;
   settingsFormat = pkgs.formats.toml { };
+  checks = import ./module-checks.nix { inherit lib; };
+  # The fleet derived from NixOS configurations, under the operator's own settings (theirs win).
+  fleet =
+    if cfg.fleet.fromNixos == null then cfg.settings
+    else import ./fleet-merge.nix (import ./fleet-from-nixos.nix cfg.fleet.fromNixos) cfg.settings;
   # Rendered per nixpkgs RFC 42: free-form settings, a few typed keys with defaults.
-  configFile = settingsFormat.generate "watchtower.toml" cfg.settings;
+  configFile = settingsFormat.generate "watchtower.toml" fleet;
   stateDir = "/var/lib/watchtower";
+  credentialDir = "/run/credentials/watchtower.service";
+  metricsListen = checks.parseHostPort cfg.metrics.listenAddress;
 
   hardening = {
     User = "watchtower";
@@ -63,24 +70,24 @@ in
       default = { };
       type = lib.types.submodule {
         freeformType = settingsFormat.type;
-        options.settings = {
-          database = lib.mkOption {
-            type = lib.types.str;
-            default = "sqlite:///${stateDir}/watchtower.db";
-            description = "SQLAlchemy URL of the store (SQLite by default, or postgresql+psycopg://).";
-          };
-          metrics_listen = lib.mkOption {
-            type = lib.types.str;
-            default = cfg.metrics.listenAddress;
-            defaultText = lib.literalExpression "config.services.watchtower.metrics.listenAddress";
-            description = "Where `/metrics` is served.";
-          };
-          nameservers = lib.mkOption {
-            type = lib.types.listOf lib.types.str;
-            default = [ ];
-            example = [ "127.0.0.1:53" ];
-            description = "Resolvers as host:port; empty means /etc/resolv.conf.";
-          };
+        # Typed keys with defaults the module knows better than the fleet file's own: the
+        # store under the state directory, /metrics where the firewall and scrape job look.
+        options.store.database = lib.mkOption {
+          type = lib.types.str;
+          default = "sqlite:///${stateDir}/watchtower.db";
+          description = "SQLAlchemy URL of the store (SQLite by default, or postgresql+psycopg://).";
+        };
+        options.metrics.listen = lib.mkOption {
+          type = lib.types.str;
+          default = cfg.metrics.listenAddress;
+          defaultText = lib.literalExpression "config.services.watchtower.metrics.listenAddress";
+          description = "Where `/metrics` is served.";
+        };
+        options.probe.nameservers = lib.mkOption {
+          type = lib.types.listOf lib.types.str;
+          default = [ ];
+          example = [ "127.0.0.1:53" ];
+          description = "Resolvers as host:port; empty means /etc/resolv.conf.";
         };
       };
     };
@@ -105,7 +112,7 @@ in
       listenAddress = lib.mkOption {
         type = lib.types.str;
         default = "127.0.0.1:9810";
-        description = "host:port where `watchtower run` serves /metrics.";
+        description = "host:port where `watchtower run` serves /metrics (IPv6 in brackets).";
       };
     };
 
@@ -132,10 +139,25 @@ in
     prometheus = {
       enable = lib.mkEnableOption "a scrape job and the shipped alert rules in services.prometheus";
     };
+
+    fleet.fromNixos = lib.mkOption {
+      type = lib.types.nullOr (lib.types.attrsOf lib.types.unspecified);
+      default = null;
+      example = lib.literalExpression "self.nixosConfigurations";
+      description = ''
+        Evaluated NixOS configurations (name -> the result of nixpkgs.lib.nixosSystem) whose
+        services, hosts, mail domains and DNS API become fleet entries (see
+        `watchtower.lib.fleetFromNixos`). They are merged under `settings`: an entry of yours
+        with the same name wins key by key, and entries of yours are kept.
+      '';
+    };
   };
 
   config = lib.mkIf cfg.enable (lib.mkMerge [
     {
+      assertions = checks.monitorAssertions { inherit cfg fleet credentialDir; };
+      warnings = checks.monitorWarnings { inherit cfg fleet config; };
+
       users.users.watchtower = {
         isSystemUser = true;
         group = "watchtower";
@@ -154,6 +176,8 @@ in
         after = [ "network-online.target" ];
         restartTriggers = [ configFile ];
         environment.WATCHTOWER_STATE_DIR = stateDir;
+        # dns.records commits fixes to octoDNS-managed zones' repositories (git as argv lists)
+        path = [ pkgs.git ];
         serviceConfig = hardening // {
           ExecStartPre = "${lib.getExe cfg.package} validate -c ${configFile}";
           ExecStart = "${lib.getExe cfg.package} run -c ${configFile}";
@@ -163,7 +187,7 @@ in
       };
 
       networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall (
-        [ (lib.toInt (lib.last (lib.splitString ":" cfg.metrics.listenAddress))) ]
+        lib.optional (metricsListen != null) metricsListen.port
         ++ lib.optional cfg.dashboard.enable cfg.dashboard.port
       );
     }
@@ -191,7 +215,7 @@ in
         scrape_interval = "30s";
         static_configs = [{ targets = [ cfg.metrics.listenAddress ]; }];
       }];
-      services.prometheus.ruleFiles = [ ../dashboards/prometheus/watchtower-rules.yml ];
+      services.prometheus.ruleFiles = [ ../dashboards/prometheus/watchtower-alerts.yml ];
     })
   ]);
 

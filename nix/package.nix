@@ -1,8 +1,12 @@
 # watchtower as a Python application built from this repository's pyproject.toml.
-{ lib, python3Packages }:
+{ lib, python3Packages, octodns }:
 
 let
   pyproject = builtins.fromTOML (builtins.readFile ../pyproject.toml);
+  # nixpkgs packages octoDNS as an application with its providers beside it (built against the
+  # same python3); as modules they join watchtower's own dependencies.
+  octodns-module = python3Packages.toPythonModule octodns;
+  octodns-powerdns = octodns.providers.powerdns;
 in
 python3Packages.buildPythonApplication {
   pname = "watchtower";
@@ -36,8 +40,14 @@ python3Packages.buildPythonApplication {
     authres
     jinja2
     fpdf2
+    octodns-module
+    octodns-powerdns
+    ruamel-yaml
     sslyze
     psycopg
+    # streamlit's `auth` extra: st.login (the dashboard's OIDC sign-in) imports these
+    authlib
+    httpx
   ];
 
   # The unit tests need no servers; the integration tests start real ones and run in CI and in

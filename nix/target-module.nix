@@ -8,6 +8,7 @@
 
 let
   cfg = config.services.watchtower-target;
+  checks = import ./module-checks.nix { inherit lib; };
   profile = "/nix/var/nix/profiles/system";
   allowedUnits = lib.concatStringsSep " " cfg.restartableUnits;
 
@@ -78,6 +79,9 @@ in
   };
 
   config = lib.mkIf cfg.enable {
+    assertions = checks.targetAssertions cfg;
+    warnings = checks.targetWarnings cfg;
+
     users.users.${cfg.user} = {
       isSystemUser = true;
       group = cfg.user;
@@ -86,8 +90,10 @@ in
     };
     users.groups.${cfg.user} = { };
     environment.systemPackages = [ helper ];
+    # The helper, as root, without a password; nothing else (no other command, no other user).
     security.sudo.extraRules = [{
       users = [ cfg.user ];
+      runAs = "root";
       commands = [{ command = lib.getExe helper; options = [ "NOPASSWD" ]; }];
     }];
   };

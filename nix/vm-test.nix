@@ -19,14 +19,22 @@ pkgs.testers.runNixOSTest {
         StateDirectory = "watchtower-lab";
       };
     };
-    systemd.tmpfiles.rules = [ "f /run/keys/pdns-api-key 0400 root root - test-key" ];
+    systemd.tmpfiles.rules = [
+      "f /run/keys/pdns-api-key 0400 root root - test-key"
+      # An empty users file: the dashboard needs a sign-in source (module assertion).
+      "f /var/lib/watchtower/users.toml 0600 watchtower watchtower -"
+    ];
 
     services.watchtower = {
       enable = true;
       dashboard.enable = true;
-      settings = import ./example-settings.nix;
+      prometheus.enable = true;
+      settings = (import ./example-settings.nix) // {
+        dashboard.users_file = "/var/lib/watchtower/users.toml";
+      };
       secretFiles.pdns-api-key = "/run/keys/pdns-api-key";
     };
+    services.prometheus.enable = true;
   };
 
   testScript = ''
@@ -41,5 +49,16 @@ pkgs.testers.runNixOSTest {
     machine.wait_for_unit("watchtower-dashboard.service")
     machine.wait_for_open_port(8501)
     machine.succeed("curl -sf http://127.0.0.1:8501/ >/dev/null")
+    # Prometheus loaded the shipped rules and scrapes watchtower.
+    machine.wait_for_unit("prometheus.service")
+    machine.wait_for_open_port(9090)
+    machine.wait_until_succeeds(
+        "curl -sf http://127.0.0.1:9090/api/v1/rules | grep -q WatchtowerCheckFailing",
+        timeout=60,
+    )
+    machine.wait_until_succeeds(
+        "curl -sf http://127.0.0.1:9090/api/v1/targets | grep -q '\"job\":\"watchtower\"'",
+        timeout=60,
+    )
   '';
 }

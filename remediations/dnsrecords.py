@@ -5,13 +5,19 @@ exactly (same records, same TTL), or deletes the RRset the fix created.
 A failing `dns.declared` is fixed from the fleet's declared records instead of a template: the
 plan is the whole declared-vs-API difference of the zone (`watchtower.dnsdecl.plan`), sent as
 one PATCH (PowerDNS applies it as one transaction), and the undo is one PATCH that puts every
-touched RRset back exactly as it was."""
+touched RRset back exactly as it was.
+
+A zone kept as code by octoDNS (`[[zones]] octodns`) is never PATCHed: the same changes become
+a commit to its YAML (`remediations/dnsoctodns.py`), and the next sync serves them."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from watchtower.config import DnsTemplate
+from watchtower.config import DnsTemplate, Fleet, Zone
+from watchtower.dnsdecl.octodns import OctoZone, managed
+from watchtower.dnsdecl.records import absolute, record_key
 from watchtower.net.powerdns import (
     PowerDnsApi,
     api_for_zone,
@@ -19,8 +25,8 @@ from watchtower.net.powerdns import (
     replace_body,
     zone_for,
 )
-from watchtower.plugins import register_remediation
-from watchtower.remediate import (
+from watchtower.probe.registry import register_remediation
+from watchtower.remediation.engine import (
     NoAction,
     Plan,
     Remediation,
@@ -29,6 +35,8 @@ from watchtower.remediate import (
     Step,
 )
 from watchtower.store import StateRow
+
+from . import dnsoctodns
 
 #: What each check's failure is fixed with, unless the fleet file says otherwise.
 DEFAULT_TEMPLATES: dict[str, DnsTemplate] = {
@@ -57,14 +65,14 @@ class DnsRecords(Remediation):
     meta = RemediationMeta(
         id="dns.records",
         title="Create or fix a DNS record through the DNS API",
-        triggers=(*DEFAULT_TEMPLATES, "dns.declared"),
+        triggers=(*DEFAULT_TEMPLATES, "dns.declared", "dns.octodns"),
         settle_seconds=2,
         max_per_hour=10,
         cooldown_seconds=300,
     )
 
     def plan(self, state: StateRow, ctx: RemediationContext) -> Plan | NoAction:
-        if state.check_id == "dns.declared":
+        if state.check_id in ("dns.declared", "dns.octodns"):
             return self._declared_plan(state, ctx)
         templates = {**DEFAULT_TEMPLATES, **ctx.fleet.remediation.dns_templates}
         template = templates.get(state.check_id)
@@ -74,6 +82,10 @@ class DnsRecords(Remediation):
         serial = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M")
         name = template.name.format(domain=domain)
         content = template.content.format(domain=domain, serial=serial)
+        octo = _octodns_zone(ctx.fleet, name)
+        if octo is not None:
+            return dnsoctodns.plan(self.meta.id, state.target, state.check_id, octo,
+                                   _template_change(name, template, content))
         found = [(api, zone_for(api, name)) for api in ctx.fleet.dns_apis]
         api, zone = next(((a, z) for a, z in found if z is not None), (None, None))
         if api is None or zone is None:
@@ -114,6 +126,11 @@ class DnsRecords(Remediation):
         zone = find_zone(ctx.fleet, state.target)
         if zone is None:
             return NoAction(f"{state.target} is not a [[zones]] entry")
+        octo = managed(ctx.fleet, zone)
+        if octo is not None:
+            return self._octodns_declared(state, ctx, zone, octo)
+        if state.check_id == "dns.octodns":
+            return NoAction(f"{zone.name} is not kept by octoDNS")
         api = api_for_zone(ctx.fleet.dns_apis, zone.name)
         if api is None:
             return NoAction(f"no [[dns_apis]] entry manages the zone {zone.name}")
@@ -140,3 +157,48 @@ class DnsRecords(Remediation):
                        timeout=30)],
             verify=["dns.declared"],
         )
+
+    def _octodns_declared(self, state: StateRow, ctx: RemediationContext, zone: Zone,
+                          octo: OctoZone) -> Plan | NoAction:
+        """The zone's declared-vs-YAML difference as one commit to its YAML."""
+        from watchtower.dnsdecl import declare, probe_context
+        from watchtower.dnsdecl.plan import plan_zone
+
+        with probe_context(ctx.fleet) as probe:
+            declaration = declare(ctx.fleet, zone, probe)
+        if declaration.problems:
+            return NoAction(f"the declared records of {zone.name} are incomplete: "
+                            + "; ".join(declaration.problems))
+
+        def changes(current: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+            zone_plan = plan_zone(zone.name, declaration.records, current)
+            return zone_plan.changes, zone_plan.diff_lines
+
+        return dnsoctodns.plan(self.meta.id, state.target, state.check_id, octo, changes)
+
+
+def _octodns_zone(fleet: Fleet, name: str) -> OctoZone | None:
+    from watchtower.dnsdecl.derive import zone_of
+
+    zone = zone_of(fleet, name)
+    return managed(fleet, zone) if zone is not None else None
+
+
+def _template_change(name: str, template: DnsTemplate, content: str) -> dnsoctodns.Changes:
+    """The template's record as a change of one RRset of the YAML (other TXT kinds kept)."""
+    owner = absolute(name)
+
+    def changes(current: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+        rrset = next((r for r in current if (r["name"], r["type"]) == (owner, template.type)),
+                     None)
+        old = [r["content"] for r in (rrset or {}).get("records", [])]
+        new = [*(c for c in old if not _is_same_kind(c, template)), content]
+        if sorted(record_key(template.type, c) for c in new) == sorted(
+                record_key(template.type, c) for c in old):
+            return [], []
+        ttl = int((rrset or {}).get("ttl", template.ttl))
+        return ([{"name": owner, "type": template.type, "ttl": ttl, "changetype": "REPLACE",
+                  "records": [{"content": c, "disabled": False} for c in new]}],
+                [f"+ {owner} {template.type} {content}"])
+
+    return changes

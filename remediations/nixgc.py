@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from watchtower.remediations.nixos import FACT_TIMEOUT, host_of, known_good
 
+from watchtower.inventory import nixos as facts
 from watchtower.net.transport import open_transport
-from watchtower.nixos import facts
-from watchtower.plugins import register_remediation
-from watchtower.remediate import (
+from watchtower.probe.registry import register_remediation
+from watchtower.remediation.engine import (
     NoAction,
     Plan,
     Remediation,

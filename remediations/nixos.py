@@ -24,12 +24,13 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from watchtower.config import Fleet, Host
+from watchtower.inventory import nixos as facts
+from watchtower.inventory.storepaths import packages, versions_by_name
+from watchtower.inventory.versions import compare, version_key
 from watchtower.model import Status, utcnow
 from watchtower.net.transport import SshDestination, open_transport
-from watchtower.nixos import facts
-from watchtower.nixos.storepaths import packages, versions_by_name
-from watchtower.plugins import register_remediation
-from watchtower.remediate import (
+from watchtower.probe.registry import register_remediation
+from watchtower.remediation.engine import (
     NoAction,
     Plan,
     Remediation,
@@ -37,9 +38,8 @@ from watchtower.remediate import (
     RemediationMeta,
     Step,
 )
-from watchtower.remediation_store import KnownGoodRow
 from watchtower.store import ResultRow, StateRow, Store, aware
-from watchtower.versions import compare, version_key
+from watchtower.store.remediation import KnownGoodRow
 
 FACT_TIMEOUT = 60.0
 GENERATION_CHECKS = ("drift.generation", "drift.reboot")

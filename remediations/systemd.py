@@ -6,8 +6,8 @@ import fnmatch
 
 from watchtower.remediations.nixos import host_of
 
-from watchtower.plugins import register_remediation
-from watchtower.remediate import (
+from watchtower.probe.registry import register_remediation
+from watchtower.remediation.engine import (
     NoAction,
     Plan,
     Remediation,

@@ -64,7 +64,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 GAUGE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,80}$")
 # Until a check adopts the `metrics` convention, its expiry is read from the leaf's not_after.
 CERTIFICATE_CHECKS = ("web.tls.certificate", "mail.smtp.certificate")
-# The remediation engine's table (watchtower/remediation_store.py): one row per proposal, whose
+# The remediation engine's table (watchtower/store/remediation.py): one row per proposal, whose
 # `state` is its outcome so far; read only when present, so metrics work on any schema.
 REMEDIATION_TABLE = "remediation"
 
@@ -225,7 +225,7 @@ class StateCollector(Collector):
         yield pending
 
     def _remediations(self) -> Iterator[Any]:
-        from watchtower.remediation_store import FINAL_STATES, OPEN_STATES
+        from watchtower.store.remediation import FINAL_STATES, OPEN_STATES
 
         total = GaugeMetricFamily("watchtower_remediations", "Remediation proposals by "
                                   "remediation id and outcome (state)",
@@ -510,7 +510,7 @@ class _QuietHandler(WSGIRequestHandler):
 class MetricsServer:
     """Serves a MetricsApp on host:port in a background thread; `port` is the bound one."""
 
-    def __init__(self, app: MetricsApp, listen: str) -> None:
+    def __init__(self, app: Any, listen: str) -> None:  # MetricsApp, or DaemonApp around it
         host, _, port = listen.rpartition(":")
         self.app = app
         self.httpd = make_server(host.strip("[]") or "127.0.0.1", int(port), app,
@@ -529,7 +529,7 @@ class MetricsServer:
 
 
 def credentials_of(auth: Any) -> tuple[str, str] | None:
-    """(user, password) from settings.metrics_auth, read now (a Secret), or None."""
+    """(user, password) from [metrics] auth, read now (a Secret), or None."""
     if auth is None:
         return None
     return (auth.username, auth.password.reveal())

@@ -53,6 +53,8 @@ class TargetKind(StrEnum):
     GARAGE = "garage"
     HOST = "host"
     MAIL_HOST = "mail_host"
+    BACKUP = "backup"  # a backup bucket and prefix (backup.freshness)
+    HEARTBEAT = "heartbeat"  # a push heartbeat pinged by a cron job (heartbeat.ping)
 
 
 FEDI_KINDS = (TargetKind.MASTODON, TargetKind.PEERTUBE, TargetKind.PIXELFED)

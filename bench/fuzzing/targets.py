@@ -40,6 +40,7 @@ from fuzzing.values import (
     text_from,
     text_input,
 )
+from watchtower.errors import ConfigError  # not fuzzed: the error type the loaders raise
 
 # The modules under test are imported by `load()`, inside atheris' instrumentation when fuzzing.
 advisories: Any = None
@@ -55,9 +56,9 @@ def load() -> None:
     from watchtower.checks import storage as sto
 
     import watchtower.parsers as parsers_pkg
-    from watchtower import advisories as adv
     from watchtower import config as cfg
-    from watchtower.nixos.storepaths import Package as Pkg
+    from watchtower.inventory import advisories as adv
+    from watchtower.inventory.storepaths import Package as Pkg
     from watchtower.parsers import (  # noqa: F401 - submodules become attributes of the package
         caa,
         dkim,
@@ -629,7 +630,7 @@ def fuzz_advisories(data: bytes) -> None:
 
 # -- the fleet file ---------------------------------------------------------------------------
 
-TOML_PIECES = ["[settings]\n", "[[zones]]\n", "[[services]]\n", "[[hosts]]\n",
+TOML_PIECES = ["[probe]\n", "[settings]\n", "[[zones]]\n", "[[services]]\n", "[[hosts]]\n",
                "[[mail_domains]]\n", "[dashboard]\n", "[remediation]\n", "[[maintenance]]\n",
                'name = "a.test"\n', 'kind = "mastodon"\n', 'kind = "garage"\n',
                'base_url = "https://a.test/"\n', "[checks.web]\n", "interval = 5\n",
@@ -653,15 +654,15 @@ def fleet_file() -> Path:
 def fuzz_fleet_text(data: bytes) -> None:
     text = text_input(data, TOML_PIECES, seeds.fleet_texts(), seps=("", "\n"))
     fleet_file().write_bytes(encode(text))
-    fleet = only((config.ConfigError,), config.load_fleet, fleet_file())
+    fleet = only((ConfigError,), config.load_fleet, fleet_file())
     if fleet is not None:
         fleet.targets()
         list(fleet.secrets())
 
 
-SECTIONS = ("settings", "zones", "mail_domains", "services", "hosts", "mail_hosts", "endpoints",
-            "dns_apis", "checks", "remediation", "dashboard", "notifications", "maintenance",
-            "reports")
+SECTIONS = ("probe", "store", "metrics", "settings", "zones", "mail_domains", "services", "hosts",
+            "mail_hosts", "endpoints", "dns_apis", "checks", "remediation", "dashboard",
+            "notifications", "maintenance", "reports")
 FLEET = Vocab(
     keys=(*SECTIONS, "name", "kind", "base_url", "admin_url", "admin_token", "host", "tags",
           "url", "nameservers", "resolver", "concurrency", "timeout", "interval", "cron",
@@ -695,8 +696,8 @@ def fuzz_fleet_dict(data: bytes) -> None:
     src = Source(data)
     doc = tomlish(src, json_from(src, FLEET, fleet_dicts()))
     if not isinstance(doc, dict):
-        doc = {"settings": doc}
-    fleet = only((config.ConfigError,), config.parse_fleet, doc, "fuzz.toml")
+        doc = {"probe": doc}
+    fleet = only((ConfigError,), config.parse_fleet, doc, "fuzz.toml")
     if fleet is not None:
         fleet.targets()
         list(fleet.secrets())

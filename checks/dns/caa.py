@@ -8,7 +8,7 @@ host of the zone (a host may carry its own CAA); parsing and the authorization r
 
 The issuer rule needs the CA of each served certificate: the zone's HTTPS endpoints (from the
 fleet) are probed with `ctx.tls_probe`, the issuing CA's organisation (O=, else CN=) is mapped to
-its CAA domain with `settings.caa_issuers`, and `authorizes` answers for that domain. A CA
+its CAA domain with `[probe] caa_issuers`, and `authorizes` answers for that domain. A CA
 missing from the mapping is a warning (we cannot tell), a TLS probe that fails is noted and left
 to the web.* checks.
 """
@@ -21,13 +21,13 @@ import dns.name
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.dns import DnsError
 from watchtower.parsers import ParseError
 from watchtower.parsers import caa as caa_parser
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 from .common import fleet_web_endpoints, in_zone, zone_name
 
@@ -89,7 +89,7 @@ class Caa(Check):
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
         zone = zone_name(target)
         facts: Facts = {"zone": zone, "apex": _walk(zone, ctx), "hosts": []}
-        issuers = ctx.fleet.settings.caa_issuers
+        issuers = ctx.fleet.probe.caa_issuers
         seen: set[tuple[str, int]] = set()
         for host, port in fleet_web_endpoints(ctx):
             if not in_zone(host, zone) or (host, port) in seen or len(seen) >= MAX_HOSTS:
@@ -143,7 +143,7 @@ class Caa(Check):
             domain = host.get("caa_domain")
             if not domain:
                 f.warn(f"{name}: certificate issuer {host.get('issuer_org') or host.get('issuer')}"
-                       " is not in settings.caa_issuers, so CAA cannot be checked against it")
+                       " is not in [probe] caa_issuers, so CAA cannot be checked against it")
                 continue
             tuples = [(int(r["flags"]), str(r["tag"]), str(r["value"]))
                       for r in host["records"]]

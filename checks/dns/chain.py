@@ -5,7 +5,7 @@ facts; this module rebuilds them and validates every link with dnspython at the 
 a fixture recorded once keeps judging the same way.
 
 The walk is the one RFC 4035 5 prescribes for a validator: the anchor (DS or DNSKEY records for
-the anchor zone, `settings.trust_anchors`) authenticates the anchor zone's DNSKEY RRset; each
+the anchor zone, `[probe] trust_anchors`) authenticates the anchor zone's DNSKEY RRset; each
 zone's trusted DNSKEYs authenticate the DS RRset of the next zone down, which authenticates that
 zone's DNSKEY RRset through a key it points at (RFC 4035 5.2); finally the zone's SOA RRSIG is
 checked with its own keys. Outcomes (RFC 4033 5):
@@ -158,7 +158,7 @@ def evaluate(facts: dict[str, Any], now: dt.datetime) -> ChainOutcome:
         return ChainOutcome(UNSIGNED, f"{target['zone']} is not signed (no DNSKEY, no DS)")
     if not facts.get("anchor_zone"):
         return ChainOutcome(INSECURE, f"no trust anchor covers {target['zone']} or its parents "
-                                      "(settings.trust_anchors)")
+                                      "([probe] trust_anchors)")
     anchor_ds, anchor_keys = _anchor_records(facts.get("anchor") or [])
     steps: list[str] = []
     trusted: dns.rrset.RRset | None = None

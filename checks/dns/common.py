@@ -19,10 +19,10 @@ import dns.exception
 import dns.name
 import dns.rrset
 
-from watchtower.checks_api import Facts, ProbeContext
 from watchtower.errors import ProbeError
 from watchtower.model import Target, utcnow
 from watchtower.net.dns import DnsError, ServerReply
+from watchtower.probe.api import Facts, ProbeContext
 
 JsonDict = dict[str, Any]
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.dns import DnsError
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 from .common import (
     ask_each,

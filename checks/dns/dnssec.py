@@ -1,7 +1,7 @@
 """dns.dnssec.*: chain of trust, signature lifetime, NSEC3 parameters.
 
 `dns.dnssec.valid` asks the zone's own servers for DNSKEY and SOA (with DO), the parent zone's
-servers for the DS RRset, and so on up to the zone that `settings.trust_anchors` anchors (the
+servers for the DS RRset, and so on up to the zone that `[probe] trust_anchors` anchors (the
 root KSK when unset); `chain.evaluate` then validates the recorded RRsets.
 
 How a zone is judged when its chain cannot reach an anchor (the parent is not reachable, not
@@ -20,10 +20,10 @@ from typing import Any
 import dns.dnssec
 import dns.rdatatype
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.dns import DnsError, ServerReply, load_trust_anchors
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 from . import chain
 from .common import (
@@ -112,7 +112,7 @@ class DnssecValid(Check):
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
         zone = zone_name(target)
-        anchors = load_trust_anchors(ctx.fleet.settings.trust_anchors)
+        anchors = load_trust_anchors(ctx.fleet.probe.trust_anchors)
         path = [zone]  # bottom-up: the zone, its parent zone, ... the anchored zone
         while path[-1] not in anchors and path[-1] != "." and len(path) < MAX_CHAIN:
             path.append(ctx.dns.zone_apex_above(path[-1], deadline=ctx.deadline))

@@ -13,13 +13,13 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from watchtower.checks_api import CheckMeta, Facts, ProbeContext
 from watchtower.compliance.criteria import Criterion, GradedCheck, not_tested
 from watchtower.compliance.frameworks import InStatus
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.dns import DnsError
 from watchtower.net.reach import tcp_connect
-from watchtower.plugins import register
+from watchtower.probe.api import CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 from .common import fleet_web_endpoints, in_zone, nameservers, zone_name
 
@@ -69,7 +69,7 @@ class Ipv6(GradedCheck):
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
         zone = zone_name(target)
         _, servers = nameservers(zone, ctx)
-        settings = ctx.fleet.settings
+        settings = ctx.fleet.probe
         ns = [_aaaa(s["name"], ctx, settings.authoritative_port) for s in servers]
         mx: list[dict[str, Any]] = []
         seen: set[str] = set()

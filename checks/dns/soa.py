@@ -7,9 +7,9 @@ newly added name invisible for days.
 
 from __future__ import annotations
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.model import Findings, Target, TargetKind, Verdict
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 from .common import zone_name
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from watchtower.checks_api import Facts, ProbeContext
 from watchtower.config import MailDomain
 from watchtower.errors import ProbeError
 from watchtower.model import Target
 from watchtower.net.dns import is_ip
 from watchtower.net.smtp import SmtpProber, prober_for
 from watchtower.parsers.spf import LookupAnswer, LookupFailure, SpfLookup
+from watchtower.probe.api import Facts, ProbeContext
 
 MAX_ADDRESSES_PER_FAMILY = 2  # per MX host: enough to see a broken one, bounded work
 
@@ -98,11 +98,11 @@ def smtp_endpoints(mx: Facts) -> list[tuple[str, str]]:
 
 
 def smtp_prober(ctx: ProbeContext) -> SmtpProber:
-    return prober_for(ctx.tls, timeout=ctx.fleet.settings.http_timeout)
+    return prober_for(ctx.tls, timeout=ctx.fleet.probe.http_timeout)
 
 
 def smtp_port(ctx: ProbeContext) -> int:
-    return ctx.fleet.settings.smtp_port
+    return ctx.fleet.probe.smtp_port
 
 
 def null_mx(mx: Facts) -> bool:

@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from watchtower.checks_api import CheckMeta, Facts, ProbeContext
 from watchtower.compliance.criteria import Criterion, GradedCheck, combine, not_tested
 from watchtower.compliance.frameworks import InStatus
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Status, Target, TargetKind, Verdict
 from watchtower.parsers import ParseError, tlsa
-from watchtower.plugins import register
+from watchtower.probe.api import CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 from .common import mx_facts, null_mx, smtp_port, smtp_prober, spec_of
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.parsers import ParseError
 from watchtower.parsers import dkim as dkim_parser
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 from .common import spec_of, txt_texts
 

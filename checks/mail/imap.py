@@ -12,11 +12,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.imap import ImapMode, ImapSession, ImapStartTls
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 from .submission import host_address, judge_tls, mail_host_of, now_of, reveal, tls_evidence
 
@@ -90,7 +90,7 @@ class Imap(Check):
 def _port_facts(ctx: ProbeContext, host: str, address: str, port: int, mode: ImapMode,
                 user: str | None, password: str | None) -> dict[str, Any]:
     item: dict[str, Any] = {"port": port, "mode": mode}
-    timeout = ctx.fleet.settings.http_timeout
+    timeout = ctx.fleet.probe.http_timeout
     # The certificate facts come from the same prober (and CA bundle) as every TLS check; for
     # 143 its STARTTLS step is the IMAP session's own (capabilities, then STARTTLS).
     session = ImapSession(host, address, port, mode, ctx.deadline,
@@ -119,7 +119,7 @@ def _port_facts(ctx: ProbeContext, host: str, address: str, port: int, mode: Ima
 
 def _starttls_tls(ctx: ProbeContext, host: str, address: str, port: int) -> dict[str, Any]:
     """TLS facts of 143 after STARTTLS, through TlsProber with the IMAP upgrade callback."""
-    upgrade = ImapStartTls(ctx.deadline, ctx.fleet.settings.http_timeout)
+    upgrade = ImapStartTls(ctx.deadline, ctx.fleet.probe.http_timeout)
     try:
         return tls_evidence(ctx.tls_probe(host, port, starttls=upgrade, address=address))
     except ProbeError as exc:

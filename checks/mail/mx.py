@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.model import Findings, Target, TargetKind, Verdict
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 from .common import is_sending, mx_facts
 

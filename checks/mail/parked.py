@@ -7,11 +7,11 @@ to spoofing or to backscatter.
 
 from __future__ import annotations
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.parsers import ParseError
 from watchtower.parsers import spf as spf_parser
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 from .common import mx_facts, spec_of, txt_texts
 from .dmarc import discovery_facts, parsed_record

@@ -13,10 +13,10 @@ from typing import Any
 
 import dns.reversename
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 from .common import mx_facts, null_mx, smtp_endpoints, spec_of
 

@@ -25,14 +25,14 @@ from typing import Any
 
 import dkim  # dkimpy
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.config import MailHost
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.imap import ImapSession
 from watchtower.net.smtp import default_helo
 from watchtower.net.submission import SubmissionRefused, SubmissionSession, TlsMode
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 from .submission import host_address, mail_host_of, reveal
 
@@ -298,7 +298,7 @@ def _submit(ctx: ProbeContext, spec: MailHost, address: str, port: int, mode: Tl
     assert spec.probe_user is not None
     session = SubmissionSession(spec.host, address, port, mode, default_helo(), ctx.deadline,
                                 ca_bundle=ctx.tls.ca_bundle, verify=True,
-                                timeout=ctx.fleet.settings.http_timeout)
+                                timeout=ctx.fleet.probe.http_timeout)
     out: dict[str, Any] = {"accepted": False}
     try:
         session.open()
@@ -322,7 +322,7 @@ def _fetch(ctx: ProbeContext, spec: MailHost, address: str, password: str, token
     assert spec.probe_user is not None
     out: dict[str, Any] = {"delivered": False}
     session = ImapSession(spec.host, address, spec.imaps_port, "implicit", ctx.deadline,
-                          ca_bundle=ctx.tls.ca_bundle, timeout=ctx.fleet.settings.http_timeout)
+                          ca_bundle=ctx.tls.ca_bundle, timeout=ctx.fleet.probe.http_timeout)
     try:
         session.open()
         session.login(spec.probe_user, password)

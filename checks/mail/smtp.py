@@ -9,12 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.compliance import tls_criteria
 from watchtower.compliance.ncsc_tls import Level
 from watchtower.model import Findings, Target, TargetKind, Verdict, utcnow
 from watchtower.net.tls import name_matches
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 from .common import mx_facts, null_mx, smtp_endpoints, smtp_port, smtp_prober, spec_of
 

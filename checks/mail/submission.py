@@ -13,14 +13,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.config import MailHost, Secret
 from watchtower.errors import ConfigError, ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict, utcnow
 from watchtower.net.smtp import StartTlsDialogue, default_helo
 from watchtower.net.submission import SubmissionSession, TlsMode, auth_mechanisms
 from watchtower.net.tls import TlsFacts
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 EXPIRY_WARN_DAYS = 14
 OLD_TLS = ("TLSv1", "TLSv1.1")
@@ -140,7 +140,7 @@ def _port_facts(ctx: ProbeContext, host: str, address: str, port: int, mode: Tls
     """One port: the verified handshake, legacy versions, and EHLO before and after TLS."""
     item: dict[str, Any] = {"port": port, "mode": mode}
     helo = default_helo()
-    timeout = ctx.fleet.settings.http_timeout
+    timeout = ctx.fleet.probe.http_timeout
     dialogue = StartTlsDialogue(helo, ctx.deadline, timeout) if mode == "starttls" else None
     try:
         tls = ctx.tls_probe(host, port, starttls=dialogue, address=address)

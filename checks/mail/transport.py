@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.parsers import ParseError, mtasts, tlsrpt
 from watchtower.parsers.txt import select_records
-from watchtower.plugins import register
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.registry import register
 
 from .common import mx_facts, spec_of, txt_texts
 

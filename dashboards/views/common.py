@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from watchtower import plugins
+from watchtower.probe import registry
 
 from ..context import AppContext
 from ..data import StateGroup, load_state_groups
@@ -60,4 +60,4 @@ def ago(at: dt.datetime | None, now: dt.datetime | None = None) -> str:
 @st.cache_resource(show_spinner=False)
 def check_meta() -> dict[str, Any]:
     """Registered checks' metadata (title, standards, remediation) by id."""
-    return {cid: c.meta for cid, c in plugins.checks().items()}
+    return {cid: c.meta for cid, c in registry.checks().items()}

@@ -5,19 +5,20 @@ from __future__ import annotations
 import datetime as dt
 
 import streamlit as st
+from watchtower.dashboards.auth import Action, User
 
-from watchtower import explanation_store
-from watchtower.auth import Action, User
 from watchtower.compliance import frameworks
 from watchtower.compliance.explanations import ExplanationError
+from watchtower.compliance.score import WEIGHT, current_scores, domain_trend, score_table
 from watchtower.model import utcnow
+from watchtower.probe import registry
+from watchtower.store import explanations as explanation_store
 
 from .. import charts
 from ..actions import NotAllowed, explain, revoke_explanation
 from ..context import AppContext
 from ..data import recent_sweeps
 from ..evidence import expiry_horizon
-from ..scoring import WEIGHT, current_scores, domain_trend, score_table
 from .common import plain
 
 
@@ -109,6 +110,4 @@ def _explanations(app: AppContext, user: User, domains: list[str]) -> None:
 
 
 def _criteria() -> list[str]:
-    from watchtower import plugins
-
-    return [*frameworks.BY_ID, *plugins.checks()]
+    return [*frameworks.BY_ID, *registry.checks()]

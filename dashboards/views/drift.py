@@ -6,8 +6,7 @@ from collections import defaultdict
 from typing import Any
 
 import streamlit as st
-
-from watchtower.auth import User
+from watchtower.dashboards.auth import User
 
 from ..context import AppContext
 from ..data import ICON, badge

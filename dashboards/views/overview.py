@@ -5,8 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import streamlit as st
-
-from watchtower.auth import User
+from watchtower.dashboards.auth import User
 
 from .. import charts
 from ..context import AppContext

@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 
 import streamlit as st
+from watchtower.dashboards.auth import Action, User
 
-from watchtower.auth import Action, User
-from watchtower.remediate import Plan, PolicyRefused
-from watchtower.remediation_store import OPEN_STATES, RemediationRow
+from watchtower.remediation.engine import Plan, PolicyRefused
+from watchtower.store.remediation import OPEN_STATES, RemediationRow
 
 from ..actions import NotAllowed, approve, audit_trail, reject
 from ..context import AppContext
 from .common import plain
 
 STATE_ICON = {"awaiting_approval": "⏳", "approved": "👍", "applying": "⚙️", "verifying": "🔎",
-              "reverting": "↩️", "applied": "✅", "rolled_back": "↩️", "failed": "❌",
-              "rejected": "🚫", "dry_run": "📝", "reverted": "↩️"}
+              "reverting": "↩️", "applied": "✅", "verified": "✅", "rolled_back": "↩️",
+              "failed": "❌", "rejected": "🚫", "dry_run": "📝", "reverted": "↩️"}
 
 
 def render(app: AppContext, user: User) -> None:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import streamlit as st
-
-from watchtower.auth import Action, User
+from watchtower.dashboards.auth import Action, User
 
 from ..actions import NotAllowed, audit, require
 from ..context import AppContext

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import streamlit as st
+from watchtower.dashboards.auth import Action, User
 
-from watchtower.auth import Action, User
 from watchtower.store import StateRow
 
 from .. import charts

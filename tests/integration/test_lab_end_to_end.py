@@ -60,7 +60,7 @@ def _free_port() -> int:
 def test_run_schedules_stores_serves_metrics_and_stops_on_sigterm(lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     port = _free_port()
     text = lab.fleet_path.read_text()
-    text = text.replace('metrics_listen = "127.0.0.1:0"', f'metrics_listen = "127.0.0.1:{port}"')
+    text = text.replace('listen = "127.0.0.1:0"', f'listen = "127.0.0.1:{port}"')
     text = text.replace(f"sqlite:///{lab.dir / 'watchtower.db'}",
                         f"sqlite:///{tmp_path / 'run.db'}")
     fleet = tmp_path / "fleet.toml"

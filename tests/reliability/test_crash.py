@@ -27,7 +27,7 @@ def _fleet(lab, tmp: Path, hung_ports: list[int]) -> Path:  # type: ignore[no-un
     text = lab.fleet_path.read_text()
     text = text.replace(f"sqlite:///{lab.dir / 'watchtower.db'}", f"sqlite:///{tmp / 'wt.db'}")
     text = re.sub(r'metrics_listen = "[^"]*"', 'metrics_listen = "127.0.0.1:0"', text)
-    text = text.replace("[settings]\n", '[settings]\nconcurrency = 2\nlog_level = "debug"\n', 1)
+    text = text.replace("[probe]\n", '[daemon]\nlog_level = "debug"\n\n[probe]\nconcurrency = 2\n', 1)
     text += "".join(f'\n[[endpoints]]\nurl = "https://127.0.0.1:{p}/"\n' for p in hung_ports)
     text += '\n[checks."web.tls.certificate"]\ntimeout = 3\ninterval = 5\n'
     text += '\n[checks."dns.ns.count"]\ninterval = 5\n'

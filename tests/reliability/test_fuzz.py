@@ -31,10 +31,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from watchtower.checks import storage
 
-from watchtower import advisories
 from watchtower.config import Secret, load_fleet, parse_fleet
 from watchtower.errors import ConfigError
-from watchtower.nixos.storepaths import Package
+from watchtower.inventory import advisories
+from watchtower.inventory.storepaths import Package
 from watchtower.parsers import ParseError, jrd, matrix, nodeinfo
 
 EXAMPLES = int(os.environ.get("WATCHTOWER_FUZZ_EXAMPLES", "200"))
@@ -196,7 +196,7 @@ def test_advisory_feeds_never_crash(data: Any, vector: str, whitelist: Any) -> N
 
 # -- the fleet file ------------------------------------------------------------------------------
 
-SECTIONS = ["settings", "zones", "mail_domains", "services", "hosts", "mail_hosts", "endpoints",
+SECTIONS = ["probe", "store", "metrics", "zones", "mail_domains", "services", "hosts", "mail_hosts", "endpoints",
             "dns_apis", "checks", "remediation", "dashboard", "notifications", "maintenance",
             "reports"]
 FIELDS = ["name", "kind", "base_url", "admin_url", "admin_token", "host", "tags", "url",
@@ -231,7 +231,7 @@ def test_parse_fleet_only_raises_config_error(data: dict[str, Any]) -> None:
         list(fleet.secrets())
 
 
-TOML_PIECES = ["[settings]\n", "[[zones]]\n", "[[services]]\n", 'name = "a.test"\n',
+TOML_PIECES = ["[probe]\n", "[settings]\n", "[[zones]]\n", "[[services]]\n", 'name = "a.test"\n',
                'kind = "mastodon"\n', 'base_url = "https://a.test/"\n', "[checks.web]\n",
                "interval = 5\n", 'admin_token = { "$env" = "X" }\n', "a = [1, 2\n", '"\n',
                "= \n", "x = 1979-05-27T07:32:00Z\n", "[a.b.c]\n", "\\u0000", "'''\n", "\x7f"]
@@ -277,7 +277,7 @@ def test_matrix_key_entry_without_a_key_string(entry: Any) -> None:
 
 @pytest.mark.parametrize(("text", "why"), [
     ("a = " + "[" * 5000 + "\n", "nested too deeply"),
-    ('[settings]\nstate_dir = "a\\u0000b"\n', "unusable"),
+    ('[store]\nstate_dir = "a\\u0000b"\n', "unusable"),
     ('[[mail_domains]]\nname = "example.org x = false  :  # y"\n', "not a domain name"),
     ('[[zones]]\nname = "exa/mple.org"\n', "not a domain name"),
     ('[[services]]\nname = "m"\nkind = "synapse"\nbase_url = "https://m.example.org/"\n'

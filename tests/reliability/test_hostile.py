@@ -32,9 +32,9 @@ from pathlib import Path
 import pytest
 
 from watchtower.config import Fleet, load_fleet
-from watchtower.engine import SweepOutcome, run_sweep, select_checks
 from watchtower.model import Result, Status, Target
-from watchtower.runner import WATCHDOG_GRACE
+from watchtower.probe.runner import WATCHDOG_GRACE
+from watchtower.probe.sweep import SweepOutcome, run_sweep, select_checks
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 3.0
@@ -91,8 +91,7 @@ def _hostile_fleet(lab_text: str, dns_port: int, tls_port: int, lab: Fleet) -> s
     targets appended."""
     text = re.sub(r'nameservers = \[\s*"[^"]*",?\s*\]', f'nameservers = ["127.0.0.1:{dns_port}"]',
                   lab_text)
-    text = text.replace("[settings]\n", "[settings]\nconcurrency = 256\nmax_body_bytes = 1048576\n",
-                        1)
+    text = text.replace("[probe]\n", "[probe]\nconcurrency = 256\nmax_body_bytes = 1048576\n", 1)
     text = re.sub(r"(?m)^http_timeout = .*$", "http_timeout = 2.0", text)
     text = re.sub(r"(?m)^dns_timeout = .*$", "dns_timeout = 1.5", text)
     extra = [f'[checks."*"]\ntimeout = {TIMEOUT:g}\n']  # a glob beats the family entries
@@ -134,7 +133,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         lab_fleet = load_fleet(lab_path)
         servers = subprocess.Popen(
             [sys.executable, "-m", "tests.reliability.hostile_servers",
-             str(lab_fleet.settings.authoritative_port), str(lab_fleet.settings.smtp_port)],
+             str(lab_fleet.probe.authoritative_port), str(lab_fleet.probe.smtp_port)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         ports = json.loads(_wait_line(servers, r"^\{", 20))
         path = d / "fleet.toml"
@@ -286,7 +285,7 @@ def test_hostile_neighbours_do_not_slow_healthy_probes(setup: Setup) -> None:
     it moved by up to 30 %, against 5 % for the paired median. A third sweep per round, alone
     again, is the control: its paired median against the first shows the method's noise."""
     gentle = setup.apart_fleet.model_copy(update={
-        "settings": setup.apart_fleet.settings.model_copy(update={"concurrency": 2})})
+        "probe": setup.apart_fleet.probe.model_copy(update={"concurrency": 2})})
     _sweep(gentle, setup.apart)
     mixed_pairs: list[tuple[str, float]] = []
     null_pairs: list[tuple[str, float]] = []

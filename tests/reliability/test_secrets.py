@@ -29,8 +29,7 @@ from typing import Any
 
 import pytest
 import tomli_w
-
-from watchtower.auth import add_user
+from watchtower.dashboards.auth import add_user
 
 WT = [sys.executable, "-m", "watchtower.cli"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,10 +54,10 @@ def _fleet(lab: Any, sshd: Any, d: Path) -> tuple[Path, dict[str, str], dict[str
     probe_file = d / "secrets" / "mail-probe-password"
     probe_file.parent.mkdir()
     probe_file.write_text("wt-mail-probe-pass-62e8b5\n")
-    settings = doc["settings"]
-    settings.update(database=f"sqlite:///{d / 'wt.db'}", metrics_listen="127.0.0.1:0",
-                    log_level="debug",
-                    metrics_auth={"username": "prom", "password": {"$env": "WT_METRICS_PASSWORD"}})
+    doc["store"]["database"] = f"sqlite:///{d / 'wt.db'}"
+    doc["metrics"] = {"listen": "127.0.0.1:0",
+                      "auth": {"username": "prom", "password": {"$env": "WT_METRICS_PASSWORD"}}}
+    doc["daemon"] = {"log_level": "debug"}
     garage = next(s for s in doc["services"] if s["kind"] == "garage")
     garage.update(s3_endpoint=garage["base_url"], s3_bucket="wt-canary",
                   s3_access_key={"$env": "WT_S3_ACCESS"}, s3_secret_key={"$env": "WT_S3_SECRET"})

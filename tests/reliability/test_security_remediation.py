@@ -68,8 +68,8 @@ class Box:
 
     def write(self, policy: str, *, host: str = "", extra: str = "") -> None:
         self.fleet.write_text(
-            f'[settings]\ndatabase = "sqlite:///{self.db}"\nmetrics_listen = "127.0.0.1:0"\n'
-            f'nameservers = ["127.0.0.1:9"]\nlog_level = "debug"\n\n'
+            f'[store]\ndatabase = "sqlite:///{self.db}"\n[metrics]\nlisten = "127.0.0.1:0"\n'
+            f'[probe]\nnameservers = ["127.0.0.1:9"]\n[daemon]\nlog_level = "debug"\n\n'
             f'[remediation]\nsettle_seconds = 0\n'
             f'policies = {{ "systemd.restart" = "{policy}" }}\n\n'
             f'[checks."*"]\ninterval = 3\ntimeout = 4\n\n'

@@ -130,9 +130,9 @@ def test_running_dashboard_serves_no_data_before_sign_in(tmp_path: Path) -> None
 def test_a_viewer_forging_every_click_changes_nothing(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from streamlit.testing.v1 import AppTest
-    from watchtower.dashboards.tables import AcknowledgementRow
 
-    from watchtower.remediation_store import RemediationRow
+    from watchtower.store.dashboard import AcknowledgementRow
+    from watchtower.store.remediation import RemediationRow
 
     url = f"sqlite:///{tmp_path / 'wt.db'}"
     store: Store = seed_store(url)

@@ -47,6 +47,7 @@ DEBIAN_PACKAGE: dict[str, str] = {
     "ssh": "openssh-client",
     "ssh-keygen": "openssh-client",
     "nix-build": "nix-bin",
+    "nix-instantiate": "nix-bin",
     "nix-env": "nix-bin",
     "nix-store": "nix-bin",
     "nix": "nix-bin",

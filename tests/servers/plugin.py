@@ -200,11 +200,47 @@ def mail_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailStack]:
 
 
 @pytest.fixture(scope="session")
-def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synapse]:
-    """Matrix Synapse with SQLite on a plain-HTTP loopback port."""
+def synapse_tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str]:
+    """(CA, certificate, key) for 127.0.0.1 from a throwaway trustme CA: the TLS of the second
+    homeserver's federation listener, which the first one trusts."""
+    require_module("trustme", why="Synapse federation TLS")
+    import trustme
+
+    directory = tmp_path_factory.mktemp("synapse-tls")
+    ca = trustme.CA()
+    issued = ca.issue_cert("127.0.0.1")
+    paths = tuple(str(directory / n) for n in ("ca.pem", "cert.pem", "key.pem"))
+    ca.cert_pem.write_to_path(paths[0])
+    with open(paths[1], "wb") as out:
+        for pem in issued.cert_chain_pems:
+            out.write(pem.bytes())
+    issued.private_key_pem.write_to_path(paths[2])
+    return paths  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="session")
+def synapse(synapse_tls: tuple[str, str, str],
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synapse]:
+    """Matrix Synapse with SQLite on a plain-HTTP loopback port, its metrics listener, and
+    outbound federation allowed to loopback servers under the test CA (`synapse_peer`)."""
     require_module("synapse", "yaml", why="Synapse fixture")
-    with Synapse(tmp_path_factory.mktemp("synapse")) as server:
+    outbound = {"federation_custom_ca_list": [synapse_tls[0]], "ip_range_blacklist": [],
+                "federation_ip_range_blacklist": []}
+    with Synapse(tmp_path_factory.mktemp("synapse"), extra_config=outbound) as server:
         _record("synapse", server.startup_seconds)
+        yield server
+
+
+@pytest.fixture(scope="session")
+def synapse_peer(synapse_tls: tuple[str, str, str],
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synapse]:
+    """A second homeserver whose server name is `127.0.0.1:<TLS port>`: `synapse` reaches it
+    over federation (key queries, transactions) without any DNS."""
+    require_module("synapse", "yaml", why="Synapse fixture")
+    server = Synapse(tmp_path_factory.mktemp("synapse-peer"), tls=(synapse_tls[1], synapse_tls[2]))
+    server.server_name = f"127.0.0.1:{server.tls_port}"
+    with server:
+        _record("synapse_peer", server.startup_seconds)
         yield server
 
 

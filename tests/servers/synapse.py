@@ -9,6 +9,8 @@ matrix.org.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import sys
 from pathlib import Path
@@ -29,12 +31,20 @@ class Synapse(Server):
         *,
         port: int | None = None,
         extra_config: dict[str, Any] | None = None,
+        tls: tuple[str, str] | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.server_name = server_name
         self.host = "127.0.0.1"
         self.port = port or free_port(self.host)
         self.url = f"http://{self.host}:{self.port}"
+        # The metrics listener (type "metrics": /_synapse/metrics, docs/metrics-howto.md).
+        self.metrics_port = free_port(self.host)
+        self.metrics_url = f"http://{self.host}:{self.metrics_port}/_synapse/metrics"
+        # An optional TLS federation listener (cert, key): what another homeserver connects to.
+        self.tls = tls
+        self.tls_port = free_port(self.host) if tls else None
+        self._admin_token: str | None = None
         self.extra_config = dict(extra_config or {})
         self.config_path = self.workdir / "homeserver.yaml"
         self.process: ManagedProcess | None = None
@@ -80,18 +90,26 @@ class Synapse(Server):
                 }
             )
         )
+        listeners: list[dict[str, Any]] = [
+            {
+                "port": self.port,
+                "bind_addresses": [self.host],
+                "type": "http",
+                "tls": False,
+                "x_forwarded": True,
+                "resources": [{"names": ["client", "federation"], "compress": False}],
+            },
+            {"port": self.metrics_port, "bind_addresses": [self.host], "type": "metrics"},
+        ]
+        if self.tls is not None:
+            listeners.append({"port": self.tls_port, "bind_addresses": [self.host],
+                              "type": "http", "tls": True,
+                              "resources": [{"names": ["federation"], "compress": False}]})
+            config["tls_certificate_path"], config["tls_private_key_path"] = self.tls
         config.update(
             {
-                "listeners": [
-                    {
-                        "port": self.port,
-                        "bind_addresses": [self.host],
-                        "type": "http",
-                        "tls": False,
-                        "x_forwarded": True,
-                        "resources": [{"names": ["client", "federation"], "compress": False}],
-                    }
-                ],
+                "listeners": listeners,
+                "enable_metrics": True,
                 "trusted_key_servers": [],
                 "suppress_key_server_warning": True,
                 "report_stats": False,
@@ -132,6 +150,21 @@ class Synapse(Server):
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop()
+
+    def admin_token(self) -> str:
+        """An access token of an admin user, registered once with the shared secret
+        (POST /_synapse/admin/v1/register, docs/admin_api/register_api.md)."""
+        if self._admin_token is None:
+            url = f"{self.url}/_synapse/admin/v1/register"
+            nonce = requests.get(url, timeout=10).json()["nonce"]
+            user, password = "wtadmin", "wtadmin-password-0123"
+            mac = hmac.new((self.registration_shared_secret or "").encode(), digestmod=hashlib.sha1)
+            mac.update(b"\x00".join([nonce.encode(), user.encode(), password.encode(), b"admin"]))
+            r = requests.post(url, json={"nonce": nonce, "username": user, "password": password,
+                                         "admin": True, "mac": mac.hexdigest()}, timeout=30)
+            r.raise_for_status()
+            self._admin_token = str(r.json()["access_token"])
+        return self._admin_token
 
     def federation_version(self) -> dict[str, Any]:
         """GET /_matrix/federation/v1/version (what a remote server sees first)."""

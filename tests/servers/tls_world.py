@@ -66,13 +66,13 @@ class TlsWorld(Server):
     def fleet(self, *, smtp_case: str | None = None, **sections: Any) -> Fleet:
         """A fleet resolving through this world's DNS and trusting its PKI; `smtp_case` sets
         the SMTP port to that MX case's listener (the fleet has one SMTP port)."""
-        settings: dict[str, Any] = {
+        probe: dict[str, Any] = {
             "nameservers": [f"127.0.0.1:{self.dns.port}"], "ca_bundle": str(self.pki.ca_path),
             "http_timeout": 5.0, "dns_timeout": 2.0}
         if smtp_case is not None:
-            settings["smtp_port"] = self.mail.mx_case_ports[smtp_case]
-        settings.update(sections.pop("settings", {}))
-        return parse_fleet({"settings": settings, **sections})
+            probe["smtp_port"] = self.mail.mx_case_ports[smtp_case]
+        probe.update(sections.pop("probe", {}))
+        return parse_fleet({"probe": probe, **sections})
 
     def url(self, case: str) -> str:
         site = self.nginx.site(case)

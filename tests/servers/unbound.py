@@ -56,7 +56,7 @@ class Unbound(Server):
         self.port = port or free_port(address, udp=True)
         self.conf_path = self.workdir / "unbound.conf"
         # Zone-file DS/DNSKEY lines: unbound's trust-anchor-file, and the fleet's
-        # `settings.trust_anchors` when a check validates for itself (dns.dnssec.*).
+        # `[probe] trust_anchors` when a check validates for itself (dns.dnssec.*).
         self.anchors_file = self.workdir / "anchors.zone"
         self.control_path = self.workdir / "unbound.ctl"
         self.pid_path = self.workdir / "unbound.pid"
@@ -65,7 +65,7 @@ class Unbound(Server):
 
     @property
     def server(self) -> str:
-        """`host:port`, the form the fleet's `settings.nameservers` takes."""
+        """`host:port`, the form the fleet's `[probe] nameservers` takes."""
         return f"{self.address}:{self.port}"
 
     # -- configuration ------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from watchtower import plugins
+from watchtower.probe import registry
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "checks"
 
@@ -27,7 +27,7 @@ def _cases() -> list[Any]:
 
 @pytest.mark.parametrize(("check_id", "case"), _cases())
 def test_judgement(check_id: str, case: dict[str, Any]) -> None:
-    checks = plugins.checks()
+    checks = registry.checks()
     assert check_id in checks, f"fixture file for unknown check {check_id}"
     verdict = checks[check_id].judge(case["facts"])
     assert str(verdict.status) == case["status"], verdict.summary
@@ -37,6 +37,6 @@ def test_judgement(check_id: str, case: dict[str, Any]) -> None:
 
 
 def test_every_fixture_file_names_a_registered_check() -> None:
-    ids = set(plugins.checks())
+    ids = set(registry.checks())
     unknown = [p.stem for p in FIXTURES.glob("*.json") if p.stem not in ids]
     assert not unknown

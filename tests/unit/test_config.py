@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from watchtower import plugins
 from watchtower.cli import main
 from watchtower.config import Secret, load_fleet, parse_fleet
 from watchtower.errors import ConfigError
 from watchtower.model import TargetKind
+from watchtower.probe import registry
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "watchtower" / "example_fleet.toml"
 
@@ -29,7 +29,7 @@ def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     text = EXAMPLE.read_text().replace("/run/secrets/watchtower-ssh-key", str(key))
     path = tmp_path / "fleet.toml"
     path.write_text(text)
-    fleet = load_fleet(path, plugins.check_ids_and_families())
+    fleet = load_fleet(path, registry.check_ids_and_families())
     kinds = {t.kind for t in fleet.targets()}
     assert {TargetKind.ZONE, TargetKind.MAIL_DOMAIN, TargetKind.MASTODON,
             TargetKind.ENDPOINT, TargetKind.HOST} <= kinds
@@ -39,8 +39,8 @@ def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     ("data", "expected"),
     [
         ({"settingz": {}}, "fleet.toml: settingz: unknown key"),
-        ({"settings": {"dns_timeout": "soon"}}, "fleet.toml: settings.dns_timeout: Input should be a valid number"),
-        ({"settings": {"nameservers": ["1.2.3.4:x"]}}, "settings.nameservers: expected host:port"),
+        ({"probe": {"dns_timeout": "soon"}}, "fleet.toml: probe.dns_timeout: Input should be a valid number"),
+        ({"probe": {"nameservers": ["1.2.3.4:x"]}}, "probe.nameservers: expected host:port"),
         ({"services": [{"name": "a", "kind": "mastodon", "base_url": "ftp://x"}]},
          "fleet.toml: services[0].base_url: not a https/http URL: 'ftp://x'"),
         ({"services": [{"name": "a", "kind": "friendica", "base_url": "https://x"}]},
@@ -62,7 +62,7 @@ def test_bad_config_names_key_and_reason(data: dict, expected: str) -> None:  # 
 
 
 def test_unknown_check_id_is_rejected() -> None:
-    known = plugins.check_ids_and_families()
+    known = registry.check_ids_and_families()
     found = problems({"checks": {"dns.ns.cuont": {"interval": 60}}}, known)
     assert found == ['fleet.toml: checks."dns.ns.cuont": unknown check id or family']
     # ids, families and globs that match are fine
@@ -70,7 +70,7 @@ def test_unknown_check_id_is_rejected() -> None:
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    found = problems({"zones": [{"name": "a.test", "x": 1}], "settings": {"concurrency": 0}})
+    found = problems({"zones": [{"name": "a.test", "x": 1}], "probe": {"concurrency": 0}})
     assert len(found) == 2
 
 
@@ -89,16 +89,16 @@ def test_secret_from_env_and_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
 
 
 def test_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
-    (tmp_path / "fleet.toml").write_text('[settings]\nca_bundle = "ca.pem"\n'
-                                         'database = "sqlite:///wt.db"\n')
+    (tmp_path / "fleet.toml").write_text('[probe]\nca_bundle = "ca.pem"\n'
+                                         '[store]\ndatabase = "sqlite:///wt.db"\n')
     fleet = load_fleet(tmp_path / "fleet.toml")
-    assert fleet.settings.ca_bundle == str(tmp_path / "ca.pem")
-    assert fleet.settings.database == f"sqlite:///{tmp_path / 'wt.db'}"
+    assert fleet.probe.ca_bundle == str(tmp_path / "ca.pem")
+    assert fleet.store.database == f"sqlite:///{tmp_path / 'wt.db'}"
 
 
 def test_invalid_toml_and_missing_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text("[settings\n")
+    bad.write_text("[probe\n")
     with pytest.raises(ConfigError) as err:
         load_fleet(bad)
     assert err.value.problems[0].startswith(f"{bad}: invalid TOML")
@@ -121,4 +121,4 @@ def test_init_writes_a_valid_example(tmp_path: Path, capsys: pytest.CaptureFixtu
     out = tmp_path / "fleet.toml"
     assert main(["init", "-o", str(out)]) == 0
     assert main(["init", "-o", str(out)]) == 2  # refuses to overwrite
-    assert "[settings]" in out.read_text()
+    assert "[probe]" in out.read_text()

@@ -6,11 +6,11 @@ import threading
 import time
 from typing import Any
 
-from watchtower.checks_api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.config import Fleet
 from watchtower.errors import ProbeError
 from watchtower.model import Status, Target, TargetKind, Verdict
-from watchtower.runner import Job, Runner, Sweep
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.runner import Job, Runner, Sweep
 
 RELEASE = threading.Event()
 
@@ -53,7 +53,7 @@ class CannotProbe(Check):
 
 
 def run(jobs: list[Job], concurrency: int = 4) -> tuple[list[Any], float]:
-    sweep = Sweep(Fleet.model_validate({"settings": {"nameservers": ["127.0.0.1:9"]}}))
+    sweep = Sweep(Fleet.model_validate({"probe": {"nameservers": ["127.0.0.1:9"]}}))
     started = time.monotonic()
     results = list(Runner(concurrency).run(jobs, sweep.context))
     return results, time.monotonic() - started

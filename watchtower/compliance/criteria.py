@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from watchtower.checks_api import Check, Facts
 from watchtower.compliance import ncsc_tls as ncsc
 from watchtower.compliance.frameworks import BY_ID, LEVEL_STATUS, InStatus, internetnl_ids
 from watchtower.compliance.ncsc_tls import Level
 from watchtower.model import Findings, Verdict
+from watchtower.probe.api import Check, Facts
 
 
 @dataclass(slots=True)

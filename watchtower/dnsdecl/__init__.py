@@ -21,7 +21,7 @@ from watchtower.config import Fleet, Zone
 from watchtower.dnsdecl.derive import Declaration, Observed, derive
 
 if TYPE_CHECKING:
-    from watchtower.checks_api import ProbeContext
+    from watchtower.probe.api import ProbeContext
 
 
 def declare(fleet: Fleet, zone: Zone, ctx: ProbeContext | None = None) -> Declaration:
@@ -36,7 +36,7 @@ def declare(fleet: Fleet, zone: Zone, ctx: ProbeContext | None = None) -> Declar
 @contextmanager
 def probe_context(fleet: Fleet, seconds: float = 60.0) -> Iterator[ProbeContext]:
     """A one-off ProbeContext outside a sweep (the CLI and the remediation planner)."""
-    from watchtower.runner import Sweep
+    from watchtower.probe.runner import Sweep
 
     sweep = Sweep(fleet)
     try:

@@ -262,7 +262,7 @@ def _mail(b: _Builder, fleet: Fleet, m: MailDomain, observed: Observed, now: dt.
         mail_host = next((mh for mh in fleet.mail_hosts if absolute(mh.host) == host), None)
         b.locate(host, mail_host.addresses if mail_host else [], None, f"MX of {m.name}")
         if m.dane:
-            port = fleet.settings.smtp_port
+            port = fleet.probe.smtp_port
             for content in observed.tlsa.get(host, []):
                 b.add(f"_{port}._tcp.{host}", "TLSA", content, f"DANE for MX {host}")
             if _in(host, b.zone, fleet) and not observed.tlsa.get(host):

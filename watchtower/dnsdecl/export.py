@@ -31,10 +31,13 @@ def relative(name: str, origin: str) -> str:
     return name[: -len(origin) - 1] if name.endswith("." + origin) else name
 
 
-def _octodns_value(r: Record) -> Any:
+def octodns_value(r: Record, *, escaped: bool = True) -> Any:
+    """The record's value as octoDNS YAML writes it; TXT with `;` escaped unless the
+    YamlProvider reads values unescaped (`escaped_semicolons: false`)."""
     rd: Any = parse(r.type, r.content)
     if r.type == "TXT":
-        return txt_value(r.content).replace("\\", "\\\\").replace(";", "\\;")
+        value = txt_value(r.content)
+        return value.replace("\\", "\\\\").replace(";", "\\;") if escaped else value
     if r.type in ("A", "AAAA"):
         return rd.address
     if r.type in ("CNAME", "NS"):
@@ -61,7 +64,7 @@ def to_octodns(zone: Zone, records: list[Record]) -> str:
         entries = []
         for rtype in sorted(by_name[name]):
             group = by_name[name][rtype]
-            values = [_octodns_value(r) for r in group]
+            values = [octodns_value(r) for r in group]
             entry: dict[str, Any] = {"type": rtype, "ttl": min(r.ttl for r in group)}
             if rtype == "CNAME":
                 entry["value"] = values[0]

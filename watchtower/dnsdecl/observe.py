@@ -19,7 +19,7 @@ from watchtower.dnsdecl.derive import Observed, wants
 from watchtower.errors import ProbeError
 
 if TYPE_CHECKING:
-    from watchtower.checks_api import ProbeContext
+    from watchtower.probe.api import ProbeContext
 
 MAX_WEB_HOSTS = 8  # certificates looked at per zone for its CA: the CA is usually one
 
@@ -39,13 +39,13 @@ def _tlsa(host: str, ctx: ProbeContext, out: Observed) -> None:
     """`3 1 1` (DANE-EE, SPKI, SHA-256; RFC 7671 5.1) of the key each MX address serves."""
     from watchtower.net.smtp import prober_for
 
-    port = ctx.fleet.settings.smtp_port
+    port = ctx.fleet.probe.smtp_port
     try:
         addresses = ctx.dns.addresses(host, deadline=ctx.deadline)
     except ProbeError as exc:
         out.problems.append(f"MX {host}: no address ({exc.reason})")
         return
-    prober = prober_for(ctx.tls, timeout=ctx.fleet.settings.http_timeout)
+    prober = prober_for(ctx.tls, timeout=ctx.fleet.probe.http_timeout)
     for address in addresses:
         outcome = prober.starttls(host, address, port, deadline=ctx.deadline)
         leaf = outcome.tls.leaf if outcome.tls is not None else None
@@ -58,9 +58,9 @@ def _tlsa(host: str, ctx: ProbeContext, out: Observed) -> None:
 
 
 def _issuer(host: str, ctx: ProbeContext, out: Observed) -> None:
-    issuers = {k.casefold(): v for k, v in ctx.fleet.settings.caa_issuers.items()}
+    issuers = {k.casefold(): v for k, v in ctx.fleet.probe.caa_issuers.items()}
     try:
-        facts = ctx.tls_probe(host.rstrip("."), ctx.fleet.settings.https_port)
+        facts = ctx.tls_probe(host.rstrip("."), ctx.fleet.probe.https_port)
     except ProbeError as exc:
         out.problems.append(f"{host}: TLS probe failed ({exc.reason})")
         return
@@ -73,6 +73,6 @@ def _issuer(host: str, ctx: ProbeContext, out: Observed) -> None:
     domain = next((issuers[n.casefold()] for n in names if n.casefold() in issuers), None)
     if domain is None:
         out.problems.append(f"{host}: CA {', '.join(names) or '?'} has no CAA domain in "
-                            "settings.caa_issuers")
+                            "[probe] caa_issuers")
     else:
         out.caa.append(domain)

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from watchtower.lab.ca import LabCA
 from watchtower.lab.control import ControlServer
+from watchtower.lab.cron import HeartbeatPinger
 from watchtower.lab.dnsserver import DnsServer, LabSigner
 from watchtower.lab.faults import FaultSwitch
 from watchtower.lab.fleet import (
@@ -154,11 +155,24 @@ class Lab:
             "# Written by `watchtower lab`: a simulated fleet on loopback.\n"
             + tomli_w.dumps(doc))
         self.control.start()
+        self._start_heartbeat()
         log.info("lab up: dns 127.0.0.1:%d, https 127.0.0.1:%d, %d domains", self.dns.port,
                  self.web.https_port, len(self.domains))
         return self.fleet_path
 
+    def _start_heartbeat(self) -> None:
+        """The lab's nightly job pings `watchtower run` on metrics_listen, when it has a port."""
+        host, _, port = self.metrics_listen.rpartition(":")
+        if port in ("", "0"):
+            return
+        pinger = self.sites.app(self.domains[0], "cron")
+        assert isinstance(pinger, HeartbeatPinger)
+        pinger.start_pinging(f"http://{host}:{port}/ping/{self.sites.heartbeat_token}")
+
     def stop(self) -> None:
+        pinger = self.sites.apps.get((self.domains[0].name, "cron"))
+        if isinstance(pinger, HeartbeatPinger):
+            pinger.stop_pinging()
         self.control.stop()
         if self.smtp is not None:
             self.smtp.stop()

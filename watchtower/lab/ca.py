@@ -1,7 +1,7 @@
 """The lab's private certificate authority.
 
 The lab serves every endpoint under a CA it makes itself, and the fleet file it writes points
-`settings.ca_bundle` at that CA, so checks verify certificates for real (a certificate from an
+`[probe] ca_bundle` at that CA, so checks verify certificates for real (a certificate from an
 unknown CA is a `fail`, exactly as it would be in production). EC P-256 keys keep issuing a
 thousand certificates fast.
 """

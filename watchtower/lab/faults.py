@@ -62,8 +62,10 @@ def applies_to(domain: LabDomain, fault: str) -> bool:
     role = fault.split(":", 1)[0] if ":" in fault else ""
     if role in ("matrix", "matrix-wk"):
         return domain.has_matrix
-    if role == "garage":
+    if role in ("garage", "backup"):
         return domain.has_garage
+    if role == "cron":
+        return domain.index == 0  # one nightly job for the whole lab
     if role == "http":
         return False  # one plain-HTTP redirector serves every domain: not per-domain
     if role == "fedi":

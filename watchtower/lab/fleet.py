@@ -17,6 +17,7 @@ import dns.reversename
 import dns.zone
 
 from watchtower.lab.apps import (
+    BackupBucketApp,
     GarageAdminApp,
     HttpRedirectApp,
     MastodonApp,
@@ -27,6 +28,7 @@ from watchtower.lab.apps import (
     PixelfedApp,
     StaticSiteApp,
 )
+from watchtower.lab.cron import GRACE, HEARTBEAT_NAME, PERIOD, TOKEN_FILE, HeartbeatPinger
 from watchtower.lab.dnsserver import LabSigner, View
 from watchtower.lab.smtp import MAIL_FAULTS, mail_policy_lines, mx_address
 
@@ -58,6 +60,8 @@ APP_ROLES: dict[str, tuple[type[Any], ...]] = {
     "matrix": (MatrixFederationStandIn,),
     "matrix-wk": (MatrixDelegationApp,),
     "garage": (GarageAdminApp,),
+    "backup": (BackupBucketApp,),
+    "cron": (HeartbeatPinger,),
     "site": (StaticSiteApp,),
     "http": (HttpRedirectApp,),
     "mta-sts": (MtaStsPolicyApp,),
@@ -295,6 +299,18 @@ def split_txt(value: str) -> str:
 LAB_DASHBOARD_USERS = "dashboard-users.toml"
 
 
+def queue_access(domain: LabDomain, base: str, secrets_dir: str) -> dict[str, Any]:
+    """How fedi.queues reads each stand-in's queue: Mastodon's exporter page, PeerTube's jobs
+    API with the admin token, Pixelfed's Horizon with the admin session cookie."""
+    kind = domain.service_kind
+    if kind == "mastodon":
+        return {"metrics_url": f"{base}/metrics"}
+    if kind == "peertube":
+        return {"admin_token": {"$file": f"{secrets_dir}/garage-admin-token"}}
+    return {"admin_url": f"{base}/horizon",
+            "admin_cookie": {"$file": f"{secrets_dir}/horizon-cookie"}}
+
+
 def fleet_document(
     domains: list[LabDomain], *, dns_port: int, https_port: int, ca_bundle: str,
     database: str, metrics_listen: str, http_port: int = 80, secrets_dir: str | None = None,
@@ -304,21 +320,20 @@ def fleet_document(
     """The fleet file (as a TOML-ready dict) that points watchtower at the running lab."""
     port = "" if https_port == 443 else f":{https_port}"
     doc: dict[str, Any] = {
-        "settings": {
-            "database": database,
+        "probe": {
             "nameservers": [f"127.0.0.1:{dns_port}"],
             "authoritative_port": dns_port,
             **({"trust_anchors": trust_anchors} if trust_anchors else {}),
             "dns_timeout": 2.0,
             "http_timeout": 5.0,
             "ca_bundle": ca_bundle,
-            "metrics_listen": metrics_listen,
-            "default_interval": 60,
             "jitter": 2,
             "https_port": https_port,
             "http_port": http_port,
             "smtp_port": smtp_port,
         },
+        "store": {"database": database},
+        "metrics": {"listen": metrics_listen},
         # Signed lab zones are declared so; the `unsigned` fault is a zone that should be.
         # dns.declared: where the lab's hosts live, its CA, the MX and the DKIM public key.
         "zones": [{"name": d.name, "dnssec": trust_anchors is not None,
@@ -335,11 +350,16 @@ def fleet_document(
         "services": [
             {"name": d.service_host, "kind": d.service_kind,
              "base_url": f"https://{d.service_host}{port}/",
-             "probe_account": d.probe_account}
+             "probe_account": d.probe_account,
+             **(queue_access(d, f"https://{d.service_host}{port}", secrets_dir)
+                if secrets_dir else {})}
             for d in domains
         ] + [
             {"name": f"matrix.{d.name}", "kind": "synapse", "server_name": d.name,
-             "base_url": f"https://matrix.{d.name}{port}/"}
+             "base_url": f"https://matrix.{d.name}{port}/",
+             **({"metrics_url": f"https://matrix.{d.name}{port}/_synapse/metrics",
+                 "admin_token": {"$file": f"{secrets_dir}/garage-admin-token"}}
+                if secrets_dir else {})}
             for d in domains if d.has_matrix
         ] + [
             {"name": f"garage.{d.name}", "kind": "garage",
@@ -349,8 +369,19 @@ def fleet_document(
             for d in domains if d.has_garage and secrets_dir
         ],
         # The lab runs every check often so the demo shows results (and flips) quickly.
+        # The Garage domains' backup bucket (the lab's ListObjectsV2 stand-in on the Garage host).
+        "backups": [
+            {"name": f"backups.garage.{d.name}", "s3_endpoint": f"https://garage.{d.name}{port}",
+             "bucket": "backups", "prefix": "nightly/",
+             "s3_access_key": {"$file": f"{secrets_dir}/garage-admin-token"},
+             "s3_secret_key": {"$file": f"{secrets_dir}/garage-admin-token"}}
+            for d in domains if d.has_garage and secrets_dir
+        ],
+        # The lab's nightly job pings `watchtower run` (watchtower/lab/cron.py).
+        "heartbeats": [{"name": HEARTBEAT_NAME, "token": {"$file": f"{secrets_dir}/{TOKEN_FILE}"},
+                        "period": PERIOD, "grace": GRACE}] if secrets_dir else [],
         "checks": {family: {"interval": 60}
-                   for family in ("dns", "web", "fedi", "matrix", "storage", "mail")},
+                   for family in ("dns", "web", "fedi", "matrix", "storage", "mail", "backup")},
         # Dashboard users (`watchtower demo` creates one; relative to the fleet file).
         "dashboard": {"users_file": LAB_DASHBOARD_USERS},
     }

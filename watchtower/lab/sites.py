@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from watchtower.lab.apps import (
+    BackupBucketApp,
     GarageAdminApp,
     HttpRedirectApp,
     LabApp,
@@ -35,10 +36,14 @@ from watchtower.lab.apps import (
     PrefixRouter,
     StaticSiteApp,
 )
+from watchtower.lab.cron import TOKEN_FILE as HEARTBEAT_TOKEN_FILE
+from watchtower.lab.cron import HeartbeatPinger
 from watchtower.lab.fleet import APP_ROLES, LabDomain
 from watchtower.lab.https import WsgiApp
 
 TOKEN_FILE = "garage-admin-token"  # noqa: S105 - a file name, not a secret
+HORIZON_COOKIE_FILE = "horizon-cookie"
+HORIZON_COOKIE = "laravel_session"
 
 
 class Front:
@@ -76,6 +81,17 @@ class LabSites:
             token_path.write_text(secrets.token_hex(24) + "\n")
             token_path.chmod(0o600)
         self.garage_token = token_path.read_text().strip()
+        # The same lab secret is PeerTube's admin bearer token and Pixelfed's Horizon session.
+        cookie_path = directory / HORIZON_COOKIE_FILE
+        if not cookie_path.exists():
+            cookie_path.write_text(f"{HORIZON_COOKIE}={self.garage_token}\n")
+            cookie_path.chmod(0o600)
+        self.horizon_cookie = cookie_path.read_text().strip()
+        heartbeat_path = directory / HEARTBEAT_TOKEN_FILE
+        if not heartbeat_path.exists():
+            heartbeat_path.write_text(secrets.token_hex(16) + "\n")
+            heartbeat_path.chmod(0o600)
+        self.heartbeat_token = heartbeat_path.read_text().strip()
         self.apps: dict[tuple[str, str], LabApp] = {}
         self.redirect = HttpRedirectApp()
         self._delegations: list[tuple[LabDomain, MatrixDelegationApp]] = []
@@ -94,19 +110,24 @@ class LabSites:
         if kind == "mastodon":
             fedi = MastodonApp(d.name, web_domain=d.service_host, probe_account="watchtower")
         elif kind == "peertube":
-            fedi = PeerTubeApp(d.service_host, probe_account="watchtower")
+            fedi = PeerTubeApp(d.service_host, probe_account="watchtower",
+                               admin_token=self.garage_token)
         else:
-            fedi = PixelfedApp(d.service_host, probe_account="watchtower")
+            fedi = PixelfedApp(d.service_host, probe_account="watchtower",
+                               horizon_cookie=self.horizon_cookie)
         self._set(d, "fedi", fedi)
         self._set(d, "site", StaticSiteApp(d.name))
         self._set(d, "mta-sts", MtaStsPolicyApp(d.name, [f"mail.{d.name}"]))
+        if d.index == 0:
+            self._set(d, "cron", HeartbeatPinger())
         if d.has_matrix:
-            self._set(d, "matrix", MatrixFederationStandIn(d.name))
+            self._set(d, "matrix", MatrixFederationStandIn(d.name, admin_token=self.garage_token))
             wk = self._set(d, "matrix-wk", MatrixDelegationApp(d.name))
             assert isinstance(wk, MatrixDelegationApp)
             self._delegations.append((d, wk))
         if d.has_garage:
             self._set(d, "garage", GarageAdminApp(self.garage_token))
+            self._set(d, "backup", BackupBucketApp())
 
     def app(self, domain: LabDomain, role: str) -> LabApp:
         """The app playing `role` on `domain` (to switch its faults while the lab runs)."""
@@ -122,8 +143,9 @@ class LabSites:
             inner = self.app(d, "fedi")
         elif host == f"matrix.{d.name}":
             inner = self.app(d, "matrix")
-        elif host == f"garage.{d.name}":
-            inner = self.app(d, "garage")
+        elif host == f"garage.{d.name}":  # the admin API, and S3 for the backup bucket
+            inner = PrefixRouter([("/backups", self.app(d, "backup"))],
+                                 default=self.app(d, "garage"))
         else:  # the apex
             routes: list[tuple[str, WsgiApp]] = []
             if d.service_kind == "mastodon":

@@ -528,7 +528,7 @@ _anchor_lock = threading.Lock()
 
 def load_trust_anchors(path: str | None) -> dict[str, list[str]]:
     """Trust anchors by zone (`{"test.": ["test. 3600 IN DS ..."]}`), from a zone-file-format
-    file of DS and/or DNSKEY records (`settings.trust_anchors`), or the root KSK when unset.
+    file of DS and/or DNSKEY records (`[probe] trust_anchors`), or the root KSK when unset.
 
     Read once per file version (keyed by modification time) because every zone of every sweep
     asks for them. A missing or unreadable file is a ProbeError: validating against no anchor

@@ -204,6 +204,10 @@ def _shared_session(resolver: Resolver, ssl_context: ssl.SSLContext) -> requests
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = USER_AGENT
+    # Bodies are read raw (read1, under the cap), so nothing would decompress them: ask for
+    # none. requests offers "gzip, deflate" by default, and servers that honour it (Synapse's
+    # metrics listener, many nginx setups) sent compressed bytes that failed to parse.
+    session.headers["Accept-Encoding"] = "identity"
     return session
 
 

@@ -11,6 +11,7 @@ when an operation requires them.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import logging
 import time
@@ -142,3 +143,54 @@ class S3Client:
         delete, _ = self.step("delete", self.client.delete_object, Bucket=bucket, Key=key)
         steps.append(delete)
         return steps, same
+
+
+@dataclass(slots=True)
+class Listing:
+    """What a prefix holds, as far as a bounded listing saw: the newest object and a count."""
+
+    step: StepResult
+    count: int = 0
+    newest_key: str | None = None
+    newest_at: str | None = None  # ISO 8601 UTC
+    newest_size: int | None = None
+    truncated: bool = False
+
+    def evidence(self) -> dict[str, Any]:
+        return {"step": self.step.evidence(), "count": self.count, "newest_key": self.newest_key,
+                "newest_at": self.newest_at, "newest_size": self.newest_size,
+                "truncated": self.truncated}
+
+
+def newest(client: S3Client, bucket: str, prefix: str, max_pages: int = 20,
+           page_size: int = 1000) -> Listing:
+    """ListObjectsV2 over `prefix`, page by page (1,000 keys each, at most `max_pages`), keeping
+    the object with the latest LastModified: backup tools name objects freely, so the key order
+    says nothing about age."""
+    listing = Listing(StepResult("list", True, None, 0.0))
+    token: str | None = None
+    started = time.monotonic()
+    for _ in range(max_pages):
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": page_size}
+        if token:
+            kwargs["ContinuationToken"] = token
+        step, out = client.step("list", client.client.list_objects_v2, **kwargs)
+        if not step.ok or out is None:
+            step.ms = (time.monotonic() - started) * 1000
+            listing.step = step
+            return listing
+        for obj in out.get("Contents") or []:
+            listing.count += 1
+            when = obj.get("LastModified")
+            stamp = when.astimezone(dt.UTC).isoformat() if isinstance(when, dt.datetime) else None
+            if stamp is not None and (listing.newest_at is None or stamp > listing.newest_at):
+                listing.newest_key, listing.newest_at = obj.get("Key"), stamp
+                listing.newest_size = obj.get("Size")
+        listing.step = step
+        token = out.get("NextContinuationToken") if out.get("IsTruncated") else None
+        if not token:
+            break
+    else:
+        listing.truncated = True
+    listing.step.ms = (time.monotonic() - started) * 1000
+    return listing

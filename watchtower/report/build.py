@@ -16,12 +16,12 @@ from urllib.parse import urlsplit
 
 from sqlmodel import Session, col, select
 
-from watchtower import explanation_store, plugins
-from watchtower.checks_api import Check
 from watchtower.compliance import explanations
 from watchtower.config import Endpoint, Fleet, MailHost, Service
 from watchtower.model import Status, Target, TargetKind
-from watchtower.remediation_store import RemediationRow
+from watchtower.probe import registry
+from watchtower.probe.api import Check
+from watchtower.report.hints import hint_for
 from watchtower.report.model import (
     Advisory,
     Change,
@@ -34,9 +34,10 @@ from watchtower.report.model import (
     Section,
     Uptime,
 )
-from watchtower.report_hints import hint_for
-from watchtower.report_store import ReportRow
 from watchtower.store import ResultRow, Store, aware
+from watchtower.store import explanations as explanation_store
+from watchtower.store.remediation import RemediationRow
+from watchtower.store.reports import ReportRow
 
 
 def customer_targets(fleet: Fleet, customer: str | None) -> list[Target]:
@@ -71,7 +72,7 @@ def build_report(store: Store, fleet: Fleet, customer: str | None, period: Perio
                  name: str = "adhoc", now: dt.datetime | None = None,
                  checks: dict[str, Check] | None = None) -> Report:
     """Build the report of `customer` (None: the whole fleet) over `period` from the store."""
-    checks = plugins.checks() if checks is None else checks
+    checks = registry.checks() if checks is None else checks
     targets = customer_targets(fleet, customer)
     domains = {t.name for t in targets if t.kind in (TargetKind.ZONE, TargetKind.MAIL_DOMAIN)}
     sections: dict[str, Section] = {}

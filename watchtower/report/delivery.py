@@ -25,16 +25,16 @@ from email.utils import format_datetime, make_msgid
 from sqlalchemy import and_, or_, update
 from sqlmodel import Session, col, select
 
+from watchtower.alerting.notify import scrub
 from watchtower.config import EmailChannel, Fleet
 from watchtower.errors import ConfigError
 from watchtower.model import utcnow
 from watchtower.net.mailer import MailError, Relay, submit
-from watchtower.notify import scrub
 from watchtower.report.model import Report
 from watchtower.report.pdf import render_pdf
 from watchtower.report.render import render_html, render_json, render_text, subject
-from watchtower.report_store import ReportRow
 from watchtower.store import Store, aware
+from watchtower.store.reports import ReportRow
 
 log = logging.getLogger(__name__)
 

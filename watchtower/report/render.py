@@ -64,7 +64,7 @@ def fmt_percent(value: float | None) -> str:
 
 def _env() -> Environment:
     env = Environment(
-        loader=PackageLoader("watchtower", "templates"),
+        loader=PackageLoader("watchtower.report", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html", "html.j2"),
                                      default_for_string=False),
         undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,

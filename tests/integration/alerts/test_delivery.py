@@ -22,8 +22,8 @@ import pytest
 
 from tests.servers.base import free_port, require_module
 from tests.unit.alerts.helpers import T0, fleet, minutes, result, store
-from watchtower.alerts import AlertProcessor
-from watchtower.notify import OutboxWorker, channel_health, outbox
+from watchtower.alerting.notify import OutboxWorker, channel_health, outbox
+from watchtower.alerting.processor import AlertProcessor
 
 SMTP_USER, SMTP_PASSWORD = "alerts", "mail-secret-42"
 WEBHOOK_TOKEN = "hook-token-9f8e7d"

@@ -8,9 +8,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import SQLModel, create_engine
 
 from tests.unit.alerts.helpers import T0, fleet, minutes, result
-from watchtower.alerts import AlertProcessor, alert_states
+from watchtower.alerting.notify import outbox
+from watchtower.alerting.processor import AlertProcessor, alert_states
 from watchtower.metrics import MetricsPage
-from watchtower.notify import outbox
 from watchtower.store import Store
 
 

@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 import tomli_w
+from watchtower.dashboards.auth import add_user
 
 from tests.servers.base import find_tool, require, require_module
 from tests.unit.dashboard.seed import PASSWORDS, add_proposal
-from watchtower.auth import add_user
 from watchtower.config import database_url, load_fleet
-from watchtower.engine import run_sweep, select_checks
-from watchtower.remediate import Remediator
+from watchtower.probe.sweep import run_sweep, select_checks
+from watchtower.remediation.engine import Remediator
 from watchtower.store import Store
 
 CHROMIUM = "/usr/bin/chromium"
@@ -60,7 +60,7 @@ def dashboard(lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
     require_module("playwright", why="Playwright drives Debian's chromium")
     tmp = tmp_path_factory.mktemp("dashboard")
     doc = tomllib.loads(Path(lab.fleet_path).read_text())
-    doc["settings"]["database"] = f"sqlite:///{tmp / 'wt.db'}"
+    doc["store"]["database"] = f"sqlite:///{tmp / 'wt.db'}"
     doc["remediation"] = {"policies": {"dns.records": "approve"}}
     doc["dashboard"] = {"users_file": str(tmp / "users.toml"), "session_minutes": 30}
     fleet_path = tmp / "fleet.toml"
@@ -68,7 +68,7 @@ def dashboard(lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
     add_user(tmp / "users.toml", "olga", "operator", PASSWORDS["olga"])
     add_user(tmp / "users.toml", "vic", "viewer", PASSWORDS["vic"])
     fleet = load_fleet(fleet_path)
-    store = Store(database_url(fleet.settings))
+    store = Store(database_url(fleet.store))
     outcome = run_sweep(fleet, store, select_checks())
     assert len(outcome.results) > 100
     port = _free_port()

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from watchtower import plugins
-from watchtower.engine import run_sweep
 from watchtower.model import Status
+from watchtower.probe import registry
+from watchtower.probe.sweep import run_sweep
 
 
 def test_lab_zones_serve_their_declared_records(lab_fleet: Any) -> None:
-    outcome = run_sweep(lab_fleet, None, {"dns.declared": plugins.checks()["dns.declared"]})
+    outcome = run_sweep(lab_fleet, None, {"dns.declared": registry.checks()["dns.declared"]})
     by = {r.target.name: r for r in outcome.results}
     assert by["alpha.test"].status == Status.OK, by["alpha.test"].summary
     assert by["charlie.test"].status == Status.OK, by["charlie.test"].summary

@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from watchtower import plugins
 from watchtower.cli import main
 from watchtower.config import Fleet
 from watchtower.dnsdecl.derive import derive
-from watchtower.engine import run_sweep
 from watchtower.model import Status
-from watchtower.remediate import Remediator, default_context
+from watchtower.probe import registry
+from watchtower.probe.sweep import run_sweep
+from watchtower.remediation.engine import Remediator, default_context
 from watchtower.store import Store
 
 DKIM = "MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE="
@@ -28,9 +28,7 @@ DKIM = "MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE="
 
 def _fleet(pdns: Any, zone: str, tmp_path: Path, nameservers: list[str]) -> Fleet:
     return Fleet.model_validate({
-        "settings": {"database": f"sqlite:///{tmp_path / 'wt.db'}",
-                     "nameservers": [f"{pdns.address}:{pdns.dns_port}"],
-                     "authoritative_port": pdns.dns_port, "dns_timeout": 2.0},
+        "store": {"database": f"sqlite:///{tmp_path / 'wt.db'}"}, "probe": {"nameservers": [f"{pdns.address}:{pdns.dns_port}"], "authoritative_port": pdns.dns_port, "dns_timeout": 2.0},
         "zones": [{"name": zone, "default_addresses": ["192.0.2.10", "2001:db8::10"],
                    "caa": ["letsencrypt.org"], "nameservers": nameservers,
                    "records": [{"name": ns.split(".")[0], "type": "A",
@@ -51,7 +49,7 @@ def _records(fleet: Fleet) -> list[tuple[str, str, int, str]]:
 
 
 def _check(fleet: Fleet) -> Any:
-    outcome = run_sweep(fleet, None, {"dns.declared": plugins.checks()["dns.declared"]})
+    outcome = run_sweep(fleet, None, {"dns.declared": registry.checks()["dns.declared"]})
     (result,) = outcome.results
     return result
 
@@ -126,8 +124,8 @@ def test_plan_applied_through_the_api_passes_and_undo_restores(
     out = capsys.readouterr().out
     assert "+ _smtp._tls.declared-b.test. TXT" in out and '- declared-b.test. TXT "v=spf1 +all"' in out
 
-    store = Store(fleet.settings.database or "")
-    run_sweep(fleet, store, {"dns.declared": plugins.checks()["dns.declared"]})
+    store = Store(fleet.store.database or "")
+    run_sweep(fleet, store, {"dns.declared": registry.checks()["dns.declared"]})
     remediator = Remediator(fleet, store, default_context(fleet, store))
     (row,) = remediator.run_auto()
     history = [(a.action, a.detail) for a in remediator.history(row.id)]

@@ -1,6 +1,6 @@
 """`dns.dnssec.valid` agrees with a real validating resolver (Unbound) on signed and bogus zones.
 
-The check validates the chain itself from `settings.trust_anchors`, while mail.dane and every
+The check validates the chain itself from `[probe] trust_anchors`, while mail.dane and every
 sender trust the resolver's AD bit; both must tell the same story. The fleet's resolver here is
 the validating Unbound, as in service, and its trust anchors are the ones the check reads.
 """
@@ -14,8 +14,8 @@ import pytest
 from tests.servers.powerdns import PowerDNS
 from tests.servers.unbound import Unbound
 from watchtower.config import parse_fleet
-from watchtower.engine import run_sweep, select_checks
 from watchtower.model import Result
+from watchtower.probe.sweep import run_sweep, select_checks
 
 GOOD = "good.dnssecub.test"
 REKEYED = "rekeyed.dnssecub.test"
@@ -47,12 +47,7 @@ def _resolver_says(unbound: Unbound, zone: str) -> str:
 
 def _check(unbound: Unbound, powerdns: PowerDNS, zone: str) -> Result:
     fleet = parse_fleet({
-        "settings": {
-            "nameservers": [unbound.server],
-            "authoritative_port": powerdns.dns_port,
-            "dns_timeout": 3.0,
-            "trust_anchors": str(unbound.anchors_file),
-        },
+        "probe": {"nameservers": [unbound.server], "authoritative_port": powerdns.dns_port, "dns_timeout": 3.0, "trust_anchors": str(unbound.anchors_file)},
         "zones": [{"name": zone}],
     })
     outcome = run_sweep(fleet, None, select_checks(["dns.dnssec.valid"]))

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from tests.servers.powerdns import PowerDNS
-from watchtower import plugins
 from watchtower.config import parse_fleet
 from watchtower.model import Result
-from watchtower.runner import Job, Sweep, execute
+from watchtower.probe import registry
+from watchtower.probe.runner import Job, Sweep, execute
 
 SILENT = "127.0.0.3"
 
@@ -76,13 +76,11 @@ def world(powerdns: PowerDNS, powerdns2: PowerDNS, tmp_path_factory: pytest.Temp
 
 def run(world: dict[str, Any], check_id: str, zone: str, **zone_opts: Any) -> Result:
     fleet = parse_fleet({
-        "settings": {"nameservers": [f"127.0.0.1:{world['port']}"],
-                     "authoritative_port": world["port"], "dns_timeout": 0.5,
-                     "trust_anchors": str(world["anchors"])},
+        "probe": {"nameservers": [f"127.0.0.1:{world['port']}"], "authoritative_port": world["port"], "dns_timeout": 0.5, "trust_anchors": str(world["anchors"])},
         "zones": [{"name": zone, **zone_opts}],
     })
     target = next(t for t in fleet.targets() if t.name == zone)
-    check = plugins.checks()[check_id]
+    check = registry.checks()[check_id]
     sweep = Sweep(fleet)
     try:
         return execute(Job(check, target, 20.0), sweep.context(time.monotonic() + 20))
@@ -159,7 +157,7 @@ def test_caa_and_ipv6(world: dict[str, Any]) -> None:
 
 
 def test_every_dns_check_survives_the_dead_server(world: dict[str, Any]) -> None:
-    for cid in [c for c in plugins.checks() if c.startswith("dns.")]:
+    for cid in [c for c in registry.checks() if c.startswith("dns.")]:
         r = run(world, cid, "silent.test")
         assert str(r.status) in ("ok", "warn", "fail", "error"), (cid, r.summary)
         assert "Traceback" not in r.summary

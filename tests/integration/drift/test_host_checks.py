@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from watchtower import plugins
 from watchtower.config import Fleet
 from watchtower.model import Result, TargetKind
 from watchtower.net.transport import SshDestination, SshTransport, TransportError
-from watchtower.runner import Job, Sweep, execute
+from watchtower.probe import registry
+from watchtower.probe.runner import Job, Sweep, execute
 
 FEEDS = Path(__file__).resolve().parents[2] / "fixtures" / "feeds"
 GEN1_PACKAGES = {"mastodon": "4.3.1", "matrix-synapse": "1.120.0", "openssl": "3.0.13"}
@@ -88,7 +88,7 @@ def sweep(check_id: str, fleet_doc: dict[str, Any], kind: TargetKind = TargetKin
           name: str = "web1") -> Result:
     fleet = Fleet.model_validate(fleet_doc)
     target = next(t for t in fleet.targets() if t.kind is kind and t.name == name)
-    check = plugins.checks()[check_id]
+    check = registry.checks()[check_id]
     s = Sweep(fleet)
     try:
         return execute(Job(check, target, 30), s.context(time.monotonic() + 30))
@@ -161,8 +161,8 @@ def test_not_a_nixos_host_is_an_error(world: World, tmp_path: Path) -> None:
 
 def test_advisories_against_the_running_closure(world: World, tmp_path: Path) -> None:
     world.boot(world.gen1)
-    settings = {"advisory_feeds": [str(FEEDS / "vulnix.json"), str(FEEDS / "osv.json")]}
-    r = sweep("drift.advisories", {"settings": settings, "hosts": [world.host()]})
+    feeds = {"advisories": [str(FEEDS / "vulnix.json"), str(FEEDS / "osv.json")]}
+    r = sweep("drift.advisories", {"feeds": feeds, "hosts": [world.host()]})
     assert str(r.status) == "fail", r.summary
     assert "CVE-2024-5535 (critical 9.1) in openssl 3.0.13" in r.summary
     ids = {m["id"] for m in r.evidence["matches"]}
@@ -171,13 +171,13 @@ def test_advisories_against_the_running_closure(world: World, tmp_path: Path) ->
     whitelist = tmp_path / "wl.toml"
     whitelist.write_text('[openssl]\nuntil = 2099-01-01\nreason = "test"\n'
                          '[mastodon]\nuntil = 2099-01-01\nreason = "test"\n')
-    r = sweep("drift.advisories", {"settings": {**settings, "advisory_whitelist": str(whitelist)},
+    r = sweep("drift.advisories", {"feeds": {**feeds, "whitelist": str(whitelist)},
                                    "hosts": [world.host()]})
     assert str(r.status) == "warn", r.summary  # only the medium synapse one is left
     assert "OSV-TEST-SYNAPSE" in r.summary and "openssl" not in r.summary
 
     world.boot(world.gen2)  # mastodon 4.3.2 is past GHSA-test-mast's fix
-    r = sweep("drift.advisories", {"settings": settings, "hosts": [world.host()]})
+    r = sweep("drift.advisories", {"feeds": feeds, "hosts": [world.host()]})
     assert "GHSA-test-mast" not in {m["id"] for m in r.evidence["matches"]}
 
 
@@ -208,7 +208,7 @@ def test_version_against_real_synapse_and_the_closure(world: World, synapse: Any
     world.boot(world.gen2)  # its closure has matrix-synapse 1.120.0
     running = synapse.federation_version()["server"]["version"].split()[0]
     doc: dict[str, Any] = {
-        "settings": {"release_feed": str(FEEDS / "releases.json")},
+        "feeds": {"release": str(FEEDS / "releases.json")},
         "hosts": [world.host()],
         "services": [{"name": "matrix", "kind": "synapse", "base_url": synapse.url,
                       "version": running, "host": "web1"}]}
@@ -275,3 +275,37 @@ def test_ssh_key_from_env_secret(world: World, sshd: Any, monkeypatch: pytest.Mo
     r = sweep("drift.reboot", {"hosts": [host]})
     assert str(r.status) == "ok", r.summary
     assert os.environ["WT_DRIFT_SSH_KEY"] not in json.dumps(r.evidence)
+
+
+def test_store_integrity_finds_a_tampered_path(world: World, tmp_path: Path,
+                                               via: dict[str, Any]) -> None:
+    """A system of its own (no other test uses its paths): verified clean, then one file of a
+    package in its closure is made writable and changed, as a service writing into its own
+    store path would; both the hash mismatch and the write bit are found."""
+    system = world.store.build_system("integrity", {"pixelfed": "0.12.4-integrity"},
+                                      hostname="integrity")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "current-system").symlink_to(system)
+    host = world.host(current_system=str(run / "current-system"), **via)
+    clean = sweep("host.store-integrity", {"hosts": [host]})
+    assert str(clean.status) == "ok", clean.summary
+    assert clean.evidence["verified"] == clean.evidence["closure_size"] > 3
+    package = next(p for p in world.store.requisites(system) if p.endswith("0.12.4-integrity"))
+    victim = Path(package) / "bin" / "pixelfed"
+    original = victim.read_bytes()
+    victim.parent.chmod(0o755)
+    victim.chmod(0o644)
+    victim.write_bytes(original + b"# written at run time\n")
+    try:
+        bad = sweep("host.store-integrity", {"hosts": [host]})
+        rotated = sweep("host.store-integrity", {"hosts": [{**host, "store_sample": 2}]})
+    finally:
+        victim.write_bytes(original)
+        victim.chmod(0o555)
+        victim.parent.chmod(0o555)
+    assert str(bad.status) == "fail", bad.summary
+    assert f"{package} was modified" in bad.summary
+    assert str(victim) in bad.evidence["writable"]
+    assert rotated.evidence["verified"] == 2  # a bounded chunk of the closure per sweep
+    assert str(sweep("host.store-integrity", {"hosts": [host]}).status) == "ok"

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from watchtower import plugins
 from watchtower.config import load_fleet
-from watchtower.engine import run_sweep, select_checks
 from watchtower.lab import Lab
 from watchtower.lab.control import ControlClient, ControlError
 from watchtower.lab.faults import random_faults
 from watchtower.lab.fleet import build_domains
 from watchtower.model import Status
+from watchtower.probe import registry
+from watchtower.probe.sweep import run_sweep, select_checks
 from watchtower.store import Store
 
 DOMAINS = 100
@@ -51,7 +51,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 def _statuses(lab: Lab, store: Store, check_ids: list[str], targets: set[str]
               ) -> dict[tuple[str, str], tuple[Status, bool]]:
-    fleet = load_fleet(lab.fleet_path, plugins.check_ids_and_families())
+    fleet = load_fleet(lab.fleet_path, registry.check_ids_and_families())
     wanted = [t for t in fleet.targets() if t.name in targets]
     checks = {cid: c for cid, c in select_checks().items() if cid in check_ids}
     outcome = run_sweep(fleet, store, checks, targets=wanted)

@@ -115,7 +115,7 @@ class MailWorld:
     ca: LabCA
     web: WebFront
 
-    def fleet(self, mail_domains: list[dict[str, Any]], **settings: Any) -> Fleet:
+    def fleet(self, mail_domains: list[dict[str, Any]], **probe: Any) -> Fleet:
         base: dict[str, Any] = {
             "nameservers": [f"127.0.0.1:{self.dns.dns_port}"],
             "authoritative_port": self.dns.dns_port,
@@ -123,9 +123,9 @@ class MailWorld:
             "http_timeout": 5.0,
             "ca_bundle": str(self.ca.cert_path),
         }
-        base.update(settings)
+        base.update(probe)
         sts = [f"https://mta-sts.{m['name']}:{self.web.https_port}/" for m in mail_domains]
-        return parse_fleet({"settings": base, "mail_domains": mail_domains,
+        return parse_fleet({"probe": base, "mail_domains": mail_domains,
                             "endpoints": [{"url": u} for u in sts]})
 
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from tests.servers.base import require_module
-from watchtower.engine import run_sweep, select_checks
 from watchtower.model import Status
+from watchtower.probe.sweep import run_sweep, select_checks
 
 from .conftest import MailWorld, zones
 

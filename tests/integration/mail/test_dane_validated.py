@@ -30,8 +30,8 @@ from tests.servers.mailstack import MailStack
 from tests.servers.powerdns import PowerDNS
 from tests.servers.unbound import Unbound
 from watchtower.config import parse_fleet
-from watchtower.engine import run_sweep, select_checks
 from watchtower.model import Result
+from watchtower.probe.sweep import run_sweep, select_checks
 
 SUFFIX = "danechk.test"
 Records = list[tuple[str, str, int, str]]
@@ -73,12 +73,7 @@ class DaneWorld:
     def sweep(self, domain: str) -> Result:
         assert self.stack.mx_port is not None
         fleet = parse_fleet({
-            "settings": {
-                "nameservers": [self.unbound.server],
-                "dns_timeout": 3.0,
-                "smtp_port": self.stack.mx_port,
-                "ca_bundle": str(self.stack.ca_pem_path),
-            },
+            "probe": {"nameservers": [self.unbound.server], "dns_timeout": 3.0, "smtp_port": self.stack.mx_port, "ca_bundle": str(self.stack.ca_pem_path)},
             "mail_domains": [{"name": domain, "dane": True}],
         })
         outcome = run_sweep(fleet, None, select_checks(["mail.dane"]))

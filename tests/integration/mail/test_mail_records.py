@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from watchtower import plugins
-from watchtower.engine import run_sweep, select_checks
 from watchtower.model import Result
+from watchtower.probe import registry
+from watchtower.probe.sweep import run_sweep, select_checks
 
 from .conftest import MailWorld, d
 
@@ -132,6 +132,6 @@ def test_one_sweep_asks_each_question_once(mail_world: MailWorld) -> None:
 
 
 def test_every_mail_check_cites_a_standard() -> None:
-    for cid, check in plugins.checks().items():
+    for cid, check in registry.checks().items():
         if cid.startswith("mail."):
             assert check.meta.standards, cid

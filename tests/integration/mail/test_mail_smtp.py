@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives import serialization
 
 from tests.servers.base import ServerError, free_port
 from tests.servers.mailstack import MailStack
-from watchtower.engine import run_sweep, select_checks
 from watchtower.model import Result
+from watchtower.probe.sweep import run_sweep, select_checks
 
 from .conftest import NS, MailWorld, d
 

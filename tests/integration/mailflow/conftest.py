@@ -21,8 +21,8 @@ from tests.servers.base import ServerError
 from tests.servers.mailstack import MailStack
 from tests.servers.powerdns import PowerDNS, txt
 from watchtower.config import parse_fleet
-from watchtower.engine import run_sweep, select_checks
 from watchtower.model import Result
+from watchtower.probe.sweep import run_sweep, select_checks
 
 MAILFLOW_CHECKS = ["mail.submission", "mail.imap", "mail.roundtrip"]
 
@@ -65,13 +65,7 @@ class MailFlow:
         }
         entry.update(host)
         fleet = parse_fleet({
-            "settings": {
-                "nameservers": [f"127.0.0.1:{self.dns.dns_port}"],
-                "authoritative_port": self.dns.dns_port,
-                "dns_timeout": 2.0,
-                "http_timeout": 5.0,
-                "ca_bundle": ca_bundle or str(self.stack.ca_pem_path),
-            },
+            "probe": {"nameservers": [f"127.0.0.1:{self.dns.dns_port}"], "authoritative_port": self.dns.dns_port, "dns_timeout": 2.0, "http_timeout": 5.0, "ca_bundle": ca_bundle or str(self.stack.ca_pem_path)},
             "mail_hosts": [entry],
         })
         outcome = run_sweep(fleet, None, select_checks(only or MAILFLOW_CHECKS))

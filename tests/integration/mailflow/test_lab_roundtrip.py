@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from watchtower.config import load_fleet
-from watchtower.engine import run_sweep, select_checks
 from watchtower.lab import Lab
+from watchtower.probe.sweep import run_sweep, select_checks
 
 from .conftest import MAILFLOW_CHECKS
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 import watchtower.checks.matrix as matrix
+import watchtower.checks.matrix_federation as fedcheck
 
 from tests.integration.matrix.tlsproxy import TlsProxy
 from tests.integration.web.labnet import LabNet, labnet, run_check, target_of
@@ -110,3 +111,88 @@ def test_srv_discovery_and_cname_target(matrix_net) -> None:  # type: ignore[no-
     assert version.status == "ok", version.summary
     cname = _run(net, "viacname.example.test", matrix.Discovery())
     assert cname.status == "fail" and "CNAME" in cname.summary, cname.summary
+
+
+# -- matrix.federation.*: the real Synapse's metrics listener and admin API, and a second real
+# Synapse (`synapse_peer`, server name 127.0.0.1:<TLS port>) it federates with.
+
+
+def _fed_fleet(net: LabNet, synapse, peers: list[str], **settings: object):  # type: ignore[no-untyped-def]
+    name = synapse.server_name
+    return net.fleet(services=[{
+        "name": name, "kind": "synapse", "server_name": name, "base_url": net.url(name),
+        "metrics_url": synapse.metrics_url, "admin_url": synapse.url,
+        "admin_token": {"$env": "WT_TEST_SYNAPSE_ADMIN"}, "federation_peers": peers}],
+        **settings)
+
+
+def _fed_run(net: LabNet, synapse, check, peers: list[str], **settings: object):  # type: ignore[no-untyped-def]
+    fleet = _fed_fleet(net, synapse, peers, **settings)
+    return run_check(fleet, check, target_of(fleet, synapse.server_name, "synapse"), timeout=20)
+
+
+@pytest.fixture()
+def admin_env(synapse, monkeypatch: pytest.MonkeyPatch) -> str:  # type: ignore[no-untyped-def]
+    token = synapse.admin_token()
+    monkeypatch.setenv("WT_TEST_SYNAPSE_ADMIN", token)
+    return str(token)
+
+
+def test_federation_backlog_from_real_metrics(matrix_net, admin_env) -> None:  # type: ignore[no-untyped-def]
+    net, synapse, _ = matrix_net
+    result = _fed_run(net, synapse, fedcheck.Backlog(), [])
+    assert result.status == "ok", result.summary
+    assert "PDUs and" in result.summary
+    samples = result.evidence["metrics"]["samples"]
+    assert "synapse_federation_transaction_queue_pending_pdus" in samples
+
+
+def test_outbound_key_query_through_our_homeserver(matrix_net, synapse_peer, synapse_tls, admin_env) -> None:  # type: ignore[no-untyped-def]
+    """Our Synapse fetches the second Synapse's keys over TLS federation; a peer nobody runs
+    (a closed port) fails with the reason."""
+    net, synapse, _ = matrix_net
+    peer = synapse_peer.server_name
+    result = _fed_run(net, synapse, fedcheck.Outbound(), [peer])
+    assert result.status == "ok", result.summary
+    assert peer in result.summary
+    verified = result.evidence["peers"][0]["verified"]
+    assert verified and verified[0].startswith("ed25519:")
+    dead = _fed_run(net, synapse, fedcheck.Outbound(), ["127.0.0.1:1"])
+    assert dead.status == "fail" and "holds no keys of 127.0.0.1:1" in dead.summary
+
+
+def test_destinations_from_the_admin_api(matrix_net, synapse_peer, admin_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The admin API lists what Synapse's `destinations` table holds; rows are written there
+    (as Synapse's retry limiter writes them) to make destinations fail without waiting for
+    Synapse's back-off."""
+    import sqlite3
+    import time as _time
+
+    net, synapse, _ = matrix_net
+    peer = synapse_peer.server_name
+    db = sqlite3.connect(synapse.workdir / "homeserver.db")
+    now = int(_time.time() * 1000)
+    rows = [("dead1.example.test", now, 600000, now - 3 * 86400000),
+            ("dead2.example.test", now, 604800000, now - 9 * 86400000),
+            (peer, now, 600000, now - 3600000), ("alive.example.test", 0, 0, None)]
+    try:
+        with db:
+            db.executemany("INSERT INTO destinations (destination, retry_last_ts, retry_interval,"
+                           " failure_ts) VALUES (?, ?, ?, ?)", rows)
+        failing = _fed_run(net, synapse, fedcheck.Destinations(), [peer])
+        assert failing.status == "fail", failing.summary
+        assert f"declared peer {peer} failing for 1.0 h" in failing.summary
+        assert failing.evidence["failing_count"] == 3 and failing.evidence["total"] == 4
+        others = _fed_run(net, synapse, fedcheck.Destinations(), [])
+        assert others.status == "warn" and "3 of 4 destinations failing" in others.summary
+        monkeypatch.setenv("WT_TEST_SYNAPSE_ADMIN", "not-a-token")
+        refused = _fed_run(net, synapse, fedcheck.Destinations(), [])
+        assert refused.status == "error" and "refused the token" in refused.summary
+    finally:
+        with db:
+            db.executemany("DELETE FROM destinations WHERE destination = ?",
+                           [(r[0],) for r in rows])
+        db.close()
+    monkeypatch.setenv("WT_TEST_SYNAPSE_ADMIN", synapse.admin_token())
+    healthy = _fed_run(net, synapse, fedcheck.Destinations(), [peer])
+    assert healthy.status == "ok" and "0 of 0 destinations failing" in healthy.summary

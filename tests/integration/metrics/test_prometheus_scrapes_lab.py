@@ -36,10 +36,10 @@ PASSWORD = "scrape-pass-1"
 
 
 def fleet_text(lab_fleet: str, port: int, db: Path, password_env: str) -> str:
-    text = lab_fleet.replace('metrics_listen = "127.0.0.1:0"', f'metrics_listen = "127.0.0.1:{port}"')
+    text = lab_fleet.replace('listen = "127.0.0.1:0"', f'listen = "127.0.0.1:{port}"')
     text = re.sub(r'database = "sqlite:///[^"]+"', f'database = "sqlite:///{db}"', text)
-    auth = (f'metrics_auth = {{ username = "prometheus", password = {{ "$env" = "{password_env}" }} }}\n')
-    return text.replace("[settings]\n", "[settings]\n" + auth, 1)
+    auth = (f'auth = {{ username = "prometheus", password = {{ "$env" = "{password_env}" }} }}\n')
+    return text.replace("[metrics]\n", "[metrics]\n" + auth, 1)
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +155,7 @@ def test_sighup_rejects_a_bad_config_and_applies_a_good_one(watchtower_run) -> N
     proc, port, config = watchtower_run
     good = config.read_text()
     try:
-        config.write_text(good.replace("[settings]\n", "[settings]\nno_such_key = 1\n", 1))
+        config.write_text(good.replace("[probe]\n", "[probe]\nno_such_key = 1\n", 1))
         proc.send_signal(signal.SIGHUP)
         time.sleep(1.0)
         assert proc.poll() is None, "a bad config on SIGHUP must not stop watchtower"

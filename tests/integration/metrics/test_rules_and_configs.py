@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.servers.base import require, tool
 from tests.unit.alerts.helpers import T0, fleet, result, store
-from watchtower.alerts import AlertProcessor
+from watchtower.alerting.processor import AlertProcessor
 from watchtower.metrics import MetricsPage
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -24,7 +24,7 @@ from watchtower.remediations.nixos import NixosRollback, _upsert_known_good
 from tests.servers.nixstore import NixStore
 from watchtower.config import Fleet
 from watchtower.model import utcnow
-from watchtower.remediate import Plan, Remediator, default_context
+from watchtower.remediation.engine import Plan, Remediator, default_context
 from watchtower.store import StateRow, Store
 
 NIX_VARS = ("NIX_STORE_DIR", "NIX_STATE_DIR", "NIX_LOG_DIR", "NIX_CONF_DIR")
@@ -67,8 +67,7 @@ class Host:
     def fleet_doc(self, policy: str) -> dict[str, Any]:
         env = {k: v for k, v in self.store.env.items() if k in NIX_VARS}
         return {
-            "settings": {"database": f"sqlite:///{self.root / 'wt.db'}",
-                         "nameservers": ["127.0.0.1:9"], "jitter": 0},
+            "store": {"database": f"sqlite:///{self.root / 'wt.db'}"}, "probe": {"nameservers": ["127.0.0.1:9"], "jitter": 0},
             "hosts": [{"name": "web1", "profile": str(self.profile),
                        "current_system": str(self.link), "booted_system": str(self.link),
                        "systemctl": str(self.root / "systemctl"), "units": ["mastodon-*"],
@@ -82,7 +81,7 @@ class Host:
         """Plan the rollback to generation 1 (known-good as far as watchtower learnt), store it
         approved under `auto`, and write the fleet file with `file_policy` for the command."""
         fleet = Fleet.model_validate(self.fleet_doc("auto"))
-        store = Store(fleet.settings.database or "")
+        store = Store(fleet.store.database or "")
         remediator = Remediator(fleet, store, default_context(fleet, store))
         _upsert_known_good(store, "web1", self.target, 1)
         now = utcnow()

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from watchtower import plugins
 from watchtower.config import Fleet
-from watchtower.engine import run_sweep
 from watchtower.model import Status
-from watchtower.remediate import Remediator, default_context
+from watchtower.probe import registry
+from watchtower.probe.sweep import run_sweep
+from watchtower.remediation.engine import Remediator, default_context
 from watchtower.store import Store
 
 ZONE = "fixme.test"
@@ -28,16 +28,14 @@ def test_missing_dmarc_is_created_and_undone(powerdns, tmp_path: Path,  # type: 
     ])
     monkeypatch.setenv("WT_PDNS_KEY", powerdns.api_key)
     fleet = Fleet.model_validate({
-        "settings": {"database": f"sqlite:///{tmp_path / 'wt.db'}",
-                     "nameservers": [f"{powerdns.address}:{powerdns.dns_port}"],
-                     "authoritative_port": powerdns.dns_port},
+        "store": {"database": f"sqlite:///{tmp_path / 'wt.db'}"}, "probe": {"nameservers": [f"{powerdns.address}:{powerdns.dns_port}"], "authoritative_port": powerdns.dns_port},
         "mail_domains": [{"name": ZONE}],
         "dns_apis": [{"name": "pdns", "url": powerdns.api_url.removesuffix("/api/v1"),
                       "api_key": {"$env": "WT_PDNS_KEY"}, "zones": [ZONE]}],
         "remediation": {"policies": {"dns.records": "auto"}, "settle_seconds": 0},
     })
-    store = Store(fleet.settings.database or "")
-    dmarc = {"mail.dmarc.record": plugins.checks()["mail.dmarc.record"]}
+    store = Store(fleet.store.database or "")
+    dmarc = {"mail.dmarc.record": registry.checks()["mail.dmarc.record"]}
     first = run_sweep(fleet, store, dmarc)
     assert [r.status for r in first.results] == [Status.FAIL]
 

@@ -20,10 +20,10 @@ from watchtower.remediations.nixos import NixosRollback, known_good
 
 from tests.servers.base import require
 from tests.servers.nixstore import NixStore
-from watchtower import plugins
 from watchtower.config import Fleet
-from watchtower.remediate import PolicyRefused, Remediator, default_context
-from watchtower.scheduler import Scheduler
+from watchtower.probe import registry
+from watchtower.probe.scheduler import Scheduler
+from watchtower.remediation.engine import PolicyRefused, Remediator, default_context
 from watchtower.store import Store
 
 STANDIN = """#!/bin/sh
@@ -51,8 +51,7 @@ def world(tmp_path: Path) -> Any:
 
     def fleet(policy: str, migrations: list[str] | None = None) -> Fleet:
         return Fleet.model_validate({
-            "settings": {"database": f"sqlite:///{tmp_path / 'wt.db'}",
-                         "nameservers": ["127.0.0.1:9"], "jitter": 0},
+            "store": {"database": f"sqlite:///{tmp_path / 'wt.db'}"}, "probe": {"nameservers": ["127.0.0.1:9"], "jitter": 0},
             "hosts": [{"name": "web1", "profile": str(nix.profile),
                        "current_system": str(nix.profile), "booted_system": str(nix.profile),
                        "env": env, "systemctl": str(systemctl), "detach": False,
@@ -69,7 +68,7 @@ def world(tmp_path: Path) -> Any:
 
 
 def checks() -> dict[str, Any]:
-    return {cid: c for cid, c in plugins.checks().items()
+    return {cid: c for cid, c in registry.checks().items()
             if cid in ("host.units", "drift.reboot")}
 
 
@@ -85,7 +84,7 @@ def wait_for(predicate: Any, timeout: float, what: str) -> None:
 def test_bad_generation_is_rolled_back_under_auto_through_the_scheduler(world: Any) -> None:
     fleet: Fleet = world["fleet"]("auto")
     nix: NixStore = world["nix"]
-    store = Store(fleet.settings.database or "")
+    store = Store(fleet.store.database or "")
     remediator = Remediator(fleet, store, default_context(fleet, store))
     scheduler = Scheduler(fleet, store, checks(),
                           on_sweep=lambda _k, _o: remediator.run_auto())
@@ -114,7 +113,7 @@ def test_bad_generation_is_rolled_back_under_auto_through_the_scheduler(world: A
 def test_approve_waits_for_a_person(world: Any) -> None:
     fleet: Fleet = world["fleet"]("approve")
     nix: NixStore = world["nix"]
-    store = Store(fleet.settings.database or "")
+    store = Store(fleet.store.database or "")
     remediator = Remediator(fleet, store, default_context(fleet, store))
     remediator.sleep = lambda _s: None
     scheduler = Scheduler(fleet, store, checks(), on_sweep=lambda _k, _o: remediator.run_auto())
@@ -135,7 +134,7 @@ def test_approve_waits_for_a_person(world: Any) -> None:
 
 def test_rollback_to_an_explicit_generation_and_migration_guard(world: Any) -> None:
     fleet: Fleet = world["fleet"]("approve", migrations=["4.3.0"])
-    store = Store(fleet.settings.database or "")
+    store = Store(fleet.store.database or "")
     ctx = default_context(fleet, store)
     host = fleet.hosts[0]
     plan = NixosRollback().plan_for(host, ctx, "web1", ["host.units"], generation=1)

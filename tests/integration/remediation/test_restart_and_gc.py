@@ -11,10 +11,10 @@ from watchtower.remediations.nixos import _upsert_known_good
 
 from tests.servers.base import require
 from tests.servers.nixstore import NixStore
-from watchtower import plugins
 from watchtower.config import Fleet
-from watchtower.engine import run_sweep
-from watchtower.remediate import Remediator, default_context
+from watchtower.probe import registry
+from watchtower.probe.sweep import run_sweep
+from watchtower.remediation.engine import Remediator, default_context
 from watchtower.store import Store
 
 STANDIN = """#!/bin/sh
@@ -27,7 +27,7 @@ exit 0
 
 def fleet_for(tmp: Path, nix: NixStore, systemctl: Path, policies: dict[str, str]) -> Fleet:
     return Fleet.model_validate({
-        "settings": {"database": f"sqlite:///{tmp / 'wt.db'}", "nameservers": ["127.0.0.1:9"]},
+        "store": {"database": f"sqlite:///{tmp / 'wt.db'}"}, "probe": {"nameservers": ["127.0.0.1:9"]},
         "hosts": [{"name": "web1", "profile": str(nix.profile),
                    "current_system": str(nix.profile), "booted_system": str(nix.profile),
                    "env": nix.env, "systemctl": str(systemctl), "detach": False,
@@ -47,8 +47,8 @@ def test_failed_unit_is_restarted_and_verified(tmp_path: Path) -> None:
     systemctl.chmod(0o755)
     fleet = fleet_for(tmp_path, nix, systemctl, {"systemd.restart": "auto",
                                                  "nixos.rollback": "off"})
-    store = Store(fleet.settings.database or "")
-    run_sweep(fleet, store, {"host.units": plugins.checks()["host.units"]})
+    store = Store(fleet.store.database or "")
+    run_sweep(fleet, store, {"host.units": registry.checks()["host.units"]})
     remediator = Remediator(fleet, store, default_context(fleet, store))
     (row,) = remediator.run_auto()
     assert row.state == "applied", row.outcome
@@ -66,10 +66,10 @@ def test_gc_keeps_current_booted_and_known_good(tmp_path: Path) -> None:
     systemctl.write_text("#!/bin/sh\nexit 0\n")
     systemctl.chmod(0o755)
     fleet = fleet_for(tmp_path, nix, systemctl, {"nix.gc": "approve"})
-    store = Store(fleet.settings.database or "")
+    store = Store(fleet.store.database or "")
     _upsert_known_good(store, "web1", paths[2], 2)
     ctx = default_context(fleet, store)
-    gc = plugins.remediations()["nix.gc"]()
+    gc = registry.remediations()["nix.gc"]()
 
     class Failing:  # the host.disk state that triggers it
         check_id, target, evidence_id, status = "host.disk", "web1", None, "fail"

@@ -35,7 +35,7 @@ from tests.servers.nixstore import NixStore
 from tests.servers.openssh import SSHServer
 from watchtower.config import Fleet
 from watchtower.model import utcnow
-from watchtower.remediate import Plan, Remediator, default_context
+from watchtower.remediation.engine import Plan, Remediator, default_context
 from watchtower.store import StateRow, Store
 
 NIX_VARS = ("NIX_STORE_DIR", "NIX_STATE_DIR", "NIX_LOG_DIR", "NIX_CONF_DIR")
@@ -111,8 +111,7 @@ class World:
 
     def fleet(self, host: dict[str, Any], policy: str = "auto") -> Fleet:
         return Fleet.model_validate({
-            "settings": {"database": f"sqlite:///{self.root / 'wt.db'}",
-                         "nameservers": ["127.0.0.1:9"], "jitter": 0},
+            "store": {"database": f"sqlite:///{self.root / 'wt.db'}"}, "probe": {"nameservers": ["127.0.0.1:9"], "jitter": 0},
             "hosts": [host],
             "remediation": {"policies": {"nixos.rollback": policy, "nixos.redeploy": policy},
                             "settle_seconds": 0},
@@ -131,7 +130,7 @@ def world(systems: Systems, sshd: SSHServer, tmp_path: Path) -> World:
 
 
 def engine(fleet: Fleet) -> Remediator:
-    store = Store(fleet.settings.database or "")
+    store = Store(fleet.store.database or "")
     return Remediator(fleet, store, default_context(fleet, store))
 
 

@@ -80,7 +80,7 @@ def customer_fleet_file(lab_fleet_path: Path, relay: Relay, dest: Path,
                         database: str) -> Path:
     """The lab's fleet file with customers, a mail channel and two [[reports]] entries."""
     doc: dict[str, Any] = tomllib.loads(lab_fleet_path.read_text())
-    doc["settings"]["database"] = database
+    doc["store"]["database"] = database
 
     def owner(name: str) -> str | None:
         host = name.lower()
@@ -123,16 +123,16 @@ def seeded(lab, report_relay: Relay, tmp_path_factory: pytest.TempPathFactory
     """Two real sweeps of the lab stored, under a fleet file with customers."""
     import os
 
-    from watchtower import plugins
     from watchtower.config import load_fleet
-    from watchtower.engine import run_sweep, select_checks
+    from watchtower.probe import registry
+    from watchtower.probe.sweep import run_sweep, select_checks
     from watchtower.store import Store
 
     os.environ["WT_REPORT_SMTP_PASSWORD"] = SMTP_PASSWORD
     work = tmp_path_factory.mktemp("report")
     path = customer_fleet_file(Path(lab.fleet_path), report_relay, work / "fleet.toml",
                                f"sqlite:///{work / 'report.db'}")
-    fleet = load_fleet(path, plugins.check_ids_and_families())
+    fleet = load_fleet(path, registry.check_ids_and_families())
     store = Store(f"sqlite:///{work / 'report.db'}")
     checks = select_checks()
     for _ in range(2):

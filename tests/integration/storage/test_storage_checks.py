@@ -89,3 +89,34 @@ def test_s3_round_trip_against_moto(garage_net, s3_server, monkeypatch) -> None:
     assert left == 0  # the canary is gone
     missing = _run(net, storage.RoundTrip(), **{**extra, "s3_bucket": "no-such-bucket"})
     assert missing.status == "fail" and "NoSuchBucket" in missing.summary
+
+
+@pytest.mark.parametrize(("faults", "status", "fragment"), [
+    (set(), "ok", "3 blocks queued for resync, none errored; data 60% free"),
+    ({"blocks-erroring"}, "fail", "12 blocks could not be resynced"),
+    ({"blocks-corrupt"}, "warn", "2 corrupted blocks"),
+    ({"resync-behind"}, "warn", "250000 blocks queued"),
+    ({"disk-low"}, "warn", "data volume 5% free"),
+])
+def test_blocks_from_metrics(garage_net, faults, status, fragment) -> None:  # type: ignore[no-untyped-def]
+    net, v2, _ = garage_net
+    v2.faults = faults
+    try:
+        result = _run(net, storage.Blocks())
+    finally:
+        v2.faults = set()
+    assert result.status == status, result.summary
+    assert fragment in result.summary
+
+
+def test_blocks_metrics_token(garage_net, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    net, v2, _ = garage_net
+    v2.metrics_token = "metrics-secret"
+    monkeypatch.setenv("WT_TEST_METRICS_TOKEN", "metrics-secret")
+    try:
+        ok = _run(net, storage.Blocks(), metrics_token={"$env": "WT_TEST_METRICS_TOKEN"})
+        refused = _run(net, storage.Blocks())
+    finally:
+        v2.metrics_token = None
+    assert ok.status == "ok", ok.summary
+    assert refused.status == "error" and "refused the token" in refused.summary

@@ -15,8 +15,8 @@ from watchtower.dashboards.data import target_history
 from watchtower.config import parse_fleet
 from watchtower.model import Result, Status, Target, TargetKind, utcnow
 from watchtower.report import Period, build_report
-from watchtower.retention import Policy, prune, split_by_day
 from watchtower.store import SCHEMA_VERSION, EvidenceRow, FlipRow, ResultRow, RollupRow, Store
+from watchtower.store.retention import Policy, prune, split_by_day
 
 TABLES = ("flip", "state", "result", "result_day", "evidence", "sweep", "schema_version")
 DAY0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
@@ -132,7 +132,7 @@ def test_a_failed_chunk_leaves_nothing_half_done(store: Store, monkeypatch: pyte
     sweep_day(store, 0, {100: Status.FAIL, 110: Status.OK})
     sweep_day(store, 9, {})
     before = counts(store)
-    from watchtower import retention
+    from watchtower.store import retention
 
     def boom(*_a: object, **_k: object) -> None:
         raise RuntimeError("crash after writing rollups")
@@ -215,11 +215,11 @@ def test_schema_5_database_migrates_to_the_current_one_with_its_history(store: S
 def test_store_prune_verb_and_the_daily_job(tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     from watchtower.cli import main
-    from watchtower.scheduler import PRUNE_JOB, Scheduler
+    from watchtower.probe.scheduler import PRUNE_JOB, Scheduler
 
     db = tmp_path / "wt.db"
     fleet_file = tmp_path / "fleet.toml"
-    fleet_file.write_text(f'[settings]\ndatabase = "sqlite:///{db}"\nhistory_raw_days = 2\n'
+    fleet_file.write_text(f'[store]\ndatabase = "sqlite:///{db}"\n[retention]\nraw_days = 2\n'
                           '[[zones]]\nname = "a.test"\n')
     s = Store(f"sqlite:///{db}")
     old = utcnow() - dt.timedelta(days=5)

@@ -13,23 +13,23 @@ from typing import Any
 
 import pytest
 
-from watchtower import sweep_procs
 from watchtower.config import Fleet
-from watchtower.engine import run_sweep, select_checks
 from watchtower.model import Result
-from watchtower.runner import plan_jobs
-from watchtower.sweep_procs import ProcessRunner, shard
+from watchtower.probe import workers
+from watchtower.probe.runner import plan_jobs
+from watchtower.probe.sweep import run_sweep, select_checks
+from watchtower.probe.workers import ProcessRunner, shard
 
 
 def _with_processes(fleet: Fleet, processes: int) -> Fleet:
-    return fleet.model_copy(update={"settings": fleet.settings.model_copy(
+    return fleet.model_copy(update={"probe": fleet.probe.model_copy(
         update={"sweep_processes": processes})})
 
 
 @pytest.fixture
 def small_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
     """The demo lab has ~170 probes, under the threshold that keeps small sweeps at home."""
-    monkeypatch.setattr(sweep_procs, "MIN_JOBS", 10)
+    monkeypatch.setattr(workers, "MIN_JOBS", 10)
 
 
 def test_shards_keep_a_domain_together_and_the_plan_order(lab_fleet: Fleet) -> None:
@@ -39,7 +39,7 @@ def test_shards_keep_a_domain_together_and_the_plan_order(lab_fleet: Fleet) -> N
     owner = {}
     for i, part in enumerate(parts):
         for job in part:
-            owner.setdefault(sweep_procs.locality(job.target), set()).add(i)
+            owner.setdefault(workers.locality(job.target), set()).add(i)
     assert all(len(v) == 1 for v in owner.values()), owner
     order = {id(j): n for n, j in enumerate(jobs)}
     for part in parts:
@@ -88,7 +88,7 @@ def test_a_killed_worker_loses_only_its_unreported_probes(
                     killed.append(victim.pid)
                 yield result
 
-    monkeypatch.setattr("watchtower.engine.ProcessRunner", KillingAtFirstResult)
+    monkeypatch.setattr("watchtower.probe.sweep.ProcessRunner", KillingAtFirstResult)
     outcome = run_sweep(fleet, None, checks)
     assert killed, "the sweep never reported a result"
     assert outcome.total == len(jobs)  # every pair has a result, none twice

@@ -12,19 +12,19 @@ import time
 from typing import Any
 
 import pytest
+from watchtower.probe.runner import Job, Sweep, execute
 
 from tests.servers import tls_cases
 from tests.servers.tls_world import TlsWorld
-from watchtower import plugins
 from watchtower.config import Fleet
 from watchtower.model import Result
-from watchtower.runner import Job, Sweep, execute
+from watchtower.probe import registry
 
 TIMEOUT = 120.0
 
 
 def _run(fleet: Fleet, check_id: str, target_name: str) -> Result:
-    check = plugins.checks()[check_id]
+    check = registry.checks()[check_id]
     target = next(t for t in fleet.targets() if t.name == target_name
                   and check.applies(t))
     sweep = Sweep(fleet)
@@ -220,7 +220,7 @@ def test_ipv6_reachability_is_a_connect_not_only_an_aaaa(tls_world: TlsWorld) ->
     site = tls_world.nginx.site("good")
     case = "good"
     fleet = tls_world.fleet(
-        smtp_case=case, settings={"authoritative_port": tls_world.dns.port},
+        smtp_case=case, probe={"authoritative_port": tls_world.dns.port},
         zones=[{"name": tls_cases.ZONE}], endpoints=[{"url": tls_world.url("good")}],
         mail_domains=[{"name": tls_cases.mail_domain(case), "mta_sts": False}])
     result = _run(fleet, "dns.ipv6", tls_cases.ZONE)
@@ -250,7 +250,7 @@ def test_a_hung_tls_server_is_an_error_within_the_check_timeout(tls_world: TlsWo
     with tcp_server(stall) as port:
         host = tls_cases.host("good")
         fleet = tls_world.fleet(endpoints=[{"url": f"https://{host}:{port}/"}])
-        check = plugins.checks()["web.tls.ncsc"]
+        check = registry.checks()["web.tls.ncsc"]
         target = next(t for t in fleet.targets() if t.name == f"{host}:{port}")
         sweep = Sweep(fleet)
         try:

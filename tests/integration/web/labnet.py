@@ -13,13 +13,13 @@ from typing import Any
 
 import dns.zone
 
-from watchtower.checks_api import Check
 from watchtower.config import Fleet, parse_fleet
 from watchtower.lab.ca import LabCA
 from watchtower.lab.dnsserver import DnsServer
 from watchtower.lab.https import WebFront, WsgiApp
 from watchtower.model import Result, Target
-from watchtower.runner import Job, Sweep, execute
+from watchtower.probe.api import Check
+from watchtower.probe.runner import Job, Sweep, execute
 
 ZONE = "example.test"
 
@@ -39,11 +39,11 @@ class LabNet:
         self.dns.set_zones("127.0.0.1", [_zone(self.zone_lines)])
 
     def fleet(self, **sections: Any) -> Fleet:
-        settings = {"nameservers": [f"127.0.0.1:{self.dns.port}"], "ca_bundle":
+        probe = {"nameservers": [f"127.0.0.1:{self.dns.port}"], "ca_bundle":
                     str(self.ca.cert_path), "https_port": self.web.https_port,
                     "http_port": self.web.http_port, "http_timeout": 3.0, "dns_timeout": 2.0}
-        settings.update(sections.pop("settings", {}))
-        return parse_fleet({"settings": settings, **sections})
+        probe.update(sections.pop("probe", {}))
+        return parse_fleet({"probe": probe, **sections})
 
     def url(self, host: str, path: str = "/") -> str:
         return f"https://{host}:{self.web.https_port}{path}"

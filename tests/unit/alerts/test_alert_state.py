@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.unit.alerts.helpers import T0, fleet, minutes, result, store
-from watchtower.alerts import AlertProcessor, alert_flips, alert_states
+from watchtower.alerting.notify import outbox
+from watchtower.alerting.processor import AlertProcessor, alert_flips, alert_states
 from watchtower.model import Result
-from watchtower.notify import outbox
 from watchtower.store import Store
 
 CHANNELS = """
-[settings]
+[alerting]
 reminder_interval = 3600
 [[notifications.email]]
 name = "ops-mail"
@@ -156,7 +156,7 @@ def test_other_targets_are_not_silenced(tmp_path: Path) -> None:
 def test_evidence_gauges_are_recorded_and_dropped(tmp_path: Path) -> None:
     from sqlmodel import Session, select
 
-    from watchtower.alerts_store import GaugeRow
+    from watchtower.store.alerting import GaugeRow
 
     s = store(tmp_path)
     proc = AlertProcessor(s, fleet())
@@ -184,7 +184,7 @@ def test_secrets_of_channels_and_metrics_auth_are_listed(monkeypatch) -> None:
     monkeypatch.setenv("WT_TEST_APPRISE_URL", "json://127.0.0.1:1/")
     monkeypatch.setenv("WT_TEST_METRICS", "pw")
     text = CHANNELS.replace("reminder_interval = 3600\n", "reminder_interval = 3600\n"
-                            'metrics_auth = { username = "p", password = { "$env" = '
+                            '[metrics]\nauth = { username = "p", password = { "$env" = '
                             '"WT_TEST_METRICS" } }\n')
     paths = {p for p, _ in fleet(text).secrets()}
-    assert {"notifications.apprise[0].url", "settings.metrics_auth.password"} <= paths
+    assert {"notifications.apprise[0].url", "metrics.auth.password"} <= paths

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from tests.unit.alerts.helpers import fleet
+from watchtower.alerting.maintenance import applies, is_open, silencing
 from watchtower.errors import ConfigError
-from watchtower.maintenance import applies, is_open, silencing
 
 UTC = dt.UTC
 

@@ -11,7 +11,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.unit.alerts.helpers import T0, fleet, minutes, result, store
-from watchtower.alerts import AlertProcessor
+from watchtower.alerting.processor import AlertProcessor
 from watchtower.metrics import MetricsApp, MetricsPage, RuntimeStats, gauges_of
 
 

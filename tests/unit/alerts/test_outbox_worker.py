@@ -10,8 +10,15 @@ import datetime as dt
 from pathlib import Path
 
 from tests.unit.alerts.helpers import T0, fleet, minutes, result, store
-from watchtower.alerts import AlertProcessor
-from watchtower.notify import DeliveryError, Message, OutboxWorker, channel_health, outbox, scrub
+from watchtower.alerting.notify import (
+    DeliveryError,
+    Message,
+    OutboxWorker,
+    channel_health,
+    outbox,
+    scrub,
+)
+from watchtower.alerting.processor import AlertProcessor
 
 CONFIG = """
 [notifications]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.unit.alerts.helpers import fleet, store
-from watchtower.checks_api import Check, CheckMeta
 from watchtower.model import TargetKind, Verdict
+from watchtower.probe.api import Check, CheckMeta
 
 
 def check(cid: str, family: str, interval: float) -> Check:
@@ -21,7 +21,7 @@ def check(cid: str, family: str, interval: float) -> Check:
 
 
 def test_reload_keeps_state_and_timing(tmp_path: Path) -> None:
-    from watchtower.scheduler import Scheduler
+    from watchtower.probe.scheduler import Scheduler
 
     checks = {"dns.a": check("dns.a", "dns", 300), "web.b": check("web.b", "web", 3600)}
     sched = Scheduler(fleet(), store(tmp_path), checks)
@@ -40,9 +40,9 @@ def test_reload_keeps_state_and_timing(tmp_path: Path) -> None:
 
 
 def test_sweep_feeds_the_alert_processor(tmp_path: Path) -> None:
-    from watchtower.alerts import AlertProcessor, alert_states
-    from watchtower.engine import run_sweep
+    from watchtower.alerting.processor import AlertProcessor, alert_states
     from watchtower.model import Status
+    from watchtower.probe.sweep import run_sweep
 
     class Failing(Check):
         meta = CheckMeta(id="dns.x", family="dns", title="x", applies_to=(TargetKind.ZONE,))

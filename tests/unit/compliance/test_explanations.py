@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from watchtower import explanation_store, plugins
 from watchtower.compliance import explanations as ex
 from watchtower.compliance.explanations import Explanation, ExplanationError
 from watchtower.compliance.frameworks import InStatus
+from watchtower.probe import registry
 from watchtower.store import Store
+from watchtower.store import explanations as explanation_store
 
 NOW = dt.datetime(2026, 12, 6, 12, tzinfo=dt.UTC)
 UNTIL = dt.date(2027, 1, 31)
@@ -29,7 +30,7 @@ def _record(store: Store, **kw: object) -> explanation_store.ExplanationRow:
                                "until": UNTIL}
     args.update(kw)
     return explanation_store.record(store.engine, **args, now=NOW,  # type: ignore[arg-type]
-                                    check_ids=plugins.checks())
+                                    check_ids=registry.checks())
 
 
 def test_valid_through_until_and_counts_again_the_day_after() -> None:
@@ -133,7 +134,7 @@ def test_cli_add_list_revoke(tmp_path: Path, capsys) -> None:  # type: ignore[no
     from watchtower.cli import main
 
     fleet = tmp_path / "fleet.toml"
-    fleet.write_text(f'[settings]\ndatabase = "sqlite:///{tmp_path / "wt.db"}"\n'
+    fleet.write_text(f'[store]\ndatabase = "sqlite:///{tmp_path / "wt.db"}"\n'
                      '[[zones]]\nname = "a.test"\n')
     until = (dt.date.today() + dt.timedelta(days=30)).isoformat()
     base = ["explain", "add", "-c", str(fleet), "--domain", "a.test"]
@@ -153,9 +154,8 @@ def test_cli_add_list_revoke(tmp_path: Path, capsys) -> None:  # type: ignore[no
 
 def test_dashboard_explains_as_operators_only_and_audits(store: Store) -> None:
     from watchtower.dashboards import actions
-    from watchtower.dashboards.tables import ensure_tables
-
-    from watchtower.auth import Role, User
+    from watchtower.dashboards.auth import Role, User
+    from watchtower.store.dashboard import ensure_tables
 
     ensure_tables(store.engine)
     olga, vic = User("olga", Role.OPERATOR), User("vic", Role.VIEWER)
@@ -172,7 +172,7 @@ def test_dashboard_explains_as_operators_only_and_audits(store: Store) -> None:
 
 
 def test_dashboard_score_leaves_out_what_is_explained(store: Store) -> None:
-    from watchtower.dashboards.scoring import current_scores
+    from watchtower.compliance.score import current_scores
 
     _report(store, NOW)  # records web.hsts warn on www.a.test and dns.ns.count ok on a.test
     (before,) = current_scores(store.engine, NOW.date())

@@ -8,13 +8,13 @@ import re
 import pytest
 
 from tests.servers.base import require, run, tool
-from watchtower import plugins
 from watchtower.compliance import criteria
 from watchtower.compliance import frameworks as fw
 from watchtower.compliance import ncsc_tls as ncsc
 from watchtower.compliance import tls_criteria as tc
 from watchtower.compliance.frameworks import InStatus
 from watchtower.compliance.ncsc_tls import Level
+from watchtower.probe import registry
 
 G, S, P, I = Level.GOOD, Level.SUFFICIENT, Level.PHASE_OUT, Level.INSUFFICIENT  # noqa: E741
 
@@ -93,7 +93,7 @@ def test_worst_of_several_servers() -> None:
 
 
 def test_every_mapped_check_exists_and_ids_are_unique() -> None:
-    checks = plugins.checks()
+    checks = registry.checks()
     for name, tests in fw.FRAMEWORKS.items():
         ids = [t.id for t in tests]
         assert len(ids) == len(set(ids)), name

@@ -26,9 +26,9 @@ def _line(check: str, target: str, status: str, evidence: dict[str, Any] | None 
 
 
 def _ncsc_line(case: str, target: str) -> CheckLine:
-    from watchtower import plugins
+    from watchtower.probe import registry
 
-    check = plugins.checks()["web.tls.ncsc"]
+    check = registry.checks()["web.tls.ncsc"]
     facts = next(c for c in json.loads((FIXTURES / "web.tls.ncsc.json").read_text())
                  if c["name"].startswith(case))["facts"]
     return _line("web.tls.ncsc", target, str(check.judge(facts).status), check.evidence(facts))

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import tomli_w
 from sqlmodel import Session
+from watchtower.dashboards.auth import add_user
 
-from watchtower.auth import add_user
 from watchtower.model import Result, Status, Target, TargetKind
-from watchtower.remediate import Plan, Step
-from watchtower.remediation_store import AuditRow, RemediationRow
+from watchtower.remediation.engine import Plan, Step
 from watchtower.store import Store
+from watchtower.store.remediation import AuditRow, RemediationRow
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 PASSWORDS = {"olga": "operator-pass-1", "vic": "viewer-pass-1"}
@@ -106,7 +106,7 @@ def write_fleet(directory: Path, database: str, *, oidc: bool = False,
     if not users.exists():
         add_user(users, "olga", "operator", PASSWORDS["olga"])
         add_user(users, "vic", "viewer", PASSWORDS["vic"])
-    doc: dict = {"settings": {"database": database},
+    doc: dict = {"store": {"database": database},
                  "remediation": {"policies": {"dns.records": "approve"}},
                  "dashboard": {"users_file": "users.toml", "session_minutes": session_minutes}}
     if oidc:

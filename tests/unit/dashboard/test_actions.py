@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 from watchtower.dashboards import actions
+from watchtower.dashboards.auth import Role, User
 from watchtower.dashboards.reports import NoReports, ReportsUnavailable, report_source
-from watchtower.dashboards.tables import ensure_tables
 
-from watchtower.auth import Role, User
 from watchtower.config import load_fleet
-from watchtower.remediate import PolicyRefused
+from watchtower.remediation.engine import PolicyRefused
 from watchtower.store import Store
+from watchtower.store.dashboard import ensure_tables
 
 from .seed import add_proposal, seed_store, write_fleet
 

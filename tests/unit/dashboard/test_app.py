@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from watchtower.dashboards.actions import audit_trail
 from watchtower.dashboards.session import LAST_KEY
 
-from watchtower.remediate import Remediator
+from watchtower.remediation.engine import Remediator
 from watchtower.store import Store
 
 from .seed import PASSWORDS, add_proposal, seed_store, write_fleet

@@ -7,8 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
-
-from watchtower.auth import (
+from watchtower.dashboards.auth import (
     Action,
     AuthError,
     Role,
@@ -110,7 +109,7 @@ def test_session_expiry() -> None:
 
 
 def test_login_throttle_per_name_and_window() -> None:
-    from watchtower.auth import LoginThrottle
+    from watchtower.dashboards.auth import LoginThrottle
 
     throttle = LoginThrottle(max_failures=3, window=60)
     for t in (0.0, 1.0, 2.0):

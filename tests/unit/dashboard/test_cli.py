@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import tomli_w
+from watchtower.dashboards.auth import Role, authenticate, load_users
 
-from watchtower import cli
-from watchtower.auth import Role, authenticate, load_users
+from watchtower.cli import commands as cli
 from watchtower.config import load_fleet
 from watchtower.errors import ConfigError
 

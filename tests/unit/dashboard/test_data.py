@@ -6,13 +6,14 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from watchtower.dashboards import data, evidence, scoring
+from watchtower.dashboards import data, evidence
 from watchtower.dashboards.actions import acknowledge
-from watchtower.dashboards.tables import ensure_tables
+from watchtower.dashboards.auth import Role, User
 
-from watchtower.auth import Role, User
+from watchtower.compliance import score as scoring
 from watchtower.model import Status, TargetKind
 from watchtower.store import Store
+from watchtower.store.dashboard import ensure_tables
 
 from .seed import NOW, result, seed_store
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from watchtower.advisories import (
+from watchtower.inventory.advisories import (
     AdvisoryError,
     cvss3_base_score,
     load_feeds,
@@ -17,7 +17,7 @@ from watchtower.advisories import (
     parse_feed,
     parse_whitelist,
 )
-from watchtower.nixos.storepaths import Package
+from watchtower.inventory.storepaths import Package
 
 FEEDS = Path(__file__).resolve().parents[2] / "fixtures" / "feeds"
 

@@ -15,11 +15,10 @@ from typing import Any
 
 import pytest
 
-from watchtower.checks_api import ProbeContext
 from watchtower.cli import main
 from watchtower.config import Fleet, Service
 from watchtower.errors import ProbeError
-from watchtower.feeds import (
+from watchtower.inventory.feeds import (
     FeedError,
     Upstream,
     behind_summary,
@@ -27,9 +26,10 @@ from watchtower.feeds import (
     update_release_feed,
     upstream_facts,
 )
+from watchtower.inventory.versions import running_version
 from watchtower.net.dns import Resolver, Server
 from watchtower.net.http import HttpClient
-from watchtower.versions import running_version
+from watchtower.probe.api import ProbeContext
 
 FEEDS = Path(__file__).resolve().parents[2] / "fixtures" / "feeds"
 TOKEN = "s3cr3t"
@@ -191,7 +191,7 @@ def test_update_with_no_upstream_reachable_says_what_to_do(tmp_path: Path) -> No
 
 def test_cli_feeds_update_from_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     fleet = tmp_path / "fleet.toml"
-    fleet.write_text('[settings]\nrelease_feed = "state/releases.json"\n')
+    fleet.write_text('[feeds]\nrelease = "state/releases.json"\n')
     assert main(["feeds", "update", "-c", str(fleet), "--from",
                  str(FEEDS / "releases.json")]) == 0
     assert "garage, mastodon, synapse" in capsys.readouterr().out

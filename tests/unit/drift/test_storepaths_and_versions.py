@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from watchtower.nixos.storepaths import closure_diff, package_of, parse_name, store_name
-from watchtower.versions import compare, normalize, same
+from watchtower.inventory.storepaths import closure_diff, package_of, parse_name, store_name
+from watchtower.inventory.versions import compare, normalize, same
 
 H = "0123456789abcdfghijklmnpqrsvwxyz"
 

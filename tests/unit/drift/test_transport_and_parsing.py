@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from watchtower.errors import ProbeError, ProbeTimeout
+from watchtower.inventory.nixos import parse_df, parse_failed_units, parse_generations
 from watchtower.net.transport import (
     LocalTransport,
     SshDestination,
@@ -16,7 +17,6 @@ from watchtower.net.transport import (
     classify_ssh_failure,
     remote_command,
 )
-from watchtower.nixos.facts import parse_df, parse_failed_units, parse_generations
 
 NASTY = ["a b", "x;y", "new\nline", "-n", "$(touch /tmp/pwned)", "'quote'", "", "*"]
 

@@ -5,18 +5,30 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from watchtower.lab.apps import MastodonApp
 from watchtower.lab.apps.common import older_version
+from watchtower.net import httpsig
 
 from .shared_specs import nodeinfo_errors
 from .wsgi_client import AP_ACCEPT, call
 
 WEB = "https://social.example.test:8443"
 ACCOUNT = "https://example.test:8443"
-SIGNED = {**AP_ACCEPT, "Signature": 'keyId="https://peer.test/actor#main-key",'
-                                    'algorithm="rsa-sha256",headers="(request-target) host date",'
-                                    'signature="c2lnbmVk"'}
+PEER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+PEER_KEY_ID = "https://peer.test/actor#main-key"
+
+
+def peer_key(key_id: str) -> str:
+    """The stand-in's key resolver for these tests: only the peer's key is known."""
+    if key_id != PEER_KEY_ID:
+        raise httpsig.SignatureError(f"Public key not found for key {key_id}")
+    return httpsig.public_pem(PEER_KEY)
+
+
+def signed(url: str, key: Any = PEER_KEY, key_id: str = PEER_KEY_ID) -> dict[str, str]:
+    return {**AP_ACCEPT, **httpsig.sign("GET", url, key, key_id)}
 
 
 def split_app(**kw: Any) -> MastodonApp:
@@ -65,18 +77,41 @@ def test_nodeinfo_links_2_0_and_2_1_both_valid() -> None:
     assert call(only_20, f"{WEB}/nodeinfo/2.1").status == 404
 
 
-@pytest.mark.parametrize(("secure_mode", "faults", "unsigned", "signed"), [
+@pytest.mark.parametrize(("secure_mode", "faults", "unsigned", "signed_status"), [
     (False, set(), 200, 200),
     (True, set(), 401, 200),
     (False, {"secure-mode-flipped"}, 401, 200),
     (True, {"secure-mode-flipped"}, 200, 200),
 ])
-def test_authorized_fetch(secure_mode: bool, faults: set[str], unsigned: int, signed: int
-                          ) -> None:
-    app = MastodonApp("social.example.test", secure_mode=secure_mode, faults=faults)
-    assert call(app, f"{WEB}/users/watchtower", headers=AP_ACCEPT).status == unsigned
-    assert call(app, f"{WEB}/users/watchtower", headers=SIGNED).status == signed
-    assert call(app, f"{WEB}/users/watchtower/outbox", headers=AP_ACCEPT).status == unsigned
+def test_authorized_fetch(secure_mode: bool, faults: set[str], unsigned: int,
+                          signed_status: int) -> None:
+    app = MastodonApp("social.example.test", secure_mode=secure_mode, faults=faults,
+                      key_resolver=peer_key)
+    url = f"{WEB}/users/watchtower"
+    assert call(app, url, headers=AP_ACCEPT).status == unsigned
+    assert call(app, url, headers=signed(url)).status == signed_status
+    assert call(app, f"{url}/outbox", headers=AP_ACCEPT).status == unsigned
+
+
+@pytest.mark.parametrize(("tamper", "reason"), [
+    (lambda h: {**h, "Signature": h["Signature"].replace('signature="', 'signature="AB')},
+     "Verification failed"),
+    (lambda h: {**h, "Signature": h["Signature"].replace("(request-target) host date",
+                                                         "(request-target) date")},
+     "requires the Host header"),
+    (lambda h: {**h, "Date": "Mon, 01 Jan 2024 00:00:00 GMT"}, "time window"),
+    (lambda h: {k: v for k, v in h.items() if k != "Signature"}, "Request not signed"),
+])
+def test_secure_mode_verifies_signatures_as_mastodon(tamper: Any, reason: str) -> None:
+    """The stand-in applies Mastodon's rules: a bad signature, an unsigned Host on a GET, a
+    stale Date or no signature at all is a 401 naming the reason."""
+    app = MastodonApp("social.example.test", secure_mode=True, key_resolver=peer_key)
+    url = f"{WEB}/users/watchtower"
+    refused = call(app, url, headers=tamper(signed(url)))
+    assert refused.status == 401 and reason in refused.json()["error"], refused.text
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    unknown = call(app, url, headers=signed(url, other, "https://else.test/a#main-key"))
+    assert unknown.status == 401 and "Public key not found" in unknown.json()["error"]
 
 
 def test_health_and_streaming_health() -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from watchtower.lab.apps import (
     APP_KINDS,
+    BackupBucketApp,
     GarageAdminApp,
     HttpRedirectApp,
     LabApp,
@@ -40,7 +41,8 @@ PROBES: dict[str, tuple[Callable[[], LabApp], list[tuple[str, dict[str, str]]]]]
          ("https://social.example.test/users/watchtower", AP),
          ("https://social.example.test/health", {}),
          ("https://social.example.test/api/v1/streaming/health", {}),
-         ("https://social.example.test/api/v2/instance", {})],
+         ("https://social.example.test/api/v2/instance", {}),
+         ("https://social.example.test/metrics", {})],
     ),
     "peertube": (
         lambda: PeerTubeApp("tube.example.test"),
@@ -50,7 +52,9 @@ PROBES: dict[str, tuple[Callable[[], LabApp], list[tuple[str, dict[str, str]]]]]
          ("https://tube.example.test/.well-known/nodeinfo", {}),
          ("https://tube.example.test/nodeinfo/2.0.json", {}),
          ("https://tube.example.test/accounts/watchtower", AP),
-         ("https://tube.example.test/api/v1/config", {})],
+         ("https://tube.example.test/api/v1/config", {}),
+         ("https://tube.example.test/api/v1/jobs/waiting?sort=createdAt", BEARER),
+         ("https://tube.example.test/api/v1/jobs/failed?sort=-createdAt", BEARER)],
     ),
     "pixelfed": (
         lambda: PixelfedApp("pix.example.test"),
@@ -59,7 +63,9 @@ PROBES: dict[str, tuple[Callable[[], LabApp], list[tuple[str, dict[str, str]]]]]
          ("https://pix.example.test/.well-known/host-meta", {}),
          ("https://pix.example.test/.well-known/nodeinfo", {}),
          ("https://pix.example.test/api/nodeinfo/2.0.json", {}),
-         ("https://pix.example.test/users/watchtower", AP)],
+         ("https://pix.example.test/users/watchtower", AP),
+         ("https://pix.example.test/horizon/api/stats", {}),
+         ("https://pix.example.test/horizon/api/masters", {})],
     ),
     "matrix-delegation": (
         lambda: MatrixDelegationApp("example.test"),
@@ -69,14 +75,22 @@ PROBES: dict[str, tuple[Callable[[], LabApp], list[tuple[str, dict[str, str]]]]]
     "matrix-federation": (
         lambda: MatrixFederationStandIn("example.test"),
         [("https://m.example.test/_matrix/federation/v1/version", {}),
-         ("https://m.example.test/_matrix/key/v2/server", {})],
+         ("https://m.example.test/_matrix/key/v2/server", {}),
+         ("https://m.example.test/_synapse/metrics", {}),
+         ("https://m.example.test/_synapse/admin/v1/federation/destinations", BEARER)],
     ),
     "garage-admin": (
         lambda: GarageAdminApp("t", api="both"),
         [("http://127.0.0.1/health", {}),
          ("http://127.0.0.1/v2/GetClusterHealth", BEARER),
          ("http://127.0.0.1/v2/GetClusterStatus", BEARER),
-         ("http://127.0.0.1/v1/status", BEARER)],
+         ("http://127.0.0.1/v1/status", BEARER),
+         ("http://127.0.0.1/metrics", {})],
+    ),
+    "backup-bucket": (
+        lambda: BackupBucketApp(),
+        [("https://garage.example.test/backups?list-type=2&prefix=nightly/",
+          {"Authorization": "AWS4-HMAC-SHA256 Credential=x"})],
     ),
     "static-site": (
         lambda: StaticSiteApp("www.example.test"),

@@ -15,8 +15,8 @@ from sqlmodel import Session
 
 from watchtower.config import Fleet
 from watchtower.model import Result, Status, Target, TargetKind, utcnow
-from watchtower.plugins import register_remediation
-from watchtower.remediate import (
+from watchtower.probe.registry import register_remediation
+from watchtower.remediation.engine import (
     NoAction,
     Plan,
     PolicyRefused,
@@ -27,8 +27,8 @@ from watchtower.remediate import (
     Step,
     StepOutcome,
 )
-from watchtower.remediation_store import HostLockRow, RemediationRow
 from watchtower.store import StateRow, Store
+from watchtower.store.remediation import HostLockRow, RemediationRow
 
 CHECK = "test.engine-check"
 

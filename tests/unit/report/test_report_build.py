@@ -15,9 +15,9 @@ from watchtower.errors import ConfigError
 from watchtower.model import Result, Status, Target, TargetKind
 from watchtower.report import Period, build_report, render_html, render_pdf, render_text
 from watchtower.report.build import probes_within
+from watchtower.report.hints import HINTS, hint_for
 from watchtower.report.model import Counts
 from watchtower.report.pdf import latin1
-from watchtower.report_hints import HINTS, hint_for
 from watchtower.store import ResultRow, Store
 
 T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
@@ -122,9 +122,9 @@ def test_counts_score_like_internet_nl() -> None:
 
 
 def test_every_catalog_check_has_a_hint() -> None:
-    from watchtower import plugins
+    from watchtower.probe import registry
 
-    ids = set(plugins.checks())
+    ids = set(registry.checks())
     assert ids <= set(HINTS), sorted(ids - set(HINTS))
     assert hint_for("x.unknown") and hint_for("dns.caa", "own") == "own"
 

@@ -21,6 +21,7 @@ from watchtower.lab.apps.mastodon import MastodonApp
 from watchtower.lab.apps.matrix import MatrixDelegationApp, MatrixFederationStandIn
 from watchtower.lab.apps.peertube import PeerTubeApp
 from watchtower.lab.apps.pixelfed import PixelfedApp
+from watchtower.lab.apps.s3 import BackupBucketApp
 from watchtower.lab.apps.web import HttpRedirectApp, MtaStsPolicyApp, StaticSiteApp
 
 APP_KINDS: dict[str, type[LabApp]] = {
@@ -30,6 +31,7 @@ APP_KINDS: dict[str, type[LabApp]] = {
     "matrix-delegation": MatrixDelegationApp,
     "matrix-federation": MatrixFederationStandIn,
     "garage-admin": GarageAdminApp,
+    "backup-bucket": BackupBucketApp,
     "static-site": StaticSiteApp,
     "mta-sts": MtaStsPolicyApp,
     "http-redirect": HttpRedirectApp,
@@ -48,6 +50,7 @@ __all__ = [
     "APP_KINDS",
     "DEFAULT_STOP",
     "HOSTILE_FAULTS",
+    "BackupBucketApp",
     "Fault",
     "GarageAdminApp",
     "HttpRedirectApp",

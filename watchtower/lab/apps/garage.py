@@ -4,6 +4,7 @@ served under `/v1/`).
 
 Endpoints, per `api`:
 - always: `GET /health` (no auth; 200 text while a write quorum exists, 503 when unavailable)
+  and `GET /metrics` (Prometheus text; a bearer `metrics_token` when one is set)
 - v2: `GET /v2/GetClusterHealth`, `GET /v2/GetClusterStatus`, `GET /v2/GetNodeInfo?node=`
 - v1: `GET /v1/health`, `GET /v1/status`
 
@@ -71,6 +72,10 @@ class GarageAdminApp(LabApp):
         Fault("unavailable", "enough nodes down to lose write quorum: health unavailable, 503"),
         Fault("disk-low", "the answering node's data partition has 5 % free"),
         Fault("version-lag", "every node runs a version older than the declared one"),
+        Fault("blocks-erroring", "/metrics: 12 blocks failed to resync "
+              "(block_resync_errored_blocks)"),
+        Fault("blocks-corrupt", "/metrics: 2 corrupted blocks found (block_corruption_counter)"),
+        Fault("resync-behind", "/metrics: 250,000 blocks queued for resync"),
     )
 
     def __init__(
@@ -83,6 +88,7 @@ class GarageAdminApp(LabApp):
         auth_failure_status: int = 403,
         region: str = "garage",
         cluster_seed: str = "lab",
+        metrics_token: str | None = None,
         **common: Any,
     ) -> None:
         super().__init__(**common)
@@ -97,6 +103,7 @@ class GarageAdminApp(LabApp):
         self.auth_failure_status = auth_failure_status
         self.region = region
         self.cluster_seed = cluster_seed
+        self.metrics_token = metrics_token
         self.replication_factor = min(3, nodes)
 
     # -- cluster model ------------------------------------------------------------------------
@@ -288,8 +295,37 @@ class GarageAdminApp(LabApp):
             f"{text}\nConsult the full health check API endpoint at {detail} for more details\n",
             code, content_type="text/plain")
 
+    def metrics(self, req: Request, faults: frozenset[str]) -> Response:
+        """`GET /metrics` as Garage exports it (OpenTelemetry names with dots as underscores;
+        doc/book/reference-manual/monitoring.md, src/block/metrics.rs,
+        src/rpc/system_metrics.rs), for the answering node. Open unless `metrics_token` is set
+        (Garage's admin `metrics_token`), then a bearer token."""
+        if self.metrics_token is not None:
+            given = (req.header("Authorization") or "").removeprefix("Bearer ").strip()
+            if not hmac.compare_digest(given.encode(), self.metrics_token.encode()):
+                return text_response("Forbidden: Invalid bearer token\n", 403)
+        node = self.cluster(faults)[0]
+        rows = [
+            ("block_resync_queue_length", "gauge", "", 250_000 if "resync-behind" in faults else 3),
+            ("block_resync_errored_blocks", "gauge", "", 12 if "blocks-erroring" in faults else 0),
+            ("block_corruption_counter", "counter", "", 2 if "blocks-corrupt" in faults else 0),
+            ("garage_local_disk_avail", "gauge", '{volume="data"}', node.data_available),
+            ("garage_local_disk_total", "gauge", '{volume="data"}', DATA_TOTAL),
+            ("garage_local_disk_avail", "gauge", '{volume="metadata"}', node.meta_available),
+            ("garage_local_disk_total", "gauge", '{volume="metadata"}', META_TOTAL),
+            ("garage_build_info", "counter", f'{{version="{node.version}"}}', 1),
+        ]
+        lines: list[str] = []
+        for name, kind, labels, value in rows:
+            if f"# TYPE {name} " not in "\n".join(lines):
+                lines.append(f"# TYPE {name} {kind}")
+            lines.append(f"{name}{labels} {value}")
+        return text_response("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4")
+
     def handle(self, req: Request, faults: frozenset[str]) -> Response:
         path = req.path
+        if path == "/metrics":
+            return self.metrics(req, faults)
         if path == "/health":
             return self._health_text(faults) if req.method in ("GET", "HEAD") else (
                 method_not_allowed())

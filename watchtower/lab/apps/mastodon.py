@@ -9,6 +9,7 @@ object on both hosts (`app.hosts`); it tells the two roles apart by the Host hea
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from watchtower.lab.apps.activitypub import (
@@ -20,8 +21,9 @@ from watchtower.lab.apps.activitypub import (
     SECURITY_CONTEXT,
     SUBSCRIBE_REL,
     FediApp,
+    KeyResolver,
     acct_parts,
-    is_signed,
+    signature_problem,
     wants_activitypub,
 )
 from watchtower.lab.apps.common import (
@@ -35,6 +37,7 @@ from watchtower.lab.apps.common import (
     redirect,
     text_response,
 )
+from watchtower.lab.apps.queues import QUEUE_FAULTS, sidekiq_metrics
 
 _NGINX_502 = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -51,6 +54,7 @@ class MastodonApp(FediApp):
         *FEDI_FAULTS,
         Fault("streaming-down", "the streaming API health check answers 502 from the proxy"),
         Fault("secure-mode-flipped", "authorized fetch behaves opposite to secure_mode"),
+        *QUEUE_FAULTS,
     )
     software: ClassVar[str] = "mastodon"
 
@@ -63,9 +67,11 @@ class MastodonApp(FediApp):
         secure_mode: bool = False,
         *,
         nodeinfo_versions: tuple[str, ...] = ("2.0", "2.1"),
+        key_resolver: Callable[[str], str] | None = None,
         **common: Any,
     ) -> None:
         super().__init__(domain, version, probe_account, **common)
+        self.key_resolver = key_resolver or KeyResolver()
         self.web_domain = web_domain.lower().rstrip(".") if web_domain else None
         self.secure_mode = secure_mode
         self.nodeinfo_versions = nodeinfo_versions
@@ -112,6 +118,8 @@ class MastodonApp(FediApp):
             if "streaming-down" in faults:
                 return html_response(_NGINX_502, 502)
             return text_response("OK")
+        if path == "/metrics":  # the exporter's page (its own port, 9394, in production)
+            return sidekiq_metrics(faults)
         if path == "/api/v2/instance":
             return json_response(self._instance(base, faults))
         if path.startswith("/users/"):
@@ -169,8 +177,11 @@ class MastodonApp(FediApp):
         if not wants_activitypub(req):
             return redirect(f"{base}/@{self.probe_account}", 302) if not sub else not_found()
         secure = self.secure_mode != ("secure-mode-flipped" in faults)
-        if secure and not is_signed(req):
-            return json_response({"error": "Request not signed"}, 401,
+        # Under AUTHORIZED_FETCH Mastodon answers 401 with the verification failure's reason
+        # (ActivityPub::BaseController#require_account_signature!).
+        problem = signature_problem(req, self.key_resolver) if secure else None
+        if problem is not None:
+            return json_response({"error": problem}, 401,
                                  content_type=f"{ACTIVITY_JSON}; charset=utf-8")
         actor_id = f"{base}/users/{self.probe_account}"
         if sub in ("outbox", "followers", "following"):

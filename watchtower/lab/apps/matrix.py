@@ -11,6 +11,7 @@ apps stays importable where that optional dependency is missing.
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import string
 import time
@@ -51,6 +52,42 @@ def _host_of(host_port: str) -> str:
     if host_port.startswith("["):
         return host_port[: host_port.find("]") + 1] or host_port
     return host_port.partition(":")[0] if host_port.count(":") == 1 else host_port
+
+
+def synapse_metrics(server_name: str, faults: frozenset[str]) -> Response:
+    """The federation-sender part of Synapse's /_synapse/metrics (names and labels from
+    synapse/federation/sender/__init__.py and synapse/metrics/__init__.py)."""
+    now_ms = int(time.time() * 1000)
+    backlog = "federation-backlog" in faults
+    label = f'server_name="{server_name}"'
+    sender = f'name="federation_sender",{label}'
+    rows = [
+        ("synapse_federation_transaction_queue_pending_pdus", label, 25000 if backlog else 0),
+        ("synapse_federation_transaction_queue_pending_edus", label, 300 if backlog else 2),
+        ("synapse_event_persisted_position", label, 51234),
+        ("synapse_event_processing_positions", sender, 48000 if backlog else 51234),
+        ("synapse_event_processing_last_ts", sender, now_ms - (2400_000 if backlog else 800)),
+        ("synapse_event_processing_lag", sender, 2400_000 if backlog else 80),
+    ]
+    lines = []
+    for name, labels, value in rows:
+        lines += [f"# TYPE {name} gauge", f"{name}{{{labels}}} {float(value)}"]
+    return text_response("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4")
+
+
+def destinations(faults: frozenset[str]) -> dict[str, Any]:
+    """The admin API's destination list (docs/usage/administration/admin_api/federation.md)."""
+    now_ms = int(time.time() * 1000)
+    failing = 9 if "destinations-failing" in faults else 1
+    rows = []
+    for i in range(12):
+        down = i < failing
+        rows.append({"destination": f"peer{i:02d}.example.org",
+                     "retry_last_ts": now_ms - 60_000 if down else 0,
+                     "retry_interval": 3_600_000 if down else 0,
+                     "failure_ts": now_ms - (i + 1) * 86_400_000 if down else None,
+                     "last_successful_stream_ordering": None if down else 50000 + i})
+    return {"destinations": rows, "total": len(rows)}
 
 
 def _unrecognized() -> Response:
@@ -115,6 +152,9 @@ class MatrixFederationStandIn(LabApp):
         Fault("keys-no-ed25519", "the key response lists no ed25519 verify key"),
         Fault("version-missing", "the federation version answer lacks server.version"),
         Fault("version-lag", "reports a version older than the declared one"),
+        Fault("federation-backlog", "/_synapse/metrics: 25,000 PDUs queued and the federation "
+              "sender 40 minutes behind the event stream"),
+        Fault("destinations-failing", "admin API: 9 of 12 destinations failing for days"),
     )
 
     def __init__(
@@ -123,9 +163,11 @@ class MatrixFederationStandIn(LabApp):
         version: str = "1.120.2",
         *,
         key_version: str | None = None,
+        admin_token: str | None = None,
         **common: Any,
     ) -> None:
         super().__init__(**common)
+        self.admin_token = admin_token
         from signedjson.key import generate_signing_key
 
         self.server_name = server_name.lower()
@@ -198,4 +240,13 @@ class MatrixFederationStandIn(LabApp):
                 content_type="application/json", headers=_CORS)
         if path == "/health":
             return text_response("OK", content_type="text/plain")
+        if path == "/_synapse/metrics":
+            return synapse_metrics(self.server_name, faults)
+        if path == "/_synapse/admin/v1/federation/destinations":
+            given = (req.header("Authorization") or "").removeprefix("Bearer ").strip()
+            if self.admin_token is not None and not hmac.compare_digest(
+                    given.encode(), self.admin_token.encode()):
+                return json_response({"errcode": "M_UNKNOWN_TOKEN",
+                                      "error": "Invalid access token passed."}, 401)
+            return json_response(destinations(faults), content_type="application/json")
         return _unrecognized()

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from watchtower.lab.apps.activitypub import (
     ACTIVITY_JSON,
     AS_CONTEXT,
+    FEDI_FAULTS,
     NODEINFO_REL,
     SECURITY_CONTEXT,
     SUBSCRIBE_REL,
@@ -21,6 +22,7 @@ from watchtower.lab.apps.activitypub import (
     wants_activitypub,
 )
 from watchtower.lab.apps.common import (
+    Fault,
     Request,
     Response,
     html_response,
@@ -29,6 +31,7 @@ from watchtower.lab.apps.common import (
     not_found,
     text_response,
 )
+from watchtower.lab.apps.queues import QUEUE_FAULTS, peertube_jobs
 
 INSTANCE_ACTOR = "peertube"
 """PeerTube's instance actor (type Application), linked from its NodeInfo discovery."""
@@ -37,6 +40,7 @@ INSTANCE_ACTOR = "peertube"
 class PeerTubeApp(FediApp):
     """PeerTube 6.x. The probe account owns a default channel `<account>_channel`."""
 
+    FAULTS: ClassVar[tuple[Fault, ...]] = (*FEDI_FAULTS, *QUEUE_FAULTS)
     software: ClassVar[str] = "peertube"
 
     def __init__(
@@ -44,9 +48,11 @@ class PeerTubeApp(FediApp):
         domain: str,
         version: str = "6.3.0",
         probe_account: str = "watchtower",
+        admin_token: str | None = None,
         **common: Any,
     ) -> None:
         super().__init__(domain, version, probe_account, **common)
+        self.admin_token = admin_token
         self.channel = f"{probe_account}_channel"
 
     def handle(self, req: Request, faults: frozenset[str]) -> Response:
@@ -75,6 +81,8 @@ class PeerTubeApp(FediApp):
                 metadata={"taxonomy": {"postsName": "Videos"}, "nodeName": self.title,
                           "nodeDescription": ""},
             )
+        if path.startswith("/api/v1/jobs/"):
+            return peertube_jobs(req, faults, self.admin_token)
         if path == "/api/v1/config":
             if "health-down" in faults:
                 return text_response("Service Unavailable\n", 503)

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from watchtower.lab.apps.activitypub import (
     ACTIVITY_JSON,
     AS_CONTEXT,
+    FEDI_FAULTS,
     NODEINFO_REL,
     PROFILE_PAGE_REL,
     SECURITY_CONTEXT,
@@ -21,6 +22,7 @@ from watchtower.lab.apps.activitypub import (
     wants_activitypub,
 )
 from watchtower.lab.apps.common import (
+    Fault,
     Request,
     Response,
     html_response,
@@ -28,11 +30,13 @@ from watchtower.lab.apps.common import (
     method_not_allowed,
     not_found,
 )
+from watchtower.lab.apps.queues import HORIZON_FAULTS, QUEUE_FAULTS, horizon
 
 
 class PixelfedApp(FediApp):
     """Pixelfed 0.12.x."""
 
+    FAULTS: ClassVar[tuple[Fault, ...]] = (*FEDI_FAULTS, *QUEUE_FAULTS, *HORIZON_FAULTS)
     software: ClassVar[str] = "pixelfed"
     nodeinfo_is_health: ClassVar[bool] = True
 
@@ -41,15 +45,20 @@ class PixelfedApp(FediApp):
         domain: str,
         version: str = "0.12.4",
         probe_account: str = "watchtower",
+        horizon_cookie: str | None = None,
         **common: Any,
     ) -> None:
         super().__init__(domain, version, probe_account, **common)
+        self.horizon_cookie = horizon_cookie
 
     def handle(self, req: Request, faults: frozenset[str]) -> Response:
         if req.method not in ("GET", "HEAD"):
             return method_not_allowed()
         base = req.base_url(self.domain)
         path = req.path
+        answered = horizon(req, faults, self.horizon_cookie)
+        if answered is not None:
+            return answered
         if path == "/.well-known/webfinger":
             return self._webfinger(req, faults, base)
         if path == "/.well-known/host-meta":

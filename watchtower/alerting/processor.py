@@ -1,0 +1,233 @@
+"""Alert state: thresholds, alert flips, reminders and resolve notices, persisted in the store.
+
+A raw status flip is not an alert: one timeout must not page anyone. Per (check, target) the
+processor counts consecutive problem results (`fail` or `error`) and consecutive good ones (`ok`
+or `warn`). The alert fires after `failure_threshold` problems in a row (default 3) and resolves
+after `success_threshold` good results in a row (default 2); both can be set per check id, glob
+or family in `[checks.X]` and globally in `[alerting]`.
+
+What people were told is stored next to what is true (`alert_state.notified`). After each result
+the processor reconciles the two and writes notices into the outbox, in the same transaction as
+the state change:
+- firing and not yet announced -> a `firing` notice;
+- firing, announced, and `reminder_interval` passed since the last notice -> a `reminder`;
+- resolved while the last notice said firing -> a `resolved` notice.
+Inside a maintenance window nothing is written and `notified` stays as it was, so when the window
+closes the truth is announced once (and an alert that fired and resolved inside it says nothing).
+Because the state lives in the store, a restart neither forgets a firing alert nor repeats it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlmodel import Session, col, select
+
+from watchtower.alerting.maintenance import silencing
+from watchtower.config import Fleet
+from watchtower.metrics import gauges_of
+from watchtower.model import Result, Status, utcnow
+from watchtower.store import Store, aware
+from watchtower.store.alerting import AlertFlipRow, AlertStateRow, GaugeRow, OutboxRow
+
+log = logging.getLogger(__name__)
+
+FIRING, RESOLVED = "firing", "resolved"
+Row = TypeVar("Row", AlertStateRow, GaugeRow)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFlip:
+    """The alert of one (check, target) changed: resolved -> firing or back."""
+
+    check: str
+    target: str
+    old: str
+    new: str
+    status: Status
+    reason: str
+    at: dt.datetime
+    old_status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One message about one alert, as a channel sends it."""
+
+    kind: str  # firing | reminder | resolved
+    check: str
+    family: str
+    target: str
+    status: str
+    reason: str
+    since: dt.datetime
+
+    @property
+    def subject(self) -> str:
+        head = {"firing": "FIRING", "reminder": "STILL FIRING", "resolved": "RESOLVED"}
+        label = head.get(self.kind, self.kind.upper())
+        return f"[watchtower] {label}: {self.check} on {self.target}"
+
+    @property
+    def body(self) -> str:
+        lines = [f"{self.check} on {self.target} ({self.family})",
+                 f"status: {self.status}",
+                 f"since: {self.since.isoformat(timespec='seconds')}"]
+        if self.reason:
+            lines.append(f"reason: {self.reason}")
+        return "\n".join(lines) + "\n"
+
+
+def routes(only: Sequence[str], check_id: str, family: str) -> bool:
+    """Whether a channel with these `only` globs takes notices about this check."""
+    return not only or any(fnmatch.fnmatchcase(check_id, g) or g == family for g in only)
+
+
+class AlertProcessor:
+    """Turns stored results into alert state, alert flips and outbox rows."""
+
+    def __init__(self, store: Store, fleet: Fleet) -> None:
+        self.store = store
+        self.fleet = fleet
+
+    def reconfigure(self, fleet: Fleet) -> None:
+        """A reloaded config takes effect from the next batch; stored state is kept."""
+        self.fleet = fleet
+
+    def thresholds(self, check_id: str, family: str) -> tuple[int, int]:
+        override = self.fleet.override_for(check_id, family)
+        settings = self.fleet.alerting
+        return (override.failure_threshold or settings.failure_threshold,
+                override.success_threshold or settings.success_threshold)
+
+    def channels_for(self, check_id: str, family: str) -> list[str]:
+        n = self.fleet.notifications
+        specs = [(c.name, c.only) for c in n.email] + [(c.name, c.only) for c in n.apprise]
+        return [name for name, only in specs if routes(only, check_id, family)]
+
+    # -- processing ---------------------------------------------------------------------------
+
+    def process(self, results: Sequence[Result], now: dt.datetime | None = None
+                ) -> list[AlertFlip]:
+        """Count, flip, reconcile and record gauges for a batch of already-stored results."""
+        if not results:
+            return []
+        return self.store._retry(lambda: self._process(results, now or utcnow()))
+
+    def _process(self, results: Sequence[Result], now: dt.datetime) -> list[AlertFlip]:
+        flips: list[AlertFlip] = []
+        keys = {(r.check, r.target.name) for r in results}
+        with Session(self.store.engine) as s:
+            states = {(a.check_id, a.target): a for a in _rows_for(s, AlertStateRow, keys)}
+            gauges: dict[tuple[str, str], dict[str, GaugeRow]] = {}
+            for g in _rows_for(s, GaugeRow, keys):
+                gauges.setdefault((g.check_id, g.target), {})[g.name] = g
+            for r in results:
+                key = (r.check, r.target.name)
+                st = states.get(key)
+                if st is None:
+                    st = AlertStateRow(check_id=r.check, target=r.target.name, family=r.family,
+                                       since=r.at)
+                    states[key] = st
+                flip = self._count(st, r)
+                if flip is not None:
+                    flips.append(flip)
+                    s.add(AlertFlipRow(check_id=flip.check, target=flip.target, at=flip.at,
+                                       old=flip.old, new=flip.new, new_status=str(flip.status),
+                                       old_status=flip.old_status, reason=flip.reason[:2000]))
+                self._reconcile(s, st, r.target.tags, now)
+                s.add(st)
+                _record_gauges(s, r, gauges.get(key, {}))
+            s.commit()
+        for f in flips:
+            log.info("alert %s on %s: %s -> %s (%s)", f.check, f.target, f.old, f.new, f.reason)
+        return flips
+
+    def _count(self, st: AlertStateRow, r: Result) -> AlertFlip | None:
+        fail_after, resolve_after = self.thresholds(r.check, r.family)
+        before = st.status
+        if r.status.is_problem:
+            st.problems += 1
+            st.goods = 0
+        else:
+            st.goods += 1
+            st.problems = 0
+        if not st.firing and st.problems >= fail_after:
+            st.firing, st.status, st.since, st.reason = True, str(r.status), r.at, r.summary
+            return AlertFlip(r.check, r.target.name, RESOLVED, FIRING, r.status, r.summary, r.at,
+                             before)
+        if st.firing and st.goods >= resolve_after:
+            st.firing, st.status, st.since, st.reason = False, str(r.status), r.at, r.summary
+            return AlertFlip(r.check, r.target.name, FIRING, RESOLVED, r.status, r.summary, r.at,
+                             before)
+        if st.firing and r.status.is_problem:
+            st.status, st.reason = str(r.status), r.summary  # the latest reason is the news
+        return None
+
+    def _reconcile(self, s: Session, st: AlertStateRow, tags: Sequence[str],
+                   now: dt.datetime) -> None:
+        st.silenced_by = silencing(self.fleet.maintenance, st.check_id, st.family, st.target,
+                                   tags, now)
+        if st.silenced_by is not None:
+            return
+        kind: str | None = None
+        reminder = self.fleet.alerting.reminder_interval
+        if st.firing and st.notified != FIRING:
+            kind = FIRING
+        elif (st.firing and reminder > 0 and st.last_notified_at is not None
+              and (now - aware(st.last_notified_at)).total_seconds() >= reminder):
+            kind = "reminder"
+        elif not st.firing and st.notified == FIRING:
+            kind = RESOLVED
+        if kind is None:
+            return
+        notice = Notice(kind, st.check_id, st.family, st.target, st.status, st.reason,
+                        aware(st.since))
+        for channel in self.channels_for(st.check_id, st.family):
+            s.add(OutboxRow(channel=channel, kind=kind, check_id=st.check_id, target=st.target,
+                            family=st.family, status=st.status, subject=notice.subject,
+                            body=notice.body, created_at=now, next_attempt_at=now))
+        st.notified = FIRING if kind != RESOLVED else RESOLVED
+        st.last_notified_at = now
+
+
+def _rows_for(s: Session, table: type[Row], keys: set[tuple[str, str]]) -> list[Row]:
+    checks = {k[0] for k in keys}
+    targets = {k[1] for k in keys}
+    rows = s.exec(select(table).where(col(table.check_id).in_(checks),
+                                      col(table.target).in_(targets))).all()
+    return [r for r in rows if (r.check_id, r.target) in keys]
+
+
+def _record_gauges(s: Session, r: Result, existing: dict[str, GaugeRow]) -> None:
+    """Upsert the result's evidence gauges; drop those it no longer reports (no stale expiry)."""
+    values = gauges_of(r.check, r.evidence)
+    for name, row in existing.items():
+        if name not in values:
+            s.delete(row)
+    for name, value in values.items():
+        found = existing.get(name)
+        if found is None:
+            row = GaugeRow(check_id=r.check, target=r.target.name, name=name, family=r.family,
+                           value=value, at=r.at)
+        else:
+            row = found
+            row.value, row.at = value, r.at
+        s.add(row)
+
+
+def alert_states(store: Store) -> list[AlertStateRow]:
+    """Every alert state row (dashboard, tests)."""
+    with Session(store.engine) as s:
+        return list(s.exec(select(AlertStateRow)).all())
+
+
+def alert_flips(store: Store) -> list[AlertFlipRow]:
+    with Session(store.engine) as s:
+        return list(s.exec(select(AlertFlipRow).order_by(col(AlertFlipRow.id))).all())
+

@@ -1,0 +1,264 @@
+"""Reading a fleet file: TOML in, a validated Fleet out, one clear line per problem.
+
+Every problem names the file, the key path and why (`fleet.toml: services[2].base_url: not an
+http(s) URL`), and the command that loaded it exits 2 with no traceback.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from watchtower.config.base import cron_problem
+from watchtower.config.fleet import Fleet
+from watchtower.config.moved import moved_problems
+from watchtower.config.sections import StoreSettings
+from watchtower.config.targets import OctoDnsZone
+from watchtower.errors import ConfigError
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and part.startswith(("function-", "function_")):
+            continue
+        elif isinstance(part, str) and part.startswith("<") and part.endswith(">"):
+            continue  # a union member's tag (OctoDnsRef), not a key of the file
+        else:
+            out += ("." if out else "") + (part if _plain_key(str(part)) else f'"{part}"')
+    return out or "(top level)"
+
+
+def _plain_key(key: str) -> bool:
+    return key.replace("_", "").replace("-", "").replace("$", "").isalnum()
+
+
+def _message(err: Any) -> str:
+    kind = err["type"]
+    msg = str(err["msg"])
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    elif msg.startswith("Assertion failed, "):
+        msg = msg[len("Assertion failed, "):]
+    return msg
+
+
+def parse_fleet(data: dict[str, Any], source: str = "<config>",
+                known_checks: Iterable[tuple[str, str]] | None = None,
+                *, check_secrets: bool = True, base: Path | None = None) -> Fleet:
+    """Validate parsed TOML; raises ConfigError listing every problem.
+
+    `check_secrets=False` validates the shape only (for a file meant for another machine,
+    whose secret files exist only there).
+    """
+    data = dict(data)
+    problems = [f"{source}: {p}" for p in moved_problems(data)]
+    try:
+        fleet = Fleet.model_validate(data)
+    except ValidationError as exc:
+        problems += [f"{source}: {_loc(tuple(e['loc']))}: {_message(e)}" for e in exc.errors()]
+        raise ConfigError(problems) from None
+    if base is not None:  # the octoDNS files are looked at below: relative to the fleet file
+        fleet = _resolve_octodns(fleet, base)
+    problems += [f"{source}: {p}"
+                 for p in semantic_problems(fleet, known_checks, check_secrets=check_secrets)]
+    if problems:
+        raise ConfigError(problems)
+    return fleet
+
+
+def semantic_problems(fleet: Fleet, known_checks: Iterable[tuple[str, str]] | None,
+                      *, check_secrets: bool = True) -> list[str]:
+    """Rules that span entries: duplicate names, dangling references, unknown check ids."""
+    problems: list[str] = []
+    for section in ("zones", "mail_domains", "services", "hosts", "mail_hosts", "dns_apis",
+                    "backups", "heartbeats"):
+        seen: dict[str, int] = {}
+        for i, item in enumerate(getattr(fleet, section)):
+            name = item.name
+            if name in seen:
+                problems.append(f"{section}[{i}].name: duplicate target {name!r} "
+                                f"(also {section}[{seen[name]}])")
+            else:
+                seen[name] = i
+    channel_names = [c.name for c in fleet.notifications.email + fleet.notifications.apprise]
+    for name in sorted({n for n in channel_names if channel_names.count(n) > 1}):
+        problems.append(f"notifications: duplicate channel name {name!r}")
+    host_names = {h.name for h in fleet.hosts}
+    for i, s in enumerate(fleet.services):
+        if s.host is not None and s.host not in host_names:
+            problems.append(f"services[{i}].host: no [[hosts]] entry named {s.host!r}")
+        if s.kind == "garage" and s.admin_url is None:
+            problems.append(f"services[{i}].admin_url: required for a garage service")
+    mail_host_names = {m.name for m in fleet.mail_hosts}
+    for i, m in enumerate(fleet.mail_domains):
+        if m.mail_host is not None and m.mail_host not in mail_host_names:
+            problems.append(f"mail_domains[{i}].mail_host: no [[mail_hosts]] entry named "
+                            f"{m.mail_host!r}")
+    if known_checks is not None:
+        known = list(known_checks)
+        ids = {cid for cid, _ in known}
+        families = {fam for _, fam in known}
+        for key in fleet.checks:
+            if key in ids or key in families:
+                continue
+            if any(c in key for c in "*?[") and any(fnmatch.fnmatchcase(i, key) for i in ids):
+                continue
+            problems.append(f'checks."{key}": unknown check id or family')
+    email_channels = {e.name for e in fleet.notifications.email}
+    report_names: set[str] = set()
+    for i, rep in enumerate(fleet.reports):
+        if rep.name in report_names:
+            problems.append(f"reports[{i}].name: duplicate report {rep.name!r}")
+        report_names.add(rep.name)
+        if rep.channel not in email_channels:
+            problems.append(f"reports[{i}].channel: no [[notifications.email]] entry named "
+                            f"{rep.channel!r}")
+        why = cron_problem(rep.cron)
+        if why:
+            problems.append(f"reports[{i}].cron: {why}")
+    for key, override in fleet.checks.items():
+        if override.cron is not None:
+            problem = cron_problem(override.cron)
+            if problem:
+                problems.append(f'checks."{key}".cron: {problem}')
+    problems += _octodns_problems(fleet, check_files=check_secrets)
+    for path, secret in fleet.secrets() if check_secrets else ():
+        why = secret.problem()
+        if why:
+            problems.append(f"{path}: {why}")
+    return problems
+
+
+
+def load_fleet(path: str | Path, known_checks: Iterable[tuple[str, str]] | None = None) -> Fleet:
+    """Read and validate a fleet file; every problem becomes one line of ConfigError."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"{p}: cannot read ({exc.strerror})"]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError([f"{p}: not UTF-8 text"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{p}: invalid TOML: {exc}"]) from None
+    except RecursionError:  # tomllib recurses once per level of nested arrays or tables
+        raise ConfigError([f"{p}: invalid TOML: nested too deeply"]) from None
+    fleet = parse_fleet(data, str(p), known_checks, base=p.parent)
+    try:
+        return _resolve_relative(fleet, p.parent)
+    except ValueError as exc:  # a NUL byte in a relative path
+        raise ConfigError([f"{p}: a path in the settings is unusable ({exc})"]) from None
+
+
+def _resolve_relative(fleet: Fleet, base: Path) -> Fleet:
+    """Relative paths in the file are relative to the fleet file, not the working directory."""
+
+    def absolute(value: str | None) -> str | None:
+        return value if not value or os.path.isabs(value) else str((base / value).resolve())
+
+    probe = fleet.probe.model_copy(update={"ca_bundle": absolute(fleet.probe.ca_bundle),
+                                           "trust_anchors": absolute(fleet.probe.trust_anchors)})
+    feeds = fleet.feeds.model_copy(update={
+        "release": absolute(fleet.feeds.release), "whitelist": absolute(fleet.feeds.whitelist),
+        "advisories": [absolute(f) for f in fleet.feeds.advisories]})
+    store = fleet.store.model_copy(update={"state_dir": absolute(fleet.store.state_dir),
+                                           "database": _absolute_sqlite(fleet.store.database,
+                                                                        base)})
+    hosts = [h.model_copy(update={"manifest": absolute(h.manifest)}) for h in fleet.hosts]
+    dash = fleet.dashboard
+    dash = dash.model_copy(update={"users_file": absolute(dash.users_file)})
+    if dash.oidc:
+        dash = dash.model_copy(update={"oidc": dash.oidc.model_copy(
+            update={"secrets_file": absolute(dash.oidc.secrets_file)})})
+    fleet = _resolve_octodns(fleet, base)
+    return fleet.model_copy(update={"probe": probe, "feeds": feeds, "store": store,
+                                    "hosts": hosts, "dashboard": dash})
+
+
+def _octodns_problems(fleet: Fleet, *, check_files: bool) -> list[str]:
+    """octoDNS declarations: named tables, references that resolve, and (on this machine)
+    a config, zone, target and work tree that exist (watchtower/dnsdecl/octodns.py)."""
+    problems: list[str] = []
+    tables: dict[str, int] = {}
+    for i, table in enumerate(fleet.octodns):
+        if table.name is None:
+            problems.append(f"octodns[{i}].name: required in an [[octodns]] table (zones "
+                            "refer to it by name)")
+        elif table.name in tables:
+            problems.append(f"octodns[{i}].name: duplicate {table.name!r} "
+                            f"(also octodns[{tables[table.name]}])")
+        else:
+            tables[table.name] = i
+    for i, zone in enumerate(fleet.zones):
+        spec = zone.octodns
+        key = f"zones[{i}].octodns"
+        if isinstance(spec, str):
+            if spec not in tables:
+                problems.append(f"{key}: no [[octodns]] entry named {spec!r}")
+                continue
+            key = f"octodns[{tables[spec]}] (zone {zone.name})"
+            spec = fleet.octodns[tables[spec]]
+        if spec is None or not check_files:
+            continue
+        from watchtower.dnsdecl.octodns import spec_problems
+
+        problems += [f"{key}.{problem}" for problem in spec_problems(spec, zone.name)]
+    return problems
+
+
+def _resolve_octodns(fleet: Fleet, base: Path) -> Fleet:
+    """octoDNS config files and work trees relative to the fleet file."""
+
+    def resolved(spec: OctoDnsZone) -> OctoDnsZone:
+        paths = {k: str((base / getattr(spec, k)).resolve()) for k in ("config", "repo")
+                 if not os.path.isabs(getattr(spec, k))}
+        return spec.model_copy(update=paths) if paths else spec
+
+    zones = [z.model_copy(update={"octodns": resolved(z.octodns)})
+             if isinstance(z.octodns, OctoDnsZone) else z for z in fleet.zones]
+    tables = [resolved(t) for t in fleet.octodns]
+    if all(a is b for a, b in zip([*zones, *tables], [*fleet.zones, *fleet.octodns],
+                                  strict=True)):
+        return fleet
+    return fleet.model_copy(update={"zones": zones, "octodns": tables})
+
+
+def _absolute_sqlite(url: str | None, base: Path) -> str | None:
+    """`sqlite:///rel.db` is relative to the fleet file; `sqlite:////abs.db` and other
+    databases stay as they are."""
+    if url and url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        rel = url[len("sqlite:///"):]
+        if rel and rel != ":memory:":
+            return "sqlite:///" + str((base / rel).resolve())
+    return url
+
+
+def default_state_dir(settings: StoreSettings) -> Path:
+    if settings.state_dir:
+        return Path(settings.state_dir)
+    env = os.environ.get("WATCHTOWER_STATE_DIR") or os.environ.get("STATE_DIRECTORY")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(xdg) / "watchtower"
+
+
+def database_url(settings: StoreSettings) -> str:
+    if settings.database:
+        return settings.database
+    return "sqlite:///" + str(default_state_dir(settings) / "watchtower.db")

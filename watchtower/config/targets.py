@@ -1,0 +1,330 @@
+"""The things a fleet is made of: zones, mail domains, services, hosts, mail hosts, extra
+endpoints and the DNS server APIs that manage zones. Each becomes one or more probe targets
+(`Fleet.targets()`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Discriminator, Field, Tag, field_validator
+
+from watchtower.config.base import Secret, Strict, Tagged, check_domain, check_url
+
+ServiceKind = Literal["mastodon", "peertube", "pixelfed", "synapse", "garage"]
+
+
+DeclaredType = Literal["A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA", "TLSA", "NS"]
+
+
+class DeclaredRecord(Strict):
+    """A record declared by hand (`[[zones]] records = [...]`) for `dns.declared`; `name` is
+    relative to the zone (`@` = apex) or absolute with a trailing dot; TXT content may be
+    given unquoted."""
+
+    name: str = "@"
+    type: DeclaredType
+    content: str = Field(min_length=1)
+    ttl: int | None = Field(default=None, ge=1)
+
+
+class OctoDnsZone(Strict):
+    """Where a zone kept as code by octoDNS lives (watchtower/dnsdecl/octodns.py): octoDNS's
+    config file, the target provider the zone is synced to, the git work tree holding the
+    zone's YAML, and how `dns.records` fixes it. In `[[zones]] octodns = { ... }`, or in a
+    named `[[octodns]]` table that zones reference by name (`octodns = "NAME"`)."""
+
+    name: str | None = Field(
+        default=None, description="name zones reference (`[[octodns]]` tables only); e.g. "
+                                  '"fediversity"')
+    config: str = Field(description="octoDNS config file (YAML), relative to the fleet file; "
+                                    'e.g. "/srv/dns/config/production.yaml"')
+    target: str = Field(min_length=1, description="the octoDNS provider (a key of its "
+                                                  '`providers`) the zone is synced to; e.g. '
+                                                  '"powerdns"')
+    repo: str = Field(description="git work tree holding the zone YAML, relative to the "
+                                  'fleet file; e.g. "/srv/dns"')
+    zone: str | None = Field(default=None, description="the zone's name in the octoDNS config "
+                                                       "when it differs from the `[[zones]]` "
+                                                       'name; e.g. "example.org."')
+    mode: Literal["commit", "sync"] = Field(
+        default="commit", description="how `dns.records` fixes the zone: `commit` (a commit "
+                                      "on `branch` for review; the operator syncs) or `sync` "
+                                      "(a commit on the checked-out branch, then octoDNS sync "
+                                      "of this zone only)")
+    branch: str = Field(default="watchtower/dns", min_length=1,
+                        description="branch `commit` mode commits to (created from HEAD); "
+                                    'e.g. "watchtower/dns"')
+    timeout: float = Field(default=30.0, gt=0, le=600,
+                           description="seconds an octoDNS plan or sync may take; e.g. 30")
+
+
+def _octodns_kind(value: Any) -> str:
+    return "<name>" if isinstance(value, str) else "<table>"
+
+
+#: A zone's octoDNS declaration: an inline table, or the name of an `[[octodns]]` table. The
+#: tags keep pydantic from reporting a bad table twice (once per union member); the loader
+#: drops them from the key path.
+OctoDnsRef = Annotated[Annotated[str, Tag("<name>")] | Annotated[OctoDnsZone, Tag("<table>")],
+                       Discriminator(_octodns_kind)]
+
+
+class Zone(Tagged):
+    name: str
+    dnssec: bool = True
+    nameservers: list[str] = Field(default_factory=list, description="expected NS host names")
+    # dns.declared (watchtower/dnsdecl): where unplaced host names live, the CAs allowed to
+    # issue (empty: the CA of the served certificates), records added by hand, the TTL.
+    default_addresses: list[str] = Field(
+        default_factory=list, description="A/AAAA for derived host names with no address")
+    caa: list[str] = Field(default_factory=list, description="CAA issuer domains")
+    records: list[DeclaredRecord] = Field(default_factory=list)
+    record_ttl: int = Field(default=3600, ge=1)
+    octodns: OctoDnsRef | None = Field(
+        default=None, description="the zone is kept as code by octoDNS: a table, or the name "
+                                  'of an `[[octodns]]` entry; e.g. "fediversity"')
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_domain(value)
+
+
+class MailDomain(Tagged):
+    name: str
+    sending: bool = True
+    dkim_selectors: list[str] = Field(default_factory=list)
+    mta_sts: bool = True
+    dane: bool = False
+    dnsbl: list[str] = Field(default_factory=list)
+    mail_host: str | None = Field(default=None, description="name of the [[mail_hosts]] entry")
+    # dns.declared: MX host names in preference order (default: the mail host's), the DKIM
+    # public keys by selector (base64 `p=`, or { "$file" = PEM/TXT }), the policy records.
+    mx: list[str] = Field(default_factory=list)
+    dkim_keys: dict[str, str | Secret] = Field(default_factory=dict)
+    spf: str | None = None
+    dmarc: str | None = None
+    tls_rpt: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_domain(value)
+
+
+class Service(Tagged):
+    name: str
+    kind: ServiceKind
+    base_url: str
+    host: str | None = None
+    version: str | None = None
+    probe_account: str | None = None
+    secure_mode: bool = False
+    server_name: str | None = Field(default=None, description="Matrix server name")
+    admin_url: str | None = Field(
+        default=None, description="Garage admin API; Synapse admin API base (default base_url); "
+        "Pixelfed's Horizon, e.g. https://photos.example.org/horizon")
+    admin_token: Secret | None = Field(
+        default=None, description="bearer token of admin_url: Garage admin token, Synapse admin "
+        "access token, PeerTube OAuth token of an admin (fedi.queues reads /api/v1/jobs)")
+    admin_cookie: Secret | None = Field(
+        default=None, description="Cookie header value of an admin session for Pixelfed's "
+        "Horizon (its viewHorizon gate admits logged-in admins only), e.g. "
+        "laravel_session=...")
+    metrics_url: str | None = Field(
+        default=None, description="Prometheus text endpoint: Mastodon's exporter "
+        "(MASTODON_PROMETHEUS_EXPORTER_LOCAL, e.g. http://127.0.0.1:9394/metrics), Synapse's "
+        "metrics listener (http://127.0.0.1:9000/_synapse/metrics), Garage's admin /metrics "
+        "(default admin_url + /metrics)")
+    metrics_token: Secret | None = Field(
+        default=None, description="bearer token of metrics_url (Garage metrics_token)")
+    federation_peers: list[str] = Field(
+        default_factory=list, description="Matrix server names this homeserver must reach: "
+        "matrix.federation.outbound fetches their keys through it, "
+        "matrix.federation.destinations fails when one is failing")
+    s3_endpoint: str | None = None
+    s3_bucket: str | None = None
+    s3_region: str = "garage"
+    s3_access_key: Secret | None = None
+    s3_secret_key: Secret | None = None
+    irreversible_migrations: list[str] = Field(
+        default_factory=list, description="versions whose database migrations cannot be undone; "
+        "a rollback across one is refused unless forced")
+    # dns.declared: where the service's host name points (else its host's addresses)
+    addresses: list[str] = Field(default_factory=list)
+    cname: str | None = None
+    matrix_delegation: Literal["well-known", "srv", "both"] = "well-known"
+
+    @field_validator("base_url", "admin_url", "s3_endpoint", "metrics_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else check_url(value)
+
+    # Both name hosts that become endpoint URLs (delegation_hosts): `exa[ple.org` made
+    # Fleet.targets() raise urlsplit's ValueError (found by bench/fuzz_atheris.py).
+    @field_validator("server_name")
+    @classmethod
+    def _server_name(cls, value: str | None) -> str | None:
+        from watchtower.parsers import ParseError
+        from watchtower.parsers.matrix import parse_server_name
+
+        if value is not None:
+            try:
+                parse_server_name(value)
+            except ParseError as exc:
+                raise ValueError(f"not a Matrix server name ({exc})") from None
+        return value
+
+    @field_validator("probe_account")
+    @classmethod
+    def _probe_account(cls, value: str | None) -> str | None:
+        if value is not None and "@" in value:
+            check_domain(value.rsplit("@", 1)[1])
+        return value
+
+    @property
+    def hostname(self) -> str:
+        return urlsplit(self.base_url).hostname or ""
+
+    def delegation_hosts(self) -> list[str]:
+        """Hosts other than base_url's that serve this service's discovery files: a Matrix
+        server name (`.well-known/matrix/*`), a fediverse account domain (WebFinger)."""
+        if self.kind == "synapse" and self.server_name:
+            candidates = [self.server_name.rsplit(":", 1)[0] if not self.server_name.endswith("]")
+                          else self.server_name]
+        elif self.kind != "garage" and self.probe_account and "@" in self.probe_account:
+            candidates = [self.probe_account.rsplit("@", 1)[1]]
+        else:
+            candidates = []
+        return [h.lower() for h in candidates if h and h.lower() != self.hostname]
+
+
+class Host(Tagged):
+    name: str
+    ssh: str | None = Field(default=None, description="user@host[:port]; none = local")
+    addresses: list[str] = Field(default_factory=list, description="its public IPs (DNS)")
+    ssh_key: Secret | None = None
+    known_hosts: str | None = None
+    expected_system: str | None = None
+    profile: str = "/nix/var/nix/profiles/system"
+    # drift.* / host.* (see watchtower/nixos): where the facts live on the host, so tests and
+    # unusual layouts can point them elsewhere (a test store's NIX_* variables go in `env`).
+    manifest: str | None = Field(default=None, description="JSON: host name -> toplevel path")
+    current_system: str = "/run/current-system"
+    booted_system: str = "/run/booted-system"
+    env: dict[str, str] = Field(default_factory=dict, description="environment for commands")
+    nix_env: str = "nix-env"
+    nix_store: str = "nix-store"
+    nix: str = "nix"
+    systemctl: str = "systemctl"
+    disk_paths: list[str] = Field(default_factory=lambda: ["/", "/nix"])
+    units: list[str] = Field(default_factory=list, description="declared unit names or globs")
+    connect_timeout: float = Field(default=10.0, gt=0, le=120)
+    ssh_binary: str = "ssh"
+    # remediation (see remediations/nixos.py and nix/target-module.nix)
+    privileged_helper: list[str] = Field(
+        default_factory=list, description='e.g. ["sudo", "watchtower-remediate"]; empty: '
+        "run nix-env and switch-to-configuration directly (root or a test store)")
+    detach: Literal["systemd-run", "setsid", "none"] = Field(
+        default="systemd-run", description="how a switch outlives a lost SSH connection: a "
+        "transient unit, setsid --fork (hosts without systemd), or none (waited for)")
+    state_dir: str = Field(default="/var/lib/watchtower-target",
+                           description="where a setsid-detached switch writes its log")
+    switch_confirm_seconds: float = Field(
+        default=300.0, gt=0, le=3600,
+        description="how long a detached switch may take to update current_system")
+    flake: str | None = Field(default=None, description="flake ref for nixos.redeploy")
+    restartable_units: list[str] = Field(default_factory=list)
+    store_sample: int = Field(
+        default=500, ge=0, description="store paths of the running closure host.store-integrity "
+        "verifies per sweep, rotating through the closure (0: all of it every sweep), e.g. 500")
+
+    @field_validator("detach", mode="before")
+    @classmethod
+    def _detach(cls, value: Any) -> Any:
+        """Older fleet files said `detach = true/false`; keep them valid."""
+        if isinstance(value, bool):
+            return "systemd-run" if value else "none"
+        return value
+
+
+class MailHost(Tagged):
+    name: str
+    host: str
+    addresses: list[str] = Field(default_factory=list, description="its public IPs (DNS)")
+    submission_port: int = 587
+    submissions_port: int = 465
+    imaps_port: int = 993
+    imap_port: int | None = Field(default=None, gt=0, lt=65536,
+                                  description="plain IMAP port probed with STARTTLS (143); "
+                                  "unset = not offered")
+    probe_user: str | None = None
+    probe_password: Secret | None = None
+    # mail.roundtrip
+    roundtrip_to: str | None = Field(default=None, description="recipient of the round-trip "
+                                     "probe; default the probe mailbox (it must end up there)")
+    roundtrip_via: Literal["submission", "submissions"] = "submission"
+    roundtrip_deadline: float = Field(default=60.0, gt=0, le=600,
+                                      description="seconds a probe message may take to arrive")
+    expect_auth_results: bool = Field(default=False, description="require spf and dmarc "
+                                      "results in Authentication-Results (set when the "
+                                      "receiving side adds them)")
+
+
+class Endpoint(Tagged):
+    name: str | None = None
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_url(value, ("https",))
+
+
+class DnsApi(Strict):
+    name: str
+    kind: Literal["powerdns"] = "powerdns"
+    url: str
+    api_key: Secret
+    server_id: str = "localhost"
+    zones: list[str] = Field(default_factory=list)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_url(value)
+
+
+class Backup(Tagged):
+    """A backup bucket: backup.freshness lists `prefix` and wants its newest object younger
+    than `max_age` hours."""
+
+    name: str
+    s3_endpoint: str
+    bucket: str = Field(min_length=1)
+    prefix: str = Field(default="", description="key prefix the backup tool writes under")
+    s3_region: str = "garage"
+    s3_access_key: Secret
+    s3_secret_key: Secret
+    max_age: float = Field(
+        default=25.0, gt=0, description="hours the newest object may be old: a daily backup "
+        "plus Healthchecks' default grace of one hour, e.g. 25")
+
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_url(value)
+
+
+class Heartbeat(Tagged):
+    """A push heartbeat (Healthchecks style): a cron job or backup tool POSTs
+    /ping/<token> (or /ping/<token>/fail) to `watchtower run`; silence for longer than
+    `period` + `grace` is a failure."""
+
+    name: str
+    token: Secret = Field(description="the ping token (a secret: whoever knows it can ping)")
+    period: float = Field(default=86400.0, gt=0, description="seconds between expected pings; "
+                          "Healthchecks' default is one day, e.g. 86400")
+    grace: float = Field(default=3600.0, ge=0, description="seconds of lateness tolerated "
+                         "after the period; Healthchecks' default is one hour, e.g. 3600")

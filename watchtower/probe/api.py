@@ -1,0 +1,106 @@
+"""What a check is: metadata, `gather` (facts from the network) and `judge` (facts -> verdict).
+
+The two steps are separate so that judgement is unit-tested from recorded facts (data-driven
+fixtures under tests/fixtures/) and the facts become the evidence a report shows. `gather` may
+raise `ProbeError` when the probe cannot run; `judge` never touches the network and never raises.
+
+To add a check: write a subclass in the family's module under `checks/`, decorate it with
+`@register`, give it a catalog id, and add fixtures for each verdict branch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from watchtower.compliance import frameworks
+from watchtower.model import Target, TargetKind, Verdict, as_json_safe
+
+if TYPE_CHECKING:
+    from watchtower.config import Fleet
+    from watchtower.net.dns import Resolver
+    from watchtower.net.http import HttpClient, HttpResponse
+    from watchtower.net.tls import TlsFacts, TlsProber
+
+Facts = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckMeta:
+    """A check's identity and defaults; `watchtower checks` lists these (a public interface)."""
+
+    id: str
+    family: str
+    title: str
+    applies_to: tuple[TargetKind, ...]
+    interval: float = 300.0
+    timeout: float = 20.0
+    standards: tuple[str, ...] = ()
+    remediation: str | None = None
+    #: A short human hint on fixing a failure, shown in reports; empty means the report
+    #: falls back to watchtower/report/hints.py (keyed by check id).
+    hint: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "family": self.family,
+            "title": self.title,
+            "applies_to": [str(k) for k in self.applies_to],
+            "interval": self.interval,
+            "timeout": self.timeout,
+            "standards": list(self.standards),
+            "remediation": self.remediation,
+            # The internet.nl tests this check computes and the "pas toe of leg uit" standards
+            # it gives evidence for (one table: watchtower.compliance.frameworks).
+            "internetnl": [t.to_json() for t in frameworks.tests_of_check(self.id)],
+            "pas_toe_of_leg_uit": frameworks.standards_of_check(self.id),
+        }
+
+
+class Check:
+    """Base class of every check. Subclasses set `meta` and implement gather and judge."""
+
+    meta: ClassVar[CheckMeta]
+
+    def applies(self, target: Target) -> bool:
+        """Whether this check runs against `target` (default: by target kind)."""
+        return target.kind in self.meta.applies_to
+
+    def gather(self, target: Target, ctx: ProbeContext) -> Facts:
+        raise NotImplementedError
+
+    def judge(self, facts: Facts) -> Verdict:
+        raise NotImplementedError
+
+    def evidence(self, facts: Facts) -> dict[str, Any]:
+        """What of the facts is kept as evidence (default: all of it, JSON-safe)."""
+        return dict(as_json_safe(facts))
+
+
+@dataclass
+class ProbeContext:
+    """What one probe may use: the sweep's shared network clients and its own deadline."""
+
+    fleet: Fleet
+    dns: Resolver
+    http: HttpClient
+    tls: TlsProber
+    deadline: float
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    # Thin helpers so checks pass their deadline without thinking about it.
+    def resolve(self, name: str, rdtype: str, *, dnssec: bool = False) -> Any:
+        return self.dns.resolve(name, rdtype, dnssec=dnssec, deadline=self.deadline)
+
+    def get(self, url: str, **kwargs: Any) -> HttpResponse:
+        kwargs.setdefault("deadline", self.deadline)
+        return self.http.get(url, **kwargs)
+
+    def tls_probe(self, host: str, port: int, **kwargs: Any) -> TlsFacts:
+        kwargs.setdefault("deadline", self.deadline)
+        return self.tls.probe(host, port, **kwargs)

@@ -1,0 +1,103 @@
+"""The one registry of checks and remediations.
+
+Built-in check families live in `checks/` (installed as `watchtower.checks`) and register with
+`@register` when their module is imported; `BUILTIN_CHECK_MODULES` lists them, so adding a family
+is adding one line. Third-party packages add modules through the `watchtower.checks` and
+`watchtower.remediations` entry-point groups.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from importlib.metadata import entry_points
+from typing import Any, TypeVar
+
+from watchtower.probe.api import Check
+
+log = logging.getLogger(__name__)
+
+BUILTIN_CHECK_MODULES = (
+    "watchtower.checks.dns",
+    "watchtower.checks.web",
+    "watchtower.checks.fedi",
+    "watchtower.checks.queues",
+    "watchtower.checks.backup",
+    "watchtower.checks.heartbeat",
+    "watchtower.checks.matrix",
+    "watchtower.checks.matrix_federation",
+    "watchtower.checks.storage",
+    "watchtower.checks.mail",
+    "watchtower.checks.drift",
+    "watchtower.checks.host",
+    "watchtower.checks.dns_declared",
+    "watchtower.checks.tls_ncsc",
+)
+BUILTIN_REMEDIATION_MODULES: tuple[str, ...] = (
+    "watchtower.remediations.nixos",
+    "watchtower.remediations.systemd",
+    "watchtower.remediations.nixgc",
+    "watchtower.remediations.dnsrecords",
+)
+
+_checks: dict[str, type[Check]] = {}
+_remediations: dict[str, type[Any]] = {}
+_loaded = False
+_lock = threading.Lock()
+
+C = TypeVar("C", bound=type[Check])
+R = TypeVar("R", bound=type[Any])
+
+
+def register(cls: C) -> C:
+    """Class decorator: add a check to the registry under its catalog id."""
+    cid = cls.meta.id
+    existing = _checks.get(cid)
+    if existing is not None and existing is not cls:
+        raise ValueError(f"check id {cid!r} registered twice ({existing.__module__}, "
+                         f"{cls.__module__})")
+    _checks[cid] = cls
+    return cls
+
+
+def register_remediation(cls: R) -> R:
+    rid = cls.meta.id
+    existing = _remediations.get(rid)
+    if existing is not None and existing is not cls:
+        raise ValueError(f"remediation id {rid!r} registered twice")
+    _remediations[rid] = cls
+    return cls
+
+
+def load() -> None:
+    """Import built-in and entry-point modules once; a broken plugin is logged, not fatal."""
+    global _loaded
+    with _lock:
+        if _loaded:
+            return
+        for name in BUILTIN_CHECK_MODULES + BUILTIN_REMEDIATION_MODULES:
+            importlib.import_module(name)
+        for group in ("watchtower.checks", "watchtower.remediations"):
+            for ep in entry_points(group=group):
+                try:
+                    ep.load()
+                except Exception as exc:  # a third-party plugin must not take watchtower down
+                    log.error("plugin %s (%s) failed to load: %s", ep.name, ep.value, exc)
+        _loaded = True
+
+
+def checks() -> dict[str, Check]:
+    """Every registered check, instantiated, by id (sorted)."""
+    load()
+    return {cid: _checks[cid]() for cid in sorted(_checks)}
+
+
+def check_ids_and_families() -> list[tuple[str, str]]:
+    load()
+    return [(cid, cls.meta.family) for cid, cls in sorted(_checks.items())]
+
+
+def remediations() -> dict[str, type[Any]]:
+    load()
+    return dict(sorted(_remediations.items()))

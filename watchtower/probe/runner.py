@@ -1,0 +1,253 @@
+"""Runs (check, target) pairs: bounded concurrency, a deadline per probe, isolation.
+
+Each probe gets a deadline that its network calls honour. A probe that ignores it (a bug, a
+library that blocks) is caught by the watchdog: it becomes an `error` result at its deadline, its
+thread is abandoned (daemon, its late result discarded) and a fresh worker takes its place, so
+one hung check never delays the others beyond its own timeout. Crashes become `error` results
+for that pair alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from watchtower.config import Fleet
+from watchtower.errors import ProbeError
+from watchtower.model import Finding, Result, Status, Target, utcnow
+from watchtower.net.dns import Resolver, Server, is_ip
+from watchtower.net.http import HttpClient
+from watchtower.net.tls import TlsProber
+from watchtower.parsers import ParseError
+from watchtower.parsers.dmarc import organizational_domain
+from watchtower.probe.api import Check, ProbeContext
+
+log = logging.getLogger(__name__)
+
+WATCHDOG_GRACE = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    check: Check
+    target: Target
+    timeout: float
+
+
+class Sweep:
+    """The network clients shared by every probe of one sweep (and so its DNS cache)."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        s = fleet.probe
+        servers = [Server.parse(n) for n in s.nameservers] or _system_nameservers()
+        self.fleet = fleet
+        self.dns = Resolver(servers, s.dns_timeout, authoritative_port=s.authoritative_port)
+        self.http = HttpClient(self.dns, ca_bundle=s.ca_bundle, timeout=s.http_timeout,
+                               max_body=s.max_body_bytes)
+        self.tls = TlsProber(self.dns, ca_bundle=s.ca_bundle, timeout=s.http_timeout)
+
+    def context(self, deadline: float) -> ProbeContext:
+        return ProbeContext(self.fleet, self.dns, self.http, self.tls, deadline)
+
+    def close(self) -> None:
+        self.http.close()
+        self.dns.close()
+
+
+def _system_nameservers() -> list[Server]:
+    """Fall back to /etc/resolv.conf when the fleet file names no resolver."""
+    out: list[Server] = []
+    try:
+        with open("/etc/resolv.conf") as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] == "nameserver":
+                    out.append(Server(parts[1]))
+    except OSError:
+        pass
+    return out or [Server("127.0.0.1")]
+
+
+def execute(job: Job, ctx: ProbeContext) -> Result:
+    """Gather, judge, keep evidence; any failure to probe becomes an `error` result."""
+    started = time.monotonic()
+    at = utcnow()
+    meta = job.check.meta
+    try:
+        facts = job.check.gather(job.target, ctx)
+        verdict = job.check.judge(facts)
+        evidence = job.check.evidence(facts)
+    except ProbeError as exc:
+        return error_result(job, exc.reason, exc.kind, started, at)
+    except Exception as exc:  # isolation: a crashing check is an error for itself alone
+        log.exception("check %s crashed on %s", meta.id, job.target.name)
+        reason = f"check crashed: {type(exc).__name__}: {exc}"[:500]
+        return error_result(job, reason, "crash", started, at)
+    return Result(meta.id, meta.family, job.target, verdict.status, verdict.summary, evidence,
+                  (time.monotonic() - started) * 1000, at, verdict.findings)
+
+
+def timeout_result(job: Job, started_at_monotonic: float) -> Result:
+    return error_result(job, f"timed out after {job.timeout:g}s", "timeout",
+                        started_at_monotonic, utcnow())
+
+
+def error_result(job: Job, reason: str, kind: str, started_at_monotonic: float | None,
+                 at: dt.datetime) -> Result:
+    """The one shape of a probe that could not run: status `error`, the reason as summary
+    and finding, `{"error", "error_kind"}` as evidence; duration from `started_at_monotonic`
+    (0 when the probe never started)."""
+    duration = 0.0 if started_at_monotonic is None else \
+        (time.monotonic() - started_at_monotonic) * 1000
+    return Result(job.check.meta.id, job.check.meta.family, job.target, Status.ERROR, reason,
+                  {"error": reason, "error_kind": kind}, duration, at,
+                  [Finding(Status.ERROR, reason)])
+
+
+class Runner:
+    """Runs jobs on a bounded pool of worker threads with a watchdog."""
+
+    def __init__(self, concurrency: int = 32) -> None:
+        self.concurrency = max(1, concurrency)
+        self.abandoned_threads = 0
+
+    def run(
+        self,
+        jobs: Iterable[Job],
+        context: Callable[[float], ProbeContext],
+        stop: threading.Event | None = None,
+    ) -> Iterator[Result]:
+        """Yield results as they complete (not in job order)."""
+        pending: queue.SimpleQueue[tuple[int, Job] | None] = queue.SimpleQueue()
+        done: queue.SimpleQueue[tuple[int, Result]] = queue.SimpleQueue()
+        job_list = list(jobs)
+        for item in enumerate(job_list):
+            pending.put(item)
+        total = len(job_list)
+        if total == 0:
+            return
+        lock = threading.Lock()
+        running: dict[int, tuple[threading.Thread, float, Job]] = {}
+        finished: set[int] = set()
+        abandoned: set[threading.Thread] = set()
+
+        def worker() -> None:
+            me = threading.current_thread()
+            while True:
+                if stop is not None and stop.is_set():
+                    return
+                try:
+                    item = pending.get_nowait()
+                except queue.Empty:
+                    return
+                if item is None:
+                    return
+                idx, job = item
+                started = time.monotonic()
+                with lock:
+                    running[idx] = (me, started, job)
+                result = execute(job, context(started + job.timeout))
+                with lock:
+                    running.pop(idx, None)
+                    if me in abandoned:
+                        return  # the watchdog already reported this pair and replaced us
+                    finished.add(idx)
+                done.put((idx, result))
+
+        def spawn() -> None:
+            t = threading.Thread(target=worker, name="watchtower-probe", daemon=True)
+            t.start()
+
+        for _ in range(min(self.concurrency, total)):
+            spawn()
+
+        emitted = 0
+        while emitted < total:
+            if stop is not None and stop.is_set():
+                return
+            try:
+                _idx, result = done.get(timeout=0.05)
+                emitted += 1
+                yield result
+                continue
+            except queue.Empty:
+                pass
+            now = time.monotonic()
+            overdue: list[tuple[int, threading.Thread, float, Job]] = []
+            with lock:
+                for idx, (thread, started, job) in list(running.items()):
+                    if now > started + job.timeout + WATCHDOG_GRACE:
+                        running.pop(idx)
+                        abandoned.add(thread)
+                        finished.add(idx)
+                        overdue.append((idx, thread, started, job))
+                alive = sum(1 for t in threading.enumerate()
+                            if t.name == "watchtower-probe" and t not in abandoned)
+            for _idx, _thread, started, job in overdue:
+                log.warning("check %s on %s exceeded %gs; abandoned", job.check.meta.id,
+                            job.target.name, job.timeout)
+                self.abandoned_threads += 1
+                emitted += 1
+                yield timeout_result(job, started)
+            if alive < self.concurrency and not pending.empty():
+                for _ in range(self.concurrency - alive):
+                    spawn()
+
+
+def plan_jobs(fleet: Fleet, checks: dict[str, Check], targets: list[Target] | None = None,
+              only: Callable[[str], bool] | None = None) -> list[Job]:
+    """Every applicable (check, target) pair, honouring `disabled` and timeout overrides.
+
+    Ordered by the domain each target lives under, then target, then check: the pool works on
+    a few domains at a time, so the checks that share a DNS question, a fetched page or a
+    kept-alive connection ask for it close together (the shared answers are bounded, and
+    connection pools keep recent hosts only).
+    """
+    jobs: list[Job] = []
+    all_targets = targets if targets is not None else fleet.targets()
+    chosen: list[tuple[Check, float]] = []
+    for cid, check in checks.items():
+        if only is not None and not only(cid):
+            continue
+        override = fleet.override_for(cid, check.meta.family)
+        if override.disabled:
+            continue
+        chosen.append((check, override.timeout or check.meta.timeout))
+    for target in sorted(all_targets, key=_locality_key):
+        for check, timeout in chosen:
+            if check.applies(target):
+                jobs.append(Job(check, target, timeout))
+    return jobs
+
+
+def _locality_key(target: Target) -> tuple[str, str, str]:
+    return (locality(target), str(target.kind), target.name)
+
+
+@functools.lru_cache(maxsize=65_536)
+def locality(target: Target) -> str:
+    """The registrable domain a target belongs to (its host's, by the Public Suffix List), or
+    its name when it names no DNS host (a NixOS host called `web1`). Memoised by target kind
+    and name: planning, sharding and ordering ask for every job of every sweep."""
+    spec = target.spec
+    host: str | None = None
+    for attr in ("base_url", "url"):
+        value = getattr(spec, attr, None)
+        if isinstance(value, str) and "://" in value:
+            host = urlsplit(value).hostname
+            break
+    if host is None:
+        host = getattr(spec, "host", None) or target.name
+    if "." not in host or is_ip(host):
+        return host
+    try:
+        return organizational_domain(host)
+    except ParseError:
+        return host

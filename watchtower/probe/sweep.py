@@ -1,0 +1,158 @@
+"""One sweep end to end: plan the pairs, run them, store results in batches, report flips.
+
+Results are written in small batches as they arrive, so a crash mid-sweep loses at most the
+batch in flight, and every result handed to `on_result` (progress, JSON output, logs) has already
+been committed: what was reported is stored.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from watchtower.config import Fleet
+from watchtower.model import Result, Status, Target
+from watchtower.probe import registry
+from watchtower.probe.api import Check
+from watchtower.probe.runner import Job, Runner, Sweep, plan_jobs
+from watchtower.probe.workers import ProcessRunner, processes_for
+from watchtower.store import Flip, Store
+
+if TYPE_CHECKING:
+    from watchtower.alerting.processor import AlertProcessor
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 200
+BATCH_SECONDS = 0.5
+
+
+@dataclass
+class SweepOutcome:
+    """What one sweep did. `results` holds every result only when the caller asked to keep
+    them (the CLI prints them); a scheduled sweep keeps counts, so a 50,000-probe sweep does
+    not hold 50,000 evidence dicts in memory."""
+
+    results: list[Result] = field(default_factory=list)
+    flips: list[Flip] = field(default_factory=list)
+    sweep_id: int | None = None
+    seconds: float = 0.0
+    stored: int = 0
+    total: int = 0
+    status_counts: dict[Status, int] = field(default_factory=dict)
+    dns_stats: dict[str, int] = field(default_factory=dict)
+    processes: int = 1
+    #: Per worker process (empty for an in-process sweep): CPU seconds, peak RSS in MiB.
+    worker_cpu: list[float] = field(default_factory=list)
+    worker_peak_rss_mb: list[float] = field(default_factory=list)
+
+    def add(self, result: Result, keep: bool) -> None:
+        self.total += 1
+        self.status_counts[result.status] = self.status_counts.get(result.status, 0) + 1
+        if keep:
+            self.results.append(result)
+
+    def counts(self) -> dict[Status, int]:
+        return dict(self.status_counts)
+
+
+def select_checks(only: list[str] | None = None) -> dict[str, Check]:
+    """All registered checks, or those whose id or family matches one of the globs."""
+    checks = registry.checks()
+    if not only:
+        return checks
+    return {cid: c for cid, c in checks.items()
+            if any(fnmatch.fnmatchcase(cid, g) or c.meta.family == g for g in only)}
+
+
+def run_sweep(
+    fleet: Fleet,
+    store: Store | None,
+    checks: dict[str, Check],
+    *,
+    targets: list[Target] | None = None,
+    schedule: str = "manual",
+    on_result: Callable[[Result], None] | None = None,
+    on_flip: Callable[[Flip], None] | None = None,
+    stop: threading.Event | None = None,
+    jobs: list[Job] | None = None,
+    alerts: AlertProcessor | None = None,
+    keep_results: bool = True,
+) -> SweepOutcome:
+    started = time.monotonic()
+    if jobs is None:
+        jobs = plan_jobs(fleet, checks, targets)
+    outcome = SweepOutcome()
+    if store is not None:
+        outcome.sweep_id = store.begin_sweep(schedule, len(jobs))
+    batch: list[Result] = []
+    last_flush = time.monotonic()
+
+    def flush() -> None:
+        nonlocal last_flush
+        if store is not None and batch:
+            flips = store.record(batch, outcome.sweep_id)
+            outcome.stored += len(batch)
+            log.debug("sweep %s: stored %d results (%d so far)", outcome.sweep_id, len(batch),
+                      outcome.stored)
+            outcome.flips.extend(flips)
+            for flip in flips:
+                if flip.old is not None:
+                    log.info("%s on %s: %s -> %s: %s", flip.check, flip.target, flip.old,
+                             flip.new, flip.reason)
+                if on_flip is not None:
+                    on_flip(flip)
+            if alerts is not None:
+                # After the results are committed: thresholds count stored results only, and
+                # the notices are written with the alert state in one transaction.
+                alerts.process(batch)
+        if on_result is not None:
+            for r in batch:
+                on_result(r)
+        batch.clear()
+        last_flush = time.monotonic()
+
+    processes = processes_for(fleet, jobs)
+    # The network clients live where the probes run: here, or in each worker process.
+    pool = ProcessRunner(processes, fleet.probe.concurrency) if processes > 1 else None
+    sweep = Sweep(fleet) if pool is None else None
+    if pool is not None:
+        results = pool.run(jobs, fleet, stop)
+        log.debug("sweep of %d probes over %d worker processes", len(jobs), processes)
+    else:
+        assert sweep is not None
+        results = Runner(fleet.probe.concurrency).run(jobs, sweep.context, stop)
+    state = "done"
+    try:
+        for result in results:
+            outcome.add(result, keep_results)
+            batch.append(result)
+            if len(batch) >= BATCH_SIZE or time.monotonic() - last_flush > BATCH_SECONDS:
+                flush()
+        if stop is not None and stop.is_set():
+            state = "interrupted"
+        flush()
+    except BaseException:
+        state = "interrupted"
+        raise
+    finally:
+        if store is not None and outcome.sweep_id is not None:
+            try:
+                store.finish_sweep(outcome.sweep_id, outcome.counts(), state)
+            except Exception as exc:
+                log.error("could not close sweep %s: %s", outcome.sweep_id, exc)
+        outcome.processes = processes
+        if pool is not None:
+            outcome.dns_stats = pool.dns_stats
+            outcome.worker_cpu = pool.worker_cpu
+            outcome.worker_peak_rss_mb = pool.worker_peak_rss_mb
+        if sweep is not None:
+            outcome.dns_stats = sweep.dns.cache_stats
+            sweep.close()
+        outcome.seconds = time.monotonic() - started
+    return outcome

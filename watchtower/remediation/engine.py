@@ -1,0 +1,678 @@
+"""Remediation: plan, policy, apply, verify, undo — every step audited.
+
+The loop a provider can trust:
+1. `propose` turns failing check states into Plans (concrete argv lists or API calls, a diff a
+   person reads, the undo steps, the checks that verify) — or a stated reason why nothing needs
+   doing. A proposal is stored with the policy in force: `off` (nothing stored), `dry-run`
+   (stored, never applied), `approve` (waits for a person), `auto`.
+2. `apply` re-reads the policy *now* (a reload may have tightened it), refuses anything outside
+   it, refuses a plan whose signature (an HMAC with a key kept outside the database) does not
+   match — the database is never trusted to carry commands — takes the host lock, checks the
+   rate limit and cooldown, moves the row `approved -> applying` by compare-and-set (so a second
+   process or a forged request cannot apply it twice), writes the undo steps to the audit trail
+   before the first change, runs the steps, confirms those that finish on their own (a detached
+   NixOS switch) or whose connection dropped by asking the host over fresh connections, waits a
+   settle delay, re-runs the triggering checks, and undoes the change when they still fail. The
+   final state says what happened: `applied`, `rolled_back` or `failed`.
+3. `recover` at start-up resolves proposals a crash left `applying`/`verifying`: it verifies
+   the host as it is; if the checks pass the change stands, else it is undone. Never re-applied.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Literal
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from watchtower.config import Fleet
+from watchtower.errors import ProbeError
+from watchtower.model import Status, Target, utcnow
+from watchtower.probe import registry
+from watchtower.store import StateRow, Store, aware
+from watchtower.store.remediation import (
+    OPEN_STATES,
+    AuditRow,
+    HostLockRow,
+    RemediationRow,
+)
+
+log = logging.getLogger(__name__)
+
+Policy = Literal["off", "dry-run", "approve", "auto"]
+OUTPUT_CAP = 4000
+CONFIRM_INTERVAL = 1.0  # seconds between confirmation attempts
+CONFIRM_ATTEMPT_TIMEOUT = 20.0  # one attempt's command, at most
+
+
+@dataclass(frozen=True, slots=True)
+class RemediationMeta:
+    id: str
+    title: str
+    triggers: tuple[str, ...]
+    settle_seconds: float = 5.0
+    max_per_hour: int = 3
+    cooldown_seconds: float = 600.0
+
+
+@dataclass
+class Step:
+    """One concrete action: a command on a fleet host (argv list), an HTTP API call, or a named
+    in-process action (`action`, registered with `register_action`, arguments in `body`: a
+    change that needs a library, like a commit to a DNS repository or an octoDNS sync)."""
+
+    description: str
+    kind: Literal["command", "http", "action"]
+    host: str | None = None
+    argv: list[str] | None = None
+    method: str | None = None
+    url: str | None = None
+    body: Any = None
+    secret: str | None = None  # name of the config entry whose Secret authenticates the call
+    timeout: float = 120.0
+    # A step whose effect completes after it returns (a detached switch), or whose connection
+    # may drop mid-way, is *confirmed*: `confirm_argv` runs on the same host through a fresh
+    # connection every second until its stdout contains `confirm_expect`, for at most
+    # `confirm_timeout` seconds. Only the host's own state decides the step's outcome.
+    confirm_argv: list[str] | None = None
+    confirm_expect: str | None = None
+    confirm_timeout: float = 300.0
+    action: str | None = None
+
+    def render(self) -> str:
+        if self.kind == "command":
+            return f"[{self.host}] " + " ".join(_show_arg(a) for a in self.argv or [])
+        if self.kind == "action":
+            return f"{self.action} {json.dumps(self.body, sort_keys=True)}"
+        return f"{self.method} {self.url}" + (f" {json.dumps(self.body)}" if self.body else "")
+
+
+def _show_arg(arg: str) -> str:
+    return arg if arg and all(c.isalnum() or c in "-_./:=@+," for c in arg) else repr(arg)
+
+
+@dataclass
+class Plan:
+    remediation: str
+    target: str
+    host: str
+    summary: str
+    diff: str
+    steps: list[Step]
+    undo: list[Step]
+    verify: list[str]
+    guard: str | None = None  # why it must not run unless forced (e.g. a migration boundary)
+    data: dict[str, Any] = field(default_factory=dict)
+    # The change takes effect when someone else acts (an operator merges and syncs a commit):
+    # `applied` once the steps succeed, `verified` when the checks pass later; never undone
+    # automatically for checks that fail before then (`Remediator.verify_pending`).
+    verify_later: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        raw = json.loads(text)
+        raw["steps"] = [Step(**s) for s in raw["steps"]]
+        raw["undo"] = [Step(**s) for s in raw["undo"]]
+        return cls(**raw)
+
+
+@dataclass(frozen=True, slots=True)
+class NoAction:
+    reason: str
+
+
+@dataclass(slots=True)
+class StepOutcome:
+    """What a step did. `unknown`: the transport failed (SSH dropped), so whether the command
+    took effect on the host cannot be told from here — a confirmation must find out."""
+
+    ok: bool
+    output: str
+    unknown: bool = False
+
+
+#: In-process actions by name: (body, timeout) -> outcome. Only watchtower's own code registers
+#: them, and a plan names one by string, so a stored plan can never name arbitrary code.
+ACTIONS: dict[str, Callable[[Any, float], StepOutcome]] = {}
+
+
+def register_action(name: str) -> Callable[[Callable[[Any, float], StepOutcome]],
+                                           Callable[[Any, float], StepOutcome]]:
+    def add(func: Callable[[Any, float], StepOutcome]) -> Callable[[Any, float], StepOutcome]:
+        ACTIONS[name] = func
+        return func
+
+    return add
+
+
+def run_action(step: Step) -> StepOutcome:
+    func = ACTIONS.get(step.action or "")
+    if func is None:
+        return StepOutcome(False, f"no action named {step.action!r}")
+    return func(step.body, step.timeout)
+
+
+class Remediation:
+    """Base of every remediation: match failing checks, make a Plan; steps run by the engine."""
+
+    meta: ClassVar[RemediationMeta]
+
+    def plan(self, state: StateRow, ctx: RemediationContext) -> Plan | NoAction:
+        raise NotImplementedError
+
+    def observe(self, ctx: RemediationContext) -> None:
+        """Learn from the latest sweep before planning (e.g. which generations were good)."""
+
+
+@dataclass
+class RemediationContext:
+    """What plans and steps may use: the fleet, the store, and how to reach hosts and APIs."""
+
+    fleet: Fleet
+    store: Store
+    run_command: Callable[[str, list[str], float], StepOutcome]
+    call_http: Callable[[Step], StepOutcome]
+    verify: Callable[[Target, list[str]], list[Status]]
+    run_action: Callable[[Step], StepOutcome] = run_action
+
+    def target(self, name: str) -> Target | None:
+        return next((t for t in self.fleet.targets() if t.name == name), None)
+
+
+class PolicyRefused(Exception):
+    """Applying was refused: outside policy, locked, rate-limited, guarded or already done."""
+
+
+def policy_for(fleet: Fleet, remediation: str, target: str) -> Policy:
+    """Most specific wins: `id@target`, then `id`, then the default."""
+    policies = fleet.remediation.policies
+    return policies.get(f"{remediation}@{target}",
+                        policies.get(remediation, fleet.remediation.default_policy))
+
+
+def _holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Remediator:
+    """The engine. One per process; safe against other processes through the database."""
+
+    def __init__(self, fleet: Fleet, store: Store, ctx: RemediationContext) -> None:
+        self.fleet = fleet
+        self.store = store
+        self.ctx = ctx
+        self.sleep: Callable[[float], None] = time.sleep  # the settle delay (tests skip it)
+        self.confirm_interval = CONFIRM_INTERVAL
+
+    def reconfigure(self, fleet: Fleet) -> None:
+        """A reloaded fleet file: its policies apply to every later apply."""
+        self.fleet = fleet
+        self.ctx.fleet = fleet
+
+    # -- audit ------------------------------------------------------------------------------
+
+    def audit(self, rid: int, actor: str, action: str, detail: str = "", ok: bool = True
+              ) -> None:
+        with Session(self.store.engine) as s:
+            s.add(AuditRow(remediation_id=rid, at=utcnow(), actor=actor, action=action,
+                           detail=detail[:OUTPUT_CAP], ok=ok))
+            s.commit()
+
+    def history(self, rid: int | None = None) -> list[AuditRow]:
+        with Session(self.store.engine) as s:
+            q = select(AuditRow)
+            if rid is not None:
+                q = q.where(AuditRow.remediation_id == rid)
+            return list(s.exec(q.order_by(col(AuditRow.id))).all())
+
+    def get(self, rid: int) -> RemediationRow | None:
+        with Session(self.store.engine) as s:
+            return s.get(RemediationRow, rid)
+
+    def proposals(self, states: Iterable[str] | None = None) -> list[RemediationRow]:
+        with Session(self.store.engine) as s:
+            q = select(RemediationRow)
+            if states is not None:
+                q = q.where(col(RemediationRow.state).in_(list(states)))
+            return list(s.exec(q.order_by(col(RemediationRow.id))).all())
+
+    def _transition(self, rid: int, expected: Iterable[str], new: str, **values: Any) -> bool:
+        """Compare-and-set on the state column: True when this caller made the change."""
+        with Session(self.store.engine) as s:
+            stmt = (update(RemediationRow)
+                    .where(col(RemediationRow.id) == rid,
+                           col(RemediationRow.state).in_(list(expected)))
+                    .values(state=new, updated_at=utcnow(), **values))
+            changed = s.exec(stmt).rowcount
+            s.commit()
+            return bool(changed)
+
+    # -- propose ----------------------------------------------------------------------------
+
+    def propose(self, states: list[StateRow] | None = None) -> list[RemediationRow]:
+        """Plan a fix for every failing state a remediation is triggered by."""
+        states = self.store.current() if states is None else states
+        failing = [st for st in states if st.status == Status.FAIL]
+        created: list[RemediationRow] = []
+        open_keys = {(r.remediation, r.target) for r in self.proposals(OPEN_STATES)}
+        for rid, cls in registry.remediations().items():
+            remediation = cls()
+            for st in failing:
+                if st.check_id not in cls.meta.triggers or (rid, st.target) in open_keys:
+                    continue
+                policy = policy_for(self.fleet, rid, st.target)
+                if policy == "off":
+                    continue
+                try:
+                    outcome = remediation.plan(st, self.ctx)
+                except ProbeError as exc:
+                    # One remediation that cannot read its host (not NixOS, SSH down) must not
+                    # keep the others from planning, nor crash `watchtower run`'s run_auto.
+                    log.warning("%s on %s: cannot plan: %s", rid, st.target, exc.reason)
+                    continue
+                if isinstance(outcome, NoAction):
+                    log.debug("%s on %s: nothing to do (%s)", rid, st.target, outcome.reason)
+                    continue
+                row = self._store_plan(outcome, policy, [st.check_id])
+                open_keys.add((rid, st.target))
+                created.append(row)
+        return created
+
+    def _store_plan(self, plan: Plan, policy: Policy, triggers: list[str]) -> RemediationRow:
+        state = {"dry-run": "dry_run", "approve": "awaiting_approval",
+                 "auto": "approved"}[policy]
+        now = utcnow()
+        row = RemediationRow(
+            remediation=plan.remediation, target=plan.target, host=plan.host,
+            trigger_checks=json.dumps(triggers), policy=policy, state=state,
+            summary=plan.summary, plan=plan.to_json(), created_at=now, updated_at=now,
+            approved_by="auto" if policy == "auto" else None,
+            approved_at=now if policy == "auto" else None,
+        )
+        row.plan_signature = self._signature(row)
+        with Session(self.store.engine) as s:
+            s.add(row)
+            s.commit()
+            s.refresh(row)
+        assert row.id is not None
+        self.audit(row.id, "auto", "planned", f"policy {policy}: {plan.summary}\n{plan.diff}")
+        return row
+
+    # -- approve / reject -------------------------------------------------------------------
+
+    def approve(self, rid: int, user: str) -> None:
+        row = self._require(rid)
+        policy = policy_for(self.fleet, row.remediation, row.target)
+        if policy not in ("approve", "auto"):
+            self.audit(rid, user, "approve-refused", f"policy is {policy}", ok=False)
+            raise PolicyRefused(f"remediation {rid}: policy is {policy}; it cannot be approved")
+        if not self._transition(rid, ["awaiting_approval"], "approved", approved_by=user,
+                                approved_at=utcnow()):
+            raise PolicyRefused(f"remediation {rid} is {row.state}, not awaiting approval")
+        self.audit(rid, user, "approved")
+
+    def reject(self, rid: int, user: str, reason: str = "") -> None:
+        if not self._transition(rid, ["awaiting_approval", "approved"], "rejected",
+                                finished_at=utcnow(), outcome=f"rejected by {user}"):
+            raise PolicyRefused(f"remediation {rid} cannot be rejected in its state")
+        self.audit(rid, user, "rejected", reason)
+
+    def _require(self, rid: int) -> RemediationRow:
+        row = self.get(rid)
+        if row is None:
+            raise PolicyRefused(f"no remediation {rid}")
+        return row
+
+    # -- apply ------------------------------------------------------------------------------
+
+    def apply(self, rid: int, actor: str, *, force: bool = False) -> RemediationRow:
+        """Apply an approved plan under the policy in force now; returns the final row."""
+        row = self._require(rid)
+        policy = policy_for(self.fleet, row.remediation, row.target)
+        if row.state != "approved":
+            raise PolicyRefused(f"remediation {rid} is {row.state}, not approved")
+        if policy not in ("approve", "auto") or (policy == "approve"
+                                                  and row.approved_by in (None, "auto")):
+            self.audit(rid, actor, "apply-refused", f"policy now {policy}", ok=False)
+            raise PolicyRefused(f"remediation {rid}: policy {policy} does not allow applying "
+                                "it (approve needs a person's approval)")
+        plan = Plan.from_json(row.plan)
+        stale = self._forged(row)
+        if stale:
+            self.audit(rid, actor, "apply-refused", stale, ok=False)
+            raise PolicyRefused(f"remediation {rid} refused: {stale}")
+        if plan.guard and not force:
+            self.audit(rid, actor, "apply-refused", plan.guard, ok=False)
+            raise PolicyRefused(f"remediation {rid} refused: {plan.guard} (use --force)")
+        meta = registry.remediations()[row.remediation].meta
+        self._check_rate(row, meta)
+        if not self._lock(row):
+            raise PolicyRefused(f"host {row.host} is being remediated by another change")
+        try:
+            if not self._transition(rid, ["approved"], "applying", applied_by=actor):
+                raise PolicyRefused(f"remediation {rid} was taken by another process")
+            self.audit(rid, actor, "undo-recorded",
+                       "\n".join(s.render() for s in plan.undo) or "(nothing to undo)")
+            for i, step in enumerate(plan.steps, 1):
+                outcome = self._run(rid, actor, step, f"step {i}/{len(plan.steps)}")
+                if not outcome.ok:
+                    self._undo(rid, actor, plan)
+                    self._finish(rid, "applying", "failed", f"step {i} failed; undone")
+                    return self._require(rid)
+            if plan.verify_later:
+                self._finish(rid, "applying", "applied", "applied; verified once the checks "
+                             f"pass ({', '.join(plan.verify)}), after the operator's sync")
+                return self._require(rid)
+            self._transition(rid, ["applying"], "verifying")
+            settle = self.fleet.remediation.settle_seconds
+            self.sleep(meta.settle_seconds if settle is None else settle)
+            if self._verify(rid, actor, plan):
+                self._finish(rid, "verifying", "applied", "verified: the checks pass")
+            else:
+                self._undo(rid, actor, plan)
+                self._finish(rid, "verifying", "rolled_back",
+                             "verification failed; the change was undone")
+        finally:
+            self._unlock(row.host, rid)
+        return self._require(rid)
+
+    def _plan_key(self) -> bytes:
+        """The key that signs plans, kept in the state directory (never in the database)."""
+        from watchtower.config import default_state_dir
+
+        path = default_state_dir(self.fleet.store) / "remediation-plan.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, secrets.token_bytes(32))
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)
+        return path.read_bytes()
+
+    def _signature(self, row: RemediationRow) -> str:
+        """HMAC over what apply would run: the remediation, target, host and whole plan."""
+        message = "\0".join([row.remediation, row.target, row.host, row.plan]).encode()
+        return hmac.new(self._plan_key(), message, hashlib.sha256).hexdigest()
+
+    def _forged(self, row: RemediationRow) -> str | None:
+        """Why a stored plan may not run (None when it is one this watchtower made).
+
+        The database is not trusted to carry commands: a row written into it directly, or a
+        plan edited after it was made, does not carry a valid signature and never runs
+        (tests/reliability/test_security_remediation.py writes such rows).
+        """
+        if not hmac.compare_digest(self._signature(row), row.plan_signature or ""):
+            return ("the stored plan does not carry this watchtower's signature (it was not "
+                    "made by watchtower, or it was changed after it was made)")
+        return None
+
+    def _run(self, rid: int, actor: str, step: Step, label: str) -> StepOutcome:
+        try:
+            if step.kind == "command":
+                assert step.host is not None and step.argv is not None
+                outcome = self.ctx.run_command(step.host, step.argv, step.timeout)
+            elif step.kind == "action":
+                outcome = self.ctx.run_action(step)
+            else:
+                outcome = self.ctx.call_http(step)
+        except Exception as exc:  # a transport failure: the step's effect is unknown
+            outcome = StepOutcome(False, f"transport failed: {type(exc).__name__}: {exc}",
+                                  unknown=True)
+        self.audit(rid, actor, label, f"{step.render()}\n{outcome.output}", ok=outcome.ok)
+        if step.confirm_argv and (outcome.ok or outcome.unknown):
+            return self._confirm(rid, actor, step, label)
+        return outcome
+
+    def _confirm(self, rid: int, actor: str, step: Step, label: str) -> StepOutcome:
+        """Ask the host, over a new connection each time, whether the step took effect.
+
+        A detached switch returns before it is done, and a dropped connection says nothing
+        about what happened on the host; either way the host's own state (for a switch: where
+        current_system points) is the only truth. Every attempt is audited."""
+        assert step.confirm_argv is not None and step.host is not None
+        expect = step.confirm_expect or ""
+        deadline = time.monotonic() + step.confirm_timeout
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = deadline - time.monotonic()
+            try:
+                got = self.ctx.run_command(step.host, step.confirm_argv,
+                                           max(1.0, min(CONFIRM_ATTEMPT_TIMEOUT, remaining)))
+            except Exception as exc:  # the host may still be unreachable: try again
+                got = StepOutcome(False, f"transport failed: {type(exc).__name__}: {exc}",
+                                  unknown=True)
+            confirmed = got.ok and expect in got.output
+            self.audit(rid, actor, f"{label} confirm",
+                       f"attempt {attempt}: {' '.join(step.confirm_argv)} -> "
+                       f"{got.output.strip()[-500:] or '(no output)'}"
+                       f"{'' if confirmed else f' (waiting for {expect})'}", ok=confirmed)
+            if confirmed:
+                return StepOutcome(True, f"confirmed after {attempt} attempt(s)")
+            if time.monotonic() + self.confirm_interval > deadline:
+                self.audit(rid, actor, f"{label} confirm-timeout",
+                           f"{expect} not seen within {step.confirm_timeout:g}s", ok=False)
+                return StepOutcome(False, f"not confirmed within {step.confirm_timeout:g}s")
+            time.sleep(self.confirm_interval)
+
+    def _undo(self, rid: int, actor: str, plan: Plan) -> bool:
+        ok = True
+        for i, step in enumerate(plan.undo, 1):
+            ok = self._run(rid, actor, step, f"undo {i}/{len(plan.undo)}").ok and ok
+        return ok
+
+    def _verify(self, rid: int, actor: str, plan: Plan) -> bool:
+        target = self.ctx.target(plan.target)
+        if target is None:
+            self.audit(rid, actor, "verify", f"target {plan.target} is gone", ok=False)
+            return False
+        statuses = self.ctx.verify(target, plan.verify)
+        ok = bool(statuses) and all(s in (Status.OK, Status.WARN) for s in statuses)
+        self.audit(rid, actor, "verify", f"{', '.join(plan.verify)}: "
+                   f"{', '.join(str(s) for s in statuses)}", ok=ok)
+        return ok
+
+    def _finish(self, rid: int, expected: str, state: str, outcome: str) -> None:
+        self._transition(rid, [expected], state, finished_at=utcnow(), outcome=outcome)
+        self.audit(rid, "auto", state, outcome, ok=state == "applied")
+        log.info("remediation %d: %s (%s)", rid, state, outcome)
+
+    def _check_rate(self, row: RemediationRow, meta: RemediationMeta) -> None:
+        now = utcnow()
+        hour_ago = now - dt.timedelta(hours=1)
+        with Session(self.store.engine) as s:
+            recent = s.exec(select(RemediationRow).where(
+                RemediationRow.host == row.host,
+                col(RemediationRow.finished_at).is_not(None))).all()
+        on_host = [r for r in recent if r.finished_at and aware(r.finished_at) >= hour_ago
+                   and r.state in ("applied", "verified", "rolled_back", "failed")]
+        limit = self.fleet.remediation.max_per_host_per_hour
+        if len(on_host) >= min(limit, meta.max_per_hour * 10):
+            assert row.id is not None
+            self.audit(row.id, "auto", "rate-limited", f"{len(on_host)} changes on "
+                       f"{row.host} in the last hour (limit {limit})", ok=False)
+            raise PolicyRefused(f"rate limit: {len(on_host)} changes on {row.host} this hour")
+        same = [r for r in on_host if r.remediation == row.remediation
+                and r.target == row.target and r.finished_at
+                and (now - aware(r.finished_at)).total_seconds() < meta.cooldown_seconds]
+        per_fix = [r for r in on_host if r.remediation == row.remediation]
+        if same or len(per_fix) >= meta.max_per_hour:
+            assert row.id is not None
+            self.audit(row.id, "auto", "rate-limited", "cooldown or hourly limit of "
+                       f"{row.remediation}", ok=False)
+            raise PolicyRefused(f"cooldown: {row.remediation} ran on {row.target} recently")
+
+    # -- locks ------------------------------------------------------------------------------
+
+    def _lock(self, row: RemediationRow) -> bool:
+        assert row.id is not None
+        now = utcnow()
+        expires = now + dt.timedelta(seconds=self.fleet.remediation.lock_seconds)
+        with Session(self.store.engine) as s:
+            existing = s.get(HostLockRow, row.host)
+            if existing is not None:
+                if aware(existing.expires_at) > now:
+                    return False
+                s.delete(existing)  # expired: its holder died; take over
+                s.commit()
+            s.add(HostLockRow(host=row.host, remediation_id=row.id, holder=_holder(),
+                              acquired_at=now, expires_at=expires))
+            try:
+                s.commit()
+            except IntegrityError:
+                return False
+        return True
+
+    def _unlock(self, host: str, rid: int) -> None:
+        with Session(self.store.engine) as s:
+            existing = s.get(HostLockRow, host)
+            if existing is not None and existing.remediation_id == rid:
+                s.delete(existing)
+                s.commit()
+
+    def revert(self, rid: int, actor: str) -> RemediationRow:
+        """Undo an applied remediation on request (a person changed their mind)."""
+        row = self._require(rid)
+        if not self._transition(rid, ["applied", "verified"], "reverting"):
+            raise PolicyRefused(f"remediation {rid} is {row.state}; only applied ones revert")
+        if not self._lock(row):
+            self._transition(rid, ["reverting"], row.state)
+            raise PolicyRefused(f"host {row.host} is being remediated by another change")
+        try:
+            ok = self._undo(rid, actor, Plan.from_json(row.plan))
+            self._finish(rid, "reverting", "reverted" if ok else "failed",
+                         f"undone on request of {actor}" if ok else "undo failed")
+        finally:
+            self._unlock(row.host, rid)
+        return self._require(rid)
+
+    # -- after a crash ----------------------------------------------------------------------
+
+    def recover(self) -> list[int]:
+        """Resolve proposals a crash left half-done: verify, keep or undo; never re-apply."""
+        resolved = []
+        for row in self.proposals(["applying", "verifying"]):
+            assert row.id is not None
+            plan = Plan.from_json(row.plan)
+            self.audit(row.id, "auto", "interrupted", f"found {row.state} after a restart")
+            self._transition(row.id, [row.state], "verifying")
+            if self._verify(row.id, "auto", plan):
+                self._finish(row.id, "verifying", "applied",
+                             "interrupted, then verified after restart")
+            else:
+                self._undo(row.id, "auto", plan)
+                self._finish(row.id, "verifying", "rolled_back",
+                             "interrupted; verification failed after restart; undone")
+            self._unlock(row.host, row.id)
+            resolved.append(row.id)
+        return resolved
+
+    def verify_pending(self) -> list[int]:
+        """Plans applied with `verify_later` whose checks pass now become `verified` (a
+        commit for review, once the operator merged and synced it). Checks that still fail
+        leave them `applied`, with nothing audited: they wait for a person."""
+        done = []
+        for row in self.proposals(["applied"]):
+            assert row.id is not None
+            plan = Plan.from_json(row.plan)
+            target = self.ctx.target(plan.target)
+            if not plan.verify_later or target is None:
+                continue
+            statuses = self.ctx.verify(target, plan.verify)
+            passing = bool(statuses) and all(s in (Status.OK, Status.WARN) for s in statuses)
+            if passing and self._transition(row.id, ["applied"], "verified"):
+                self.audit(row.id, "auto", "verified", f"{', '.join(plan.verify)}: "
+                           f"{', '.join(str(s) for s in statuses)}")
+                done.append(row.id)
+        return done
+
+    def run_auto(self) -> list[RemediationRow]:
+        """Propose, then apply what policy `auto` allows (the scheduler calls this)."""
+        for cls in registry.remediations().values():
+            cls().observe(self.ctx)
+        self.verify_pending()
+        self.propose()
+        done = []
+        for row in self.proposals(["approved"]):
+            assert row.id is not None
+            if policy_for(self.fleet, row.remediation, row.target) != "auto":
+                continue
+            try:
+                done.append(self.apply(row.id, "auto"))
+            except PolicyRefused as exc:
+                log.info("auto remediation %d not applied: %s", row.id, exc)
+        return done
+
+
+def plans_text(row: RemediationRow) -> str:
+    plan = Plan.from_json(row.plan)
+    lines = [f"#{row.id} {row.remediation} on {row.target} [{row.state}, policy {row.policy}]",
+             f"  {plan.summary}"]
+    lines += [f"  diff: {line}" for line in plan.diff.splitlines()]
+    lines += [f"  step: {s.render()}" for s in plan.steps]
+    lines += [f"  undo: {s.render()}" for s in plan.undo]
+    lines.append(f"  verify: {', '.join(plan.verify)}")
+    if plan.guard:
+        lines.append(f"  guard: {plan.guard}")
+    return "\n".join(lines)
+
+
+def default_context(fleet: Fleet, store: Store) -> RemediationContext:
+    """The real way out: commands over the hosts' transports, API calls with the configured
+    keys, verification by re-running the checks on the target (results are stored). Each call
+    reads `ctx.fleet`, so a reloaded fleet file takes effect at once."""
+    import requests
+
+    from watchtower.net.transport import LocalTransport, open_transport
+    from watchtower.probe.sweep import run_sweep
+
+    def run_command(host_name: str, argv: list[str], timeout: float) -> StepOutcome:
+        if host_name == "@local":  # runs on the appliance itself (nixos-rebuild --target-host)
+            result = LocalTransport().run(argv, timeout)
+            return StepOutcome(result.ok, (result.stdout + result.stderr)[-OUTPUT_CAP:])
+        host = next((h for h in ctx.fleet.hosts if h.name == host_name), None)
+        if host is None:
+            return StepOutcome(False, f"no [[hosts]] entry named {host_name!r}")
+        with open_transport(host) as transport:
+            result = transport.run(argv, timeout)
+        output = (result.stdout + result.stderr)[-OUTPUT_CAP:]
+        if host.ssh and result.rc < 0:
+            # The ssh client itself was killed: the remote command may or may not have run.
+            return StepOutcome(False, f"ssh client killed by signal {-result.rc}\n{output}",
+                               unknown=True)
+        return StepOutcome(result.ok, output)
+
+    def call_http(step: Step) -> StepOutcome:
+        api = next((a for a in ctx.fleet.dns_apis if a.name == step.secret), None)
+        headers = {"X-API-Key": api.api_key.reveal()} if api is not None else {}
+        assert step.method is not None and step.url is not None
+        resp = requests.request(step.method, step.url, json=step.body, headers=headers,
+                                timeout=step.timeout)
+        return StepOutcome(200 <= resp.status_code < 300,
+                           f"HTTP {resp.status_code} {resp.text[:500]}")
+
+    def verify(target: Target, check_ids: list[str]) -> list[Status]:
+        checks = {cid: c for cid, c in registry.checks().items() if cid in check_ids}
+        outcome = run_sweep(ctx.fleet, store, checks, targets=[target], schedule="verify")
+        return [r.status for r in outcome.results]
+
+    ctx = RemediationContext(fleet, store, run_command, call_http, verify)
+    return ctx
