@@ -12,13 +12,13 @@ import time
 from typing import Any
 
 import pytest
-from watchtower.probe.runner import Job, Sweep, execute
 
 from tests.servers import tls_cases
 from tests.servers.tls_world import TlsWorld
 from watchtower.config import Fleet
 from watchtower.model import Result
 from watchtower.probe import registry
+from watchtower.probe.runner import Job, Sweep, execute
 
 TIMEOUT = 120.0
 

@@ -155,6 +155,7 @@ def test_cli_add_list_revoke(tmp_path: Path, capsys) -> None:  # type: ignore[no
 def test_dashboard_explains_as_operators_only_and_audits(store: Store) -> None:
     from watchtower.dashboards import actions
     from watchtower.dashboards.auth import Role, User
+
     from watchtower.store.dashboard import ensure_tables
 
     ensure_tables(store.engine)
