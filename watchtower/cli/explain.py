@@ -2,7 +2,7 @@
 
 Who may run this: whoever can run watchtower against the fleet's store (its operators, on the
 appliance). Every record names its author (`--by`, default the login name) and stays in the
-store when revoked (watchtower/explanation_store.py), which is the audit.
+store when revoked (watchtower/store/explanations.py), which is the audit.
 """
 
 from __future__ import annotations
