@@ -297,8 +297,9 @@ class Hsts(Check):
 @register
 class SecurityHeaders(GradedCheck):
     """The application headers internet.nl tests, by internet.nl's rules
-    (`watchtower.compliance.http_headers`), and HTTP compression over HTTPS. The GET is the
-    client's usual one (it accepts gzip and deflate), shared with web.hsts in a sweep."""
+    (`watchtower.compliance.http_headers`), and HTTP compression over HTTPS: its GET offers
+    every compression internet.nl offers (the client otherwise asks for identity), so it is
+    its own GET, not web.hsts's."""
 
     meta = CheckMeta(
         id="web.headers",
@@ -313,7 +314,8 @@ class SecurityHeaders(GradedCheck):
     )
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
-        fetched, _ = fetch(ctx, target.spec.url, follow=False, keep=HEADERS)
+        fetched, _ = fetch(ctx, target.spec.url, follow=False, keep=HEADERS,
+                           headers={"Accept-Encoding": http_headers.ACCEPT_ENCODING})
         return {"url": target.spec.url, "https": fetched}
 
     def criteria(self, facts: Facts) -> list[Criterion]:

@@ -13,7 +13,7 @@
   pass, strict-origin(-when-cross-origin) pass with a recommendation (info), anything else
   warns, none at all is a recommendation (browsers default to strict-origin-when-cross-origin).
 - HTTP compression over HTTPS (optional, NCSC-NL 3.4.1 / BREACH): a Content-Encoding on the
-  answer to a request that accepts compression.
+  answer to a request that accepts compression (`ACCEPT_ENCODING`, internet.nl's list).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from watchtower.compliance.ncsc_tls import HTTP_COMPRESSION, Level
 
 PASSED, INFO, WARNING, FAILED = (InStatus.PASSED, InStatus.INFO, InStatus.WARNING,
                                  InStatus.FAILED)
+#: What internet.nl's header request accepts, so a server that compresses anything says so.
+ACCEPT_ENCODING = "br, compress, deflate, exi, gzip, pack200-gzip, x-compress, x-gzip, zstd"
 GOOD_REFERRER = frozenset({"no-referrer", "same-origin"})
 RECOMMEND_REFERRER = frozenset({"strict-origin", "strict-origin-when-cross-origin"})
 BAD_REFERRER = frozenset({"origin", "origin-when-cross-origin", "no-referrer-when-downgrade",
