@@ -41,12 +41,13 @@ def host_address(ctx: ProbeContext, host: str) -> str:
     return str(addresses[0])
 
 
-def reveal(secret: Secret) -> str:
-    """The probe password, read now; an unreadable secret is a probe error, not a crash."""
+def reveal(secret: Secret, what: str = "probe password") -> str:
+    """A secret (the probe password by default), read now; an unreadable secret is a probe
+    error naming it, not a crash."""
     try:
         return secret.reveal()
     except ConfigError as exc:
-        raise ProbeError(f"probe password: {exc.problems[0]}", kind="config") from exc
+        raise ProbeError(f"{what}: {exc.problems[0]}", kind="config") from exc
 
 
 def now_of(facts: Facts) -> dt.datetime:

@@ -13,17 +13,16 @@ import getpass
 import json
 import sys
 
+from watchtower.cli.common import EXIT_OK, EXIT_USAGE, Subparsers, load
 from watchtower.compliance.explanations import ExplanationError
-from watchtower.config import database_url, load_fleet
+from watchtower.config import database_url
 from watchtower.model import utcnow
 from watchtower.probe import registry
 from watchtower.store import Store
 from watchtower.store import explanations as explanation_store
 
-EXIT_OK, EXIT_USAGE = 0, 2
 
-
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(sub: Subparsers) -> None:
     s = sub.add_parser("explain", help="comply or explain: record why a criterion is not met")
     ex = s.add_subparsers(dest="explain_command", required=True)
     p = ex.add_parser("add", help="explain a criterion on a domain until a date")
@@ -49,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    fleet = load_fleet(args.config, registry.check_ids_and_families())
+    fleet = load(args.config)
     store = Store(database_url(fleet.store))
     try:
         if args.explain_command == "list":

@@ -37,7 +37,6 @@ class CheckMeta:
     interval: float = 300.0
     timeout: float = 20.0
     standards: tuple[str, ...] = ()
-    remediation: str | None = None
     #: A short human hint on fixing a failure, shown in reports; empty means the report
     #: falls back to watchtower/report/hints.py (keyed by check id).
     hint: str = ""
@@ -51,7 +50,6 @@ class CheckMeta:
             "interval": self.interval,
             "timeout": self.timeout,
             "standards": list(self.standards),
-            "remediation": self.remediation,
             # The internet.nl tests this check computes and the "pas toe of leg uit" standards
             # it gives evidence for (one table: watchtower.compliance.frameworks).
             "internetnl": [t.to_json() for t in frameworks.tests_of_check(self.id)],

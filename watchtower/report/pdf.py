@@ -15,7 +15,8 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from watchtower.compliance.frameworks import PAS_TOE_OF_LEG_UIT
-from watchtower.report.model import GROUP_TITLES, Counts, Report
+from watchtower.compliance.score import GROUP_TITLES, Tally
+from watchtower.report.model import Report
 from watchtower.report.render import STATUS_LABELS, fmt_percent, fmt_score, fmt_time, short_evidence
 
 NAVY = (26, 43, 76)
@@ -155,7 +156,7 @@ def _overview(pdf: ReportPdf, report: Report) -> None:
     pdf.set_y(y + 24)
 
 
-def _family_table(pdf: ReportPdf, groups: dict[str, Counts]) -> None:
+def _family_table(pdf: ReportPdf, groups: dict[str, Tally]) -> None:
     pdf.heading("Score per family")
     for group, c in groups.items():
         y = pdf.get_y()

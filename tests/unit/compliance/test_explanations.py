@@ -173,13 +173,20 @@ def test_dashboard_explains_as_operators_only_and_audits(store: Store) -> None:
 
 
 def test_dashboard_score_leaves_out_what_is_explained(store: Store) -> None:
-    from watchtower.compliance.score import current_scores
+    from watchtower.compliance.score import placement, section_scores
+    from watchtower.config import parse_fleet
+    from watchtower.dashboards.data import score_rows
 
     _report(store, NOW)  # records web.hsts warn on www.a.test and dns.ns.count ok on a.test
-    (before,) = current_scores(store.engine, NOW.date())
-    assert before.overall == 75.0  # ok 100 %, warn 50 %
+    where = placement(parse_fleet({"zones": [{"name": "a.test"}],
+                                   "endpoints": [{"url": "https://www.a.test/"}]}).targets())
+
+    def score(day: dt.date):  # type: ignore[no-untyped-def]
+        (section,) = section_scores(score_rows(store.engine, where, day), where)
+        return section
+
+    assert score(NOW.date()).score == 75  # ok 100 %, warn 50 %
     _record(store, criterion="web_https_http_hsts", why="HSTS breaks the legacy kiosk app")
-    (during,) = current_scores(store.engine, NOW.date())
-    assert during.overall == 100.0 and during.results == 1
-    (after,) = current_scores(store.engine, UNTIL + dt.timedelta(days=1))
-    assert after.overall == 75.0
+    during = score(NOW.date())
+    assert during.score == 100 and during.overall.explained == 1
+    assert score(UNTIL + dt.timedelta(days=1)).score == 75

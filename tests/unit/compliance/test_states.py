@@ -21,7 +21,7 @@ def _line(check: str, target: str, status: str, evidence: dict[str, Any] | None 
           ) -> CheckLine:
     return CheckLine(check=check, title=check, family=check.split(".")[0], target=target,
                      target_kind="endpoint", status=Status(status), summary="", observed_since=T,
-                     last_seen=T, standards=(), hint="", remediation=None,
+                     last_seen=T, standards=(), hint="", remediations=(),
                      evidence=evidence or {})
 
 
