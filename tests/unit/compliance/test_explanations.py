@@ -173,9 +173,10 @@ def test_dashboard_explains_as_operators_only_and_audits(store: Store) -> None:
 
 
 def test_dashboard_score_leaves_out_what_is_explained(store: Store) -> None:
+    from watchtower.dashboards.data import score_rows
+
     from watchtower.compliance.score import placement, section_scores
     from watchtower.config import parse_fleet
-    from watchtower.dashboards.data import score_rows
 
     _report(store, NOW)  # records web.hsts warn on www.a.test and dns.ns.count ok on a.test
     where = placement(parse_fleet({"zones": [{"name": "a.test"}],
