@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import streamlit as st
 from watchtower.dashboards.auth import User
 
-from watchtower.compliance.score import WEIGHT, current_scores, domain_trend, score_table
+from watchtower.compliance.score import WEIGHT, domain_scores, domain_trend, score_table
 
 from .. import charts
 from ..context import AppContext
@@ -17,7 +19,7 @@ def render(app: AppContext, user: User) -> None:
     st.title("Compliance")
     st.caption(f"Score per domain: ok {WEIGHT['ok']:.0%}, warn {WEIGHT['warn']:.0%}, fail 0 %; "
                "error (the probe could not run) is not counted. Lowest first.")
-    scores = current_scores(app.engine)
+    scores = domain_scores(app.store.statuses())
     if not scores:
         st.info("No results yet.")
         return
@@ -33,16 +35,19 @@ def render(app: AppContext, user: User) -> None:
     domain = c1.selectbox("Domain", domains, key="cmp_domain")
     days = c2.select_slider("Days", [7, 14, 30, 90], value=30, key="cmp_days")
     if domain:
-        points = domain_trend(app.engine, domain, days=int(days))
+        now = dt.datetime.now(dt.UTC)
+        start = now - dt.timedelta(days=int(days))
+        history = app.store.read_history(containing=domain, since=start)
+        points = domain_trend(history, domain, start, now)
         if points:
             st.altair_chart(charts.score_trend_chart(points), width="stretch")
-    sweeps = [s for s in recent_sweeps(app.engine) if s["schedule"] != "verify"]
+    sweeps = [s for s in recent_sweeps(app.store) if s["schedule"] != "verify"]
     if sweeps:
         st.caption("Share of fail + error in each sweep, by schedule (the whole fleet)")
         st.altair_chart(charts.sweep_trend_chart(sweeps), width="stretch")
 
     st.subheader("Expiry horizon")
-    horizon = expiry_horizon(app.engine)
+    horizon = expiry_horizon(app.store)
     if horizon:
         st.caption("Certificates and DNSSEC signatures expiring soonest; the dashed line is 14 "
                    "days.")

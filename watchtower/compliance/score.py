@@ -12,6 +12,9 @@ The rule, and why:
 
 The trend replays the history streaks: the status of each (check, target) at the end of each day
 is the streak that had started by then.
+
+Pure functions over rows the store hands them (`Store.statuses`, `Store.read_history`): scoring
+never reads the database itself.
 """
 
 from __future__ import annotations
@@ -24,11 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from publicsuffixlist import PublicSuffixList
-from sqlalchemy import select
-from sqlalchemy.engine import Engine
-from sqlmodel import col
 
-from watchtower.store import ResultRow, RollupRow, StateRow, aware
+from watchtower.store import History, aware
 
 WEIGHT = {"ok": 1.0, "warn": 0.5, "fail": 0.0}
 TARGET_KINDS_WITHOUT_DOMAIN = ("host",)  # host names are not DNS domains of a customer
@@ -81,13 +81,6 @@ def domain_scores(pairs: Iterable[tuple[str, str, str, str]]) -> list[DomainScor
     return out
 
 
-def current_scores(engine: Engine) -> list[DomainScore]:
-    q = select(col(StateRow.target), col(StateRow.target_kind), col(StateRow.family),
-               col(StateRow.status))
-    with engine.connect() as conn:
-        return domain_scores((t, k, f, s) for t, k, f, s in conn.execute(q))
-
-
 def score_table(scores: list[DomainScore]) -> tuple[list[str], list[dict[str, Any]]]:
     """Families shown (sorted) and one row per domain with rounded percentages."""
     families = sorted({f for d in scores for f in d.by_family})
@@ -103,38 +96,23 @@ def score_table(scores: list[DomainScore]) -> tuple[list[str], list[dict[str, An
     return families, rows
 
 
-def domain_trend(engine: Engine, domain: str, days: int = 30,
-                 now: dt.datetime | None = None) -> list[dict[str, Any]]:
-    """Daily score per family (and `overall`) of one domain over the last `days` days."""
-    now = now or dt.datetime.now(dt.UTC)
-    start = now - dt.timedelta(days=days)
-    q = (select(col(ResultRow.check_id), col(ResultRow.target), col(ResultRow.target_kind),
-                col(ResultRow.family), col(ResultRow.status), col(ResultRow.first_at),
-                col(ResultRow.last_at))
-         .where(col(ResultRow.target).contains(domain))
-         .order_by(col(ResultRow.first_at)))
+def domain_trend(history: History, domain: str, start: dt.datetime, end: dt.datetime
+                 ) -> list[dict[str, Any]]:
+    """Daily score per family (and `overall`) of one domain from `start` to `end`, from its
+    history since `start` (`Store.read_history(containing=domain, since=start)`)."""
     streaks: dict[tuple[str, str], list[tuple[dt.datetime, str, str]]] = defaultdict(list)
-    with engine.connect() as conn:
-        for check, target, kind, family, status, first, _last in conn.execute(q):
-            if kind in TARGET_KINDS_WITHOUT_DOMAIN or domain_of(target) != domain:
-                continue
-            streaks[(check, target)].append((aware(first), family, status))
-        # Days older than the raw retention (they precede every raw streak of their pair):
-        # the status each day ended with, from the day's first probe on (a daily trend point
-        # inside a rolled-up day reads that day's final status).
-        dq = (select(col(RollupRow.check_id), col(RollupRow.target),
-                     col(RollupRow.target_kind), col(RollupRow.family),
-                     col(RollupRow.last_status), col(RollupRow.first_at))
-              .where(col(RollupRow.target).contains(domain), col(RollupRow.last_at) >= start)
-              .order_by(col(RollupRow.day)))
-        rolled: dict[tuple[str, str], list[tuple[dt.datetime, str, str]]] = defaultdict(list)
-        for check, target, kind, family, status, first in conn.execute(dq):
-            if kind in TARGET_KINDS_WITHOUT_DOMAIN or domain_of(target) != domain:
-                continue
-            rolled[(check, target)].append((aware(first), family, status))
-    for pair, spans in rolled.items():
-        streaks[pair] = spans + streaks.get(pair, [])
-    return replay(streaks, start, now)
+    # Days older than the raw retention come first (they precede every raw streak of their
+    # pair): the status each day ended with, from the day's first probe on (a daily trend
+    # point inside a rolled-up day reads that day's final status).
+    for day in history.days:
+        if day.target_kind not in TARGET_KINDS_WITHOUT_DOMAIN and domain_of(day.target) == domain:
+            streaks[(day.check_id, day.target)].append(
+                (aware(day.first_at), day.family, day.last_status))
+    for row in history.streaks:
+        if row.target_kind not in TARGET_KINDS_WITHOUT_DOMAIN and domain_of(row.target) == domain:
+            streaks[(row.check_id, row.target)].append(
+                (aware(row.first_at), row.family, row.status))
+    return replay(streaks, start, end)
 
 
 def replay(streaks: dict[tuple[str, str], list[tuple[dt.datetime, str, str]]],
