@@ -94,13 +94,20 @@ class DnsDeclared(Check):
         id="dns.declared",
         family="dns",
         title="Every name server serves the records the fleet needs",
+        query=(
+            "the records the fleet needs (derived from the fleet config) vs what every "
+            "authoritative NS serves"
+        ),
+        verdicts=(
+            "fail a needed record missing or different on any NS; warn an extra record of a "
+            "managed type"
+        ),
         applies_to=(TargetKind.ZONE,),
         interval=900,
         timeout=60,
         standards=("RFC 1034 4.3.2", "RFC 2181 5.1", "RFC 7505", "RFC 7208", "RFC 7489",
                    "RFC 6376 3.6.1", "RFC 8461 3.1", "RFC 8460 3", "RFC 7672 3.1",
                    "RFC 8659 4.2"),
-        remediation="dns.records",
     )
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
@@ -199,11 +206,20 @@ class DnsOctoDns(Check):
         id="dns.octodns",
         family="dns",
         title="An octoDNS-managed zone: the server holds its YAML, the YAML what the fleet needs",
+        query=(
+            "zones kept as code (`[[zones]] octodns`): octoDNS's own plan for the zone (its "
+            "Manager, dry run) and the zone YAML vs the records the fleet needs"
+        ),
+        verdicts=(
+            "fail any change octoDNS would make (drift: each create/update/delete is evidence; "
+            "records on the server the YAML does not know apart as `server_only`), or a needed "
+            "record missing or different in the YAML (`yaml_lacks`); warn an extra record in the "
+            "YAML at a managed name; error when the YAML does not load or octoDNS cannot plan"
+        ),
         applies_to=(TargetKind.ZONE,),
         interval=900,
         timeout=60,
         standards=("RFC 1034 4.3.2", "RFC 7208", "RFC 7489", "RFC 6376 3.6.1", "RFC 8659 4.2"),
-        remediation="dns.records",
     )
 
     def applies(self, target: Target) -> bool:

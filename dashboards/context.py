@@ -16,7 +16,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from watchtower.config import Fleet, database_url, load_fleet
+from watchtower.config import Fleet, database_url
 from watchtower.probe import registry
 from watchtower.remediation.engine import Remediator
 from watchtower.store import Store
@@ -49,7 +49,7 @@ class AppContext:
 
 
 def build_context(path: str) -> AppContext:
-    fleet = load_fleet(path, registry.check_ids_and_families())
+    fleet = registry.load_fleet_file(path)
     store = Store(database_url(fleet.store))
     store.dashboard.ensure_tables()
     return AppContext(path, fleet, store, read_only_remediator(fleet, store),

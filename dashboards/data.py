@@ -325,3 +325,16 @@ def recent_sweeps(store: Store, limit: int = 200) -> list[dict[str, Any]]:
     rows = store.dashboard.recent_sweeps(limit)
     rows.reverse()
     return rows
+
+
+def trend_rows(store: Store, domain: str, start: dt.datetime
+               ) -> list[tuple[str, str, str, str, str, dt.datetime]]:
+    """(check, target, kind, family, status, first_at) of the history that may belong to
+    `domain` since `start`, oldest first per pair: day rollups (older than the raw retention)
+    precede every raw streak of their pair, and read as the status each day ended with from
+    the day's first probe on."""
+    history = store.read_history(containing=domain, since=start)
+    return ([(d.check_id, d.target, d.target_kind, d.family, d.last_status, aware(d.first_at))
+             for d in history.days]
+            + [(r.check_id, r.target, r.target_kind, r.family, r.status, aware(r.first_at))
+               for r in history.streaks])

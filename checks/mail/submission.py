@@ -41,12 +41,13 @@ def host_address(ctx: ProbeContext, host: str) -> str:
     return str(addresses[0])
 
 
-def reveal(secret: Secret) -> str:
-    """The probe password, read now; an unreadable secret is a probe error, not a crash."""
+def reveal(secret: Secret, what: str = "probe password") -> str:
+    """A secret (the probe password by default), read now; an unreadable secret is a probe
+    error naming it, not a crash."""
     try:
         return secret.reveal()
     except ConfigError as exc:
-        raise ProbeError(f"probe password: {exc.problems[0]}", kind="config") from exc
+        raise ProbeError(f"{what}: {exc.problems[0]}", kind="config") from exc
 
 
 def now_of(facts: Facts) -> dt.datetime:
@@ -85,6 +86,11 @@ class Submission(Check):
         id="mail.submission",
         family="mail",
         title="Submission on 587 (STARTTLS) and 465 (implicit TLS); no AUTH before TLS",
+        query="ports 587 (STARTTLS) and 465 (implicit TLS) of the declared mail host",
+        verdicts=(
+            "fail AUTH offered before TLS, TLS < 1.2, bad certificate; warn a port missing (RFC "
+            "6409, 8314)"
+        ),
         applies_to=(TargetKind.MAIL_HOST,),
         interval=3600,
         timeout=40,

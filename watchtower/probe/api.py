@@ -33,10 +33,13 @@ class CheckMeta:
     family: str
     title: str
     applies_to: tuple[TargetKind, ...]
+    #: What is asked of the target, and how the answer is judged: the catalog's two columns
+    #: (docs/check-catalog.md is generated from them, so the catalog cannot drift).
+    query: str = ""
+    verdicts: str = ""
     interval: float = 300.0
     timeout: float = 20.0
     standards: tuple[str, ...] = ()
-    remediation: str | None = None
     #: A short human hint on fixing a failure, shown in reports; empty means the report
     #: falls back to watchtower/report/hints.py (keyed by check id).
     hint: str = ""
@@ -46,11 +49,12 @@ class CheckMeta:
             "id": self.id,
             "family": self.family,
             "title": self.title,
+            "query": self.query,
+            "verdicts": self.verdicts,
             "applies_to": [str(k) for k in self.applies_to],
             "interval": self.interval,
             "timeout": self.timeout,
             "standards": list(self.standards),
-            "remediation": self.remediation,
         }
 
 

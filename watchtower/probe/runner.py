@@ -26,7 +26,7 @@ from watchtower.net.dns import Resolver, Server, is_ip
 from watchtower.net.http import HttpClient
 from watchtower.net.tls import TlsProber
 from watchtower.parsers import ParseError
-from watchtower.parsers.dmarc import organizational_domain
+from watchtower.parsers.domains import organizational_domain
 from watchtower.probe.api import Check, ProbeContext
 from watchtower.store import HeartbeatReader
 
