@@ -123,7 +123,7 @@ def load_state_groups(store: Store) -> list[StateGroup]:
         parsed = tag_cache.get(tags)
         if parsed is None:
             parsed = tag_cache[tags] = _tags(tags)
-        out.append(StateGroup(target, kind, family, status, n, parsed))
+        out.append(StateGroup(target, kind, family, status, int(n), parsed))
     return out
 
 

@@ -68,12 +68,13 @@ class DashboardStore:
     # -- state --------------------------------------------------------------------------------
 
     def state_groups(self) -> list[tuple[str, str, str, str, int, str | None]]:
-        """(target, kind, family, status, how many, tags JSON) for every group of states."""
+        """(target, kind, family, status, how many, tags JSON) for every group of states (the
+        database's rows as they come: tuples already, not copied)."""
         q = (sa_select(col(StateRow.target), col(StateRow.target_kind), col(StateRow.family),
                        col(StateRow.status), func.count(), func.max(StateRow.tags))
              .group_by(col(StateRow.target), col(StateRow.target_kind), col(StateRow.family),
                        col(StateRow.status)))
-        return [(t, k, f, s, int(n), tags) for t, k, f, s, n, tags in self._rows(q)]
+        return self._rows(q)
 
     def target_statuses(self) -> list[tuple[str, str, str]]:
         """(target, kind, status) for every status present on every target."""

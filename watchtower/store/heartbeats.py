@@ -18,12 +18,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from watchtower.store.db import Database, aware
-from watchtower.store.tables import HeartbeatRow
+from watchtower.store.tables.core import HEARTBEAT
 
 if TYPE_CHECKING:
     from watchtower.store.facade import Store
-
-HEARTBEAT = HeartbeatRow.__table__  # type: ignore[attr-defined]
 
 
 class HeartbeatStore:

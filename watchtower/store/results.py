@@ -30,15 +30,11 @@ from sqlmodel import Session, col, select
 
 from watchtower.model import Result, Status, gauges_of, utcnow
 from watchtower.store.db import Database, chunks
-from watchtower.store.tables import EvidenceRow, FlipRow, GaugeRow, ResultRow, StateRow, SweepRow
+from watchtower.store.tables import EvidenceRow, FlipRow, StateRow, SweepRow
+from watchtower.store.tables.core import EV, FLIP, GAUGE, RES, STATE, SWEEP
 
 log = logging.getLogger(__name__)
 
-RES = ResultRow.__table__  # type: ignore[attr-defined]
-STATE = StateRow.__table__  # type: ignore[attr-defined]
-FLIP = FlipRow.__table__  # type: ignore[attr-defined]
-EV = EvidenceRow.__table__  # type: ignore[attr-defined]
-GAUGE = GaugeRow.__table__  # type: ignore[attr-defined]
 STATE_COLUMNS = ("target_kind", "family", "status", "summary", "since", "last_at", "duration_ms",
                  "result_id", "evidence_id", "streak", "tags")
 Pair = tuple[str, str]
@@ -100,8 +96,7 @@ class Results:
 
         def step() -> int:
             with self.db.engine.begin() as conn:
-                sweep = SweepRow.__table__  # type: ignore[attr-defined]
-                done = conn.execute(update(sweep).where(sweep.c.state == "running")
+                done = conn.execute(update(SWEEP).where(SWEEP.c.state == "running")
                                     .values(state="interrupted"))
                 return int(done.rowcount or 0)
 

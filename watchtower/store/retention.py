@@ -34,26 +34,13 @@ from sqlalchemy.exc import IntegrityError
 
 from watchtower.model import Status, utcnow
 from watchtower.store.db import Database, aware
-from watchtower.store.tables import (
-    EvidenceRow,
-    FlipRow,
-    ResultRow,
-    RollupRow,
-    StateRow,
-    SweepRow,
-)
+from watchtower.store.tables.core import DAY, EV, FLIP, RES, STATE, SWEEP
 
 if TYPE_CHECKING:
     from watchtower.store.facade import Store
 
 log = logging.getLogger(__name__)
 
-RES = ResultRow.__table__  # type: ignore[attr-defined]
-DAY = RollupRow.__table__  # type: ignore[attr-defined]
-FLIP = FlipRow.__table__  # type: ignore[attr-defined]
-EV = EvidenceRow.__table__  # type: ignore[attr-defined]
-STATE = StateRow.__table__  # type: ignore[attr-defined]
-SWEEP = SweepRow.__table__  # type: ignore[attr-defined]
 STATUSES = ("ok", "warn", "error", "fail")
 
 

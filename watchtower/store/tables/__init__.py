@@ -7,6 +7,7 @@ remediation  remediation, remediation_audit, host_lock, known_good
 reports      report
 dashboard    dashboard_audit, acknowledgement
 heartbeats   heartbeat
+core         the same tables as SQLAlchemy Core objects, for set-based statements
 """
 
 from watchtower.store.tables.alerting import (
