@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from watchtower.compliance import frameworks
 from watchtower.model import Target, TargetKind, Verdict, as_json_safe
@@ -83,9 +83,16 @@ class Check:
         return dict(as_json_safe(facts))
 
 
+class HeartbeatLookup(Protocol):
+    """Read-only access to pushed heartbeats (watchtower.store.HeartbeatReader)."""
+
+    def last_ping(self, name: str) -> dict[str, Any] | None: ...
+
+
 @dataclass
 class ProbeContext:
-    """What one probe may use: the sweep's shared network clients and its own deadline."""
+    """What one probe may use: the sweep's shared network clients and its own deadline.
+    `heartbeats` is the one thing of the store a probe may read (heartbeat.ping)."""
 
     fleet: Fleet
     dns: Resolver
@@ -93,6 +100,7 @@ class ProbeContext:
     tls: TlsProber
     deadline: float
     extras: dict[str, Any] = field(default_factory=dict)
+    heartbeats: HeartbeatLookup | None = None
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())

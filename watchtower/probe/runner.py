@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from watchtower.config import Fleet
+from watchtower.config import Fleet, database_url
 from watchtower.errors import ProbeError
 from watchtower.model import Finding, Result, Status, Target, utcnow
 from watchtower.net.dns import Resolver, Server, is_ip
@@ -28,6 +28,7 @@ from watchtower.net.tls import TlsProber
 from watchtower.parsers import ParseError
 from watchtower.parsers.domains import organizational_domain
 from watchtower.probe.api import Check, ProbeContext
+from watchtower.store import HeartbeatReader
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +53,11 @@ class Sweep:
         self.http = HttpClient(self.dns, ca_bundle=s.ca_bundle, timeout=s.http_timeout,
                                max_body=s.max_body_bytes)
         self.tls = TlsProber(self.dns, ca_bundle=s.ca_bundle, timeout=s.http_timeout)
+        self.heartbeats = HeartbeatReader(database_url(fleet.store))
 
     def context(self, deadline: float) -> ProbeContext:
-        return ProbeContext(self.fleet, self.dns, self.http, self.tls, deadline)
+        return ProbeContext(self.fleet, self.dns, self.http, self.tls, deadline,
+                            heartbeats=self.heartbeats)
 
     def close(self) -> None:
         self.http.close()
