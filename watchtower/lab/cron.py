@@ -41,7 +41,7 @@ class HeartbeatPinger(LabApp):
         try:
             with urllib.request.urlopen(urllib.request.Request(url, method="POST"),  # noqa: S310
                                         timeout=5) as resp:
-                ok = resp.status == 200
+                ok: bool = resp.status == 200
         except OSError as exc:  # watchtower run is not up (yet): the next ping tries again
             log.debug("heartbeat ping failed: %s", exc)
             return False

@@ -41,6 +41,7 @@ import dns.rrset
 import dns.zone
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from dns.dnssectypes import Algorithm
 from dns.rdtypes.dnskeybase import Flag
 
 log = logging.getLogger(__name__)
@@ -115,17 +116,23 @@ def answer(view: View, query: dns.message.Message) -> dns.message.Message:
     return resp
 
 
+def _rrset(name: dns.name.Name, rds: dns.rdataset.Rdataset,
+           covers: dns.rdatatype.RdataType = dns.rdatatype.NONE) -> dns.rrset.RRset:
+    """The RRset `name` holds: `rds`'s records and TTL (Rdataset.update, which is untyped)."""
+    rrset = dns.rrset.RRset(name, IN, rds.rdtype, covers)
+    rrset.update_ttl(rds.ttl)
+    for rd in rds:
+        rrset.add(rd)
+    return rrset
+
+
 def _add(section: list[dns.rrset.RRset], name: dns.name.Name, rds: dns.rdataset.Rdataset,
          node: dns.node.Node, dnssec: bool) -> None:
-    rrset = dns.rrset.RRset(name, IN, rds.rdtype)
-    rrset.update(rds)
-    section.append(rrset)
+    section.append(_rrset(name, rds))
     if dnssec:
         sigs = node.get_rdataset(IN, dns.rdatatype.RRSIG, rds.rdtype)
         if sigs is not None:
-            sig_set = dns.rrset.RRset(name, IN, dns.rdatatype.RRSIG, rds.rdtype)
-            sig_set.update(sigs)
-            section.append(sig_set)
+            section.append(_rrset(name, sigs, rds.rdtype))
 
 
 def _authority_soa(resp: dns.message.Message, zone: dns.zone.Zone, dnssec: bool) -> None:
@@ -149,9 +156,7 @@ def axfr_messages(view: View, query: dns.message.Message) -> list[dns.message.Me
     rrsets = [soa] if soa is not None else []
     for name, rds in zone.iterate_rdatasets():
         if rds.rdtype != dns.rdatatype.SOA:
-            rrset = dns.rrset.RRset(name, IN, rds.rdtype, rds.covers)
-            rrset.update(rds)
-            rrsets.append(rrset)
+            rrsets.append(_rrset(name, rds, rds.covers))
     rrsets += [soa] if soa is not None else []
     out = []
     for start in range(0, len(rrsets), 20):
@@ -392,7 +397,7 @@ class LabSigner:
                 key_path.chmod(0o600)
         self.key = key
         self.dnskey: dns.rdtypes.ANY.DNSKEY.DNSKEY = dns.dnssec.make_dnskey(
-            key.public_key(), dns.dnssec.Algorithm.ECDSAP256SHA256,
+            key.public_key(), Algorithm.ECDSAP256SHA256,
             flags=Flag.ZONE | Flag.SEP)
 
     def ds(self, zone: str | dns.name.Name) -> str:
