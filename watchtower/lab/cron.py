@@ -41,12 +41,12 @@ class HeartbeatPinger(LabApp):
         try:
             with urllib.request.urlopen(urllib.request.Request(url, method="POST"),  # noqa: S310
                                         timeout=5) as resp:
-                ok: bool = resp.status == 200
+                ok = resp.status == 200
         except OSError as exc:  # watchtower run is not up (yet): the next ping tries again
             log.debug("heartbeat ping failed: %s", exc)
             return False
-        self.sent += ok
-        return ok
+        self.sent += bool(ok)
+        return bool(ok)
 
     def start_pinging(self, url: str, interval: float = INTERVAL) -> None:
         def loop() -> None:

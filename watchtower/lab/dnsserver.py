@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import dns.dnssec
+import dns.dnssectypes
 import dns.exception
 import dns.flags
 import dns.message
@@ -41,7 +42,6 @@ import dns.rrset
 import dns.zone
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from dns.dnssectypes import Algorithm
 from dns.rdtypes.dnskeybase import Flag
 
 log = logging.getLogger(__name__)
@@ -116,10 +116,9 @@ def answer(view: View, query: dns.message.Message) -> dns.message.Message:
     return resp
 
 
-def _rrset(name: dns.name.Name, rds: dns.rdataset.Rdataset,
-           covers: dns.rdatatype.RdataType = dns.rdatatype.NONE) -> dns.rrset.RRset:
-    """The RRset `name` holds: `rds`'s records and TTL (Rdataset.update, which is untyped)."""
-    rrset = dns.rrset.RRset(name, IN, rds.rdtype, covers)
+def rrset_of(name: dns.name.Name, rds: dns.rdataset.Rdataset) -> dns.rrset.RRset:
+    """The RRset of `name` holding `rds` (its type, covered type, TTL and records)."""
+    rrset = dns.rrset.RRset(name, IN, rds.rdtype, rds.covers)
     rrset.update_ttl(rds.ttl)
     for rd in rds:
         rrset.add(rd)
@@ -128,11 +127,11 @@ def _rrset(name: dns.name.Name, rds: dns.rdataset.Rdataset,
 
 def _add(section: list[dns.rrset.RRset], name: dns.name.Name, rds: dns.rdataset.Rdataset,
          node: dns.node.Node, dnssec: bool) -> None:
-    section.append(_rrset(name, rds))
+    section.append(rrset_of(name, rds))
     if dnssec:
         sigs = node.get_rdataset(IN, dns.rdatatype.RRSIG, rds.rdtype)
         if sigs is not None:
-            section.append(_rrset(name, sigs, rds.rdtype))
+            section.append(rrset_of(name, sigs))
 
 
 def _authority_soa(resp: dns.message.Message, zone: dns.zone.Zone, dnssec: bool) -> None:
@@ -156,7 +155,7 @@ def axfr_messages(view: View, query: dns.message.Message) -> list[dns.message.Me
     rrsets = [soa] if soa is not None else []
     for name, rds in zone.iterate_rdatasets():
         if rds.rdtype != dns.rdatatype.SOA:
-            rrsets.append(_rrset(name, rds, rds.covers))
+            rrsets.append(rrset_of(name, rds))
     rrsets += [soa] if soa is not None else []
     out = []
     for start in range(0, len(rrsets), 20):
@@ -397,7 +396,7 @@ class LabSigner:
                 key_path.chmod(0o600)
         self.key = key
         self.dnskey: dns.rdtypes.ANY.DNSKEY.DNSKEY = dns.dnssec.make_dnskey(
-            key.public_key(), Algorithm.ECDSAP256SHA256,
+            key.public_key(), dns.dnssectypes.Algorithm.ECDSAP256SHA256,
             flags=Flag.ZONE | Flag.SEP)
 
     def ds(self, zone: str | dns.name.Name) -> str:
