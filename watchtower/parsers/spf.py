@@ -292,7 +292,7 @@ def _unknown_mechanism(name: str, body: str, raw: str, pos: int) -> ParseError:
     return ParseError(f"unknown mechanism {shown!r}{hint}", position=pos, term=raw)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Directive:
     """A directive being read: `rest` is what follows the mechanism name (':...', '/...')."""
 
