@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from watchtower.compliance import frameworks
 from watchtower.model import Target, TargetKind, Verdict, as_json_safe
 
 if TYPE_CHECKING:
@@ -55,6 +56,10 @@ class CheckMeta:
             "interval": self.interval,
             "timeout": self.timeout,
             "standards": list(self.standards),
+            # The internet.nl tests this check computes and the "pas toe of leg uit" standards
+            # it gives evidence for (one table: watchtower.compliance.frameworks).
+            "internetnl": [t.to_json() for t in frameworks.tests_of_check(self.id)],
+            "pas_toe_of_leg_uit": frameworks.standards_of_check(self.id),
         }
 
 
