@@ -29,7 +29,7 @@ from watchtower.lab.apps import (
     StaticSiteApp,
 )
 from watchtower.lab.cron import GRACE, HEARTBEAT_NAME, PERIOD, TOKEN_FILE, HeartbeatPinger
-from watchtower.lab.dnsserver import LabSigner, View
+from watchtower.lab.dnsserver import LabSigner, View, rdata_text
 from watchtower.lab.mailhost import LAB_HOST, MAILHOST_FAULTS
 from watchtower.lab.smtp import MAIL_FAULTS, mail_policy_lines, mx_address
 
@@ -262,7 +262,7 @@ def build_lab_dns(domains: list[LabDomain], dkim_txt: str, signer: LabSigner | N
              NS2_ADDRESS: view(second, lame=lame), NS3_ADDRESS: view(primary, recursion=True)}
     anchor = ""
     if signer is not None:
-        anchor = f"{LAB_PARENT} 3600 IN DNSKEY {signer.dnskey.to_text()}\n"
+        anchor = f"{LAB_PARENT} 3600 IN DNSKEY {rdata_text(signer.dnskey)}\n"
     return LabDns(views, anchor)
 
 
