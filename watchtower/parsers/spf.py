@@ -29,7 +29,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, cast
 
@@ -67,6 +67,10 @@ VOID_LOOKUP_LIMIT = 2
 MX_NAME_LIMIT = 10
 
 _QUALIFIERS = "+-~?"
+_KNOWN_MODIFIERS = frozenset({"redirect", "exp"})
+_TERM = re.compile(r"[^ ]+")
+_NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]")
+_CIDR_TAIL = re.compile(r"/\d*\Z")
 _MODIFIER = re.compile(r"([A-Za-z][A-Za-z0-9_.-]*)=(.*)\Z", re.DOTALL)
 _MECH_NAME = re.compile(r"[^:/]*")
 _CIDR_SUFFIX = re.compile(r"(?P<spec>.*?)(?:/(?P<v4>\d+))?(?://(?P<v6>\d+))?\Z", re.DOTALL)
@@ -191,60 +195,70 @@ def select_spf(records: Iterable[str]) -> list[str]:
 
 def parse(text: str) -> SpfRecord:
     """Parse one SPF record; raise ParseError with the offending term on any syntax error."""
+    _check_record_text(text)
+    terms = tuple(_parse_terms(text))
+    record = SpfRecord(text=text, terms=terms)
+    warnings = [*_unknown_modifier_warnings(terms), *_reach_warnings(record)]
+    return SpfRecord(text=text, terms=terms, warnings=tuple(warnings))
+
+
+def _check_record_text(text: str) -> None:
+    """`v=spf1` then a space or the end, and only printable ASCII (RFC 7208 4.5, 12)."""
     if not isinstance(text, str):
         raise ParseError("SPF record must be text")
     if text[:6].lower() != "v=spf1" or (len(text) > 6 and text[6] != " "):
         raise ParseError("record does not start with 'v=spf1' followed by a space", position=0,
                          term=text[:12])
-    for pos, ch in enumerate(text):
-        if not 0x20 <= ord(ch) <= 0x7E:
-            what = "non-ASCII character" if ord(ch) > 0x7E else "control character"
-            hint = " (only single spaces may separate terms)" if ch in "\t\r\n" else ""
-            raise ParseError(f"{what} {ch!r} in record{hint}", position=pos)
+    bad = _NOT_PRINTABLE.search(text)
+    if bad is not None:
+        ch = bad.group(0)
+        what = "non-ASCII character" if ord(ch) > 0x7E else "control character"
+        hint = " (only single spaces may separate terms)" if ch in "\t\r\n" else ""
+        raise ParseError(f"{what} {ch!r} in record{hint}", position=bad.start())
 
-    terms: list[Term] = []
-    warnings: list[str] = []
+
+def _parse_terms(text: str) -> Iterator[Term]:
+    """The terms after `v=spf1`; `redirect=` and `exp=` may each appear once (RFC 7208 6)."""
     seen_modifiers: set[str] = set()
-    for match in re.finditer(r"[^ ]+", text[6:]):
+    for match in _TERM.finditer(text, 6):
         raw = match.group(0)
-        pos = match.start() + 6
+        pos = match.start()
         term = _parse_term(raw, pos)
         if isinstance(term, Modifier):
-            if term.name in ("redirect", "exp") and term.name in seen_modifiers:
+            if term.name in _KNOWN_MODIFIERS and term.name in seen_modifiers:
                 raise ParseError(f"duplicate '{term.name}=' modifier (RFC 7208 6)",
                                  position=pos, term=raw)
             seen_modifiers.add(term.name)
-            if term.name not in ("redirect", "exp"):
-                warnings.append(f"unknown modifier '{term.name}=' is ignored by receivers")
-        terms.append(term)
+        yield term
 
-    record = SpfRecord(text=text, terms=tuple(terms))
+
+def _unknown_modifier_warnings(terms: tuple[Term, ...]) -> Iterator[str]:
+    for term in terms:
+        if isinstance(term, Modifier) and term.name not in _KNOWN_MODIFIERS:
+            yield f"unknown modifier '{term.name}=' is ignored by receivers"
+
+
+def _reach_warnings(record: SpfRecord) -> Iterator[str]:
+    """Terms that are legal but never used, or slow: evidence, never a verdict."""
     all_mech = record.all
     if all_mech is not None:
         later = [m.text for m in record.mechanisms if m.position > all_mech.position]
         if later:
-            warnings.append(f"terms after '{all_mech.text}' are never evaluated: "
-                            + " ".join(later))
+            yield f"terms after '{all_mech.text}' are never evaluated: " + " ".join(later)
         if record.redirect is not None:
-            warnings.append("'redirect=' is ignored because the record has 'all' (RFC 7208 6.1)")
+            yield "'redirect=' is ignored because the record has 'all' (RFC 7208 6.1)"
     if record.uses_ptr:
-        warnings.append("'ptr' is slow and unreliable and SHOULD NOT be used (RFC 7208 5.5)")
-    return SpfRecord(text=text, terms=tuple(terms), warnings=tuple(warnings))
+        yield "'ptr' is slow and unreliable and SHOULD NOT be used (RFC 7208 5.5)"
+
+
+# -- one function per production of RFC 7208 4.6.1 / 5 / 6 -----------------------------------
 
 
 def _parse_term(raw: str, pos: int) -> Term:
+    """term = directive / modifier; a directive is [qualifier] mechanism."""
     modifier = _MODIFIER.match(raw)
     if modifier is not None:
-        name = modifier.group(1).lower()
-        value = modifier.group(2)
-        if name in ("redirect", "exp"):
-            if not value:
-                raise ParseError(f"'{name}=' without a domain", position=pos, term=raw)
-            _check_macro_string(value, pos + len(name) + 1, raw, domain_spec=True)
-        else:
-            _check_macro_string(value, pos + len(name) + 1, raw, domain_spec=False)
-        return Modifier(name=name, value=value, text=raw, position=pos)
-
+        return _parse_modifier(modifier.group(1).lower(), modifier.group(2), raw, pos)
     qualifier: Qualifier = "+"
     body = raw
     if raw[0] in _QUALIFIERS:
@@ -255,94 +269,153 @@ def _parse_term(raw: str, pos: int) -> Term:
     name_match = _MECH_NAME.match(body)
     assert name_match is not None  # [^:/]* always matches
     name = name_match.group(0).lower()
-    rest = body[len(name):]
-    if name not in MECHANISMS:
-        if "=" in name and _MODIFIER.match(body):
-            raise ParseError("modifiers take no qualifier", position=pos, term=raw)
-        shown = name or body
-        hint = f" (modifiers are written '{name}=')" if name in ("redirect", "exp") else ""
-        raise ParseError(f"unknown mechanism {shown!r}{hint}", position=pos, term=raw)
-    spec_pos = pos + len(raw) - len(rest) + 1
+    reader = _MECHANISM_READERS.get(name)
+    if reader is None:
+        raise _unknown_mechanism(name, body, raw, pos)
+    return reader(_Directive(qualifier, name, raw, pos, body[len(name):]))
 
-    if name == "all":
-        if rest:
-            raise ParseError("'all' takes no argument", position=pos, term=raw)
-        return Mechanism(qualifier, name, raw, pos)
 
-    if name in ("include", "exists"):
-        if not rest.startswith(":"):
-            if rest.startswith("/"):
-                raise ParseError(f"'{name}' takes no CIDR length", position=pos, term=raw)
-            raise ParseError(f"'{name}' needs ':' and a domain", position=pos, term=raw)
-        spec = rest[1:]
-        if not spec:
-            raise ParseError(f"missing domain after '{name}:'", position=pos, term=raw)
-        if re.search(r"/\d*\Z", spec):
-            raise ParseError(f"'{name}' takes no CIDR length", position=pos, term=raw)
-        _check_macro_string(spec, spec_pos, raw, domain_spec=True)
-        return Mechanism(qualifier, name, raw, pos, domain=spec)
+def _parse_modifier(name: str, value: str, raw: str, pos: int) -> Modifier:
+    """redirect=domain-spec, exp=domain-spec, or an unknown modifier's macro-string."""
+    known = name in _KNOWN_MODIFIERS
+    if known and not value:
+        raise ParseError(f"'{name}=' without a domain", position=pos, term=raw)
+    _check_macro_string(value, pos + len(name) + 1, raw, domain_spec=known)
+    return Modifier(name=name, value=value, text=raw, position=pos)
 
-    if name == "ptr":
-        if not rest:
-            return Mechanism(qualifier, name, raw, pos)
-        if not rest.startswith(":"):
-            raise ParseError("'ptr' takes no CIDR length", position=pos, term=raw)
-        spec = rest[1:]
-        if not spec:
-            raise ParseError("missing domain after 'ptr:'", position=pos, term=raw)
-        if re.search(r"/\d*\Z", spec):
-            raise ParseError("'ptr' takes no CIDR length", position=pos, term=raw)
-        _check_macro_string(spec, spec_pos, raw, domain_spec=True)
-        return Mechanism(qualifier, name, raw, pos, domain=spec)
 
-    if name in ("a", "mx"):
-        cidr = _CIDR_SUFFIX.match(rest)
-        assert cidr is not None  # every part is optional
-        spec_text = cidr.group("spec")
-        cidr4 = _cidr_length(cidr.group("v4"), 32, pos, raw)
-        cidr6 = _cidr_length(cidr.group("v6"), 128, pos, raw)
-        domain: str | None = None
-        if spec_text:
-            if not spec_text.startswith(":"):
-                # rest starts with ':' or '/', so this is a '/...' the CIDR regex refused
-                raise ParseError(f"bad CIDR length {spec_text!r}", position=pos, term=raw)
-            domain = spec_text[1:]
-            if not domain:
-                raise ParseError(f"missing domain after '{name}:'", position=pos, term=raw)
-            slash = domain.find("/")
-            if slash >= 0:
-                raise ParseError(f"bad CIDR length {domain[slash:]!r}", position=pos, term=raw)
-            _check_macro_string(domain, spec_pos, raw, domain_spec=True)
-        return Mechanism(qualifier, name, raw, pos, domain=domain, cidr4=cidr4, cidr6=cidr6)
+def _unknown_mechanism(name: str, body: str, raw: str, pos: int) -> ParseError:
+    if "=" in name and _MODIFIER.match(body):
+        return ParseError("modifiers take no qualifier", position=pos, term=raw)
+    shown = name or body
+    hint = f" (modifiers are written '{name}=')" if name in _KNOWN_MODIFIERS else ""
+    return ParseError(f"unknown mechanism {shown!r}{hint}", position=pos, term=raw)
 
-    # ip4 / ip6
-    if not rest.startswith(":") or len(rest) == 1:
-        raise ParseError(f"'{name}' needs ':' and an address", position=pos, term=raw)
-    addr_text, slash, length_text = rest[1:].partition("/")
-    network: ipaddress.IPv4Network | ipaddress.IPv6Network
-    if name == "ip4":
-        if not re.fullmatch(r"[0-9.]+", addr_text):
-            raise ParseError(f"invalid IPv4 address {addr_text!r}", position=pos, term=raw)
-        try:
-            addr4 = ipaddress.IPv4Address(addr_text)
-        except ValueError:
-            raise ParseError(f"invalid IPv4 address {addr_text!r}", position=pos,
-                             term=raw) from None
-        length = _cidr_length(length_text if slash else None, 32, pos, raw, empty_ok=False)
-        network = ipaddress.IPv4Network((addr4, 32 if length is None else length), strict=False)
-    else:
-        if not re.fullmatch(r"[0-9A-Fa-f:.]+", addr_text):
-            raise ParseError(f"invalid IPv6 address {addr_text!r}", position=pos, term=raw)
-        try:
-            addr6 = ipaddress.IPv6Address(addr_text)
-        except ValueError:
-            raise ParseError(f"invalid IPv6 address {addr_text!r}", position=pos,
-                             term=raw) from None
-        length = _cidr_length(length_text if slash else None, 128, pos, raw, empty_ok=False)
-        network = ipaddress.IPv6Network((addr6, 128 if length is None else length), strict=False)
-    return Mechanism(qualifier, name, raw, pos, network=network,
-                     cidr4=length if name == "ip4" else None,
-                     cidr6=length if name == "ip6" else None)
+
+@dataclass(slots=True)
+class _Directive:
+    """A directive being read: `rest` is what follows the mechanism name (':...', '/...')."""
+
+    qualifier: Qualifier
+    name: str
+    raw: str
+    pos: int
+    rest: str
+
+    @property
+    def spec_pos(self) -> int:
+        """Where the domain-spec after ':' starts in the record."""
+        return self.pos + len(self.raw) - len(self.rest) + 1
+
+    def error(self, reason: str) -> ParseError:
+        return ParseError(reason, position=self.pos, term=self.raw)
+
+    def mechanism(self, **parts: Any) -> Mechanism:
+        return Mechanism(self.qualifier, self.name, self.raw, self.pos, **parts)
+
+
+def _read_all(d: _Directive) -> Mechanism:
+    """all = "all"."""
+    if d.rest:
+        raise d.error("'all' takes no argument")
+    return d.mechanism()
+
+
+def _read_include_exists(d: _Directive) -> Mechanism:
+    """include = "include" ":" domain-spec; exists = "exists" ":" domain-spec."""
+    if not d.rest.startswith(":"):
+        if d.rest.startswith("/"):
+            raise d.error(f"'{d.name}' takes no CIDR length")
+        raise d.error(f"'{d.name}' needs ':' and a domain")
+    return d.mechanism(domain=_domain_spec(d))
+
+
+def _read_ptr(d: _Directive) -> Mechanism:
+    """ptr = "ptr" [ ":" domain-spec ]."""
+    if not d.rest:
+        return d.mechanism()
+    if not d.rest.startswith(":"):
+        raise d.error("'ptr' takes no CIDR length")
+    return d.mechanism(domain=_domain_spec(d))
+
+
+def _domain_spec(d: _Directive) -> str:
+    """The domain-spec after ':' of include, exists and ptr (which take no CIDR length)."""
+    spec = d.rest[1:]
+    if not spec:
+        raise d.error(f"missing domain after '{d.name}:'")
+    if _CIDR_TAIL.search(spec):
+        raise d.error(f"'{d.name}' takes no CIDR length")
+    _check_macro_string(spec, d.spec_pos, d.raw, domain_spec=True)
+    return spec
+
+
+def _read_a_mx(d: _Directive) -> Mechanism:
+    """a = "a" [ ":" domain-spec ] [ dual-cidr-length ]; mx likewise."""
+    cidr = _CIDR_SUFFIX.match(d.rest)
+    assert cidr is not None  # every part is optional
+    spec_text = cidr.group("spec")
+    cidr4 = _cidr_length(cidr.group("v4"), 32, d.pos, d.raw)
+    cidr6 = _cidr_length(cidr.group("v6"), 128, d.pos, d.raw)
+    domain: str | None = None
+    if spec_text:
+        if not spec_text.startswith(":"):
+            # rest starts with ':' or '/', so this is a '/...' the CIDR regex refused
+            raise d.error(f"bad CIDR length {spec_text!r}")
+        domain = spec_text[1:]
+        if not domain:
+            raise d.error(f"missing domain after '{d.name}:'")
+        slash = domain.find("/")
+        if slash >= 0:
+            raise d.error(f"bad CIDR length {domain[slash:]!r}")
+        _check_macro_string(domain, d.spec_pos, d.raw, domain_spec=True)
+    return d.mechanism(domain=domain, cidr4=cidr4, cidr6=cidr6)
+
+
+@dataclass(frozen=True, slots=True)
+class _IpFamily:
+    """What differs between ip4 and ip6: the name, the address characters, the longest prefix."""
+
+    label: str
+    characters: re.Pattern[str]
+    maximum: int
+    address: Callable[[str], ipaddress.IPv4Address | ipaddress.IPv6Address]
+    network: Callable[[tuple[Any, int]], ipaddress.IPv4Network | ipaddress.IPv6Network]
+
+
+_IP_FAMILIES = {
+    "ip4": _IpFamily("IPv4", re.compile(r"[0-9.]+"), 32, ipaddress.IPv4Address,
+                     lambda prefix: ipaddress.IPv4Network(prefix, strict=False)),
+    "ip6": _IpFamily("IPv6", re.compile(r"[0-9A-Fa-f:.]+"), 128, ipaddress.IPv6Address,
+                     lambda prefix: ipaddress.IPv6Network(prefix, strict=False)),
+}
+
+
+def _read_ip(d: _Directive) -> Mechanism:
+    """ip4 = "ip4" ":" ip4-network [ ip4-cidr-length ]; ip6 likewise."""
+    if not d.rest.startswith(":") or len(d.rest) == 1:
+        raise d.error(f"'{d.name}' needs ':' and an address")
+    family = _IP_FAMILIES[d.name]
+    addr_text, slash, length_text = d.rest[1:].partition("/")
+    if not family.characters.fullmatch(addr_text):
+        raise d.error(f"invalid {family.label} address {addr_text!r}")
+    try:
+        address = family.address(addr_text)
+    except ValueError:
+        raise d.error(f"invalid {family.label} address {addr_text!r}") from None
+    length = _cidr_length(length_text if slash else None, family.maximum, d.pos, d.raw,
+                          empty_ok=False)
+    network = family.network((address, family.maximum if length is None else length))
+    if d.name == "ip4":
+        return d.mechanism(network=network, cidr4=length)
+    return d.mechanism(network=network, cidr6=length)
+
+
+_MECHANISM_READERS: dict[str, Callable[[_Directive], Mechanism]] = {
+    "all": _read_all, "include": _read_include_exists, "exists": _read_include_exists,
+    "ptr": _read_ptr, "a": _read_a_mx, "mx": _read_a_mx, "ip4": _read_ip, "ip6": _read_ip,
+}
+assert frozenset(_MECHANISM_READERS) == MECHANISMS
 
 
 def _cidr_length(text: str | None, maximum: int, pos: int, raw: str, *,
@@ -363,52 +436,54 @@ def _cidr_length(text: str | None, maximum: int, pos: int, raw: str, *,
 
 def _check_macro_string(spec: str, pos: int, raw: str, *, domain_spec: bool) -> None:
     """Validate a macro-string / domain-spec against RFC 7208 7.1 (and 4.8 for domain names)."""
-    i = 0
     last_macro_end = -1
-    has_macro = False
-    n = len(spec)
-    while i < n:
-        ch = spec[i]
-        if ch != "%":
-            i += 1
-            continue
-        if i + 1 >= n:
-            raise ParseError("'%' at the end (write '%%' for a literal percent sign)",
-                             position=pos + i, term=raw)
-        nxt = spec[i + 1]
-        if nxt in "%_-":
-            i += 2
-            last_macro_end = i
-            has_macro = True
-            continue
-        if nxt != "{":
-            raise ParseError(f"invalid macro '%{nxt}' (expected '%{{', '%%', '%_' or '%-')",
-                             position=pos + i, term=raw)
-        close = spec.find("}", i + 2)
-        if close < 0:
-            raise ParseError("unterminated macro '%{'", position=pos + i, term=raw)
-        body = spec[i + 2:close]
-        match = _MACRO_BODY.match(body)
-        if match is None:
-            raise ParseError(f"invalid macro '%{{{body}}}'", position=pos + i, term=raw)
-        letter = match.group(1).lower()
-        if letter not in _MACRO_LETTERS:
-            raise ParseError(f"unknown macro letter {match.group(1)!r}", position=pos + i,
-                             term=raw)
-        if domain_spec and letter in _EXP_ONLY_LETTERS:
-            raise ParseError(f"macro letter {match.group(1)!r} is only allowed in explanation "
-                             "text (RFC 7208 7.2)", position=pos + i, term=raw)
-        digits = match.group(2)
-        if digits and not digits.strip("0"):
-            raise ParseError("macro digit transformer must be nonzero (RFC 7208 7.3)",
-                             position=pos + i, term=raw)
-        i = close + 1
-        last_macro_end = i
-        has_macro = True
-    if not domain_spec:
-        return
-    if last_macro_end == n:
-        return  # domain-end = macro-expand
+    i = spec.find("%")
+    while i >= 0:
+        last_macro_end = _macro_end(spec, i, pos, raw, domain_spec=domain_spec)
+        i = spec.find("%", last_macro_end)
+    if domain_spec and last_macro_end != len(spec):  # else domain-end = macro-expand
+        _check_domain_end(spec, last_macro_end, pos, raw)
+
+
+def _macro_end(spec: str, i: int, pos: int, raw: str, *, domain_spec: bool) -> int:
+    """Check the macro-expand starting at `spec[i]` ('%'); the index just after it."""
+    if i + 1 >= len(spec):
+        raise ParseError("'%' at the end (write '%%' for a literal percent sign)",
+                         position=pos + i, term=raw)
+    nxt = spec[i + 1]
+    if nxt in "%_-":
+        return i + 2
+    if nxt != "{":
+        raise ParseError(f"invalid macro '%{nxt}' (expected '%{{', '%%', '%_' or '%-')",
+                         position=pos + i, term=raw)
+    close = spec.find("}", i + 2)
+    if close < 0:
+        raise ParseError("unterminated macro '%{'", position=pos + i, term=raw)
+    problem = _macro_body_problem(spec[i + 2:close], domain_spec=domain_spec)
+    if problem is not None:
+        raise ParseError(problem, position=pos + i, term=raw)
+    return close + 1
+
+
+def _macro_body_problem(body: str, *, domain_spec: bool) -> str | None:
+    """What is wrong with the inside of `%{...}`: letter, digits, 'r', delimiters (7.1, 7.3)."""
+    match = _MACRO_BODY.match(body)
+    if match is None:
+        return f"invalid macro '%{{{body}}}'"
+    letter = match.group(1).lower()
+    if letter not in _MACRO_LETTERS:
+        return f"unknown macro letter {match.group(1)!r}"
+    if domain_spec and letter in _EXP_ONLY_LETTERS:
+        return (f"macro letter {match.group(1)!r} is only allowed in explanation text "
+                "(RFC 7208 7.2)")
+    digits = match.group(2)
+    if digits and not digits.strip("0"):
+        return "macro digit transformer must be nonzero (RFC 7208 7.3)"
+    return None
+
+
+def _check_domain_end(spec: str, last_macro_end: int, pos: int, raw: str) -> None:
+    """domain-end = ( "." toplabel [ "." ] ) / macro-expand, and a valid name without macros."""
     tail = spec[max(last_macro_end, 0):]
     if tail.endswith("."):
         tail = tail[:-1]
@@ -420,7 +495,7 @@ def _check_macro_string(spec: str, pos: int, raw: str, *, domain_spec: bool) -> 
     if not _TOPLABEL.match(toplabel):
         raise ParseError(f"invalid top label {toplabel!r} in domain {spec!r}", position=pos,
                          term=raw)
-    if not has_macro:
+    if last_macro_end < 0:  # no macro at all
         problem = hostname_problem(spec, allow_underscore=True)
         if problem is not None:
             raise ParseError(f"invalid domain {spec!r}: {problem}", position=pos, term=raw)
@@ -655,111 +730,140 @@ _Via = Literal["top", "include", "redirect"]
 _UNRESOLVABLE: dict[_Via, ProblemKind] = {
     "top": "no-record", "include": "unresolvable-include", "redirect": "unresolvable-redirect",
 }
+_Visited = tuple[SpfNode, SpfRecord | None, Qualifier | None, str | None]
+
+
+@dataclass(slots=True)
+class _Walk:
+    """One record being walked: where it is in the tree and the evidence it collects."""
+
+    state: _State
+    domain: str
+    via: _Via
+    term: str | None
+    path: tuple[str, ...]
+    depth: int
+    notes: list[str] = field(default_factory=list)
+    children: list[SpfNode] = field(default_factory=list)
+
+    def broken(self, message: str, kind: ProblemKind | None = None,
+               record: str | None = None) -> SpfNode:
+        """Record a problem of this record and the node that shows it."""
+        self.state.problem(kind or _UNRESOLVABLE[self.via], self.domain,
+                           message if self.via == "top" else f"{self.via} {self.domain}: {message}")
+        return SpfNode(self.domain, self.via, self.term, record=record, error=message)
+
+    def follow(self, target: str, via: _Via, term: str) -> _Visited | None:
+        """Visit `target` below this record; None (and a `loop` problem) when it is an ancestor."""
+        if target in self.path:
+            self.state.problem("loop", self.domain,
+                               f"{via} loop: {' -> '.join((*self.path, target))}")
+            self.children.append(SpfNode(target, via, term, error="loop"))
+            return None
+        visited = _visit(self.state, target, via, term, stack=self.path, depth=self.depth + 1)
+        self.children.append(visited[0])
+        return visited
 
 
 def _visit(state: _State, domain: str, via: _Via, term: str | None, *,
-           stack: tuple[str, ...], depth: int,
-           ) -> tuple[SpfNode, SpfRecord | None, Qualifier | None, str | None]:
+           stack: tuple[str, ...], depth: int) -> _Visited:
     """Fetch, parse and walk one record; returns (node, record, effective all, its domain)."""
-    unresolvable = _UNRESOLVABLE[via]
+    walk = _Walk(state, domain, via, term, (*stack, domain), depth)
+    fetched = _fetch_record(walk)
+    if isinstance(fetched, SpfNode):
+        return fetched, None, None, None
+    text, record = fetched
+    if record.uses_ptr:
+        state.uses_ptr = True
+    for mech in record.evaluated_mechanisms:
+        if state.stopped:
+            break
+        _walk_mechanism(walk, mech)
+    effective, all_domain = _effective_all(walk, record)
+    node = SpfNode(domain, via, term, record=text, notes=tuple(walk.notes),
+                   children=tuple(walk.children))
+    return node, record, effective, all_domain
 
-    def broken(message: str, kind: ProblemKind | None = None,
-               record: str | None = None) -> tuple[SpfNode, None, None, None]:
-        state.problem(kind or unresolvable, domain,
-                      message if via == "top" else f"{via} {domain}: {message}")
-        return SpfNode(domain, via, term, record=record, error=message), None, None, None
 
-    if depth > state.max_depth:
+def _fetch_record(walk: _Walk) -> SpfNode | tuple[str, SpfRecord]:
+    """The one SPF record at the walked domain (text and parsed), or the node saying why not."""
+    state, domain, via = walk.state, walk.domain, walk.via
+    if walk.depth > state.max_depth:
         state.truncated = True
         state.problem("truncated", domain, f"include/redirect depth above {state.max_depth}")
-        return SpfNode(domain, via, term, error="too deep"), None, None, None
+        return SpfNode(domain, via, walk.term, error="too deep")
     answer = state.query(domain, "TXT")
     if answer is None:
-        return SpfNode(domain, via, term, error=state.error or "not evaluated"), None, None, None
+        return SpfNode(domain, via, walk.term, error=state.error or "not evaluated")
     if via != "top" and answer.void:
         state.void += 1
     found = select_spf(answer.records)
     if not found:
         why = "NXDOMAIN" if answer.nxdomain else "no SPF record"
-        return broken(f"{why} at {domain}")
+        return walk.broken(f"{why} at {domain}")
     if len(found) > 1:
-        kind: ProblemKind = "multiple-records" if via == "top" else unresolvable
-        return broken(f"{len(found)} SPF records at {domain} (must be exactly one)", kind)
-    text = found[0]
+        kind: ProblemKind = "multiple-records" if via == "top" else _UNRESOLVABLE[via]
+        return walk.broken(f"{len(found)} SPF records at {domain} (must be exactly one)", kind)
     try:
-        record = parse(text)
+        return found[0], parse(found[0])
     except ParseError as exc:
-        kind = "syntax" if via == "top" else unresolvable
-        return broken(f"syntax error: {exc}", kind, record=text)
+        kind = "syntax" if via == "top" else _UNRESOLVABLE[via]
+        return walk.broken(f"syntax error: {exc}", kind, record=found[0])
 
-    notes: list[str] = []
-    children: list[SpfNode] = []
-    path = (*stack, domain)
-    if record.uses_ptr:
-        state.uses_ptr = True
 
-    for mech in record.evaluated_mechanisms:
-        if state.stopped:
-            break
-        if mech.name == "all" or not mech.queries_dns:
-            continue
-        state.dns_terms += 1
-        if mech.name == "ptr":
-            notes.append(f"{mech.text}: needs the sender address, not resolved")
-            continue
-        target = _expand(mech.domain, domain) if mech.domain is not None else domain
-        if target is None:
-            notes.append(f"{mech.text}: {_unexpandable(mech.domain or '')}, not followed")
-            continue
-        if mech.name == "include":
-            if target in path:
-                state.problem("loop", domain, f"include loop: {' -> '.join((*path, target))}")
-                children.append(SpfNode(target, "include", mech.text, error="loop"))
-                continue
-            child, _, _, _ = _visit(state, target, "include", mech.text, stack=path,
-                                    depth=depth + 1)
-            children.append(child)
-        elif mech.name == "a":
-            _address_lookup(state, target, mech, notes)
-        elif mech.name == "mx":
-            _mx_lookup(state, domain, target, mech, notes)
-        else:  # exists
-            answer = state.query(target, "A")
-            if answer is not None and answer.void:
-                state.void += 1
-                notes.append(f"{mech.text}: void ({_void_reason(answer)})")
+def _walk_mechanism(walk: _Walk, mech: Mechanism) -> None:
+    """Count one evaluated mechanism and do the lookups a receiver would."""
+    if mech.name == "all" or not mech.queries_dns:
+        return
+    walk.state.dns_terms += 1
+    if mech.name == "ptr":
+        walk.notes.append(f"{mech.text}: needs the sender address, not resolved")
+        return
+    target = _expand(mech.domain, walk.domain) if mech.domain is not None else walk.domain
+    if target is None:
+        walk.notes.append(f"{mech.text}: {_unexpandable(mech.domain or '')}, not followed")
+        return
+    _MECHANISM_WALKERS[mech.name](walk, mech, target)
 
-    effective: Qualifier | None = None
-    all_domain: str | None = None
+
+def _include_lookup(walk: _Walk, mech: Mechanism, target: str) -> None:
+    walk.follow(target, "include", mech.text)
+
+
+def _exists_lookup(walk: _Walk, mech: Mechanism, target: str) -> None:
+    answer = walk.state.query(target, "A")
+    if answer is not None and answer.void:
+        walk.state.void += 1
+        walk.notes.append(f"{mech.text}: void ({_void_reason(answer)})")
+
+
+def _effective_all(walk: _Walk, record: SpfRecord) -> tuple[Qualifier | None, str | None]:
+    """The `all` a sender matching nothing gets: this record's, else its redirect's."""
     all_mech = record.all
     if all_mech is not None:
-        effective, all_domain = all_mech.qualifier, domain
-    elif record.redirect is not None and not state.stopped:
-        state.dns_terms += 1
-        target = _expand(record.redirect, domain)
-        if target is None:
-            notes.append(f"redirect={record.redirect}: {_unexpandable(record.redirect)}, "
-                         "not followed")
-        elif target in path:
-            state.problem("loop", domain, f"redirect loop: {' -> '.join((*path, target))}")
-            children.append(SpfNode(target, "redirect", f"redirect={record.redirect}",
-                                    error="loop"))
-        else:
-            child, _, effective, all_domain = _visit(state, target, "redirect",
-                                                     f"redirect={record.redirect}",
-                                                     stack=path, depth=depth + 1)
-            children.append(child)
-    node = SpfNode(domain, via, term, record=text, notes=tuple(notes), children=tuple(children))
-    return node, record, effective, all_domain
+        return all_mech.qualifier, walk.domain
+    if record.redirect is None or walk.state.stopped:
+        return None, None
+    walk.state.dns_terms += 1
+    target = _expand(record.redirect, walk.domain)
+    if target is None:
+        walk.notes.append(f"redirect={record.redirect}: {_unexpandable(record.redirect)}, "
+                          "not followed")
+        return None, None
+    visited = walk.follow(target, "redirect", f"redirect={record.redirect}")
+    if visited is None:
+        return None, None
+    return visited[2], visited[3]
 
 
 def _void_reason(answer: LookupAnswer) -> str:
     return "NXDOMAIN" if answer.nxdomain else "no records"
 
 
-def _address_lookup(state: _State, target: str, mech: Mechanism, notes: list[str]) -> None:
+def _address_lookup(walk: _Walk, mech: Mechanism, target: str) -> None:
     """`a`: the name must have an address. Both families are asked because the sender's family
     is unknown; the term is void only when neither has one (one void lookup, not two)."""
+    state = walk.state
     answer_a = state.query(target, "A")
     answer_aaaa = state.query(target, "AAAA")
     if answer_a is None or answer_aaaa is None:
@@ -767,24 +871,29 @@ def _address_lookup(state: _State, target: str, mech: Mechanism, notes: list[str
     if answer_a.void and answer_aaaa.void:
         state.void += 1
         reason = "NXDOMAIN" if answer_a.nxdomain or answer_aaaa.nxdomain else "no address"
-        notes.append(f"{mech.text}: void ({reason})")
+        walk.notes.append(f"{mech.text}: void ({reason})")
 
 
-def _mx_lookup(state: _State, domain: str, target: str, mech: Mechanism,
-               notes: list[str]) -> None:
+def _mx_lookup(walk: _Walk, mech: Mechanism, target: str) -> None:
+    state, domain = walk.state, walk.domain
     answer = state.query(target, "MX")
     if answer is None:
         return
     if answer.void:
         state.void += 1
-        notes.append(f"{mech.text}: void ({_void_reason(answer)})")
+        walk.notes.append(f"{mech.text}: void ({_void_reason(answer)})")
         return
     count = len(answer.records)
-    notes.append(f"{mech.text}: {count} MX name{'s' if count != 1 else ''}")
+    walk.notes.append(f"{mech.text}: {count} MX name{'s' if count != 1 else ''}")
     if count > MX_NAME_LIMIT:
         state.problem("mx-too-many-names", domain,
                       f"{mech.text} at {domain}: {target} has {count} MX names "
                       f"(limit {MX_NAME_LIMIT}, RFC 7208 4.6.4)")
+
+
+_MECHANISM_WALKERS: dict[str, Callable[[_Walk, Mechanism, str], None]] = {
+    "include": _include_lookup, "a": _address_lookup, "mx": _mx_lookup, "exists": _exists_lookup,
+}
 
 
 def _unexpandable(spec: str) -> str:
@@ -794,6 +903,9 @@ def _unexpandable(spec: str) -> str:
     return "expands to an invalid name"
 
 
+_ESCAPES = {"%": "%", "_": " ", "-": "%20"}
+
+
 def _expand(spec: str, current: str) -> str | None:
     """Expand a domain-spec whose only macros need no sender data (`%{d}`, `%%`, `%_`, `%-`).
 
@@ -801,45 +913,45 @@ def _expand(spec: str, current: str) -> str | None:
     (`%{i}`, `%{s}`, ...) or expands to something that is not a DNS name.
     """
     out: list[str] = []
-    i = 0
-    n = len(spec)
-    while i < n:
-        ch = spec[i]
-        if ch != "%":
-            out.append(ch)
-            i += 1
-            continue
-        nxt = spec[i + 1]
-        if nxt == "%":
-            out.append("%")
-            i += 2
-            continue
-        if nxt == "_":
-            out.append(" ")
-            i += 2
-            continue
-        if nxt == "-":
-            out.append("%20")
-            i += 2
-            continue
-        close = spec.index("}", i)
-        match = _MACRO_BODY.match(spec[i + 2:close])
-        assert match is not None  # validated by parse()
-        letter, digits, reverse, delims = match.groups()
-        if letter.lower() != "d":
-            return None
-        parts = re.split("[" + re.escape(delims or ".") + "]", current)
-        if reverse:
-            parts.reverse()
-        if digits:
-            keep = int(digits[-4:]) if len(digits) <= 4 else 9999
-            parts = parts[-keep:]
-        value = ".".join(parts)
-        if letter.isupper():
-            value = urllib.parse.quote(value, safe="")
-        out.append(value)
-        i = close + 1
-    name = "".join(out)
+    start = 0
+    i = spec.find("%")
+    while i >= 0:
+        out.append(spec[start:i])
+        escape = _ESCAPES.get(spec[i + 1])
+        if escape is not None:
+            out.append(escape)
+            start = i + 2
+        else:
+            close = spec.index("}", i)
+            value = _expand_macro(spec[i + 2:close], current)
+            if value is None:
+                return None
+            out.append(value)
+            start = close + 1
+        i = spec.find("%", start)
+    out.append(spec[start:])
+    return _expanded_name("".join(out))
+
+
+def _expand_macro(body: str, current: str) -> str | None:
+    """`%{d...}` with its transformers applied to `current`; None for any other letter."""
+    match = _MACRO_BODY.match(body)
+    assert match is not None  # validated by parse()
+    letter, digits, reverse, delims = match.groups()
+    if letter.lower() != "d":
+        return None
+    parts = re.split("[" + re.escape(delims or ".") + "]", current)
+    if reverse:
+        parts.reverse()
+    if digits:
+        keep = int(digits[-4:]) if len(digits) <= 4 else 9999
+        parts = parts[-keep:]
+    value = ".".join(parts)
+    return urllib.parse.quote(value, safe="") if letter.isupper() else value
+
+
+def _expanded_name(name: str) -> str | None:
+    """The expansion as a name: no trailing dot, at most 253 characters (7.3), valid."""
     if name.endswith("."):
         name = name[:-1]
     while len(name) > 253 and "." in name:  # RFC 7208 7.3: drop labels from the left
