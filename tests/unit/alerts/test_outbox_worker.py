@@ -11,7 +11,6 @@ from pathlib import Path
 
 from tests.unit.alerts.helpers import T0, fleet, minutes, result, store
 from watchtower.alerting.notify import (
-    DeliveryError,
     Message,
     OutboxWorker,
     channel_health,
@@ -19,6 +18,7 @@ from watchtower.alerting.notify import (
     scrub,
 )
 from watchtower.alerting.processor import AlertProcessor
+from watchtower.errors import DeliveryError
 
 CONFIG = """
 [notifications]
