@@ -15,7 +15,7 @@ from watchtower.parsers import ParseError, tlsa
 from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.probe.registry import register
 
-from .common import mx_facts, null_mx, smtp_port, smtp_prober, spec_of
+from .common import mx_facts, null_mx, smtp_port, spec_of
 
 
 @register
@@ -50,7 +50,7 @@ class Dane(Check):
             if item.get("records"):
                 # Only MX with TLSA are dialled; the dialogue is shared with mail.smtp.*.
                 for address in host["addresses"][:1]:
-                    outcome = smtp_prober(ctx).starttls(host["name"], address, port,
+                    outcome = ctx.smtp.starttls(host["name"], address, port,
                                                         deadline=ctx.deadline)
                     if outcome.tls is not None:
                         item["chain_der"] = [c.der.hex() for c in outcome.tls.chain]

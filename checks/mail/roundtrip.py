@@ -29,12 +29,11 @@ from watchtower.config import MailHost
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.imap import ImapSession
-from watchtower.net.smtp import default_helo
-from watchtower.net.submission import SubmissionRefused, SubmissionSession, TlsMode
-from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.net.submission import SubmissionRefused, TlsMode
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, reveal
 from watchtower.probe.registry import register
 
-from .submission import host_address, mail_host_of, reveal
+from .submission import host_address, mail_host_of
 
 PROBE_HEADER = "X-Watchtower-Probe"
 STALE_SECONDS = 900
@@ -193,7 +192,7 @@ class Roundtrip(Check):
         if not (spec.probe_user and spec.probe_password):
             raise ProbeError("no probe mailbox configured (probe_user, probe_password)",
                              kind="config")
-        password = reveal(spec.probe_password)
+        password = reveal(spec.probe_password, "probe_password")
         address = host_address(ctx, spec.host)
         recipient = spec.roundtrip_to or spec.probe_user
         sender = spec.probe_user if "@" in spec.probe_user else f"{spec.probe_user}@{spec.host}"
@@ -296,9 +295,7 @@ def _ar_summary(facts: Facts) -> str:
 def _submit(ctx: ProbeContext, spec: MailHost, address: str, port: int, mode: TlsMode,
             sender: str, recipient: str, password: str, message: bytes) -> dict[str, Any]:
     assert spec.probe_user is not None
-    session = SubmissionSession(spec.host, address, port, mode, default_helo(), ctx.deadline,
-                                ca_bundle=ctx.tls.ca_bundle, verify=True,
-                                timeout=ctx.fleet.probe.http_timeout)
+    session = ctx.smtp.submission(spec.host, address, port, mode, ctx.deadline, verify=True)
     out: dict[str, Any] = {"accepted": False}
     try:
         session.open()
@@ -321,8 +318,7 @@ def _fetch(ctx: ProbeContext, spec: MailHost, address: str, password: str, token
     and any stale probe messages."""
     assert spec.probe_user is not None
     out: dict[str, Any] = {"delivered": False}
-    session = ImapSession(spec.host, address, spec.imaps_port, "implicit", ctx.deadline,
-                          ca_bundle=ctx.tls.ca_bundle, timeout=ctx.fleet.probe.http_timeout)
+    session = ctx.imap.session(spec.host, address, spec.imaps_port, "implicit", ctx.deadline)
     try:
         session.open()
         session.login(spec.probe_user, password)

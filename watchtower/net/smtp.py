@@ -9,7 +9,8 @@ Three entry points:
 - `StartTlsDialogue` is the `starttls` callback of `TlsProber.probe`, so the certificate facts
   of an MX come from the same TLS code (and the same CA bundle) as the web checks;
 - `SmtpProber.starttls(...)` runs that probe once per (MX, address, port) and sweep, shared by
-  `mail.smtp.starttls`, `mail.smtp.certificate` and `mail.dane`;
+  `mail.smtp.starttls`, `mail.smtp.certificate` and `mail.dane` (the sweep's one prober is
+  `watchtower.net.smtpclient.SmtpClient`'s, on the probe context as `ctx.smtp`);
 - `SmtpProber.relay(...)` asks the server to relay between two outside domains and stops at the
   RCPT answer. It never sends DATA: the command writer refuses to, whatever a caller asks.
 """
@@ -18,8 +19,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-import threading
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,12 +200,46 @@ def default_helo() -> str:
 
 
 @dataclass
-class StartTlsDialogue:
-    """The `starttls` callback of `TlsProber.probe`: banner, EHLO, STARTTLS, then TLS.
+class Opening:
+    """The opening every SMTP client dialogue shares, as far as it got: the 220 banner, EHLO,
+    and (for an upgrade) STARTTLS with its 220, nothing sent after it (RFC 3207 4, 5321 3.1).
 
-    It records what the server said so the check can tell "no 220 banner" from "STARTTLS not
-    offered" from "the TLS handshake failed". Called again when the prober repeats the
-    handshake without verification; the facts of the last call win.
+    What the server said is kept even when a step fails, so a check can tell "no 220 banner"
+    from "STARTTLS not offered" from "the TLS handshake failed". The MX probe
+    (`StartTlsDialogue`) and message submission (`watchtower.net.submission`) both run it.
+    """
+
+    banner: Reply | None = None
+    ehlo: Reply | None = None
+
+    def run(self, conv: SmtpConversation, helo: str, *, starttls: bool) -> None:
+        peer = conv.peer
+        self.banner = conv.read_reply("banner")
+        if self.banner.code != 220:
+            raise SmtpError(f"{peer}: banner is {self.banner.evidence()}, not 220",
+                            kind="banner")
+        self.ehlo = conv.command(f"EHLO {helo}")
+        if self.ehlo.code != 250:
+            raise SmtpError(f"{peer}: EHLO answered {self.ehlo.evidence()}", kind="ehlo")
+        if not starttls:
+            return
+        if "STARTTLS" not in self.ehlo.keywords():
+            raise SmtpError(f"{peer}: STARTTLS not offered", kind="no-starttls")
+        reply = conv.command("STARTTLS")
+        if reply.code != 220:
+            raise SmtpError(f"{peer}: STARTTLS answered {reply.evidence()}", kind="starttls")
+        if conv.pending:
+            # Bytes after the 220 would be read as if they came over TLS (CVE-2011-0411).
+            raise SmtpError(f"{peer}: data sent after the STARTTLS reply, before TLS",
+                            kind="protocol")
+
+
+@dataclass
+class StartTlsDialogue:
+    """The `starttls` callback of `TlsProber.probe`: the `Opening` with STARTTLS, then TLS.
+
+    Called again when the prober repeats the handshake without verification; the facts of the
+    last call win.
     """
 
     helo: str
@@ -217,27 +250,12 @@ class StartTlsDialogue:
     transcript: list[str] = field(default_factory=list)
 
     def __call__(self, sock: socket.socket, timeout: float) -> None:
-        peer = _peer(sock)
-        conv = SmtpConversation(sock, peer, self.deadline, min(self.timeout, timeout))
+        conv = SmtpConversation(sock, _peer(sock), self.deadline, min(self.timeout, timeout))
+        opening = Opening()
         try:
-            self.banner = conv.read_reply("banner")
-            if self.banner.code != 220:
-                raise SmtpError(f"{peer}: banner is {self.banner.evidence()}, not 220",
-                                kind="banner")
-            self.ehlo = conv.command(f"EHLO {self.helo}")
-            if self.ehlo.code != 250:
-                raise SmtpError(f"{peer}: EHLO answered {self.ehlo.evidence()}", kind="ehlo")
-            if "STARTTLS" not in self.ehlo.keywords():
-                raise SmtpError(f"{peer}: STARTTLS not offered", kind="no-starttls")
-            reply = conv.command("STARTTLS")
-            if reply.code != 220:
-                raise SmtpError(f"{peer}: STARTTLS answered {reply.evidence()}",
-                                kind="starttls")
-            if conv.pending:
-                # Bytes after the 220 would be read as if they came over TLS (CVE-2011-0411).
-                raise SmtpError(f"{peer}: data sent after the STARTTLS reply, before TLS",
-                                kind="protocol")
+            opening.run(conv, self.helo, starttls=True)
         finally:
+            self.banner, self.ehlo = opening.banner, opening.ehlo
             self.transcript = conv.transcript
 
 
@@ -421,21 +439,3 @@ def _wrap_unverified(sock: socket.socket, host: str, deadline: float | None,
         raise ProbeTimeout(f"{host}: TLS handshake timed out") from exc
     except (ssl.SSLError, OSError) as exc:
         raise SmtpError(f"{host}: TLS handshake failed ({exc})", kind="tls") from exc
-
-
-_probers: weakref.WeakKeyDictionary[TlsProber, SmtpProber] = weakref.WeakKeyDictionary()
-_probers_lock = threading.Lock()
-
-
-def prober_for(tls: TlsProber, timeout: float = DEFAULT_TIMEOUT) -> SmtpProber:
-    """The SmtpProber of the sweep that owns `tls`: one dialogue per MX per sweep.
-
-    Keyed weakly by the sweep's TlsProber, so it lives exactly as long as the sweep does and
-    the starttls, certificate and DANE checks of one sweep share each handshake.
-    """
-    with _probers_lock:
-        prober = _probers.get(tls)
-        if prober is None:
-            prober = SmtpProber(tls, timeout=timeout)
-            _probers[tls] = prober
-        return prober

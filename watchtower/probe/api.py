@@ -2,7 +2,9 @@
 
 The two steps are separate so that judgement is unit-tested from recorded facts (data-driven
 fixtures under tests/fixtures/) and the facts become the evidence a report shows. `gather` may
-raise `ProbeError` when the probe cannot run; `judge` never touches the network and never raises.
+raise `ProbeError` when the probe cannot run; `judge` never touches the network, never reads the
+clock (the runner stamps the time of observation into the facts: `observed_at(facts)`) and never
+raises. So stored evidence judged again, a day later, gives the verdict it gave then.
 
 To add a check: write a subclass in the family's module under `checks/`, decorate it with
 `@register`, give it a catalog id, and add fixtures for each verdict branch.
@@ -10,19 +12,57 @@ To add a check: write a subclass in the family's module under `checks/`, decorat
 
 from __future__ import annotations
 
+import datetime as dt
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from watchtower.errors import ConfigError, ProbeError
 from watchtower.model import Target, TargetKind, Verdict, as_json_safe
 
 if TYPE_CHECKING:
-    from watchtower.config import Fleet
+    from watchtower.config import Fleet, Secret
     from watchtower.net.dns import Resolver
     from watchtower.net.http import HttpClient, HttpResponse
+    from watchtower.net.imap import ImapClient
+    from watchtower.net.s3 import S3Clients
+    from watchtower.net.smtpclient import SmtpClient
     from watchtower.net.tls import TlsFacts, TlsProber
+    from watchtower.probe.clients import DnsApis, Hosts
 
 Facts = dict[str, Any]
+
+#: The key under which the runner records when a probe observed (ISO 8601, UTC).
+OBSERVED_AT = "observed_at"
+
+
+def observed_at(facts: Facts) -> dt.datetime:
+    """When the facts were observed: the runner's stamp (`Result.at`), or a fixture's.
+
+    Every judgement that depends on time (certificate expiry, a backup's age, a signature's
+    validity window) reads "now" here, never from the clock. Facts without a readable stamp are
+    a bug of whoever built them (the runner always stamps): ValueError says so.
+    """
+    value = facts.get(OBSERVED_AT)
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError(f"facts carry no {OBSERVED_AT} time (ISO 8601): {value!r}")
+
+
+def reveal(secret: Secret | None, what: str) -> str:
+    """A secret's value, read now for the probe that needs it; a missing or unreadable secret
+    is a probe that cannot run (`ProbeError`, kind `config`, naming `what`), never a crash."""
+    if secret is None:
+        raise ProbeError(f"{what} is not configured", kind="config")
+    try:
+        return secret.reveal()
+    except ConfigError as exc:
+        raise ProbeError(f"{what}: {exc.problems[0]}", kind="config") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,16 +114,24 @@ class Check:
         return dict(as_json_safe(facts))
 
 
-@dataclass
+@dataclass(slots=True)
 class ProbeContext:
-    """What one probe may use: the sweep's shared network clients and its own deadline."""
+    """What one probe may use: the sweep's shared clients (watchtower/probe/clients.py builds
+    them, each with its own `[probe]` timeout) and the probe's own deadline. A check never
+    builds a client of its own."""
 
     fleet: Fleet
     dns: Resolver
     http: HttpClient
     tls: TlsProber
+    smtp: SmtpClient
+    imap: ImapClient
+    s3: S3Clients
+    #: Commands on fleet hosts, and the host facts a sweep shares (one `system_state` each).
+    hosts: Hosts
+    #: The `[[dns_apis]]` entries (PowerDNS), keys read at the moment of use.
+    dns_api: DnsApis
     deadline: float
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())
