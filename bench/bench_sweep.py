@@ -41,7 +41,7 @@ from watchtower.config import load_fleet
 from watchtower.net.dns import Resolver, Server
 from watchtower.net.http import HttpClient
 from watchtower.parsers import ParseError
-from watchtower.parsers.dmarc import organizational_domain
+from watchtower.parsers.domains import organizational_domain
 from watchtower.probe import registry, workers
 from watchtower.probe.sweep import run_sweep, select_checks
 from watchtower.store import Store

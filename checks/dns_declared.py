@@ -100,7 +100,6 @@ class DnsDeclared(Check):
         standards=("RFC 1034 4.3.2", "RFC 2181 5.1", "RFC 7505", "RFC 7208", "RFC 7489",
                    "RFC 6376 3.6.1", "RFC 8461 3.1", "RFC 8460 3", "RFC 7672 3.1",
                    "RFC 8659 4.2"),
-        remediation="dns.records",
     )
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
@@ -203,7 +202,6 @@ class DnsOctoDns(Check):
         interval=900,
         timeout=60,
         standards=("RFC 1034 4.3.2", "RFC 7208", "RFC 7489", "RFC 6376 3.6.1", "RFC 8659 4.2"),
-        remediation="dns.records",
     )
 
     def applies(self, target: Target) -> bool:

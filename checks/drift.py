@@ -49,7 +49,6 @@ class Generation(Check):
         interval=900,
         timeout=60,
         standards=("NIST SP 800-128 (configuration baselines)", "ISO/IEC 27001:2022 A.8.9"),
-        remediation="nixos.rollback",
     )
 
     def applies(self, target: Target) -> bool:
@@ -152,7 +151,6 @@ class Advisories(Check):
         timeout=60,
         standards=("NIST SP 800-40r4", "ISO/IEC 27001:2022 A.8.8", "CVSS v3.1 7",
                    "OSV schema 1.6"),
-        remediation="nixos.redeploy",
     )
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
@@ -214,7 +212,6 @@ class Version(Check):
         timeout=30,
         standards=("NodeInfo 2.1 software.version", "Matrix S2S API GET /_matrix/federation/"
                    "v1/version", "Garage admin API v2 GetClusterStatus", "NIST SP 800-40r4"),
-        remediation="nixos.redeploy",
     )
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:

@@ -423,3 +423,31 @@ def recent_sweeps(engine: Engine, limit: int = 200) -> list[dict[str, Any]]:
                 for i, sch, start, fin, state, total, ok, warn, fail, error in conn.execute(q)]
     rows.reverse()
     return rows
+
+
+def score_rows(engine: Engine) -> list[tuple[str, str, str, str]]:
+    """(target, kind, family, status) of every current verdict: what the score is made of."""
+    q = select(col(StateRow.target), col(StateRow.target_kind), col(StateRow.family),
+               col(StateRow.status))
+    with engine.connect() as conn:
+        return [(t, k, f, s) for t, k, f, s in conn.execute(q)]
+
+
+def trend_rows(engine: Engine, domain: str, start: dt.datetime
+               ) -> list[tuple[str, str, str, str, str, dt.datetime]]:
+    """(check, target, kind, family, status, first_at) of the streaks and day rollups that
+    may belong to `domain` since `start`, oldest first per pair: day rollups (older than the
+    raw retention) precede every raw streak of their pair, and read as the status each day
+    ended with from the day's first probe on."""
+    rolled = (select(col(RollupRow.check_id), col(RollupRow.target),
+                     col(RollupRow.target_kind), col(RollupRow.family),
+                     col(RollupRow.last_status), col(RollupRow.first_at))
+              .where(col(RollupRow.target).contains(domain), col(RollupRow.last_at) >= start)
+              .order_by(col(RollupRow.day)))
+    raw = (select(col(ResultRow.check_id), col(ResultRow.target), col(ResultRow.target_kind),
+                  col(ResultRow.family), col(ResultRow.status), col(ResultRow.first_at))
+           .where(col(ResultRow.target).contains(domain))
+           .order_by(col(ResultRow.first_at)))
+    with engine.connect() as conn:
+        return [(c, t, k, f, s, aware(first)) for q in (rolled, raw)
+                for c, t, k, f, s, first in conn.execute(q)]

@@ -65,6 +65,12 @@ class DnsRecords(Remediation):
         cooldown_seconds=300,
     )
 
+    @classmethod
+    def triggers(cls, fleet: Fleet) -> tuple[str, ...]:
+        """Also every check the fleet file gives a DNS template (`[remediation.dns_templates]`)."""
+        extra = tuple(c for c in fleet.remediation.dns_templates if c not in cls.meta.triggers)
+        return cls.meta.triggers + extra
+
     def plan(self, state: StateRow, ctx: RemediationContext) -> Plan | NoAction:
         if state.check_id in ("dns.declared", "dns.octodns"):
             return self._declared_plan(state, ctx)

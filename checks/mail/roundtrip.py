@@ -9,65 +9,63 @@ Authentication-Results, and the end-to-end latency. The probe message is then de
 
 Every probe message carries a unique token (`wt-<unix time>-<random>`) in a header and the
 subject, so a concurrent probe or a late copy of an old one never answers for this one; probe
-messages older than `STALE_SECONDS` are removed on each run.
+messages older than `STALE_SECONDS` are removed on each run (see `probemail`).
+
+ARC (RFC 8617): when the path passes a forwarding hop that seals (Rspamd's ARC module, say),
+the chain is verified and each hop's seal named (instance, domain, selector, whether the seal
+and its message signature verify); a broken seal fails. With `expect_arc` the host declares
+such a hop, and a message that arrives without a seal fails too.
 """
 
 from __future__ import annotations
 
 import email.utils
 import re
-import secrets
 import time
-from email.message import EmailMessage
 from email.parser import BytesHeaderParser
-from email.policy import SMTP
 from typing import Any
 
 import dkim  # dkimpy
 
-from watchtower.config import MailHost
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
-from watchtower.net.imap import ImapSession
-from watchtower.net.submission import SubmissionRefused, TlsMode
-from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, reveal
+from watchtower.probe.api import CheckMeta, Facts, ProbeContext
 from watchtower.probe.registry import register
 
-from .submission import host_address, mail_host_of
+from .probemail import (
+    IMAP_RESERVE,
+    PROBE_HEADER,
+    PROBE_SIDE,
+    ProbeAccountCheck,
+    await_message,
+    new_token,
+    probe_account,
+    probe_mailbox,
+    submit,
+)
+from .probemail import (
+    probe_message as _message,
+)
 
-PROBE_HEADER = "X-Watchtower-Probe"
-STALE_SECONDS = 900
-IMAP_RESERVE = 3.0  # seconds kept back from the deadline to fetch, judge and clean up
+__all__ = [
+    "PROBE_HEADER",
+    "Roundtrip",
+    "new_token",
+    "parse_auth_results",
+    "probe_message",
+    "verify_message",
+]
 EVIDENCE_HEADERS = ("From", "To", "Subject", "Message-ID", "Date", "Return-Path",
                     "DKIM-Signature", "Authentication-Results", "ARC-Seal",
                     "ARC-Message-Signature", "ARC-Authentication-Results", "Received")
-#: Submission failures that say nothing about the server (it was not reached or we ran out).
-_PROBE_SIDE = ("unreachable", "timeout", "dns", "probe", "config")
-_TOKEN = re.compile(r"^wt-(\d{9,11})-[0-9a-f]{16}$")
-
-
-def new_token(now: float | None = None) -> str:
-    return f"wt-{int(now if now is not None else time.time())}-{secrets.token_hex(8)}"
-
-
-def token_age(token: str, now: float) -> float | None:
-    """Seconds since a probe token was minted, None for a value that is not one of ours."""
-    m = _TOKEN.match(token.strip())
-    return now - int(m.group(1)) if m else None
 
 
 def probe_message(sender: str, recipient: str, token: str) -> bytes:
     """A small, plain, DKIM-friendly message: nothing a filter would mistake for spam bait."""
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = sender
-    msg["To"] = recipient
-    msg["Subject"] = f"watchtower round-trip probe {token}"
-    msg["Date"] = email.utils.formatdate(localtime=False)
-    msg["Message-ID"] = f"<{token}@{sender.rsplit('@', 1)[-1]}>"
-    msg[PROBE_HEADER] = token
-    msg.set_content("This message tests that mail is delivered, signed and authenticated.\n"
-                    "It is deleted automatically; nobody needs to read it.\n")
-    return msg.as_bytes()
+    return _message(sender, recipient, token, subject="watchtower round-trip probe",
+                    body="This message tests that mail is delivered, signed and "
+                         "authenticated.\nIt is deleted automatically; nobody needs to read "
+                         "it.\n")
 
 
 def parse_auth_results(value: str) -> dict[str, Any]:
@@ -87,7 +85,7 @@ def parse_auth_results(value: str) -> dict[str, Any]:
     return {"authserv_id": authserv, "results": results}
 
 
-def _header_texts(raw: bytes) -> dict[str, list[str]]:
+def header_texts(raw: bytes) -> dict[str, list[str]]:
     headers = BytesHeaderParser().parsebytes(raw)
     out: dict[str, list[str]] = {}
     for name in EVIDENCE_HEADERS:
@@ -146,16 +144,41 @@ def verify_message(raw: bytes, ctx: ProbeContext) -> dict[str, Any]:
                                                 or from_domain.endswith("." + d)
                                                 or d.endswith("." + from_domain)),
                         "reason": None if ok else "; ".join(log.lines[-3:]) or "did not verify"})
-    arc: dict[str, Any] = {"present": bool(headers.get_all("ARC-Seal"))}
-    if arc["present"]:
-        log = _Log()
-        try:
-            cv, _results, comment = dkim.arc_verify(raw, logger=log, dnsfunc=txt)
-            arc.update(cv=cv.decode() if isinstance(cv, bytes) else str(cv),
-                       comment=str(comment)[:300])
-        except Exception as exc:  # as above: a chain dkimpy cannot even parse is invalid
-            arc.update(cv="fail", comment=f"{type(exc).__name__}: {exc}"[:300])
-    return {"from_domain": from_domain, "dkim": results, "arc": arc}
+    return {"from_domain": from_domain, "dkim": results,
+            "arc": arc_facts(raw, [str(v) for v in headers.get_all("ARC-Seal") or []], txt)}
+
+
+def arc_facts(raw: bytes, seals: list[str], txt: Any) -> dict[str, Any]:
+    """The ARC chain's validation status (RFC 8617 5.2) and, per hop, its seal: instance,
+    sealing domain and selector, the cv it recorded, and whether its seal (AS) and message
+    signature (AMS) verify. A chain that ends in no status is a failed one (5.2: "fail")."""
+    arc: dict[str, Any] = {"present": bool(seals)}
+    if not seals:
+        return arc
+    hops = {}
+    for seal in seals:
+        tags = _tags(seal)
+        if tags.get("i", "").isdigit():
+            hops[int(tags["i"])] = {"i": int(tags["i"]), "d": tags.get("d", "").lower(),
+                                    "s": tags.get("s", ""), "cv": tags.get("cv", "").lower()}
+    log = _Log()
+    try:
+        cv, results, comment = dkim.arc_verify(raw, logger=log, dnsfunc=txt)
+    except Exception as exc:  # as for DKIM: a chain dkimpy cannot even parse is invalid
+        cv, results, comment = b"fail", [], f"{type(exc).__name__}: {exc}"
+    for res in results or []:
+        hop = hops.setdefault(int(res["instance"]), {"i": int(res["instance"])})
+        hop.update(seal_valid=bool(res.get("as-valid")),
+                   signature_valid=bool(res.get("ams-valid")))
+    arc.update(cv=cv.decode() if isinstance(cv, bytes) else "fail",
+               comment=str(comment)[:300], hops=[hops[i] for i in sorted(hops)])
+    return arc
+
+
+def arc_hops(arc: dict[str, Any]) -> str:
+    """Each hop's seal, for a summary: `i=1 d=example.org s=arc`."""
+    return ", ".join(f"i={h['i']} d={h.get('d', '?')} s={h.get('s', '?')}"
+                     for h in arc.get("hops") or [])
 
 
 def _tags(sig: str) -> dict[str, str]:
@@ -168,7 +191,7 @@ def _tags(sig: str) -> dict[str, str]:
 
 
 @register
-class Roundtrip(Check):
+class Roundtrip(ProbeAccountCheck):
     meta = CheckMeta(
         id="mail.roundtrip",
         family="mail",
@@ -182,41 +205,29 @@ class Roundtrip(Check):
              "sure local delivery works; see the headers in the evidence.",
     )
 
-    def applies(self, target: Target) -> bool:
-        spec = target.spec
-        return super().applies(target) and (not isinstance(spec, MailHost)
-                                            or bool(spec.probe_user and spec.probe_password))
-
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
-        spec = mail_host_of(target)
-        if not (spec.probe_user and spec.probe_password):
-            raise ProbeError("no probe mailbox configured (probe_user, probe_password)",
-                             kind="config")
-        password = reveal(spec.probe_password, "probe_password")
-        address = host_address(ctx, spec.host)
-        recipient = spec.roundtrip_to or spec.probe_user
-        sender = spec.probe_user if "@" in spec.probe_user else f"{spec.probe_user}@{spec.host}"
+        spec, password, address = probe_account(target, ctx)
+        sender = probe_mailbox(spec)
+        recipient = spec.roundtrip_to or sender
         token = new_token()
-        mode: TlsMode = "starttls" if spec.roundtrip_via == "submission" else "implicit"
-        port = spec.submission_port if mode == "starttls" else spec.submissions_port
         facts: dict[str, Any] = {
-            "host": spec.host, "address": address, "via": f"{port} ({mode})",
-            "from": sender, "to": recipient, "token": token,
-            "deadline_seconds": spec.roundtrip_deadline,
-            "expect_auth_results": spec.expect_auth_results,
+            "host": spec.host, "address": address, "from": sender, "to": recipient,
+            "token": token, "deadline_seconds": spec.roundtrip_deadline,
+            "expect_auth_results": spec.expect_auth_results, "expect_arc": spec.expect_arc,
         }
         started = time.monotonic()
-        facts["submission"] = _submit(ctx, spec, address, port, mode, sender, recipient,
-                                      password, probe_message(sender, recipient, token))
+        facts["submission"] = submit(ctx, spec, address, password, [recipient],
+                                     probe_message(sender, recipient, token))
+        facts["via"] = facts["submission"]["via"]
         if not facts["submission"].get("accepted"):
             return facts
-        accepted = time.monotonic()
-        facts["submit_seconds"] = round(accepted - started, 3)
+        facts["submit_seconds"] = round(time.monotonic() - started, 3)
         budget = min(started + spec.roundtrip_deadline, ctx.deadline - IMAP_RESERVE)
-        facts["fetch"] = _fetch(ctx, spec, address, password, token, budget, started)
+        facts["fetch"] = await_message(ctx, spec, address, password, token, ["INBOX"], budget,
+                                       started)
         raw = facts["fetch"].pop("raw", None)
         if raw is not None:
-            facts["headers"] = _header_texts(raw)
+            facts["headers"] = header_texts(raw)
             facts["auth_results"] = [parse_auth_results(v) for v in
                                      facts["headers"].get("Authentication-Results", [])]
             facts.update(verify_message(raw, ctx))
@@ -226,21 +237,7 @@ class Roundtrip(Check):
         f = Findings()
         sub = facts["submission"]
         if not sub.get("accepted"):
-            if sub.get("error_kind") == "refused" and sub.get("step") == "AUTH":
-                f.fail(f"submission on {facts['host']} {facts['via']} refused the probe "
-                       f"mailbox's login: {sub.get('error')}")
-            elif sub.get("error_kind") == "refused":
-                f.fail(f"submission on {facts['host']} {facts['via']} refused the probe "
-                       f"message: {sub.get('error')}")
-            elif sub.get("error_kind") in ("certificate", "tls", "no-starttls"):
-                f.fail(f"cannot submit securely to {facts['host']} {facts['via']}: "
-                       f"{sub.get('error')} (credentials withheld)")
-            elif sub.get("error_kind") in _PROBE_SIDE:
-                f.error(f"could not submit the probe message: {sub.get('error')} "
-                        "(see mail.submission)")
-            else:  # the server answered, but not as a working submission service does
-                f.fail(f"submission on {facts['host']} {facts['via']} broke off: "
-                       f"{sub.get('error')}")
+            judge_refused_submission(sub, f"{facts['host']} {facts['via']}", f)
             return f.verdict("")
         fetch = facts.get("fetch") or {}
         if fetch.get("error"):
@@ -263,14 +260,45 @@ class Roundtrip(Check):
             f.warn(f"DKIM verifies for {', '.join(s['d'] for s in passing)} but none is aligned "
                    f"with the From domain {facts.get('from_domain')}: DMARC cannot pass on DKIM "
                    "(RFC 7489 3.1.1)")
-        arc = facts.get("arc") or {}
-        if arc.get("present") and arc.get("cv") not in ("pass", "none"):
-            f.fail(f"ARC chain invalid (cv={arc.get('cv')}: {arc.get('comment')}) (RFC 8617 5.2)")
+        _judge_arc(facts, f)
         _judge_auth_results(facts, f)
         latency = fetch.get("latency_seconds")
         shown = ", ".join(f"d={s['d']} s={s['s']}" for s in passing)
+        arc = facts.get("arc") or {}
+        sealed = f"; ARC cv=pass ({arc_hops(arc)})" if arc.get("cv") == "pass" else ""
         return f.verdict(f"delivered in {latency:.2f} s via {facts['via']}; DKIM pass ({shown})"
-                         + _ar_summary(facts))
+                         + sealed + _ar_summary(facts))
+
+
+def judge_refused_submission(sub: dict[str, Any], where: str, f: Findings) -> None:
+    """Why the probe message was not taken, as the submission service's fault (fail) or
+    ours (error)."""
+    kind = sub.get("error_kind")
+    if kind == "refused" and sub.get("step") == "AUTH":
+        f.fail(f"submission on {where} refused the probe mailbox's login: {sub.get('error')}")
+    elif kind == "refused":
+        f.fail(f"submission on {where} refused the probe message: {sub.get('error')}")
+    elif kind in ("certificate", "tls", "no-starttls"):
+        f.fail(f"cannot submit securely to {where}: {sub.get('error')} (credentials withheld)")
+    elif kind in PROBE_SIDE:
+        f.error(f"could not submit the probe message: {sub.get('error')} "
+                "(see mail.submission)")
+    else:  # the server answered, but not as a working submission service does
+        f.fail(f"submission on {where} broke off: {sub.get('error')}")
+
+
+def _judge_arc(facts: Facts, f: Findings) -> None:
+    """A present chain must validate (RFC 8617 5.2); a declared sealing hop must seal."""
+    arc = facts.get("arc") or {}
+    if arc.get("present") and arc.get("cv") not in ("pass", "none"):
+        broken = [h for h in arc.get("hops") or []
+                  if h.get("seal_valid") is False or h.get("signature_valid") is False]
+        where = (" at " + arc_hops({"hops": broken})) if broken else ""
+        f.fail(f"ARC chain invalid (cv={arc.get('cv')}: {arc.get('comment')}){where} "
+               "(RFC 8617 5.2)")
+    elif not arc.get("present") and facts.get("expect_arc"):
+        f.fail("probe message arrived without an ARC seal, though its path passes a sealing "
+               "hop (expect_arc; RFC 8617 4.1)")
 
 
 def _judge_auth_results(facts: Facts, f: Findings) -> None:
@@ -290,73 +318,3 @@ def _ar_summary(facts: Facts) -> str:
     methods = [f"{r['method']}={r['result']}" for h in facts.get("auth_results") or []
                for r in h["results"] if r["method"] in ("spf", "dmarc")]
     return f"; {' '.join(methods)}" if methods else ""
-
-
-def _submit(ctx: ProbeContext, spec: MailHost, address: str, port: int, mode: TlsMode,
-            sender: str, recipient: str, password: str, message: bytes) -> dict[str, Any]:
-    assert spec.probe_user is not None
-    session = ctx.smtp.submission(spec.host, address, port, mode, ctx.deadline, verify=True)
-    out: dict[str, Any] = {"accepted": False}
-    try:
-        session.open()
-        session.login(spec.probe_user, password)
-        reply = session.send(sender, [recipient], message)
-        out.update(accepted=True, reply=reply.evidence())
-    except SubmissionRefused as exc:
-        out.update(error=exc.reason, error_kind="refused", step=exc.step)
-    except ProbeError as exc:
-        out.update(error=exc.reason, error_kind=exc.kind)
-    finally:
-        session.close()
-        out["transcript"] = session.transcript
-    return out
-
-
-def _fetch(ctx: ProbeContext, spec: MailHost, address: str, password: str, token: str,
-           budget: float, started: float) -> dict[str, Any]:
-    """Poll the probe mailbox until the token arrives or the budget is spent; then delete it
-    and any stale probe messages."""
-    assert spec.probe_user is not None
-    out: dict[str, Any] = {"delivered": False}
-    session = ctx.imap.session(spec.host, address, spec.imaps_port, "implicit", ctx.deadline)
-    try:
-        session.open()
-        session.login(spec.probe_user, password)
-        session.select("INBOX")
-        pause = 0.1
-        while True:
-            uids = session.search_header(PROBE_HEADER, token)
-            if uids:
-                out["latency_seconds"] = round(time.monotonic() - started, 3)
-                out["delivered"] = True
-                out["raw"] = session.fetch(uids[0])
-                session.delete(uids)
-                break
-            if time.monotonic() + pause > budget:
-                out["waited_seconds"] = round(time.monotonic() - started, 1)
-                break
-            time.sleep(pause)
-            pause = min(pause * 1.5, 1.0)
-            session.refresh()
-    except ProbeError as exc:
-        out["error"], out["error_kind"] = exc.reason, exc.kind
-        session.close()
-        return out
-    try:  # housekeeping: its failure must not turn a delivered probe into an error
-        out["stale_deleted"] = _clean_stale(session)
-    except ProbeError as exc:
-        out["cleanup_error"] = exc.reason
-    finally:
-        session.close()
-    return out
-
-
-def _clean_stale(session: ImapSession) -> int:
-    """Delete probe messages older than STALE_SECONDS: late copies of earlier runs."""
-    uids = session.search_header(PROBE_HEADER, "")
-    tokens = session.header_values(uids, PROBE_HEADER)
-    now = time.time()
-    stale = [uid for uid, token in tokens.items()
-             if (age := token_age(token, now)) is not None and age > STALE_SECONDS]
-    session.delete(stale)
-    return len(stale)

@@ -2,38 +2,54 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import streamlit as st
 from watchtower.dashboards.auth import User
 
-from watchtower.compliance.score import WEIGHT, current_scores, domain_trend, score_table
+from watchtower.compliance.score import (
+    GROUP_TITLES,
+    WEIGHT,
+    placement,
+    replay,
+    score_table,
+    section_scores,
+    trend_streaks,
+)
 
 from .. import charts
 from ..context import AppContext
-from ..data import recent_sweeps
+from ..data import recent_sweeps, score_rows, trend_rows
 from ..evidence import expiry_horizon
 
 
 def render(app: AppContext, user: User) -> None:
     st.title("Compliance")
-    st.caption(f"Score per domain: ok {WEIGHT['ok']:.0%}, warn {WEIGHT['warn']:.0%}, fail 0 %; "
-               "error (the probe could not run) is not counted. Lowest first.")
-    scores = current_scores(app.engine)
+    st.caption(f"Score per domain and host: ok {WEIGHT['ok']:.0%}, warn {WEIGHT['warn']:.0%}, "
+               "fail 0 %; error (the probe could not run) is not counted. Lowest first. The "
+               "same score as the compliance reports.")
+    where = placement(app.fleet.targets())
+    scores = section_scores(score_rows(app.engine), where)
     if not scores:
         st.info("No results yet.")
         return
-    families, rows = score_table(scores)
-    config = {f: st.column_config.ProgressColumn(f, min_value=0, max_value=100, format="%d %%")
-              for f in ["score", *families]}
+    groups, rows = score_table(scores)
+    config = {g: st.column_config.ProgressColumn(GROUP_TITLES.get(g, g), min_value=0,
+                                                 max_value=100, format="%d %%")
+              for g in ["score", *groups]}
     st.dataframe(rows, hide_index=True, column_config=config,
                  height=min(38 + 35 * len(rows), 480))
 
     st.subheader("Trend")
-    domains = [s.domain for s in scores]
+    domains = [s.name for s in scores if s.kind == "domain"]
     c1, c2 = st.columns([3, 1])
     domain = c1.selectbox("Domain", domains, key="cmp_domain")
     days = c2.select_slider("Days", [7, 14, 30, 90], value=30, key="cmp_days")
     if domain:
-        points = domain_trend(app.engine, domain, days=int(days))
+        now = dt.datetime.now(dt.UTC)
+        start = now - dt.timedelta(days=int(days))
+        streaks = trend_streaks(trend_rows(app.engine, domain, start), domain, where)
+        points = replay(streaks, start, now)
         if points:
             st.altair_chart(charts.score_trend_chart(points), width="stretch")
     sweeps = [s for s in recent_sweeps(app.engine) if s["schedule"] != "verify"]

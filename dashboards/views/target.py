@@ -7,6 +7,8 @@ import datetime as dt
 import streamlit as st
 from watchtower.dashboards.auth import Action, User
 
+from watchtower.probe import registry
+from watchtower.report.hints import hint_for
 from watchtower.store import StateRow
 
 from .. import charts
@@ -73,6 +75,7 @@ def render(app: AppContext, user: User) -> None:
 
 def _checks(app: AppContext, user: User, target: str, states: list[StateRow]) -> None:
     meta = check_meta()
+    fixes = registry.fixes(app.fleet)
     bodies = evidence_bodies(app.engine, (s.evidence_id for s in states))
     acks = current_acks(app.engine, [(s.check_id, target) for s in states])
     for st_row in states:
@@ -88,8 +91,12 @@ def _checks(app: AppContext, user: User, target: str, states: list[StateRow]) ->
                         f" · {st_row.streak} result(s) in a row · {st_row.duration_ms:.0f} ms")
             if m and m.standards:
                 st.markdown("**Standards:** " + "; ".join(m.standards))
-            if m and m.remediation and st_row.status in ("fail", "error"):
-                st.markdown(f"**Remediation:** `{m.remediation}`")
+            if st_row.status in ("fail", "warn"):
+                st.markdown("**How to fix:** "
+                            + plain(hint_for(st_row.check_id, m.hint if m else "")))
+            if st_row.check_id in fixes and st_row.status in ("fail", "error"):
+                st.markdown("**Remediation:** "
+                            + ", ".join(f"`{r}`" for r in fixes[st_row.check_id]))
             if ack:
                 st.info(f"Acknowledged by {ack.by} {ago(_aware(ack.at))}"
                         + (f": {plain(ack.note)}" if ack.note else ""))

@@ -50,6 +50,7 @@ def _fleet(lab: Any, sshd: Any, d: Path) -> tuple[Path, dict[str, str], dict[str
         "WT_METRICS_PASSWORD": "wt-metrics-pass-91ad03",
         "WT_MAIL_PASSWORD": "wt-alert-smtp-pass-3f6c1e",
         "WT_APPRISE_URL": "json://127.0.0.1:9/hook?token=wt-apprise-token-0b9d4a",
+        "WT_RSPAMD_PASSWORD": "wt-rspamd-controller-pass-4d7e21",
     }
     probe_file = d / "secrets" / "mail-probe-password"
     probe_file.parent.mkdir()
@@ -62,12 +63,16 @@ def _fleet(lab: Any, sshd: Any, d: Path) -> tuple[Path, dict[str, str], dict[str
     garage.update(s3_endpoint=garage["base_url"], s3_bucket="wt-canary",
                   s3_access_key={"$env": "WT_S3_ACCESS"}, s3_secret_key={"$env": "WT_S3_SECRET"})
     zone = doc["zones"][0]["name"]
-    doc["hosts"] = [{"name": "web1", "ssh": f"{sshd.user}@127.0.0.1:{sshd.port}",
+    doc["hosts"] = [*doc.get("hosts", []),  # the lab's own: its mail host runs on it
+                    {"name": "web1", "ssh": f"{sshd.user}@127.0.0.1:{sshd.port}",
                      "known_hosts": str(sshd.known_hosts), "ssh_key": {"$env": "WT_SSH_KEY"},
                      "units": ["mastodon-*"], "connect_timeout": 5}]
     for mail_host in doc.get("mail_hosts", []):
         mail_host.setdefault("probe_user", "probe")
         mail_host["probe_password"] = {"$file": str(probe_file)}
+        # mail.spam-filter asks a controller (nothing listens there) with its password
+        mail_host["rspamd_controller"] = "http://127.0.0.1:9"
+        mail_host["rspamd_password"] = {"$env": "WT_RSPAMD_PASSWORD"}
     assert doc.get("mail_hosts"), "the lab declares its mail hosts"
     doc["dns_apis"] = [{"name": "pdns", "url": "http://127.0.0.1:9/", "zones": [zone],
                         "api_key": {"$env": "WT_DNS_API_KEY"}}]

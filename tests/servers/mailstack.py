@@ -1,4 +1,4 @@
-"""A whole private mail stack: Postfix + Dovecot + OpenDKIM (Debian) on loopback ports.
+"""A whole private mail stack: Postfix + Dovecot + OpenDKIM or Rspamd (Debian) on loopback.
 
 watchtower's mail checks probe what a fediverse host's mail looks like from outside:
 submission with STARTTLS and AUTH, implicit-TLS smtps, IMAPS login, DKIM signatures, an MX
@@ -10,10 +10,19 @@ Layout: everything lives in one shared_dir() because Postfix and Dovecot drop to
 users and must reach their files; the test CA (trustme) signs the server certificate.
 Outbound delivery is disabled (default_transport = discard), so even the open-relay listener
 never sends anything off the machine.
+
+`MailStack(signer="rspamd", sieve=True)` is the stack the project specifies in full: Rspamd
+(tests/servers/rspamd.py) instead of OpenDKIM as the milter (spam filter, DKIM signer, ARC
+sealer, controller on loopback), Dovecot with Pigeonhole (LMTP delivery runs each user's
+active Sieve script after a global `sieve_before` that files mail Rspamd marked as spam into
+Junk; ManageSieve on its own port), and a forwarding hop: mail to `forward_address` leaves
+through a Postfix `smtp` transport bound to 127.0.0.2, comes back in on `forward_port` (as
+from another host), is sealed there by Rspamd's ARC module and rewritten to the probe mailbox.
 """
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import os
 import re
@@ -25,8 +34,9 @@ import socket
 import ssl
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from tests.servers.base import (
     ManagedProcess,
@@ -44,6 +54,7 @@ from tests.servers.base import (
     tool,
     unregister_cleanup,
 )
+from tests.servers.rspamd import ARC_SEALER_ADDRESS, Rspamd
 
 MAIL_UID = 5000
 """Numeric owner of the mailboxes (Dovecot 'virtual' user); needs no passwd entry."""
@@ -69,6 +80,10 @@ class MailStack(Server):
         mx: bool = True,
         open_relay: bool = True,
         ca: Any | None = None,
+        signer: Literal["opendkim", "rspamd"] = "opendkim",
+        sieve: bool = False,
+        nameserver: str | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
         self.workdir = Path(workdir)
         self.domain = domain
@@ -78,24 +93,41 @@ class MailStack(Server):
         self.password = password or secrets.token_urlsafe(12)
         self.dkim_selector = dkim_selector
         self.dkim_domain = domain
-        self.host = "127.0.0.1"
-        self.submission_port = free_port()
-        self.smtps_port = free_port()
-        self.mx_port: int | None = free_port() if mx else None
-        self.open_relay_port: int | None = free_port() if open_relay else None
-        self.imaps_port = free_port()
+        # On 127.0.0.1 Dovecot sees our clients come from its own address and treats them
+        # as secure (it then offers plaintext logins before TLS); a stack that must behave
+        # like a remote host listens on another loopback address (clients come from .1).
+        self.host = host
+        self.submission_port = free_port(host)
+        self.smtps_port = free_port(host)
+        self.mx_port: int | None = free_port(host) if mx else None
+        self.open_relay_port: int | None = free_port(host) if open_relay else None
+        self.imaps_port = free_port(host)
         # Plain IMAP (STARTTLS): Dovecot trusts loopback, so it allows LOGIN before TLS here,
         # which is exactly the "plaintext login before TLS" case mail.imap must catch.
-        self.imap_port = free_port()
+        self.imap_port = free_port(host)
         # A sloppy submission listener: STARTTLS optional and AUTH offered before TLS.
-        self.submission_plain_auth_port = free_port()
-        self.lmtp_port = free_port()
-        self.auth_port = free_port()
-        self.milter_port = free_port()
+        self.submission_plain_auth_port = free_port(host)
+        self.lmtp_port = free_port(host)
+        self.auth_port = free_port(host)
+        self.milter_port = free_port(host)
+        self.signer = signer
+        self.sieve = sieve
+        self.nameserver = nameserver
+        self.sieve_port: int | None = free_port(host) if sieve else None
+        # ManageSieve on 127.0.0.1 as well: there Dovecot trusts the client as local and
+        # offers SASL before STARTTLS, the "password in clear" case mail.sieve must catch.
+        self.sieve_loopback_port: int | None = (free_port() if sieve and host != "127.0.0.1"
+                                                else None)
+        self.sieve_at_delivery = True
+        self.junk_folder = "Junk"
+        # The forwarding hop (rspamd stacks): mail to forward_address is sealed and comes back.
+        self.forward_port: int | None = free_port(host) if signer == "rspamd" else None
+        self.forward_address = f"forward@{domain}"
         self._ca = ca
         self.root: Path | None = None
         self.dovecot: ManagedProcess | None = None
         self.opendkim: ManagedProcess | None = None
+        self.rspamd: Rspamd | None = None
         self._postfix_started = False
         self.dkim_txt_record = ""
 
@@ -131,6 +163,9 @@ class MailStack(Server):
 
     @property
     def dkim_private_key_path(self) -> Path:
+        """The signing key the milter uses (OpenDKIM's or Rspamd's)."""
+        if self.signer == "rspamd":
+            return self._p("rspamd", "dkim", f"{self.dkim_selector}.key")
         return self._p("opendkim", f"{self.dkim_selector}.private")
 
     def ssl_context(self) -> ssl.SSLContext:
@@ -148,16 +183,26 @@ class MailStack(Server):
         self.root = shared_dir("mail")
         # Detached daemons outlive us unless stopped: make sure of it at interpreter exit.
         register_cleanup(self.close)
-        for d in ("tls", "dovecot", "opendkim", "postfix/etc", "postfix/spool", "log", "mail"):
+        for d in ("tls", "dovecot", "opendkim", "rspamd/dkim", "postfix/etc", "postfix/spool",
+                  "log", "mail", "sieve-global"):
             self._p(d).mkdir(parents=True, exist_ok=True)
-        os.chown(self._p("mail"), MAIL_UID, MAIL_UID)
+        for d in ("mail", "sieve-global"):
+            os.chown(self._p(d), MAIL_UID, MAIL_UID)
         self._make_tls()
-        self._make_dkim_key()
+        if self.signer == "rspamd":
+            self.rspamd = Rspamd(self._p("rspamd"), self.workdir, domain=self.dkim_domain,
+                                 selector=self.dkim_selector,
+                                 key_path=self.dkim_private_key_path,
+                                 nameserver=self.nameserver, host=self.host)
+            self.dkim_txt_record = self.rspamd.make_key()
+            self.rspamd.write_config()
+        else:
+            self._make_dkim_key()
+            self._write_opendkim()
         self._write_dovecot()
-        self._write_opendkim()
         self._write_postfix()
         self.start_dovecot()
-        self.start_opendkim()
+        self.start_filter()
         self.start_postfix()
 
     def _make_tls(self) -> None:
@@ -165,7 +210,7 @@ class MailStack(Server):
 
         ca = self._ca or trustme.CA(organization_name="watchtower test CA")
         ca.cert_pem.write_to_path(str(self.ca_pem_path))
-        cert = ca.issue_cert(self.hostname, "localhost", "127.0.0.1")
+        cert = ca.issue_cert(self.hostname, "localhost", "127.0.0.1", self.host)
         key_path = self._p("tls", "key.pem")
         cert.private_key_pem.write_to_path(str(key_path))
         key_path.chmod(0o600)
@@ -214,7 +259,7 @@ base_dir = {self._p("dovecot", "run")}
 state_dir = {self._p("dovecot", "state")}
 instance_name = watchtower-{self.imaps_port}
 listen = {self.host}
-protocols = imap lmtp
+protocols = imap lmtp{" sieve" if self.sieve else ""}
 log_path = /dev/stderr
 default_internal_user = dovecot
 default_login_user = dovenull
@@ -279,7 +324,43 @@ service anvil {{
   }}
 }}
 """
+        if self.sieve:
+            conf += self._dovecot_sieve()
         self._p("dovecot", "dovecot.conf").write_text(conf)
+
+    def _dovecot_sieve(self) -> str:
+        """Pigeonhole: Sieve at LMTP delivery (a global junk rule first), ManageSieve."""
+        junk = self._p("sieve-global", "junk.sieve")
+        junk.write_text('require ["fileinto"];\n'
+                        'if header :is "X-Spam" "Yes" {\n'
+                        f'  fileinto "{self.junk_folder}";\n  stop;\n}}\n')
+        os.chown(junk, MAIL_UID, MAIL_UID)
+        loopback = ("" if not self.sieve_loopback_port else
+                    "  inet_listener sieve-loopback {\n    address = 127.0.0.1\n"
+                    f"    port = {self.sieve_loopback_port}\n  }}\n")
+        return f"""\
+namespace inbox {{
+  inbox = yes
+  mailbox {self.junk_folder} {{
+    special_use = \\Junk
+    auto = create
+  }}
+}}
+lda_mailbox_autocreate = yes
+protocol lmtp {{
+  mail_plugins = $mail_plugins{" sieve" if self.sieve_at_delivery else ""}
+}}
+plugin {{
+  sieve = file:~/sieve;active=~/.dovecot.sieve
+  sieve_before = {junk}
+}}
+service managesieve-login {{
+  inet_listener sieve {{
+    address = {self.host}
+    port = {self.sieve_port}
+  }}
+{loopback}}}
+"""
 
     def start_dovecot(self) -> None:
         """Start (or restart after stop_dovecot) Dovecot and wait for IMAPS, LMTP and auth."""
@@ -289,13 +370,20 @@ service anvil {{
             logdir=self.workdir,
             grace=5.0,
         ).start()
-        self.dovecot.wait_ready(
-            lambda: all(
-                port_open(self.host, p)
-                for p in (self.imaps_port, self.imap_port, self.lmtp_port, self.auth_port)
-            ),
-            timeout=30,
-        )
+        ports = [(self.host, p) for p in (self.imaps_port, self.imap_port, self.lmtp_port,
+                                          self.auth_port, self.sieve_port) if p]
+        if self.sieve_loopback_port:
+            ports.append(("127.0.0.1", self.sieve_loopback_port))
+        self.dovecot.wait_ready(lambda: all(port_open(h, p) for h, p in ports), timeout=30)
+
+    def set_sieve_at_delivery(self, on: bool) -> None:
+        """Fault (and its undo): LMTP delivery without the Sieve plugin, so active scripts are
+        kept but never run. Dovecot re-reads its configuration on SIGHUP."""
+        assert self.dovecot is not None
+        self.sieve_at_delivery = on
+        self._write_dovecot()
+        self.dovecot.signal(signal.SIGHUP, group=False)
+        time.sleep(1.0)  # the master restarts its lmtp processes with the new setting
 
     def stop_dovecot(self) -> None:
         """Fault: IMAP, local delivery and SMTP AUTH all go away."""
@@ -332,6 +420,13 @@ OversignHeaders From
         ).start()
         self.opendkim.wait_ready(lambda: port_open(self.host, self.milter_port), timeout=30)
 
+    def start_filter(self) -> None:
+        """Start the stack's milter: OpenDKIM or Rspamd."""
+        if self.rspamd is not None:
+            self.rspamd.start()
+        else:
+            self.start_opendkim()
+
     def stop_opendkim(self) -> None:
         """Fault: Postfix then answers 4xx to submissions (milter_default_action = tempfail).
 
@@ -347,7 +442,14 @@ OversignHeaders From
         spool = self._p("postfix", "spool")
         data = self._p("postfix", "data")
         lmtp = f"lmtp:inet:{self.host}:{self.lmtp_port}"
-        milter = f"inet:{self.host}:{self.milter_port}"
+        milter = (self.rspamd.milter if self.rspamd is not None
+                  else f"inet:{self.host}:{self.milter_port}")
+        mailboxes = f"{{{self.address}=ok}}"
+        forwarding = ""
+        if self.forward_port:
+            mailboxes += f" {{{self.forward_address}=ok}}"
+            forwarding = (f"transport_maps = inline:{{ {{{self.forward_address}="
+                          f"forward:[{self.host}]:{self.forward_port}}} }}\n")
         main = f"""\
 # watchtower test harness: private Postfix instance, loopback only, no outbound delivery.
 compatibility_level = 3.6
@@ -357,7 +459,7 @@ myhostname = {self.hostname}
 mydomain = {self.domain}
 myorigin = $mydomain
 mydestination =
-inet_interfaces = {self.host}
+inet_interfaces = {self.host if self.host == "127.0.0.1" else "loopback-only"}
 inet_protocols = ipv4
 mynetworks =
 maillog_file = {self.postfix_log}
@@ -368,9 +470,9 @@ local_recipient_maps =
 biff = no
 smtpd_banner = $myhostname ESMTP
 virtual_mailbox_domains = {self.domain}
-virtual_mailbox_maps = inline:{{ {{{self.address}=ok}} }}
+virtual_mailbox_maps = inline:{{ {mailboxes} }}
 virtual_transport = {lmtp}
-default_transport = discard:outbound mail is disabled in the watchtower test lab
+{forwarding}default_transport = discard:outbound mail is disabled in the watchtower test lab
 relay_transport = $default_transport
 local_transport = $default_transport
 smtpd_tls_cert_file = {self._p("tls", "cert.pem")}
@@ -408,6 +510,23 @@ smtpd_peername_lookup = no
             listeners.append(
                 f"{self.host}:{self.mx_port} inet n - n - - smtpd -o syslog_name=postfix/mx "
                 "-o { smtpd_milters = }"
+            )
+        if self.forward_port:
+            # The forwarding hop's way back in: another host's view (own name, own cleanup
+            # that rewrites the forwarding address to the probe mailbox), with the milter.
+            listeners.append(
+                f"{self.host}:{self.forward_port} inet n - n - - smtpd "
+                f"-o syslog_name=postfix/forwarded -o myhostname=forwarder.{self.domain} "
+                "-o cleanup_service_name=fwdcleanup"
+            )
+            listeners.append(
+                "fwdcleanup unix n - n - 0 cleanup -o syslog_name=postfix/fwdcleanup "
+                f"-o virtual_alias_maps=inline:{{{{{self.forward_address}={self.address}}}}}"
+            )
+            listeners.append(
+                f"forward unix - - n - - smtp -o syslog_name=postfix/forward "
+                f"-o smtp_bind_address={ARC_SEALER_ADDRESS} -o smtp_tls_security_level=none "
+                f"-o smtp_helo_name=relay.{self.domain}"
             )
         if self.open_relay_port:
             listeners.append(
@@ -456,6 +575,22 @@ postlog   unix-dgram n - n - 1 postlogd
         """Run `postconf -c <this instance> ARGS` and return stdout (e.g. postconf('-e', 'k=v'))."""
         return str(run([tool("postconf"), "-c", self.postfix_config_dir, *args]).stdout)
 
+    @contextlib.contextmanager
+    def postconf_for_a_while(self, **settings: str) -> Iterator[None]:
+        """Set main.cf parameters (a fault) and reload; restore them and reload on exit."""
+        before = {k: self.postconf("-h", k).strip() for k in settings}
+
+        def apply(values: dict[str, str]) -> None:
+            self.postconf("-e", *(f"{k}={v}" for k, v in values.items()))
+            self.postfix("reload")
+            time.sleep(1.0)  # the master restarts its daemons with the new settings
+
+        apply(settings)
+        try:
+            yield
+        finally:
+            apply(before)
+
     def start_postfix(self) -> None:
         """postfix start, then wait for every listener.
 
@@ -470,7 +605,7 @@ postlog   unix-dgram n - n - 1 postlogd
         # The master accepts on every port even when an smtpd dies at start-up (bad config),
         # so readiness is a 220 banner from each plain listener, not just an open port.
         banners = [p for p in (self.submission_port, self.submission_plain_auth_port,
-                               self.mx_port, self.open_relay_port) if p]
+                               self.mx_port, self.open_relay_port, self.forward_port) if p]
         ok, err = poll(
             lambda: (
                 port_open(self.host, self.smtps_port)
@@ -507,9 +642,13 @@ postlog   unix-dgram n - n - 1 postlogd
         for proc in (self.dovecot, self.opendkim):
             if proc is not None:
                 proc.signal(signal.SIGTERM, group=False)
+        if self.rspamd is not None:
+            self.rspamd.signal_stop()
         self.stop_postfix()
         if self.opendkim is not None:
             self.opendkim.wait_stopped(1.0)
+        if self.rspamd is not None:
+            self.rspamd.wait_stopped()
         if self.dovecot is not None:
             self.dovecot.wait_stopped(5.0)
 
@@ -544,15 +683,18 @@ postlog   unix-dgram n - n - 1 postlogd
             smtp.login(self.user, self.password)
             smtp.sendmail(self.address, to, message)
 
-    def fetch_all(self, expect: int = 1, timeout: float = 15.0) -> list[bytes]:
-        """Raw messages in the probe INBOX over IMAPS, waiting until at least `expect` arrived."""
+    def fetch_all(self, expect: int = 1, timeout: float = 15.0, folder: str = "INBOX"
+                  ) -> list[bytes]:
+        """Raw messages in a probe folder over IMAPS, waiting until at least `expect` arrived."""
         deadline = time.monotonic() + timeout
         while True:
             with imaplib.IMAP4_SSL(
                 self.host, self.imaps_port, ssl_context=self.ssl_context()
             ) as imap:
                 imap.login(self.user, self.password)
-                imap.select("INBOX")
+                typ, _ = imap.select(f'"{folder}"')
+                if typ != "OK":
+                    return []
                 _, data = imap.search(None, "ALL")
                 ids = data[0].split()
                 messages = []
@@ -565,11 +707,13 @@ postlog   unix-dgram n - n - 1 postlogd
                 return messages
             time.sleep(0.1)
 
-    def clear_inbox(self) -> None:
-        """Delete every message in the probe INBOX (tests sharing the stack start clean)."""
+    def clear_inbox(self, folder: str = "INBOX") -> None:
+        """Delete every message in a probe folder (tests sharing the stack start clean)."""
         with imaplib.IMAP4_SSL(self.host, self.imaps_port, ssl_context=self.ssl_context()) as imap:
             imap.login(self.user, self.password)
-            _, count = imap.select("INBOX")
+            typ, count = imap.select(f'"{folder}"')
+            if typ != "OK":
+                return
             if count and count[0] not in (b"0", None):
                 imap.store("1:*", "+FLAGS", "\\Deleted")
                 imap.expunge()

@@ -178,23 +178,40 @@ def nix_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NixStore]:
         yield store
 
 
+#: What both mail stacks run: Postfix, Dovecot (IMAP, LMTP) and openssl for their keys.
+MAIL_TOOLS = ("postfix", "postconf", "dovecot", "/usr/lib/dovecot/imap",
+              "/usr/lib/dovecot/lmtp", "openssl")
+
+
 @pytest.fixture(scope="session")
 def mail_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailStack]:
     """Postfix (submission, smtps, MX, open relay) + Dovecot IMAPS + OpenDKIM signing."""
-    require(
-        "postfix",
-        "postconf",
-        "dovecot",
-        "/usr/lib/dovecot/imap",
-        "/usr/lib/dovecot/lmtp",
-        "opendkim",
-        "opendkim-genkey",
-        "openssl",
-        why="mail stack fixture",
-    )
+    require(*MAIL_TOOLS, "opendkim", "opendkim-genkey", why="mail stack fixture")
     require_module("trustme", why="mail stack fixture (test CA)")
     with MailStack(tmp_path_factory.mktemp("mail")) as stack:
         _record("mail_stack", stack.startup_seconds)
+        yield stack
+
+
+#: Where the full stack listens: not 127.0.0.1, where Dovecot would treat our clients as
+#: local and offer plaintext logins before TLS (see MailStack's `host`).
+FULL_STACK_ADDRESS = "127.0.0.3"
+
+
+@pytest.fixture(scope="session")
+def full_mail_stack(powerdns: PowerDNS, tmp_path_factory: pytest.TempPathFactory
+                    ) -> Iterator[MailStack]:
+    """The stack the project specifies in full: Postfix + Rspamd (spam filter, DKIM signing,
+    ARC sealing at a forwarding hop, controller) + Dovecot with Pigeonhole (Sieve at LMTP
+    delivery, ManageSieve), resolving through the session's PowerDNS."""
+    require(*MAIL_TOOLS, "/usr/lib/dovecot/managesieve", "/usr/lib/dovecot/managesieve-login",
+            "/usr/lib/dovecot/modules/lib90_sieve_plugin.so", "rspamd", "rspamadm",
+            why="full mail stack fixture")
+    require_module("trustme", why="full mail stack fixture (test CA)")
+    with MailStack(tmp_path_factory.mktemp("fullmail"), domain="fullstack.test",
+                   signer="rspamd", sieve=True, host=FULL_STACK_ADDRESS,
+                   nameserver=f"{powerdns.address}:{powerdns.dns_port}") as stack:
+        _record("full_mail_stack", stack.startup_seconds)
         yield stack
 
 

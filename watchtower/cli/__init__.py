@@ -1,5 +1,5 @@
 """The `watchtower` command: argument parsing only; each command calls into the engine."""
 
-from watchtower.cli.commands import main
+from watchtower.cli.main import main
 
 __all__ = ["main"]

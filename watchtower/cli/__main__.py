@@ -2,6 +2,6 @@
 
 import sys
 
-from watchtower.cli.commands import main
+from watchtower.cli.main import main
 
 sys.exit(main())

@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from watchtower.cli.common import Subparsers, load
 from watchtower.config import Fleet, Zone
 from watchtower.dnsdecl import declare, probe_context
 from watchtower.dnsdecl.derive import find_zone
@@ -22,7 +23,7 @@ from watchtower.errors import ConfigError, ProbeError
 from watchtower.probe.clients import DnsApis
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(sub: Subparsers) -> None:
     s = sub.add_parser("dns", help="declared DNS: plan changes, export zones")
     dns_sub = s.add_subparsers(dest="dns_command", required=True)
     p = dns_sub.add_parser("plan", help="the changes that bring zones to the declared state")
@@ -54,9 +55,7 @@ def _zones(fleet: Fleet, names: list[str] | None) -> list[Zone]:
 
 
 def cmd_dns(args: argparse.Namespace) -> int:
-    from watchtower.cli.commands import _load
-
-    fleet = _load(args.config)
+    fleet = load(args.config)
     zones = _zones(fleet, [args.zone] if isinstance(args.zone, str) else args.zone)
     with probe_context(fleet) as ctx:
         declarations = {z.name: declare(fleet, z, None if args.offline else ctx) for z in zones}

@@ -1,145 +1,242 @@
-"""Compliance scores per domain and family, in the spirit of internet.nl's percentages.
+"""The one compliance score, in the spirit of internet.nl's percentages: the report and the
+dashboard both compute it here, so a customer's report and the operator's dashboard cannot show
+different scores for the same data.
 
 The rule, and why:
-- A check result scores `ok` 100 %, `warn` 50 % (recommended, not required), `fail` 0 %.
+- A result scores `ok` 100 %, `warn` 50 % (recommended, not required), `fail` 0 %.
 - `error` is left out: the probe could not run, which says nothing about compliance (the
-  catalog's rule). A family whose checks all errored has no score (None), not 0 %.
-- A domain collects every target named under it (its zone, mail domain, services, endpoints),
-  found with the Public Suffix List, so `social.alpha.test:8443` counts for `alpha.test`.
-- Score = mean of the per-result scores, rounded to a whole percent; the overall score is the
-  mean over all of the domain's results (so a family with more checks weighs more, as in
-  internet.nl where each test is one point).
+  catalog's rule). It is counted and shown apart; a group whose results all errored has no
+  score (None), not 0 %.
+- Results are grouped the way a customer thinks of them (`FAMILY_GROUPS`: the fediverse and
+  Matrix checks are "federation", hosts belong with drift), and placed in a *section*: the
+  declared domain (zone or mail domain) a target lives under, found from the target's own host
+  name (a service called `social` at `https://social.alpha.test/` belongs to `alpha.test`), or
+  the host it is.
+- Score = mean of the per-result scores, rounded to a whole percent; a section's overall score
+  is the mean over all its results (a group with more checks weighs more, as in internet.nl
+  where each test is one point).
 
-The trend replays the history streaks: the status of each (check, target) at the end of each day
-is the streak that had started by then.
+Pure: rows come from the store, targets from the fleet.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-from publicsuffixlist import PublicSuffixList
-from sqlalchemy import select
-from sqlalchemy.engine import Engine
-from sqlmodel import col
+from watchtower.config import Endpoint, MailHost, Service
+from watchtower.model import Status, Target, TargetKind
+from watchtower.parsers import ParseError
+from watchtower.parsers.domains import organizational_domain
 
-from watchtower.store import ResultRow, RollupRow, StateRow, aware
+WEIGHT: dict[str, float] = {"ok": 1.0, "warn": 0.5, "fail": 0.0}
 
-WEIGHT = {"ok": 1.0, "warn": 0.5, "fail": 0.0}
-TARGET_KINDS_WITHOUT_DOMAIN = ("host",)  # host names are not DNS domains of a customer
-
-
-@functools.cache
-def _psl() -> PublicSuffixList:
-    return PublicSuffixList()
-
-
-@functools.cache
-def domain_of(target: str) -> str:
-    """The registrable domain of a target name (port and trailing dot dropped)."""
-    name = target.rsplit(":", 1)[0] if target.count(":") == 1 else target
-    name = name.strip(".").lower()
-    if "." not in name:
-        return name
-    return _psl().privatesuffix(name) or name
+#: Check families grouped the way a customer thinks of them (internet.nl-style categories).
+FAMILY_GROUPS: dict[str, str] = {
+    "mail": "mail", "dns": "dns", "web": "web", "fedi": "federation", "matrix": "federation",
+    "storage": "storage", "backup": "storage", "drift": "drift", "host": "drift",
+    "heartbeat": "drift",
+}
+GROUP_ORDER = ("mail", "dns", "web", "federation", "storage", "drift")
+GROUP_TITLES = {"mail": "Mail", "dns": "DNS", "web": "Web", "federation": "Federation",
+                "storage": "Storage & backups", "drift": "Drift & hosts"}
 
 
-def score(statuses: Iterable[str]) -> float | None:
-    """Percentage 0-100 over the scorable statuses, or None when none is scorable."""
-    values = [WEIGHT[s] for s in statuses if s in WEIGHT]
-    if not values:
-        return None
-    return 100.0 * sum(values) / len(values)
+def family_group(family: str) -> str:
+    return FAMILY_GROUPS.get(family, family)
+
+
+def group_rank(group: str) -> tuple[int, str]:
+    return (GROUP_ORDER.index(group) if group in GROUP_ORDER else len(GROUP_ORDER), group)
 
 
 @dataclass(slots=True)
-class DomainScore:
-    domain: str
-    overall: float | None
-    by_family: dict[str, float | None]
-    results: int
+class Tally:
+    """Verdicts counted by status; `score` is the percentage of the judged ones."""
+
+    ok: int = 0
+    warn: int = 0
+    fail: int = 0
+    error: int = 0
+
+    def add(self, status: Status | str, n: int = 1) -> None:
+        name = str(status)
+        setattr(self, name, getattr(self, name) + n)
+
+    @property
+    def judged(self) -> int:
+        return self.ok + self.warn + self.fail
+
+    @property
+    def percent(self) -> float | None:
+        """The unrounded score, or None when nothing was judged."""
+        if self.judged == 0:
+            return None
+        return 100.0 * (self.ok * WEIGHT["ok"] + self.warn * WEIGHT["warn"]
+                        + self.fail * WEIGHT["fail"]) / self.judged
+
+    @property
+    def score(self) -> int | None:
+        value = self.percent
+        return None if value is None else round(value)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "warn": self.warn, "fail": self.fail, "error": self.error}
 
 
-def domain_scores(pairs: Iterable[tuple[str, str, str, str]]) -> list[DomainScore]:
-    """From (target, kind, family, status) to one score row per domain, lowest score first."""
-    by_domain: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for target, kind, family, status in pairs:
-        if kind in TARGET_KINDS_WITHOUT_DOMAIN:
-            continue
-        by_domain[domain_of(target)][family].append(status)
-    out = []
-    for domain, fams in by_domain.items():
-        every = [s for v in fams.values() for s in v]
-        out.append(DomainScore(domain, score(every), {f: score(v) for f, v in fams.items()},
-                               len(every)))
-    out.sort(key=lambda d: (d.overall if d.overall is not None else 101.0, d.domain))
+def tally(statuses: Iterable[Status | str]) -> Tally:
+    out = Tally()
+    for status in statuses:
+        out.add(status)
     return out
 
 
-def current_scores(engine: Engine) -> list[DomainScore]:
-    q = select(col(StateRow.target), col(StateRow.target_kind), col(StateRow.family),
-               col(StateRow.status))
-    with engine.connect() as conn:
-        return domain_scores((t, k, f, s) for t, k, f, s in conn.execute(q))
+# -- where a target belongs ------------------------------------------------------------------
 
 
-def score_table(scores: list[DomainScore]) -> tuple[list[str], list[dict[str, Any]]]:
-    """Families shown (sorted) and one row per domain with rounded percentages."""
-    families = sorted({f for d in scores for f in d.by_family})
+def host_of(target: Target) -> str:
+    """The DNS host name a target is reached at (its URL's host for services and endpoints)."""
+    spec = target.spec
+    if isinstance(spec, Service):
+        host = urlsplit(spec.base_url).hostname or target.name
+    elif isinstance(spec, Endpoint):
+        host = urlsplit(spec.url).hostname or target.name
+    elif isinstance(spec, MailHost):
+        host = spec.host
+    else:
+        host = bare_name(target.name)
+    return host.lower().rstrip(".")
+
+
+def bare_name(name: str) -> str:
+    """A target name without its port (endpoints are named host:port) or trailing dot."""
+    return (name.rsplit(":", 1)[0] if name.count(":") == 1 else name).strip(".").lower()
+
+
+def domain_of(host: str, domains: Iterable[str] = ()) -> str:
+    """The declared domain `host` lives under (the longest match), else its registrable
+    domain by the Public Suffix List, else the name itself."""
+    host = bare_name(host)
+    best = max((d for d in domains if host == d or host.endswith("." + d)), key=len,
+               default=None)
+    if best is not None:
+        return best
+    if "." not in host:
+        return host
+    try:
+        return organizational_domain(host)
+    except ParseError:
+        return host
+
+
+#: Target kinds that are a section of their own (not under a domain): a NixOS host, and the
+#: jobs watched by their traces (a backup bucket, a push heartbeat).
+OWN_SECTIONS = {str(TargetKind.HOST): "host", str(TargetKind.BACKUP): "job",
+                str(TargetKind.HEARTBEAT): "job"}
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Which section (a domain, or a host) each target of a fleet belongs to."""
+
+    sections: Mapping[tuple[str, str], tuple[str, str]]  # (name, kind) -> (section, kind)
+    domains: frozenset[str]
+
+    def of(self, target: str, kind: str) -> tuple[str, str]:
+        found = self.sections.get((target, kind))
+        if found is not None:
+            return found
+        own = OWN_SECTIONS.get(kind)
+        if own is not None:
+            return target, own
+        return domain_of(target, self.domains), "domain"
+
+
+def placement(targets: Iterable[Target]) -> Placement:
+    """Place every target: zones and mail domains are their own domain; a host is its own section,
+    so is a backup or heartbeat job; everything else goes under the declared domain its host name
+    lives under."""
+    targets = list(targets)
+    domains = frozenset(t.name for t in targets
+                        if t.kind in (TargetKind.ZONE, TargetKind.MAIL_DOMAIN))
+    out: dict[tuple[str, str], tuple[str, str]] = {}
+    for t in targets:
+        key = (t.name, str(t.kind))
+        own = OWN_SECTIONS.get(str(t.kind))
+        if own is not None:
+            out[key] = (t.name, own)
+        elif t.kind in (TargetKind.ZONE, TargetKind.MAIL_DOMAIN):
+            out[key] = (t.name, "domain")
+        else:
+            out[key] = (domain_of(host_of(t), domains), "domain")
+    return Placement(out, domains)
+
+
+# -- scores of sections ----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class SectionScore:
+    """A section's verdicts: overall and per group."""
+
+    name: str
+    kind: str  # domain | host | job
+    overall: Tally = field(default_factory=Tally)
+    groups: dict[str, Tally] = field(default_factory=dict)
+
+    def add(self, family: str, status: Status | str) -> None:
+        self.overall.add(status)
+        self.groups.setdefault(family_group(family), Tally()).add(status)
+
+    @property
+    def score(self) -> int | None:
+        return self.overall.score
+
+    def ordered_groups(self) -> dict[str, Tally]:
+        return {g: self.groups[g] for g in sorted(self.groups, key=group_rank)}
+
+
+def section_scores(rows: Iterable[tuple[str, str, str, str]], where: Placement
+                   ) -> list[SectionScore]:
+    """From (target, kind, family, status) rows to one score per section, lowest score first
+    (sections with no judged result last)."""
+    by_section: dict[tuple[str, str], SectionScore] = {}
+    for target, kind, family, status in rows:
+        name, skind = where.of(target, kind)
+        section = by_section.setdefault((name, skind), SectionScore(name, skind))
+        section.add(family, status)
+    out = list(by_section.values())
+    out.sort(key=lambda s: (s.overall.percent if s.overall.percent is not None else 101.0,
+                            s.kind != "domain", s.name))
+    return out
+
+
+def score_table(scores: list[SectionScore]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Groups shown (in order) and one row per section with whole percentages."""
+    groups = sorted({g for s in scores for g in s.groups}, key=group_rank)
     rows = []
-    for d in scores:
-        row: dict[str, Any] = {"domain": d.domain,
-                               "score": None if d.overall is None else round(d.overall)}
-        for f in families:
-            value = d.by_family.get(f)
-            row[f] = None if value is None else round(value)
-        row["results"] = d.results
+    for s in scores:
+        row: dict[str, Any] = {"domain": s.name, "score": s.score}
+        for g in groups:
+            value = s.groups.get(g)
+            row[g] = None if value is None else value.score
+        row["results"] = s.overall.judged + s.overall.error
         rows.append(row)
-    return families, rows
+    return groups, rows
 
 
-def domain_trend(engine: Engine, domain: str, days: int = 30,
-                 now: dt.datetime | None = None) -> list[dict[str, Any]]:
-    """Daily score per family (and `overall`) of one domain over the last `days` days."""
-    now = now or dt.datetime.now(dt.UTC)
-    start = now - dt.timedelta(days=days)
-    q = (select(col(ResultRow.check_id), col(ResultRow.target), col(ResultRow.target_kind),
-                col(ResultRow.family), col(ResultRow.status), col(ResultRow.first_at),
-                col(ResultRow.last_at))
-         .where(col(ResultRow.target).contains(domain))
-         .order_by(col(ResultRow.first_at)))
-    streaks: dict[tuple[str, str], list[tuple[dt.datetime, str, str]]] = defaultdict(list)
-    with engine.connect() as conn:
-        for check, target, kind, family, status, first, _last in conn.execute(q):
-            if kind in TARGET_KINDS_WITHOUT_DOMAIN or domain_of(target) != domain:
-                continue
-            streaks[(check, target)].append((aware(first), family, status))
-        # Days older than the raw retention (they precede every raw streak of their pair):
-        # the status each day ended with, from the day's first probe on (a daily trend point
-        # inside a rolled-up day reads that day's final status).
-        dq = (select(col(RollupRow.check_id), col(RollupRow.target),
-                     col(RollupRow.target_kind), col(RollupRow.family),
-                     col(RollupRow.last_status), col(RollupRow.first_at))
-              .where(col(RollupRow.target).contains(domain), col(RollupRow.last_at) >= start)
-              .order_by(col(RollupRow.day)))
-        rolled: dict[tuple[str, str], list[tuple[dt.datetime, str, str]]] = defaultdict(list)
-        for check, target, kind, family, status, first in conn.execute(dq):
-            if kind in TARGET_KINDS_WITHOUT_DOMAIN or domain_of(target) != domain:
-                continue
-            rolled[(check, target)].append((aware(first), family, status))
-    for pair, spans in rolled.items():
-        streaks[pair] = spans + streaks.get(pair, [])
-    return replay(streaks, start, now)
+# -- the trend -------------------------------------------------------------------------------
 
 
-def replay(streaks: dict[tuple[str, str], list[tuple[dt.datetime, str, str]]],
+def replay(streaks: Mapping[tuple[str, str], list[tuple[dt.datetime, str, str]]],
            start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
-    """Scores once a day from `start`, and at `end` (pure; feeds the trend chart)."""
+    """Scores once a day from `start`, and at `end`, from each (check, target)'s streaks
+    `(first_at, family, status)` sorted by first_at: at each instant the streak that had
+    started by then holds. Points per group and `overall`, as whole percentages."""
     times = []
     t = start
     while t < end:
@@ -148,21 +245,30 @@ def replay(streaks: dict[tuple[str, str], list[tuple[dt.datetime, str, str]]],
     times.append(end)
     points = []
     for at in times:
-        by_family: dict[str, list[str]] = defaultdict(list)
+        section = SectionScore("", "domain")
         for spans in streaks.values():
             current = None
-            for first, family, status in spans:  # sorted by first_at
+            for first, family, status in spans:
                 if first > at:
                     break
                 current = (family, status)
             if current is not None:
-                by_family[current[0]].append(current[1])
-        overall = score([s for v in by_family.values() for s in v])
-        if overall is None:
+                section.add(*current)
+        if section.score is None:
             continue
-        points.append({"at": at, "family": "overall", "score": overall})
-        for fam, statuses in sorted(by_family.items()):
-            value = score(statuses)
-            if value is not None:
-                points.append({"at": at, "family": fam, "score": value})
+        points.append({"at": at, "family": "overall", "score": section.score})
+        for group, counted in section.ordered_groups().items():
+            if counted.score is not None:
+                points.append({"at": at, "family": group, "score": counted.score})
     return points
+
+
+def trend_streaks(rows: Iterable[tuple[str, str, str, str, str, dt.datetime]], domain: str,
+                  where: Placement) -> dict[tuple[str, str], list[tuple[dt.datetime, str, str]]]:
+    """(check, target, kind, family, status, first_at) rows, oldest first, kept when they
+    belong to `domain`, as the streaks `replay` reads."""
+    streaks: dict[tuple[str, str], list[tuple[dt.datetime, str, str]]] = defaultdict(list)
+    for check, target, kind, family, status, first in rows:
+        if where.of(target, kind) == (domain, "domain"):
+            streaks[(check, target)].append((first, family, status))
+    return streaks

@@ -39,6 +39,7 @@ from watchtower.config.sections import (
 from watchtower.config.targets import (
     Backup,
     DeclaredRecord,
+    DkimKeyFile,
     DnsApi,
     Endpoint,
     Heartbeat,
@@ -62,6 +63,7 @@ __all__ = [
     "Dashboard",
     "DashboardOidc",
     "DeclaredRecord",
+    "DkimKeyFile",
     "DnsApi",
     "DnsTemplate",
     "EmailChannel",

@@ -160,6 +160,8 @@ class Fleet(Strict):
         for i, mh in enumerate(self.mail_hosts):
             if mh.probe_password is not None:
                 yield f"mail_hosts[{i}].probe_password", mh.probe_password
+            if mh.rspamd_password is not None:
+                yield f"mail_hosts[{i}].rspamd_password", mh.rspamd_password
         for i, api in enumerate(self.dns_apis):
             yield f"dns_apis[{i}].api_key", api.api_key
         for i, mail in enumerate(self.notifications.email):

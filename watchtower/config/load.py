@@ -102,6 +102,14 @@ def semantic_problems(fleet: Fleet, known_checks: Iterable[tuple[str, str]] | No
             problems.append(f"services[{i}].host: no [[hosts]] entry named {s.host!r}")
         if s.kind == "garage" and s.admin_url is None:
             problems.append(f"services[{i}].admin_url: required for a garage service")
+    for i, mh in enumerate(fleet.mail_hosts):
+        if mh.runs_on is not None and mh.runs_on not in host_names:
+            problems.append(f"mail_hosts[{i}].runs_on: no [[hosts]] entry named {mh.runs_on!r}")
+        if mh.dkim_keys and mh.runs_on is None:
+            problems.append(f"mail_hosts[{i}].dkim_keys: set runs_on too (the [[hosts]] entry "
+                            "whose transport reads the keys)")
+        if mh.rspamd_password is not None and mh.rspamd_controller is None:
+            problems.append(f"mail_hosts[{i}].rspamd_password: set rspamd_controller too")
     mail_host_names = {m.name for m in fleet.mail_hosts}
     for i, m in enumerate(fleet.mail_domains):
         if m.mail_host is not None and m.mail_host not in mail_host_names:

@@ -66,6 +66,7 @@ class ProbeSettings(Strict):
     tls_timeout: float = _timeout(10.0, "TLS handshake")
     smtp_timeout: float = _timeout(15.0, "SMTP")
     imap_timeout: float = _timeout(15.0, "IMAP")
+    sieve_timeout: float = _timeout(10.0, "ManageSieve")
     s3_timeout: float = _timeout(15.0, "S3 API")
     ssh_timeout: float = Field(default=30.0, gt=0, le=600,
                                description="seconds one command on a host (over SSH or local) "

@@ -249,6 +249,22 @@ class Host(Tagged):
         return value
 
 
+class DkimKeyFile(Strict):
+    """One DKIM signing key on a mail host (mail.dkim.key-match): the selector it signs for
+    and where its private key lies; only its public half is ever read off the host."""
+
+    domain: str = Field(description="the signing domain (d=), e.g. example.org")
+    selector: str = Field(min_length=1, description="the selector (s=), e.g. s1")
+    path: str = Field(min_length=1, description="private key file on the host, e.g. "
+                      "/var/lib/opendkim/keys/example.org/s1.private or "
+                      "/var/lib/rspamd/dkim/example.org.s1.key")
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        return check_domain(value)
+
+
 class MailHost(Tagged):
     name: str
     host: str
@@ -270,6 +286,46 @@ class MailHost(Tagged):
     expect_auth_results: bool = Field(default=False, description="require spf and dmarc "
                                       "results in Authentication-Results (set when the "
                                       "receiving side adds them)")
+    expect_arc: bool = Field(default=False, description="the round trip passes a hop that "
+                             "seals with ARC (e.g. roundtrip_to is a forwarding alias): "
+                             "require a valid ARC chain (cv=pass), not only judge one present")
+    # mail.sieve
+    sieve_port: int = Field(default=4190, gt=0, lt=65536,
+                            description="ManageSieve port (RFC 5804; STARTTLS, then login with "
+                            "the probe mailbox), e.g. 4190")
+    sieve_extensions: list[str] = Field(
+        default_factory=lambda: ["fileinto"],
+        description='Sieve extensions the SIEVE capability must list, e.g. ["fileinto", '
+                    '"vacation", "imap4flags"]')
+    sieve_folder: str = Field(default="watchtower-sieve", min_length=1,
+                              description="folder of the probe mailbox that the probe's Sieve "
+                              "script files its test message into (created if missing)")
+    # mail.spam-filter
+    spam_filter: Literal["reject", "junk"] = Field(
+        default="reject", description="what the filter does with the GTUBE test message: "
+        "reject it at SMTP (5xx) or deliver it marked as spam or into junk_folder")
+    junk_folder: str = Field(default="Junk", min_length=1,
+                             description="the probe mailbox's spam folder, e.g. Junk")
+    rspamd_controller: str | None = Field(
+        default=None, description="Rspamd controller URL for /ping and /stat, e.g. "
+        "http://127.0.0.1:11334; unset: no controller health")
+    rspamd_password: Secret | None = Field(default=None,
+                                           description="the controller's (read-only) password")
+    # mail.dkim.key-match
+    runs_on: str | None = Field(default=None, description="name of the [[hosts]] entry this "
+                                "mail server runs on: the host transport that reads the public "
+                                "halves of its DKIM keys")
+    dkim_keys: list[DkimKeyFile] = Field(default_factory=list,
+                                         description="the signing keys on the host")
+    dkim_pubkey_command: list[str] = Field(
+        default_factory=lambda: ["openssl", "pkey", "-pubout", "-in"], min_length=1,
+        description="argv that prints the PEM public half of the key file named after it, "
+        'run on the host, e.g. ["sudo", "-n", "openssl", "pkey", "-pubout", "-in"]')
+
+    @field_validator("rspamd_controller")
+    @classmethod
+    def _controller(cls, value: str | None) -> str | None:
+        return None if value is None else check_url(value)
 
 
 class Endpoint(Tagged):

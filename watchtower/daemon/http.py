@@ -1,5 +1,5 @@
 """What `watchtower run` serves on its listener besides /metrics: push heartbeats and the probe
-actor. (The wiring of `watchtower run` moves to watchtower/daemon.py; this is its HTTP surface.)
+actor (watchtower/daemon/__init__.py wires it into `watchtower run`).
 
 - `POST /ping/<token>` and `POST /ping/<token>/fail`, as Healthchecks takes them from cron jobs
   and backup tools (`curl -fsS -m 10 --retry 5 -X POST https://monitor/ping/<token>`; GET is
@@ -100,29 +100,77 @@ def actor_app(fleet: Fleet) -> WsgiApp | None:
 
 class DaemonApp:
     """Routes the listener: /ping/ to heartbeats, the actor's paths to the actor, the rest to
-    /metrics."""
+    /metrics. Until the store is attached every route but the actor answers 503."""
 
-    def __init__(self, metrics: WsgiApp, heartbeats: HeartbeatApp, actor: WsgiApp | None
-                 ) -> None:
-        self.metrics = metrics
-        self.heartbeats = heartbeats
-        self.actor = actor
+    def __init__(self, fleet: Fleet, runtime: Any = None) -> None:
+        self.runtime = runtime
+        self.metrics: Any = None
+        self.heartbeats: HeartbeatApp | None = None
+        self.actor = actor_app(fleet)
+        self._fleet = fleet
+
+    def attach(self, store: Store) -> None:
+        from watchtower.metrics import MetricsApp, MetricsPage, credentials_of
+
+        self.metrics = MetricsApp(MetricsPage(store, self.runtime),
+                                  credentials_of(self._fleet.metrics.auth))
+        self.heartbeats = HeartbeatApp(store, self._fleet)
+
+    def reconfigure(self, fleet: Fleet) -> None:
+        """New metrics credentials and heartbeat tokens (the listen address needs a restart)."""
+        from watchtower.metrics import credentials_of
+
+        credentials = credentials_of(fleet.metrics.auth)
+        if self.metrics is not None:
+            self.metrics.credentials = credentials
+        if self.heartbeats is not None:
+            self.heartbeats.reconfigure(fleet)
+        self.actor = actor_app(fleet)
+        self._fleet = fleet
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse
                  ) -> Iterable[bytes]:
         path = str(environ.get("PATH_INFO", "/"))
-        if path.startswith(PING_PREFIX):
-            return self.heartbeats(environ, start_response)
         actor = self.actor
         if actor is not None and (path == "/.well-known/webfinger"
                                   or path == getattr(actor, "path", None)):
             return actor(environ, start_response)
+        if path.startswith(PING_PREFIX) and self.heartbeats is not None:
+            return self.heartbeats(environ, start_response)
+        if self.metrics is None or self.heartbeats is None:
+            return _text(start_response, "503 Service Unavailable", "starting\n")
         return self.metrics(environ, start_response)
 
-    @property
-    def credentials(self) -> Any:
-        return getattr(self.metrics, "credentials", None)
 
-    @credentials.setter
-    def credentials(self, value: Any) -> None:
-        self.metrics.credentials = value  # type: ignore[attr-defined]
+class DaemonHttp:
+    """The listener of `watchtower run`: bound at once (so a busy port is known before anything
+    else starts), serving from a background thread once the store is attached."""
+
+    def __init__(self, fleet: Fleet, runtime: Any = None) -> None:
+        from watchtower.metrics import MetricsServer
+
+        self.app = DaemonApp(fleet, runtime)
+        self.server = MetricsServer(self.app, fleet.metrics.listen)
+        self.httpd = self.server.httpd
+        self.port = self.server.port
+        self._serving = False
+
+    def attach(self, store: Store) -> DaemonHttp:
+        self.app.attach(store)
+        self.server.start()
+        self._serving = True
+        return self
+
+    def reconfigure(self, fleet: Fleet) -> None:
+        self.app.reconfigure(fleet)
+
+    def shutdown(self) -> None:
+        if self._serving:  # httpd.shutdown() waits for serve_forever, which never ran otherwise
+            self.server.shutdown()
+        else:
+            self.httpd.server_close()
+
+
+def serve_http(fleet: Fleet, runtime: Any = None) -> DaemonHttp:
+    """Bind the listener (OSError when the address is taken); `attach(store)` starts serving."""
+    return DaemonHttp(fleet, runtime)

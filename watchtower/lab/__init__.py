@@ -141,7 +141,8 @@ class Lab:
         # The mail host of the first domain: submission + IMAPS for mail.roundtrip.
         self.mailhost = lab_mail_host(self.dir, [d.name for d in self.domains],
                                       str(mx.cert_path), str(mx.key_path),
-                                      mx_address(self.domains[0].faults))
+                                      mx_address(self.domains[0].faults),
+                                      faults=self.domains[0].faults)
         self.mailhost.start()
         self.sites.bind(self.web.https_port)
         doc = fleet_document(

@@ -8,6 +8,8 @@ Switching faults (while it runs): `FaultSwitch.set` puts the fault into the doma
 makes the servers say so, touching only what the fault changes:
 - stand-in app faults (`role:name`) toggle the app's own `faults` set (atomic, see apps.common);
 - certificate faults re-issue the host's certificate and swap its SNI context;
+- mail-host faults (spam filter, Sieve, signing key, sealing hop) are read by the lab mail host
+  from the domain's set as it works; `dkim-key-rotated` also rewrites its signing key file;
 - DNS and mail-record faults re-render the domain's zones (new serial, re-signed) and swap them
   into every view; the parent zone is re-rendered only for faults that change the delegation.
 A probe in flight sees the old or the new state, never a mix within one zone.
@@ -33,6 +35,7 @@ from watchtower.lab.fleet import (
     parent_zone,
     zone_for,
 )
+from watchtower.lab.mailhost import MAILHOST_FAULTS
 
 if TYPE_CHECKING:
     from watchtower.lab import Lab
@@ -74,6 +77,8 @@ def applies_to(domain: LabDomain, fault: str) -> bool:
         name = fault.split(":", 1)[1]
         kind_cls = {"mastodon": 0, "peertube": 1, "pixelfed": 2}[domain.service_kind]
         return name in APP_ROLES["fedi"][kind_cls].fault_names()
+    if fault in MAILHOST_FAULTS:
+        return domain.index == 0  # the lab's one mail host serves the first domain
     return fault in FAULTS
 
 
@@ -167,6 +172,11 @@ class FaultSwitch:
                     app.disable(name)
             elif fault in CERT_FAULTS:
                 self._reissue(domain)
+            elif fault in MAILHOST_FAULTS:
+                # The mail host reads the domain's fault set as it works; only its signing
+                # key file has to follow (dkim-key-rotated).
+                if self.lab.mailhost is not None:
+                    self.lab.mailhost.refresh_faults(self.lab.dir / "dkim-s1.key")
             else:
                 self._rezone(domain, parent=fault in DELEGATION_FAULTS)
             return sorted(domain.faults)

@@ -30,6 +30,7 @@ from watchtower.lab.apps import (
 )
 from watchtower.lab.cron import GRACE, HEARTBEAT_NAME, PERIOD, TOKEN_FILE, HeartbeatPinger
 from watchtower.lab.dnsserver import LabSigner, View
+from watchtower.lab.mailhost import LAB_HOST, MAILHOST_FAULTS
 from watchtower.lab.smtp import MAIL_FAULTS, mail_policy_lines, mx_address
 
 NATO = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
@@ -51,6 +52,7 @@ FAULTS: dict[str, str] = {
     "no-ipv6": "no AAAA records at all (name servers, mail, web)",
     "unsigned": "the zone is not signed and the parent has no DS",
     **MAIL_FAULTS,
+    **MAILHOST_FAULTS,
 }
 
 #: Stand-in app roles on a lab domain (see watchtower.lab.sites). A lab fault `<role>:<fault>`
@@ -297,6 +299,9 @@ def split_txt(value: str) -> str:
 
 
 LAB_DASHBOARD_USERS = "dashboard-users.toml"
+#: Checks of [[hosts]] entries (systemd, disks, NixOS): not for the lab's mail host entry.
+HOST_CHECKS = ("host.units", "host.disk", "drift.generation", "drift.reboot",
+               "drift.advisories")
 
 
 def queue_access(domain: LabDomain, base: str, secrets_dir: str) -> dict[str, Any]:
@@ -390,6 +395,11 @@ def fleet_document(
         for entry in doc["mail_domains"]:
             if mail_host["host"] == f"mail.{entry['name']}":
                 entry["mail_host"] = mail_host["name"]
+        if mail_host.get("runs_on") == LAB_HOST:
+            # The host its DKIM keys are read on (this machine, local transport). It is no
+            # NixOS host: the host.* and drift.* checks of hosts stay off for it.
+            doc["hosts"] = [{"name": LAB_HOST}]
+            doc["checks"].update({c: {"disabled": True} for c in HOST_CHECKS})
     # Customers (per-customer reports, dashboard grouping): lab domains alternate between two.
     owners = {d.name: LAB_CUSTOMERS[d.index % len(LAB_CUSTOMERS)] for d in domains}
     for section in ("zones", "mail_domains", "services"):

@@ -3,8 +3,9 @@
 Honest scope: a full IMAP server in Python is heavy and the lab does not need one. This serves
 what a mail client's first steps and `mail.roundtrip` use: CAPABILITY, NOOP, LOGIN, SELECT,
 UID SEARCH HEADER, UID FETCH (BODY.PEEK[] and BODY.PEEK[HEADER.FIELDS (...)]), UID STORE
-+FLAGS \\Deleted, EXPUNGE / UID EXPUNGE (UIDPLUS), LOGOUT (RFC 3501 6, RFC 4315 2.1). One
-folder, INBOX. Anything else gets a tagged BAD. The tests of the IMAP check itself run
++FLAGS \\Deleted, EXPUNGE / UID EXPUNGE (UIDPLUS), CREATE, LOGOUT (RFC 3501 6, RFC 4315 2.1).
+INBOX and the Maildir++ folders the mail host files into (Junk, a Sieve target). Anything
+else gets a tagged BAD. The tests of the IMAP check itself run
 against the real Dovecot; this exists so the demo shows a real round trip without Debian.
 """
 
@@ -21,7 +22,8 @@ import time
 from collections.abc import Callable
 from email.parser import BytesHeaderParser
 from pathlib import Path
-from typing import Any
+
+from watchtower.lab.serving import LabListener, LabTcpServer
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,7 @@ class _Session(socketserver.StreamRequestHandler):
         self.wfile.flush()
 
     def _command(self, tag: str, rest: str) -> bool:
+        """One tagged command; False when the session ends (LOGOUT)."""
         words = tokens(rest)
         verb = words[0].upper()
         args = words[1:]
@@ -125,21 +128,26 @@ class _Session(socketserver.StreamRequestHandler):
         elif self.user is None:
             self._send(f"{tag} BAD log in first")
             return True
-        elif verb in ("SELECT", "EXAMINE"):
-            if not args or args[0].upper() != "INBOX":
-                self._send(f"{tag} NO only INBOX here")
-                return True
-            self.box = mailbox.Maildir(self.server.maildir / self.user, create=True)
-            self.deleted.clear()
-            self._send(f"* {len(self._uids())} EXISTS")
-            self._send("* 0 RECENT")
-            self._send("* FLAGS (\\Deleted \\Seen)")
-            self._send(f"* OK [UIDVALIDITY {self.server.uids.validity}] UIDs valid")
-            self._send(f"{tag} OK [READ-WRITE] {verb} completed")
+        elif not self._mailbox_command(tag, verb, args):
             return True
+        self._send(f"{tag} OK {verb} completed")
+        return True
+
+    def _mailbox_command(self, tag: str, verb: str, args: list[str]) -> bool:
+        """A command of a logged-in session; False when it has answered already."""
+        assert self.user is not None
+        if verb == "CREATE" and args:
+            root = mailbox.Maildir(self.server.maildir / self.user, create=True)
+            if args[0].upper() == "INBOX" or args[0] in root.list_folders():
+                self._send(f"{tag} NO [ALREADYEXISTS] Mailbox already exists")
+                return False
+            root.add_folder(args[0])
+        elif verb in ("SELECT", "EXAMINE"):
+            self._select(tag, verb, args)
+            return False
         elif self.box is None:
             self._send(f"{tag} BAD select a mailbox first")
-            return True
+            return False
         elif verb == "UID SEARCH":
             self._search(args)
         elif verb == "UID FETCH" and args:
@@ -153,9 +161,29 @@ class _Session(socketserver.StreamRequestHandler):
             self._expunge(set(uid_set(args[0], self._uids())))
         else:
             self._send(f"{tag} BAD not supported by the lab")
-            return True
-        self._send(f"{tag} OK {verb} completed")
+            return False
         return True
+
+    def _select(self, tag: str, verb: str, args: list[str]) -> None:
+        box = self._folder(args[0]) if args else None
+        if box is None:
+            self._send(f"{tag} NO [NONEXISTENT] Mailbox doesn't exist")
+            return
+        self.box = box
+        self.deleted.clear()
+        self._send(f"* {len(self._uids())} EXISTS")
+        self._send("* 0 RECENT")
+        self._send("* FLAGS (\\Deleted \\Seen)")
+        self._send(f"* OK [UIDVALIDITY {self.server.uids.validity}] UIDs valid")
+        self._send(f"{tag} OK [READ-WRITE] {verb} completed")
+
+    def _folder(self, name: str) -> mailbox.Maildir | None:
+        """INBOX (the Maildir itself) or an existing Maildir++ folder of the user."""
+        assert self.user is not None
+        root = mailbox.Maildir(self.server.maildir / self.user, create=True)
+        if name.upper() == "INBOX":
+            return root
+        return root.get_folder(name) if name in root.list_folders() else None
 
     def _messages(self) -> dict[int, str]:
         assert self.box is not None
@@ -209,9 +237,8 @@ class _Session(socketserver.StreamRequestHandler):
             self.deleted.discard(uid)
 
 
-class _ImapServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _ImapServer(LabTcpServer):
+    label = "lab-imapd"
 
     def __init__(self, address: tuple[str, int], maildir: Path,
                  check_password: Callable[[str, str], bool], tls: ssl.SSLContext) -> None:
@@ -221,12 +248,8 @@ class _ImapServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         self.uids = _Uids()
         super().__init__(address, _Session)
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("lab imapd: session from %s ended with an error", client_address,
-                  exc_info=True)
 
-
-class LabImapd:
+class LabImapd(LabListener):
     """The IMAPS listener; `port` is known after `start()`."""
 
     def __init__(self, maildir: Path, check_password: Callable[[str, str], bool],
@@ -236,19 +259,8 @@ class LabImapd:
         self.tls = tls
         self.address = address
         self.port = port
-        self._server: _ImapServer | None = None
 
-    def start(self) -> None:
+    def _make(self) -> LabTcpServer:
         self.maildir.mkdir(parents=True, exist_ok=True)
-        srv = _ImapServer((self.address, self.port), self.maildir, self.check_password,
-                          self.tls)
-        self.port = srv.server_address[1]
-        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True,
-                         name="lab-imapd").start()
-        self._server = srv
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        return _ImapServer((self.address, self.port), self.maildir, self.check_password,
+                           self.tls)

@@ -1,16 +1,27 @@
 """The lab's mail host: submission (587-style STARTTLS and 465-style implicit TLS) with AUTH,
-DKIM signing with the lab's key, delivery into a Maildir, and IMAPS over that Maildir.
+DKIM signing with the lab's key, delivery into a Maildir (with folders), IMAPS over that
+Maildir, ManageSieve, a spam filter that knows GTUBE and a forwarding hop that seals with ARC.
 
-Why this exists: `mail.submission`, `mail.imap` and `mail.roundtrip` need a mail host that
-really takes a message, signs it and hands it back, and the demo must run without Debian
-packages. The tests of those checks use the real Postfix/Dovecot/OpenDKIM stack; the lab needs
-only a faithful subset, so this is the stdlib `socketserver` plus dkimpy (already a dependency
-of the round-trip check), in the style of the lab MX in `watchtower.lab.smtp`.
+Why this exists: the mail-host checks (`mail.submission`, `mail.imap`, `mail.roundtrip`,
+`mail.spam-filter`, `mail.sieve`, `mail.dkim.key-match`) need a mail host that really takes a
+message, signs, filters, files and seals it and hands it back, and the demo must run without
+Debian packages. The tests of those checks use the real Postfix/Dovecot/Pigeonhole/Rspamd/
+OpenDKIM stacks; the lab needs only a faithful subset, so this is the stdlib `socketserver`
+plus dkimpy (already a dependency of the round-trip check), in the style of the lab MX in
+`watchtower.lab.smtp`.
 
 What it does (and no more): AUTH PLAIN/LOGIN only after TLS (RFC 4954 4), MAIL/RCPT only after
-AUTH (RFC 6409 4.3), recipients only in the lab's domains and known mailboxes, a 1 MiB message
-cap, a DKIM-Signature (d = the sender's lab domain, selector s1) and a Received header, then
-delivery to `<maildir>/<mailbox>/`. Nothing ever leaves the machine.
+AUTH (RFC 6409 4.3), recipients only in the lab's domains and known mailboxes (plus the
+forwarding address), a 1 MiB message cap, then:
+- GTUBE (the spam test pattern) is rejected at the end of DATA with 554 5.7.1, as Rspamd does;
+- a DKIM-Signature (d = the sender's lab domain, selector s1, the key in `dkim-signing.key`)
+  and a Received header;
+- mail to `forward@<domain>` passes a forwarding hop: an Authentication-Results header and an
+  ARC set (RFC 8617, dkimpy's `arc_sign`) are added, and it is delivered to the probe mailbox;
+- the recipient's active Sieve script (`watchtower.lab.sieve`, managed over ManageSieve by
+  `watchtower.lab.managesieved`) decides the folder; then delivery to `<maildir>/<mailbox>/`.
+Nothing ever leaves the machine. The faults in `MAILHOST_FAULTS` (switched with `watchtower lab
+fault`) break one of these each.
 """
 
 from __future__ import annotations
@@ -20,17 +31,23 @@ import hmac
 import logging
 import mailbox
 import secrets
-import socketserver
+import shutil
 import ssl
-import threading
+import sys
 from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
 import dkim
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from watchtower.lab.imapd import LabImapd
+from watchtower.lab.managesieved import LabManageSieve
+from watchtower.lab.serving import LabTcpServer
+from watchtower.lab.sieve import ScriptStore, folder_for
 from watchtower.lab.smtp import MAX_LINE, SmtpSession
 
 log = logging.getLogger(__name__)
@@ -39,11 +56,26 @@ MAX_MESSAGE = 1 << 20
 SELECTOR = "s1"
 PROBE_USER = "watchtower-probe"
 PASSWORD_FILE = "mail-probe-password"  # noqa: S105 (a file name, not a password)
+SIGNING_KEY = "dkim-signing.key"  # what the mail host signs with; dkim-s1.key is published
+JUNK = "Junk"
+GTUBE_PATTERN = b"GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL"
+#: The [[hosts]] entry the lab mail host "runs on" (the local transport: this machine).
+LAB_HOST = "lab-mail"
+MAILHOST_FAULTS: dict[str, str] = {
+    "spam-filter-off": "the mail host's spam filter lets GTUBE through as ordinary mail",
+    "spam-junk": "the spam filter files GTUBE into Junk instead of rejecting it",
+    "sieve-plaintext-auth": "ManageSieve offers SASL PLAIN before STARTTLS",
+    "sieve-not-run": "Sieve scripts are kept but not run at delivery",
+    "dkim-key-rotated": "the mail host signs with a new DKIM key that DNS does not publish",
+    "arc-broken-seal": "the forwarding hop alters the message after sealing it",
+}
 
 
 @dataclass
 class MailHostConfig:
-    """What the lab mail host serves; `users` maps a mailbox (user@domain) to its password."""
+    """What the lab mail host serves; `users` maps a mailbox (user@domain) to its password,
+    `aliases` a forwarding address to the mailbox it forwards to (through the sealing hop).
+    `faults` is the live fault set of the mail host's domain (switched while the lab runs)."""
 
     hostname: str
     domains: set[str]
@@ -51,6 +83,10 @@ class MailHostConfig:
     maildir: Path
     dkim_key: bytes
     selector: str = SELECTOR
+    aliases: dict[str, str] = field(default_factory=dict)
+    faults: set[str] = field(default_factory=set)
+    signing_key_path: Path | None = None
+    sieve: ScriptStore | None = None
     deliveries: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -60,24 +96,70 @@ class MailHostConfig:
         expected = self.users.get(user.lower())
         return expected is not None and hmac.compare_digest(expected.encode(), password.encode())
 
-    def mailbox(self, user: str) -> mailbox.Maildir:
-        return mailbox.Maildir(self.maildir / user.lower(), create=True)
+    def accepts(self, rcpt: str) -> bool:
+        return rcpt.lower() in self.users or rcpt.lower() in self.aliases
+
+    def mailbox(self, user: str, folder: str = "INBOX") -> mailbox.Maildir:
+        box = mailbox.Maildir(self.maildir / user.lower(), create=True)
+        if folder.upper() == "INBOX":
+            return box
+        return (box.get_folder(folder) if folder in box.list_folders()
+                else box.add_folder(folder))
+
+    def signing_key(self) -> bytes:
+        """The key in `dkim-signing.key` (read at each delivery: a rotation shows at once)."""
+        if self.signing_key_path is not None and self.signing_key_path.exists():
+            return self.signing_key_path.read_bytes()
+        return self.dkim_key
 
     def deliver(self, sender: str, recipients: list[str], data: bytes, peer: str,
-                authed: str) -> None:
-        """Sign (when the sender's domain is a lab domain) and store for each recipient."""
+                authed: str) -> str | None:
+        """Filter, sign and store for each recipient; the SMTP reply when refused."""
+        spam = GTUBE_PATTERN in data and "spam-filter-off" not in self.faults
+        if spam and "spam-junk" not in self.faults:
+            return "554 5.7.1 Gtube pattern"
         received = (f"Received: from {peer} by {self.hostname} with ESMTPSA (authenticated "
                     f"as {authed}); {formatdate(localtime=False)}\r\n").encode()
         domain = sender.rsplit("@", 1)[-1].lower()
         if domain in self.domains:
-            signature = dkim.sign(data, self.selector.encode(), domain.encode(), self.dkim_key,
+            signature = dkim.sign(data, self.selector.encode(), domain.encode(),
+                                  self.signing_key(),
                                   include_headers=[b"from", b"to", b"subject", b"date",
                                                    b"message-id"])
             data = signature + data
         data = received + data
+        if spam:
+            data = b"X-Spam: Yes\r\n" + data
         for rcpt in recipients:
-            self.mailbox(rcpt).add(data)
+            mailbox_name, message = rcpt.lower(), data
+            if mailbox_name in self.aliases:
+                mailbox_name, message = self.aliases[mailbox_name], self._forward(data, rcpt)
+            folder = JUNK if spam else self._sieve_folder(mailbox_name, message)
+            if folder is not None:
+                self.mailbox(mailbox_name, folder).add(message)
         self.deliveries.append(sender)
+        return None
+
+    def _sieve_folder(self, user: str, message: bytes) -> str | None:
+        """The folder the user's active Sieve script chooses (INBOX without one)."""
+        if self.sieve is None or "sieve-not-run" in self.faults:
+            return "INBOX"
+        rules = self.sieve.active_rules(user)
+        if rules is None:
+            return "INBOX"
+        return folder_for(rules, BytesHeaderParser().parsebytes(message))
+
+    def _forward(self, message: bytes, rcpt: str) -> bytes:
+        """The forwarding hop: record it (Authentication-Results: no chain before it) and
+        seal it (ARC i=1, with the signing key under the lab's selector)."""
+        domain = rcpt.rsplit("@", 1)[-1].lower()
+        srv_id = f"forwarder.{self.hostname}"
+        message = f"Authentication-Results: {srv_id}; arc=none\r\n".encode() + message
+        seal = b"".join(dkim.arc_sign(message, self.selector.encode(), domain.encode(),
+                                      self.signing_key(), srv_id.encode()))
+        if "arc-broken-seal" in self.faults:  # a careless hop rewrites what it sealed
+            seal = seal.replace(b"arc=none", b"arc=none (rewritten)", 1)
+        return seal + message
 
 
 class _Session(SmtpSession):
@@ -124,7 +206,7 @@ class _Session(SmtpSession):
                 rcpt = _address(arg)
                 if sender is None:
                     self._send("503 5.5.1 MAIL first")
-                elif rcpt.lower() not in cfg.users:
+                elif not cfg.accepts(rcpt):
                     self._send("550 5.1.1 No such mailbox here")
                 else:
                     rcpts.append(rcpt)
@@ -138,8 +220,8 @@ class _Session(SmtpSession):
                 if data is None:
                     self._send("552 5.3.4 Message too big")
                 else:
-                    cfg.deliver(sender, rcpts, data, self.client_address[0], user)
-                    self._send("250 2.0.0 Ok: delivered")
+                    refused = cfg.deliver(sender, rcpts, data, self.client_address[0], user)
+                    self._send(refused or "250 2.0.0 Ok: delivered")
                 sender, rcpts = None, []
             elif verb == "RSET":
                 sender, rcpts = None, []
@@ -200,9 +282,8 @@ def _address(arg: str) -> str:
     return inside.split(">", 1)[0].lstrip("<").strip()
 
 
-class _SubmissionServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _SubmissionServer(LabTcpServer):
+    label = "lab-submission"
 
     def __init__(self, address: tuple[str, int], config: MailHostConfig, tls: ssl.SSLContext,
                  implicit: bool) -> None:
@@ -211,13 +292,10 @@ class _SubmissionServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         self.implicit = implicit
         super().__init__(address, _Session)
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("lab submission: session from %s ended with an error", client_address,
-                  exc_info=True)
-
 
 class LabMailHost:
-    """Submission on two ports and IMAPS on a third; ports are known after `start()`."""
+    """Submission on two ports, IMAPS on a third, ManageSieve (when the config has a script
+    store) on a fourth; ports are known after `start()`."""
 
     def __init__(self, config: MailHostConfig, cert_path: str, key_path: str,
                  address: str = "127.0.0.1") -> None:
@@ -229,33 +307,57 @@ class LabMailHost:
         self.submission_port = 0
         self.submissions_port = 0
         self.imapd = LabImapd(config.maildir, config.check_password, self.tls, address)
+        self.managesieve = None if config.sieve is None else LabManageSieve(
+            config.sieve, config.check_password, self.tls,
+            lambda: "sieve-plaintext-auth" in config.faults, address)
         self._servers: list[_SubmissionServer] = []
 
     @property
     def imaps_port(self) -> int:
         return self.imapd.port
 
+    @property
+    def sieve_port(self) -> int:
+        return self.managesieve.port if self.managesieve is not None else 0
+
+    def refresh_faults(self, published_key: Path) -> None:
+        """Make the signing key file agree with the faults: a new key under `dkim-key-rotated`
+        (DNS keeps publishing the old one), the published key otherwise."""
+        path = self.config.signing_key_path
+        if path is None:
+            return
+        rotated = path.exists() and path.read_bytes() != published_key.read_bytes()
+        if "dkim-key-rotated" in self.config.faults and not rotated:
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            _write_private(path, key.private_bytes(serialization.Encoding.PEM,
+                                                   serialization.PrivateFormat.PKCS8,
+                                                   serialization.NoEncryption()))
+        elif "dkim-key-rotated" not in self.config.faults and rotated:
+            _write_private(path, published_key.read_bytes())
+
     def start(self) -> None:
         for implicit in (False, True):
             srv = _SubmissionServer((self.address, 0), self.config, self.tls, implicit)
-            threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2},
-                             daemon=True, name="lab-submission").start()
+            srv.serve_in_thread()
             self._servers.append(srv)
             if implicit:
                 self.submissions_port = srv.server_address[1]
             else:
                 self.submission_port = srv.server_address[1]
         self.imapd.start()
-        log.info("lab mail host %s: submission %d, submissions %d, imaps %d",
+        if self.managesieve is not None:
+            self.managesieve.start()
+        log.info("lab mail host %s: submission %d, submissions %d, imaps %d, sieve %d",
                  self.config.hostname, self.submission_port, self.submissions_port,
-                 self.imaps_port)
+                 self.imaps_port, self.sieve_port)
 
     def stop(self) -> None:
         for srv in self._servers:
-            srv.shutdown()
-            srv.server_close()
+            srv.stop()
         self._servers.clear()
         self.imapd.stop()
+        if self.managesieve is not None:
+            self.managesieve.stop()
 
     def __enter__(self) -> LabMailHost:
         self.start()
@@ -265,30 +367,55 @@ class LabMailHost:
         self.stop()
 
 
+def _write_private(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    tmp.chmod(0o600)
+    tmp.replace(path)  # atomic: a delivery reads the old key or the new one
+
+
 def lab_mail_host(directory: Path, domains: list[str], cert_path: str, key_path: str,
-                  address: str = "127.0.0.1") -> LabMailHost:
+                  address: str = "127.0.0.1", faults: set[str] | None = None) -> LabMailHost:
     """The lab's mail host for `mail.<first domain>`, with one probe mailbox whose password
-    lives in a file in the lab directory (the fleet file names it with `$file`), signing with
-    the lab's DKIM key (`dkim-s1.key`, the key published at s1._domainkey of every domain)."""
+    lives in a file in the lab directory (the fleet file names it with `$file`), a forwarding
+    address `forward@<first domain>` to it, signing with `dkim-signing.key` (a copy of the
+    lab's published key `dkim-s1.key`, unless `dkim-key-rotated`). `faults` is the live fault
+    set of the first domain."""
     secret = directory / PASSWORD_FILE
     if not secret.exists():
         secret.write_text(secrets.token_urlsafe(18) + "\n")
         secret.chmod(0o600)
     first = domains[0]
+    published = directory / f"dkim-{SELECTOR}.key"
+    signing = directory / SIGNING_KEY
+    if not signing.exists():
+        shutil.copyfile(published, signing)
+        signing.chmod(0o600)
+    probe = f"{PROBE_USER}@{first}"
     config = MailHostConfig(
         hostname=f"mail.{first}",
         domains={d.lower() for d in domains},
-        users={f"{PROBE_USER}@{first}": secret.read_text().strip()},
+        users={probe: secret.read_text().strip()},
         maildir=directory / "maildir",
-        dkim_key=(directory / f"dkim-{SELECTOR}.key").read_bytes(),
+        dkim_key=published.read_bytes(),
+        aliases={f"forward@{first}": probe},
+        faults=faults if faults is not None else set(),
+        signing_key_path=signing,
+        sieve=ScriptStore(directory / "sieve"),
     )
-    return LabMailHost(config, cert_path, key_path, address)
+    host = LabMailHost(config, cert_path, key_path, address)
+    host.refresh_faults(published)
+    return host
 
 
 def fleet_entry(host: LabMailHost, directory: Path) -> dict[str, Any]:
-    """The `[[mail_hosts]]` entry that points watchtower at a started lab mail host."""
+    """The `[[mail_hosts]]` entry that points watchtower at a started lab mail host: the round
+    trip goes through the sealing hop (`roundtrip_to` the forwarding address, `expect_arc`),
+    the DKIM key is read through the `LAB_HOST` entry (this machine) with a Python one-liner
+    in place of `openssl` (the demo needs nothing outside Python)."""
     user = next(iter(host.config.users))
-    return {
+    forward = next(iter(host.config.aliases), None)
+    entry: dict[str, Any] = {
         "name": host.config.hostname,
         "host": host.config.hostname,
         "submission_port": host.submission_port,
@@ -297,4 +424,14 @@ def fleet_entry(host: LabMailHost, directory: Path) -> dict[str, Any]:
         "probe_user": user,
         "probe_password": {"$file": str(directory / PASSWORD_FILE)},
         "roundtrip_deadline": 20.0,
+        "sieve_port": host.sieve_port,
+        "sieve_extensions": ["fileinto", "vacation", "imap4flags"],
+        "runs_on": LAB_HOST,
+        # Its own domain only: one key command per probe, whatever the size of the lab.
+        "dkim_keys": [{"domain": host.config.hostname.split(".", 1)[1], "selector": SELECTOR,
+                       "path": str(directory / SIGNING_KEY)}],
+        "dkim_pubkey_command": [sys.executable, "-m", "watchtower.lab.keyhalf"],
     }
+    if forward:
+        entry.update(roundtrip_to=forward, expect_arc=True)
+    return entry

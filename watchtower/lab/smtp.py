@@ -17,8 +17,9 @@ import logging
 import socket
 import socketserver
 import ssl
-import threading
 from typing import Any
+
+from watchtower.lab.serving import LabTcpServer
 
 log = logging.getLogger(__name__)
 
@@ -147,9 +148,8 @@ class _Handler(SmtpSession):
             self._send("554 5.7.1 Relay access denied")
 
 
-class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _Server(LabTcpServer):
+    label = "lab-smtp"
 
     def __init__(self, address: tuple[str, int], tls: ssl.SSLContext, hostname: str,
                  relay: bool, local_domains: set[str]) -> None:
@@ -186,16 +186,14 @@ class LabSmtp:
             name = "relay.lab.test" if relay else "mail.lab.test"
             srv = cls((address, self.port), self.tls, name, relay, self.domains)
             self.port = srv.server_address[1]
-            threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2},
-                             daemon=True, name="lab-smtp").start()
+            srv.serve_in_thread()
             self._servers.append(srv)
         log.info("lab smtp on port %d (%s; relay on %s)", self.port,
                  ", ".join(self.addresses), RELAY_ADDRESS)
 
     def stop(self) -> None:
         for srv in self._servers:
-            srv.shutdown()
-            srv.server_close()
+            srv.stop()
         self._servers.clear()
 
     def __enter__(self) -> LabSmtp:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from watchtower.errors import ProbeError, ProbeTimeout
+from watchtower.net.clienttls import tls_context
 from watchtower.net.deadline import remaining
 
 ImapMode = Literal["implicit", "starttls"]
@@ -95,13 +96,9 @@ class ImapStartTls:
         return buf
 
 
-def tls_context(ca_bundle: str | None, verify: bool = True) -> ssl.SSLContext:
-    if verify:
-        return ssl.create_default_context(cafile=ca_bundle)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
+def _quoted(mailbox: str) -> str:
+    """A mailbox name as an IMAP quoted string (imaplib sends arguments as they are)."""
+    return '"' + mailbox.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 @dataclass
@@ -154,11 +151,31 @@ class ImapSession:
         self.capabilities = [str(c).upper() for c in imap.capabilities]
 
     def select(self, mailbox: str = "INBOX") -> int:
+        """SELECT a mailbox; ImapError(kind="no-mailbox") when the server says NO (it does
+        not exist, or may not be opened)."""
         imap = self._need()
-        typ, data = self._guard("SELECT", lambda: imap.select(mailbox))
+        typ, data = self._guard("SELECT", lambda: imap.select(_quoted(mailbox)))
+        if typ == "NO":
+            raise ImapError(f"{self.peer}: SELECT {mailbox} answered NO", kind="no-mailbox")
         if typ != "OK":
             raise ImapError(f"{self.peer}: SELECT {mailbox} answered {typ}", kind="protocol")
         return int(data[0] or 0) if data and isinstance(data[0], bytes) else 0
+
+    def ensure_mailbox(self, mailbox: str) -> bool:
+        """CREATE `mailbox` unless it can be selected already; True when it was created."""
+        imap = self._need()
+        try:
+            self.select(mailbox)
+            return False
+        except ImapError as exc:
+            if exc.kind != "no-mailbox":
+                raise
+        typ, data = self._guard("CREATE", lambda: imap.create(_quoted(mailbox)))
+        if typ != "OK":
+            text = b" ".join(d for d in data if isinstance(d, bytes)).decode("utf-8", "replace")
+            raise ImapError(f"{self.peer}: CREATE {mailbox} answered {typ} {text[:200]}",
+                            kind="protocol")
+        return True
 
     def refresh(self) -> None:
         """NOOP: lets the server report messages delivered since the last command."""

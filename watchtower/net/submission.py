@@ -13,12 +13,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import socket
-import ssl
 from dataclasses import dataclass, field
 from typing import Literal
 
-from watchtower.errors import ProbeError, ProbeTimeout
-from watchtower.net.deadline import remaining
+from watchtower.errors import ProbeError
+from watchtower.net.clienttls import tls_context, wrap_client
 from watchtower.net.smtp import (
     DEFAULT_TIMEOUT,
     Opening,
@@ -29,6 +28,25 @@ from watchtower.net.smtp import (
 )
 
 TlsMode = Literal["starttls", "implicit"]
+#: The part every GTUBE-like test pattern shares (SpamAssassin's GTUBE and Rspamd's variants).
+TEST_PATTERN = b"GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL"
+
+
+class RefusedTestContent(ValueError):
+    """Test content (GTUBE) addressed to anything but the provider's own probe mailbox."""
+
+
+def check_test_content(message: bytes, recipients: list[str], probe_mailbox: str | None
+                       ) -> None:
+    """Refuse a message carrying a spam test pattern unless its only recipient is the probe
+    mailbox: test content goes nowhere else, whatever a caller asks (RFC 6409 submission
+    would otherwise deliver it to anyone)."""
+    if TEST_PATTERN not in message:
+        return
+    wanted = (probe_mailbox or "").strip().lower()
+    if not wanted or not recipients or any(r.strip().lower() != wanted for r in recipients):
+        raise RefusedTestContent("test content (GTUBE) goes only to the provider's own probe "
+                                 "mailbox")
 
 
 def auth_mechanisms(ehlo: Reply | None) -> list[str]:
@@ -125,8 +143,14 @@ class SubmissionSession:
             raise SubmissionRefused("AUTH", reply)
         return reply
 
-    def send(self, mail_from: str, recipients: list[str], message: bytes) -> Reply:
-        """MAIL, RCPT, DATA and the message; the end-of-data reply when it is 250."""
+    def send(self, mail_from: str, recipients: list[str], message: bytes, *,
+             probe_mailbox: str | None = None) -> Reply:
+        """MAIL, RCPT, DATA and the message; the end-of-data reply when it is 250.
+
+        `probe_mailbox` is the provider's own probe address: a message with test content
+        (GTUBE) is sent only when it is the one recipient (`RefusedTestContent` otherwise).
+        """
+        check_test_content(message, recipients, probe_mailbox)
         conv = self._need_tls()
         steps = [(f"MAIL FROM:<{mail_from}>", "MAIL FROM")]
         steps += [(f"RCPT TO:<{r}>", "RCPT TO") for r in recipients]
@@ -172,22 +196,9 @@ class SubmissionSession:
         return conv
 
     def _wrap(self, sock: socket.socket) -> socket.socket:
-        if self.verify:
-            ctx = ssl.create_default_context(cafile=self.ca_bundle)
-        else:  # only to read capabilities; no credential is ever sent unverified
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        sock.settimeout(remaining(self.deadline, self.timeout))
-        try:
-            tls = ctx.wrap_socket(sock, server_hostname=self.host)
-        except TimeoutError as exc:
-            raise ProbeTimeout(f"{self.peer}: TLS handshake timed out") from exc
-        except ssl.SSLCertVerificationError as exc:
-            raise SmtpError(f"{self.peer}: certificate not trusted "
-                            f"({exc.verify_message or exc})", kind="certificate") from exc
-        except (ssl.SSLError, OSError) as exc:
-            raise SmtpError(f"{self.peer}: TLS handshake failed ({exc})", kind="tls") from exc
+        # verify=False only to read capabilities; no credential is ever sent unverified
+        tls = wrap_client(sock, self.host, tls_context(self.ca_bundle, self.verify),
+                          self.deadline, self.timeout, self.peer, SmtpError)
         self._sock = tls
         self.tls_version = tls.version()
         return tls

@@ -9,9 +9,9 @@ duplicate tag, a missing or invalid `p`, a tag value outside its grammar. Tags n
 are kept and listed in `warnings` (both specs say to ignore them), so a typo such as `rau=` shows
 up in evidence without failing the record.
 
-`organizational_domain(name)` applies the Public Suffix List, offline, through the
-`publicsuffixlist` package (it ships a copy of the list): the RFC 7489 3.2 algorithm, used both
-for the policy fallback lookup and for deciding whether a report destination is "outside".
+`organizational_domain(name)` (watchtower/parsers/domains.py, the one Public Suffix List of
+watchtower) is the RFC 7489 3.2 algorithm, used both for the policy fallback lookup and for
+deciding whether a report destination is "outside".
 
 `external_destinations(policy_domain, record)` lists the rua/ruf hosts outside the policy
 domain's organizational domain together with the name that must publish the authorization
@@ -21,17 +21,14 @@ reads that name's TXT answer.
 
 from __future__ import annotations
 
-import functools
 import re
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, cast
+from typing import Literal, cast
 
 from watchtower.parsers import ParseError
 from watchtower.parsers._common import (
     Tag,
-    hostname_problem,
     mailto_address,
     normalize_name,
     parse_tag_list,
@@ -39,9 +36,7 @@ from watchtower.parsers._common import (
     uri_problem,
     web_host,
 )
-
-if TYPE_CHECKING:
-    from publicsuffixlist import PublicSuffixList
+from watchtower.parsers.domains import organizational_domain
 
 __all__ = [
     "DmarcRecord",
@@ -269,48 +264,6 @@ def _uri_list(tag: Tag, warnings: list[str]) -> tuple[DmarcUri, ...]:
         out.append(DmarcUri(uri=uri, scheme=scheme, max_size=max_size, address=address,
                             host=host))
     return tuple(out)
-
-
-_psl_lock = threading.Lock()
-
-
-def _psl() -> PublicSuffixList:
-    """Parsed once per process: under a lock, because 32 probe threads asking at the start
-    of a sweep would otherwise each parse the whole list (profiled at 8 % of a sweep)."""
-    with _psl_lock:
-        return _psl_parsed()
-
-
-@functools.cache
-def _psl_parsed() -> PublicSuffixList:
-    from publicsuffixlist import PublicSuffixList
-
-    return PublicSuffixList()
-
-
-def organizational_domain(name: str) -> str:
-    """The organizational domain of `name` (RFC 7489 3.2): public suffix plus one label.
-
-    Uses the Public Suffix List shipped inside `publicsuffixlist` (no network), including its
-    private section, so `user.github.io` is its own organization, as receivers treat it. A name
-    that is itself a public suffix (or unknown to the list beyond its last label) is returned
-    as is. Input may carry a trailing dot and any case; output is lower-case without the dot.
-    Unicode names are converted to A-labels first. ParseError for a name that is not a DNS name.
-    """
-    if not isinstance(name, str):
-        raise ParseError("domain must be text")
-    bare = name.strip()
-    if not bare.isascii():
-        try:
-            bare = bare.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise ParseError(f"invalid internationalized domain {name!r}", term=name) from None
-    problem = hostname_problem(bare, allow_underscore=True)
-    if problem is not None:
-        raise ParseError(f"invalid domain {name!r}: {problem}", term=name)
-    bare = normalize_name(bare)
-    org = _psl().privatesuffix(bare)
-    return org if org is not None else bare
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from watchtower.net.dns import Resolver
     from watchtower.net.http import HttpClient, HttpResponse
     from watchtower.net.imap import ImapClient
+    from watchtower.net.managesieve import ManageSieveClient
     from watchtower.net.s3 import S3Clients
     from watchtower.net.smtpclient import SmtpClient
     from watchtower.net.tls import TlsFacts, TlsProber
@@ -76,7 +77,6 @@ class CheckMeta:
     interval: float = 300.0
     timeout: float = 20.0
     standards: tuple[str, ...] = ()
-    remediation: str | None = None
     #: A short human hint on fixing a failure, shown in reports; empty means the report
     #: falls back to watchtower/report/hints.py (keyed by check id).
     hint: str = ""
@@ -90,7 +90,6 @@ class CheckMeta:
             "interval": self.interval,
             "timeout": self.timeout,
             "standards": list(self.standards),
-            "remediation": self.remediation,
         }
 
 
@@ -126,6 +125,7 @@ class ProbeContext:
     tls: TlsProber
     smtp: SmtpClient
     imap: ImapClient
+    sieve: ManageSieveClient
     s3: S3Clients
     #: Commands on fleet hosts, and the host facts a sweep shares (one `system_state` each).
     hosts: Hosts

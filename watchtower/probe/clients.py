@@ -22,6 +22,7 @@ from watchtower.net.deadline import remaining
 from watchtower.net.dns import Resolver, Server
 from watchtower.net.http import HttpClient
 from watchtower.net.imap import ImapClient
+from watchtower.net.managesieve import ManageSieveClient
 from watchtower.net.powerdns import PowerDnsApi, PowerDnsEndpoint, holds_zone, zone_for
 from watchtower.net.s3 import S3Clients
 from watchtower.net.shared import SharedCalls
@@ -168,13 +169,14 @@ class SweepClients:
         self.tls = TlsProber(self.dns, ca_bundle=s.ca_bundle, timeout=s.tls_timeout)
         self.smtp = SmtpClient(self.tls, timeout=s.smtp_timeout)
         self.imap = ImapClient(ca_bundle=s.ca_bundle, timeout=s.imap_timeout)
+        self.sieve = ManageSieveClient(ca_bundle=s.ca_bundle, timeout=s.sieve_timeout)
         self.s3 = S3Clients(self.http, timeout=s.s3_timeout)
         self.hosts = Hosts(s.ssh_timeout)
         self.dns_api = DnsApis(fleet.dns_apis, s.dns_api_timeout)
 
     def context(self, deadline: float) -> ProbeContext:
         return ProbeContext(self.fleet, self.dns, self.http, self.tls, self.smtp, self.imap,
-                            self.s3, self.hosts, self.dns_api, deadline)
+                            self.sieve, self.s3, self.hosts, self.dns_api, deadline)
 
     def close(self) -> None:
         self.hosts.close()

@@ -12,9 +12,12 @@ import importlib
 import logging
 import threading
 from importlib.metadata import entry_points
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from watchtower.probe.api import Check
+
+if TYPE_CHECKING:
+    from watchtower.config import Fleet
 
 log = logging.getLogger(__name__)
 
@@ -100,3 +103,17 @@ def check_ids_and_families() -> list[tuple[str, str]]:
 def remediations() -> dict[str, type[Any]]:
     load()
     return dict(sorted(_remediations.items()))
+
+
+def fixes(fleet: Fleet | None = None) -> dict[str, tuple[str, ...]]:
+    """Check id -> the ids of the remediations that can fix its failure, derived from the
+    remediations' triggers alone (`Remediation.triggers`): what reports, the dashboard and
+    `watchtower checks` show is what the engine would run."""
+    from watchtower.config import Fleet as FleetModel
+
+    fleet = fleet if fleet is not None else FleetModel()
+    out: dict[str, list[str]] = {}
+    for rid, cls in remediations().items():
+        for check_id in cls.triggers(fleet):
+            out.setdefault(check_id, []).append(rid)
+    return {cid: tuple(sorted(rids)) for cid, rids in sorted(out.items())}

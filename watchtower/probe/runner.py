@@ -24,7 +24,7 @@ from watchtower.errors import ProbeError
 from watchtower.model import Finding, Result, Status, Target, utcnow
 from watchtower.net.dns import is_ip
 from watchtower.parsers import ParseError
-from watchtower.parsers.dmarc import organizational_domain
+from watchtower.parsers.domains import organizational_domain
 from watchtower.probe.api import OBSERVED_AT, Check, ProbeContext
 
 log = logging.getLogger(__name__)

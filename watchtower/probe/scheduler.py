@@ -150,7 +150,7 @@ class Scheduler:
             self.on_sweep(group.key, outcome)
         return outcome
 
-    def reload(self, fleet: Fleet) -> None:
+    def reconfigure(self, fleet: Fleet) -> None:
         """Switch to a new, already validated fleet without losing state or timing.
 
         State lives in the store, so nothing is lost. A group whose schedule is unchanged keeps

@@ -1,7 +1,7 @@
 """Imported only by the sweep workers' forkserver: loads and warms what every worker needs
 (the checks, the Public Suffix List) once, so each worker forked from it starts warm."""
 
-from watchtower.parsers.dmarc import organizational_domain
+from watchtower.parsers.domains import organizational_domain
 from watchtower.probe import registry, workers  # noqa: F401 - the worker's code, imported
 
 registry.checks()

@@ -176,6 +176,14 @@ class Remediation:
 
     meta: ClassVar[RemediationMeta]
 
+    @classmethod
+    def triggers(cls, fleet: Fleet) -> tuple[str, ...]:
+        """The checks whose failure this remediation can fix: the one source of the links
+        between checks and fixes (reports, the dashboard and `watchtower checks` read it
+        through the registry). By default the declared `meta.triggers`; a remediation whose
+        reach depends on the fleet file (DNS templates) adds to them."""
+        return cls.meta.triggers
+
     def plan(self, state: StateRow, ctx: RemediationContext) -> Plan | NoAction:
         raise NotImplementedError
 
@@ -285,8 +293,9 @@ class Remediator:
         open_keys = {(r.remediation, r.target) for r in self.proposals(OPEN_STATES)}
         for rid, cls in registry.remediations().items():
             remediation = cls()
+            triggers = cls.triggers(self.fleet)
             for st in failing:
-                if st.check_id not in cls.meta.triggers or (rid, st.target) in open_keys:
+                if st.check_id not in triggers or (rid, st.target) in open_keys:
                     continue
                 policy = policy_for(self.fleet, rid, st.target)
                 if policy == "off":

@@ -11,13 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Iterable
-from urllib.parse import urlsplit
 
 from sqlmodel import Session, col, select
 
-from watchtower.config import Endpoint, Fleet, MailHost, Service
-from watchtower.model import Status, Target, TargetKind
+from watchtower.compliance.score import Tally, placement
+from watchtower.config import Fleet
+from watchtower.model import Status, Target
 from watchtower.probe import registry
 from watchtower.probe.api import Check
 from watchtower.report.hints import hint_for
@@ -26,7 +25,6 @@ from watchtower.report.model import (
     Change,
     Changes,
     CheckLine,
-    Counts,
     Period,
     RemediationLine,
     Report,
@@ -47,36 +45,18 @@ def customer_targets(fleet: Fleet, customer: str | None) -> list[Target]:
     return [t for t in targets if tag in t.tags]
 
 
-def section_of(target: Target, domains: Iterable[str]) -> tuple[str, str]:
-    """(section name, kind): the domain a target belongs to, or the host it is."""
-    if target.kind is TargetKind.HOST:
-        return target.name, "host"
-    if target.kind in (TargetKind.ZONE, TargetKind.MAIL_DOMAIN):
-        return target.name, "domain"
-    spec = target.spec
-    if isinstance(spec, Service | Endpoint):
-        host = (urlsplit(spec.base_url if isinstance(spec, Service) else spec.url).hostname
-                or target.name)
-    elif isinstance(spec, MailHost):
-        host = spec.host
-    else:
-        host = target.name.rsplit(":", 1)[0]
-    host = host.lower().rstrip(".")
-    best = max((d for d in domains if host == d or host.endswith("." + d)), key=len, default=None)
-    return (best or host), "domain"
-
-
 def build_report(store: Store, fleet: Fleet, customer: str | None, period: Period, *,
                  name: str = "adhoc", now: dt.datetime | None = None,
                  checks: dict[str, Check] | None = None) -> Report:
     """Build the report of `customer` (None: the whole fleet) over `period` from the store."""
     checks = registry.checks() if checks is None else checks
+    fixes = registry.fixes(fleet)
     targets = customer_targets(fleet, customer)
-    domains = {t.name for t in targets if t.kind in (TargetKind.ZONE, TargetKind.MAIL_DOMAIN)}
+    where = placement(targets)
     sections: dict[str, Section] = {}
     section_for: dict[str, str] = {}
     for t in targets:
-        sname, skind = section_of(t, domains)
+        sname, skind = where.of(t.name, str(t.kind))
         sections.setdefault(sname, Section(sname, skind, []))
         if (t.name, str(t.kind)) not in sections[sname].targets:
             sections[sname].targets.append((t.name, str(t.kind)))
@@ -92,7 +72,7 @@ def build_report(store: Store, fleet: Fleet, customer: str | None, period: Perio
             summary=row.summary, observed_since=aware(row.first_at),
             last_seen=aware(row.last_at), standards=meta.standards if meta else (),
             hint=hint_for(row.check_id, meta.hint if meta else ""),
-            remediation=meta.remediation if meta else None,
+            remediations=fixes.get(row.check_id, ()),
             evidence=store.evidence(row.evidence_id) if row.evidence_id else {},
         )
         sections[section_for[row.target]].lines.append(line)
@@ -146,11 +126,10 @@ def probes_within(row: ResultRow, period: Period) -> int:
 
 def _uptime(rows: list[ResultRow], period: Period, section_for: dict[str, str],
             kinds: dict[str, str]) -> list[Uptime]:
-    per: dict[str, Counts] = {}
+    per: dict[str, Tally] = {}
     for row in rows:
         n = probes_within(row, period)
-        counts = per.setdefault(row.target, Counts())
-        setattr(counts, row.status, getattr(counts, row.status) + n)
+        per.setdefault(row.target, Tally()).add(row.status, n)
     out = [Uptime(t, kinds.get(t, ""), section_for.get(t, t), c) for t, c in per.items()]
     return sorted(out, key=lambda u: (u.section, u.target))
 

@@ -72,6 +72,10 @@ HINTS: dict[str, str] = {
     "mail.imap": "Offer IMAP only over TLS (993) and refuse plaintext login.",
     "mail.roundtrip": "Check the mail queue, DKIM signing and SPF/DMARC alignment on the "
                       "sending path.",
+    "mail.spam-filter": "Route all mail through the spam filter and let it reject (or junk) "
+                        "spam as declared.",
+    "mail.sieve": "Offer ManageSieve only after STARTTLS and run users' Sieve scripts at "
+                  "delivery.",
     # web.*
     "web.tls.certificate": "Renew the certificate (automate it with ACME) and make it cover "
                            "every host name served.",

@@ -12,27 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from watchtower import __version__
+from watchtower.compliance.score import SectionScore, Tally, family_group, tally
 from watchtower.model import Status
 
-SCHEMA_VERSION = 1
-
-#: Check families grouped the way a customer thinks of them (internet.nl-style categories).
-FAMILY_GROUPS: dict[str, str] = {
-    "mail": "mail", "dns": "dns", "web": "web", "fedi": "federation", "matrix": "federation",
-    "storage": "storage", "drift": "drift", "host": "drift",
-}
-GROUP_ORDER = ("mail", "dns", "web", "federation", "storage", "drift")
-GROUP_TITLES = {"mail": "Mail", "dns": "DNS", "web": "Web", "federation": "Federation",
-                "storage": "Storage", "drift": "Drift & hosts"}
-
-#: Points per verdict for the score. `error` (the probe could not run) is left out of the
-#: score, as it says nothing about compliance; it is counted and shown apart.
-POINTS = {Status.OK: 1.0, Status.WARN: 0.5, Status.FAIL: 0.0}
-
-
-def family_group(family: str) -> str:
-    return FAMILY_GROUPS.get(family, family)
-
+SCHEMA_VERSION = 2  # 2: results[].remediation (one id or null) became remediations (ids)
 
 @dataclass(frozen=True, slots=True)
 class Period:
@@ -53,45 +36,12 @@ class Period:
         return {"start": self.start.isoformat(), "end": self.end.isoformat(), "days": self.days}
 
 
-@dataclass(slots=True)
-class Counts:
-    ok: int = 0
-    warn: int = 0
-    fail: int = 0
-    error: int = 0
-
-    def add(self, status: Status) -> None:
-        setattr(self, str(status), getattr(self, str(status)) + 1)
-
-    @property
-    def score(self) -> int | None:
-        """Percentage like internet.nl: ok full marks, warn half, fail none; None if no verdict."""
-        judged = self.ok + self.warn + self.fail
-        if judged == 0:
-            return None
-        return round(100 * (self.ok * POINTS[Status.OK] + self.warn * POINTS[Status.WARN])
-                     / judged)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "warn": self.warn, "fail": self.fail, "error": self.error}
-
-
-def score_by_group(lines: list[CheckLine]) -> dict[str, Counts]:
-    out: dict[str, Counts] = {}
+def groups_of(lines: list[CheckLine]) -> dict[str, Tally]:
+    """The lines' verdicts counted per family group, in the groups' order."""
+    section = SectionScore("", "domain")
     for line in lines:
-        out.setdefault(line.group, Counts()).add(line.status)
-    return {g: out[g] for g in sorted(out, key=_group_rank)}
-
-
-def _group_rank(group: str) -> tuple[int, str]:
-    return (GROUP_ORDER.index(group) if group in GROUP_ORDER else len(GROUP_ORDER), group)
-
-
-def total(lines: list[CheckLine]) -> Counts:
-    counts = Counts()
-    for line in lines:
-        counts.add(line.status)
-    return counts
+        section.add(line.family, line.status)
+    return section.ordered_groups()
 
 
 @dataclass(slots=True)
@@ -109,7 +59,7 @@ class CheckLine:
     last_seen: dt.datetime
     standards: tuple[str, ...]
     hint: str
-    remediation: str | None
+    remediations: tuple[str, ...]
     evidence: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -127,7 +77,8 @@ class CheckLine:
             "status": str(self.status), "summary": self.summary,
             "observed_since": self.observed_since.isoformat(),
             "last_seen": self.last_seen.isoformat(), "standards": list(self.standards),
-            "hint": self.hint, "remediation": self.remediation, "evidence": self.evidence,
+            "hint": self.hint, "remediations": list(self.remediations),
+            "evidence": self.evidence,
         }
 
 
@@ -141,12 +92,12 @@ class Section:
     lines: list[CheckLine] = field(default_factory=list)
 
     @property
-    def counts(self) -> Counts:
-        return total(self.lines)
+    def counts(self) -> Tally:
+        return tally(x.status for x in self.lines)
 
     @property
-    def groups(self) -> dict[str, Counts]:
-        return score_by_group(self.lines)
+    def groups(self) -> dict[str, Tally]:
+        return groups_of(self.lines)
 
     @property
     def problems(self) -> list[CheckLine]:
@@ -172,7 +123,7 @@ class Uptime:
     target: str
     target_kind: str
     section: str
-    counts: Counts
+    counts: Tally
 
     @property
     def probes(self) -> int:
@@ -270,16 +221,16 @@ class Report:
         return [x for s in self.sections for x in s.lines]
 
     @property
-    def counts(self) -> Counts:
-        return total(self.lines)
+    def counts(self) -> Tally:
+        return tally(x.status for x in self.lines)
 
     @property
     def score(self) -> int | None:
         return self.counts.score
 
     @property
-    def groups(self) -> dict[str, Counts]:
-        return score_by_group(self.lines)
+    def groups(self) -> dict[str, Tally]:
+        return groups_of(self.lines)
 
     @property
     def drift(self) -> list[CheckLine]:

@@ -14,7 +14,8 @@ import unicodedata
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-from watchtower.report.model import GROUP_TITLES, Counts, Report
+from watchtower.compliance.score import GROUP_TITLES, Tally
+from watchtower.report.model import Report
 from watchtower.report.render import STATUS_LABELS, fmt_percent, fmt_score, fmt_time, short_evidence
 
 NAVY = (26, 43, 76)
@@ -154,7 +155,7 @@ def _overview(pdf: ReportPdf, report: Report) -> None:
     pdf.set_y(y + 24)
 
 
-def _family_table(pdf: ReportPdf, groups: dict[str, Counts]) -> None:
+def _family_table(pdf: ReportPdf, groups: dict[str, Tally]) -> None:
     pdf.heading("Score per family")
     for group, c in groups.items():
         y = pdf.get_y()

@@ -14,8 +14,9 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from watchtower.compliance.score import GROUP_TITLES
 from watchtower.model import Status
-from watchtower.report.model import GROUP_TITLES, Report
+from watchtower.report.model import Report
 
 STATUS_COLOURS = {"ok": "#1e7d32", "warn": "#b26a00", "fail": "#c62828", "error": "#5f6368"}
 STATUS_BACKGROUNDS = {"ok": "#e8f5e9", "warn": "#fff4e5", "fail": "#fdecea", "error": "#f1f3f4"}

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.integration.web.labnet import run_check, target_of
-from watchtower.cli.commands import start_metrics_server
 from watchtower.config import parse_fleet
+from watchtower.daemon.http import serve_http
 from watchtower.net import httpsig
 from watchtower.probe import registry
 from watchtower.store import Store
@@ -41,7 +41,7 @@ def daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str
                            "grace": 0}]}
     fleet = parse_fleet(doc)
     store = Store(database)
-    server = start_metrics_server(store, fleet)
+    server = serve_http(fleet).attach(store)
     try:
         yield {"url": f"http://127.0.0.1:{server.port}", "fleet": fleet, "store": store,
                "key": key}
@@ -92,3 +92,27 @@ def test_probe_actor_is_served(daemon: dict[str, Any]) -> None:
                        params={"resource": "acct:watchtower@127.0.0.1"}, timeout=5).json()
     assert jrd["links"][0]["href"] == "http://127.0.0.1/watchtower/actor"
     assert "PRIVATE" not in actor.text
+
+
+def test_a_busy_port_is_one_line_before_anything_starts(tmp_path: Path) -> None:
+    """`watchtower run` binds its listener first: a taken port is one line naming it, exit 2,
+    and neither the store nor a sweep was started."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        db = tmp_path / "wt.db"
+        fleet = tmp_path / "fleet.toml"
+        fleet.write_text(f'[store]\ndatabase = "sqlite:///{db}"\n'
+                         f'[metrics]\nlisten = "127.0.0.1:{port}"\n')
+        proc = subprocess.run([sys.executable, "-m", "watchtower.cli", "run", "-c", str(fleet)],
+                              capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert f"[metrics] listen = 127.0.0.1:{port}" in lines[0] and "Traceback" not in proc.stderr
+    assert not db.exists()

@@ -4,7 +4,6 @@ OpenDKIM down, IMAP down, delivery delayed past the deadline."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -48,14 +47,8 @@ def test_published_key_not_matching_the_signing_key_fails(mailflow: MailFlow,
 
 @pytest.fixture
 def no_milter(mailflow: MailFlow) -> Iterator[None]:
-    before = mailflow.stack.postconf("-h", "smtpd_milters").strip()
-    mailflow.stack.postconf("-e", "smtpd_milters=")
-    mailflow.stack.postfix("reload")
-    time.sleep(1.0)  # the master restarts its smtpd processes with the new setting
-    yield
-    mailflow.stack.postconf("-e", f"smtpd_milters={before}")
-    mailflow.stack.postfix("reload")
-    time.sleep(1.0)
+    with mailflow.stack.postconf_for_a_while(smtpd_milters=""):
+        yield
 
 
 def test_dkim_signing_off_fails(mailflow: MailFlow, no_milter: None) -> None:
@@ -93,13 +86,8 @@ def test_imap_down(mailflow: MailFlow) -> None:
 
 @pytest.fixture
 def deferred_delivery(mailflow: MailFlow) -> Iterator[None]:
-    mailflow.stack.postconf("-e", "defer_transports=lmtp")
-    mailflow.stack.postfix("reload")
-    time.sleep(1.0)
-    yield
-    mailflow.stack.postconf("-e", "defer_transports=")
-    mailflow.stack.postfix("reload")
-    time.sleep(1.0)
+    with mailflow.stack.postconf_for_a_while(defer_transports="lmtp"):
+        yield
     mailflow.stack.postfix("flush")
 
 

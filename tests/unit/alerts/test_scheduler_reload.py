@@ -29,7 +29,7 @@ def test_reload_keeps_state_and_timing(tmp_path: Path) -> None:
     try:
         before = dict(sched.jobs())
         assert set(before) == {"every:300s", "every:3600s"}
-        sched.reload(fleet('[checks.web]\ninterval = 60\n'))
+        sched.reconfigure(fleet('[checks.web]\ninterval = 60\n'))
         after = dict(sched.jobs())
         assert set(after) == {"every:300s", "every:60s"}
         assert after["every:300s"] == before["every:300s"]  # untouched group keeps its next run

@@ -10,7 +10,7 @@ import pytest
 import tomli_w
 from watchtower.dashboards.auth import Role, authenticate, load_users
 
-from watchtower.cli import commands as cli
+from watchtower.cli import dashboard, main
 from watchtower.config import load_fleet
 from watchtower.errors import ConfigError
 
@@ -18,7 +18,7 @@ from watchtower.errors import ConfigError
 def test_dashboard_argv_runs_the_packaged_app(tmp_path: Path) -> None:
     fleet = tmp_path / "fleet.toml"
     fleet.write_text("")
-    argv = cli.dashboard_argv(str(fleet), "127.0.0.2", 8600)
+    argv = dashboard.dashboard_argv(str(fleet), "127.0.0.2", 8600)
     assert argv[:4] == [sys.executable, "-m", "streamlit", "run"]
     assert Path(argv[4]).name == "app.py" and Path(argv[4]).is_file()
     assert argv[argv.index("--server.address") + 1] == "127.0.0.2"
@@ -33,7 +33,7 @@ def test_dashboard_argv_passes_the_oidc_secrets_file(tmp_path: Path) -> None:
     path.write_text(tomli_w.dumps({"dashboard": {"oidc": {
         "secrets_file": "st-secrets.toml", "operators": ["a@b.example"]}}}))
     fleet = load_fleet(path)
-    argv = cli.dashboard_argv(str(path), "127.0.0.1", 8501, fleet)
+    argv = dashboard.dashboard_argv(str(path), "127.0.0.1", 8501, fleet)
     assert argv[argv.index("--secrets.files") + 1] == str(tmp_path / "st-secrets.toml")
 
 
@@ -57,7 +57,7 @@ def test_dashboard_user_add_reads_the_password_from_stdin(
 ) -> None:
     users = tmp_path / "users.toml"
     monkeypatch.setattr(sys, "stdin", io.StringIO("s3cret-pass\n"))
-    assert cli.main(["dashboard-user", "add", "olga", "--role", "operator",
+    assert main(["dashboard-user", "add", "olga", "--role", "operator",
                      "--users-file", str(users)]) == 0
     out = capsys.readouterr().out
     assert "olga (operator)" in out and "s3cret" not in out
@@ -65,9 +65,9 @@ def test_dashboard_user_add_reads_the_password_from_stdin(
     assert entry.role is Role.OPERATOR
     assert authenticate(load_users(users), "olga", "s3cret-pass") is not None
     monkeypatch.setattr(sys, "stdin", io.StringIO("another-pass\n"))
-    assert cli.main(["dashboard-user", "add", "olga", "--users-file", str(users)]) == 2
+    assert main(["dashboard-user", "add", "olga", "--users-file", str(users)]) == 2
     assert "exists" in capsys.readouterr().err
     monkeypatch.setattr(sys, "stdin", io.StringIO("short\n"))
-    assert cli.main(["dashboard-user", "add", "vic", "--users-file", str(users)]) == 2
-    assert cli.main(["dashboard-user", "list", "--users-file", str(users)]) == 0
+    assert main(["dashboard-user", "add", "vic", "--users-file", str(users)]) == 2
+    assert main(["dashboard-user", "list", "--users-file", str(users)]) == 0
     assert "olga" in capsys.readouterr().out

@@ -11,6 +11,7 @@ from watchtower.dashboards.actions import acknowledge
 from watchtower.dashboards.auth import Role, User
 
 from watchtower.compliance import score as scoring
+from watchtower.config import parse_fleet
 from watchtower.model import Status, TargetKind
 from watchtower.store import Store
 from watchtower.store.dashboard import ensure_tables
@@ -98,34 +99,75 @@ def test_target_details(store: Store) -> None:
     assert sweeps == []  # results recorded without a sweep
 
 
+SEED_FLEET = {
+    "zones": [{"name": "alpha.test"}, {"name": "bravo.test"}],
+    "mail_domains": [{"name": "bravo.test"}],
+    "services": [{"name": "social.alpha.test", "kind": "mastodon",
+                  "base_url": "https://social.alpha.test:8443/"}],
+    "hosts": [{"name": "web1"}],
+}
+
+
 def test_scores() -> None:
     assert scoring.domain_of("social.alpha.test:8443") == "alpha.test"
     assert scoring.domain_of("mta-sts.example.co.uk") == "example.co.uk"
     assert scoring.domain_of("web1") == "web1"
-    assert scoring.score(["ok", "warn", "fail", "error"]) == 50.0
-    assert scoring.score(["error"]) is None
-    rows = scoring.domain_scores([
+    assert scoring.domain_of("a.b.example.org", ["b.example.org"]) == "b.example.org"
+    assert scoring.tally(["ok", "warn", "fail", "error"]).score == 50
+    assert scoring.tally(["error"]).score is None
+    where = scoring.placement(parse_fleet(SEED_FLEET).targets())
+    rows = scoring.section_scores([
         ("alpha.test", "zone", "dns", "ok"), ("alpha.test", "zone", "dns", "fail"),
         ("social.alpha.test:443", "endpoint", "web", "ok"),
-        ("bravo.test", "zone", "dns", "error"), ("web1", "host", "drift", "fail")])
-    by = {r.domain: r for r in rows}
-    assert set(by) == {"alpha.test", "bravo.test"}  # hosts are not customer domains
-    assert by["alpha.test"].by_family == {"dns": 50.0, "web": 100.0}
-    assert by["alpha.test"].overall == pytest.approx(66.67, abs=0.01)
-    assert by["bravo.test"].overall is None
-    assert rows[-1].domain == "bravo.test"  # no score sorts last, lowest score first
+        ("bravo.test", "zone", "dns", "error"), ("web1", "host", "drift", "fail")], where)
+    by = {r.name: r for r in rows}
+    assert set(by) == {"alpha.test", "bravo.test", "web1"}
+    assert by["web1"].kind == "host"
+    assert {g: t.score for g, t in by["alpha.test"].groups.items()} == {"dns": 50, "web": 100}
+    assert by["alpha.test"].overall.percent == pytest.approx(66.67, abs=0.01)
+    assert by["bravo.test"].score is None
+    assert rows[-1].name == "bravo.test"  # no score sorts last, lowest score first
+
+
+def test_a_service_named_apart_from_its_host_scores_under_its_domain() -> None:
+    fleet = parse_fleet({"zones": [{"name": "example.org"}], "services": [
+        {"name": "social", "kind": "mastodon", "base_url": "https://social.example.org/"}]})
+    where = scoring.placement(fleet.targets())
+    assert where.of("social", "mastodon") == ("example.org", "domain")
 
 
 def test_score_trend_replays_history(store: Store) -> None:
-    points = scoring.domain_trend(store.engine, "alpha.test", days=3, now=NOW)
+    where = scoring.placement(parse_fleet(SEED_FLEET).targets())
+    start = NOW - dt.timedelta(days=3)
+    rows = data.trend_rows(store.engine, "alpha.test", start)
+    points = scoring.replay(scoring.trend_streaks(rows, "alpha.test", where), start, NOW)
     overall = [p["score"] for p in points if p["family"] == "overall"]
-    # two days ago: dns ok x2, web ok, drift warn; now alpha's NS count fails
-    assert overall[0] == 87.5 and overall[-1] == 62.5
+    # two days ago: dns ok x2, web ok, drift (mastodon version) warn; now alpha's NS count fails
+    assert overall[0] == 88 and overall[-1] == 62
     assert len(overall) == 3  # 3 days ago nothing was known yet: no point
     assert {p["family"] for p in points} == {"overall", "dns", "web", "drift"}
-    families, table = scoring.score_table(scoring.current_scores(store.engine))
-    assert families == ["dns", "drift", "mail", "web"]
-    assert table[0]["domain"] == "bravo.test"
+    groups, table = scoring.score_table(scoring.section_scores(data.score_rows(store.engine),
+                                                               where))
+    assert groups == ["mail", "dns", "web", "drift"]
+    assert table[0]["domain"] == "web1"
+
+
+def test_the_report_and_the_dashboard_score_alike(store: Store) -> None:
+    """One store, one fleet: the report's score per section and group is the dashboard's."""
+    from watchtower.probe import registry
+    from watchtower.report import Period, build_report
+
+    fleet = parse_fleet(SEED_FLEET)
+    report = build_report(store, fleet, None, Period.last_days(30, NOW + dt.timedelta(hours=1)),
+                          now=NOW, checks=registry.checks())
+    from_report = {s.name: (s.counts.score, {g: t.score for g, t in s.groups.items()})
+                   for s in report.sections if s.lines}
+    dashboard = scoring.section_scores(data.score_rows(store.engine),
+                                       scoring.placement(fleet.targets()))
+    from_dashboard = {s.name: (s.score, {g: t.score for g, t in s.ordered_groups().items()})
+                      for s in dashboard}
+    assert from_report == from_dashboard
+    assert from_report["alpha.test"][1]["drift"] == 50  # the service's drift, under its domain
 
 
 def test_expiry_and_drift_evidence(store: Store) -> None:

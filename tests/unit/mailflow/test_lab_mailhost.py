@@ -4,35 +4,19 @@ network seams the mail-flow checks use: SubmissionSession and ImapSession."""
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Iterator
 from pathlib import Path
 
 import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from watchtower.checks.mail.roundtrip import PROBE_HEADER, probe_message
 
 from watchtower.lab.ca import LabCA
-from watchtower.lab.mailhost import LabMailHost, MailHostConfig
+from watchtower.lab.mailhost import LabMailHost
 from watchtower.net.imap import ImapError, ImapSession
 from watchtower.net.submission import SubmissionRefused, SubmissionSession
 
-USER = "probe@lab.test"
-PASSWORD = "correct horse"
-
-
-@pytest.fixture(scope="module")
-def lab_mail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LabMailHost, str]]:
-    d: Path = tmp_path_factory.mktemp("labmail")
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    ca = LabCA(d / "ca")
-    issued = ca.issue(["mail.lab.test"])
-    config = MailHostConfig("mail.lab.test", {"lab.test"}, {USER: PASSWORD}, d / "maildir", pem)
-    with LabMailHost(config, str(issued.cert_path), str(issued.key_path)) as host:
-        yield host, str(ca.cert_path)
+from .conftest import PASSWORD, USER
 
 
 def _submission(host: LabMailHost, ca: str, implicit: bool = False) -> SubmissionSession:

@@ -14,14 +14,8 @@ import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from watchtower.checks.mail.roundtrip import (
-    STALE_SECONDS,
-    new_token,
-    parse_auth_results,
-    probe_message,
-    token_age,
-    verify_message,
-)
+from watchtower.checks.mail.probemail import STALE_SECONDS, new_token, token_age
+from watchtower.checks.mail.roundtrip import parse_auth_results, probe_message, verify_message
 
 from watchtower.errors import ProbeError
 from watchtower.lab.imapd import tokens, uid_set

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from watchtower.compliance.score import Tally as Counts
 from watchtower.config import parse_fleet
 from watchtower.errors import ConfigError
 from watchtower.model import Result, Status, Target, TargetKind
 from watchtower.report import Period, build_report, render_html, render_pdf, render_text
 from watchtower.report.build import probes_within
 from watchtower.report.hints import HINTS, hint_for
-from watchtower.report.model import Counts
 from watchtower.report.pdf import latin1
 from watchtower.store import ResultRow, Store
 
@@ -76,7 +76,7 @@ def test_customer_scope_scores_and_exact_uptime(store: Store) -> None:
     # baseline at period start (history): nothing known before -> warnings are new.
     assert [c.check for c in report.changes.new_warnings] == ["web.hsts"]
     body = report.to_json()
-    assert body["schema_version"] == 1 and json.dumps(body)
+    assert body["schema_version"] == 2 and json.dumps(body)
 
 
 def test_period_cuts_streaks_at_its_boundaries(store: Store) -> None:

@@ -1,0 +1,33 @@
+"""What every command shares: exit statuses, logging, loading the fleet file."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from watchtower.config import Fleet, load_fleet
+from watchtower.probe import registry
+
+log = logging.getLogger("watchtower")
+
+#: Exit statuses are an interface: 0 nothing failed, 1 some check is `fail` or `error` (or an
+#: action failed), 2 bad usage or bad configuration (one line per problem, no traceback).
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+Subparsers = argparse._SubParsersAction  # the type of `add_subparsers()`
+
+
+def setup_logging(level: str = "info") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # APScheduler logs every job run at INFO; watchtower logs its own sweep lines instead.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def load(path: str) -> Fleet:
+    """The fleet file, validated against the registered checks."""
+    return load_fleet(path, registry.check_ids_and_families())

@@ -1,0 +1,72 @@
+"""`watchtower remediate list|plan|approve|reject|apply|undo|history`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from watchtower.cli.common import EXIT_OK, EXIT_PROBLEMS, Subparsers, load
+from watchtower.config import database_url
+from watchtower.errors import ConfigError
+
+
+def add_parsers(sub: Subparsers) -> None:
+    s = sub.add_parser("remediate", help="plan, approve, apply and audit remediations")
+    s.add_argument("action",
+                   choices=["list", "plan", "approve", "reject", "apply", "undo", "history"])
+    s.add_argument("id", nargs="?", type=int)
+    s.add_argument("-c", "--config", required=True)
+    s.add_argument("--user", help="who approves or applies (default: the login name)")
+    s.add_argument("--reason", help="why, with reject")
+    s.add_argument("--force", action="store_true", help="apply despite a guard")
+    s.add_argument("--all", action="store_true", help="list finished ones too")
+    s.set_defaults(func=cmd_remediate)
+
+
+def cmd_remediate(args: argparse.Namespace) -> int:
+    """`watchtower remediate list|plan|approve|reject|apply|history`."""
+    import getpass
+
+    from watchtower.remediation.engine import PolicyRefused, Remediator, default_context, plans_text
+    from watchtower.store import Store
+    from watchtower.store.remediation import OPEN_STATES
+
+    fleet = load(args.config)
+    store = Store(database_url(fleet.store))
+    remediator = Remediator(fleet, store, default_context(fleet, store))
+    actor = args.user or getpass.getuser()
+    try:
+        if args.action == "plan":
+            rows = remediator.propose()
+            print("\n\n".join(plans_text(r) for r in rows) or "nothing to remediate")
+        elif args.action == "list":
+            rows = remediator.proposals(None if args.all else (*OPEN_STATES, "dry_run"))
+            for r in rows:
+                print(f"#{r.id:<5} {r.state:18} {r.remediation:16} {r.target:30} {r.summary}")
+        elif args.action == "history":
+            for a in remediator.history(args.id):
+                mark = "ok " if a.ok else "ERR"
+                print(f"{a.at:%Y-%m-%d %H:%M:%S} #{a.remediation_id} {mark} {a.actor:10} "
+                      f"{a.action:16} {a.detail.splitlines()[0] if a.detail else ''}")
+        elif args.id is None:
+            raise ConfigError([f"remediate {args.action}: give the remediation ID"])
+        elif args.action == "approve":
+            remediator.approve(args.id, actor)
+            print(f"#{args.id} approved by {actor}")
+        elif args.action == "reject":
+            remediator.reject(args.id, actor, args.reason or "")
+            print(f"#{args.id} rejected by {actor}")
+        elif args.action == "apply":
+            row = remediator.apply(args.id, actor, force=args.force)
+            print(f"#{row.id} {row.state}: {row.outcome}")
+            return EXIT_OK if row.state == "applied" else EXIT_PROBLEMS
+        elif args.action == "undo":
+            row = remediator.revert(args.id, actor)
+            print(f"#{row.id} {row.state}: {row.outcome}")
+            return EXIT_OK if row.state == "reverted" else EXIT_PROBLEMS
+    except PolicyRefused as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    finally:
+        store.close()
+    return EXIT_OK

@@ -1,0 +1,88 @@
+"""`watchtower report`: a compliance report from the store, written, listed or mailed."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from watchtower.cli.common import EXIT_OK, EXIT_PROBLEMS, Subparsers, load
+from watchtower.config import database_url
+from watchtower.errors import ConfigError
+
+
+def add_parsers(sub: Subparsers) -> None:
+    s = sub.add_parser("report", help="build a compliance report; write it, or mail it")
+    s.add_argument("-c", "--config", required=True)
+    s.add_argument("--customer", help="only this customer's targets (default: the whole fleet)")
+    s.add_argument("--name", help="a [[reports]] entry: its customer, period and recipients")
+    s.add_argument("--period-days", type=int, help="days back from now (default 30)")
+    s.add_argument("--format", choices=["html", "json", "pdf", "text"], default="text")
+    s.add_argument("--out", help="write the report to this file (pdf needs it)")
+    s.add_argument("--send", action="store_true", help="store and mail it now (needs --name)")
+    s.add_argument("--list", action="store_true", help="list stored reports and their delivery")
+    s.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """`watchtower report`: build a compliance report from the store; write, store or mail it."""
+    import datetime as dt
+
+    from watchtower.report import (
+        Period,
+        build_report,
+        list_reports,
+        render_html,
+        render_json,
+        render_pdf,
+        render_text,
+        send_report,
+        store_report,
+    )
+    from watchtower.store import Store
+
+    fleet = load(args.config)
+    store = Store(database_url(fleet.store))
+    try:
+        if args.list:
+            for row in list_reports(store):
+                print(f"#{row.id:<5} {row.created_at:%Y-%m-%d %H:%M} {row.name:16} "
+                      f"{row.customer or '-':16} {row.state:8} attempts={row.attempts} "
+                      f"{row.last_error or ''}")
+            return EXIT_OK
+        spec = next((r for r in fleet.reports if r.name == args.name), None)
+        if args.name and spec is None:
+            raise ConfigError([f"--name {args.name}: no [[reports]] entry of that name"])
+        customer = args.customer or (spec.customer if spec else None)
+        days = args.period_days or (spec.period_days if spec else 30)
+        now = dt.datetime.now(dt.UTC)
+        report = build_report(store, fleet, customer, Period.last_days(days, now),
+                              name=args.name or "adhoc", now=now)
+        if args.out:
+            render = {"html": render_html, "text": render_text, "json": render_json}
+            out = Path(args.out)
+            if args.format == "pdf":
+                out.write_bytes(render_pdf(report))
+            else:
+                out.write_text(render[args.format](report))
+            print(f"wrote {out} (score {report.score}%)")
+        if args.send:
+            if spec is None:
+                raise ConfigError(["--send needs --name of a [[reports]] entry (recipients, "
+                                   "channel)"])
+            row = store_report(store, report, recipients=spec.recipients, channel=spec.channel,
+                               formats=spec.formats)
+            assert row.id is not None
+            row = send_report(store, fleet, row.id)
+            print(f"report #{row.id} {row.state}" + (f": {row.last_error}"
+                                                     if row.last_error else ""))
+            return EXIT_OK if row.state == "sent" else EXIT_PROBLEMS
+        if not args.out:
+            if args.format == "pdf":
+                raise ConfigError(["--format pdf needs --out FILE"])
+            sys.stdout.write(render_json(report) if args.format == "json"
+                             else render_text(report) if args.format == "text"
+                             else render_html(report))
+    finally:
+        store.close()
+    return EXIT_OK
