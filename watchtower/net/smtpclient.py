@@ -9,6 +9,8 @@ sessions on a provider's own mail host are made fresh for each probe.
 
 from __future__ import annotations
 
+import threading
+
 from watchtower.net.smtp import (
     DEFAULT_TIMEOUT,
     RelayOutcome,
@@ -27,10 +29,27 @@ class SmtpClient:
     def __init__(self, tls: TlsProber, *, timeout: float = DEFAULT_TIMEOUT,
                  helo: str | None = None) -> None:
         self.timeout = timeout
-        #: Our EHLO name, looked up once per sweep (`getfqdn` may ask the system resolver).
-        self.helo = helo or default_helo()
+        self.tls = tls
         self.ca_bundle = tls.ca_bundle
-        self.prober = SmtpProber(tls, helo=self.helo, timeout=timeout)
+        self._helo = helo
+        self._prober: SmtpProber | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def helo(self) -> str:
+        """Our EHLO name, looked up once per sweep and only when a check speaks SMTP
+        (`getfqdn` may ask the system resolver)."""
+        if self._helo is None:
+            self._helo = default_helo()
+        return self._helo
+
+    @property
+    def prober(self) -> SmtpProber:
+        """The sweep's one MX prober, whose memo every MX check shares."""
+        with self._lock:
+            if self._prober is None:
+                self._prober = SmtpProber(self.tls, helo=self.helo, timeout=self.timeout)
+            return self._prober
 
     def starttls(self, mx: str, address: str, port: int, *, deadline: float | None
                  ) -> StartTlsOutcome:
