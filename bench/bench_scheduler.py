@@ -1,10 +1,9 @@
-"""Benchmark: scheduler lag p99 with 10,000 scheduled jobs (target < 1 s).
-
-Runs APScheduler exactly as watchtower.probe.scheduler configures it (background scheduler, thread
-pool, coalescing, one instance per job, misfire grace) with 10,000 interval jobs whose first runs
-are spread over one interval (as jitter spreads watchtower's groups), each doing a token amount
-of work. Lag is measured by watchtower.metrics.RuntimeStats, the same listener `watchtower run`
-exports as watchtower_scheduler_lag_seconds: submission time minus scheduled run time.
+"""Benchmark: scheduler lag p99 with 10,000 scheduled jobs (target < 1 s). Runs APScheduler
+exactly as watchtower.probe.scheduler configures it (background scheduler, thread pool, coalescing,
+one instance per job, misfire grace) with 10,000 interval jobs whose first runs are spread over one
+interval (as jitter spreads watchtower's groups), each doing a token amount of work. Lag is
+measured by watchtower.probe.runtime.RuntimeStats, the same listener `watchtower run` exports as
+watchtower_scheduler_lag_seconds: submission time minus scheduled run time.
 
     .venv/bin/python bench/bench_scheduler.py [--jobs 10000] [--interval 20] [--seconds 45]
 """
@@ -22,7 +21,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from watchtower.metrics import RuntimeStats
+from watchtower.probe.runtime import RuntimeStats
 
 TARGET_SECONDS = 1.0
 

@@ -26,6 +26,11 @@ class Freshness(Check):
         id="backup.freshness",
         family="backup",
         title="The newest object under the backup prefix is younger than max_age",
+        query="S3 ListObjectsV2 of the entry's bucket and prefix (paginated, bounded)",
+        verdicts=(
+            "fail no object, listing refused, newest LastModified older than `max_age` hours; warn"
+            " listing cut short, newest object empty"
+        ),
         applies_to=(TargetKind.BACKUP,),
         interval=900,
         timeout=30,

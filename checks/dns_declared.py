@@ -94,6 +94,14 @@ class DnsDeclared(Check):
         id="dns.declared",
         family="dns",
         title="Every name server serves the records the fleet needs",
+        query=(
+            "the records the fleet needs (derived from the fleet config) vs what every "
+            "authoritative NS serves"
+        ),
+        verdicts=(
+            "fail a needed record missing or different on any NS; warn an extra record of a "
+            "managed type"
+        ),
         applies_to=(TargetKind.ZONE,),
         interval=900,
         timeout=60,
@@ -198,6 +206,16 @@ class DnsOctoDns(Check):
         id="dns.octodns",
         family="dns",
         title="An octoDNS-managed zone: the server holds its YAML, the YAML what the fleet needs",
+        query=(
+            "zones kept as code (`[[zones]] octodns`): octoDNS's own plan for the zone (its "
+            "Manager, dry run) and the zone YAML vs the records the fleet needs"
+        ),
+        verdicts=(
+            "fail any change octoDNS would make (drift: each create/update/delete is evidence; "
+            "records on the server the YAML does not know apart as `server_only`), or a needed "
+            "record missing or different in the YAML (`yaml_lacks`); warn an extra record in the "
+            "YAML at a managed name; error when the YAML does not load or octoDNS cannot plan"
+        ),
         applies_to=(TargetKind.ZONE,),
         interval=900,
         timeout=60,

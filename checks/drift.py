@@ -45,6 +45,8 @@ class Generation(Check):
         id="drift.generation",
         family="drift",
         title="Host runs the declared NixOS system closure",
+        query="host's `/run/current-system` vs the expected system closure",
+        verdicts="fail host not running the declared generation",
         applies_to=(TargetKind.HOST,),
         interval=900,
         timeout=60,
@@ -117,6 +119,8 @@ class Reboot(Check):
         id="drift.reboot",
         family="drift",
         title="Booted kernel is the current system's kernel",
+        query="`/run/booted-system/kernel` vs `/run/current-system/kernel`",
+        verdicts="warn reboot needed",
         applies_to=(TargetKind.HOST,),
         interval=3600,
         timeout=30,
@@ -146,6 +150,10 @@ class Advisories(Check):
         id="drift.advisories",
         family="drift",
         title="No known advisories for the running closure's packages",
+        query=(
+            "package versions in the running closure vs the advisory feed (vulnix-compatible JSON)"
+        ),
+        verdicts="fail known critical CVE, warn others; honour a whitelist with expiry dates",
         applies_to=(TargetKind.HOST,),
         interval=3600,
         timeout=60,
@@ -207,6 +215,13 @@ class Version(Check):
         id="drift.version",
         family="drift",
         title="Service runs its declared version, and the declared version is current",
+        query=(
+            "running version (nodeinfo, `/api/v2/instance`, `/api/v1/config`, federation version, "
+            "Garage `garageVersion`) vs declared version"
+        ),
+        verdicts=(
+            "fail running != declared; warn declared behind the newest release in the release feed"
+        ),
         applies_to=SERVICE_KINDS,
         interval=3600,
         timeout=30,

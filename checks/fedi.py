@@ -86,6 +86,11 @@ class WebFinger(FediCheck):
         id="fedi.webfinger",
         family="fedi",
         title="WebFinger answers a JRD naming the probe account's actor",
+        query="`/.well-known/webfinger?resource=acct:<probe-account>@<domain>`",
+        verdicts=(
+            "fail not JSON/JRD, subject mismatch, no `rel=self` link of type "
+            "`application/activity+json`; warn missing CORS `*` (RFC 7033)"
+        ),
         applies_to=FEDI_KINDS,
         interval=900,
         timeout=20,
@@ -127,6 +132,8 @@ class HostMeta(FediCheck):
         id="fedi.host-meta",
         family="fedi",
         title="host-meta carries an lrdd template",
+        query="`/.well-known/host-meta`",
+        verdicts="warn missing lrdd template (RFC 6415)",
         applies_to=FEDI_KINDS,
         interval=3600,
         timeout=15,
@@ -211,6 +218,11 @@ class NodeInfo(FediCheck):
         id="fedi.nodeinfo",
         family="fedi",
         title="NodeInfo discoverable and valid against its 2.x schema",
+        query="`/.well-known/nodeinfo` -> highest schema 2.x href",
+        verdicts=(
+            "fail unreachable or schema-invalid; records software.name/version, openRegistrations,"
+            " usage"
+        ),
         applies_to=FEDI_KINDS,
         interval=900,
         timeout=20,
@@ -304,6 +316,14 @@ class Actor(FediCheck):
         id="fedi.actor",
         family="fedi",
         title="The probe account's actor has id, inbox, outbox, publicKey, sharedInbox",
+        query=(
+            "GET the `self` href with `Accept: application/activity+json`, unsigned and (with a "
+            "`[federation]` probe actor) signed"
+        ),
+        verdicts=(
+            "fail missing id/inbox/outbox/publicKey; warn no sharedInbox; under secure mode the "
+            "signed fetch is judged, fail if it is refused too"
+        ),
         applies_to=FEDI_KINDS,
         interval=900,
         timeout=20,
@@ -339,6 +359,14 @@ class AuthorizedFetch(FediCheck):
         id="fedi.authorized-fetch",
         family="fedi",
         title="Unsigned actor fetch refused, signed one served, as the declared secure mode says",
+        query=(
+            "unsigned GET of the actor, and a GET signed as watchtower's probe actor "
+            "(draft-cavage-12: `(request-target) host date`, rsa-sha256)"
+        ),
+        verdicts=(
+            "fail if the unsigned behaviour (401 vs 200) differs from the declared secure-mode "
+            "setting; fail if the signed fetch is not served (with the server's reason)"
+        ),
         applies_to=FEDI_KINDS,
         interval=3600,
         timeout=20,
@@ -397,6 +425,11 @@ class Health(FediCheck):
         id="fedi.health",
         family="fedi",
         title="The application's own health endpoints answer 200",
+        query=(
+            "Mastodon `/health` and `/api/v1/streaming/health`, PeerTube `/api/v1/config`, "
+            "Pixelfed nodeinfo"
+        ),
+        verdicts="fail non-200",
         applies_to=FEDI_KINDS,
         interval=120,
         timeout=20,

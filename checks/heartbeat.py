@@ -44,6 +44,11 @@ class Ping(Check):
         id="heartbeat.ping",
         family="heartbeat",
         title="The job pushing this heartbeat pinged within its period plus grace",
+        query="the last push to `watchtower run`'s `POST /ping/<token>` (or `/ping/<token>/fail`)",
+        verdicts=(
+            "fail no ping for longer than `period` + `grace` (the last ping's time as evidence), "
+            "or the last ping reported failure; warn never pinged yet"
+        ),
         applies_to=(TargetKind.HEARTBEAT,),
         interval=60,
         timeout=15,

@@ -51,6 +51,8 @@ class Units(Check):
         id="host.units",
         family="host",
         title="No failed systemd unit of a declared service",
+        query="failed systemd units over SSH",
+        verdicts="fail any failed unit of a declared service",
         applies_to=(TargetKind.HOST,),
         interval=300,
         timeout=30,
@@ -82,6 +84,8 @@ class Disk(Check):
         id="host.disk",
         family="host",
         title="Enough free space on / and /nix",
+        query="free space of `/` and `/nix`",
+        verdicts="warn < 15 %, fail < 5 %",
         applies_to=(TargetKind.HOST,),
         interval=600,
         timeout=30,
@@ -146,6 +150,15 @@ class StoreIntegrity(Check):
         id="host.store-integrity",
         family="host",
         title="The running system's store paths are unmodified; nothing in the store is writable",
+        query=(
+            "`nix-store --verify-path` over `store_sample` paths of the running closure (a chunk "
+            "rotating once per interval), `find -perm /0222` under them and on top-level store "
+            "entries"
+        ),
+        verdicts=(
+            "fail a path modified after it was built, a writable file in the store; `error` when "
+            "verification cannot run"
+        ),
         applies_to=(TargetKind.HOST,),
         interval=3600,
         timeout=120,

@@ -128,6 +128,11 @@ class Discovery(MatrixCheck):
         id="matrix.discovery",
         family="matrix",
         title="The server name resolves to a federation endpoint",
+        query=(
+            "`/.well-known/matrix/server`, SRV `_matrix-fed._tcp` then `_matrix._tcp`, fallback "
+            ":8448"
+        ),
+        verdicts="fail no way to resolve; fail SRV target is a CNAME",
         applies_to=(TargetKind.SYNAPSE,),
         interval=900,
         timeout=20,
@@ -157,6 +162,8 @@ class Version(MatrixCheck):
         id="matrix.version",
         family="matrix",
         title="Federation version endpoint names the server software and version",
+        query="`/_matrix/federation/v1/version`",
+        verdicts="fail missing server.name/version",
         applies_to=(TargetKind.SYNAPSE,),
         interval=900,
         timeout=20,
@@ -192,6 +199,11 @@ class Keys(MatrixCheck):
         id="matrix.keys",
         family="matrix",
         title="Server signing keys: right name, ed25519, signatures verify, not expired",
+        query="`/_matrix/key/v2/server`",
+        verdicts=(
+            "fail server_name mismatch, no ed25519 key, a signature that does not verify, "
+            "valid_until_ts in the past; warn valid_until_ts < 8 hours ahead (see below)"
+        ),
         applies_to=(TargetKind.SYNAPSE,),
         interval=900,
         timeout=20,
@@ -242,6 +254,8 @@ class Client(MatrixCheck):
         id="matrix.client",
         family="matrix",
         title="Client discovery (.well-known/matrix/client) and /_matrix/client/versions",
+        query="`/.well-known/matrix/client` m.homeserver.base_url and `/_matrix/client/versions`",
+        verdicts="warn missing",
         applies_to=(TargetKind.SYNAPSE,),
         interval=900,
         timeout=20,

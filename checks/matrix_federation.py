@@ -62,6 +62,16 @@ class Backlog(MatrixCheck):
         id="matrix.federation.backlog",
         family="matrix",
         title="The federation sender keeps up: no PDU backlog, no stalled event stream",
+        query=(
+            "Synapse metrics listener (`metrics_url`): "
+            "`synapse_federation_transaction_queue_pending_pdus`/`_edus`, "
+            "`synapse_event_persisted_position` vs "
+            "`synapse_event_processing_positions{name=\"federation_sender\"}`, `_last_ts`, `_lag`"
+        ),
+        verdicts=(
+            "warn pending PDUs >= `[queues] pending_pdus_warn`; warn/fail federation-sender lag "
+            "(or age of its last event while behind) at `latency_warn`/`latency_fail`"
+        ),
         applies_to=(TargetKind.SYNAPSE,),
         interval=300,
         timeout=20,
@@ -136,6 +146,11 @@ class Destinations(MatrixCheck):
         id="matrix.federation.destinations",
         family="matrix",
         title="Remote servers we send to are reachable (declared peers, and most of the rest)",
+        query="admin API `/_synapse/admin/v1/federation/destinations` (admin token), all pages",
+        verdicts=(
+            "fail a declared `federation_peers` entry failing; warn when at least half "
+            "(`[federation] failing_share_warn`) of 4+ destinations fail (our side)"
+        ),
         applies_to=(TargetKind.SYNAPSE,),
         interval=900,
         timeout=30,
@@ -224,6 +239,14 @@ class Outbound(MatrixCheck):
         id="matrix.federation.outbound",
         family="matrix",
         title="Our homeserver fetches declared peers' signing keys (outgoing federation works)",
+        query=(
+            "POST `/_matrix/key/v2/query` for an unknown key id of each declared peer (forces a "
+            "fetch), then GET `/_matrix/key/v2/query/<peer>`"
+        ),
+        verdicts=(
+            "fail our homeserver holds no keys of the peer, keys that do not verify, or only "
+            "expired ones"
+        ),
         applies_to=(TargetKind.SYNAPSE,),
         interval=900,
         timeout=30,

@@ -223,6 +223,17 @@ class FediQueues(Check):
         id="fedi.queues",
         family="fedi",
         title="Background job queues keep up: latency, backlog, failed and dead jobs",
+        query=(
+            "Mastodon: Sidekiq gauges of its Prometheus exporter (`metrics_url`); PeerTube: "
+            "`/api/v1/jobs/{waiting,failed}` (admin token); Pixelfed: Horizon `/horizon/api/stats`"
+            " and `/api/masters` (admin session)"
+        ),
+        verdicts=(
+            "fail Horizon inactive or paused or without workers; warn/fail queue latency (oldest "
+            "waiting job, Horizon wait) at `[queues] latency_warn`/`latency_fail` (30/120 s); warn"
+            " failed jobs >= `failed_jobs_warn`, Sidekiq dead set >= `dead_jobs_warn`; `error` "
+            "when the credentials are refused"
+        ),
         applies_to=FEDI_KINDS,
         interval=300,
         timeout=20,

@@ -62,6 +62,8 @@ class Health(GarageCheck):
         id="storage.health",
         family="storage",
         title="Garage cluster healthy (write quorum, all partitions fully replicated)",
+        query="admin `/health`, `/v2/GetClusterHealth` (or v1 `/v1/health`)",
+        verdicts="fail unavailable; warn degraded, partitionsAllOk false",
         applies_to=(TargetKind.GARAGE,),
         interval=120,
         timeout=15,
@@ -127,6 +129,8 @@ class Nodes(GarageCheck):
         id="storage.nodes",
         family="storage",
         title="Every Garage node up, data partitions with free space",
+        query="`/v2/GetClusterStatus`",
+        verdicts="warn node down or lastSeenSecsAgo large; warn data partition free < 10 %",
         applies_to=(TargetKind.GARAGE,),
         interval=300,
         timeout=15,
@@ -180,6 +184,14 @@ class Blocks(GarageCheck):
         id="storage.blocks",
         family="storage",
         title="Garage blocks resync, none errored or corrupted, data volumes with free space",
+        query=(
+            "Garage `/metrics`: `block_resync_queue_length`, `block_resync_errored_blocks`, "
+            "`block_corruption_counter`, `garage_local_disk_avail`/`_total{volume}`"
+        ),
+        verdicts=(
+            "fail errored blocks > 0 or a volume < 5 % free; warn corruptions > 0, resync queue >="
+            " `[queues] resync_queue_warn`, a volume < 10 % free"
+        ),
         applies_to=(TargetKind.GARAGE,),
         interval=300,
         timeout=15,
@@ -231,6 +243,8 @@ class RoundTrip(Check):
         id="storage.roundtrip",
         family="storage",
         title="S3 PUT, GET and DELETE of a canary object succeed and return the same bytes",
+        query="S3 PUT, GET, DELETE of a canary object in a probe bucket",
+        verdicts="fail any step fails or content differs; records latency of each step",
         applies_to=(TargetKind.GARAGE,),
         interval=300,
         timeout=30,

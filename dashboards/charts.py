@@ -36,13 +36,14 @@ def status_timeline(history: list[dict[str, Any]], now: dt.datetime | None = Non
             rows.append({"check": h["check"], "status": h["status"], "from": h["first_at"],
                          "to": end, "summary": h["summary"][:200], "probes": h["probes"]})
     frame = pd.DataFrame(rows, columns=["check", "status", "from", "to", "summary", "probes"])
-    return (alt.Chart(frame).mark_bar(height=14)
+    chart: alt.Chart = (alt.Chart(frame).mark_bar(height=14)
             .encode(x=alt.X("from:T", title=None, axis=TIME_AXIS), x2="to:T",
                     y=alt.Y("check:N", title=None, sort=None),
                     color=alt.Color("status:N", scale=STATUS_SCALE, legend=alt.Legend(
                         orient="top", title=None)),
                     tooltip=["check", "status", "from:T", "to:T", "probes", "summary"])
             .properties(height=max(60, 22 * len(by_check))))
+    return chart
 
 
 def latency_chart(history: list[dict[str, Any]]) -> alt.Chart:
@@ -50,12 +51,13 @@ def latency_chart(history: list[dict[str, Any]]) -> alt.Chart:
     frame = pd.DataFrame([{"check": h["check"], "at": h["last_at"], "ms": h["avg_ms"],
                            "max ms": h["max_ms"]} for h in history],
                          columns=["check", "at", "ms", "max ms"])
-    return (alt.Chart(frame).mark_line(point=True)
+    chart: alt.Chart = (alt.Chart(frame).mark_line(point=True)
             .encode(x=alt.X("at:T", title=None, axis=TIME_AXIS),
                     y=alt.Y("ms:Q", title="probe duration (ms)"),
                     color=alt.Color("check:N", legend=alt.Legend(orient="right", title=None)),
                     tooltip=["check", "at:T", alt.Tooltip("ms:Q", format=".0f"), "max ms"])
             .properties(height=260))
+    return chart
 
 
 def expiry_chart(rows: list[dict[str, Any]], limit: int = 25, warn_days: int = 14
@@ -73,7 +75,8 @@ def expiry_chart(rows: list[dict[str, Any]], limit: int = 25, warn_days: int = 1
                     tooltip=["what", "days left", "expires:T", "status"]))
     rule = (alt.Chart(pd.DataFrame({"days left": [warn_days]}))
             .mark_rule(color="#e0a800", strokeDash=[4, 4]).encode(x="days left:Q"))
-    return (bars + rule).properties(height=max(80, 26 * len(top)))
+    layered: alt.LayerChart = (bars + rule).properties(height=max(80, 26 * len(top)))
+    return layered
 
 
 def sweep_trend_chart(sweeps: list[dict[str, Any]]) -> alt.Chart:
@@ -87,19 +90,20 @@ def sweep_trend_chart(sweeps: list[dict[str, Any]]) -> alt.Chart:
              "results": s["total"]}
             for s in sweeps if s["state"] == "done" and s["total"]]
     frame = pd.DataFrame(rows, columns=["at", "schedule", "problems %", "results"])
-    return (alt.Chart(frame).mark_line(point=True)
+    chart: alt.Chart = (alt.Chart(frame).mark_line(point=True)
             .encode(x=alt.X("at:T", title=None, axis=TIME_AXIS),
                     y=alt.Y("problems %:Q", scale=alt.Scale(domain=[0, 100])),
                     color=alt.Color("schedule:N", legend=alt.Legend(orient="right",
                                                                    title=None)),
                     tooltip=["at:T", "schedule", "problems %", "results"])
             .properties(height=200))
+    return chart
 
 
 def score_trend_chart(points: list[dict[str, Any]]) -> alt.Chart:
     """A domain's compliance score per family over time (overall drawn thicker)."""
     frame = pd.DataFrame(points, columns=["at", "family", "score"])
-    return (alt.Chart(frame).mark_line(point=True)
+    chart: alt.Chart = (alt.Chart(frame).mark_line(point=True)
             .encode(x=alt.X("at:T", title=None, axis=TIME_AXIS),
                     y=alt.Y("score:Q", scale=alt.Scale(domain=[0, 100]), title="score %"),
                     color=alt.Color("family:N", legend=alt.Legend(orient="right", title=None)),
@@ -107,13 +111,14 @@ def score_trend_chart(points: list[dict[str, Any]]) -> alt.Chart:
                                               alt.value(1.5)),
                     tooltip=["family", "at:T", alt.Tooltip("score:Q", format=".0f")])
             .properties(height=280))
+    return chart
 
 
 def status_bar(counts: dict[str, int]) -> alt.Chart:
     """One horizontal stacked bar of result counts by status (the fleet at a glance)."""
     frame = pd.DataFrame([{"status": s, "results": counts.get(s, 0), "all": "fleet"}
                           for s in STATUS_DOMAIN])
-    return (alt.Chart(frame).mark_bar(height=26)
+    chart: alt.Chart = (alt.Chart(frame).mark_bar(height=26)
             .encode(x=alt.X("results:Q", stack="normalize", axis=None),
                     y=alt.Y("all:N", axis=None),
                     color=alt.Color("status:N", scale=STATUS_SCALE, legend=None),
@@ -121,3 +126,4 @@ def status_bar(counts: dict[str, int]) -> alt.Chart:
                     tooltip=["status", "results"])
             .transform_calculate(order=f"indexof({STATUS_DOMAIN!r}, datum.status)")
             .properties(height=40))
+    return chart

@@ -17,7 +17,7 @@ from pathlib import Path
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from watchtower.config import Fleet, database_url, load_fleet
+from watchtower.config import Fleet, database_url
 from watchtower.probe import registry
 from watchtower.remediation.engine import Remediator
 from watchtower.store import Store
@@ -55,7 +55,7 @@ class AppContext:
 
 
 def build_context(path: str) -> AppContext:
-    fleet = load_fleet(path, registry.check_ids_and_families())
+    fleet = registry.load_fleet_file(path)
     store = Store(database_url(fleet.store))
     ensure_tables(store.engine)
     return AppContext(path, fleet, store, read_only_remediator(fleet, store),

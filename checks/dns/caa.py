@@ -80,6 +80,11 @@ class Caa(Check):
         id="dns.caa",
         family="dns",
         title="CAA restricts issuance, parses, and authorizes the CA actually serving",
+        query="CAA, walking up the tree",
+        verdicts=(
+            "warn none; fail syntax error or no `issue` tag; warn if the serving certificate's CA "
+            "is not authorized (RFC 8659/8657)"
+        ),
         applies_to=(TargetKind.ZONE,),
         interval=3600,
         timeout=30,

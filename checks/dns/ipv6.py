@@ -48,6 +48,10 @@ class Ipv6(Check):
         id="dns.ipv6",
         family="dns",
         title="Name servers, mail and web hosts have IPv6 addresses",
+        query="AAAA of NS, MX and web hosts",
+        verdicts=(
+            "warn missing AAAA for any; fail if fewer than 2 NS with AAAA (internet.nl ns_aaaa)"
+        ),
         applies_to=(TargetKind.ZONE,),
         interval=3600,
         timeout=20,

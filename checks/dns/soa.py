@@ -26,6 +26,11 @@ class SoaTimers(Check):
         id="dns.soa.timers",
         family="dns",
         title="SOA refresh, retry, expire and negative-caching TTL within recommended ranges",
+        query="SOA",
+        verdicts=(
+            "warn refresh < 14400, retry >= refresh, retry < 3600, expire < 604800, minimum > "
+            "86400 (ZONE02-06)"
+        ),
         applies_to=(TargetKind.ZONE,),
         interval=3600,
         timeout=15,

@@ -24,6 +24,11 @@ class Dane(Check):
         id="mail.dane",
         family="mail",
         title="TLSA records of each MX match its certificate and are DNSSEC-signed",
+        query="TLSA at `_25._tcp.<mx>`",
+        verdicts=(
+            "fail TLSA present but no record matches the served certificate, or zone not "
+            "DNSSEC-secure; warn no TLSA; warn no rollover-safe pair (RFC 7672)"
+        ),
         applies_to=(TargetKind.MAIL_DOMAIN,),
         interval=3600,
         timeout=30,

@@ -22,6 +22,11 @@ class Dkim(Check):
         id="mail.dkim",
         family="mail",
         title="DKIM key record of each configured selector is present and strong",
+        query="TXT at `<selector>._domainkey.<domain>` for each configured selector",
+        verdicts=(
+            "fail missing, empty `p=` (revoked), RSA < 1024 bits, unknown `k=`; warn RSA < 2048, "
+            "`t=y`, `h=sha1` only (RFC 6376, 8301, 8463)"
+        ),
         applies_to=(TargetKind.MAIL_DOMAIN,),
         interval=3600,
         timeout=15,

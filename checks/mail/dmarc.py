@@ -54,6 +54,8 @@ class DmarcRecord(Check):
     meta = CheckMeta(
         id="mail.dmarc.record",
         title="One valid DMARC record (or the organizational domain's)",
+        query="TXT at `_dmarc.<domain>`, fallback to organizational domain (Public Suffix List)",
+        verdicts="fail none, more than one, syntax error, duplicate tags (RFC 7489 / 9989)",
         standards=("RFC 7489 6.3", "RFC 7489 6.6.3", "RFC 9989"),
         family="mail", applies_to=(TargetKind.MAIL_DOMAIN,), interval=3600, timeout=15,
     )
@@ -79,6 +81,8 @@ class DmarcPolicy(Check):
     meta = CheckMeta(
         id="mail.dmarc.policy",
         title="DMARC policy enforces (quarantine/reject) and asks for reports",
+        query="tags",
+        verdicts="fail `p=none`; warn `sp=none`, `pct<100`, `t=y`; warn no `rua`",
         standards=("RFC 7489 6.3", "RFC 7489 6.6.4", "RFC 9989"),
         family="mail", applies_to=(TargetKind.MAIL_DOMAIN,), interval=3600, timeout=15,
     )
@@ -114,6 +118,8 @@ class DmarcExternalReport(Check):
     meta = CheckMeta(
         id="mail.dmarc.external-report",
         title="Report destinations outside the organization authorize the reports",
+        query="`<domain>._report._dmarc.<dest>` for rua/ruf outside the org domain",
+        verdicts="fail destination not authorized (RFC 7489 7.1)",
         standards=("RFC 7489 7.1",),
         family="mail", applies_to=(TargetKind.MAIL_DOMAIN,), interval=3600, timeout=15,
     )

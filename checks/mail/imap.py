@@ -29,6 +29,11 @@ class Imap(Check):
         id="mail.imap",
         family="mail",
         title="IMAPS with a trusted certificate, probe login works, no login before TLS",
+        query=(
+            "port 993 (and 143 with STARTTLS) of the declared mail host; login with the probe "
+            "mailbox"
+        ),
+        verdicts="fail TLS or login fails, plaintext login allowed before TLS; records latency",
         applies_to=(TargetKind.MAIL_HOST,),
         interval=900,
         timeout=30,

@@ -93,6 +93,17 @@ class DkimKeyMatch(Check):
         id="mail.dkim.key-match",
         family="mail",
         title="The DKIM key the mail host signs with is the key DNS publishes",
+        query=(
+            "per mail host with `runs_on` and `dkim_keys`: the public half of each signing key, "
+            "read on the host over the host transport (`openssl pkey -pubout`), vs the `p=` "
+            "published at `<selector>._domainkey.<domain>`, as SHA-256 fingerprints of the "
+            "SubjectPublicKeyInfo (never key material)"
+        ),
+        verdicts=(
+            "fail mismatch (both fingerprints shown), nothing published, revoked or unusable `p=`;"
+            " error key file unreadable, a command that prints a private key, host unreachable "
+            "(RFC 6376 3.6.1, 6.1.2; RFC 8463)"
+        ),
         applies_to=(TargetKind.MAIL_HOST,),
         interval=3600,
         timeout=30,

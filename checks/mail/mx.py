@@ -15,6 +15,11 @@ class MxSanity(Check):
         id="mail.mx",
         family="mail",
         title="MX records point at host names with addresses, or a null MX",
+        query="MX, A/AAAA of each",
+        verdicts=(
+            "fail no MX and no null MX on a sending domain; fail MX is CNAME or IP literal or has "
+            "no address; warn null MX mixed with others (RFC 7505, RFC 2181 10.3)"
+        ),
         applies_to=(TargetKind.MAIL_DOMAIN,),
         interval=3600,
         timeout=20,

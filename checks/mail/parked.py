@@ -23,6 +23,8 @@ class Parked(Check):
         id="mail.parked",
         family="mail",
         title="Non-sending domain publishes SPF -all, DMARC reject and a null MX",
+        query="domains marked non-sending",
+        verdicts="fail unless `v=spf1 -all`, DMARC `p=reject`, null MX",
         applies_to=(TargetKind.MAIL_DOMAIN,),
         interval=3600,
         timeout=15,

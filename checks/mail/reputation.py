@@ -43,6 +43,8 @@ class Fcrdns(Check):
         id="mail.fcrdns",
         family="mail",
         title="Every MX address has a PTR whose name resolves back to it",
+        query="PTR of each MX address, then A/AAAA of the PTR name",
+        verdicts="warn missing PTR or no round trip",
         applies_to=(TargetKind.MAIL_DOMAIN,),
         interval=86400,
         timeout=20,
@@ -94,6 +96,14 @@ class Dnsbl(Check):
         id="mail.dnsbl",
         family="mail",
         title="No MX address is listed on the configured DNS blocklists",
+        query=(
+            "reversed IP under the configured DNSBL zones (e.g. zen.spamhaus.org), through the "
+            "appliance's own resolver"
+        ),
+        verdicts=(
+            "fail listed (127.0.0.2-127.0.0.11 etc.); treat 127.255.255.x as `error`, not a "
+            "listing (RFC 5782)"
+        ),
         applies_to=(TargetKind.MAIL_DOMAIN,),
         interval=3600,
         timeout=20,

@@ -196,6 +196,14 @@ class Roundtrip(ProbeAccountCheck):
         id="mail.roundtrip",
         family="mail",
         title="A probe message is delivered, DKIM-signed and authenticated, within a deadline",
+        query="a probe message submitted with AUTH, fetched back over IMAP from the probe mailbox",
+        verdicts=(
+            "fail not delivered within the deadline, DKIM signature does not verify, SPF or DMARC "
+            "not `pass` in Authentication-Results, ARC chain invalid where present (the broken hop"
+            " named: instance, domain, selector), no ARC seal although `expect_arc` declares a "
+            "sealing hop; ok names each hop's seal (`ARC cv=pass (i=1 d=… s=…)`); records "
+            "end-to-end latency (RFC 6376, 7208, 7489, 8617)"
+        ),
         applies_to=(TargetKind.MAIL_HOST,),
         interval=1800,
         timeout=90,

@@ -64,6 +64,21 @@ class Sieve(ProbeAccountCheck):
         id="mail.sieve",
         family="mail",
         title="ManageSieve with STARTTLS, the required extensions, and Sieve run at delivery",
+        query=(
+            "ManageSieve on `sieve_port` (4190): capabilities before and after STARTTLS, login "
+            "with the probe mailbox, CHECKSCRIPT of the probe script; then the probe's script "
+            "installed and activated in the probe account, a marked message submitted, and the "
+            "previously active script restored"
+        ),
+        verdicts=(
+            "fail not reachable, no STARTTLS, SASL offered before STARTTLS, certificate not "
+            "trusted, login refused, a `sieve_extensions` entry missing from SIEVE, CHECKSCRIPT "
+            "refuses a valid script, PUTSCRIPT/SETACTIVE refused, the marked message lands in "
+            "INBOX instead of `sieve_folder` (Sieve not run at delivery) or not at all; warn the "
+            "previous active script could not be restored; error timeout, malformed capability "
+            "line, huge literal, other protocol garbage, submission or IMAP could not run (RFC "
+            "5804, RFC 5228 4.1, RFC 4616 4)"
+        ),
         applies_to=(TargetKind.MAIL_HOST,),
         interval=3600,
         timeout=90,

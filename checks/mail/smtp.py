@@ -56,6 +56,8 @@ class SmtpStartTls(Check):
         id="mail.smtp.starttls",
         family="mail",
         title="Every MX greets with 220, offers STARTTLS and negotiates TLS 1.2 or newer",
+        query="connect port 25 of each MX, EHLO, STARTTLS",
+        verdicts="fail no 220 banner, STARTTLS not offered, handshake fails, TLS < 1.2",
         applies_to=(TargetKind.MAIL_DOMAIN,),
         interval=3600,
         timeout=30,
@@ -104,6 +106,11 @@ class SmtpCertificate(Check):
         id="mail.smtp.certificate",
         family="mail",
         title="The certificate each MX serves in STARTTLS is valid for its name",
+        query="certificate seen in STARTTLS",
+        verdicts=(
+            "fail expired or name mismatch with the MX host (required under MTA-STS); warn < 14 "
+            "days left, RSA < 2048"
+        ),
         applies_to=(TargetKind.MAIL_DOMAIN,),
         interval=3600,
         timeout=30,
@@ -160,6 +167,8 @@ class OpenRelay(Check):
         id="mail.open-relay",
         family="mail",
         title="No MX relays mail between two outside domains",
+        query="MAIL FROM outside, RCPT TO outside, expect 5xx, never DATA",
+        verdicts="fail if the relay is accepted",
         applies_to=(TargetKind.MAIL_DOMAIN,),
         interval=86400,
         timeout=30,

@@ -79,6 +79,19 @@ class SpamFilter(ProbeAccountCheck):
         id="mail.spam-filter",
         family="mail",
         title="The spam filter rejects or junks the GTUBE test message, as declared",
+        query=(
+            "the GTUBE test message submitted with AUTH to the probe mailbox (and nowhere else), "
+            "then the probe mailbox's INBOX and `junk_folder`; Rspamd controller `/ping` and "
+            "`/stat` (password as a secret) when `rspamd_controller` is set"
+        ),
+        verdicts=(
+            "ok when the filter acts as `spam_filter` declares (`reject`: 5xx at the end of DATA; "
+            "`junk`: delivered into the junk folder or marked `X-Spam: Yes` / `X-Spam-Flag: YES` /"
+            " `[SPAM]`); warn it acted the other way; fail GTUBE delivered as ordinary mail, "
+            "deferred (4xx), accepted but never delivered; fail controller unreachable, `/ping` "
+            "not `pong`, password refused, `/stat` not 200; warn Rspamd scanned nothing; error "
+            "submission or IMAP could not run, controller timeout or unparseable `/stat`"
+        ),
         applies_to=(TargetKind.MAIL_HOST,),
         interval=3600,
         timeout=90,

@@ -50,6 +50,8 @@ class SpfRecord(Check):
         id="mail.spf.record",
         family="mail",
         title="Exactly one syntactically valid SPF record",
+        query="TXT `v=spf1`",
+        verdicts="fail none or more than one; fail syntax error (RFC 7208)",
         applies_to=(TargetKind.MAIL_DOMAIN,),
         interval=3600,
         timeout=15,
@@ -88,6 +90,11 @@ class SpfLookups(Check):
         id="mail.spf.lookups",
         family="mail",
         title="SPF evaluation within 10 DNS lookups and 2 void lookups, no loops",
+        query="recursive evaluation of include/redirect/a/mx/ptr/exists",
+        verdicts=(
+            "fail > 10 DNS-querying terms or > 2 void lookups, include/redirect loop, unresolvable"
+            " include (RFC 7208 4.6.4)"
+        ),
         applies_to=(TargetKind.MAIL_DOMAIN,),
         interval=3600,
         timeout=20,
@@ -121,6 +128,11 @@ class SpfPolicy(Check):
         id="mail.spf.policy",
         family="mail",
         title="SPF ends in ~all or -all, without ptr",
+        query="the effective `all`",
+        verdicts=(
+            "fail `+all`, `?all`, bare `all`, no `all` and no `redirect`; warn `ptr`; "
+            "`~all`/`-all` pass"
+        ),
         applies_to=(TargetKind.MAIL_DOMAIN,),
         interval=3600,
         timeout=20,

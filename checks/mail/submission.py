@@ -71,6 +71,11 @@ class Submission(Check):
         id="mail.submission",
         family="mail",
         title="Submission on 587 (STARTTLS) and 465 (implicit TLS); no AUTH before TLS",
+        query="ports 587 (STARTTLS) and 465 (implicit TLS) of the declared mail host",
+        verdicts=(
+            "fail AUTH offered before TLS, TLS < 1.2, bad certificate; warn a port missing (RFC "
+            "6409, 8314)"
+        ),
         applies_to=(TargetKind.MAIL_HOST,),
         interval=3600,
         timeout=40,

@@ -40,6 +40,14 @@ class MtaSts(Check):
         id="mail.mta-sts",
         family="mail",
         title="MTA-STS record and HTTPS policy valid and covering every MX",
+        query=(
+            "TXT `_mta-sts.<domain>` + HTTPS policy "
+            "`https://mta-sts.<domain>/.well-known/mta-sts.txt`"
+        ),
+        verdicts=(
+            "fail policy unreachable, redirect followed, not text/plain, bad keys, `mode=enforce` "
+            "with an MX not matched by the policy; warn `mode=testing`/`none` (RFC 8461)"
+        ),
         applies_to=(TargetKind.MAIL_DOMAIN,),
         interval=3600,
         timeout=20,
@@ -134,6 +142,8 @@ class TlsRpt(Check):
         id="mail.tls-rpt",
         family="mail",
         title="SMTP TLS reporting record with a usable rua",
+        query="TXT `_smtp._tls.<domain>`",
+        verdicts="warn missing; fail malformed or no valid `rua` (RFC 8460)",
         applies_to=(TargetKind.MAIL_DOMAIN,),
         interval=3600,
         timeout=15,

@@ -22,7 +22,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import and_, or_, update
 from sqlmodel import Session, col, select
@@ -104,7 +104,8 @@ class AppriseSender:
             raise DeliveryError("apprise does not understand the channel URL", permanent=True)
         notify_type = (apprise.NotifyType.SUCCESS if message.kind == "resolved"
                        else apprise.NotifyType.FAILURE)
-        with apprise.LogCapture(level=logging.WARNING) as captured:
+        log_capture: Any = apprise.LogCapture  # untyped in apprise
+        with log_capture(level=logging.WARNING) as captured:
             ok = client.notify(body=message.body, title=message.subject,
                                notify_type=notify_type)
         if not ok:

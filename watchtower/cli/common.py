@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TypeAlias
 
-from watchtower.config import Fleet, load_fleet
+from watchtower.config import Fleet
 from watchtower.probe import registry
 
 log = logging.getLogger("watchtower")
@@ -15,7 +16,8 @@ log = logging.getLogger("watchtower")
 #: action failed), 2 bad usage or bad configuration (one line per problem, no traceback).
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
-Subparsers = argparse._SubParsersAction  # the type of `add_subparsers()`
+#: The type of `add_subparsers()`, which each command module adds its parsers to.
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def setup_logging(level: str = "info") -> None:
@@ -29,5 +31,5 @@ def setup_logging(level: str = "info") -> None:
 
 
 def load(path: str) -> Fleet:
-    """The fleet file, validated against the registered checks."""
-    return load_fleet(path, registry.check_ids_and_families())
+    """The fleet file, validated against what is registered (`registry.load_fleet_file`)."""
+    return registry.load_fleet_file(path)

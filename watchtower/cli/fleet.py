@@ -84,6 +84,7 @@ def cmd_fleet_import(args: argparse.Namespace) -> int:
     from watchtower.config.from_nix import import_fleet
 
     out = None if args.out is None else Path(args.out)
-    sys.stdout.write(import_fleet(args.flake, out, merge=args.merge, nix=args.nix).rstrip("\n")
-                     + "\n")
+    text = import_fleet(args.flake, out, merge=args.merge, nix=args.nix,
+                        known=registry.check_ids_and_families())
+    sys.stdout.write(text.rstrip("\n") + "\n")
     return EXIT_OK

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -114,12 +115,14 @@ def diff(old_text: str, new_text: str, path: str) -> str:
                                         fromfile=path, tofile=f"{path} (merged)"))
 
 
-def _checked(doc: dict[str, Any], source: str) -> None:
+Known = Iterable[tuple[str, str]] | None
+
+
+def _checked(doc: dict[str, Any], source: str, known: Known) -> None:
     """The fleet must validate before anything is written (secrets are read on the monitor)."""
     from watchtower.config import parse_fleet
-    from watchtower.probe import registry
 
-    parse_fleet(doc, source, registry.check_ids_and_families(), check_secrets=False)
+    parse_fleet(doc, source, known, check_secrets=False)
 
 
 def _read_fleet(path: Path) -> dict[str, Any]:
@@ -139,22 +142,24 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def import_fleet(flake: str, out: Path | None, *, merge: bool = False, nix: str = "nix") -> str:
+def import_fleet(flake: str, out: Path | None, *, merge: bool = False, nix: str = "nix",
+                 known: Known = None) -> str:
     """`watchtower fleet import`: print the derived fleet, write it to a new file, or show
     what merging it into an existing file changes (and merge with `merge=True`; the old file
-    is kept beside it as <name>.orig, since TOML comments do not survive the rewrite)."""
+    is kept beside it as <name>.orig, since TOML comments do not survive the rewrite).
+    `known`: the check ids and families the result is validated against."""
     derived = derive_fleet(flake, nix)
     if out is None:
-        _checked(derived, flake_ref(flake))
+        _checked(derived, flake_ref(flake), known)
         return render(derived)
     if not out.exists():
-        _checked(derived, flake_ref(flake))
+        _checked(derived, flake_ref(flake), known)
         _write(out, render(derived))
         entries = sum(len(v) for v in derived.values())
         return f"wrote {out} ({entries} entries from {flake_ref(flake)})"
     existing = _read_fleet(out)
     merged = merge_fleet(derived, existing)
-    _checked(merged, f"{out} (merged)")
+    _checked(merged, f"{out} (merged)", known)
     changes = diff(render(existing), render(merged), str(out))
     if not changes:
         return f"{out}: nothing to add from {flake_ref(flake)}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ from watchtower.config.moved import moved_problems
 from watchtower.config.sections import StoreSettings
 from watchtower.config.targets import OctoDnsZone
 from watchtower.errors import ConfigError
+
+Validator = Callable[[Fleet], list[str]]
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
@@ -57,11 +59,13 @@ def _message(err: Any) -> str:
 
 def parse_fleet(data: dict[str, Any], source: str = "<config>",
                 known_checks: Iterable[tuple[str, str]] | None = None,
-                *, check_secrets: bool = True, base: Path | None = None) -> Fleet:
+                *, check_secrets: bool = True, base: Path | None = None,
+                validators: Iterable[Validator] = ()) -> Fleet:
     """Validate parsed TOML; raises ConfigError listing every problem.
 
     `check_secrets=False` validates the shape only (for a file meant for another machine,
-    whose secret files exist only there).
+    whose secret files exist only there); `validators` check the file against this machine
+    too (registered by the parts that know how: `registry.validators()`), unless that is off.
     """
     data = dict(data)
     problems = [f"{source}: {p}" for p in moved_problems(data)]
@@ -74,6 +78,8 @@ def parse_fleet(data: dict[str, Any], source: str = "<config>",
         fleet = _resolve_octodns(fleet, base)
     problems += [f"{source}: {p}"
                  for p in semantic_problems(fleet, known_checks, check_secrets=check_secrets)]
+    for validate in validators if check_secrets else ():
+        problems += [f"{source}: {p}" for p in validate(fleet)]
     if problems:
         raise ConfigError(problems)
     return fleet
@@ -142,7 +148,7 @@ def semantic_problems(fleet: Fleet, known_checks: Iterable[tuple[str, str]] | No
             problem = cron_problem(override.cron)
             if problem:
                 problems.append(f'checks."{key}".cron: {problem}')
-    problems += _octodns_problems(fleet, check_files=check_secrets)
+    problems += _octodns_problems(fleet)
     for path, secret in fleet.secrets() if check_secrets else ():
         why = secret.problem()
         if why:
@@ -151,7 +157,8 @@ def semantic_problems(fleet: Fleet, known_checks: Iterable[tuple[str, str]] | No
 
 
 
-def load_fleet(path: str | Path, known_checks: Iterable[tuple[str, str]] | None = None) -> Fleet:
+def load_fleet(path: str | Path, known_checks: Iterable[tuple[str, str]] | None = None,
+               validators: Iterable[Validator] = ()) -> Fleet:
     """Read and validate a fleet file; every problem becomes one line of ConfigError."""
     p = Path(path)
     try:
@@ -166,7 +173,7 @@ def load_fleet(path: str | Path, known_checks: Iterable[tuple[str, str]] | None 
         raise ConfigError([f"{p}: invalid TOML: {exc}"]) from None
     except RecursionError:  # tomllib recurses once per level of nested arrays or tables
         raise ConfigError([f"{p}: invalid TOML: nested too deeply"]) from None
-    fleet = parse_fleet(data, str(p), known_checks, base=p.parent)
+    fleet = parse_fleet(data, str(p), known_checks, base=p.parent, validators=validators)
     try:
         return _resolve_relative(fleet, p.parent)
     except ValueError as exc:  # a NUL byte in a relative path
@@ -198,9 +205,10 @@ def _resolve_relative(fleet: Fleet, base: Path) -> Fleet:
                                     "hosts": hosts, "dashboard": dash})
 
 
-def _octodns_problems(fleet: Fleet, *, check_files: bool) -> list[str]:
-    """octoDNS declarations: named tables, references that resolve, and (on this machine)
-    a config, zone, target and work tree that exist (watchtower/dnsdecl/octodns.py)."""
+def _octodns_problems(fleet: Fleet) -> list[str]:
+    """octoDNS declarations: named tables and references that resolve. Whether the config,
+    zone, target and work tree exist on this machine is watchtower/dnsdecl/octodns.py's
+    validator."""
     problems: list[str] = []
     tables: dict[str, int] = {}
     for i, table in enumerate(fleet.octodns):
@@ -213,19 +221,8 @@ def _octodns_problems(fleet: Fleet, *, check_files: bool) -> list[str]:
         else:
             tables[table.name] = i
     for i, zone in enumerate(fleet.zones):
-        spec = zone.octodns
-        key = f"zones[{i}].octodns"
-        if isinstance(spec, str):
-            if spec not in tables:
-                problems.append(f"{key}: no [[octodns]] entry named {spec!r}")
-                continue
-            key = f"octodns[{tables[spec]}] (zone {zone.name})"
-            spec = fleet.octodns[tables[spec]]
-        if spec is None or not check_files:
-            continue
-        from watchtower.dnsdecl.octodns import spec_problems
-
-        problems += [f"{key}.{problem}" for problem in spec_problems(spec, zone.name)]
+        if isinstance(zone.octodns, str) and zone.octodns not in tables:
+            problems.append(f"zones[{i}].octodns: no [[octodns]] entry named {zone.octodns!r}")
     return problems
 
 

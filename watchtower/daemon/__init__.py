@@ -70,7 +70,7 @@ class Daemon:
         """Start every part; returns the listener's URL. Raises DaemonError for a port in use,
         with nothing else started."""
         from watchtower.daemon.http import serve_http
-        from watchtower.metrics import RuntimeStats
+        from watchtower.probe.runtime import RuntimeStats
         from watchtower.store import Store
 
         runtime = RuntimeStats()
@@ -121,7 +121,7 @@ class Daemon:
             remediator.run_auto()
 
         scheduler = Scheduler(fleet, store, select_checks(), on_sweep=after_sweep,
-                              alerts=alerts, runtime=runtime)
+                              on_stored=alerts.process, runtime=runtime)
         if fleet.probe.sweep_processes != 1:
             workers.prestart()  # large sweeps fork their workers from it
         scheduler.start()

@@ -22,6 +22,7 @@ from watchtower.model import utcnow
 
 if TYPE_CHECKING:
     from watchtower.config import Fleet
+    from watchtower.metrics import MetricsApp
     from watchtower.store import Store
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ class DaemonApp:
 
     def __init__(self, fleet: Fleet, runtime: Any = None) -> None:
         self.runtime = runtime
-        self.metrics: Any = None
+        self.metrics: MetricsApp | None = None
         self.heartbeats: HeartbeatApp | None = None
         self.actor = actor_app(fleet)
         self._fleet = fleet

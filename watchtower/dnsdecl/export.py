@@ -72,7 +72,7 @@ def to_octodns(zone: Zone, records: list[Record]) -> str:
                 entry["values"] = values
             entries.append(entry)
         doc[name] = entries[0] if len(entries) == 1 else entries
-    return "---\n" + yaml.safe_dump(doc, sort_keys=True, default_flow_style=False)
+    return "---\n" + str(yaml.safe_dump(doc, sort_keys=True, default_flow_style=False))
 
 
 def to_zonefile(zone: Zone, records: list[Record], serial: int | None = None) -> str:

@@ -33,6 +33,7 @@ from watchtower.dnsdecl.export import octodns_value, relative
 from watchtower.dnsdecl.records import Record, absolute
 from watchtower.errors import ProbeError
 from watchtower.net.octodns import YAML_PROVIDERS
+from watchtower.probe.registry import register_validator
 
 #: Types octoDNS writes with a single `value` (never `values`).
 SINGLE_VALUE = ("CNAME", "ALIAS", "DNAME", "PTR")
@@ -141,6 +142,23 @@ def _source(config: Path, repo: Path, name: str, target: str) -> Source:
 
 def source(octo: OctoZone) -> Source:
     return _source(octo.config, octo.repo, octo.name, octo.target)
+
+
+@register_validator
+def environment_problems(fleet: Fleet) -> list[str]:
+    """For every octoDNS-managed zone: does its declaration fit this machine (a git work tree,
+    an octoDNS config naming the zone and target, the zone's YAML file)?"""
+    problems: list[str] = []
+    for i, zone in enumerate(fleet.zones):
+        spec = spec_of(fleet, zone)
+        if spec is None:
+            continue
+        key = f"zones[{i}].octodns"
+        if isinstance(zone.octodns, str):
+            index = next(j for j, t in enumerate(fleet.octodns) if t.name == zone.octodns)
+            key = f"octodns[{index}] (zone {zone.name})"
+        problems += [f"{key}.{problem}" for problem in spec_problems(spec, zone.name)]
+    return problems
 
 
 def spec_problems(spec: OctoDnsZone, zone: str) -> list[str]:

@@ -45,8 +45,8 @@ class HeartbeatPinger(LabApp):
         except OSError as exc:  # watchtower run is not up (yet): the next ping tries again
             log.debug("heartbeat ping failed: %s", exc)
             return False
-        self.sent += ok
-        return ok
+        self.sent += bool(ok)
+        return bool(ok)
 
     def start_pinging(self, url: str, interval: float = INTERVAL) -> None:
         def loop() -> None:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import dns.dnssec
+import dns.dnssectypes
 import dns.exception
 import dns.flags
 import dns.message
@@ -115,17 +116,22 @@ def answer(view: View, query: dns.message.Message) -> dns.message.Message:
     return resp
 
 
+def rrset_of(name: dns.name.Name, rds: dns.rdataset.Rdataset) -> dns.rrset.RRset:
+    """The RRset of `name` holding `rds` (its type, covered type, TTL and records)."""
+    rrset = dns.rrset.RRset(name, IN, rds.rdtype, rds.covers)
+    rrset.update_ttl(rds.ttl)
+    for rd in rds:
+        rrset.add(rd)
+    return rrset
+
+
 def _add(section: list[dns.rrset.RRset], name: dns.name.Name, rds: dns.rdataset.Rdataset,
          node: dns.node.Node, dnssec: bool) -> None:
-    rrset = dns.rrset.RRset(name, IN, rds.rdtype)
-    rrset.update(rds)
-    section.append(rrset)
+    section.append(rrset_of(name, rds))
     if dnssec:
         sigs = node.get_rdataset(IN, dns.rdatatype.RRSIG, rds.rdtype)
         if sigs is not None:
-            sig_set = dns.rrset.RRset(name, IN, dns.rdatatype.RRSIG, rds.rdtype)
-            sig_set.update(sigs)
-            section.append(sig_set)
+            section.append(rrset_of(name, sigs))
 
 
 def _authority_soa(resp: dns.message.Message, zone: dns.zone.Zone, dnssec: bool) -> None:
@@ -149,9 +155,7 @@ def axfr_messages(view: View, query: dns.message.Message) -> list[dns.message.Me
     rrsets = [soa] if soa is not None else []
     for name, rds in zone.iterate_rdatasets():
         if rds.rdtype != dns.rdatatype.SOA:
-            rrset = dns.rrset.RRset(name, IN, rds.rdtype, rds.covers)
-            rrset.update(rds)
-            rrsets.append(rrset)
+            rrsets.append(rrset_of(name, rds))
     rrsets += [soa] if soa is not None else []
     out = []
     for start in range(0, len(rrsets), 20):
@@ -392,7 +396,7 @@ class LabSigner:
                 key_path.chmod(0o600)
         self.key = key
         self.dnskey: dns.rdtypes.ANY.DNSKEY.DNSKEY = dns.dnssec.make_dnskey(
-            key.public_key(), dns.dnssec.Algorithm.ECDSAP256SHA256,
+            key.public_key(), dns.dnssectypes.Algorithm.ECDSAP256SHA256,
             flags=Flag.ZONE | Flag.SEP)
 
     def ds(self, zone: str | dns.name.Name) -> str:

@@ -74,6 +74,10 @@ class CheckMeta:
     family: str
     title: str
     applies_to: tuple[TargetKind, ...]
+    #: What is asked of the target, and how the answer is judged: the catalog's two columns
+    #: (docs/check-catalog.md is generated from them, so the catalog cannot drift).
+    query: str = ""
+    verdicts: str = ""
     interval: float = 300.0
     timeout: float = 20.0
     standards: tuple[str, ...] = ()
@@ -86,6 +90,8 @@ class CheckMeta:
             "id": self.id,
             "family": self.family,
             "title": self.title,
+            "query": self.query,
+            "verdicts": self.verdicts,
             "applies_to": [str(k) for k in self.applies_to],
             "interval": self.interval,
             "timeout": self.timeout,

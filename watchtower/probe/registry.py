@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -18,6 +19,8 @@ from watchtower.probe.api import Check
 
 if TYPE_CHECKING:
     from watchtower.config import Fleet
+
+Validator = Callable[["Fleet"], list[str]]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,7 @@ BUILTIN_REMEDIATION_MODULES: tuple[str, ...] = (
 
 _checks: dict[str, type[Check]] = {}
 _remediations: dict[str, type[Any]] = {}
+_validators: list[Validator] = []
 _loaded = False
 _lock = threading.Lock()
 
@@ -61,6 +65,21 @@ def register(cls: C) -> C:
                          f"{cls.__module__})")
     _checks[cid] = cls
     return cls
+
+
+def register_validator(fn: Validator) -> Validator:
+    """Function decorator: a check of the fleet file against this machine that a part of
+    watchtower knows how to make (an octoDNS repository and config exist); it returns one
+    `key: why` line per problem. The loader runs them with the secrets check (so not for a
+    file validated for another machine), without importing the parts that declare them."""
+    if fn not in _validators:
+        _validators.append(fn)
+    return fn
+
+
+def validators() -> list[Validator]:
+    load()
+    return list(_validators)
 
 
 def register_remediation(cls: R) -> R:
@@ -117,3 +136,12 @@ def fixes(fleet: Fleet | None = None) -> dict[str, tuple[str, ...]]:
         for check_id in cls.triggers(fleet):
             out.setdefault(check_id, []).append(rid)
     return {cid: tuple(sorted(rids)) for cid, rids in sorted(out.items())}
+
+
+def load_fleet_file(path: str) -> Fleet:
+    """A fleet file validated against everything registered: the check ids and families its
+    overrides may name, and the validators of this machine. What the CLI, the daemon's reload
+    and the dashboard load."""
+    from watchtower.config import load_fleet
+
+    return load_fleet(path, check_ids_and_families(), validators())

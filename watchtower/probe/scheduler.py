@@ -22,14 +22,13 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from watchtower.config import Fleet
-from watchtower.model import utcnow
+from watchtower.model import Result, utcnow
 from watchtower.probe.api import Check
 from watchtower.probe.sweep import SweepOutcome, run_sweep
 from watchtower.store import Flip, Store
 
 if TYPE_CHECKING:
-    from watchtower.alerting.processor import AlertProcessor
-    from watchtower.metrics import RuntimeStats
+    from watchtower.probe.runtime import RuntimeStats
 
 log = logging.getLogger(__name__)
 PRUNE_JOB = "store-prune"
@@ -82,11 +81,11 @@ class Scheduler:
         *,
         on_sweep: Callable[[str, SweepOutcome], None] | None = None,
         on_flip: Callable[[Flip], None] | None = None,
-        alerts: AlertProcessor | None = None,
+        on_stored: Callable[[list[Result]], object] | None = None,
         runtime: RuntimeStats | None = None,
     ) -> None:
         self.fleet = fleet
-        self.alerts = alerts
+        self.on_stored = on_stored
         self.runtime = runtime
         self.store = store
         self.checks = checks
@@ -138,7 +137,7 @@ class Scheduler:
             return None
         subset = {cid: self.checks[cid] for cid in group.check_ids if cid in self.checks}
         outcome = run_sweep(self.fleet, self.store, subset, schedule=group.key,
-                            stop=self.stop_event, on_flip=self.on_flip, alerts=self.alerts,
+                            stop=self.stop_event, on_flip=self.on_flip, on_stored=self.on_stored,
                             keep_results=False)  # stored as they come; counts are enough
         if self.runtime is not None:
             self.runtime.sweep_done(group.key, outcome.seconds)

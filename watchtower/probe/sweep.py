@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from watchtower.config import Fleet
 from watchtower.model import Result, Status, Target
@@ -23,9 +22,6 @@ from watchtower.probe.clients import SweepClients
 from watchtower.probe.runner import Job, Runner, plan_jobs
 from watchtower.probe.workers import ProcessRunner, processes_for
 from watchtower.store import Flip, Store
-
-if TYPE_CHECKING:
-    from watchtower.alerting.processor import AlertProcessor
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +78,7 @@ def run_sweep(
     on_flip: Callable[[Flip], None] | None = None,
     stop: threading.Event | None = None,
     jobs: list[Job] | None = None,
-    alerts: AlertProcessor | None = None,
+    on_stored: Callable[[list[Result]], object] | None = None,
     keep_results: bool = True,
 ) -> SweepOutcome:
     started = time.monotonic()
@@ -108,10 +104,10 @@ def run_sweep(
                              flip.new, flip.reason)
                 if on_flip is not None:
                     on_flip(flip)
-            if alerts is not None:
-                # After the results are committed: thresholds count stored results only, and
-                # the notices are written with the alert state in one transaction.
-                alerts.process(batch)
+            if on_stored is not None:
+                # After the results are committed: alert thresholds count stored results
+                # only, and their notices are written with the alert state in one transaction.
+                on_stored(batch)
         if on_result is not None:
             for r in batch:
                 on_result(r)

@@ -12,7 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.unit.alerts.helpers import T0, fleet, minutes, result, store
 from watchtower.alerting.processor import AlertProcessor
-from watchtower.metrics import MetricsApp, MetricsPage, RuntimeStats, gauges_of
+from watchtower.metrics import MetricsApp, MetricsPage, gauges_of
+from watchtower.probe.runtime import RuntimeStats
 
 
 def seeded(tmp_path: Path):  # type: ignore[no-untyped-def]

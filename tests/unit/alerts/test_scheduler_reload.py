@@ -57,6 +57,6 @@ def test_sweep_feeds_the_alert_processor(tmp_path: Path) -> None:
     s = store(tmp_path)
     proc = AlertProcessor(s, cfg)
     for _ in range(2):
-        run_sweep(cfg, s, {"dns.x": Failing()}, alerts=proc)
+        run_sweep(cfg, s, {"dns.x": Failing()}, on_stored=proc.process)
     (state,) = alert_states(s)
     assert state.firing and state.problems == 2 and state.reason == "broken"
