@@ -4,7 +4,8 @@ The two steps are separate so that judgement is unit-tested from recorded facts 
 fixtures under tests/fixtures/) and the facts become the evidence a report shows. `gather` may
 raise `ProbeError` when the probe cannot run; `judge` never touches the network, never reads the
 clock (the runner stamps the time of observation into the facts: `observed_at(facts)`) and never
-raises. So stored evidence judged again, a day later, gives the verdict it gave then.
+raises on facts the runner produced. So stored evidence judged again, a day later, gives the
+verdict it gave then.
 
 To add a check: write a subclass in the family's module under `checks/`, decorate it with
 `@register`, give it a catalog id, and add fixtures for each verdict branch.
