@@ -130,13 +130,14 @@ STORE_NAME = re.compile(r"^[0-9a-df-np-sv-z]{32}-")
 
 def rotation(closure: list[str], size: int, now: float, interval: float) -> tuple[int, list[str]]:
     """The chunk of the (sorted) closure this sweep verifies: chunk k of n where k advances
-    once per check interval, so every path is verified once every n intervals."""
+    once per check interval, so every path is verified at least once every n intervals."""
     paths = sorted(closure)
     if size <= 0 or size >= len(paths):
         return 0, paths
     chunks = -(-len(paths) // size)
     index = int(now // interval) % chunks
-    return index, paths[index * size:(index + 1) * size]
+    # the last chunk wraps around to the start, so every sweep verifies `size` paths
+    return index, [paths[(index * size + i) % len(paths)] for i in range(size)]
 
 
 def store_dir(closure: list[str]) -> str | None:

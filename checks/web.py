@@ -11,6 +11,9 @@ from urllib.parse import urlsplit
 
 from watchtower.checks.common import answer_problem, endpoint_host_port, fetch, header, origin
 
+from watchtower.compliance import http_headers, tls_criteria
+from watchtower.compliance.criteria import Criterion, GradedCheck
+from watchtower.compliance.ncsc_tls import Level
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Status, Target, TargetKind, Verdict
 from watchtower.net.tls import name_matches
@@ -21,7 +24,6 @@ from watchtower.probe.registry import register
 EXPIRY_WARN_DAYS = 14
 HSTS_MIN_AGE = 31536000
 SECURITY_TXT_CAP = 64 * 1024
-LEGACY_TLS = ("TLSv1", "TLSv1.1")
 MODERN_TLS = ("TLSv1.2", "TLSv1.3")
 
 
@@ -79,31 +81,39 @@ class TlsCertificate(Check):
 
 @register
 class TlsVersion(Check):
+    """The light (six-hourly) view of the versions criterion of web.tls.ncsc: the same
+    version probe (`TlsScanner.versions`, SSL 2.0 to TLS 1.3) and the same NCSC-NL table."""
+
     meta = CheckMeta(
         id="web.tls.version",
         family="web",
         title="No TLS version below 1.2 accepted",
-        query="negotiated versions",
-        verdicts="fail TLS < 1.2 accepted",
+        query="a handshake per version, SSL 2.0 to TLS 1.3 (the versions probe of web.tls.ncsc)",
+        verdicts=(
+            "fail any version below TLS 1.2 accepted (insufficient, NCSC-NL 2025-05 3.3.1); fail "
+            "neither 1.2 nor 1.3"
+        ),
         applies_to=(TargetKind.ENDPOINT,),
         interval=6 * 3600,
         timeout=20,
-        standards=("RFC 8996 2-3", "RFC 9325 3.1.1", "NCSC-NL TLS guidelines"),
+        standards=("RFC 8996 2-3", "RFC 9325 3.1.1", "NCSC-NL TLS guidelines 2025-05 3.3.1"),
     )
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
         host, port = endpoint_host_port(target)
-        accepted = {v: ctx.tls.accepts_version(host, port, v, deadline=ctx.deadline)
-                    for v in (*LEGACY_TLS, *MODERN_TLS)}
+        accepted = ctx.tls_scan.versions(host, port, deadline=ctx.deadline)
         return {"host": host, "port": port, "accepted": accepted}
 
     def judge(self, facts: Facts) -> Verdict:
         f = Findings()
         accepted = facts.get("accepted") or {}
-        legacy = [v for v in LEGACY_TLS if accepted.get(v)]
+        crit = tls_criteria.versions(accepted)
+        weak = [v for v, lv in (crit.evidence.get("levels") or {}).items()
+                if not Level(lv).passes]
         modern = [v for v in MODERN_TLS if accepted.get(v)]
-        if legacy:
-            f.fail(f"accepts {', '.join(legacy)} (deprecated by RFC 8996)")
+        if weak:
+            f.fail(f"accepts {', '.join(weak)} ({crit.level} by NCSC-NL {crit.section}; "
+                   "deprecated by RFC 8996)")
         if not modern:
             f.fail("accepts neither TLSv1.2 nor TLSv1.3")
         return f.verdict(f"accepts only {', '.join(modern)}")
@@ -213,75 +223,57 @@ class Hsts(Check):
         return f.verdict(f"HSTS max-age={age}" + (f" ({', '.join(extras)})" if extras else ""))
 
 
-def csp_directives(value: str) -> dict[str, list[str]]:
-    """Content-Security-Policy directives (CSP3 2.2.1); the first of a repeated name wins."""
-    out: dict[str, list[str]] = {}
-    for policy in value.split(","):
-        for part in policy.split(";"):
-            tokens = part.split()
-            if tokens:
-                out.setdefault(tokens[0].lower(), tokens[1:])
-    return out
-
-
-WEAK_REFERRER = {"unsafe-url", "no-referrer-when-downgrade"}
-KNOWN_REFERRER = WEAK_REFERRER | {"no-referrer", "same-origin", "origin", "strict-origin",
-                                  "origin-when-cross-origin", "strict-origin-when-cross-origin"}
-
-
 @register
-class SecurityHeaders(Check):
+class SecurityHeaders(GradedCheck):
+    """The application headers internet.nl tests, by internet.nl's rules
+    (`watchtower.compliance.http_headers`), and HTTP compression over HTTPS: its GET offers
+    every compression internet.nl offers (the client otherwise asks for identity), so it is
+    its own GET, not web.hsts's."""
+
     meta = CheckMeta(
         id="web.headers",
         family="web",
-        title="X-Content-Type-Options, Referrer-Policy and frame-ancestors set",
-        query="X-Content-Type-Options, Referrer-Policy, CSP frame-ancestors",
-        verdicts="warn missing or weak",
+        title="X-Frame-Options, X-Content-Type-Options, CSP, Referrer-Policy; no HTTP "
+              "compression",
+        query=(
+            "X-Frame-Options, X-Content-Type-Options, Content-Security-Policy, Referrer-Policy, "
+            "Content-Encoding of a GET offering every compression internet.nl offers"
+        ),
+        verdicts=(
+            "internet.nl's rules (watchtower/compliance/http_headers.py): warn no nosniff, a CSP "
+            "failing internet.nl's rules, a bad Referrer-Policy; info (ok) no framing protection, "
+            "HTTP compression, a strict-origin policy"
+        ),
         applies_to=(TargetKind.ENDPOINT,),
         interval=3600,
         timeout=15,
         standards=("Fetch Standard (X-Content-Type-Options)", "W3C Referrer Policy 3",
-                   "CSP Level 3 6.4.2 (frame-ancestors)", "RFC 7034"),
+                   "CSP Level 3", "RFC 7034", "NCSC-NL TLS guidelines 2025-05 3.4.1"),
     )
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
-        fetched, _ = fetch(ctx, target.spec.url, follow=False, keep=(
-            "x-content-type-options", "referrer-policy", "content-security-policy",
-            "x-frame-options"))
+        fetched, _ = fetch(ctx, target.spec.url, follow=False, keep=HEADERS,
+                           headers={"Accept-Encoding": http_headers.ACCEPT_ENCODING})
         return {"url": target.spec.url, "https": fetched}
 
-    def judge(self, facts: Facts) -> Verdict:
-        f = Findings()
+    def criteria(self, facts: Facts) -> list[Criterion]:
         https = facts.get("https") or {}
         if https.get("status") is None:
+            return []  # nothing answered: no headers to grade
+        host = urlsplit(facts.get("url") or https.get("url") or "").hostname or ""
+        return http_headers.header_criteria(https.get("headers") or {}, host)
+
+    def judge(self, facts: Facts) -> Verdict:
+        https = facts.get("https") or {}
+        if https.get("status") is None:
+            f = Findings()
             f.fail(f"no HTTPS answer: {https.get('problem')}")
             return f.verdict("")
-        xcto = header(https, "x-content-type-options")
-        if xcto is None:
-            f.warn("no X-Content-Type-Options")
-        elif xcto.strip().lower() != "nosniff":
-            f.warn(f"X-Content-Type-Options is {xcto!r}, not nosniff")
-        referrer = header(https, "referrer-policy")
-        if referrer is None:
-            f.warn("no Referrer-Policy")
-        else:
-            tokens = [t.strip().lower() for t in referrer.split(",")
-                      if t.strip().lower() in KNOWN_REFERRER]
-            if not tokens:
-                f.warn(f"Referrer-Policy {referrer!r} names no known policy")
-            elif tokens[-1] in WEAK_REFERRER:  # the last known token is the one applied
-                f.warn(f"Referrer-Policy {tokens[-1]} leaks full URLs")
-        csp = header(https, "content-security-policy")
-        ancestors = csp_directives(csp).get("frame-ancestors") if csp else None
-        xfo = (header(https, "x-frame-options") or "").strip().lower()
-        if ancestors is not None:
-            if "*" in ancestors or any(a in ("http:", "https:") for a in ancestors):
-                f.warn(f"CSP frame-ancestors {' '.join(ancestors)} lets any site frame pages")
-        elif xfo in ("deny", "sameorigin"):
-            f.ok("no CSP frame-ancestors; legacy X-Frame-Options covers framing")
-        else:
-            f.warn("no CSP frame-ancestors (nor X-Frame-Options): pages can be framed")
-        return f.verdict("nosniff, Referrer-Policy and framing protection set")
+        return self.judged(facts, "framing, sniffing, CSP and referrer protection set")
+
+
+HEADERS = ("x-content-type-options", "referrer-policy", "content-security-policy",
+           "x-frame-options", "content-encoding")
 
 
 @register

@@ -19,8 +19,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from watchtower.dashboards.auth import Action, User
 
+from watchtower.compliance.explanations import ExplanationError
 from watchtower.config import Fleet
 from watchtower.model import Status, utcnow
+from watchtower.probe import registry
 from watchtower.remediation.engine import (
     PolicyRefused,
     RemediationContext,
@@ -29,7 +31,9 @@ from watchtower.remediation.engine import (
     StepOutcome,
 )
 from watchtower.store import StateRow, Store, aware
+from watchtower.store import explanations as explanation_store
 from watchtower.store.dashboard import AcknowledgementRow, DashboardAuditRow
+from watchtower.store.explanations import ExplanationRow
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +114,35 @@ def acknowledge(engine: Engine, user: User, check_id: str, target: str, note: st
         s.commit()
         s.refresh(row)
     audit(engine, user, "acknowledge", subject, note)
+    return row
+
+
+def explain(engine: Engine, user: User, domain: str, criterion: str, why: str,
+            until: dt.date) -> ExplanationRow:
+    """Record a comply-or-explain explanation as `user` (operators only, audited)."""
+    subject = f"{criterion} on {domain}"
+    require(engine, user, Action.EXPLAIN, subject)
+    try:
+        row = explanation_store.record(engine, domain, criterion, user.name, why, until,
+                                       now=utcnow(), check_ids=registry.checks())
+    except ExplanationError as exc:
+        audit(engine, user, "explain", subject, str(exc), ok=False)
+        raise
+    audit(engine, user, "explain", subject, f"#{row.id} until {until.isoformat()}: {why}")
+    return row
+
+
+def revoke_explanation(engine: Engine, user: User, explanation_id: int, why: str
+                       ) -> ExplanationRow:
+    """Withdraw an explanation as `user` (operators only, audited)."""
+    subject = f"explanation #{explanation_id}"
+    require(engine, user, Action.EXPLAIN, subject)
+    try:
+        row = explanation_store.revoke(engine, explanation_id, user.name, why, now=utcnow())
+    except ExplanationError as exc:
+        audit(engine, user, "revoke-explanation", subject, str(exc), ok=False)
+        raise
+    audit(engine, user, "revoke-explanation", subject, why)
     return row
 
 

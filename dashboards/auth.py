@@ -45,6 +45,7 @@ class Action(StrEnum):
     REJECT = "reject"
     ACKNOWLEDGE = "acknowledge"
     SEND_REPORT = "send_report"
+    EXPLAIN = "explain"  # record or revoke a comply-or-explain explanation
 
 
 RIGHTS: dict[Role, frozenset[Action]] = {

@@ -22,6 +22,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
+from watchtower.compliance import explanations
+from watchtower.compliance.score import Placement
 from watchtower.model import Status
 from watchtower.store import (
     EvidenceRow,
@@ -32,6 +34,7 @@ from watchtower.store import (
     SweepRow,
     aware,
 )
+from watchtower.store import explanations as explanation_store
 from watchtower.store.alerting import GaugeRow
 from watchtower.store.dashboard import AcknowledgementRow
 
@@ -425,12 +428,34 @@ def recent_sweeps(engine: Engine, limit: int = 200) -> list[dict[str, Any]]:
     return rows
 
 
-def score_rows(engine: Engine) -> list[tuple[str, str, str, str]]:
-    """(target, kind, family, status) of every current verdict: what the score is made of."""
-    q = select(col(StateRow.target), col(StateRow.target_kind), col(StateRow.family),
-               col(StateRow.status))
+def score_rows(engine: Engine, where: Placement | None = None, today: dt.date | None = None
+               ) -> list[tuple[str, str, str, str]]:
+    """(target, kind, family, status) of every current verdict: what the score is made of.
+    With `where`, a failure or warning a comply-or-explain explanation valid `today` covers
+    reads `explained` (not scored), as in the reports."""
+    q = select(col(StateRow.check_id), col(StateRow.target), col(StateRow.target_kind),
+               col(StateRow.family), col(StateRow.status), col(StateRow.evidence_id))
+    valid = explanations.active(explanation_store.in_force(engine),
+                                today or dt.datetime.now(dt.UTC).date()) if where else {}
     with engine.connect() as conn:
-        return [(t, k, f, s) for t, k, f, s in conn.execute(q)]
+        rows = list(conn.execute(q))
+    out = []
+    for check, target, kind, family, status, evidence_id in rows:
+        if valid and where is not None and status in explanations.EXPLAINABLE_CHECK:
+            mine = explanations.for_domain(valid, where.of(target, kind)[0])
+            if mine and explanations.check_explanation(
+                    check, status, _evidence(engine, evidence_id), mine) is not None:
+                status = "explained"
+        out.append((target, kind, family, status))
+    return out
+
+
+def _evidence(engine: Engine, evidence_id: int | None) -> dict[str, Any]:
+    if not evidence_id:
+        return {}
+    with Session(engine) as s:
+        row = s.get(EvidenceRow, evidence_id)
+        return json.loads(row.body) if row else {}
 
 
 def trend_rows(engine: Engine, domain: str, start: dt.datetime

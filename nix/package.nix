@@ -43,6 +43,7 @@ python3Packages.buildPythonApplication {
     octodns-module
     octodns-powerdns
     ruamel-yaml
+    sslyze
     psycopg
     # streamlit's `auth` extra: st.login (the dashboard's OIDC sign-in) imports these
     authlib

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from watchtower.compliance import tls_criteria
+from watchtower.compliance.ncsc_tls import Level
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.tls import name_matches
 from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, observed_at
@@ -17,8 +19,7 @@ from watchtower.probe.registry import register
 from .common import mx_facts, null_mx, smtp_endpoints, smtp_port, spec_of
 
 EXPIRY_WARN_DAYS = 14
-RSA_GOOD_BITS = 2048
-_OLD_TLS = {"SSLv3", "TLSv1", "TLSv1.1"}
+_OLD_TLS = {"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"}
 
 
 def starttls_facts(target: Target, ctx: ProbeContext) -> Facts:
@@ -56,8 +57,13 @@ class SmtpStartTls(Check):
         id="mail.smtp.starttls",
         family="mail",
         title="Every MX greets with 220, offers STARTTLS and negotiates TLS 1.2 or newer",
-        query="connect port 25 of each MX, EHLO, STARTTLS",
-        verdicts="fail no 220 banner, STARTTLS not offered, handshake fails, TLS < 1.2",
+        query=(
+            "connect port 25 of each MX, EHLO, STARTTLS; the versions probe of mail.starttls.ncsc"
+        ),
+        verdicts=(
+            "fail no 220 banner, STARTTLS not offered, handshake fails, TLS < 1.2 negotiated or "
+            "accepted (SSL 2.0/3.0, TLS 1.0/1.1: insufficient, NCSC-NL 2025-05 3.3.1)"
+        ),
         applies_to=(TargetKind.MAIL_DOMAIN,),
         interval=3600,
         timeout=30,
@@ -82,8 +88,10 @@ class SmtpStartTls(Check):
                     f.fail(f"{who} negotiated {version}; TLS 1.2 or newer is required "
                            "(RFC 8996)")
                 old = [v for v in ep.get("legacy_versions", []) if v in _OLD_TLS]
-                if old:
-                    f.warn(f"{who} still accepts {', '.join(old)} (RFC 8996)")
+                if old:  # graded as the versions criterion of mail.starttls.ncsc is
+                    level = tls_criteria.versions(dict.fromkeys(old, True)).level
+                    f.fail(f"{who} still accepts {', '.join(old)} ({level} by NCSC-NL "
+                           "3.3.1; RFC 8996)")
             elif kind == "banner":
                 f.fail(f"{who}: no 220 banner ({ep.get('banner') or ep.get('error')})")
             elif kind == "protocol":
@@ -108,8 +116,9 @@ class SmtpCertificate(Check):
         title="The certificate each MX serves in STARTTLS is valid for its name",
         query="certificate seen in STARTTLS",
         verdicts=(
-            "fail expired or name mismatch with the MX host (required under MTA-STS); warn < 14 "
-            "days left, RSA < 2048"
+            "fail expired or name mismatch with the MX host (required under MTA-STS), a key "
+            "insufficient by NCSC-NL 3.3.2 (RSA < 2048); warn < 14 days left, a phase-out key (RSA"
+            " 2048-3071, secp224r1)"
         ),
         applies_to=(TargetKind.MAIL_DOMAIN,),
         interval=3600,
@@ -154,9 +163,11 @@ class SmtpCertificate(Check):
                     f.fail(message + "; MTA-STS requires a trusted chain (RFC 8461 4.2)")
                 else:
                     f.warn(message)
-            key_type, _, bits = leaf.get("key", "").partition("-")
-            if key_type == "rsa" and bits.isdigit() and int(bits) < RSA_GOOD_BITS:
-                f.warn(f"{who}: RSA key of {bits} bits (use at least {RSA_GOOD_BITS})")
+            keys = tls_criteria.cert_pubkey(chain)  # graded as mail.starttls.ncsc grades it
+            if keys.level is Level.INSUFFICIENT:
+                f.fail(f"{who}: {keys.detail} (NCSC-NL {keys.section})")
+            elif keys.level is Level.PHASE_OUT:
+                f.warn(f"{who}: {keys.detail} (NCSC-NL {keys.section})")
             shown.append(f"{ep['mx']} until {not_after:%Y-%m-%d}")
         return f.verdict("valid: " + ", ".join(shown))
 

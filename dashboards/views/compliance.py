@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import streamlit as st
-from watchtower.dashboards.auth import User
+from watchtower.dashboards.auth import Action, User
 
+from watchtower.compliance import frameworks
+from watchtower.compliance.explanations import ExplanationError
 from watchtower.compliance.score import (
     GROUP_TITLES,
     WEIGHT,
@@ -16,11 +18,16 @@ from watchtower.compliance.score import (
     section_scores,
     trend_streaks,
 )
+from watchtower.model import utcnow
+from watchtower.probe import registry
+from watchtower.store import explanations as explanation_store
 
 from .. import charts
+from ..actions import NotAllowed, explain, revoke_explanation
 from ..context import AppContext
 from ..data import recent_sweeps, score_rows, trend_rows
 from ..evidence import expiry_horizon
+from .common import plain
 
 
 def render(app: AppContext, user: User) -> None:
@@ -29,7 +36,7 @@ def render(app: AppContext, user: User) -> None:
                "fail 0 %; error (the probe could not run) is not counted. Lowest first. The "
                "same score as the compliance reports.")
     where = placement(app.fleet.targets())
-    scores = section_scores(score_rows(app.engine), where)
+    scores = section_scores(score_rows(app.engine, where), where)
     if not scores:
         st.info("No results yet.")
         return
@@ -57,6 +64,8 @@ def render(app: AppContext, user: User) -> None:
         st.caption("Share of fail + error in each sweep, by schedule (the whole fleet)")
         st.altair_chart(charts.sweep_trend_chart(sweeps), width="stretch")
 
+    _explanations(app, user, domains)
+
     st.subheader("Expiry horizon")
     horizon = expiry_horizon(app.engine)
     if horizon:
@@ -65,3 +74,54 @@ def render(app: AppContext, user: User) -> None:
         st.altair_chart(charts.expiry_chart(horizon), width="stretch")
     else:
         st.caption("No certificate or signature dates in the latest results.")
+
+
+def _explanations(app: AppContext, user: User, domains: list[str]) -> None:
+    """Comply or explain: the explanations in force, and (operators) record or revoke one."""
+    st.subheader("Comply or explain")
+    rows = explanation_store.rows(app.engine)
+    today = utcnow().date()
+    if rows:
+        st.dataframe([{"#": r.id, "domain": r.domain, "criterion": r.criterion,
+                       "until": r.until.isoformat(), "by": r.who, "why": r.why,
+                       "state": "valid" if r.explanation().valid_on(today) else "expired"}
+                      for r in rows], hide_index=True)
+    else:
+        st.caption("No explanations recorded.")
+    allowed = user.can(Action.EXPLAIN)
+    with st.form("explain", border=False):
+        c1, c2, c3 = st.columns([2, 2, 1])
+        domain = c1.selectbox("Domain", domains, key="exp_domain", disabled=not allowed)
+        criterion = c2.selectbox("Criterion (internet.nl test or check id)", _criteria(),
+                                 key="exp_criterion", disabled=not allowed)
+        until = c3.date_input("Until", value=today + dt.timedelta(days=90), key="exp_until",
+                              disabled=not allowed)
+        why = st.text_input("Why the criterion is not met", key="exp_why",
+                            disabled=not allowed)
+        pressed = st.form_submit_button("Record explanation", disabled=not allowed,
+                                        help=None if allowed else "operators only")
+    if not allowed:
+        st.caption("Viewers cannot record explanations.")
+    if pressed and isinstance(until, dt.date):
+        try:
+            explain(app.engine, user, str(domain), str(criterion), why, until)
+        except (NotAllowed, ExplanationError) as exc:
+            st.error(plain(exc))
+            return
+        st.rerun()
+    if allowed and rows:
+        with st.form("revoke-explanation", border=False):
+            c1, c2 = st.columns([1, 3])
+            which = c1.selectbox("Revoke #", [r.id for r in rows], key="rev_id")
+            reason = c2.text_input("Why it is withdrawn", key="rev_why")
+            if st.form_submit_button("Revoke") and which is not None:
+                try:
+                    revoke_explanation(app.engine, user, int(which), reason)
+                except (NotAllowed, ExplanationError) as exc:
+                    st.error(plain(exc))
+                    return
+                st.rerun()
+
+
+def _criteria() -> list[str]:
+    return [*frameworks.BY_ID, *registry.checks()]

@@ -69,6 +69,7 @@ DEBIAN_PACKAGE: dict[str, str] = {
     "runuser": "util-linux",
     "chromium": "chromium",
     "pdftoppm": "poppler-utils",
+    "nginx": "nginx-light",
 }
 
 # Python distributions (installed with pip into the venv) behind importable modules/scripts.

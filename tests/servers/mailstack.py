@@ -34,7 +34,7 @@ import socket
 import ssl
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -84,6 +84,7 @@ class MailStack(Server):
         sieve: bool = False,
         nameserver: str | None = None,
         host: str = "127.0.0.1",
+        mx_cases: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.domain = domain
@@ -124,6 +125,10 @@ class MailStack(Server):
         self.forward_port: int | None = free_port(host) if signer == "rspamd" else None
         self.forward_address = f"forward@{domain}"
         self._ca = ca
+        #: Further MX listeners, one per TLS case: name -> main.cf parameters that listener
+        #: overrides (`-o name=value`), e.g. its own certificate chain or protocols.
+        self.mx_cases = {name: dict(params) for name, params in (mx_cases or {}).items()}
+        self.mx_case_ports = {name: free_port(host) for name in self.mx_cases}
         self.root: Path | None = None
         self.dovecot: ManagedProcess | None = None
         self.opendkim: ManagedProcess | None = None
@@ -528,6 +533,12 @@ smtpd_peername_lookup = no
                 f"-o smtp_bind_address={ARC_SEALER_ADDRESS} -o smtp_tls_security_level=none "
                 f"-o smtp_helo_name=relay.{self.domain}"
             )
+        for name, params in self.mx_cases.items():
+            overrides = " ".join(f"-o {{ {k} = {v} }}" for k, v in params.items())
+            listeners.append(
+                f"{self.host}:{self.mx_case_ports[name]} inet n - n - - smtpd "
+                f"-o syslog_name=postfix/{name} -o {{ smtpd_milters = }} {overrides}"
+            )
         if self.open_relay_port:
             listeners.append(
                 f"{self.host}:{self.open_relay_port} inet n - n - - smtpd -o syslog_name=postfix/openrelay "
@@ -605,7 +616,8 @@ postlog   unix-dgram n - n - 1 postlogd
         # The master accepts on every port even when an smtpd dies at start-up (bad config),
         # so readiness is a 220 banner from each plain listener, not just an open port.
         banners = [p for p in (self.submission_port, self.submission_plain_auth_port,
-                               self.mx_port, self.open_relay_port, self.forward_port) if p]
+                               self.mx_port, self.open_relay_port, self.forward_port,
+                               *self.mx_case_ports.values()) if p]
         ok, err = poll(
             lambda: (
                 port_open(self.host, self.smtps_port)

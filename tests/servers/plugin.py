@@ -29,6 +29,7 @@ from tests.servers.powerdns import PowerDNS, second_instance
 from tests.servers.prometheus import Prometheus, PromTools
 from tests.servers.s3 import S3Server
 from tests.servers.synapse import Synapse
+from tests.servers.tls_world import TlsWorld
 from tests.servers.unbound import Unbound
 
 STARTUP_TIMES: dict[str, float] = {}
@@ -268,3 +269,15 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     with S3Server(tmp_path_factory.mktemp("s3")) as server:
         _record("s3_server", server.startup_seconds)
         yield server
+
+
+@pytest.fixture(scope="session")
+def tls_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsWorld]:
+    """nginx (one site per TLS case) + Postfix (one MX per case) under one test PKI, with a
+    DNS server naming them: the real servers of the NCSC-NL TLS-criteria tests."""
+    require("nginx", "openssl", "postfix", "postconf", "dovecot", "/usr/lib/dovecot/imap",
+            "/usr/lib/dovecot/lmtp", "opendkim", "opendkim-genkey", why="TLS criteria fixture")
+    require_module("trustme", why="TLS criteria fixture (the mail stack's own CA)")
+    with TlsWorld(tmp_path_factory.mktemp("tls")) as world:
+        _record("tls_world", world.startup_seconds)
+        yield world

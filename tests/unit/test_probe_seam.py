@@ -38,7 +38,8 @@ def test_every_client_is_on_the_context_with_its_own_timeout() -> None:
         ctx = clients.context(0.0)
         assert ctx.dns.timeout == 1.5
         assert ctx.http.timeout == 2.5
-        assert ctx.tls.timeout == 3.5
+        assert ctx.tls.timeout == 3.5 and ctx.tls_scan.timeout == 3.5
+        assert ctx.smtp.prober.scanner is ctx.tls_scan  # MX legacy versions from the scan
         assert ctx.smtp.timeout == 4.5 and ctx.smtp.prober.timeout == 4.5
         assert ctx.imap.timeout == 5.5
         assert ctx.sieve.timeout == 6.5
@@ -196,7 +197,7 @@ def test_an_api_request_that_gets_no_answer_is_a_probe_error() -> None:
 CLIENT_BUILDERS = {"Resolver", "HttpClient", "TlsProber", "SmtpProber", "SmtpClient",
                    "StartTlsDialogue", "SubmissionSession", "ImapSession", "ImapStartTls",
                    "ImapClient", "ManageSieveSession", "ManageSieveClient", "S3Client",
-                   "S3Clients", "PowerDnsApi", "LocalTransport", "SshTransport",
+                   "S3Clients", "TlsScanner", "PowerDnsApi", "LocalTransport", "SshTransport",
                    "open_transport", "open_host", "create_connection"}
 CLOCK_READS = {"utcnow", "now", "today"}
 

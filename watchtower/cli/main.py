@@ -9,13 +9,13 @@ import sys
 from collections.abc import Sequence
 
 from watchtower import __version__
-from watchtower.cli import dashboard, dns, fleet, lab, probe, remediate, report
+from watchtower.cli import dashboard, dns, explain, fleet, lab, probe, remediate, report
 from watchtower.cli.common import EXIT_USAGE
 from watchtower.daemon import DaemonError
 from watchtower.errors import ConfigError
 
 #: Order of `watchtower --help`.
-COMMAND_MODULES = (fleet, probe, report, remediate, dashboard, dns, lab)
+COMMAND_MODULES = (fleet, probe, report, remediate, dashboard, dns, explain, lab)
 
 
 def build_parser() -> argparse.ArgumentParser:

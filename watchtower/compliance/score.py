@@ -7,6 +7,8 @@ The rule, and why:
 - `error` is left out: the probe could not run, which says nothing about compliance (the
   catalog's rule). It is counted and shown apart; a group whose results all errored has no
   score (None), not 0 %.
+- `explained` is left out too: a failure or warning an operator explained ("comply or
+  explain", valid that day) is counted apart and not scored as a failure.
 - Results are grouped the way a customer thinks of them (`FAMILY_GROUPS`: the fediverse and
   Matrix checks are "federation", hosts belong with drift), and placed in a *section*: the
   declared domain (zone or mail domain) a target lives under, found from the target's own host
@@ -62,6 +64,9 @@ class Tally:
     warn: int = 0
     fail: int = 0
     error: int = 0
+    #: failures and warnings a valid comply-or-explain explanation covers: counted, not
+    #: scored (watchtower.compliance.explanations).
+    explained: int = 0
 
     def add(self, status: Status | str, n: int = 1) -> None:
         name = str(status)
@@ -85,7 +90,8 @@ class Tally:
         return None if value is None else round(value)
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "warn": self.warn, "fail": self.fail, "error": self.error}
+        return {"ok": self.ok, "warn": self.warn, "fail": self.fail, "error": self.error,
+                "explained": self.explained}
 
 
 def tally(statuses: Iterable[Status | str]) -> Tally:

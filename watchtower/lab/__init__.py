@@ -78,7 +78,7 @@ class Lab:
                              port_or_free("127.0.0.1", dns_port))
         self.sites = LabSites(self.domains, self.dir)
         self.web = WebFront("127.0.0.1", port_or_free("127.0.0.1", https_port),
-                            port_or_free("127.0.0.1", http_port))
+                            port_or_free("127.0.0.1", http_port), v6_address=LAB_V6_ADDRESS)
         self.smtp: LabSmtp | None = None
         self.mailhost: LabMailHost | None = None
         self.metrics_listen = metrics_listen

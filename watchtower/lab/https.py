@@ -198,12 +198,31 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         log.debug("lab http: error from %s", client_address)
 
 
-class WebFront:
-    """HTTPS on `https_port` and HTTP on `http_port`, with per-host certificates and apps."""
+class _Server6(_Server):
+    address_family = socket.AF_INET6
 
-    def __init__(self, address: str = "127.0.0.1", https_port: int = 0, http_port: int = 0
-                 ) -> None:
+
+#: The healthy lab's TLS 1.2 suites: ECDHE with AES-GCM or ChaCha20 only, "sufficient" by
+#: the NCSC-NL TLS guidelines (OpenSSL's default list still has SHA-1 CBC suites, which are
+#: insufficient). TLS 1.3 keeps its defaults (all good or sufficient).
+LAB_TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+
+def _server_context() -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(LAB_TLS12_CIPHERS)
+    return ctx
+
+
+class WebFront:
+    """HTTPS on `https_port` and HTTP on `http_port`, with per-host certificates and apps;
+    with `v6_address`, on that IPv6 address too (same ports), as the lab's AAAA records say."""
+
+    def __init__(self, address: str = "127.0.0.1", https_port: int = 0, http_port: int = 0,
+                 *, v6_address: str | None = None) -> None:
         self.address = address
+        self.v6_address = v6_address
         self.https_port = https_port
         self.http_port = http_port
         self.https_apps = HostDispatch()
@@ -214,7 +233,7 @@ class WebFront:
         self._servers: list[_Server] = []
 
     def add_certificate(self, host: str, cert_path: str, key_path: str) -> None:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx = _server_context()
         ctx.load_cert_chain(cert_path, key_path)
         self._contexts[host.lower()] = ctx
         if self._default is None:
@@ -228,7 +247,7 @@ class WebFront:
     def start(self) -> None:
         if self._default is None:
             raise RuntimeError("the web front needs at least one certificate")
-        base = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        base = _server_context()
         base.sni_callback = self._sni
         # The default certificate answers clients that send no SNI.
         first_host = next(iter(self._contexts))
@@ -239,7 +258,14 @@ class WebFront:
         http = _Server((self.address, self.http_port), None)
         http.set_app(self.http_apps)
         self.http_port = http.server_address[1]
-        for srv in (https, http):
+        servers = [https, http]
+        if self.v6_address:
+            for port, tls, apps in ((self.https_port, base, self.https_apps),
+                                    (self.http_port, None, self.http_apps)):
+                srv6 = _Server6((self.v6_address, port), tls)
+                srv6.set_app(apps)
+                servers.append(srv6)
+        for srv in servers:
             threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2},
                              daemon=True, name="lab-web").start()
             self._servers.append(srv)

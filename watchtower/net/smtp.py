@@ -26,11 +26,12 @@ from watchtower.errors import ProbeError, ProbeTimeout
 from watchtower.net.deadline import remaining
 from watchtower.net.shared import SharedCalls
 from watchtower.net.tls import TlsFacts, TlsProber
+from watchtower.net.tlsscan import TlsScanner
 
 MAX_REPLY_BYTES = 8192
 MAX_REPLY_LINES = 100
 DEFAULT_TIMEOUT = 10.0
-LEGACY_VERSIONS = ("TLSv1", "TLSv1.1")
+LEGACY_VERSIONS = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1")
 # RFC 2606 names: outside every fleet, and nobody's mailbox.
 RELAY_FROM = "watchtower-relay-probe@example.org"
 RELAY_TO = "watchtower-relay-probe@example.net"
@@ -331,8 +332,11 @@ class SmtpProber:
 
     def __init__(self, tls: TlsProber, *, helo: str | None = None,
                  timeout: float = DEFAULT_TIMEOUT, legacy_versions: tuple[str, ...] =
-                 LEGACY_VERSIONS) -> None:
+                 LEGACY_VERSIONS, scanner: TlsScanner | None = None) -> None:
         self.tls = tls
+        #: The sweep's full TLS scanner, whose version probe tells the legacy versions (none
+        #: are looked for without one).
+        self.scanner = scanner
         self.helo = helo or default_helo()
         self.timeout = timeout
         self.legacy_versions = legacy_versions
@@ -366,17 +370,14 @@ class SmtpProber:
             out.capabilities = dialogue.ehlo.keywords() if dialogue.ehlo else []
             out.starttls_offered = ("STARTTLS" in out.capabilities) if dialogue.ehlo else None
             out.transcript = dialogue.transcript
-        if out.tls is None:
+        if out.tls is None or not self.legacy_versions or self.scanner is None:
             return out
-        for version in self.legacy_versions:
-            try:
-                if self.tls.accepts_version(host, port, version, deadline=deadline,
-                                            address=address,
-                                            starttls=StartTlsDialogue(self.helo, deadline,
-                                                                      self.timeout)):
-                    out.legacy_versions.append(version)
-            except (ProbeError, ValueError):
-                continue  # cannot tell: say nothing rather than guess
+        try:  # the version probe of the full TLS scan (mail.starttls.ncsc), shared per sweep
+            accepted = self.scanner.versions(host, port, address=address, starttls="smtp",
+                                             deadline=deadline)
+        except ProbeError:
+            return out  # cannot tell: say nothing rather than guess
+        out.legacy_versions = [v for v in self.legacy_versions if accepted.get(v)]
         return out
 
     def _relay(self, mx: str, address: str, port: int, deadline: float | None,

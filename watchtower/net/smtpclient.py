@@ -21,15 +21,17 @@ from watchtower.net.smtp import (
 )
 from watchtower.net.submission import SubmissionSession, TlsMode
 from watchtower.net.tls import TlsProber
+from watchtower.net.tlsscan import TlsScanner
 
 
 class SmtpClient:
     """SMTP for one sweep: memoised MX probes, fresh dialogues and submission sessions."""
 
     def __init__(self, tls: TlsProber, *, timeout: float = DEFAULT_TIMEOUT,
-                 helo: str | None = None) -> None:
+                 helo: str | None = None, scanner: TlsScanner | None = None) -> None:
         self.timeout = timeout
         self.tls = tls
+        self.scanner = scanner
         self.ca_bundle = tls.ca_bundle
         self._helo = helo
         self._prober: SmtpProber | None = None
@@ -48,7 +50,8 @@ class SmtpClient:
         """The sweep's one MX prober, whose memo every MX check shares."""
         with self._lock:
             if self._prober is None:
-                self._prober = SmtpProber(self.tls, helo=self.helo, timeout=self.timeout)
+                self._prober = SmtpProber(self.tls, helo=self.helo, timeout=self.timeout,
+                                          scanner=self.scanner)
             return self._prober
 
     def starttls(self, mx: str, address: str, port: int, *, deadline: float | None

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from watchtower.compliance import frameworks
 from watchtower.errors import ConfigError, ProbeError
 from watchtower.model import Target, TargetKind, Verdict, as_json_safe
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from watchtower.net.s3 import S3Clients
     from watchtower.net.smtpclient import SmtpClient
     from watchtower.net.tls import TlsFacts, TlsProber
+    from watchtower.net.tlsscan import TlsScanner
     from watchtower.probe.clients import DnsApis, Hosts
 
 Facts = dict[str, Any]
@@ -97,6 +99,10 @@ class CheckMeta:
             "interval": self.interval,
             "timeout": self.timeout,
             "standards": list(self.standards),
+            # The internet.nl tests this check computes and the "pas toe of leg uit" standards
+            # it gives evidence for (one table: watchtower.compliance.frameworks).
+            "internetnl": [t.to_json() for t in frameworks.tests_of_check(self.id)],
+            "pas_toe_of_leg_uit": frameworks.standards_of_check(self.id),
         }
 
 
@@ -130,6 +136,8 @@ class ProbeContext:
     dns: Resolver
     http: HttpClient
     tls: TlsProber
+    #: Full TLS scans (sslyze), one per server per sweep.
+    tls_scan: TlsScanner
     smtp: SmtpClient
     imap: ImapClient
     sieve: ManageSieveClient

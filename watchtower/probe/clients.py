@@ -28,6 +28,7 @@ from watchtower.net.s3 import S3Clients
 from watchtower.net.shared import SharedCalls
 from watchtower.net.smtpclient import SmtpClient
 from watchtower.net.tls import TlsProber
+from watchtower.net.tlsscan import CONNECTION_TIMEOUT, TlsScanner
 from watchtower.net.transport import HostAccess, Transport, open_transport
 from watchtower.probe.api import ProbeContext, reveal
 
@@ -167,7 +168,9 @@ class SweepClients:
         self.http = HttpClient(self.dns, ca_bundle=s.ca_bundle, timeout=s.http_timeout,
                                max_body=s.max_body_bytes)
         self.tls = TlsProber(self.dns, ca_bundle=s.ca_bundle, timeout=s.tls_timeout)
-        self.smtp = SmtpClient(self.tls, timeout=s.smtp_timeout)
+        self.tls_scan = TlsScanner(self.dns, ca_bundle=s.ca_bundle,
+                                   timeout=min(s.tls_timeout, CONNECTION_TIMEOUT))
+        self.smtp = SmtpClient(self.tls, timeout=s.smtp_timeout, scanner=self.tls_scan)
         self.imap = ImapClient(ca_bundle=s.ca_bundle, timeout=s.imap_timeout)
         self.sieve = ManageSieveClient(ca_bundle=s.ca_bundle, timeout=s.sieve_timeout)
         self.s3 = S3Clients(self.http, timeout=s.s3_timeout)
@@ -175,8 +178,8 @@ class SweepClients:
         self.dns_api = DnsApis(fleet.dns_apis, s.dns_api_timeout)
 
     def context(self, deadline: float) -> ProbeContext:
-        return ProbeContext(self.fleet, self.dns, self.http, self.tls, self.smtp, self.imap,
-                            self.sieve, self.s3, self.hosts, self.dns_api, deadline)
+        return ProbeContext(self.fleet, self.dns, self.http, self.tls, self.tls_scan, self.smtp,
+                            self.imap, self.sieve, self.s3, self.hosts, self.dns_api, deadline)
 
     def close(self) -> None:
         self.hosts.close()

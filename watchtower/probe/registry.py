@@ -38,6 +38,7 @@ BUILTIN_CHECK_MODULES = (
     "watchtower.checks.drift",
     "watchtower.checks.host",
     "watchtower.checks.dns_declared",
+    "watchtower.checks.tls_ncsc",
 )
 BUILTIN_REMEDIATION_MODULES: tuple[str, ...] = (
     "watchtower.remediations.nixos",

@@ -11,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Iterable
 
 from sqlmodel import Session, col, select
 
+from watchtower.compliance import explanations
 from watchtower.compliance.score import Tally, placement
 from watchtower.config import Fleet
 from watchtower.model import Status, Target
@@ -32,6 +34,7 @@ from watchtower.report.model import (
     Uptime,
 )
 from watchtower.store import ResultRow, Store, aware
+from watchtower.store import explanations as explanation_store
 from watchtower.store.remediation import RemediationRow
 from watchtower.store.reports import ReportRow
 
@@ -76,6 +79,7 @@ def build_report(store: Store, fleet: Fleet, customer: str | None, period: Perio
             evidence=store.evidence(row.evidence_id) if row.evidence_id else {},
         )
         sections[section_for[row.target]].lines.append(line)
+    _explain(store, sections.values(), now or dt.datetime.now(dt.UTC))
     for s in sections.values():
         s.lines.sort(key=lambda x: (x.group, x.check, x.target))
     ordered = sorted(sections.values(), key=lambda s: (s.kind != "domain", s.name))
@@ -89,6 +93,19 @@ def build_report(store: Store, fleet: Fleet, customer: str | None, period: Perio
         remediations=_remediations(store, targets, period),
     )
     return report
+
+
+def _explain(store: Store, sections: Iterable[Section], now: dt.datetime) -> None:
+    """Comply or explain: the explanations valid on the report's day, per domain, and the
+    failures and warnings they cover (not scored; shown as explained with the reason)."""
+    valid = explanations.active(explanation_store.in_force(store.engine), now.date())
+    for section in sections:
+        section.explanations = explanations.for_domain(valid, section.name)
+        if not section.explanations:
+            continue
+        for line in section.lines:
+            line.explanation = explanations.check_explanation(
+                line.check, str(line.status), line.evidence, section.explanations)
 
 
 def _rows_in_period(store: Store, targets: set[str], period: Period) -> list[ResultRow]:

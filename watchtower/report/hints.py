@@ -58,6 +58,10 @@ HINTS: dict[str, str] = {
     "mail.tls-rpt": "Publish _smtp._tls.<domain> TXT \"v=TLSRPTv1; rua=mailto:...\".",
     "mail.smtp.starttls": "Enable STARTTLS on every MX with TLS 1.2 or newer.",
     "mail.smtp.certificate": "Renew the MX certificate and make it name the MX host.",
+    "mail.starttls.ncsc": "On every MX: TLS 1.2 or 1.3 only, ECDHE suites with AES-GCM or "
+                          "ChaCha20, no DH groups below ffdhe3072, an RSA-3072 or ECDSA key "
+                          "(Postfix: smtpd_tls_protocols, tls_high_cipherlist; NCSC-NL TLS "
+                          "guidelines 2025-05).",
     "mail.dane": "Sign the zone with DNSSEC and publish TLSA 3 1 1 records for the current and "
                  "the next key at _25._tcp.<mx>.",
     "mail.fcrdns": "Ask the address owner for a PTR record naming the MX host, whose A/AAAA "
@@ -79,11 +83,16 @@ HINTS: dict[str, str] = {
     # web.*
     "web.tls.certificate": "Renew the certificate (automate it with ACME) and make it cover "
                            "every host name served.",
-    "web.tls.version": "Disable TLS 1.0 and 1.1; allow only TLS 1.2 and 1.3.",
+    "web.tls.version": "Disable SSL 3.0, TLS 1.0 and 1.1; allow only TLS 1.2 and 1.3.",
+    "web.tls.ncsc": "Offer TLS 1.3 (and 1.2 with ECDHE and AES-GCM or ChaCha20 suites only), "
+                    "sign the key exchange with SHA-256 or better, turn 0-RTT off, use RSA "
+                    "keys of 3072 bits or ECDSA P-256 and serve the full chain (NCSC-NL TLS "
+                    "guidelines 2025-05).",
     "web.https.redirect": "Redirect every http:// request to https:// on the same host first.",
     "web.hsts": "Send Strict-Transport-Security: max-age=31536000 (one year) or more.",
-    "web.headers": "Send X-Content-Type-Options: nosniff, a Referrer-Policy and CSP "
-                   "frame-ancestors (or X-Frame-Options).",
+    "web.headers": "Send X-Content-Type-Options: nosniff, Referrer-Policy: no-referrer (or "
+                   "same-origin) and a Content-Security-Policy with default-src, "
+                   "frame-ancestors, base-uri and form-action set to 'self' or 'none'.",
     "web.security-txt": "Serve /.well-known/security.txt with a Contact and a future Expires.",
     # fedi.*
     "fedi.webfinger": "Serve /.well-known/webfinger as JRD with a self link of type "

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from watchtower import __version__
+from watchtower.compliance import states
+from watchtower.compliance.explanations import Explanation
 from watchtower.compliance.score import SectionScore, Tally, family_group, tally
 from watchtower.model import Status
 
@@ -40,7 +42,7 @@ def groups_of(lines: list[CheckLine]) -> dict[str, Tally]:
     """The lines' verdicts counted per family group, in the groups' order."""
     section = SectionScore("", "domain")
     for line in lines:
-        section.add(line.family, line.status)
+        section.add(line.family, line.scored_status)
     return section.ordered_groups()
 
 
@@ -61,6 +63,13 @@ class CheckLine:
     hint: str
     remediations: tuple[str, ...]
     evidence: dict[str, Any] = field(default_factory=dict)
+    #: A valid comply-or-explain record covering this failure or warning (not scored).
+    explanation: Explanation | None = None
+
+    @property
+    def scored_status(self) -> str:
+        """What the score counts: the status, or `explained` while an explanation covers it."""
+        return "explained" if self.explanation is not None else str(self.status)
 
     @property
     def group(self) -> str:
@@ -79,6 +88,7 @@ class CheckLine:
             "last_seen": self.last_seen.isoformat(), "standards": list(self.standards),
             "hint": self.hint, "remediations": list(self.remediations),
             "evidence": self.evidence,
+            "explanation": self.explanation.to_json() if self.explanation else None,
         }
 
 
@@ -90,14 +100,28 @@ class Section:
     kind: str  # domain | host
     targets: list[tuple[str, str]]  # (name, kind)
     lines: list[CheckLine] = field(default_factory=list)
+    #: criterion -> the explanation valid on the report's day, for this domain.
+    explanations: dict[str, Explanation] = field(default_factory=dict)
 
     @property
     def counts(self) -> Tally:
-        return tally(x.status for x in self.lines)
+        return tally(x.scored_status for x in self.lines)
 
     @property
     def groups(self) -> dict[str, Tally]:
         return groups_of(self.lines)
+
+    @property
+    def frameworks(self) -> dict[str, list[states.TestState]]:
+        """internet.nl web and mail: every test in its state for this domain."""
+        if self.kind != "domain":
+            return {}
+        return states.framework_states(self.lines, self.explanations)
+
+    @property
+    def standards(self) -> list[states.StandardState]:
+        """"pas toe of leg uit": each standard's state for this domain."""
+        return states.standard_states(self.frameworks)
 
     @property
     def problems(self) -> list[CheckLine]:
@@ -113,6 +137,8 @@ class Section:
                          for g, c in self.groups.items()],
             "targets": [{"name": n, "kind": k} for n, k in self.targets],
             "results": [x.to_json() for x in self.lines],
+            "frameworks": (states.to_json(self.lines, self.explanations)
+                           if self.kind == "domain" else {}),
         }
 
 
@@ -222,7 +248,7 @@ class Report:
 
     @property
     def counts(self) -> Tally:
-        return tally(x.status for x in self.lines)
+        return tally(x.scored_status for x in self.lines)
 
     @property
     def score(self) -> int | None:

@@ -14,6 +14,7 @@ import unicodedata
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
+from watchtower.compliance.frameworks import PAS_TOE_OF_LEG_UIT
 from watchtower.compliance.score import GROUP_TITLES, Tally
 from watchtower.report.model import Report
 from watchtower.report.render import STATUS_LABELS, fmt_percent, fmt_score, fmt_time, short_evidence
@@ -244,6 +245,9 @@ def _findings(pdf: ReportPdf, report: Report) -> None:
                            new_y=YPos.NEXT)
             pdf.text_line(f"{x.check} on {x.target}", 8, colour=GREY, height=4)
             pdf.text_line(x.summary, 9, height=4.4)
+            if x.explanation is not None:
+                pdf.text_line(f"Comply or explain: {x.explanation.text} (not scored)", 8, "B",
+                              (106, 27, 154), 4)
             if x.standards:
                 pdf.text_line("Standard: " + "; ".join(x.standards), 8, colour=(60, 64, 67),
                               height=4)
@@ -260,6 +264,26 @@ def _findings(pdf: ReportPdf, report: Report) -> None:
             pdf.set_draw_color(*RULE)
             pdf.line(pdf.l_margin, pdf.get_y() + 1, pdf.w - pdf.r_margin, pdf.get_y() + 1)
             pdf.ln(1.5)
+
+
+def _frameworks(pdf: ReportPdf, report: Report) -> None:
+    """Per domain: internet.nl web and mail (tests not passed, with their ids; the count of
+    passed ones) and "pas toe of leg uit" (every standard)."""
+    for s in report.sections:
+        if not s.frameworks:
+            continue
+        pdf.heading(f"{s.name}  -  internet.nl and {PAS_TOE_OF_LEG_UIT}")
+        for name, tests in s.frameworks.items():
+            passed = sum(1 for t in tests if str(t.status) == "passed")
+            pdf.text_line(f"{name}: {passed} of {len(tests)} tests passed", 9.5, "B")
+            for t in tests:
+                if str(t.status) != "passed":
+                    detail = f" - {t.detail}" if t.detail else ""
+                    pdf.text_line(f"{t.status}  {t.test.id}: {t.test.title}{detail}"[:400], 8,
+                                  colour=GREY, height=4)
+        pdf.text_line(PAS_TOE_OF_LEG_UIT, 9.5, "B")
+        pdf.text_line("  ".join(f"{st.standard}: {st.status}" for st in s.standards), 8,
+                      height=4)
 
 
 def _uptime(pdf: ReportPdf, report: Report) -> None:
@@ -319,6 +343,7 @@ def render_pdf(report: Report) -> bytes:
     _domain_table(pdf, report)
     _changes(pdf, report)
     _findings(pdf, report)
+    _frameworks(pdf, report)
     _uptime(pdf, report)
     _drift_and_remediations(pdf, report)
     return bytes(pdf.output())

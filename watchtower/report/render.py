@@ -14,6 +14,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from watchtower.compliance.frameworks import PAS_TOE_OF_LEG_UIT
 from watchtower.compliance.score import GROUP_TITLES
 from watchtower.model import Status
 from watchtower.report.model import Report
@@ -21,6 +22,10 @@ from watchtower.report.model import Report
 STATUS_COLOURS = {"ok": "#1e7d32", "warn": "#b26a00", "fail": "#c62828", "error": "#5f6368"}
 STATUS_BACKGROUNDS = {"ok": "#e8f5e9", "warn": "#fff4e5", "fail": "#fdecea", "error": "#f1f3f4"}
 STATUS_LABELS = {"ok": "PASS", "warn": "WARN", "fail": "FAIL", "error": "NOT RUN"}
+#: internet.nl's test statuses as the framework sections show them.
+TEST_COLOURS = {"passed": "#1e7d32", "info": "#1a73e8", "warning": "#b26a00",
+                "failed": "#c62828", "not_tested": "#5f6368", "error": "#5f6368",
+                "explained": "#6a1b9a"}
 EVIDENCE_CHARS = 600
 
 
@@ -69,6 +74,7 @@ def _env() -> Environment:
                        score=fmt_score, percent=fmt_percent)
     env.globals.update(colours=STATUS_COLOURS, backgrounds=STATUS_BACKGROUNDS,
                        labels=STATUS_LABELS, group_titles=GROUP_TITLES,
+                       test_colours=TEST_COLOURS, pas_toe=PAS_TOE_OF_LEG_UIT,
                        score_colour=score_colour, Status=Status)
     return env
 

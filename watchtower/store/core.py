@@ -40,6 +40,7 @@ from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 from watchtower.model import Result, Status, utcnow
 from watchtower.store import (
     alerting,  # its tables join the metadata (migration step 2)
+    explanations,  # its table joins the metadata (migration step 9)
     heartbeats,  # its table joins the metadata (migration step 8)
     remediation,  # its tables join the metadata (migration step 3)
     reports,  # its table joins the metadata (migration step 4)
@@ -47,7 +48,7 @@ from watchtower.store import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 T = TypeVar("T")
 
 
@@ -237,10 +238,17 @@ def _create_heartbeat_table(engine: Engine) -> None:
         engine, tables=[SQLModel.metadata.tables[t] for t in heartbeats.HEARTBEAT_TABLES])
 
 
+def _create_explanation_table(engine: Engine) -> None:
+    """Step 9: comply-or-explain records (watchtower/store/explanations.py). Idempotent."""
+    SQLModel.metadata.create_all(
+        engine, tables=[SQLModel.metadata.tables[t] for t in explanations.EXPLANATION_TABLES])
+
+
 MIGRATIONS: list[Callable[[Engine], None]] = [_create_tables, _create_alert_tables,
                                               _create_remediation_tables, _create_report_tables,
                                               _create_dashboard_tables, _retention_schema,
-                                              _evidence_reference_index, _create_heartbeat_table]
+                                              _evidence_reference_index, _create_heartbeat_table,
+                                              _create_explanation_table]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 

@@ -27,6 +27,21 @@ DELIBERATE: dict[str, tuple[str, str]] = {
 }
 
 
+#: label -> why the oracle itself is wrong there, for checkdmarc releases before 6. (The
+#: project holds cryptography below 47 for sslyze, and checkdmarc 6 needs 50: pip then picks
+#: 5.17.) checkdmarc 6 agrees with watchtower on these.
+ORACLE_BEFORE_6: dict[str, str] = {
+    "missing-include": "RFC 7208 5.2: an include whose domain does not exist is a permerror; "
+                       "checkdmarc 5 calls the record valid",
+}
+
+
+def _oracle_wrong(label: str) -> bool:
+    from importlib.metadata import version
+
+    return label in ORACLE_BEFORE_6 and int(version("checkdmarc").split(".")[0]) < 6
+
+
 def _checkdmarc(world: MailWorld, domain: str) -> tuple[dict[str, Any], dict[str, Any]]:
     import dns.nameserver
     from checkdmarc.dmarc import check_dmarc
@@ -65,7 +80,7 @@ def test_spf_and_dmarc_verdicts_agree_with_checkdmarc(mail_world: MailWorld) -> 
             spf_ok = all(ours[(c, domain)].status is Status.OK
                          for c in ("mail.spf.record", "mail.spf.lookups"))
             compared += 1
-            if spf_ok != bool(spf["valid"]):
+            if spf_ok != bool(spf["valid"]) and not _oracle_wrong(label):
                 disagreements.append((domain, "spf", spf_ok, spf.get("error")))
             if label in DELIBERATE:
                 policy = ours[("mail.spf.policy", domain)].status

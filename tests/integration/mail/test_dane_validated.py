@@ -160,6 +160,13 @@ def test_signed_and_matching_is_ok(dane: DaneWorld) -> None:
     (host,) = result.evidence["hosts"]
     assert host["secure"] is True and host["chain_der"] == "2 certificate(s)"
     assert sorted(host["records"]) == sorted([dane.ee, dane.ta])
+    assert _internetnl(result) == {"mail_starttls_dane_exist": "passed",
+                                   "mail_starttls_dane_valid": "passed",
+                                   "mail_starttls_dane_rollover": "passed"}
+
+
+def _internetnl(result: Result) -> dict[str, str]:
+    return {i: s for c in result.evidence["criteria"] for i, s in c["internetnl"].items()}
 
 
 def test_either_record_alone_matches(dane: DaneWorld, powerdns: PowerDNS) -> None:
@@ -172,6 +179,9 @@ def test_either_record_alone_matches(dane: DaneWorld, powerdns: PowerDNS) -> Non
             result = dane.sweep(z("ok"))
             assert str(result.status) == "warn", (record, result.summary, _messages(result))
             assert "not rollover-safe" in result.summary
+            # internet.nl: rollover is an optional test (info); validity still passes
+            assert _internetnl(result)["mail_starttls_dane_rollover"] == "info"
+            assert _internetnl(result)["mail_starttls_dane_valid"] == "passed"
     finally:
         powerdns.replace_rrset(z("ok"), name, "TLSA", 300, [dane.ee, dane.ta])
         dane.unbound.flush(z("ok"))
@@ -182,6 +192,7 @@ def test_signed_but_mismatching_fails(dane: DaneWorld) -> None:
     assert str(result.status) == "fail", (result.summary, _messages(result))
     assert "no TLSA record matches" in result.summary
     assert "not DNSSEC-validated" not in _messages(result)
+    assert _internetnl(result)["mail_starttls_dane_valid"] == "failed"
 
 
 def test_unsigned_zone_with_correct_tlsa_fails_as_unvalidated(dane: DaneWorld) -> None:
@@ -190,6 +201,7 @@ def test_unsigned_zone_with_correct_tlsa_fails_as_unvalidated(dane: DaneWorld) -
     assert "not DNSSEC-validated" in result.summary
     # The records themselves match: the only fault is the missing validation.
     assert "no TLSA record matches" not in _messages(result)
+    assert _internetnl(result)["mail_starttls_dane_exist"] == "failed"
 
 
 def test_bogus_tlsa_is_an_error_not_a_fail(dane: DaneWorld) -> None:

@@ -1,0 +1,263 @@
+"""web.tls.ncsc and mail.starttls.ncsc against real servers: Debian's nginx and Postfix, one
+configuration per case (tests/servers/tls_cases.py), each graded criterion by criterion.
+
+Cases Debian's OpenSSL 3.0 cannot produce (TLS compression, insecure renegotiation, unlimited
+client-initiated renegotiation, SSL 2.0/3.0) are judged from recorded scan facts in
+tests/fixtures/checks/web.tls.ncsc.json and mail.starttls.ncsc.json.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tests.servers import tls_cases
+from tests.servers.tls_world import TlsWorld
+from watchtower.config import Fleet
+from watchtower.model import Result
+from watchtower.probe import registry
+from watchtower.probe.clients import SweepClients
+from watchtower.probe.runner import Job, execute
+
+TIMEOUT = 120.0
+
+
+def _run(fleet: Fleet, check_id: str, target_name: str) -> Result:
+    check = registry.checks()[check_id]
+    target = next(t for t in fleet.targets() if t.name == target_name
+                  and check.applies(t))
+    sweep = SweepClients(fleet)
+    try:
+        return execute(Job(check, target, TIMEOUT), sweep.context(time.monotonic() + TIMEOUT))
+    finally:
+        sweep.close()
+
+
+def _criteria(result: Result) -> dict[str, dict[str, Any]]:
+    return {c["criterion"]: c for c in result.evidence["criteria"]}
+
+
+@pytest.fixture(scope="module")
+def web(tls_world: TlsWorld) -> dict[str, Result]:
+    """One web.tls.ncsc result per nginx case (each its own sweep, as a daily sweep is)."""
+    fleet = tls_world.fleet(endpoints=[{"url": tls_world.url(c)} for c in tls_world.nginx.sites])
+    out = {}
+    for case, site in tls_world.nginx.sites.items():
+        out[case] = _run(fleet, "web.tls.ncsc", f"{site.host}:{site.port}")
+    return out
+
+
+# (case, criterion, NCSC-NL level, internet.nl status of the web test)
+WEB_EXPECTED = [
+    ("good", "tls_version", "sufficient", "passed"),  # TLS 1.2 beside 1.3: the worst counts
+    ("good", "tls_ciphers", "sufficient", "passed"),
+    ("good", "key_exchange", "sufficient", "passed"),
+    ("good", "kex_hash", "good", "passed"),
+    ("good", "ocsp_stapling", "good", "passed"),
+    ("good", "cert_trust", "good", "passed"),
+    ("good", "cert_pubkey", "sufficient", "passed"),
+    ("good", "zero_rtt", "good", "passed"),
+    ("sufficient", "tls_version", "sufficient", "passed"),
+    ("sufficient", "cert_pubkey", "sufficient", "passed"),
+    ("sufficient", "ocsp_stapling", "good", "passed"),
+    ("phase-out", "tls_ciphers", "phase out", "warning"),
+    ("phase-out", "key_exchange", "phase out", "warning"),
+    ("phase-out", "cipher_order", "good", "passed"),
+    ("phase-out", "cert_pubkey", "phase out", "warning"),
+    ("legacy", "tls_version", "insufficient", "failed"),
+    ("legacy", "tls_ciphers", "insufficient", "failed"),
+    ("legacy", "cipher_order", "insufficient", "failed"),
+    ("legacy", "kex_hash", "insufficient", "failed"),
+    ("no-stapling", "ocsp_stapling", "sufficient", "info"),
+    ("zero-rtt", "zero_rtt", "insufficient", "failed"),
+    ("weak-dh", "key_exchange", "insufficient", "failed"),
+    ("weak-dh", "tls_ciphers", "phase out", "warning"),
+    ("rsa-1024", "cert_pubkey", "insufficient", "failed"),
+    ("no-intermediate", "cert_trust", "insufficient", "failed"),
+    ("no-intermediate", "cert_domain", "good", "passed"),
+]
+
+
+@pytest.mark.parametrize(("case", "criterion", "level", "status"), WEB_EXPECTED,
+                         ids=[f"{c}:{k}" for c, k, _, _ in WEB_EXPECTED])
+def test_web_criterion(web: dict[str, Result], case: str, criterion: str, level: str,
+                       status: str) -> None:
+    crit = _criteria(web[case])[criterion]
+    assert crit["level"] == level, crit
+    assert set(crit["internetnl"].values()) == {status}, crit
+    assert crit["guideline"].startswith("NCSC-NL ICT-beveiligingsrichtlijnen voor TLS, 2025-05")
+
+
+@pytest.mark.parametrize(("case", "status"), [
+    ("good", "ok"), ("sufficient", "ok"), ("phase-out", "warn"), ("legacy", "fail"),
+    ("no-stapling", "ok"), ("zero-rtt", "fail"), ("weak-dh", "fail"), ("rsa-1024", "fail"),
+    ("no-intermediate", "fail"),
+])
+def test_web_verdict(web: dict[str, Result], case: str, status: str) -> None:
+    assert web[case].status == status, web[case].summary
+
+
+def test_every_web_test_id_is_in_the_evidence(web: dict[str, Result]) -> None:
+    """The evidence carries internet.nl's ids so a customer can compare with a run there."""
+    ids = {i for c in web["good"].evidence["criteria"] for i in c["internetnl"]}
+    assert {"web_https_tls_version", "web_https_tls_ciphers", "web_https_tls_cipherorder",
+            "web_https_tls_keyexchange", "web_https_tls_keyexchangehash",
+            "web_https_tls_compress", "web_https_tls_secreneg", "web_https_tls_clientreneg",
+            "web_https_tls_0rtt", "web_https_tls_ocsp", "web_https_cert_chain",
+            "web_https_cert_pubkey", "web_https_cert_sig", "web_https_cert_domain",
+            "web_https_http_available"} <= ids
+
+
+def test_one_scan_per_server_per_sweep(tls_world: TlsWorld) -> None:
+    """Two checks reading one server in one sweep share one scan (the sweep's memo)."""
+    site = tls_world.nginx.site("good")
+    fleet = tls_world.fleet(endpoints=[{"url": tls_world.url("good")}])
+    sweep = SweepClients(fleet)
+    try:
+        ctx = sweep.context(time.monotonic() + TIMEOUT)
+        scanner = ctx.tls_scan
+        first = scanner.scan(site.host, site.port, deadline=ctx.deadline)
+        again = scanner.scan(site.host, site.port, deadline=ctx.deadline)
+        assert again is first
+        assert scanner.versions(site.host, site.port, deadline=ctx.deadline) == first.versions
+        assert first.cpu_seconds > 0 and first.connections > 10
+    finally:
+        sweep.close()
+
+
+def test_unreachable_server_is_an_error(tls_world: TlsWorld) -> None:
+    from tests.servers.base import free_port
+
+    port = free_port()
+    fleet = tls_world.fleet(endpoints=[{"url": f"https://{tls_cases.host('good')}:{port}/"}])
+    result = _run(fleet, "web.tls.ncsc", f"{tls_cases.host('good')}:{port}")
+    assert result.status == "error", result.summary
+    assert "cannot connect" in result.summary or "rejected" in result.summary, result.summary
+
+
+@pytest.fixture(scope="module")
+def mail(tls_world: TlsWorld) -> dict[str, Result]:
+    """One mail.starttls.ncsc result per Postfix MX case."""
+    out = {}
+    for case in tls_world.mail.mx_cases:
+        domain = tls_cases.mail_domain(case)
+        fleet = tls_world.fleet(smtp_case=case, mail_domains=[{"name": domain}])
+        out[case] = _run(fleet, "mail.starttls.ncsc", domain)
+    return out
+
+
+# (case, criterion, NCSC-NL level, internet.nl status of the mail test)
+MAIL_EXPECTED = [
+    ("good", "starttls_exists", None, "passed"),
+    ("good", "tls_version", "sufficient", "passed"),
+    ("good", "tls_ciphers", "sufficient", "passed"),
+    ("good", "cert_trust", "good", "passed"),
+    ("good", "cert_pubkey", "sufficient", "passed"),
+    ("good", "zero_rtt", "good", "passed"),  # not tested over SMTP, as internet.nl
+    ("legacy", "tls_version", "insufficient", "failed"),
+    ("legacy", "tls_ciphers", "insufficient", "failed"),
+    ("legacy", "cert_pubkey", "phase out", "warning"),
+    ("weak-dh", "key_exchange", "insufficient", "failed"),
+    ("rsa-1024", "cert_pubkey", "insufficient", "failed"),
+    ("no-starttls", "starttls_exists", None, "failed"),
+]
+
+
+@pytest.mark.parametrize(("case", "criterion", "level", "status"), MAIL_EXPECTED,
+                         ids=[f"{c}:{k}" for c, k, _, _ in MAIL_EXPECTED])
+def test_mail_criterion(mail: dict[str, Result], case: str, criterion: str, level: str | None,
+                        status: str) -> None:
+    crit = _criteria(mail[case])[criterion]
+    assert crit["level"] == level, crit
+    assert set(crit["internetnl"].values()) == {status}, crit
+
+
+@pytest.mark.parametrize(("case", "status"), [
+    ("legacy", "fail"), ("weak-dh", "fail"), ("rsa-1024", "fail"), ("no-starttls", "fail"),
+])
+def test_mail_verdict(mail: dict[str, Result], case: str, status: str) -> None:
+    assert mail[case].status == status, mail[case].summary
+
+
+def test_mail_evidence_carries_the_mail_ids(mail: dict[str, Result]) -> None:
+    ids = {i for c in mail["good"].evidence["criteria"] for i in c["internetnl"]}
+    assert {"mail_starttls_tls_available", "mail_starttls_tls_version",
+            "mail_starttls_tls_ciphers", "mail_starttls_cert_pubkey",
+            "mail_starttls_cert_domain"} <= ids
+    assert not any(i.startswith("web_") for i in ids)
+
+
+def test_headers_of_a_good_site_pass_internetnl_rules(tls_world: TlsWorld) -> None:
+    fleet = tls_world.fleet(endpoints=[{"url": tls_world.url("good")}])
+    site = tls_world.nginx.site("good")
+    result = _run(fleet, "web.headers", f"{site.host}:{site.port}")
+    assert result.status == "ok", result.summary
+    statuses = {c["criterion"]: set(c["internetnl"].values()) for c in
+                result.evidence["criteria"]}
+    assert statuses == {"x_frame_options": {"passed"}, "x_content_type_options": {"passed"},
+                        "csp": {"passed"}, "referrer_policy": {"passed"},
+                        "http_compression": {"passed"}}
+
+
+def test_http_compression_over_https_is_reported(tls_world: TlsWorld) -> None:
+    """nginx with gzip on answers the client's Accept-Encoding: gzip compressed (BREACH)."""
+    fleet = tls_world.fleet(endpoints=[{"url": tls_world.url("http-compression")}])
+    site = tls_world.nginx.site("http-compression")
+    result = _run(fleet, "web.headers", f"{site.host}:{site.port}")
+    crit = _criteria(result)["http_compression"]
+    assert crit["internetnl"] == {"web_https_http_compress": "info"}, crit
+    assert crit["level"] == "phase out"
+    assert _criteria(result)["csp"]["internetnl"] == {"web_appsecpriv_csp": "warning"}
+    assert result.status == "warn"  # no CSP, no nosniff: recommended tests
+
+
+def test_ipv6_reachability_is_a_connect_not_only_an_aaaa(tls_world: TlsWorld) -> None:
+    """Name servers and the good site answer on ::1; the good MX has an AAAA (::1) but
+    Postfix listens on IPv4 only: internet.nl's mx_reach fails, mx_aaaa passes."""
+    site = tls_world.nginx.site("good")
+    case = "good"
+    fleet = tls_world.fleet(
+        smtp_case=case, probe={"authoritative_port": tls_world.dns.port},
+        zones=[{"name": tls_cases.ZONE}], endpoints=[{"url": tls_world.url("good")}],
+        mail_domains=[{"name": tls_cases.mail_domain(case), "mta_sts": False}])
+    result = _run(fleet, "dns.ipv6", tls_cases.ZONE)
+    shown = {i: s for c in result.evidence["criteria"] for i, s in c["internetnl"].items()}
+    assert shown["web_ipv6_ns_address"] == shown["web_ipv6_ns_reach"] == "passed", shown
+    assert shown["web_ipv6_ws_address"] == shown["web_ipv6_ws_reach"] == "passed", shown
+    assert shown["mail_ipv6_mx_address"] == "passed", shown
+    assert shown["mail_ipv6_mx_reach"] == "failed", shown
+    assert result.status == "fail"
+    assert f"{tls_cases.mx_host(case)}." in result.summary and "does not answer" in \
+        result.summary
+    assert site.port in {e["port"] for e in result.evidence["web"]}
+
+
+def test_a_hung_tls_server_is_an_error_within_the_check_timeout(tls_world: TlsWorld) -> None:
+    """A server that accepts and never answers: `error` at or before the deadline, not a
+    grade and not a hang (each handshake gets what is left of the probe's deadline)."""
+    import threading
+
+    from tests.unit.net.helpers import tcp_server
+
+    release = threading.Event()
+
+    def stall(conn: object) -> None:
+        release.wait(30)
+
+    with tcp_server(stall) as port:
+        host = tls_cases.host("good")
+        fleet = tls_world.fleet(endpoints=[{"url": f"https://{host}:{port}/"}])
+        check = registry.checks()["web.tls.ncsc"]
+        target = next(t for t in fleet.targets() if t.name == f"{host}:{port}")
+        sweep = SweepClients(fleet)
+        try:
+            result = execute(Job(check, target, 12.0), sweep.context(time.monotonic() + 12.0))
+        finally:
+            sweep.close()
+            release.set()
+    assert result.status == "error", result.summary
+    # the scan itself gave up (not the runner's watchdog abandoning a hung probe)
+    assert "no TLS handshake answered" in result.summary or "deadline" in result.summary, \
+        result.summary
