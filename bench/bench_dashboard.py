@@ -77,17 +77,16 @@ def time_assembly(url: str, runs: int = 5) -> float:
     from watchtower.dashboards import data
 
     from watchtower.store import Store
-    from watchtower.store.dashboard import ensure_tables
 
     store = Store(url)
-    ensure_tables(store.engine)  # as the app does when it opens the store
+    store.dashboard.ensure_tables()  # as the app does when it opens the store
     times = []
     for _ in range(runs):
         t = time.perf_counter()
-        ov = data.build_overview(data.load_state_groups(store.engine), data.OverviewFilter())
+        ov = data.build_overview(data.load_state_groups(store), data.OverviewFilter())
         ov.table()
-        data.changes_since(store.engine, dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
-        data.problems(store.engine, limit=300)
+        data.changes_since(store, dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+        data.problems(store, limit=300)
         times.append(time.perf_counter() - t)
     store.close()
     return statistics.median(times)

@@ -23,8 +23,7 @@ import requests
 from sqlalchemy import insert
 
 from watchtower.metrics import MetricsApp, MetricsPage, MetricsServer
-from watchtower.store import StateRow, Store
-from watchtower.store.alerting import GaugeRow
+from watchtower.store import GaugeRow, StateRow, Store
 
 TARGET_MS = 200.0
 FAMILIES = ("dns", "mail", "web", "fedi", "matrix", "storage", "drift", "host")

@@ -3,39 +3,23 @@
 Cron jobs and backup tools prove they ran by pinging `watchtower run` (POST /ping/<token>, or
 /ping/<token>/fail when they failed; watchtower/daemon/http.py), the way Healthchecks takes
 pings. The daemon keeps the last ping in the store (watchtower/store/heartbeats.py); this check
-reads it and fails when the job has been silent for longer than its period plus grace, with the
-last ping's time as evidence. Healthchecks' states map as: new -> warn (never pinged), up -> ok,
-down -> fail, and a /fail ping -> fail.
+reads it through the probe context (`ctx.heartbeats`, read-only) and fails when the job has been
+silent for longer than its period plus grace, with the last ping's time as evidence.
+Healthchecks' states map as: new -> warn (never pinged), up -> ok, down -> fail, and a /fail
+ping -> fail.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from typing import TYPE_CHECKING
 
 from watchtower.checks.common import age_text
 
-from watchtower.config import Heartbeat, database_url
+from watchtower.config import Heartbeat
+from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, observed_at
 from watchtower.probe.registry import register
-
-if TYPE_CHECKING:
-    from watchtower.store import Store
-
-_stores: dict[str, Store] = {}
-_lock = threading.Lock()
-
-
-def _store(url: str) -> Store:
-    """One Store per database for the probes of this process (opening one costs an engine)."""
-    from watchtower.store import Store
-
-    with _lock:
-        if url not in _stores:
-            _stores[url] = Store(url)
-        return _stores[url]
 
 
 @register
@@ -57,12 +41,11 @@ class Ping(Check):
     )
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
-        from watchtower.store.heartbeats import last_ping
-
         hb: Heartbeat = target.spec
-        store = _store(database_url(ctx.fleet.store))
+        if ctx.heartbeats is None:
+            raise ProbeError("this sweep has no access to the heartbeat store")
         return {"name": hb.name, "period": hb.period, "grace": hb.grace,
-                "last": last_ping(store, hb.name)}
+                "last": ctx.heartbeats.last_ping(hb.name)}
 
     def judge(self, facts: Facts) -> Verdict:
         f = Findings()

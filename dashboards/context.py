@@ -15,13 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
-from sqlalchemy.engine import Engine
 
 from watchtower.config import Fleet, database_url
 from watchtower.probe import registry
 from watchtower.remediation.engine import Remediator
 from watchtower.store import Store
-from watchtower.store.dashboard import ensure_tables
 
 from .actions import read_only_remediator
 from .reports import ReportSource, report_source
@@ -49,15 +47,11 @@ class AppContext:
     remediator: Remediator
     reports: ReportSource
 
-    @property
-    def engine(self) -> Engine:
-        return self.store.engine
-
 
 def build_context(path: str) -> AppContext:
     fleet = registry.load_fleet_file(path)
     store = Store(database_url(fleet.store))
-    ensure_tables(store.engine)
+    store.dashboard.ensure_tables()
     return AppContext(path, fleet, store, read_only_remediator(fleet, store),
                       report_source(fleet, store))
 

@@ -1,12 +1,11 @@
 """What the pages show, read from the store: pure assembly functions over small queries.
 
 Speed is a feature here: the overview must stay within two seconds at 1,000 domains x the full
-catalog. So it reads only the `state` table (one row per check and target, never the history),
-lets the database group it (`GROUP BY target, family, status`: tens of thousands of states become
-a few thousand groups), and builds its rows in plain Python. Column queries (not ORM objects)
-keep SQLAlchemy's per-row cost low while still converting datetimes.
+catalog. So it reads only the grouped `state` table (never the history) and builds its rows in
+plain Python.
 
-Everything takes an `Engine` and returns plain dataclasses or lists of dicts, so each piece is
+Everything takes the `Store` (its `dashboard` room runs the queries:
+watchtower/store/dashboard.py) and returns plain dataclasses or lists of dicts, so each piece is
 tested without Streamlit and the page scripts only lay them out.
 """
 
@@ -18,25 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, col
-
-from watchtower.compliance import explanations
-from watchtower.compliance.score import Placement
 from watchtower.model import Status
-from watchtower.store import (
-    EvidenceRow,
-    FlipRow,
-    ResultRow,
-    RollupRow,
-    StateRow,
-    SweepRow,
-    aware,
-)
-from watchtower.store import explanations as explanation_store
-from watchtower.store.alerting import GaugeRow
-from watchtower.store.dashboard import AcknowledgementRow
+from watchtower.store import AcknowledgementRow, History, StateRow, Store, aware
 
 STATUS_ORDER = ("fail", "error", "warn", "ok")  # worst first, as people scan
 ICON = {"ok": "🟢", "warn": "🟡", "error": "🟣", "fail": "🔴"}
@@ -133,20 +115,15 @@ class Overview:
         return out
 
 
-def load_state_groups(engine: Engine) -> list[StateGroup]:
+def load_state_groups(store: Store) -> list[StateGroup]:
     """The state table grouped by target, family and status (the database does the work)."""
-    q = (select(col(StateRow.target), col(StateRow.target_kind), col(StateRow.family),
-                col(StateRow.status), func.count(), func.max(StateRow.tags))
-         .group_by(col(StateRow.target), col(StateRow.target_kind), col(StateRow.family),
-                   col(StateRow.status)))
-    tag_cache: dict[str, tuple[str, ...]] = {}
+    tag_cache: dict[str | None, tuple[str, ...]] = {}
     out = []
-    with engine.connect() as conn:
-        for target, kind, family, status, n, tags in conn.execute(q):
-            parsed = tag_cache.get(tags)
-            if parsed is None:
-                parsed = tag_cache[tags] = _tags(tags)
-            out.append(StateGroup(target, kind, family, status, int(n), parsed))
+    for target, kind, family, status, n, tags in store.dashboard.state_groups():
+        parsed = tag_cache.get(tags)
+        if parsed is None:
+            parsed = tag_cache[tags] = _tags(tags)
+        out.append(StateGroup(target, kind, family, status, int(n), parsed))
     return out
 
 
@@ -202,8 +179,8 @@ def build_overview(groups: Iterable[StateGroup], filt: OverviewFilter = Overview
     return Overview(sorted(families), sorted(tags), shown, counts, kept, len(all_targets))
 
 
-def overview(engine: Engine, filt: OverviewFilter = OverviewFilter()) -> Overview:
-    return build_overview(load_state_groups(engine), filt)
+def overview(store: Store, filt: OverviewFilter = OverviewFilter()) -> Overview:
+    return build_overview(load_state_groups(store), filt)
 
 
 # -- what changed -------------------------------------------------------------------------
@@ -219,55 +196,44 @@ class Changes:
     rows: list[dict[str, Any]] = field(default_factory=list)  # newest first, capped
 
 
-def changes_since(engine: Engine, since: dt.datetime, limit: int = 300) -> Changes:
+def changes_since(store: Store, since: dt.datetime, limit: int = 300) -> Changes:
     """Status flips since a moment (the `flip` table, indexed by time)."""
-    q = (select(col(FlipRow.at), col(FlipRow.target), col(FlipRow.check_id), col(FlipRow.old),
-                col(FlipRow.new), col(FlipRow.reason))
-         .where(col(FlipRow.at) >= since).order_by(col(FlipRow.at).desc()))
     out = Changes(since)
-    with engine.connect() as conn:
-        for at, target, check, old, new, reason in conn.execute(q):
-            was_problem = old in ("fail", "error")
-            is_problem = new in ("fail", "error")
-            if old is None:
-                out.first_seen += 1
-            elif is_problem and not was_problem:
-                out.new_problems += 1
-            elif was_problem and not is_problem:
-                out.resolved += 1
-            else:
-                out.other += 1
-            if len(out.rows) < limit and old is not None:
-                out.rows.append({"at": aware(at), "target": target, "check": check,
-                                 "change": f"{ICON.get(old, '⚪')} {old} → "
-                                           f"{ICON.get(new, '⚪')} {new}",
-                                 "reason": reason})
+    for at, target, check, old, new, reason in store.dashboard.flips_since(since):
+        was_problem = old in ("fail", "error")
+        is_problem = new in ("fail", "error")
+        if old is None:
+            out.first_seen += 1
+        elif is_problem and not was_problem:
+            out.new_problems += 1
+        elif was_problem and not is_problem:
+            out.resolved += 1
+        else:
+            out.other += 1
+        if len(out.rows) < limit and old is not None:
+            out.rows.append({"at": at, "target": target, "check": check,
+                             "change": f"{ICON.get(old, '⚪')} {old} → "
+                                       f"{ICON.get(new, '⚪')} {new}",
+                             "reason": reason})
     return out
 
 
-def problems(engine: Engine, filt: OverviewFilter = OverviewFilter(), limit: int = 500,
+def problems(store: Store, filt: OverviewFilter = OverviewFilter(), limit: int = 500,
              statuses: Sequence[str] = ("fail", "error")) -> list[dict[str, Any]]:
     """The current problems, worst and oldest first, with whether someone acknowledged them."""
-    q = (select(col(StateRow.check_id), col(StateRow.target), col(StateRow.target_kind),
-                col(StateRow.family), col(StateRow.status), col(StateRow.summary),
-                col(StateRow.since), col(StateRow.tags))
-         .where(col(StateRow.status).in_(list(statuses))))
-    if filt.families:
-        q = q.where(col(StateRow.family).in_(list(filt.families)))
-    with engine.connect() as conn:
-        raw = list(conn.execute(q))
     needle = filt.search.strip().lower()
     rows: list[dict[str, Any]] = []
-    for check, target, kind, family, status, summary, since, tags in raw:
-        if filt.tags and not set(filt.tags).intersection(_tags(tags)):
+    for st in store.dashboard.problem_states(statuses, filt.families):
+        if filt.tags and not set(filt.tags).intersection(_tags(st.tags)):
             continue
-        if needle and needle not in target.lower():
+        if needle and needle not in st.target.lower():
             continue
-        rows.append({"status": status, "target": target, "kind": kind, "family": family,
-                     "check": check, "summary": summary, "since": aware(since)})
+        rows.append({"status": st.status, "target": st.target, "kind": st.target_kind,
+                     "family": st.family, "check": st.check_id, "summary": st.summary,
+                     "since": st.since})
     rows.sort(key=lambda r: (-rank(r["status"]), r["since"], r["target"], r["check"]))
     rows = rows[:limit]
-    acks = current_acks(engine, [(r["check"], r["target"]) for r in rows])
+    acks = current_acks(store, [(r["check"], r["target"]) for r in rows])
     for r in rows:
         ack = acks.get((r["check"], r["target"]))
         r["acknowledged"] = f"{ack.by}: {ack.note}".rstrip(": ") if ack else ""
@@ -278,201 +244,97 @@ def problems(engine: Engine, filt: OverviewFilter = OverviewFilter(), limit: int
 # -- acknowledgements ---------------------------------------------------------------------
 
 
-def current_acks(engine: Engine, keys: Sequence[tuple[str, str]]
+def current_acks(store: Store, keys: Sequence[tuple[str, str]]
                  ) -> dict[tuple[str, str], AcknowledgementRow]:
     """Acknowledgements that still apply: same status and same episode (`since`) as now."""
-    if not keys:
-        return {}
-    wanted = set(keys)
-    with Session(engine) as s:
-        acks = [a for a in s.execute(select(AcknowledgementRow).where(
-            col(AcknowledgementRow.check_id).in_(sorted({k[0] for k in keys})),
-            col(AcknowledgementRow.target).in_(sorted({k[1] for k in keys})))
-            .order_by(col(AcknowledgementRow.id))).scalars().all()
-            if (a.check_id, a.target) in wanted]
-        if not acks:  # the common case: nothing acknowledged, no second query
-            return {}
-        acked = {(a.check_id, a.target) for a in acks}
-        states = {(st.check_id, st.target): st for st in s.execute(
-            select(StateRow).where(col(StateRow.check_id).in_(sorted({k[0] for k in acked})),
-                                   col(StateRow.target).in_(sorted({k[1] for k in acked}))))
-            .scalars() if (st.check_id, st.target) in acked}
-    out: dict[tuple[str, str], AcknowledgementRow] = {}
-    for ack in acks:
-        st = states.get((ack.check_id, ack.target))
-        if st is not None and st.status == ack.status and aware(st.since) == aware(ack.since):
-            out[(ack.check_id, ack.target)] = ack
-    return out
+    return store.dashboard.current_acks(keys)
 
 
 # -- one target ---------------------------------------------------------------------------
 
 
-def target_list(engine: Engine) -> list[tuple[str, str, str]]:
+def target_list(store: Store) -> list[tuple[str, str, str]]:
     """(target, kind, worst status) for every target, worst first then by name."""
-    q = (select(col(StateRow.target), col(StateRow.target_kind), col(StateRow.status),
-                func.count())
-         .group_by(col(StateRow.target), col(StateRow.target_kind), col(StateRow.status)))
     worst: dict[tuple[str, str], str] = {}
-    with engine.connect() as conn:
-        for target, kind, status, _n in conn.execute(q):
-            key = (str(target), str(kind))
-            status = str(status)
-            if key not in worst or rank(status) > rank(worst[key]):
-                worst[key] = status
+    for target, kind, status in store.dashboard.target_statuses():
+        key = (target, kind)
+        if key not in worst or rank(status) > rank(worst[key]):
+            worst[key] = status
     return sorted(((t, k, s) for (t, k), s in worst.items()),
                   key=lambda x: (-rank(x[2]), x[0], x[1]))
 
 
-def target_states(engine: Engine, target: str, kind: str | None = None) -> list[StateRow]:
+def target_states(store: Store, target: str, kind: str | None = None) -> list[StateRow]:
     """Every check's current state on a target, worst first."""
-    q = select(StateRow).where(col(StateRow.target) == target)
-    if kind is not None:
-        q = q.where(col(StateRow.target_kind) == kind)
-    with Session(engine) as s:
-        rows = list(s.execute(q).scalars().all())
+    rows = store.dashboard.target_states(target, kind)
     rows.sort(key=lambda r: (-rank(r.status), r.family, r.check_id))
     return rows
 
 
-def evidence_bodies(engine: Engine, ids: Iterable[int | None]) -> dict[int, dict[str, Any]]:
-    wanted = sorted({i for i in ids if i is not None})
-    if not wanted:
-        return {}
-    q = select(col(EvidenceRow.id), col(EvidenceRow.body)).where(col(EvidenceRow.id).in_(wanted))
-    with engine.connect() as conn:
-        return {i: _json(body) for i, body in conn.execute(q) if i is not None}
+def evidence_bodies(store: Store, ids: Iterable[int | None]) -> dict[int, dict[str, Any]]:
+    return store.evidence_bodies(list(ids))
 
 
-def _json(body: str) -> dict[str, Any]:
-    try:
-        value = json.loads(body)
-    except ValueError:
-        return {"raw": body}
-    return value if isinstance(value, dict) else {"value": value}
-
-
-def target_history(engine: Engine, target: str, since: dt.datetime | None = None
+def target_history(store: Store, target: str, since: dt.datetime | None = None
                    ) -> list[dict[str, Any]]:
-    """The target's result streaks: one span per (check, unchanged verdict), oldest first."""
-    q = (select(col(ResultRow.check_id), col(ResultRow.family), col(ResultRow.status),
-                col(ResultRow.summary), col(ResultRow.first_at), col(ResultRow.last_at),
-                col(ResultRow.count), col(ResultRow.duration_ms_sum),
-                col(ResultRow.duration_ms_max), col(ResultRow.duration_ms_last))
-         .where(col(ResultRow.target) == target)
-         .order_by(col(ResultRow.first_at), col(ResultRow.id)))
-    if since is not None:
-        q = q.where(col(ResultRow.last_at) >= since)
-    # Days older than the raw retention: one span per check and day, coloured by the day's
-    # worst status (a failure that day stays visible), with the day's counts as its summary.
-    dq = (select(col(RollupRow.check_id), col(RollupRow.family), col(RollupRow.worst),
-                 col(RollupRow.ok), col(RollupRow.warn), col(RollupRow.error),
-                 col(RollupRow.fail), col(RollupRow.flips), col(RollupRow.first_at),
-                 col(RollupRow.last_at), col(RollupRow.duration_ms_sum),
-                 col(RollupRow.duration_ms_max))
-          .where(col(RollupRow.target) == target).order_by(col(RollupRow.day)))
-    if since is not None:
-        dq = dq.where(col(RollupRow.last_at) >= since)
-    with engine.connect() as conn:
-        days = []
-        for c, fam, worst, ok, warn, err, fail, flips, first, last, total, mx in conn.execute(dq):
-            n = ok + warn + err + fail
-            counts = ", ".join(f"{v} {k}" for k, v in (("ok", ok), ("warn", warn),
-                                                        ("error", err), ("fail", fail)) if v)
-            days.append({"check": c, "family": fam, "status": worst,
-                         "summary": f"day: {counts}; {flips} changes", "first_at": aware(first),
-                         "last_at": aware(last), "probes": int(n),
-                         "avg_ms": (total / n) if n else 0.0, "max_ms": mx,
-                         "last_ms": (total / n) if n else 0.0})
-        raw = [{"check": c, "family": fam, "status": st, "summary": summ,
-                "first_at": aware(first), "last_at": aware(last), "probes": int(n),
-                "avg_ms": (total / n) if n else 0.0, "max_ms": mx, "last_ms": lst}
-               for c, fam, st, summ, first, last, n, total, mx, lst in conn.execute(q)]
-    return sorted(days, key=lambda d: d["first_at"]) + raw
+    """The target's timeline: one span per (check, unchanged verdict), oldest first."""
+    return timeline(store.read_history([target], since=since))
 
 
-def target_flips(engine: Engine, target: str, limit: int = 200) -> list[dict[str, Any]]:
-    q = (select(col(FlipRow.at), col(FlipRow.check_id), col(FlipRow.old), col(FlipRow.new),
-                col(FlipRow.reason))
-         .where(col(FlipRow.target) == target).order_by(col(FlipRow.at).desc()).limit(limit))
-    with engine.connect() as conn:
-        return [{"at": aware(at), "check": c,
-                 "change": f"{badge(old) if old else 'first seen'} → {badge(new)}",
-                 "reason": reason} for at, c, old, new, reason in conn.execute(q)]
+def timeline(history: History) -> list[dict[str, Any]]:
+    """History as the timeline draws it (pure). Days older than the raw retention come first:
+    one span per check and day, coloured by the day's worst status (a failure that day stays
+    visible), with the day's counts as its summary; then the raw streaks."""
+    days = []
+    for d in history.days:
+        n = d.probes
+        counts = ", ".join(f"{v} {k}" for k, v in (("ok", d.ok), ("warn", d.warn),
+                                                    ("error", d.error), ("fail", d.fail)) if v)
+        avg = (d.duration_ms_sum / n) if n else 0.0
+        days.append({"check": d.check_id, "family": d.family, "status": d.worst,
+                     "summary": f"day: {counts}; {d.flips} changes",
+                     "first_at": aware(d.first_at), "last_at": aware(d.last_at),
+                     "probes": int(n), "avg_ms": avg, "max_ms": d.duration_ms_max,
+                     "last_ms": avg})
+    raw = [{"check": r.check_id, "family": r.family, "status": r.status, "summary": r.summary,
+            "first_at": aware(r.first_at), "last_at": aware(r.last_at), "probes": int(r.count),
+            "avg_ms": (r.duration_ms_sum / r.count) if r.count else 0.0,
+            "max_ms": r.duration_ms_max, "last_ms": r.duration_ms_last}
+           for r in history.streaks]
+    return days + raw
 
 
-def target_gauges(engine: Engine, target: str) -> list[dict[str, Any]]:
+def target_flips(store: Store, target: str, limit: int = 200) -> list[dict[str, Any]]:
+    return [{"at": at, "check": c,
+             "change": f"{badge(old) if old else 'first seen'} → {badge(new)}",
+             "reason": reason}
+            for at, _target, c, old, new, reason in store.dashboard.target_flips(target, limit)]
+
+
+def target_gauges(store: Store, target: str) -> list[dict[str, Any]]:
     """Numeric gauges checks reported (latency, days left...) for the target."""
-    q = (select(col(GaugeRow.check_id), col(GaugeRow.name), col(GaugeRow.value),
-                col(GaugeRow.at)).where(col(GaugeRow.target) == target))
-    with engine.connect() as conn:
-        return [{"check": c, "gauge": n, "value": v, "at": aware(at)}
-                for c, n, v, at in conn.execute(q)]
+    return [{"check": c, "gauge": n, "value": v, "at": at}
+            for c, n, v, at in store.dashboard.target_gauges(target)]
 
 
 # -- sweeps -------------------------------------------------------------------------------
 
 
-def recent_sweeps(engine: Engine, limit: int = 200) -> list[dict[str, Any]]:
+def recent_sweeps(store: Store, limit: int = 200) -> list[dict[str, Any]]:
     """The latest sweeps (oldest first) with their counts, for the fleet trend and "last run"."""
-    q = (select(col(SweepRow.id), col(SweepRow.schedule), col(SweepRow.started_at),
-                col(SweepRow.finished_at), col(SweepRow.state), col(SweepRow.total),
-                col(SweepRow.ok), col(SweepRow.warn), col(SweepRow.fail), col(SweepRow.error))
-         .order_by(col(SweepRow.id).desc()).limit(limit))
-    with engine.connect() as conn:
-        rows = [{"id": i, "schedule": sch, "started_at": aware(start),
-                 "finished_at": aware(fin) if fin else None, "state": state, "total": total,
-                 "ok": ok, "warn": warn, "fail": fail, "error": error}
-                for i, sch, start, fin, state, total, ok, warn, fail, error in conn.execute(q)]
+    rows = store.dashboard.recent_sweeps(limit)
     rows.reverse()
     return rows
 
 
-def score_rows(engine: Engine, where: Placement | None = None, today: dt.date | None = None
-               ) -> list[tuple[str, str, str, str]]:
-    """(target, kind, family, status) of every current verdict: what the score is made of.
-    With `where`, a failure or warning a comply-or-explain explanation valid `today` covers
-    reads `explained` (not scored), as in the reports."""
-    q = select(col(StateRow.check_id), col(StateRow.target), col(StateRow.target_kind),
-               col(StateRow.family), col(StateRow.status), col(StateRow.evidence_id))
-    valid = explanations.active(explanation_store.in_force(engine),
-                                today or dt.datetime.now(dt.UTC).date()) if where else {}
-    with engine.connect() as conn:
-        rows = list(conn.execute(q))
-    out = []
-    for check, target, kind, family, status, evidence_id in rows:
-        if valid and where is not None and status in explanations.EXPLAINABLE_CHECK:
-            mine = explanations.for_domain(valid, where.of(target, kind)[0])
-            if mine and explanations.check_explanation(
-                    check, status, _evidence(engine, evidence_id), mine) is not None:
-                status = "explained"
-        out.append((target, kind, family, status))
-    return out
-
-
-def _evidence(engine: Engine, evidence_id: int | None) -> dict[str, Any]:
-    if not evidence_id:
-        return {}
-    with Session(engine) as s:
-        row = s.get(EvidenceRow, evidence_id)
-        return json.loads(row.body) if row else {}
-
-
-def trend_rows(engine: Engine, domain: str, start: dt.datetime
+def trend_rows(store: Store, domain: str, start: dt.datetime
                ) -> list[tuple[str, str, str, str, str, dt.datetime]]:
-    """(check, target, kind, family, status, first_at) of the streaks and day rollups that
-    may belong to `domain` since `start`, oldest first per pair: day rollups (older than the
-    raw retention) precede every raw streak of their pair, and read as the status each day
-    ended with from the day's first probe on."""
-    rolled = (select(col(RollupRow.check_id), col(RollupRow.target),
-                     col(RollupRow.target_kind), col(RollupRow.family),
-                     col(RollupRow.last_status), col(RollupRow.first_at))
-              .where(col(RollupRow.target).contains(domain), col(RollupRow.last_at) >= start)
-              .order_by(col(RollupRow.day)))
-    raw = (select(col(ResultRow.check_id), col(ResultRow.target), col(ResultRow.target_kind),
-                  col(ResultRow.family), col(ResultRow.status), col(ResultRow.first_at))
-           .where(col(ResultRow.target).contains(domain))
-           .order_by(col(ResultRow.first_at)))
-    with engine.connect() as conn:
-        return [(c, t, k, f, s, aware(first)) for q in (rolled, raw)
-                for c, t, k, f, s, first in conn.execute(q)]
+    """(check, target, kind, family, status, first_at) of the history that may belong to
+    `domain` since `start`, oldest first per pair: day rollups (older than the raw retention)
+    precede every raw streak of their pair, and read as the status each day ended with from
+    the day's first probe on."""
+    history = store.read_history(containing=domain, since=start)
+    return ([(d.check_id, d.target, d.target_kind, d.family, d.last_status, aware(d.first_at))
+             for d in history.days]
+            + [(r.check_id, r.target, r.target_kind, r.family, r.status, aware(r.first_at))
+               for r in history.streaks])

@@ -12,13 +12,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.engine import Engine
-from sqlmodel import col
-
-from watchtower.store import StateRow
-
-from .data import evidence_bodies
+from watchtower.store import Store
 
 EXPIRY_CHECKS = ("web.tls.certificate", "mail.smtp.certificate", "dns.dnssec.expiry")
 DRIFT_CHECKS = ("drift.version", "drift.generation", "drift.reboot", "drift.advisories",
@@ -55,21 +49,18 @@ def expiry_of(check_id: str, evidence: dict[str, Any]) -> dt.datetime | None:
     return None
 
 
-def expiry_horizon(engine: Engine, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+def expiry_horizon(store: Store, now: dt.datetime | None = None) -> list[dict[str, Any]]:
     """Days left for every certificate and DNSSEC signature the last sweep saw, soonest first."""
     now = now or dt.datetime.now(dt.UTC)
-    q = (select(col(StateRow.check_id), col(StateRow.target), col(StateRow.status),
-                col(StateRow.evidence_id))
-         .where(col(StateRow.check_id).in_(EXPIRY_CHECKS)))
-    with engine.connect() as conn:
-        states = list(conn.execute(q))
-    bodies = evidence_bodies(engine, (s[3] for s in states))
+    states = store.dashboard.states_of(checks=EXPIRY_CHECKS)
+    bodies = store.evidence_bodies([s.evidence_id for s in states])
     out: list[dict[str, Any]] = []
-    for check, target, status, eid in states:
-        expires = expiry_of(check, bodies.get(eid, {})) if eid is not None else None
+    for st in states:
+        eid = st.evidence_id
+        expires = expiry_of(st.check_id, bodies.get(eid, {})) if eid is not None else None
         if expires is None:
             continue
-        out.append({"target": target, "check": check, "status": status,
+        out.append({"target": st.target, "check": st.check_id, "status": st.status,
                     "expires": expires,
                     "days_left": round((expires - now).total_seconds() / 86400, 1)})
     out.sort(key=lambda r: r["days_left"])
@@ -140,15 +131,11 @@ def reboot_facts(evidence: dict[str, Any]) -> dict[str, Any]:
                               if evidence.get("booted_kernel") else None)}
 
 
-def drift_states(engine: Engine) -> list[dict[str, Any]]:
+def drift_states(store: Store) -> list[dict[str, Any]]:
     """Every drift.* and host.* state with its evidence, grouped later by target."""
-    q = (select(col(StateRow.check_id), col(StateRow.target), col(StateRow.target_kind),
-                col(StateRow.status), col(StateRow.summary), col(StateRow.evidence_id))
-         .where((col(StateRow.family).in_(["drift", "host"]))
-                | col(StateRow.check_id).in_(DRIFT_CHECKS)))
-    with engine.connect() as conn:
-        states = list(conn.execute(q))
-    bodies = evidence_bodies(engine, (s[5] for s in states))
-    return [{"check": c, "target": t, "kind": k, "status": st, "summary": summ,
-             "evidence": bodies.get(eid, {}) if eid is not None else {}}
-            for c, t, k, st, summ, eid in sorted(states, key=lambda s: (s[1], s[0]))]
+    states = store.dashboard.states_of(checks=DRIFT_CHECKS, families=("drift", "host"))
+    bodies = store.evidence_bodies([s.evidence_id for s in states])
+    return [{"check": st.check_id, "target": st.target, "kind": st.target_kind,
+             "status": st.status, "summary": st.summary,
+             "evidence": bodies.get(st.evidence_id, {}) if st.evidence_id is not None else {}}
+            for st in sorted(states, key=lambda s: (s.target, s.check_id))]

@@ -100,14 +100,14 @@ class EngineReports:
     def __init__(self, fleet: Fleet, store: Store, module: Any) -> None:
         self.fleet = fleet
         self.store = store
-        self.engine = module
+        self.module = module
 
     def available(self) -> bool:
         return True
 
     def list_reports(self, limit: int = 100) -> list[ReportEntry]:
         out = []
-        for row in self.engine.list_reports(self.store, limit=limit):
+        for row in self.module.list_reports(self.store, limit=limit):
             labels = {"name": row.name, "customer": row.customer or "whole fleet",
                       "score": "-" if row.score is None else f"{row.score} %",
                       "state": row.state,
@@ -120,8 +120,8 @@ class EngineReports:
 
     def download(self, report_id: int) -> list[ReportFile]:
         try:
-            row = self.engine.get_report(self.store, report_id)
-        except self.engine.ReportError:
+            row = self.module.get_report(self.store, report_id)
+        except self.module.ReportError:
             return []
         return _files_of(row)
 
@@ -135,7 +135,7 @@ class EngineReports:
         schedule = importlib.import_module(f"{REPORT_MODULE}.schedule")
         try:
             row = schedule.make_scheduled_report(self.store, self.fleet, spec)
-            row = self.engine.get_report(self.store, row.id)
+            row = self.module.get_report(self.store, row.id)
         except Exception as exc:  # the engine's failure is shown, never a crash of the page
             raise ReportsUnavailable(f"report {name} could not be built or sent: {exc}") from exc
         outcome = f"report #{row.id} ({name}) {row.state}"

@@ -69,7 +69,7 @@ def sign_out(app: AppContext, why: str) -> None:
     user: User | None = st.session_state.pop(USER_KEY, None)
     st.session_state.pop(LAST_KEY, None)
     if user is not None:
-        record_logout(app.engine, user, why)
+        record_logout(app.store, user, why)
         if user.source == "oidc" and getattr(st.user, "is_logged_in", False):
             st.logout()
 
@@ -88,7 +88,7 @@ def _oidc_user(app: AppContext) -> User | None:
         st.stop()
     assert role is not None
     user = User(str(email or st.user.get("sub") or "unknown"), role, "oidc")
-    record_login(app.engine, user)
+    record_login(app.store, user)
     return user
 
 
@@ -129,7 +129,7 @@ def _local_form(app: AppContext) -> None:
     name = name.strip()
     throttle = _throttle()
     if throttle.blocked(name, time.monotonic()):
-        record_failed_login(app.engine, name, "throttled")
+        record_failed_login(app.store, name, "throttled")
         st.error("Too many wrong passwords. Wait a few minutes and try again.")
         return
     users_file = app.fleet.dashboard.users_file
@@ -142,14 +142,14 @@ def _local_form(app: AppContext) -> None:
     user = authenticate(users, name, password)
     if user is None:
         throttle.failed(name, time.monotonic())
-        record_failed_login(app.engine, name)
+        record_failed_login(app.store, name)
         st.error("Wrong user name or password.")
         return
     throttle.succeeded(name)
     st.session_state[USER_KEY] = user
     st.session_state[LAST_KEY] = utcnow()
     st.session_state.pop("login_password", None)
-    record_login(app.engine, user)
+    record_login(app.store, user)
     st.rerun()
 
 

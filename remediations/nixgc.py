@@ -3,7 +3,7 @@ generations (the ones a rollback may need)."""
 
 from __future__ import annotations
 
-from watchtower.remediations.nixos import FACT_TIMEOUT, host_of, known_good
+from watchtower.remediations.nixos import FACT_TIMEOUT, host_of
 
 from watchtower.inventory import nixos as facts
 from watchtower.probe.registry import register_remediation
@@ -37,7 +37,7 @@ class NixGc(Remediation):
             gens = facts.generations(t, host, FACT_TIMEOUT)
             running = facts.system_state(t, host, FACT_TIMEOUT)
         keep_paths = {running.get("current"), running.get("booted")}
-        keep_paths |= {k.system for k in known_good(ctx.store, host.name)}
+        keep_paths |= {k.system for k in ctx.store.remediation.known_good(host.name)}
         keep = {g["number"] for g in gens if g.get("path") in keep_paths or g.get("current")}
         drop = [g["number"] for g in gens if g["number"] not in keep]
         if not drop:

@@ -21,13 +21,11 @@ import datetime as dt
 import re
 from typing import Any
 
-from sqlmodel import Session, col, select
-
 from watchtower.config import Fleet, Host
 from watchtower.inventory import nixos as facts
 from watchtower.inventory.storepaths import packages, versions_by_name
 from watchtower.inventory.versions import compare, version_key
-from watchtower.model import Status, utcnow
+from watchtower.model import Status
 from watchtower.net.transport import SshDestination
 from watchtower.probe.registry import register_remediation
 from watchtower.remediation.engine import (
@@ -38,8 +36,7 @@ from watchtower.remediation.engine import (
     RemediationMeta,
     Step,
 )
-from watchtower.store import ResultRow, StateRow, Store, aware
-from watchtower.store.remediation import KnownGoodRow
+from watchtower.store import StateRow, Store, aware
 
 FACT_TIMEOUT = 60.0
 GENERATION_CHECKS = ("drift.generation", "drift.reboot")
@@ -93,33 +90,13 @@ def learn_known_good(store: Store, fleet: Fleet) -> list[tuple[str, str]]:
         system = evidence.get("current")
         if not system:
             continue
-        with Session(store.engine) as s:
-            streak = s.get(ResultRow, gen_state.result_id) if gen_state.result_id else None
+        streak = store.streak(gen_state.result_id) if gen_state.result_id else None
         seen_since = aware(streak.first_at) if streak is not None else aware(gen_state.since)
         if any(aware(st.last_at) < seen_since for st in rows):
             continue  # some check has not run under this system yet
-        _upsert_known_good(store, host.name, system, generation_number(evidence.get("profile")))
+        store.remediation.saw_good(host.name, system, generation_number(evidence.get("profile")))
         learnt.append((host.name, system))
     return learnt
-
-
-def _upsert_known_good(store: Store, host: str, system: str, generation: int | None) -> None:
-    now = utcnow()
-    with Session(store.engine) as s:
-        row = s.get(KnownGoodRow, (host, system))
-        if row is None:
-            row = KnownGoodRow(host=host, system=system, generation=generation, first_seen=now,
-                               last_seen=now)
-        row.last_seen = now
-        row.generation = generation if generation is not None else row.generation
-        s.add(row)
-        s.commit()
-
-
-def known_good(store: Store, host: str) -> list[KnownGoodRow]:
-    with Session(store.engine) as s:
-        return list(s.exec(select(KnownGoodRow).where(KnownGoodRow.host == host)
-                           .order_by(col(KnownGoodRow.last_seen).desc())).all())
 
 
 #: Runs in the forked, new-session child of `setsid`: log to a file, never to the SSH pipes
@@ -217,7 +194,7 @@ class NixosRollback(Remediation):
             current = running["current"]
             current_gen = current_generation(gens, current, running.get("profile"))
             if generation is None:
-                good_systems = {k.system for k in known_good(ctx.store, host.name)}
+                good_systems = {k.system for k in ctx.store.remediation.known_good(host.name)}
                 good = [n for n, g in by_number.items()
                         if g["path"] in good_systems and g["path"] != current]
                 if not good:

@@ -7,9 +7,10 @@ from a closed set, channel and schedule-group names from the config. Never free 
 
 Two renderers, on purpose:
 - the per-(check, target) families (status, last run, duration, evidence gauges) are written by
-  hand straight from one raw SQL read. With 1,000 domains x the catalog that is ~45,000 pairs and
-  ~300,000 samples; prometheus-client's `generate_latest` needs ~1.4 s for 180,000 samples
-  (measured), the hand-written loop a fraction of that (bench/bench_metrics.py);
+  hand straight from one raw SQL read (watchtower/store/metrics.py). With 1,000 domains x the
+  catalog that is ~45,000 pairs and ~300,000 samples; prometheus-client's `generate_latest`
+  needs ~1.4 s for 180,000 samples (measured), the hand-written loop a fraction of that
+  (bench/bench_metrics.py);
 - the small aggregate families (build info, counts, alerts, notification health, remediation
   outcomes, scheduler lag) come from a regular prometheus-client `Collector`, `StateCollector`.
 The rendered page is cached for `CACHE_SECONDS`, so several Prometheus replicas scraping at once
@@ -18,22 +19,20 @@ cost one render.
 Evidence gauges: a check may put numeric gauges in its evidence under `metrics`, e.g.
 `{"metrics": {"certificate_expiry_timestamp_seconds": 1.7e9}}`; each is exported as
 `watchtower_<name>{check, family, target}`. Names must be snake_case with a base unit suffix.
+The store keeps them with every result it records (`watchtower.model.gauges_of`), so they are
+exported whether or not alerting runs.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
-import datetime as dt
 import gzip
 import hmac
 import logging
-import math
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -43,15 +42,12 @@ from prometheus_client.core import (
     InfoMetricFamily,
 )
 from prometheus_client.registry import Collector
-from sqlalchemy import inspect as sa_inspect
 
 from watchtower import __version__
-from watchtower.model import Status
+from watchtower.model import GAUGE_NAME, Status
+from watchtower.model import epoch_seconds as _timestamp
 from watchtower.probe.runtime import RuntimeStats
-
-if TYPE_CHECKING:
-
-    from watchtower.store import Store
+from watchtower.store import FINAL_STATES, OPEN_STATES, Store
 
 log = logging.getLogger(__name__)
 
@@ -59,42 +55,6 @@ STATUSES = tuple(str(s) for s in Status)
 CACHE_SECONDS = 1.0
 MAX_STALE = 120.0
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-GAUGE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,80}$")
-# Until a check adopts the `metrics` convention, its expiry is read from the leaf's not_after.
-CERTIFICATE_CHECKS = ("web.tls.certificate", "mail.smtp.certificate")
-# The remediation engine's table (watchtower/store/remediation.py): one row per proposal, whose
-# `state` is its outcome so far; read only when present, so metrics work on any schema.
-REMEDIATION_TABLE = "remediation"
-
-
-# -- evidence gauges ------------------------------------------------------------------------
-
-
-def gauges_of(check_id: str, evidence: dict[str, Any]) -> dict[str, float]:
-    """The numeric gauges a result carries (convention above); bad names/values are dropped."""
-    out: dict[str, float] = {}
-    raw = evidence.get("metrics")
-    if isinstance(raw, dict):
-        for name, value in raw.items():
-            if (isinstance(name, str) and GAUGE_NAME.match(name)
-                    and isinstance(value, int | float) and not isinstance(value, bool)
-                    and math.isfinite(value)):
-                out[name] = float(value)
-    if check_id in CERTIFICATE_CHECKS and "certificate_expiry_timestamp_seconds" not in out:
-        leaf = evidence.get("leaf")
-        if isinstance(leaf, dict) and isinstance(leaf.get("not_after"), str):
-            with contextlib.suppress(ValueError):
-                out["certificate_expiry_timestamp_seconds"] = _timestamp(leaf["not_after"])
-    return out
-
-
-def _timestamp(value: Any) -> float:
-    """Epoch seconds of a stored datetime (SQLite gives text, PostgreSQL datetimes)."""
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return float(value.timestamp())
 
 
 # -- runtime figures that live in the process ------------------------------------------------
@@ -109,7 +69,6 @@ class StateCollector(Collector):
     def __init__(self, store: Store, runtime: RuntimeStats | None = None) -> None:
         self.store = store
         self.runtime = runtime or RuntimeStats()
-        self._has_remediation: tuple[float, bool] = (0.0, False)
 
     def collect(self) -> Iterator[Any]:
         info = InfoMetricFamily("watchtower_build", "watchtower version running")
@@ -120,15 +79,10 @@ class StateCollector(Collector):
         yield from self._remediations()
         yield from self._scheduler()
 
-    def _query(self, sql: str) -> list[Any]:
-        with self.store.engine.connect() as conn:
-            return list(conn.exec_driver_sql(sql).fetchall())
-
     def _counts(self) -> Iterator[Any]:
         checks = GaugeMetricFamily("watchtower_checks", "Number of (check, target) pairs by "
                                    "family and current status", labels=["family", "status"])
-        seen = {(f, s): int(n) for f, s, n in self._query(
-            "SELECT family, status, COUNT(*) FROM state GROUP BY family, status")}
+        seen = self.store.metrics.status_counts()
         for family in sorted({f for f, _ in seen}):
             for status in STATUSES:
                 checks.add_metric([family, status], seen.get((family, status), 0))
@@ -138,12 +92,9 @@ class StateCollector(Collector):
         silenced = GaugeMetricFamily("watchtower_alerts_silenced", "Alerts whose notices a "
                                      "maintenance window holds back, by family",
                                      labels=["family"])
-        rows = self._query("SELECT family, SUM(CASE WHEN firing THEN 1 ELSE 0 END), "
-                           "SUM(CASE WHEN silenced_by IS NULL THEN 0 ELSE 1 END) "
-                           "FROM alert_state GROUP BY family")
-        for family, n_firing, n_silenced in rows:
-            firing.add_metric([family], int(n_firing or 0))
-            silenced.add_metric([family], int(n_silenced or 0))
+        for family, n_firing, n_silenced in self.store.metrics.alert_counts():
+            firing.add_metric([family], n_firing)
+            silenced.add_metric([family], n_silenced)
         yield firing
         yield silenced
 
@@ -158,11 +109,9 @@ class StateCollector(Collector):
         last_ok = GaugeMetricFamily("watchtower_notification_last_success_timestamp_seconds",
                                     "When the channel last accepted a notice",
                                     labels=["channel"])
-        for channel, n_sent, n_failed, is_broken, last in self._query(
-                "SELECT channel, sent_total, failures_total, broken, last_success_at "
-                "FROM channel_health"):
-            sent.add_metric([channel], int(n_sent))
-            failed.add_metric([channel], int(n_failed))
+        for channel, n_sent, n_failed, is_broken, last in self.store.metrics.channel_health():
+            sent.add_metric([channel], n_sent)
+            failed.add_metric([channel], n_failed)
             broken.add_metric([channel], 1 if is_broken else 0)
             if last is not None:
                 last_ok.add_metric([channel], _timestamp(last))
@@ -172,39 +121,26 @@ class StateCollector(Collector):
         yield last_ok
         pending = GaugeMetricFamily("watchtower_notification_outbox", "Outbox rows by state",
                                     labels=["state"])
-        counts = dict(self._query("SELECT state, COUNT(*) FROM notification_outbox "
-                                  "GROUP BY state"))
+        counts = self.store.metrics.outbox_counts()
         for state in ("pending", "sent", "failed"):
             pending.add_metric([state], int(counts.get(state, 0)))
         yield pending
 
     def _remediations(self) -> Iterator[Any]:
-        from watchtower.store.remediation import FINAL_STATES, OPEN_STATES
-
         total = GaugeMetricFamily("watchtower_remediations", "Remediation proposals by "
                                   "remediation id and outcome (state)",
                                   labels=["remediation", "outcome"])
-        if self._remediation_table():
-            try:
-                counts = {(rid, state): int(n) for rid, state, n in self._query(
-                    "SELECT remediation, state, COUNT(*) FROM remediation "
-                    "GROUP BY remediation, state")}
-            except Exception as exc:  # a schema older than remediation: nothing to count
-                log.debug("remediation counts unavailable: %s", exc)
-                counts = {}
-            # Every outcome of a known remediation, zeros too: an alert on "failed went up"
-            # needs the series to exist before the first failure.
-            for rid in sorted({rid for rid, _ in counts}):
-                for outcome in OPEN_STATES + FINAL_STATES:
-                    total.add_metric([rid, outcome], counts.get((rid, outcome), 0))
+        try:
+            counts = self.store.metrics.remediation_counts()
+        except Exception as exc:  # a schema older than remediation: nothing to count
+            log.debug("remediation counts unavailable: %s", exc)
+            counts = {}
+        # Every outcome of a known remediation, zeros too: an alert on "failed went up"
+        # needs the series to exist before the first failure.
+        for rid in sorted({rid for rid, _ in counts}):
+            for outcome in OPEN_STATES + FINAL_STATES:
+                total.add_metric([rid, outcome], counts.get((rid, outcome), 0))
         yield total
-
-    def _remediation_table(self) -> bool:
-        checked_at, present = self._has_remediation
-        if time.monotonic() - checked_at > 60:
-            present = sa_inspect(self.store.engine).has_table(REMEDIATION_TABLE)
-            self._has_remediation = (time.monotonic(), present)
-        return present
 
     def _scheduler(self) -> Iterator[Any]:
         rt = self.runtime
@@ -259,20 +195,8 @@ class PairRenderer:
             self._labels[key] = parts
         return parts
 
-    def _epoch(self, column: str) -> str:
-        """SQL for a stored UTC datetime as epoch seconds, computed by the database (in C)."""
-        if self.store.engine.dialect.name == "sqlite":
-            return f"ROUND((julianday({column}) - 2440587.5) * 86400.0, 3)"
-        return f"EXTRACT(EPOCH FROM {column})"
-
     def render(self) -> str:
-        with self.store.engine.connect() as conn:
-            state = conn.exec_driver_sql(
-                f"SELECT check_id, family, target, status, {self._epoch('last_at')}, "  # noqa: S608
-                "duration_ms / 1000.0 FROM state").fetchall()
-            gauges = conn.exec_driver_sql(
-                "SELECT name, check_id, family, target, value FROM check_gauge ORDER BY name"
-            ).fetchall()
+        state, gauges = self.store.metrics.pairs()
         if len(self._labels) > 2 * len(state) + 1000:
             self._labels.clear()
         status_lines: list[str] = []

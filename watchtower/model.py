@@ -6,7 +6,10 @@ without pulling in each other.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -157,6 +160,42 @@ class Result:
             "duration_ms": round(self.duration_ms, 1),
             "at": self.at.isoformat(),
         }
+
+
+#: Names of evidence gauges: snake_case with a base unit suffix (docs/metrics.md).
+GAUGE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,80}$")
+# Until a check adopts the `metrics` convention, its expiry is read from the leaf's not_after.
+CERTIFICATE_CHECKS = ("web.tls.certificate", "mail.smtp.certificate")
+
+
+def gauges_of(check_id: str, evidence: JSON) -> dict[str, float]:
+    """The numeric gauges a result carries in its evidence under `metrics`, e.g.
+    `{"metrics": {"certificate_expiry_timestamp_seconds": 1.7e9}}`; bad names/values are
+    dropped. Part of the result's shape: the store keeps them with every result it records
+    (`check_gauge`), and /metrics exports them, whether or not alerting runs."""
+    out: dict[str, float] = {}
+    raw = evidence.get("metrics")
+    if isinstance(raw, dict):
+        for name, value in raw.items():
+            if (isinstance(name, str) and GAUGE_NAME.match(name)
+                    and isinstance(value, int | float) and not isinstance(value, bool)
+                    and math.isfinite(value)):
+                out[name] = float(value)
+    if check_id in CERTIFICATE_CHECKS and "certificate_expiry_timestamp_seconds" not in out:
+        leaf = evidence.get("leaf")
+        if isinstance(leaf, dict) and isinstance(leaf.get("not_after"), str):
+            with contextlib.suppress(ValueError):
+                out["certificate_expiry_timestamp_seconds"] = epoch_seconds(leaf["not_after"])
+    return out
+
+
+def epoch_seconds(value: Any) -> float:
+    """Epoch seconds of an ISO 8601 text or a datetime (naive ones are UTC, as stored)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return float(value.timestamp())
 
 
 def utcnow() -> dt.datetime:

@@ -20,7 +20,7 @@ CACHE_SECONDS = 10  # reads may be this stale; the sweep interval is minutes
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False, max_entries=4)
 def state_groups(_app: AppContext, fleet_path: str) -> list[StateGroup]:
     """The grouped state table, shared by the sessions for a few seconds."""
-    return load_state_groups(_app.engine)
+    return load_state_groups(_app.store)
 
 
 def goto(page: str, **state: Any) -> None:

@@ -7,7 +7,7 @@ import datetime as dt
 import streamlit as st
 from watchtower.dashboards.auth import Action, User
 
-from watchtower.compliance import frameworks
+from watchtower.compliance import explanations, frameworks
 from watchtower.compliance.explanations import ExplanationError
 from watchtower.compliance.score import (
     GROUP_TITLES,
@@ -20,12 +20,11 @@ from watchtower.compliance.score import (
 )
 from watchtower.model import utcnow
 from watchtower.probe import registry
-from watchtower.store import explanations as explanation_store
 
 from .. import charts
 from ..actions import NotAllowed, explain, revoke_explanation
 from ..context import AppContext
-from ..data import recent_sweeps, score_rows, trend_rows
+from ..data import recent_sweeps, trend_rows
 from ..evidence import expiry_horizon
 from .common import plain
 
@@ -36,7 +35,8 @@ def render(app: AppContext, user: User) -> None:
                "fail 0 %; error (the probe could not run) is not counted. Lowest first. The "
                "same score as the compliance reports.")
     where = placement(app.fleet.targets())
-    scores = section_scores(score_rows(app.engine, where), where)
+    scores = section_scores(explanations.scored_statuses(app.store, where, utcnow().date()),
+                            where)
     if not scores:
         st.info("No results yet.")
         return
@@ -55,11 +55,11 @@ def render(app: AppContext, user: User) -> None:
     if domain:
         now = dt.datetime.now(dt.UTC)
         start = now - dt.timedelta(days=int(days))
-        streaks = trend_streaks(trend_rows(app.engine, domain, start), domain, where)
+        streaks = trend_streaks(trend_rows(app.store, domain, start), domain, where)
         points = replay(streaks, start, now)
         if points:
             st.altair_chart(charts.score_trend_chart(points), width="stretch")
-    sweeps = [s for s in recent_sweeps(app.engine) if s["schedule"] != "verify"]
+    sweeps = [s for s in recent_sweeps(app.store) if s["schedule"] != "verify"]
     if sweeps:
         st.caption("Share of fail + error in each sweep, by schedule (the whole fleet)")
         st.altair_chart(charts.sweep_trend_chart(sweeps), width="stretch")
@@ -67,7 +67,7 @@ def render(app: AppContext, user: User) -> None:
     _explanations(app, user, domains)
 
     st.subheader("Expiry horizon")
-    horizon = expiry_horizon(app.engine)
+    horizon = expiry_horizon(app.store)
     if horizon:
         st.caption("Certificates and DNSSEC signatures expiring soonest; the dashed line is 14 "
                    "days.")
@@ -79,12 +79,12 @@ def render(app: AppContext, user: User) -> None:
 def _explanations(app: AppContext, user: User, domains: list[str]) -> None:
     """Comply or explain: the explanations in force, and (operators) record or revoke one."""
     st.subheader("Comply or explain")
-    rows = explanation_store.rows(app.engine)
+    rows = app.store.explanations.rows()
     today = utcnow().date()
     if rows:
         st.dataframe([{"#": r.id, "domain": r.domain, "criterion": r.criterion,
                        "until": r.until.isoformat(), "by": r.who, "why": r.why,
-                       "state": "valid" if r.explanation().valid_on(today) else "expired"}
+                       "state": "valid" if explanations.of_row(r).valid_on(today) else "expired"}
                       for r in rows], hide_index=True)
     else:
         st.caption("No explanations recorded.")
@@ -104,7 +104,7 @@ def _explanations(app: AppContext, user: User, domains: list[str]) -> None:
         st.caption("Viewers cannot record explanations.")
     if pressed and isinstance(until, dt.date):
         try:
-            explain(app.engine, user, str(domain), str(criterion), why, until)
+            explain(app.store, user, str(domain), str(criterion), why, until)
         except (NotAllowed, ExplanationError) as exc:
             st.error(plain(exc))
             return
@@ -116,7 +116,7 @@ def _explanations(app: AppContext, user: User, domains: list[str]) -> None:
             reason = c2.text_input("Why it is withdrawn", key="rev_why")
             if st.form_submit_button("Revoke") and which is not None:
                 try:
-                    revoke_explanation(app.engine, user, int(which), reason)
+                    revoke_explanation(app.store, user, int(which), reason)
                 except (NotAllowed, ExplanationError) as exc:
                     st.error(plain(exc))
                     return

@@ -23,7 +23,7 @@ from .common import plain
 
 def render(app: AppContext, user: User) -> None:
     st.title("Drift")
-    states = drift_states(app.engine)
+    states = drift_states(app.store)
     if not states:
         st.info("No drift or host results yet (drift.* and host.* checks).")
         return

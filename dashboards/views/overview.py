@@ -32,7 +32,7 @@ def render(app: AppContext, user: User) -> None:
     search = c4.text_input("Target contains", key="ov_search", placeholder="e.g. alpha")
     filt = OverviewFilter(tuple(families), tuple(statuses), tuple(tags), search)
     ov = build_overview(groups, filt)
-    changes = changes_since(app.engine, dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+    changes = changes_since(app.store, dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
 
     cols = st.columns(6)
     cols[0].metric("Targets", f"{len(ov.rows)}",
@@ -67,7 +67,7 @@ def render(app: AppContext, user: User) -> None:
     left, right = st.columns([3, 2])
     with left:
         st.subheader("Open problems")
-        rows = problems(app.engine, filt, limit=300)
+        rows = problems(app.store, filt, limit=300)
         if rows:
             st.dataframe(rows, hide_index=True, width="stretch",
                          height=min(38 + 35 * len(rows), 420),

@@ -8,7 +8,7 @@ import streamlit as st
 from watchtower.dashboards.auth import Action, User
 
 from watchtower.remediation.engine import Plan, PolicyRefused
-from watchtower.store.remediation import OPEN_STATES, RemediationRow
+from watchtower.store import OPEN_STATES, RemediationRow
 
 from ..actions import NotAllowed, approve, audit_trail, reject
 from ..context import AppContext
@@ -54,7 +54,7 @@ def render(app: AppContext, user: User) -> None:
                                "ok": "✅" if a.ok else "❌", "detail": a.detail}
                               for a in rem.history(rid)], hide_index=True)
     with tab_audit:
-        trail = audit_trail(app.engine)
+        trail = audit_trail(app.store)
         st.dataframe([{"at": a.at, "user": a.user, "via": a.source, "role": a.role,
                        "action": a.action, "subject": a.subject, "ok": "✅" if a.ok else "❌",
                        "detail": a.detail} for a in trail], hide_index=True)

@@ -55,15 +55,15 @@ def _send_now(app: AppContext, user: User) -> None:
     if c2.button("Send now", type="primary", disabled=not allowed, key="rep_send",
                  help=None if allowed else "operators only"):
         try:
-            require(app.engine, user, Action.SEND_REPORT, f"report {name}")
+            require(app.store, user, Action.SEND_REPORT, f"report {name}")
             message = app.reports.send_now(user, str(name))
         except NotAllowed as exc:
             st.session_state["rep_flash"] = ("error", str(exc))
         except ReportsUnavailable as exc:
-            audit(app.engine, user, "send_report", f"report {name}", str(exc), ok=False)
+            audit(app.store, user, "send_report", f"report {name}", str(exc), ok=False)
             st.session_state["rep_flash"] = ("error", str(exc))
         else:
-            audit(app.engine, user, "send_report", f"report {name}", message)
+            audit(app.store, user, "send_report", f"report {name}", message)
             st.session_state["rep_flash"] = ("ok", message)
         st.rerun()
     if not allowed:

@@ -29,7 +29,7 @@ from .common import TARGET_KEY, ago, check_meta, plain
 
 def render(app: AppContext, user: User) -> None:
     st.title("Target")
-    targets = target_list(app.engine)
+    targets = target_list(app.store)
     if not targets:
         st.info("No results yet.")
         return
@@ -42,7 +42,7 @@ def render(app: AppContext, user: User) -> None:
     assert choice is not None
     name, kind = choice
     st.session_state[TARGET_KEY] = choice
-    states = target_states(app.engine, name, kind)
+    states = target_states(app.store, name, kind)
     counts = {s: sum(1 for r in states if r.status == s) for s in ("fail", "error", "warn", "ok")}
     cols = st.columns(5)
     cols[0].metric("Checks", len(states))
@@ -53,7 +53,7 @@ def render(app: AppContext, user: User) -> None:
         ["Checks", "Timeline", "Latency", "Flips"])
     with tab_checks:
         _checks(app, user, name, states)
-    history = target_history(app.engine, name, dt.datetime.now(dt.UTC) - dt.timedelta(days=30))
+    history = target_history(app.store, name, dt.datetime.now(dt.UTC) - dt.timedelta(days=30))
     with tab_time:
         st.caption("Each bar is one unchanged verdict (last 30 days); hover for the summary.")
         if history:
@@ -65,7 +65,7 @@ def render(app: AppContext, user: User) -> None:
         if history:
             st.altair_chart(charts.latency_chart(history), width="stretch")
     with tab_flips:
-        flips = target_flips(app.engine, name)
+        flips = target_flips(app.store, name)
         if flips:
             st.dataframe(flips, hide_index=True, column_order=["at", "check", "change",
                                                                "reason"])
@@ -76,8 +76,8 @@ def render(app: AppContext, user: User) -> None:
 def _checks(app: AppContext, user: User, target: str, states: list[StateRow]) -> None:
     meta = check_meta()
     fixes = registry.fixes(app.fleet)
-    bodies = evidence_bodies(app.engine, (s.evidence_id for s in states))
-    acks = current_acks(app.engine, [(s.check_id, target) for s in states])
+    bodies = evidence_bodies(app.store, (s.evidence_id for s in states))
+    acks = current_acks(app.store, [(s.check_id, target) for s in states])
     for st_row in states:
         m = meta.get(st_row.check_id)
         title = m.title if m else st_row.check_id
@@ -117,7 +117,7 @@ def _ack_form(app: AppContext, user: User, check_id: str, target: str) -> None:
         st.caption("Viewers cannot acknowledge.")
     if pressed:
         try:
-            acknowledge(app.engine, user, check_id, target, note)
+            acknowledge(app.store, user, check_id, target, note)
         except (NotAllowed, LookupError) as exc:
             st.error(plain(exc))
             return

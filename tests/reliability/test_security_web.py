@@ -131,8 +131,7 @@ def test_a_viewer_forging_every_click_changes_nothing(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from streamlit.testing.v1 import AppTest
 
-    from watchtower.store.dashboard import AcknowledgementRow
-    from watchtower.store.remediation import RemediationRow
+    from watchtower.store import AcknowledgementRow, RemediationRow
 
     url = f"sqlite:///{tmp_path / 'wt.db'}"
     store: Store = seed_store(url)
@@ -170,7 +169,7 @@ def test_a_viewer_forging_every_click_changes_nothing(tmp_path: Path,
     after = snapshot()
     from watchtower.dashboards.actions import audit_trail
 
-    trail = [(a.user, a.action, a.ok) for a in audit_trail(store.engine)]
+    trail = [(a.user, a.action, a.ok) for a in audit_trail(store)]
     print(f"\nviewer forged {len(clicked)} clicks ({sum(d for *_x, d in clicked)} on disabled "
           f"buttons) over {len(PAGES)} pages; remediation rows before {before}, after {after}; "
           f"dashboard audit {trail[:6]}")

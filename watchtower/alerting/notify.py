@@ -24,15 +24,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import and_, or_, update
-from sqlmodel import Session, col, select
-
 from watchtower.config import AppriseChannel, EmailChannel, Fleet, Notifications
 from watchtower.errors import ConfigError, DeliveryError
 from watchtower.model import utcnow
 from watchtower.net.mailer import Relay, send_mail
-from watchtower.store import Store, aware
-from watchtower.store.alerting import ChannelHealthRow, OutboxRow
+from watchtower.store import ChannelHealthRow, OutboxRow, Store, aware
 
 log = logging.getLogger(__name__)
 
@@ -176,86 +172,59 @@ class OutboxWorker:
         return sent
 
     def _due(self, now: dt.datetime, limit: int) -> list[int]:
-        with Session(self.store.engine) as s:
-            q = (select(OutboxRow.id)
-                 .where(OutboxRow.state == "pending", col(OutboxRow.next_attempt_at) <= now)
-                 .order_by(col(OutboxRow.id)).limit(limit))
-            return [i for i in s.exec(q).all() if i is not None]
+        return self.store.alerts.due(now, limit)
 
     def _claim(self, row_id: int, now: dt.datetime) -> bool:
         """Compare-and-set lease: only the worker whose UPDATE changed the row sends it."""
-        stmt = (update(OutboxRow)
-                .where(and_(col(OutboxRow.id) == row_id, col(OutboxRow.state) == "pending",
-                            or_(col(OutboxRow.claimed_until).is_(None),
-                                col(OutboxRow.claimed_until) < now)))
-                .values(claimed_until=now + LEASE))
-        with Session(self.store.engine) as s:
-            changed = s.exec(stmt).rowcount
-            s.commit()
-        return bool(changed == 1)
+        return self.store.alerts.claim(row_id, now, LEASE)
 
     def _deliver(self, row_id: int, now: dt.datetime) -> int:
-        with Session(self.store.engine) as s:
-            row = s.get(OutboxRow, row_id)
-            if row is None:
-                return 0
-            channel = self.channels.get(row.channel)
-            error: DeliveryError | None = None
-            if channel is None:
-                error = DeliveryError("channel is no longer configured", permanent=True)
-            else:
-                try:
-                    channel.send(Message(row.subject, row.body, row.kind))
-                except DeliveryError as exc:
-                    error = exc
-                except Exception as exc:  # a channel bug must not stop the other rows
-                    error = DeliveryError(f"{type(exc).__name__}", permanent=False)
-            row.attempts += 1
-            row.claimed_until = None
-            health = s.get(ChannelHealthRow, row.channel) or ChannelHealthRow(
-                channel=row.channel, kind=channel.kind if channel else "unknown")
-            if error is None:
-                row.state, row.sent_at, row.last_error = "sent", now, None
-                health.last_success_at, health.failures_in_row = now, 0
-                health.sent_total += 1
-                health.broken = False
-            else:
-                row.last_error = str(error)
-                if error.permanent:
-                    row.state = "failed"
-                else:
-                    row.next_attempt_at = now + dt.timedelta(seconds=self.backoff(row.attempts))
-                health.last_failure_at, health.last_error = now, str(error)
-                health.failures_in_row += 1
-                health.failures_total += 1
-                health.broken = error.permanent or (
-                    health.failures_in_row >= self.settings.broken_after)
-                log.warning("notification %d via %s failed (%s, attempt %d): %s", row_id,
-                            row.channel, "permanent" if error.permanent else "will retry",
-                            row.attempts, error)
-            s.add(row)
-            s.add(health)
-            s.commit()
+        row = self.store.alerts.outbox_row(row_id)
+        if row is None:
+            return 0
+        channel = self.channels.get(row.channel)
+        error: DeliveryError | None = None
+        if channel is None:
+            error = DeliveryError("channel is no longer configured", permanent=True)
+        else:
+            try:
+                channel.send(Message(row.subject, row.body, row.kind))
+            except DeliveryError as exc:
+                error = exc
+            except Exception as exc:  # a channel bug must not stop the other rows
+                error = DeliveryError(f"{type(exc).__name__}", permanent=False)
+        row.attempts += 1
+        row.claimed_until = None
+        health = self.store.alerts.channel(row.channel) or ChannelHealthRow(
+            channel=row.channel, kind=channel.kind if channel else "unknown")
+        if error is None:
+            row.state, row.sent_at, row.last_error = "sent", now, None
+            health.last_success_at, health.failures_in_row = now, 0
+            health.sent_total += 1
+            health.broken = False
+        else:
+            self._failed(row, health, error, now)
+        self.store.alerts.save_delivery(row, health)
         return 1 if error is None else 0
+
+    def _failed(self, row: OutboxRow, health: ChannelHealthRow, error: DeliveryError,
+                now: dt.datetime) -> None:
+        row.last_error = str(error)
+        if error.permanent:
+            row.state = "failed"
+        else:
+            row.next_attempt_at = now + dt.timedelta(seconds=self.backoff(row.attempts))
+        health.last_failure_at, health.last_error = now, str(error)
+        health.failures_in_row += 1
+        health.failures_total += 1
+        health.broken = error.permanent or (health.failures_in_row >= self.settings.broken_after)
+        log.warning("notification %d via %s failed (%s, attempt %d): %s", row.id, row.channel,
+                    "permanent" if error.permanent else "will retry", row.attempts, error)
 
     def backoff(self, attempts: int) -> float:
         """Seconds before the next try after `attempts` failed ones (exponential, capped)."""
         initial, cap = self.settings.retry_initial, self.settings.retry_max
         return float(min(cap, initial * 2 ** max(0, attempts - 1)))
-
-
-def outbox(store: Store, state: str | None = None) -> list[OutboxRow]:
-    """Outbox rows (oldest first), optionally of one state; for the dashboard and tests."""
-    with Session(store.engine) as s:
-        q = select(OutboxRow).order_by(col(OutboxRow.id))
-        if state is not None:
-            q = q.where(OutboxRow.state == state)
-        return list(s.exec(q).all())
-
-
-def channel_health(store: Store) -> list[ChannelHealthRow]:
-    with Session(store.engine) as s:
-        return list(s.exec(select(ChannelHealthRow)).all())
 
 
 def age_seconds(row: OutboxRow, now: dt.datetime) -> float:

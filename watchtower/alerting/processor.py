@@ -24,21 +24,15 @@ import fnmatch
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
-
-from sqlmodel import Session, col, select
 
 from watchtower.alerting.maintenance import silencing
 from watchtower.config import Fleet
-from watchtower.metrics import gauges_of
 from watchtower.model import Result, Status, utcnow
-from watchtower.store import Store, aware
-from watchtower.store.alerting import AlertFlipRow, AlertStateRow, GaugeRow, OutboxRow
+from watchtower.store import AlertFlipRow, AlertStateRow, OutboxRow, Store, aware
 
 log = logging.getLogger(__name__)
 
 FIRING, RESOLVED = "firing", "resolved"
-Row = TypeVar("Row", AlertStateRow, GaugeRow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,36 +108,32 @@ class AlertProcessor:
 
     def process(self, results: Sequence[Result], now: dt.datetime | None = None
                 ) -> list[AlertFlip]:
-        """Count, flip, reconcile and record gauges for a batch of already-stored results."""
+        """Count, flip and reconcile a batch of already-stored results (one transaction)."""
         if not results:
             return []
-        return self.store._retry(lambda: self._process(results, now or utcnow()))
-
-    def _process(self, results: Sequence[Result], now: dt.datetime) -> list[AlertFlip]:
+        at = now or utcnow()
         flips: list[AlertFlip] = []
-        keys = {(r.check, r.target.name) for r in results}
-        with Session(self.store.engine) as s:
-            states = {(a.check_id, a.target): a for a in _rows_for(s, AlertStateRow, keys)}
-            gauges: dict[tuple[str, str], dict[str, GaugeRow]] = {}
-            for g in _rows_for(s, GaugeRow, keys):
-                gauges.setdefault((g.check_id, g.target), {})[g.name] = g
+
+        def change(states: dict[tuple[str, str], AlertStateRow]) -> list[AlertFlipRow | OutboxRow]:
+            flips.clear()  # the store may run this again after a busy database
+            rows: list[AlertFlipRow | OutboxRow] = []
             for r in results:
                 key = (r.check, r.target.name)
                 st = states.get(key)
                 if st is None:
-                    st = AlertStateRow(check_id=r.check, target=r.target.name, family=r.family,
-                                       since=r.at)
-                    states[key] = st
+                    st = states[key] = AlertStateRow(check_id=r.check, target=r.target.name,
+                                                     family=r.family, since=r.at)
                 flip = self._count(st, r)
                 if flip is not None:
                     flips.append(flip)
-                    s.add(AlertFlipRow(check_id=flip.check, target=flip.target, at=flip.at,
-                                       old=flip.old, new=flip.new, new_status=str(flip.status),
-                                       old_status=flip.old_status, reason=flip.reason[:2000]))
-                self._reconcile(s, st, r.target.tags, now)
-                s.add(st)
-                _record_gauges(s, r, gauges.get(key, {}))
-            s.commit()
+                    rows.append(AlertFlipRow(
+                        check_id=flip.check, target=flip.target, at=flip.at, old=flip.old,
+                        new=flip.new, new_status=str(flip.status), old_status=flip.old_status,
+                        reason=flip.reason[:2000]))
+                rows.extend(self._reconcile(st, r.target.tags, at))
+            return rows
+
+        self.store.alerts.update_states({(r.check, r.target.name) for r in results}, change)
         for f in flips:
             log.info("alert %s on %s: %s -> %s (%s)", f.check, f.target, f.old, f.new, f.reason)
         return flips
@@ -169,12 +159,13 @@ class AlertProcessor:
             st.status, st.reason = str(r.status), r.summary  # the latest reason is the news
         return None
 
-    def _reconcile(self, s: Session, st: AlertStateRow, tags: Sequence[str],
-                   now: dt.datetime) -> None:
+    def _reconcile(self, st: AlertStateRow, tags: Sequence[str], now: dt.datetime
+                   ) -> list[OutboxRow]:
+        """What people must be told now (see the module docstring): the outbox rows."""
         st.silenced_by = silencing(self.fleet.maintenance, st.check_id, st.family, st.target,
                                    tags, now)
         if st.silenced_by is not None:
-            return
+            return []
         kind: str | None = None
         reminder = self.fleet.alerting.reminder_interval
         if st.firing and st.notified != FIRING:
@@ -185,49 +176,14 @@ class AlertProcessor:
         elif not st.firing and st.notified == FIRING:
             kind = RESOLVED
         if kind is None:
-            return
+            return []
         notice = Notice(kind, st.check_id, st.family, st.target, st.status, st.reason,
                         aware(st.since))
-        for channel in self.channels_for(st.check_id, st.family):
-            s.add(OutboxRow(channel=channel, kind=kind, check_id=st.check_id, target=st.target,
-                            family=st.family, status=st.status, subject=notice.subject,
-                            body=notice.body, created_at=now, next_attempt_at=now))
         st.notified = FIRING if kind != RESOLVED else RESOLVED
         st.last_notified_at = now
+        return [OutboxRow(channel=channel, kind=kind, check_id=st.check_id, target=st.target,
+                          family=st.family, status=st.status, subject=notice.subject,
+                          body=notice.body, created_at=now, next_attempt_at=now)
+                for channel in self.channels_for(st.check_id, st.family)]
 
-
-def _rows_for(s: Session, table: type[Row], keys: set[tuple[str, str]]) -> list[Row]:
-    checks = {k[0] for k in keys}
-    targets = {k[1] for k in keys}
-    rows = s.exec(select(table).where(col(table.check_id).in_(checks),
-                                      col(table.target).in_(targets))).all()
-    return [r for r in rows if (r.check_id, r.target) in keys]
-
-
-def _record_gauges(s: Session, r: Result, existing: dict[str, GaugeRow]) -> None:
-    """Upsert the result's evidence gauges; drop those it no longer reports (no stale expiry)."""
-    values = gauges_of(r.check, r.evidence)
-    for name, row in existing.items():
-        if name not in values:
-            s.delete(row)
-    for name, value in values.items():
-        found = existing.get(name)
-        if found is None:
-            row = GaugeRow(check_id=r.check, target=r.target.name, name=name, family=r.family,
-                           value=value, at=r.at)
-        else:
-            row = found
-            row.value, row.at = value, r.at
-        s.add(row)
-
-
-def alert_states(store: Store) -> list[AlertStateRow]:
-    """Every alert state row (dashboard, tests)."""
-    with Session(store.engine) as s:
-        return list(s.exec(select(AlertStateRow)).all())
-
-
-def alert_flips(store: Store) -> list[AlertFlipRow]:
-    with Session(store.engine) as s:
-        return list(s.exec(select(AlertFlipRow).order_by(col(AlertFlipRow.id))).all())
 

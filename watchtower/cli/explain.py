@@ -14,12 +14,12 @@ import json
 import sys
 
 from watchtower.cli.common import EXIT_OK, EXIT_USAGE, Subparsers, load
+from watchtower.compliance import explanations
 from watchtower.compliance.explanations import ExplanationError
 from watchtower.config import database_url
 from watchtower.model import utcnow
 from watchtower.probe import registry
 from watchtower.store import Store
-from watchtower.store import explanations as explanation_store
 
 
 def add_parsers(sub: Subparsers) -> None:
@@ -55,13 +55,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
             return _list(store, args)
         who = args.by or getpass.getuser()
         if args.explain_command == "add":
-            row = explanation_store.record(store.engine, args.domain, args.criterion, who,
+            row = explanations.record(store, args.domain, args.criterion, who,
                                            args.why, args.until, now=utcnow(),
                                            check_ids=registry.checks())
             print(f"#{row.id}: {row.criterion} on {row.domain} explained by {row.who} "
                   f"until {row.until.isoformat()}")
         else:
-            row = explanation_store.revoke(store.engine, args.id, who, args.why, now=utcnow())
+            row = explanations.revoke(store, args.id, who, args.why, now=utcnow())
             print(f"#{row.id}: revoked by {row.revoked_by}")
     except ExplanationError as exc:
         print(f"watchtower explain {args.explain_command}: {exc}", file=sys.stderr)
@@ -72,9 +72,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _list(store: Store, args: argparse.Namespace) -> int:
-    rows = explanation_store.rows(store.engine, domain=args.domain, include_revoked=args.all)
+    rows = store.explanations.rows(domain=args.domain, include_revoked=args.all)
     if args.format == "json":
-        json.dump({"explanations": [{**r.explanation().to_json(),
+        json.dump({"explanations": [{**explanations.of_row(r).to_json(),
                                      "revoked_at": r.revoked_at.isoformat() if r.revoked_at
                                      else None, "revoked_by": r.revoked_by,
                                      "revoke_reason": r.revoke_reason} for r in rows]},
@@ -84,7 +84,7 @@ def _list(store: Store, args: argparse.Namespace) -> int:
     today = utcnow().date()
     for r in rows:
         state = ("revoked" if r.revoked_at else
-                 "valid" if r.explanation().valid_on(today) else "expired")
+                 "valid" if explanations.of_row(r).valid_on(today) else "expired")
         print(f"#{r.id:<4} {state:8} {r.domain:30} {r.criterion:36} until {r.until} "
               f"by {r.who}: {r.why}")
     return EXIT_OK

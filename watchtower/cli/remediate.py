@@ -28,8 +28,7 @@ def cmd_remediate(args: argparse.Namespace) -> int:
     import getpass
 
     from watchtower.remediation.engine import PolicyRefused, Remediator, default_context, plans_text
-    from watchtower.store import Store
-    from watchtower.store.remediation import OPEN_STATES
+    from watchtower.store import OPEN_STATES, Store
 
     fleet = load(args.config)
     store = Store(database_url(fleet.store))

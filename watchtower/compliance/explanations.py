@@ -8,7 +8,8 @@ with its reason and is not scored as a failure; from the day after `until` it co
 what it is. Explanations are judged against a day the caller passes (the report's date, the
 dashboard's today): nothing here reads the clock.
 
-Storage and the audit of who recorded or revoked what: `watchtower.explanation_store`.
+Kept in the store (`Store.explanations`, never deleted, so the table is the audit of who
+recorded or revoked what); `record`, `revoke` and `in_force` below are the way in and out.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from watchtower.compliance.frameworks import BY_ID, InStatus, internetnl_ids
+
+if TYPE_CHECKING:
+    from watchtower.compliance.score import Placement
+    from watchtower.store import ExplanationRow, Store
 
 #: Statuses an explanation can cover: what would otherwise count against the domain.
 EXPLAINABLE = frozenset({InStatus.FAILED, InStatus.WARNING, InStatus.INFO})
@@ -127,3 +132,58 @@ def _open_tests(check_id: str, evidence: Mapping[str, Any]) -> list[str]:
             if InStatus(shown) in (InStatus.FAILED, InStatus.WARNING):  # what fails or warns
                 out.append(test_id)
     return out
+
+
+def scored_statuses(store: Store, where: Placement, day: dt.date
+                    ) -> list[tuple[str, str, str, str]]:
+    """(target, kind, family, status) of every current verdict as the score counts it: a
+    failure or warning that an explanation valid on `day` covers reads `explained`, as in the
+    reports (the dashboard's compliance page)."""
+    valid = active(in_force(store), day)
+    states = store.current()
+    bodies = store.evidence_bodies([s.evidence_id for s in states
+                                    if valid and s.status in EXPLAINABLE_CHECK])
+    out = []
+    for s in states:
+        status = s.status
+        mine = for_domain(valid, where.of(s.target, s.target_kind)[0]) if valid else {}
+        if mine and check_explanation(s.check_id, status, bodies.get(s.evidence_id or 0, {}),
+                                      mine) is not None:
+            status = "explained"
+        out.append((s.target, s.target_kind, s.family, status))
+    return out
+
+
+# -- kept in the store -----------------------------------------------------------------------
+
+
+def of_row(row: ExplanationRow) -> Explanation:
+    return Explanation(row.domain, row.criterion, row.who, row.why, row.until, row.id,
+                       row.created_at)
+
+
+def record(store: Store, domain: str, criterion: str, who: str, why: str, until: dt.date, *,
+           now: dt.datetime, check_ids: Iterable[str]) -> ExplanationRow:
+    """Validate and store a new explanation (ExplanationError says what is wrong)."""
+    e = validate(domain, criterion, who, why, until, today=now.date(), check_ids=check_ids)
+    return store.explanations.insert(e.domain, e.criterion, e.who, e.why, e.until, now)
+
+
+def revoke(store: Store, explanation_id: int, who: str, reason: str, *, now: dt.datetime
+           ) -> ExplanationRow:
+    """Withdraw an explanation still in force; the row stays, marked with who and why."""
+    if not who.strip():
+        raise ExplanationError("who: a revocation names the person withdrawing it")
+    row = store.explanations.mark_revoked(explanation_id, who.strip(), reason, now)
+    if row is not None:
+        return row
+    old = store.explanations.get(explanation_id)
+    if old is None:
+        raise ExplanationError(f"id: no explanation #{explanation_id}")
+    when = f"{old.revoked_at:%Y-%m-%d}" if old.revoked_at else "?"
+    raise ExplanationError(f"id: #{explanation_id} was revoked on {when} by {old.revoked_by}")
+
+
+def in_force(store: Store) -> list[Explanation]:
+    """Every explanation not revoked (expired ones too: validity is judged per day)."""
+    return [of_row(r) for r in store.explanations.rows()]

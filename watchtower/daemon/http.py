@@ -67,8 +67,6 @@ class HeartbeatApp:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse
                  ) -> Iterable[bytes]:
-        from watchtower.store.heartbeats import record_ping
-
         rest = str(environ.get("PATH_INFO", ""))[len(PING_PREFIX):].strip("/")
         token, _, tail = rest.partition("/")
         if environ.get("REQUEST_METHOD") not in ("POST", "GET", "HEAD") or tail not in ("",
@@ -77,7 +75,7 @@ class HeartbeatApp:
         name = self.lookup(token) if token else None
         if name is None:
             return _text(start_response, "404 Not Found", "not found\n")
-        record_ping(self.store, name, tail != "fail", utcnow())
+        self.store.heartbeats.record_ping(name, tail != "fail", utcnow())
         return _text(start_response, "200 OK", "OK\n")
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from watchtower.compliance import frameworks
 from watchtower.errors import ConfigError, ProbeError
@@ -126,11 +126,18 @@ class Check:
         return dict(as_json_safe(facts))
 
 
+class HeartbeatLookup(Protocol):
+    """Read-only access to pushed heartbeats (watchtower.store.HeartbeatReader)."""
+
+    def last_ping(self, name: str) -> dict[str, Any] | None: ...
+
+
 @dataclass(slots=True)
 class ProbeContext:
     """What one probe may use: the sweep's shared clients (watchtower/probe/clients.py builds
     them, each with its own `[probe]` timeout) and the probe's own deadline. A check never
-    builds a client of its own."""
+    builds a client of its own. `heartbeats` is the one thing of the store a probe may read
+    (heartbeat.ping)."""
 
     fleet: Fleet
     dns: Resolver
@@ -147,6 +154,7 @@ class ProbeContext:
     #: The `[[dns_apis]]` entries (PowerDNS), keys read at the moment of use.
     dns_api: DnsApis
     deadline: float
+    heartbeats: HeartbeatLookup | None = None
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from watchtower.config import DnsApi, Fleet, Host
+from watchtower.config import DnsApi, Fleet, Host, database_url
 from watchtower.errors import ProbeTimeout
 from watchtower.inventory import nixos
 from watchtower.net.deadline import remaining
@@ -31,6 +31,7 @@ from watchtower.net.tls import TlsProber
 from watchtower.net.tlsscan import CONNECTION_TIMEOUT, TlsScanner
 from watchtower.net.transport import HostAccess, Transport, open_transport
 from watchtower.probe.api import ProbeContext, reveal
+from watchtower.store import HeartbeatReader
 
 # -- from the fleet file to net's plain values ----------------------------------------------
 
@@ -176,10 +177,13 @@ class SweepClients:
         self.s3 = S3Clients(self.http, timeout=s.s3_timeout)
         self.hosts = Hosts(s.ssh_timeout)
         self.dns_api = DnsApis(fleet.dns_apis, s.dns_api_timeout)
+        #: The one read of the store a probe may make (heartbeat.ping), opened when first used.
+        self.heartbeats = HeartbeatReader(database_url(fleet.store))
 
     def context(self, deadline: float) -> ProbeContext:
         return ProbeContext(self.fleet, self.dns, self.http, self.tls, self.tls_scan, self.smtp,
-                            self.imap, self.sieve, self.s3, self.hosts, self.dns_api, deadline)
+                            self.imap, self.sieve, self.s3, self.hosts, self.dns_api, deadline,
+                            self.heartbeats)
 
     def close(self) -> None:
         self.hosts.close()

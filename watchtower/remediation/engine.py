@@ -34,10 +34,6 @@ from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal
 
-from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
-
 from watchtower.config import Fleet, Host
 from watchtower.errors import ProbeError
 from watchtower.model import Status, Target, utcnow
@@ -45,12 +41,14 @@ from watchtower.net import powerdns
 from watchtower.net.transport import LocalTransport, Transport
 from watchtower.probe import registry
 from watchtower.probe.clients import DnsApis, open_host
-from watchtower.store import StateRow, Store, aware
-from watchtower.store.remediation import (
+from watchtower.store import (
     OPEN_STATES,
     AuditRow,
     HostLockRow,
     RemediationRow,
+    StateRow,
+    Store,
+    aware,
 )
 
 log = logging.getLogger(__name__)
@@ -249,39 +247,21 @@ class Remediator:
 
     def audit(self, rid: int, actor: str, action: str, detail: str = "", ok: bool = True
               ) -> None:
-        with Session(self.store.engine) as s:
-            s.add(AuditRow(remediation_id=rid, at=utcnow(), actor=actor, action=action,
-                           detail=detail[:OUTPUT_CAP], ok=ok))
-            s.commit()
+        self.store.remediation.audit(AuditRow(remediation_id=rid, at=utcnow(), actor=actor,
+                                              action=action, detail=detail[:OUTPUT_CAP], ok=ok))
 
     def history(self, rid: int | None = None) -> list[AuditRow]:
-        with Session(self.store.engine) as s:
-            q = select(AuditRow)
-            if rid is not None:
-                q = q.where(AuditRow.remediation_id == rid)
-            return list(s.exec(q.order_by(col(AuditRow.id))).all())
+        return self.store.remediation.audit_trail(rid)
 
     def get(self, rid: int) -> RemediationRow | None:
-        with Session(self.store.engine) as s:
-            return s.get(RemediationRow, rid)
+        return self.store.remediation.get(rid)
 
     def proposals(self, states: Iterable[str] | None = None) -> list[RemediationRow]:
-        with Session(self.store.engine) as s:
-            q = select(RemediationRow)
-            if states is not None:
-                q = q.where(col(RemediationRow.state).in_(list(states)))
-            return list(s.exec(q.order_by(col(RemediationRow.id))).all())
+        return self.store.remediation.proposals(states)
 
     def _transition(self, rid: int, expected: Iterable[str], new: str, **values: Any) -> bool:
         """Compare-and-set on the state column: True when this caller made the change."""
-        with Session(self.store.engine) as s:
-            stmt = (update(RemediationRow)
-                    .where(col(RemediationRow.id) == rid,
-                           col(RemediationRow.state).in_(list(expected)))
-                    .values(state=new, updated_at=utcnow(), **values))
-            changed = s.exec(stmt).rowcount
-            s.commit()
-            return bool(changed)
+        return self.store.remediation.transition(rid, expected, new, utcnow(), **values)
 
     # -- propose ----------------------------------------------------------------------------
 
@@ -327,10 +307,7 @@ class Remediator:
             approved_at=now if policy == "auto" else None,
         )
         row.plan_signature = self._signature(row)
-        with Session(self.store.engine) as s:
-            s.add(row)
-            s.commit()
-            s.refresh(row)
+        row = self.store.remediation.add(row)
         assert row.id is not None
         self.audit(row.id, "auto", "planned", f"policy {policy}: {plan.summary}\n{plan.diff}")
         return row
@@ -520,10 +497,7 @@ class Remediator:
     def _check_rate(self, row: RemediationRow, meta: RemediationMeta) -> None:
         now = utcnow()
         hour_ago = now - dt.timedelta(hours=1)
-        with Session(self.store.engine) as s:
-            recent = s.exec(select(RemediationRow).where(
-                RemediationRow.host == row.host,
-                col(RemediationRow.finished_at).is_not(None))).all()
+        recent = self.store.remediation.finished_on(row.host)
         on_host = [r for r in recent if r.finished_at and aware(r.finished_at) >= hour_ago
                    and r.state in ("applied", "verified", "rolled_back", "failed")]
         limit = self.fleet.remediation.max_per_host_per_hour
@@ -548,27 +522,12 @@ class Remediator:
         assert row.id is not None
         now = utcnow()
         expires = now + dt.timedelta(seconds=self.fleet.remediation.lock_seconds)
-        with Session(self.store.engine) as s:
-            existing = s.get(HostLockRow, row.host)
-            if existing is not None:
-                if aware(existing.expires_at) > now:
-                    return False
-                s.delete(existing)  # expired: its holder died; take over
-                s.commit()
-            s.add(HostLockRow(host=row.host, remediation_id=row.id, holder=_holder(),
-                              acquired_at=now, expires_at=expires))
-            try:
-                s.commit()
-            except IntegrityError:
-                return False
-        return True
+        return self.store.remediation.lock(
+            HostLockRow(host=row.host, remediation_id=row.id, holder=_holder(), acquired_at=now,
+                        expires_at=expires), now)
 
     def _unlock(self, host: str, rid: int) -> None:
-        with Session(self.store.engine) as s:
-            existing = s.get(HostLockRow, host)
-            if existing is not None and existing.remediation_id == rid:
-                s.delete(existing)
-                s.commit()
+        self.store.remediation.unlock(host, rid)
 
     def revert(self, rid: int, actor: str) -> RemediationRow:
         """Undo an applied remediation on request (a person changed their mind)."""

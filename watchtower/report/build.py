@@ -13,8 +13,6 @@ import json
 import math
 from collections.abc import Iterable
 
-from sqlmodel import Session, col, select
-
 from watchtower.compliance import explanations
 from watchtower.compliance.score import Tally, placement
 from watchtower.config import Fleet
@@ -34,9 +32,6 @@ from watchtower.report.model import (
     Uptime,
 )
 from watchtower.store import ResultRow, Store, aware
-from watchtower.store import explanations as explanation_store
-from watchtower.store.remediation import RemediationRow
-from watchtower.store.reports import ReportRow
 
 
 def customer_targets(fleet: Fleet, customer: str | None) -> list[Target]:
@@ -98,7 +93,7 @@ def build_report(store: Store, fleet: Fleet, customer: str | None, period: Perio
 def _explain(store: Store, sections: Iterable[Section], now: dt.datetime) -> None:
     """Comply or explain: the explanations valid on the report's day, per domain, and the
     failures and warnings they cover (not scored; shown as explained with the reason)."""
-    valid = explanations.active(explanation_store.in_force(store.engine), now.date())
+    valid = explanations.active(explanations.in_force(store), now.date())
     for section in sections:
         section.explanations = explanations.for_domain(valid, section.name)
         if not section.explanations:
@@ -155,12 +150,7 @@ def _baseline(store: Store, rows: list[ResultRow], name: str, customer: str | No
               period: Period) -> tuple[str, int | None, dt.datetime, dict[tuple[str, str], str]]:
     """Statuses to compare with: the previous stored report of this name and customer, or else
     what the history says held at the start of the period."""
-    with Session(store.engine) as s:
-        q = (select(ReportRow).where(ReportRow.name == name, ReportRow.customer == customer,
-                                     ReportRow.state != "draft",
-                                     col(ReportRow.created_at) <= period.end)
-             .order_by(col(ReportRow.created_at).desc(), col(ReportRow.id).desc()).limit(1))
-        prev = s.exec(q).first()
+    prev = store.reports.previous(name, customer, period.end)
     if prev is not None:
         body = json.loads(prev.body_json)
         statuses = {(r["check"], r["target"]): r["status"]
@@ -204,12 +194,8 @@ def _advisories(lines: list[CheckLine]) -> list[Advisory]:
 
 def _remediations(store: Store, targets: list[Target], period: Period) -> list[RemediationLine]:
     names = {t.name for t in targets}
-    with Session(store.engine) as s:
-        q = (select(RemediationRow)
-             .where(col(RemediationRow.updated_at) >= period.start,
-                    col(RemediationRow.created_at) < period.end)
-             .order_by(col(RemediationRow.created_at)))
-        rows = [r for r in s.exec(q).all() if r.target in names or r.host in names]
+    rows = [r for r in store.remediation.active_in(period.start, period.end)
+            if r.target in names or r.host in names]
     return [RemediationLine(r.id or 0, r.remediation, r.target, r.state, r.outcome, r.summary,
                             aware(r.created_at), aware(r.finished_at) if r.finished_at else None,
                             r.approved_by) for r in rows]

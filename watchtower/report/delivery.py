@@ -22,9 +22,6 @@ from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from sqlalchemy import and_, or_, update
-from sqlmodel import Session, col, select
-
 from watchtower.alerting.notify import scrub
 from watchtower.config import EmailChannel, Fleet
 from watchtower.errors import ConfigError, DeliveryError
@@ -33,8 +30,7 @@ from watchtower.net.mailer import Relay, submit
 from watchtower.report.model import Report
 from watchtower.report.pdf import render_pdf
 from watchtower.report.render import render_html, render_json, render_text, subject
-from watchtower.store import Store, aware
-from watchtower.store.reports import ReportRow
+from watchtower.store import ReportRow, Store, aware
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +63,7 @@ def store_report(store: Store, report: Report, *, recipients: Sequence[str] = ()
         state="pending" if recipients else "draft",
         next_attempt_at=report.generated_at if recipients else None,
     )
-    with Session(store.engine) as s:
-        s.add(row)
-        s.commit()
-        s.refresh(row)
-    return row
+    return store.reports.add(row)
 
 
 def recipients_of(row: ReportRow) -> list[str]:
@@ -123,16 +115,8 @@ def backoff(fleet: Fleet, attempts: int) -> float:
 
 def _claim(store: Store, report_id: int, now: dt.datetime, *, force: bool) -> bool:
     """Compare-and-set lease: only the caller whose UPDATE changed the row sends it."""
-    states = ["pending", "failed"] if force else ["pending"]
-    stmt = (update(ReportRow)
-            .where(and_(col(ReportRow.id) == report_id, col(ReportRow.state).in_(states),
-                        or_(col(ReportRow.claimed_until).is_(None),
-                            col(ReportRow.claimed_until) < now)))
-            .values(claimed_until=now + LEASE, state="pending"))
-    with Session(store.engine) as s:
-        changed = s.exec(stmt).rowcount
-        s.commit()
-    return bool(changed == 1)
+    return store.reports.claim(report_id, now, LEASE, ["pending", "failed"] if force
+                               else ["pending"])
 
 
 def send_report(store: Store, fleet: Fleet, report_id: int, *,
@@ -145,22 +129,18 @@ def send_report(store: Store, fleet: Fleet, report_id: int, *,
     holds. Never raises for a delivery problem: it is in the row (state, last_error).
     """
     now = now or utcnow()
-    with Session(store.engine) as s:
-        row = s.get(ReportRow, report_id)
-        if row is None:
-            raise ReportError(f"no report #{report_id}")
-        if row.state == "sent":
-            return row
-        if recipients is not None or channel is not None:
-            if recipients is not None:
-                row.recipients = json.dumps(list(recipients))
-            row.channel = channel or row.channel
-            if row.state == "draft":
-                row.state = "pending"
-            s.add(row)
-            s.commit()
-        if row.state == "draft" or not recipients_of(row) or not row.channel:
-            raise ReportError(f"report #{report_id} has no recipients or channel to send with")
+    row = get_report(store, report_id)
+    if row.state == "sent":
+        return row
+    if recipients is not None or channel is not None:
+        if recipients is not None:
+            row.recipients = json.dumps(list(recipients))
+        row.channel = channel or row.channel
+        if row.state == "draft":
+            row.state = "pending"
+        store.reports.save(row)
+    if row.state == "draft" or not recipients_of(row) or not row.channel:
+        raise ReportError(f"report #{report_id} has no recipients or channel to send with")
     if _claim(store, report_id, now, force=True):
         _deliver(store, fleet, report_id, now)
     return get_report(store, report_id)
@@ -170,76 +150,61 @@ def deliver_due(store: Store, fleet: Fleet, now: dt.datetime | None = None,
                 limit: int = 20) -> int:
     """Try every pending report whose retry time has come; returns how many were sent."""
     now = now or utcnow()
-    with Session(store.engine) as s:
-        q = (select(ReportRow.id)
-             .where(ReportRow.state == "pending", col(ReportRow.next_attempt_at) <= now)
-             .order_by(col(ReportRow.id)).limit(limit))
-        due = [i for i in s.exec(q).all() if i is not None]
     sent = 0
-    for report_id in due:
+    for report_id in store.reports.due(now, limit):
         if _claim(store, report_id, now, force=False):
             sent += _deliver(store, fleet, report_id, now)
     return sent
 
 
 def _deliver(store: Store, fleet: Fleet, report_id: int, now: dt.datetime) -> int:
-    with Session(store.engine) as s:
-        row = s.get(ReportRow, report_id)
-        if row is None:
-            return 0
-        password: str | None = None
-        error: DeliveryError | None = None
-        try:
-            spec = _channel(fleet, row.channel)
-            password = spec.password.reveal() if spec.password is not None else None
-            relay = Relay(spec.host, spec.port, spec.security, spec.username, spec.ca_bundle)
-            submit(relay, password, build_message(row, spec.sender), spec.sender,
-                   recipients_of(row))
-        except ConfigError as exc:
-            error = DeliveryError(exc.problems[0], permanent=True)
-        except DeliveryError as exc:
-            error = exc
-        except Exception as exc:  # a bug in rendering must not lose the row
-            error = DeliveryError(f"{type(exc).__name__}", permanent=False)
-        row.attempts += 1
-        row.claimed_until = None
-        if error is None:
-            row.state, row.sent_at, row.last_error = "sent", now, None
-            log.info("report #%d (%s) sent to %d recipient(s)", report_id, row.name,
-                     len(recipients_of(row)))
+    row = store.reports.get(report_id)
+    if row is None:
+        return 0
+    password: str | None = None
+    error: DeliveryError | None = None
+    try:
+        spec = _channel(fleet, row.channel)
+        password = spec.password.reveal() if spec.password is not None else None
+        relay = Relay(spec.host, spec.port, spec.security, spec.username, spec.ca_bundle)
+        submit(relay, password, build_message(row, spec.sender), spec.sender,
+               recipients_of(row))
+    except ConfigError as exc:
+        error = DeliveryError(exc.problems[0], permanent=True)
+    except DeliveryError as exc:
+        error = exc
+    except Exception as exc:  # a bug in rendering must not lose the row
+        error = DeliveryError(f"{type(exc).__name__}", permanent=False)
+    row.attempts += 1
+    row.claimed_until = None
+    if error is None:
+        row.state, row.sent_at, row.last_error = "sent", now, None
+        log.info("report #%d (%s) sent to %d recipient(s)", report_id, row.name,
+                 len(recipients_of(row)))
+    else:
+        row.last_error = scrub(str(error), [password or ""])
+        if error.permanent:
+            row.state = "failed"
         else:
-            row.last_error = scrub(str(error), [password or ""])
-            if error.permanent:
-                row.state = "failed"
-            else:
-                row.next_attempt_at = now + dt.timedelta(seconds=backoff(fleet, row.attempts))
-            log.warning("report #%d (%s) not sent (%s, attempt %d): %s", report_id, row.name,
-                        "permanent" if error.permanent else "will retry", row.attempts,
-                        row.last_error)
-        s.add(row)
-        s.commit()
+            row.next_attempt_at = now + dt.timedelta(seconds=backoff(fleet, row.attempts))
+        log.warning("report #%d (%s) not sent (%s, attempt %d): %s", report_id, row.name,
+                    "permanent" if error.permanent else "will retry", row.attempts,
+                    row.last_error)
+    store.reports.save(row)
     return 1 if error is None else 0
 
 
 def get_report(store: Store, report_id: int) -> ReportRow:
-    with Session(store.engine) as s:
-        row = s.get(ReportRow, report_id)
-        if row is None:
-            raise ReportError(f"no report #{report_id}")
-        return row
+    row = store.reports.get(report_id)
+    if row is None:
+        raise ReportError(f"no report #{report_id}")
+    return row
 
 
 def list_reports(store: Store, *, customer: str | None = None, state: str | None = None,
                  limit: int = 200) -> list[ReportRow]:
     """Stored reports, newest first (for the dashboard's Reports page and the CLI)."""
-    with Session(store.engine) as s:
-        q = select(ReportRow).order_by(col(ReportRow.created_at).desc(),
-                                       col(ReportRow.id).desc()).limit(limit)
-        if customer is not None:
-            q = q.where(ReportRow.customer == customer)
-        if state is not None:
-            q = q.where(ReportRow.state == state)
-        return list(s.exec(q).all())
+    return store.reports.recent(customer=customer, state=state, limit=limit)
 
 
 __all__ = ["ReportError", "build_message", "deliver_due", "get_report", "list_reports",

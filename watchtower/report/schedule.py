@@ -21,8 +21,7 @@ from watchtower.model import utcnow
 from watchtower.report.build import build_report
 from watchtower.report.delivery import deliver_due, store_report
 from watchtower.report.model import Period
-from watchtower.store import Store
-from watchtower.store.reports import ReportRow
+from watchtower.store import ReportRow, Store
 
 log = logging.getLogger(__name__)
 

@@ -1,67 +1,79 @@
-"""The `heartbeat` table (schema version 8): the last push of each `[[heartbeats]]` entry.
+"""Heartbeat pings (`Store.heartbeats`) and the read-only handle probes get (`HeartbeatReader`).
 
-One row per heartbeat name, overwritten by every ping (a cron job pinging every minute must not
-grow the database); what a judgement needs is the last ping, whether it reported failure, the
-last good one, and a count. `watchtower run` writes it (POST /ping/<token>), heartbeat.ping
-reads it. A ping is an upsert in one statement, so two pings racing leave one consistent row.
+`watchtower run` records each ping (POST /ping/<token>) as an upsert of one statement, so two
+pings racing leave one consistent row. heartbeat.ping reads the last ping through the probe
+context (`ctx.heartbeats.last_ping(name)`), never by opening a store itself: the context's
+`HeartbeatReader` opens the database lazily (a sweep without heartbeat checks never does), once
+per database and process (worker processes of a large sweep open their own).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlmodel import Field, SQLModel
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from watchtower.store.db import Database, aware
+from watchtower.store.tables.core import HEARTBEAT
 
 if TYPE_CHECKING:
-    from watchtower.store import Store
-
-HEARTBEAT_TABLES = ("heartbeat",)
+    from watchtower.store.facade import Store
 
 
-class HeartbeatRow(SQLModel, table=True):
-    __tablename__ = "heartbeat"
-    name: str = Field(primary_key=True, max_length=200)
-    last_at: dt.datetime
-    last_ok: bool
-    last_ok_at: dt.datetime | None = None
-    last_fail_at: dt.datetime | None = None
-    pings: int = 0
+class HeartbeatStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def record_ping(self, name: str, ok: bool, at: dt.datetime) -> None:
+        """Store one ping of heartbeat `name` (ok, or `/fail`)."""
+        stamp = "last_ok_at" if ok else "last_fail_at"
+        insert = pg_insert if self.db.engine.dialect.name == "postgresql" else sqlite_insert
+        stmt = insert(HEARTBEAT).values(name=name, last_at=at, last_ok=ok, pings=1,
+                                        **{stamp: at})
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["name"],
+            set_={"last_at": at, "last_ok": ok, "pings": HEARTBEAT.c.pings + 1, stamp: at})
+
+        def step() -> None:
+            with self.db.engine.begin() as conn:
+                conn.execute(stmt)
+
+        self.db.retry(step)
+
+    def last_ping(self, name: str) -> dict[str, Any] | None:
+        """The stored row of `name` as JSON-ready facts, or None when it never pinged."""
+        with self.db.engine.connect() as conn:
+            row = conn.execute(select(HEARTBEAT).where(HEARTBEAT.c.name == name)
+                               ).mappings().first()
+        if row is None:
+            return None
+        return {key: aware(value).isoformat() if isinstance(value, dt.datetime) else value
+                for key, value in row.items()}
 
 
-def record_ping(store: Store, name: str, ok: bool, at: dt.datetime) -> None:
-    """Store one ping of heartbeat `name` (ok, or `/fail`)."""
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    table = SQLModel.metadata.tables["heartbeat"]
-    values: dict[str, Any] = {"name": name, "last_at": at, "last_ok": ok, "pings": 1,
-                              "last_ok_at" if ok else "last_fail_at": at}
-    dialect = store.engine.dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(table).values(**values)
-    update = {"last_at": at, "last_ok": ok, "pings": table.c.pings + 1,
-              ("last_ok_at" if ok else "last_fail_at"): at}
-    stmt = stmt.on_conflict_do_update(index_elements=["name"], set_=update)
-
-    def step() -> None:
-        with store.engine.begin() as conn:
-            conn.execute(stmt)
-
-    store._retry(step)
+_stores: dict[str, Store] = {}
+_lock = threading.Lock()
 
 
-def last_ping(store: Store, name: str) -> dict[str, Any] | None:
-    """The stored row of `name` as JSON-ready facts, or None when it never pinged."""
-    table = SQLModel.metadata.tables["heartbeat"]
-    with store.engine.connect() as conn:
-        row = conn.execute(select(table).where(table.c.name == name)).mappings().first()
-    if row is None:
-        return None
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, dt.datetime):
-            value = (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
-        out[key] = value
-    return out
+class HeartbeatReader:
+    """What a probe may know of heartbeats: the last ping of one (read-only)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def last_ping(self, name: str) -> dict[str, Any] | None:
+        return _store_for(self.url).heartbeats.last_ping(name)
+
+
+def _store_for(url: str) -> Store:
+    """One Store per database for the probes of this process (opening one costs an engine)."""
+    from watchtower.store.facade import Store
+
+    with _lock:
+        if url not in _stores:
+            _stores[url] = Store(url)
+        return _stores[url]

@@ -1,49 +1,82 @@
-"""The `report` table (schema version 4): every compliance report built, with its delivery state.
+"""Stored compliance reports and their delivery state (`Store.reports`).
 
-Why this shape: a report is evidence handed to a customer or an auditor, so what was sent must
-be kept exactly as sent (JSON body, HTML, text and PDF bytes), not rebuilt later from a store
-that has moved on. Delivery is an outbox in the same row: `state` is `pending` until the SMTP
-relay accepted the message (`sent`), or `failed` when retrying cannot help. A worker claims a
-pending row with a compare-and-set lease (`claimed_until`), so two workers never send the same
-report, and marks it `sent` only after the relay said 250: a failed send stays visible (attempts,
-last_error) and is retried with backoff, never silently lost.
+Building and mailing live in watchtower/report/; this module keeps each report exactly as sent
+and the outbox semantics of its row: `claim` is a compare-and-set lease (`claimed_until`), so two
+workers never send the same report, and `save` writes the outcome of an attempt.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
-from sqlalchemy import Column, Index, LargeBinary
-from sqlmodel import Field, SQLModel
+from sqlalchemy import and_, or_, update
+from sqlmodel import Session, col, select
 
-REPORT_TABLES = ("report",)
-
-#: Delivery states: `draft` (built on demand, not meant to be mailed), `pending`, `sent`, `failed`.
-DELIVERY_STATES = ("draft", "pending", "sent", "failed")
+from watchtower.store.db import Database
+from watchtower.store.tables import ReportRow
 
 
-class ReportRow(SQLModel, table=True):
-    __tablename__ = "report"
-    __table_args__ = (Index("ix_report_due", "state", "next_attempt_at"),
-                      Index("ix_report_name_customer", "name", "customer", "created_at"))
-    id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(max_length=200)
-    customer: str | None = Field(default=None, max_length=200)
-    period_start: dt.datetime
-    period_end: dt.datetime
-    created_at: dt.datetime
-    score: int | None = None
-    body_json: str
-    html: str
-    text: str
-    pdf: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
-    recipients: str = "[]"  # JSON list
-    formats: str = '["html", "text", "json", "pdf"]'  # JSON list: the parts mailed
-    channel: str | None = Field(default=None, max_length=100)
-    message_id: str | None = Field(default=None, max_length=300)
-    state: str = Field(default="draft", max_length=10)
-    attempts: int = 0
-    next_attempt_at: dt.datetime | None = None
-    claimed_until: dt.datetime | None = None
-    last_error: str | None = None
-    sent_at: dt.datetime | None = None
+class ReportStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(self, row: ReportRow) -> ReportRow:
+        """Keep a new report; returns it with its id."""
+        with Session(self.db.engine) as s:
+            s.add(row)
+            s.commit()
+            s.refresh(row)
+        return row
+
+    def get(self, report_id: int) -> ReportRow | None:
+        with Session(self.db.engine) as s:
+            return s.get(ReportRow, report_id)
+
+    def save(self, row: ReportRow) -> None:
+        """Write a changed report row (recipients, delivery outcome)."""
+        with Session(self.db.engine) as s:
+            s.merge(row)
+            s.commit()
+
+    def recent(self, *, customer: str | None = None, state: str | None = None,
+             limit: int = 200) -> list[ReportRow]:
+        """Stored reports, newest first."""
+        with Session(self.db.engine) as s:
+            q = select(ReportRow).order_by(col(ReportRow.created_at).desc(),
+                                           col(ReportRow.id).desc()).limit(limit)
+            if customer is not None:
+                q = q.where(ReportRow.customer == customer)
+            if state is not None:
+                q = q.where(ReportRow.state == state)
+            return list(s.exec(q).all())
+
+    def previous(self, name: str, customer: str | None, until: dt.datetime) -> ReportRow | None:
+        """The newest report of this name and customer stored for delivery by `until` (what
+        the next one reports its changes against)."""
+        with Session(self.db.engine) as s:
+            q = (select(ReportRow).where(ReportRow.name == name, ReportRow.customer == customer,
+                                         ReportRow.state != "draft",
+                                         col(ReportRow.created_at) <= until)
+                 .order_by(col(ReportRow.created_at).desc(), col(ReportRow.id).desc()).limit(1))
+            return s.exec(q).first()
+
+    def due(self, now: dt.datetime, limit: int) -> list[int]:
+        """Ids of pending reports whose next attempt has come, oldest first."""
+        with Session(self.db.engine) as s:
+            q = (select(ReportRow.id)
+                 .where(ReportRow.state == "pending", col(ReportRow.next_attempt_at) <= now)
+                 .order_by(col(ReportRow.id)).limit(limit))
+            return [i for i in s.exec(q).all() if i is not None]
+
+    def claim(self, report_id: int, now: dt.datetime, lease: dt.timedelta,
+              states: Sequence[str]) -> bool:
+        """Compare-and-set lease on a report in one of `states` (it becomes `pending`): only
+        the caller whose UPDATE changed the row sends it."""
+        stmt = (update(ReportRow)
+                .where(and_(col(ReportRow.id) == report_id, col(ReportRow.state).in_(states),
+                            or_(col(ReportRow.claimed_until).is_(None),
+                                col(ReportRow.claimed_until) < now)))
+                .values(claimed_until=now + lease, state="pending"))
+        with self.db.engine.begin() as conn:
+            return conn.execute(stmt).rowcount == 1

@@ -27,31 +27,20 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from watchtower.model import Status, utcnow
-from watchtower.store import (
-    EvidenceRow,
-    FlipRow,
-    ResultRow,
-    RollupRow,
-    StateRow,
-    Store,
-    SweepRow,
-    aware,
-)
+from watchtower.store.db import Database, aware
+from watchtower.store.tables.core import DAY, EV, FLIP, RES, STATE, SWEEP
+
+if TYPE_CHECKING:
+    from watchtower.store.facade import Store
 
 log = logging.getLogger(__name__)
 
-RES = ResultRow.__table__  # type: ignore[attr-defined]
-DAY = RollupRow.__table__  # type: ignore[attr-defined]
-FLIP = FlipRow.__table__  # type: ignore[attr-defined]
-EV = EvidenceRow.__table__  # type: ignore[attr-defined]
-STATE = StateRow.__table__  # type: ignore[attr-defined]
-SWEEP = SweepRow.__table__  # type: ignore[attr-defined]
 STATUSES = ("ok", "warn", "error", "fail")
 
 
@@ -131,15 +120,17 @@ def prune(store: Store, policy: Policy, now: dt.datetime | None = None, *,
     now = now or utcnow()
     cutoff = cutoff_for(policy, now)
     report = PruneReport(cutoff)
-    with store.engine.connect() as conn:
+    db = store.db
+    with db.engine.connect() as conn:
         pairs = sorted({(c, t) for c, t in conn.execute(
             select(RES.c.check_id, RES.c.target).where(RES.c.last_at < cutoff).distinct())})
     for k in range(0, len(pairs), chunk_pairs):
         chunk = pairs[k:k + chunk_pairs]
-        store._retry(lambda chunk=chunk: _fold_chunk(store, chunk, cutoff, report))  # type: ignore[misc]
-    store._retry(lambda: _expire(store, policy, now, cutoff, report))
-    _collect_evidence(store, report)
-    _give_back_pages(store, report, vacuum)
+        db.retry(lambda chunk=chunk: _fold_chunk(db, chunk, cutoff, report))  # type: ignore[misc]
+    db.retry(lambda: _expire(db, policy, now, cutoff, report))
+    _collect_evidence(db, report)
+    store.forget_evidence_ids()
+    _give_back_pages(db, report, vacuum)
     report.seconds = time.monotonic() - t0
     log.info("retention: %s", report.line())
     return report
@@ -150,10 +141,14 @@ def _pair_filter(table: Any, chunk: Sequence[tuple[str, str]]) -> Any:
                 table.c.target.in_(sorted({t for _, t in chunk})))
 
 
-def _fold_chunk(store: Store, chunk: Sequence[tuple[str, str]], cutoff: dt.datetime,
+Day = dict[str, Any]
+DayKey = tuple[str, str, dt.date]
+
+
+def _fold_chunk(db: Database, chunk: Sequence[tuple[str, str]], cutoff: dt.datetime,
                 report: PruneReport) -> None:
     wanted = set(chunk)
-    with store.engine.begin() as conn:
+    with db.engine.begin() as conn:
         streaks = [r for r in conn.execute(
             select(RES).where(_pair_filter(RES, chunk), RES.c.last_at < cutoff)
             .order_by(RES.c.first_at, RES.c.id)).mappings()
@@ -166,53 +161,17 @@ def _fold_chunk(store: Store, chunk: Sequence[tuple[str, str]], cutoff: dt.datet
                                                        FLIP.c.at < cutoff)):
             flips[(f.check_id, f.target, aware(f.at))] = (f.id, f.old)
         first_day = min(aware(s["first_at"]).date() for s in streaks)
-        days: dict[tuple[str, str, dt.date], dict[str, Any]] = {}
+        days: dict[DayKey, Day] = {}
         for row in conn.execute(select(DAY).where(_pair_filter(DAY, chunk),
                                                   DAY.c.day >= first_day)).mappings():
             days[(row["check_id"], row["target"], row["day"])] = dict(row)
         flip_ids: list[int] = []
         for s in streaks:
-            pair = (s["check_id"], s["target"])
-            flip = flips.get((*pair, aware(s["first_at"])))
-            parts = split_by_day(s["first_at"], s["last_at"], s["count"])
-            for i, (day, n, first, last) in enumerate(parts):
-                d = days.get((*pair, day))
-                if d is None:
-                    d = days[(*pair, day)] = {
-                        "id": None, "check_id": pair[0], "target": pair[1],
-                        "target_kind": s["target_kind"], "family": s["family"], "day": day,
-                        "first_at": first, "last_at": last, "ok": 0, "warn": 0, "fail": 0,
-                        "error": 0, "worst": s["status"], "flips": 0, "streaks": 0,
-                        "last_status": s["status"], "last_summary": s["summary"],
-                        "last_evidence_id": s["evidence_id"], "duration_ms_sum": 0.0,
-                        "duration_ms_max": 0.0}
-                status = s["status"] if s["status"] in STATUSES else "error"
-                d[status] += n
-                d["streaks"] += 1
-                d["first_at"] = min(aware(d["first_at"]), first)
-                if last >= aware(d["last_at"]):
-                    d["last_at"] = last
-                    d["last_status"], d["last_summary"] = s["status"], s["summary"]
-                    d["last_evidence_id"] = s["evidence_id"]
-                if _rank(s["status"]) > _rank(d["worst"]):
-                    d["worst"] = s["status"]
-                d["duration_ms_sum"] += s["duration_ms_sum"] * n / max(1, s["count"])
-                d["duration_ms_max"] = max(d["duration_ms_max"], s["duration_ms_max"])
-                d["dirty"] = True
-                if i == 0 and flip is not None:
-                    flip_ids.append(flip[0])
-                    if flip[1] is not None:
-                        d["flips"] += 1
-        changed = [d for d in days.values() if d.pop("dirty", False)]
-        cols = [c.name for c in DAY.columns if c.name != "id"]
-        fresh = [{c: d[c] for c in cols} for d in changed if d["id"] is None]
-        if fresh:
-            conn.execute(insert(DAY), fresh)
-        old = [{**{c: d[c] for c in cols}, "rid": d["id"]} for d in changed
-               if d["id"] is not None]
-        if old:
-            conn.execute(update(DAY).where(DAY.c.id == bindparam("rid"))
-                         .values({c: bindparam(c) for c in cols}), old)
+            flip = flips.get((s["check_id"], s["target"], aware(s["first_at"])))
+            _fold_streak(days, s, flip)
+            if flip is not None:
+                flip_ids.append(flip[0])
+        changed = _write_days(conn, days)
         ids = [s["id"] for s in streaks]
         for k in range(0, len(ids), 500):
             conn.execute(delete(RES).where(RES.c.id.in_(ids[k:k + 500])))
@@ -220,14 +179,61 @@ def _fold_chunk(store: Store, chunk: Sequence[tuple[str, str]], cutoff: dt.datet
             conn.execute(delete(FLIP).where(FLIP.c.id.in_(flip_ids[k:k + 500])))
     # counted only once the transaction committed (a retried chunk must not count twice)
     report.streaks_folded += len(streaks)
-    report.days_written += len(changed)
+    report.days_written += changed
     report.flips_deleted += len(flip_ids)
 
 
-def _expire(store: Store, policy: Policy, now: dt.datetime, cutoff: dt.datetime,
+def _fold_streak(days: dict[DayKey, Day], s: Any, flip: tuple[int, str | None] | None) -> None:
+    """Add one streak's probes to the day rows it covers (creating them); the flip that started
+    it counts as a status change of its first day (unless it was the first result seen)."""
+    pair = (s["check_id"], s["target"])
+    status = s["status"] if s["status"] in STATUSES else "error"
+    for i, (day, n, first, last) in enumerate(split_by_day(s["first_at"], s["last_at"],
+                                                           s["count"])):
+        d = days.get((*pair, day))
+        if d is None:
+            d = days[(*pair, day)] = {
+                "id": None, "check_id": pair[0], "target": pair[1],
+                "target_kind": s["target_kind"], "family": s["family"], "day": day,
+                "first_at": first, "last_at": last, "ok": 0, "warn": 0, "fail": 0,
+                "error": 0, "worst": s["status"], "flips": 0, "streaks": 0,
+                "last_status": s["status"], "last_summary": s["summary"],
+                "last_evidence_id": s["evidence_id"], "duration_ms_sum": 0.0,
+                "duration_ms_max": 0.0}
+        d[status] += n
+        d["streaks"] += 1
+        d["first_at"] = min(aware(d["first_at"]), first)
+        if last >= aware(d["last_at"]):
+            d["last_at"] = last
+            d["last_status"], d["last_summary"] = s["status"], s["summary"]
+            d["last_evidence_id"] = s["evidence_id"]
+        if _rank(s["status"]) > _rank(d["worst"]):
+            d["worst"] = s["status"]
+        d["duration_ms_sum"] += s["duration_ms_sum"] * n / max(1, s["count"])
+        d["duration_ms_max"] = max(d["duration_ms_max"], s["duration_ms_max"])
+        d["dirty"] = True
+        if i == 0 and flip is not None and flip[1] is not None:
+            d["flips"] += 1
+
+
+def _write_days(conn: Any, days: dict[DayKey, Day]) -> int:
+    """Insert the new day rows and update the changed ones; returns how many were written."""
+    changed = [d for d in days.values() if d.pop("dirty", False)]
+    cols = [c.name for c in DAY.columns if c.name != "id"]
+    fresh = [{c: d[c] for c in cols} for d in changed if d["id"] is None]
+    if fresh:
+        conn.execute(insert(DAY), fresh)
+    old = [{**{c: d[c] for c in cols}, "rid": d["id"]} for d in changed if d["id"] is not None]
+    if old:
+        conn.execute(update(DAY).where(DAY.c.id == bindparam("rid"))
+                     .values({c: bindparam(c) for c in cols}), old)
+    return len(changed)
+
+
+def _expire(db: Database, policy: Policy, now: dt.datetime, cutoff: dt.datetime,
             report: PruneReport) -> None:
     oldest_day = day_start(now).date() - dt.timedelta(days=policy.rollup_days)
-    with store.engine.begin() as conn:
+    with db.engine.begin() as conn:
         rollups = conn.execute(delete(DAY).where(DAY.c.day < oldest_day)).rowcount
         # Flips of streaks folded are gone already; these are strays older than any history.
         flips = conn.execute(delete(FLIP).where(
@@ -239,7 +245,7 @@ def _expire(store: Store, policy: Policy, now: dt.datetime, cutoff: dt.datetime,
     report.sweeps_deleted += max(0, sweeps or 0)
 
 
-def _collect_evidence(store: Store, report: PruneReport) -> None:
+def _collect_evidence(db: Database, report: PruneReport) -> None:
     """Delete evidence no streak, state or rollup names. Its own transaction: on PostgreSQL a
     writer may reference a body at the same moment; the foreign key then refuses the delete
     and the next run tries again."""
@@ -248,9 +254,9 @@ def _collect_evidence(store: Store, report: PruneReport) -> None:
         EV.c.id.not_in(select(STATE.c.evidence_id).where(STATE.c.evidence_id.is_not(None))),
         EV.c.id.not_in(select(DAY.c.last_evidence_id)
                        .where(DAY.c.last_evidence_id.is_not(None))))
-    sqlite = store.engine.dialect.name == "sqlite"
+    sqlite = db.engine.dialect.name == "sqlite"
     try:
-        with store.engine.connect() as conn:
+        with db.engine.connect() as conn:
             if sqlite:
                 # The check above is the foreign key's; SQLite would repeat it per deleted row
                 # by scanning `result` (evidence_id is indexed on PostgreSQL only). Writers are
@@ -267,13 +273,12 @@ def _collect_evidence(store: Store, report: PruneReport) -> None:
                     conn.commit()
     except IntegrityError as exc:
         report.notes.append(f"evidence collection deferred ({exc.orig})")
-    store.forget_evidence_ids()
 
 
-def _give_back_pages(store: Store, report: PruneReport, vacuum: bool) -> None:
-    if store.engine.dialect.name != "sqlite":
+def _give_back_pages(db: Database, report: PruneReport, vacuum: bool) -> None:
+    if db.engine.dialect.name != "sqlite":
         return  # PostgreSQL: autovacuum reuses the space
-    with store.engine.connect() as conn:
+    with db.engine.connect() as conn:
         free = conn.exec_driver_sql("PRAGMA freelist_count").scalar() or 0
         mode = conn.exec_driver_sql("PRAGMA auto_vacuum").scalar()
         if vacuum:

@@ -22,7 +22,7 @@ import pytest
 
 from tests.servers.base import free_port, require_module
 from tests.unit.alerts.helpers import T0, fleet, minutes, result, store
-from watchtower.alerting.notify import OutboxWorker, channel_health, outbox
+from watchtower.alerting.notify import OutboxWorker
 from watchtower.alerting.processor import AlertProcessor
 
 SMTP_USER, SMTP_PASSWORD = "alerts", "mail-secret-42"
@@ -173,8 +173,8 @@ def test_firing_and_resolved_notices_arrive_by_mail_and_webhook(
     assert worker.run_once(now=T0 + minutes(6)) == 2
     assert smtp_server.messages[-1]["Subject"].startswith("[watchtower] RESOLVED")
     assert webhook.posts[-1]["json"]["type"] == "success"
-    assert {r.state for r in outbox(s)} == {"sent"}
-    assert {h.channel: h.sent_total for h in channel_health(s)} == {"ops-mail": 2, "ops-hook": 2}
+    assert {r.state for r in s.alerts.outbox()} == {"sent"}
+    assert {h.channel: h.sent_total for h in s.alerts.channel_health()} == {"ops-mail": 2, "ops-hook": 2}
 
 
 def test_wrong_smtp_password_is_permanent_and_never_logged(
@@ -183,9 +183,9 @@ def test_wrong_smtp_password_is_permanent_and_never_logged(
     monkeypatch.setenv("WT_SMTP_PASSWORD", "not-the-password")
     s, _proc, worker = fire_and_resolve(tmp_path, config(smtp_server, webhook.port))
     worker.run_once(now=T0 + minutes(3))
-    mail_row = next(r for r in outbox(s) if r.channel == "ops-mail")
+    mail_row = next(r for r in s.alerts.outbox() if r.channel == "ops-mail")
     assert mail_row.state == "failed" and "535" in (mail_row.last_error or "")
-    health = {h.channel: h for h in channel_health(s)}
+    health = {h.channel: h for h in s.alerts.channel_health()}
     assert health["ops-mail"].broken and not health["ops-hook"].broken
     assert "not-the-password" not in caplog.text + (mail_row.last_error or "")
 
@@ -195,7 +195,7 @@ def test_refused_recipient_is_permanent(tmp_path: Path, smtp_server: Mailbox, we
     s, _proc, worker = fire_and_resolve(tmp_path, config(smtp_server, webhook.port,
                                                          to="nobody@example.org"))
     worker.run_once(now=T0 + minutes(3))
-    row = next(r for r in outbox(s) if r.channel == "ops-mail")
+    row = next(r for r in s.alerts.outbox() if r.channel == "ops-mail")
     assert row.state == "failed" and "550" in (row.last_error or "")
 
 
@@ -206,15 +206,15 @@ def test_unreachable_relay_and_failing_webhook_are_retried_with_backoff(
     webhook.status = 500
     s, _proc, worker = fire_and_resolve(tmp_path, config(dead, webhook.port))
     assert worker.run_once(now=T0 + minutes(3)) == 0
-    rows = {r.channel: r for r in outbox(s)}
+    rows = {r.channel: r for r in s.alerts.outbox()}
     assert {r.state for r in rows.values()} == {"pending"}
     assert all(r.attempts == 1 and r.last_error for r in rows.values())
     assert "Connection" in (rows["ops-mail"].last_error or "")
     assert WEBHOOK_TOKEN not in (rows["ops-hook"].last_error or "") + caplog.text
-    health = {h.channel: h for h in channel_health(s)}
+    health = {h.channel: h for h in s.alerts.channel_health()}
     assert health["ops-hook"].failures_in_row == 1 and not health["ops-hook"].broken
     # the webhook recovers: the retry (after its backoff, not before) delivers the same notice
     webhook.status = 200
     assert worker.run_once(now=T0 + minutes(3.2)) == 0
     assert worker.run_once(now=T0 + minutes(3.6)) == 1
-    assert next(r for r in outbox(s) if r.channel == "ops-hook").state == "sent"
+    assert next(r for r in s.alerts.outbox() if r.channel == "ops-hook").state == "sent"

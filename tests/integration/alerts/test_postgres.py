@@ -8,8 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import SQLModel, create_engine
 
 from tests.unit.alerts.helpers import T0, fleet, minutes, result
-from watchtower.alerting.notify import outbox
-from watchtower.alerting.processor import AlertProcessor, alert_states
+from watchtower.alerting.processor import AlertProcessor
 from watchtower.metrics import MetricsPage
 from watchtower.store import Store
 
@@ -29,8 +28,8 @@ def test_alerts_and_metrics_on_postgresql(postgres) -> None:  # type: ignore[no-
                          target="a.test:443", evidence=leaf)]
             s.record(rs)
             proc.process(rs, now=rs[0].at)
-        assert [a.firing for a in alert_states(s) if a.check_id == "dns.ns.count"] == [True]
-        assert [r.kind for r in outbox(s)] == ["firing"]
+        assert [a.firing for a in s.alerts.states() if a.check_id == "dns.ns.count"] == [True]
+        assert [r.kind for r in s.alerts.outbox()] == ["firing"]
         text = MetricsPage(s, cache_seconds=0, max_stale=0).render().decode()
         values = {(x.name, x.labels.get("check")): x.value
                   for f in text_string_to_metric_families(text) for x in f.samples}

@@ -20,7 +20,6 @@ from watchtower.daemon.http import serve_http
 from watchtower.net import httpsig
 from watchtower.probe import registry
 from watchtower.store import Store
-from watchtower.store.heartbeats import last_ping
 
 TOKEN = "hb-0123456789abcdef"
 
@@ -77,7 +76,7 @@ def test_unknown_token_is_404_and_changes_nothing(daemon: dict[str, Any]) -> Non
     for path in (f"/ping/{TOKEN}x", "/ping/", f"/ping/{TOKEN[:-1]}/fail"):
         assert requests.post(url + path, timeout=5).status_code == 404, path
     assert requests.post(f"{url}/ping/{TOKEN}/other", timeout=5).status_code == 400
-    assert last_ping(store, "nightly") is None
+    assert store.heartbeats.last_ping("nightly") is None
     assert requests.get(f"{url}/metrics", timeout=5).status_code == 200  # still /metrics
 
 

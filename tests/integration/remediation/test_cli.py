@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import tomli_w
-from watchtower.remediations.nixos import NixosRollback, _upsert_known_good
+from watchtower.remediations.nixos import NixosRollback
 
 from tests.servers.nixstore import NixStore
 from watchtower.config import Fleet
@@ -83,7 +83,7 @@ class Host:
         fleet = Fleet.model_validate(self.fleet_doc("auto"))
         store = Store(fleet.store.database or "")
         remediator = Remediator(fleet, store, default_context(fleet, store))
-        _upsert_known_good(store, "web1", self.target, 1)
+        store.remediation.saw_good("web1", self.target, 1)
         now = utcnow()
         state = StateRow(check_id="host.units", target="web1", target_kind="host",
                          family="host", status="fail", summary="failing", since=now,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from watchtower.remediations.nixos import NixosRollback, known_good
+from watchtower.remediations.nixos import NixosRollback
 
 from tests.servers.base import require
 from tests.servers.nixstore import NixStore
@@ -90,7 +90,7 @@ def test_bad_generation_is_rolled_back_under_auto_through_the_scheduler(world: A
                           on_sweep=lambda _k, _o: remediator.run_auto())
     scheduler.start()
     try:
-        wait_for(lambda: any(k.system == world["good"] for k in known_good(store, "web1")),
+        wait_for(lambda: any(k.system == world["good"] for k in store.remediation.known_good("web1")),
                  30, "generation 2 learnt as known-good")
         bad_at = time.monotonic()
         nix.set_generation(world["bad"])  # a deploy of a broken generation

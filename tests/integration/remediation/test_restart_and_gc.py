@@ -7,8 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from watchtower.remediations.nixos import _upsert_known_good
-
 from tests.servers.base import require
 from tests.servers.nixstore import NixStore
 from watchtower.config import Fleet
@@ -67,7 +65,7 @@ def test_gc_keeps_current_booted_and_known_good(tmp_path: Path) -> None:
     systemctl.chmod(0o755)
     fleet = fleet_for(tmp_path, nix, systemctl, {"nix.gc": "approve"})
     store = Store(fleet.store.database or "")
-    _upsert_known_good(store, "web1", paths[2], 2)
+    store.remediation.saw_good("web1", paths[2], 2)
     ctx = default_context(fleet, store)
     gc = registry.remediations()["nix.gc"]()
 

@@ -27,7 +27,6 @@ import pytest
 from watchtower.remediations.nixos import (
     NixosRedeploy,
     NixosRollback,
-    _upsert_known_good,
     switch_steps,
 )
 
@@ -144,7 +143,7 @@ def apply_rollback(world: World, fleet: Fleet) -> tuple[Remediator, int]:
     """Plan the rollback over SSH (generation 1 is the known-good one), store it approved and
     apply it; the engine plans again at apply time and must get the same steps."""
     remediator = engine(fleet)
-    _upsert_known_good(remediator.store, "web1", world.systems.old, 1)
+    remediator.store.remediation.saw_good("web1", world.systems.old, 1)
     plan = NixosRollback().plan(failing("host.units"), remediator.ctx)
     assert isinstance(plan, Plan), plan
     assert plan.data == {"from": 2, "to": 1}

@@ -182,7 +182,7 @@ def test_reports_and_dashboard_span_raw_and_rolled_up_days(store: Store) -> None
     assert (old.uptime[0].probes, old.uptime[0].counts.fail) == (288, 24)
     assert [x.status for x in old.lines] == [Status.OK]
     # the dashboard's timeline shows a rolled-up day with its worst status, then raw streaks
-    spans = target_history(store.engine, "a.test")
+    spans = target_history(store, "a.test")
     assert spans[0]["status"] == "fail" and spans[0]["probes"] == 124  # ok then the 2 h fail
     assert sum(s["probes"] for s in spans) == 2880
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect
-from sqlmodel import Session, select
+from sqlmodel import Session, SQLModel, select
 
 from watchtower.model import Result, Status, Target, TargetKind
-from watchtower.store import SCHEMA_VERSION, EvidenceRow, ResultRow, Store
+from watchtower.store import SCHEMA_VERSION, EvidenceRow, GaugeRow, ResultRow, Store
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -24,8 +24,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-un
     yield s
     if request.param == "postgresql":
         with s.engine.begin() as conn:
-            for table in ("flip", "state", "result", "result_day", "evidence", "sweep",
-                          "schema_version"):
+            for table in SQLModel.metadata.tables:  # every table of the store
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table} CASCADE")
     s.close()
 
@@ -97,3 +96,27 @@ def test_evidence_is_deduplicated(store: Store) -> None:
     with Session(store.engine) as s:
         assert len(s.exec(select(EvidenceRow)).all()) == 1
         assert len(s.exec(select(ResultRow)).all()) == 10
+
+
+def test_evidence_gauges_are_kept_with_each_result(store: Store) -> None:
+    """`record` keeps a result's evidence gauges (what /metrics exports) in the same
+    transaction, alerting or not: invalid ones are dropped, a changed value is updated, a gauge
+    the next result lacks is deleted, and other pairs keep theirs."""
+    other = Target(TargetKind.ZONE, "b.test")
+    ev = {"ns": 2, "metrics": {"rrsig_expiry_timestamp_seconds": 1.8e9, "Bad-Name": 1,
+                               "flag": True, "nan": float("nan")}}
+    store.record([result(Status.OK, "signed", 0, ev),
+                  Result("dns.ns.count", "dns", other, Status.OK, "signed",
+                         {"metrics": {"rrsig_expiry_timestamp_seconds": 1.7e9}}, 1.0, T0)])
+
+    def gauges() -> dict[tuple[str, str], float]:
+        with Session(store.engine) as s:
+            return {(g.target, g.name): g.value for g in s.exec(select(GaugeRow)).all()}
+
+    assert gauges() == {("a.test", "rrsig_expiry_timestamp_seconds"): 1.8e9,
+                        ("b.test", "rrsig_expiry_timestamp_seconds"): 1.7e9}
+    store.record([result(Status.OK, "signed", 1,
+                         {"metrics": {"rrsig_expiry_timestamp_seconds": 1.9e9}})])
+    assert gauges()[("a.test", "rrsig_expiry_timestamp_seconds")] == 1.9e9
+    store.record([result(Status.ERROR, "timeout", 2, {})])
+    assert gauges() == {("b.test", "rrsig_expiry_timestamp_seconds"): 1.7e9}

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.unit.alerts.helpers import T0, fleet, minutes, result, store
-from watchtower.alerting.notify import outbox
-from watchtower.alerting.processor import AlertProcessor, alert_flips, alert_states
+from watchtower.alerting.processor import AlertProcessor
 from watchtower.model import Result
 from watchtower.store import Store
 
@@ -39,18 +38,18 @@ def test_fires_after_three_problems_and_resolves_after_two_goods(tmp_path: Path,
     s = store(tmp_path)
     proc = AlertProcessor(s, fleet(CHANNELS))
     flips = feed(s, proc, result("fail", T0), result("error", T0 + minutes(1)))
-    assert flips == [] and outbox(s) == []
+    assert flips == [] and s.alerts.outbox() == []
     flips = feed(s, proc, result("fail", T0 + minutes(2)))
     assert flips == ["resolved>firing"]
-    rows = outbox(s)
+    rows = s.alerts.outbox()
     assert {(r.channel, r.kind) for r in rows} == {("ops-mail", "firing"), ("ops-matrix", "firing")}
     assert "FIRING: dns.ns.count on bravo.test" in rows[0].subject
     # one good result is not enough; a warn counts as good
     assert feed(s, proc, result("ok", T0 + minutes(3))) == []
     assert feed(s, proc, result("warn", T0 + minutes(4))) == ["firing>resolved"]
-    kinds = [r.kind for r in outbox(s)]
+    kinds = [r.kind for r in s.alerts.outbox()]
     assert kinds.count("resolved") == 2
-    flip_rows = alert_flips(s)
+    flip_rows = s.alerts.flips()
     assert [(f.old, f.new, f.old_status, f.new_status) for f in flip_rows] == [
         ("resolved", "firing", "ok", "fail"), ("firing", "resolved", "fail", "warn")]
 
@@ -80,12 +79,12 @@ def test_reminders_at_the_minimum_interval_while_firing(tmp_path: Path, monkeypa
     proc = AlertProcessor(s, fleet(CHANNELS))
     feed(s, proc, *[result("fail", T0 + minutes(i)) for i in range(3)])  # fires at minute 2
     feed(s, proc, *[result("fail", T0 + minutes(i)) for i in range(3, 62, 5)])  # up to 57
-    assert [r.kind for r in outbox(s, None) if r.channel == "ops-mail"] == ["firing"]
+    assert [r.kind for r in s.alerts.outbox(None) if r.channel == "ops-mail"] == ["firing"]
     feed(s, proc, result("fail", T0 + minutes(62)))
     feed(s, proc, result("fail", T0 + minutes(70)))
-    kinds = [r.kind for r in outbox(s) if r.channel == "ops-mail"]
+    kinds = [r.kind for r in s.alerts.outbox() if r.channel == "ops-mail"]
     assert kinds == ["firing", "reminder"]
-    assert "STILL FIRING" in outbox(s)[-1].subject
+    assert "STILL FIRING" in s.alerts.outbox()[-1].subject
 
 
 def test_channel_routing_by_only(tmp_path: Path, monkeypatch) -> None:
@@ -94,7 +93,7 @@ def test_channel_routing_by_only(tmp_path: Path, monkeypatch) -> None:
     proc = AlertProcessor(s, fleet(CHANNELS))
     feed(s, proc, *[result("fail", T0 + minutes(i), check="web.hsts", family="web")
                     for i in range(3)])
-    assert [r.channel for r in outbox(s)] == ["ops-mail"]  # ops-matrix takes fedi and dns.*
+    assert [r.channel for r in s.alerts.outbox()] == ["ops-mail"]  # ops-matrix takes fedi and dns.*
 
 
 def test_state_survives_a_restart(tmp_path: Path) -> None:
@@ -107,10 +106,10 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
     proc2 = AlertProcessor(s2, cfg)
     # still firing after the restart: more failures announce nothing new (no duplicate notice)
     assert feed(s2, proc2, result("fail", T0 + minutes(4))) == []
-    assert [r.kind for r in outbox(s2)] == ["firing"]
+    assert [r.kind for r in s2.alerts.outbox()] == ["firing"]
     assert feed(s2, proc2, result("ok", T0 + minutes(5)), result("ok", T0 + minutes(6))) == [
         "firing>resolved"]
-    assert [r.kind for r in outbox(s2)] == ["firing", "resolved"]
+    assert [r.kind for r in s2.alerts.outbox()] == ["firing", "resolved"]
 
 
 MAINTENANCE = CHANNELS.split("[[notifications.apprise]]")[0] + """
@@ -127,13 +126,13 @@ def test_maintenance_silences_then_announces_what_is_still_true(tmp_path: Path) 
     proc = AlertProcessor(s, fleet(MAINTENANCE))
     assert feed(s, proc, *[result("fail", T0 + minutes(i)) for i in range(3)]) == [
         "resolved>firing"]
-    assert outbox(s) == []  # silenced, but the alert state is true
-    (state,) = alert_states(s)
+    assert s.alerts.outbox() == []  # silenced, but the alert state is true
+    (state,) = s.alerts.states()
     assert state.firing and state.silenced_by == "bravo upgrade" and state.notified == "none"
     # probing goes on during the window; after it closes the firing alert is announced once
     feed(s, proc, result("fail", T0 + minutes(50)), result("fail", T0 + minutes(61)),
          result("fail", T0 + minutes(62)))
-    assert [r.kind for r in outbox(s)] == ["firing"]
+    assert [r.kind for r in s.alerts.outbox()] == ["firing"]
 
 
 def test_an_alert_that_fires_and_resolves_inside_a_window_says_nothing(tmp_path: Path) -> None:
@@ -142,32 +141,15 @@ def test_an_alert_that_fires_and_resolves_inside_a_window_says_nothing(tmp_path:
     statuses = ["fail", "fail", "fail", "ok", "ok"]
     feed(s, proc, *[result(x, T0 + minutes(i)) for i, x in enumerate(statuses)])
     feed(s, proc, result("ok", T0 + minutes(70)))
-    assert outbox(s) == []
-    assert [f.new for f in alert_flips(s)] == ["firing", "resolved"]  # but history has it
+    assert s.alerts.outbox() == []
+    assert [f.new for f in s.alerts.flips()] == ["firing", "resolved"]  # but history has it
 
 
 def test_other_targets_are_not_silenced(tmp_path: Path) -> None:
     s = store(tmp_path)
     proc = AlertProcessor(s, fleet(MAINTENANCE))
     feed(s, proc, *[result("fail", T0 + minutes(i), target="alpha.test") for i in range(3)])
-    assert [r.target for r in outbox(s)] == ["alpha.test"]
-
-
-def test_evidence_gauges_are_recorded_and_dropped(tmp_path: Path) -> None:
-    from sqlmodel import Session, select
-
-    from watchtower.store.alerting import GaugeRow
-
-    s = store(tmp_path)
-    proc = AlertProcessor(s, fleet())
-    ev = {"metrics": {"rrsig_expiry_timestamp_seconds": 1.8e9, "Bad-Name": 1, "flag": True}}
-    feed(s, proc, result("ok", T0, check="dns.dnssec.expiry", evidence=ev))
-    with Session(s.engine) as session:
-        rows = session.exec(select(GaugeRow)).all()
-        assert [(r.name, r.value) for r in rows] == [("rrsig_expiry_timestamp_seconds", 1.8e9)]
-    feed(s, proc, result("error", T0 + minutes(1), check="dns.dnssec.expiry", evidence={}))
-    with Session(s.engine) as session:
-        assert session.exec(select(GaugeRow)).all() == []
+    assert [r.target for r in s.alerts.outbox()] == ["alpha.test"]
 
 
 def test_channel_names_are_unique() -> None:

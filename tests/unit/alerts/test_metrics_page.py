@@ -12,7 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.unit.alerts.helpers import T0, fleet, minutes, result, store
 from watchtower.alerting.processor import AlertProcessor
-from watchtower.metrics import MetricsApp, MetricsPage, gauges_of
+from watchtower.metrics import MetricsApp, MetricsPage
+from watchtower.model import gauges_of
 from watchtower.probe.runtime import RuntimeStats
 
 
@@ -61,6 +62,23 @@ def test_families_and_labels(tmp_path: Path) -> None:
     assert found["watchtower_build_info"][0].labels["version"]
     outbox = {x.labels["state"]: x.value for x in found["watchtower_notification_outbox"]}
     assert outbox == {"pending": 0, "sent": 0, "failed": 0}  # no channels configured
+
+
+def test_evidence_gauges_need_no_alerting(tmp_path: Path) -> None:
+    """Gauges come from what the store recorded: `watchtower check` (no alert processor)
+    feeds /metrics as `watchtower run` does; a gauge the next result lacks is gone."""
+    s = store(tmp_path)
+    page = MetricsPage(s, cache_seconds=0, max_stale=0)
+    ev = {"metrics": {"rrsig_expiry_timestamp_seconds": 1.8e9}}
+    s.record([result("ok", T0, check="dns.dnssec.expiry", evidence=ev)])
+    (gauge,) = samples(page.render().decode())["watchtower_rrsig_expiry_timestamp_seconds"]
+    assert (gauge.labels["target"], gauge.value) == ("bravo.test", 1.8e9)
+    s.record([result("ok", T0 + minutes(1), check="dns.dnssec.expiry",
+                     evidence={"metrics": {"rrsig_expiry_timestamp_seconds": 1.9e9}})])
+    (gauge,) = samples(page.render().decode())["watchtower_rrsig_expiry_timestamp_seconds"]
+    assert gauge.value == 1.9e9  # updated in place
+    s.record([result("error", T0 + minutes(2), check="dns.dnssec.expiry", evidence={})])
+    assert "watchtower_rrsig_expiry_timestamp_seconds" not in samples(page.render().decode())
 
 
 def test_scheduler_figures(tmp_path: Path) -> None:

@@ -13,8 +13,6 @@ from tests.unit.alerts.helpers import T0, fleet, minutes, result, store
 from watchtower.alerting.notify import (
     Message,
     OutboxWorker,
-    channel_health,
-    outbox,
     scrub,
 )
 from watchtower.alerting.processor import AlertProcessor
@@ -66,10 +64,10 @@ def test_delivered_row_is_marked_sent(tmp_path: Path) -> None:
     worker.channels = {"ops-mail": rec}
     assert worker.run_once(now=T0 + minutes(3)) == 1
     assert [m.kind for m in rec.sent] == ["firing"]
-    (row,) = outbox(s)
+    (row,) = s.alerts.outbox()
     assert row.state == "sent" and row.attempts == 1
     assert worker.run_once(now=T0 + minutes(4)) == 0  # never twice
-    (health,) = channel_health(s)
+    (health,) = s.alerts.channel_health()
     assert health.sent_total == 1 and not health.broken
 
 
@@ -80,18 +78,18 @@ def test_transient_failures_back_off_then_deliver(tmp_path: Path) -> None:
     worker.channels = {"ops-mail": rec}
     now = T0 + minutes(3)
     assert worker.run_once(now=now) == 0
-    (row,) = outbox(s)
+    (row,) = s.alerts.outbox()
     assert row.state == "pending" and row.last_error == "connection refused"
     assert row.next_attempt_at.replace(tzinfo=dt.UTC) == now + dt.timedelta(seconds=60)
     assert worker.run_once(now=now + dt.timedelta(seconds=30)) == 0  # not due yet
     assert rec.failures == [err, None]
     assert worker.run_once(now=now + dt.timedelta(seconds=60)) == 0  # second failure: 120 s
-    (row,) = outbox(s)
+    (row,) = s.alerts.outbox()
     assert row.next_attempt_at.replace(tzinfo=dt.UTC) == now + dt.timedelta(seconds=180)
     assert worker.run_once(now=now + dt.timedelta(seconds=180)) == 1
-    (row,) = outbox(s)
+    (row,) = s.alerts.outbox()
     assert row.state == "sent" and row.attempts == 3
-    (health,) = channel_health(s)
+    (health,) = s.alerts.channel_health()
     assert health.failures_total == 2 and health.failures_in_row == 0 and not health.broken
 
 
@@ -108,31 +106,31 @@ def test_channel_is_broken_after_failures_in_a_row(tmp_path: Path) -> None:
     now = T0 + minutes(3)
     for step in range(3):
         worker.run_once(now=now + dt.timedelta(hours=step))
-    (health,) = channel_health(s)
+    (health,) = s.alerts.channel_health()
     assert health.broken and health.failures_in_row == 3 and health.last_error == "timed out"
-    assert outbox(s)[0].state == "pending"  # still kept for delivery: no flip is lost
+    assert s.alerts.outbox()[0].state == "pending"  # still kept for delivery: no flip is lost
 
 
 def test_permanent_failure_fails_the_row_and_breaks_the_channel(tmp_path: Path) -> None:
     s, worker = firing(tmp_path)
     worker.channels = {"ops-mail": Recorder("ops-mail", [DeliveryError("535 auth", permanent=True)])}
     worker.run_once(now=T0 + minutes(3))
-    (row,) = outbox(s)
+    (row,) = s.alerts.outbox()
     assert row.state == "failed" and row.last_error == "535 auth"
-    assert channel_health(s)[0].broken
+    assert s.alerts.channel_health()[0].broken
 
 
 def test_unknown_channel_after_a_reload_is_reported(tmp_path: Path) -> None:
     s, worker = firing(tmp_path)
     worker.channels = {}
     worker.run_once(now=T0 + minutes(3))
-    (row,) = outbox(s)
+    (row,) = s.alerts.outbox()
     assert row.state == "failed" and "no longer configured" in (row.last_error or "")
 
 
 def test_a_claimed_row_is_not_sent_by_a_second_worker(tmp_path: Path) -> None:
     s, worker = firing(tmp_path)
-    (row,) = outbox(s)
+    (row,) = s.alerts.outbox()
     assert row.id is not None
     now = T0 + minutes(3)
     assert worker._claim(row.id, now)

@@ -40,7 +40,7 @@ def test_reload_keeps_state_and_timing(tmp_path: Path) -> None:
 
 
 def test_sweep_feeds_the_alert_processor(tmp_path: Path) -> None:
-    from watchtower.alerting.processor import AlertProcessor, alert_states
+    from watchtower.alerting.processor import AlertProcessor
     from watchtower.model import Status
     from watchtower.probe.sweep import run_sweep
 
@@ -58,5 +58,5 @@ def test_sweep_feeds_the_alert_processor(tmp_path: Path) -> None:
     proc = AlertProcessor(s, cfg)
     for _ in range(2):
         run_sweep(cfg, s, {"dns.x": Failing()}, on_stored=proc.process)
-    (state,) = alert_states(s)
+    (state,) = s.alerts.states()
     assert state.firing and state.problems == 2 and state.reason == "broken"

@@ -12,8 +12,7 @@ from watchtower.compliance import explanations as ex
 from watchtower.compliance.explanations import Explanation, ExplanationError
 from watchtower.compliance.frameworks import InStatus
 from watchtower.probe import registry
-from watchtower.store import Store
-from watchtower.store import explanations as explanation_store
+from watchtower.store import ExplanationRow, Store
 
 NOW = dt.datetime(2026, 12, 6, 12, tzinfo=dt.UTC)
 UNTIL = dt.date(2027, 1, 31)
@@ -24,13 +23,13 @@ def store(tmp_path: Path) -> Store:
     return Store(f"sqlite:///{tmp_path / 'wt.db'}")
 
 
-def _record(store: Store, **kw: object) -> explanation_store.ExplanationRow:
+def _record(store: Store, **kw: object) -> ExplanationRow:
     args: dict[str, object] = {"domain": "a.test", "criterion": "web_https_tls_version",
                                "who": "olga", "why": "legacy payment terminals need TLS 1.1",
                                "until": UNTIL}
     args.update(kw)
-    return explanation_store.record(store.engine, **args, now=NOW,  # type: ignore[arg-type]
-                                    check_ids=registry.checks())
+    return ex.record(store, **args, now=NOW,  # type: ignore[arg-type]
+                     check_ids=registry.checks())
 
 
 def test_valid_through_until_and_counts_again_the_day_after() -> None:
@@ -49,20 +48,20 @@ def test_bad_explanations_are_refused_with_the_field(store: Store, field: str, v
                                                     fragment: str) -> None:
     with pytest.raises(ExplanationError, match=fragment):
         _record(store, **{field: value})
-    assert explanation_store.rows(store.engine, include_revoked=True) == []
+    assert store.explanations.rows(include_revoked=True) == []
 
 
 def test_recorded_and_revoked_rows_stay_for_audit(store: Store) -> None:
     row = _record(store, domain="A.Test.")
     assert row.domain == "a.test" and row.created_at is not None
-    assert [e.criterion for e in explanation_store.in_force(store.engine)] == [
+    assert [e.criterion for e in ex.in_force(store)] == [
         "web_https_tls_version"]
-    explanation_store.revoke(store.engine, row.id or 0, "piet", "terminals replaced", now=NOW)
-    assert explanation_store.in_force(store.engine) == []
-    (kept,) = explanation_store.rows(store.engine, include_revoked=True)
+    ex.revoke(store, row.id or 0, "piet", "terminals replaced", now=NOW)
+    assert ex.in_force(store) == []
+    (kept,) = store.explanations.rows(include_revoked=True)
     assert (kept.revoked_by, kept.revoke_reason) == ("piet", "terminals replaced")
     with pytest.raises(ExplanationError, match="revoked"):
-        explanation_store.revoke(store.engine, row.id or 0, "piet", "again", now=NOW)
+        ex.revoke(store, row.id or 0, "piet", "again", now=NOW)
 
 
 def _evidence(*shown: tuple[str, str]) -> dict[str, object]:
@@ -156,25 +155,20 @@ def test_dashboard_explains_as_operators_only_and_audits(store: Store) -> None:
     from watchtower.dashboards import actions
     from watchtower.dashboards.auth import Role, User
 
-    from watchtower.store.dashboard import ensure_tables
-
-    ensure_tables(store.engine)
     olga, vic = User("olga", Role.OPERATOR), User("vic", Role.VIEWER)
     with pytest.raises(actions.NotAllowed):
-        actions.explain(store.engine, vic, "a.test", "web_https_tls_version",
+        actions.explain(store, vic, "a.test", "web_https_tls_version",
                         "terminals need it", UNTIL)
-    row = actions.explain(store.engine, olga, "a.test", "web_https_tls_version",
+    row = actions.explain(store, olga, "a.test", "web_https_tls_version",
                           "terminals need TLS 1.1", UNTIL)
     assert row.who == "olga"
-    actions.revoke_explanation(store.engine, olga, row.id or 0, "terminals replaced")
-    trail = [(a.user, a.action, a.ok) for a in actions.audit_trail(store.engine)]
+    actions.revoke_explanation(store, olga, row.id or 0, "terminals replaced")
+    trail = [(a.user, a.action, a.ok) for a in actions.audit_trail(store)]
     assert ("vic", "explain-refused", False) in trail
     assert ("olga", "explain", True) in trail and ("olga", "revoke-explanation", True) in trail
 
 
 def test_dashboard_score_leaves_out_what_is_explained(store: Store) -> None:
-    from watchtower.dashboards.data import score_rows
-
     from watchtower.compliance.score import placement, section_scores
     from watchtower.config import parse_fleet
 
@@ -183,7 +177,7 @@ def test_dashboard_score_leaves_out_what_is_explained(store: Store) -> None:
                                    "endpoints": [{"url": "https://www.a.test/"}]}).targets())
 
     def score(day: dt.date):  # type: ignore[no-untyped-def]
-        (section,) = section_scores(score_rows(store.engine, where, day), where)
+        (section,) = section_scores(ex.scored_statuses(store, where, day), where)
         return section
 
     assert score(NOW.date()).score == 75  # ok 100 %, warn 50 %

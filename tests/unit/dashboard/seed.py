@@ -13,8 +13,7 @@ from watchtower.dashboards.auth import add_user
 
 from watchtower.model import Result, Status, Target, TargetKind
 from watchtower.remediation.engine import Plan, Step
-from watchtower.store import Store
-from watchtower.store.remediation import AuditRow, RemediationRow
+from watchtower.store import AuditRow, RemediationRow, Store
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 PASSWORDS = {"olga": "operator-pass-1", "vic": "viewer-pass-1"}

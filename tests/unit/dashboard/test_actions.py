@@ -14,7 +14,6 @@ from watchtower.dashboards.reports import NoReports, ReportsUnavailable, report_
 from watchtower.config import load_fleet
 from watchtower.remediation.engine import PolicyRefused
 from watchtower.store import Store
-from watchtower.store.dashboard import ensure_tables
 
 from .seed import add_proposal, seed_store, write_fleet
 
@@ -26,7 +25,7 @@ VIC = User("vic", Role.VIEWER)
 def env(tmp_path: Path) -> tuple[Store, actions.Remediator]:
     url = f"sqlite:///{tmp_path / 'wt.db'}"
     store = seed_store(url)
-    ensure_tables(store.engine)
+    store.dashboard.ensure_tables()
     fleet = load_fleet(write_fleet(tmp_path, url))
     return store, actions.read_only_remediator(fleet, store)
 
@@ -38,12 +37,12 @@ def test_operator_approves_and_both_trails_name_them(env) -> None:  # type: igno
     row = rem.get(rid)
     assert row is not None and row.state == "approved" and row.approved_by == "olga"
     assert [(a.actor, a.action) for a in rem.history(rid)][-1] == ("olga", "approved")
-    trail = actions.audit_trail(store.engine)
+    trail = actions.audit_trail(store)
     assert (trail[0].user, trail[0].action, trail[0].subject, trail[0].ok) == (
         "olga", "approve", f"remediation #{rid}", True)
     with pytest.raises(PolicyRefused):  # no longer awaiting approval
         actions.approve(rem, OLGA, rid)
-    assert actions.audit_trail(store.engine)[0].ok is False
+    assert actions.audit_trail(store)[0].ok is False
 
 
 def test_viewer_can_neither_approve_nor_reject_and_the_attempt_is_audited(env) -> None:  # type: ignore[no-untyped-def]
@@ -54,10 +53,10 @@ def test_viewer_can_neither_approve_nor_reject_and_the_attempt_is_audited(env) -
     with pytest.raises(actions.NotAllowed):
         actions.reject(rem, VIC, rid, "nope")
     with pytest.raises(actions.NotAllowed):
-        actions.acknowledge(store.engine, VIC, "dns.caa", "bravo.test")
+        actions.acknowledge(store, VIC, "dns.caa", "bravo.test")
     row = rem.get(rid)
     assert row is not None and row.state == "awaiting_approval"
-    refused = [(a.user, a.action, a.ok) for a in actions.audit_trail(store.engine)]
+    refused = [(a.user, a.action, a.ok) for a in actions.audit_trail(store)]
     assert refused == [("vic", "acknowledge-refused", False), ("vic", "reject-refused", False),
                        ("vic", "approve-refused", False)]
 
@@ -80,15 +79,15 @@ def test_the_dashboard_remediator_cannot_touch_hosts(env) -> None:  # type: igno
 def test_acknowledge_needs_a_state(env) -> None:  # type: ignore[no-untyped-def]
     store, _rem = env
     with pytest.raises(LookupError):
-        actions.acknowledge(store.engine, OLGA, "dns.caa", "nowhere.test")
-    ack = actions.acknowledge(store.engine, OLGA, "dns.caa", "bravo.test", "ticket 42")
+        actions.acknowledge(store, OLGA, "dns.caa", "nowhere.test")
+    ack = actions.acknowledge(store, OLGA, "dns.caa", "bravo.test", "ticket 42")
     assert (ack.by, ack.status, ack.note) == ("olga", "fail", "ticket 42")
 
 
 def test_failed_logins_are_audited_without_the_password(env) -> None:  # type: ignore[no-untyped-def]
     store, _rem = env
-    actions.record_failed_login(store.engine, "mallory")
-    row = actions.audit_trail(store.engine)[0]
+    actions.record_failed_login(store, "mallory")
+    row = actions.audit_trail(store)[0]
     assert (row.user, row.action, row.ok, row.detail) == ("mallory", "login-failed", False, "")
 
 

@@ -70,9 +70,9 @@ def test_a_wrong_password_is_refused_and_audited(site: Store) -> None:
     at.button[0].click().run()
     assert "Wrong user name or password." in [e.value for e in at.error]
     assert len(at.sidebar.radio) == 0
-    row = audit_trail(site.engine)[0]
+    row = audit_trail(site)[0]
     assert (row.user, row.action, row.ok) == ("olga", "login-failed", False)
-    assert "not-the-password" not in str([(r.detail, r.subject) for r in audit_trail(site.engine)])
+    assert "not-the-password" not in str([(r.detail, r.subject) for r in audit_trail(site)])
 
 
 def test_every_page_renders_for_a_signed_in_user(site: Store) -> None:
@@ -84,7 +84,7 @@ def test_every_page_renders_for_a_signed_in_user(site: Store) -> None:
     for page in PAGES[1:]:
         goto(at, page)
         assert [t.value for t in at.title] == [page]
-    assert audit_trail(site.engine)[0].action == "login"
+    assert audit_trail(site)[0].action == "login"
 
 
 def test_target_page_shows_evidence_standards_and_history(site: Store) -> None:
@@ -177,7 +177,7 @@ def test_idle_sessions_expire(site: Store) -> None:
     at.run()
     assert [t.value for t in at.title] == ["🗼 watchtower"]
     assert "expired" in texts(at)
-    assert audit_trail(site.engine)[0].action == "logout"
+    assert audit_trail(site)[0].action == "logout"
 
 
 def test_sign_out(site: Store) -> None:
@@ -244,5 +244,5 @@ def test_repeated_wrong_passwords_are_throttled_across_sessions(site: Store) -> 
     at.button[0].click().run()
     assert any("Too many wrong passwords" in e.value for e in at.error)
     assert len(at.sidebar.radio) == 0
-    assert audit_trail(site.engine)[0].detail == "throttled"
+    assert audit_trail(site)[0].detail == "throttled"
     _throttle.clear()

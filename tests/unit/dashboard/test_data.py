@@ -14,7 +14,6 @@ from watchtower.compliance import score as scoring
 from watchtower.config import parse_fleet
 from watchtower.model import Status, TargetKind
 from watchtower.store import Store
-from watchtower.store.dashboard import ensure_tables
 
 from .seed import NOW, result, seed_store
 
@@ -22,12 +21,12 @@ from .seed import NOW, result, seed_store
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     s = seed_store(f"sqlite:///{tmp_path / 'wt.db'}")
-    ensure_tables(s.engine)
+    s.dashboard.ensure_tables()
     return s
 
 
 def test_overview_is_worst_first_with_counts(store: Store) -> None:
-    ov = data.overview(store.engine)
+    ov = data.overview(store)
     assert ov.families == ["dns", "drift", "mail", "web"]
     first = ov.rows[0]
     assert (first.target, first.kind, first.worst) == ("bravo.test", "zone", "fail")
@@ -43,7 +42,7 @@ def test_overview_is_worst_first_with_counts(store: Store) -> None:
 
 
 def test_overview_filters(store: Store) -> None:
-    groups = data.load_state_groups(store.engine)
+    groups = data.load_state_groups(store)
     gold = data.build_overview(groups, data.OverviewFilter(tags=("gold",)))
     assert {r.target for r in gold.rows} == {"alpha.test", "social.alpha.test:8443"}
     assert gold.tags == ["gold"]
@@ -58,44 +57,44 @@ def test_overview_filters(store: Store) -> None:
 
 
 def test_changes_since_yesterday(store: Store) -> None:
-    changes = data.changes_since(store.engine, NOW - dt.timedelta(days=1))
+    changes = data.changes_since(store, NOW - dt.timedelta(days=1))
     assert (changes.new_problems, changes.resolved, changes.first_seen) == (2, 0, 0)
     assert {r["check"] for r in changes.rows} == {"dns.ns.count", "dns.caa"}
-    everything = data.changes_since(store.engine, NOW - dt.timedelta(days=5))
+    everything = data.changes_since(store, NOW - dt.timedelta(days=5))
     assert everything.first_seen == 9
 
 
 def test_problems_and_acknowledgements_follow_the_episode(store: Store) -> None:
-    rows = data.problems(store.engine)
+    rows = data.problems(store)
     assert [(r["target"], r["check"]) for r in rows] == [  # worst, then oldest first
         ("bravo.test", "dns.ns.count"), ("web1", "drift.generation"),
         ("alpha.test", "dns.ns.count"), ("bravo.test", "dns.caa"), ("bravo.test", "mail.mx")]
     assert all(r["acknowledged"] == "" for r in rows)
     olga = User("olga", Role.OPERATOR)
-    acknowledge(store.engine, olga, "dns.caa", "bravo.test", "on it")
-    acked = {r["check"]: r for r in data.problems(store.engine) if r["target"] == "bravo.test"}
+    acknowledge(store, olga, "dns.caa", "bravo.test", "on it")
+    acked = {r["check"]: r for r in data.problems(store) if r["target"] == "bravo.test"}
     assert acked["dns.caa"]["acknowledged"] == "olga: on it"
     assert acked["dns.ns.count"]["acknowledged"] == ""
     # A new episode (status changes) is not covered by the old acknowledgement.
     store.record([result("dns.caa", "dns", TargetKind.ZONE, "bravo.test", Status.ERROR,
                          "timeout", NOW)])
-    assert data.current_acks(store.engine, [("dns.caa", "bravo.test")]) == {}
+    assert data.current_acks(store, [("dns.caa", "bravo.test")]) == {}
 
 
 def test_target_details(store: Store) -> None:
-    names = data.target_list(store.engine)
+    names = data.target_list(store)
     assert names[0][2] == "fail"
-    states = data.target_states(store.engine, "bravo.test", "zone")
+    states = data.target_states(store, "bravo.test", "zone")
     assert [s.check_id for s in states] == ["dns.caa", "dns.ns.count"]
-    history = data.target_history(store.engine, "alpha.test")
+    history = data.target_history(store, "alpha.test")
     assert [(h["check"], h["status"]) for h in history] == [
         ("dns.ns.count", "ok"), ("dns.caa", "ok"), ("dns.ns.count", "fail")]
     assert any(h["probes"] == 2 for h in history)  # the unchanged CAA streak counted twice
-    flips = data.target_flips(store.engine, "alpha.test")
+    flips = data.target_flips(store, "alpha.test")
     assert flips[0]["change"] == "🟢 ok → 🔴 fail"
-    bodies = data.evidence_bodies(store.engine, [s.evidence_id for s in states])
+    bodies = data.evidence_bodies(store, [s.evidence_id for s in states])
     assert {b["probe"] for b in bodies.values()} == {"CAA syntax error", "1 name server"}
-    sweeps = data.recent_sweeps(store.engine)
+    sweeps = data.recent_sweeps(store)
     assert sweeps == []  # results recorded without a sweep
 
 
@@ -139,14 +138,14 @@ def test_a_service_named_apart_from_its_host_scores_under_its_domain() -> None:
 def test_score_trend_replays_history(store: Store) -> None:
     where = scoring.placement(parse_fleet(SEED_FLEET).targets())
     start = NOW - dt.timedelta(days=3)
-    rows = data.trend_rows(store.engine, "alpha.test", start)
+    rows = data.trend_rows(store, "alpha.test", start)
     points = scoring.replay(scoring.trend_streaks(rows, "alpha.test", where), start, NOW)
     overall = [p["score"] for p in points if p["family"] == "overall"]
     # two days ago: dns ok x2, web ok, drift (mastodon version) warn; now alpha's NS count fails
     assert overall[0] == 88 and overall[-1] == 62
     assert len(overall) == 3  # 3 days ago nothing was known yet: no point
     assert {p["family"] for p in points} == {"overall", "dns", "web", "drift"}
-    groups, table = scoring.score_table(scoring.section_scores(data.score_rows(store.engine),
+    groups, table = scoring.score_table(scoring.section_scores(store.statuses(),
                                                                where))
     assert groups == ["mail", "dns", "web", "drift"]
     assert table[0]["domain"] == "web1"
@@ -162,7 +161,7 @@ def test_the_report_and_the_dashboard_score_alike(store: Store) -> None:
                           now=NOW, checks=registry.checks())
     from_report = {s.name: (s.counts.score, {g: t.score for g, t in s.groups.items()})
                    for s in report.sections if s.lines}
-    dashboard = scoring.section_scores(data.score_rows(store.engine),
+    dashboard = scoring.section_scores(store.statuses(),
                                        scoring.placement(fleet.targets()))
     from_dashboard = {s.name: (s.score, {g: t.score for g, t in s.ordered_groups().items()})
                       for s in dashboard}
@@ -171,11 +170,11 @@ def test_the_report_and_the_dashboard_score_alike(store: Store) -> None:
 
 
 def test_expiry_and_drift_evidence(store: Store) -> None:
-    horizon = evidence.expiry_horizon(store.engine, now=NOW)
+    horizon = evidence.expiry_horizon(store, now=NOW)
     assert horizon == [{"target": "social.alpha.test:8443", "check": "web.tls.certificate",
                         "status": "ok", "expires": dt.datetime(2026, 11, 30, tzinfo=dt.UTC),
                         "days_left": 9.5}]
-    drift = {d["check"]: d for d in evidence.drift_states(store.engine)}
+    drift = {d["check"]: d for d in evidence.drift_states(store)}
     assert set(drift) == {"drift.version", "drift.generation"}
     v = evidence.version_facts(drift["drift.version"]["evidence"])
     assert (v["declared"], v["newest upstream"], v["releases behind"]) == ("4.3.0", "4.3.2", 2)

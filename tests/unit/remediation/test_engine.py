@@ -27,8 +27,7 @@ from watchtower.remediation.engine import (
     Step,
     StepOutcome,
 )
-from watchtower.store import StateRow, Store
-from watchtower.store.remediation import HostLockRow, RemediationRow
+from watchtower.store import HostLockRow, RemediationRow, StateRow, Store
 
 CHECK = "test.engine-check"
 

@@ -1,0 +1,121 @@
+"""Migrations: a `schema_version` row and an ordered list of steps, one per schema version.
+
+Step 1 creates every table the model has (so a new database gets the current shape at once);
+each later release appends steps, written to be idempotent, that bring an older database to the
+same shape. The store refuses a database newer than itself. Alembic would add a second source of
+truth for a schema that SQLModel already declares; revisit if migrations grow beyond adding
+tables, columns and indexes.
+
+Imports nothing above the store: the steps name tables of watchtower/store/tables only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel
+
+from watchtower.store import tables
+from watchtower.store.db import Database, StoreError
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 9
+
+
+def create_tables(engine: Engine, names: Sequence[str]) -> None:
+    """Create these tables where missing (idempotent)."""
+    SQLModel.metadata.create_all(engine, tables=[SQLModel.metadata.tables[t] for t in names])
+
+
+def _create_all(engine: Engine) -> None:
+    """Step 1: every table of the current model."""
+    SQLModel.metadata.create_all(engine)
+
+
+def _create_alert_tables(engine: Engine) -> None:
+    """Step 2: alert state, alert flips, notification outbox, channel health, check gauges."""
+    create_tables(engine, tables.ALERT_TABLES)
+
+
+def _create_remediation_tables(engine: Engine) -> None:
+    """Step 3: remediation proposals, their audit trail, host locks."""
+    create_tables(engine, tables.REMEDIATION_TABLES)
+
+
+def _create_report_tables(engine: Engine) -> None:
+    """Step 4: compliance reports with their bodies and delivery state."""
+    create_tables(engine, tables.REPORT_TABLES)
+
+
+def create_dashboard_tables(engine: Engine) -> None:
+    """Step 5: the dashboard's acknowledgements and its audit of operators' actions (also run
+    when the dashboard opens the store)."""
+    create_tables(engine, tables.DASHBOARD_TABLES)
+
+
+def _retention_schema(engine: Engine) -> None:
+    """Step 6: day rollups for retention; the `result` indexes become one (target, check,
+    last_at). Idempotent (a new database got the current model from step 1)."""
+    create_tables(engine, ["result_day"])
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP INDEX IF EXISTS ix_result_last_at")
+        conn.exec_driver_sql("DROP INDEX IF EXISTS ix_result_pair_last")
+        conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_result_target_check_last "
+                             "ON result (target, check_id, last_at)")
+
+
+def _evidence_reference_index(engine: Engine) -> None:
+    """Step 7: on PostgreSQL, index the streaks' `evidence_id` (see `ResultRow`). Idempotent."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_result_evidence_id "
+                                 "ON result (evidence_id)")
+
+
+def _create_heartbeat_table(engine: Engine) -> None:
+    """Step 8: the last push of each heartbeat (watchtower/store/heartbeats.py)."""
+    create_tables(engine, tables.HEARTBEAT_TABLES)
+
+
+def _create_explanation_table(engine: Engine) -> None:
+    """Step 9: comply-or-explain records (watchtower/store/explanations.py)."""
+    create_tables(engine, tables.EXPLANATION_TABLES)
+
+
+MIGRATIONS: list[Callable[[Engine], None]] = [_create_all, _create_alert_tables,
+                                              _create_remediation_tables, _create_report_tables,
+                                              create_dashboard_tables, _retention_schema,
+                                              _evidence_reference_index, _create_heartbeat_table,
+                                              _create_explanation_table]
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
+
+def migrate(db: Database) -> int:
+    """Bring the database to SCHEMA_VERSION, one recorded step at a time."""
+
+    def step() -> int:
+        create_tables(db.engine, ["schema_version"])
+        current = schema_version(db)
+        if current > SCHEMA_VERSION:
+            raise StoreError(f"database schema {current} is newer than this watchtower "
+                             f"({SCHEMA_VERSION}); upgrade watchtower")
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[version - 1](db.engine)
+            with Session(db.engine) as s:
+                row = s.get(tables.SchemaVersion, 1) or tables.SchemaVersion(id=1, version=0)
+                row.version = version
+                s.add(row)
+                s.commit()
+            log.info("store migrated to schema %d", version)
+        return SCHEMA_VERSION
+
+    return db.retry(step)
+
+
+def schema_version(db: Database) -> int:
+    with Session(db.engine) as s:
+        row = s.get(tables.SchemaVersion, 1)
+        return row.version if row else 0
