@@ -26,8 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fuzzing import seeds
-from fuzzing.values import (
+from watchtower.errors import ConfigError  # not fuzzed: the error type the loaders raise
+
+from . import seeds
+from .values import (
     NOT_JSON,
     Source,
     Vocab,
@@ -40,7 +42,6 @@ from fuzzing.values import (
     text_from,
     text_input,
 )
-from watchtower.errors import ConfigError  # not fuzzed: the error type the loaders raise
 
 # The modules under test are imported by `load()`, inside atheris' instrumentation when fuzzing.
 advisories: Any = None

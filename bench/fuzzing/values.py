@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -127,6 +127,8 @@ def edit_json(src: Source, doc: Any, vocab: Vocab) -> Any:
 
 
 def _edit(src: Source, node: Any, vocab: Vocab, depth: int) -> Any:
+    """Descend into a random member or item (two times in three stop here), then apply one
+    edit (EDITS, chosen by the next byte) to the node reached."""
     if isinstance(node, dict | list) and node and depth < 12 and src.between(0, 2) == 0:
         if isinstance(node, dict):
             member = src.pick(list(node))
@@ -135,39 +137,61 @@ def _edit(src: Source, node: Any, vocab: Vocab, depth: int) -> Any:
             i = src.between(0, len(node) - 1)
             node[i] = _edit(src, node[i], vocab, depth + 1)
         return node
-    op = src.between(0, 5)
-    if op == 0:
-        return node
-    if op == 1:
-        return json_value(src, vocab, depth)
-    if op == 2:  # add a member or an item
-        if isinstance(node, dict):
-            node[key(src, vocab)] = json_value(src, vocab, depth + 1)
-        elif isinstance(node, list):
-            node.insert(src.between(0, len(node)), json_value(src, vocab, depth + 1))
-        return node
-    if op == 3:  # drop a member or an item
-        if isinstance(node, dict) and node:
-            del node[src.pick(list(node))]
-        elif isinstance(node, list) and node:
-            del node[src.between(0, len(node) - 1)]
-        return node
-    if op == 4:  # the same data, another JSON type
-        twist = src.between(0, 3)
-        if twist == 0:
-            return [node]
-        if twist == 1:
-            if isinstance(node, str):
-                return {key(src, vocab): node}
-            return json.dumps(node, default=str)
-        if twist == 2 and isinstance(node, dict):
-            return list(node.values())
-        return str(node)
-    if isinstance(node, list) and node:  # op 5: duplicate an item / a member under another key
+    return EDITS[src.between(0, len(EDITS) - 1)](src, node, vocab, depth)
+
+
+def _keep(src: Source, node: Any, vocab: Vocab, depth: int) -> Any:
+    return node
+
+
+def _replace(src: Source, node: Any, vocab: Vocab, depth: int) -> Any:
+    return json_value(src, vocab, depth)
+
+
+def _add(src: Source, node: Any, vocab: Vocab, depth: int) -> Any:
+    """Add a member or an item."""
+    if isinstance(node, dict):
+        node[key(src, vocab)] = json_value(src, vocab, depth + 1)
+    elif isinstance(node, list):
+        node.insert(src.between(0, len(node)), json_value(src, vocab, depth + 1))
+    return node
+
+
+def _drop(src: Source, node: Any, vocab: Vocab, depth: int) -> Any:
+    """Drop a member or an item."""
+    if isinstance(node, dict) and node:
+        del node[src.pick(list(node))]
+    elif isinstance(node, list) and node:
+        del node[src.between(0, len(node) - 1)]
+    return node
+
+
+def _twist(src: Source, node: Any, vocab: Vocab, depth: int) -> Any:
+    """The same data, another JSON type."""
+    twist = src.between(0, 3)
+    if twist == 0:
+        return [node]
+    if twist == 1:
+        if isinstance(node, str):
+            return {key(src, vocab): node}
+        return json.dumps(node, default=str)
+    if twist == 2 and isinstance(node, dict):
+        return list(node.values())
+    return str(node)
+
+
+def _duplicate(src: Source, node: Any, vocab: Vocab, depth: int) -> Any:
+    """Duplicate an item, or a member under another key."""
+    if isinstance(node, list) and node:
         node.append(copy.deepcopy(src.pick(node)))
     elif isinstance(node, dict) and node:
         node[key(src, vocab)] = copy.deepcopy(node[src.pick(list(node))])
     return node
+
+
+EDITS: tuple[Callable[[Source, Any, Vocab, int], Any], ...] = (
+    _keep, _replace, _add, _drop, _twist, _duplicate)
+"""The edits `edit_json` applies, in the order the fuzzer's byte chooses among them."""
 
 
 NOT_JSON = object()

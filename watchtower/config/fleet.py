@@ -148,36 +148,42 @@ class Fleet(Strict):
 
     def secrets(self) -> Iterable[tuple[str, Secret]]:
         """Every secret reference with its key path (for validation and redaction)."""
-        for i, s in enumerate(self.services):
-            for attr in ("admin_token", "admin_cookie", "metrics_token", "s3_access_key",
-                         "s3_secret_key"):
-                value = getattr(s, attr)
-                if value is not None:
-                    yield f"services[{i}].{attr}", value
-        for i, h in enumerate(self.hosts):
-            if h.ssh_key is not None:
-                yield f"hosts[{i}].ssh_key", h.ssh_key
-        for i, mh in enumerate(self.mail_hosts):
-            if mh.probe_password is not None:
-                yield f"mail_hosts[{i}].probe_password", mh.probe_password
-            if mh.rspamd_password is not None:
-                yield f"mail_hosts[{i}].rspamd_password", mh.rspamd_password
-        for i, api in enumerate(self.dns_apis):
-            yield f"dns_apis[{i}].api_key", api.api_key
-        for i, mail in enumerate(self.notifications.email):
-            if mail.password is not None:
-                yield f"notifications.email[{i}].password", mail.password
-        for i, ap in enumerate(self.notifications.apprise):
-            yield f"notifications.apprise[{i}].url", ap.url
-        if self.metrics.auth is not None:
-            yield "metrics.auth.password", self.metrics.auth.password
-        if self.federation.actor_key is not None:
-            yield "federation.actor_key", self.federation.actor_key
-        for i, b in enumerate(self.backups):
-            yield f"backups[{i}].s3_access_key", b.s3_access_key
-            yield f"backups[{i}].s3_secret_key", b.s3_secret_key
-        for i, hb in enumerate(self.heartbeats):
-            yield f"heartbeats[{i}].token", hb.token
+        for where, attrs in SECRET_FIELDS:
+            for path, owner in _entries(self, where):
+                for attr in attrs:
+                    value = getattr(owner, attr)
+                    if value is not None:
+                        yield f"{path}.{attr}", value
+
+
+SECRET_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("services", ("admin_token", "admin_cookie", "metrics_token", "s3_access_key",
+                  "s3_secret_key")),
+    ("hosts", ("ssh_key",)),
+    ("mail_hosts", ("probe_password", "rspamd_password")),
+    ("dns_apis", ("api_key",)),
+    ("notifications.email", ("password",)),
+    ("notifications.apprise", ("url",)),
+    ("metrics.auth", ("password",)),
+    ("federation", ("actor_key",)),
+    ("backups", ("s3_access_key", "s3_secret_key")),
+    ("heartbeats", ("token",)),
+)
+"""Where the fleet file holds secrets: a table (or list of tables) and its Secret-valued keys,
+in the order `Fleet.secrets` reports them."""
+
+
+def _entries(fleet: Fleet, where: str) -> list[tuple[str, Any]]:
+    """The object(s) at a dotted attribute path with their key paths (`services[2]`); none
+    when a table on the way is absent."""
+    node: Any = fleet
+    for part in where.split("."):
+        node = getattr(node, part)
+        if node is None:
+            return []
+    if isinstance(node, list):
+        return [(f"{where}[{i}]", item) for i, item in enumerate(node)]
+    return [(where, node)]
 
 
 def _https_port_hint(services: list[Service]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,73 +88,119 @@ def parse_fleet(data: dict[str, Any], source: str = "<config>",
 def semantic_problems(fleet: Fleet, known_checks: Iterable[tuple[str, str]] | None,
                       *, check_secrets: bool = True) -> list[str]:
     """Rules that span entries: duplicate names, dangling references, unknown check ids."""
-    problems: list[str] = []
-    for section in ("zones", "mail_domains", "services", "hosts", "mail_hosts", "dns_apis",
-                    "backups", "heartbeats"):
+    problems = [
+        *_duplicate_targets(fleet),
+        *_duplicate_channels(fleet),
+        *_service_problems(fleet),
+        *_mail_host_problems(fleet),
+        *_mail_domain_problems(fleet),
+        *_unknown_check_keys(fleet, known_checks),
+        *_report_problems(fleet),
+        *_check_cron_problems(fleet),
+        *_octodns_problems(fleet),
+    ]
+    if check_secrets:
+        problems += _secret_problems(fleet)
+    return problems
+
+
+_NAMED_SECTIONS = ("zones", "mail_domains", "services", "hosts", "mail_hosts", "dns_apis",
+                   "backups", "heartbeats")
+
+
+def _duplicate_targets(fleet: Fleet) -> Iterator[str]:
+    """A target name is unique within its section (results and history are keyed by it)."""
+    for section in _NAMED_SECTIONS:
         seen: dict[str, int] = {}
         for i, item in enumerate(getattr(fleet, section)):
             name = item.name
             if name in seen:
-                problems.append(f"{section}[{i}].name: duplicate target {name!r} "
-                                f"(also {section}[{seen[name]}])")
+                yield (f"{section}[{i}].name: duplicate target {name!r} "
+                       f"(also {section}[{seen[name]}])")
             else:
                 seen[name] = i
+
+
+def _duplicate_channels(fleet: Fleet) -> Iterator[str]:
     channel_names = [c.name for c in fleet.notifications.email + fleet.notifications.apprise]
     for name in sorted({n for n in channel_names if channel_names.count(n) > 1}):
-        problems.append(f"notifications: duplicate channel name {name!r}")
+        yield f"notifications: duplicate channel name {name!r}"
+
+
+def _service_problems(fleet: Fleet) -> Iterator[str]:
     host_names = {h.name for h in fleet.hosts}
     for i, s in enumerate(fleet.services):
         if s.host is not None and s.host not in host_names:
-            problems.append(f"services[{i}].host: no [[hosts]] entry named {s.host!r}")
+            yield f"services[{i}].host: no [[hosts]] entry named {s.host!r}"
         if s.kind == "garage" and s.admin_url is None:
-            problems.append(f"services[{i}].admin_url: required for a garage service")
+            yield f"services[{i}].admin_url: required for a garage service"
+
+
+def _mail_host_problems(fleet: Fleet) -> Iterator[str]:
+    host_names = {h.name for h in fleet.hosts}
     for i, mh in enumerate(fleet.mail_hosts):
         if mh.runs_on is not None and mh.runs_on not in host_names:
-            problems.append(f"mail_hosts[{i}].runs_on: no [[hosts]] entry named {mh.runs_on!r}")
+            yield f"mail_hosts[{i}].runs_on: no [[hosts]] entry named {mh.runs_on!r}"
         if mh.dkim_keys and mh.runs_on is None:
-            problems.append(f"mail_hosts[{i}].dkim_keys: set runs_on too (the [[hosts]] entry "
-                            "whose transport reads the keys)")
+            yield (f"mail_hosts[{i}].dkim_keys: set runs_on too (the [[hosts]] entry "
+                   "whose transport reads the keys)")
         if mh.rspamd_password is not None and mh.rspamd_controller is None:
-            problems.append(f"mail_hosts[{i}].rspamd_password: set rspamd_controller too")
+            yield f"mail_hosts[{i}].rspamd_password: set rspamd_controller too"
+
+
+def _mail_domain_problems(fleet: Fleet) -> Iterator[str]:
     mail_host_names = {m.name for m in fleet.mail_hosts}
     for i, m in enumerate(fleet.mail_domains):
         if m.mail_host is not None and m.mail_host not in mail_host_names:
-            problems.append(f"mail_domains[{i}].mail_host: no [[mail_hosts]] entry named "
-                            f"{m.mail_host!r}")
-    if known_checks is not None:
-        known = list(known_checks)
-        ids = {cid for cid, _ in known}
-        families = {fam for _, fam in known}
-        for key in fleet.checks:
-            if key in ids or key in families:
-                continue
-            if any(c in key for c in "*?[") and any(fnmatch.fnmatchcase(i, key) for i in ids):
-                continue
-            problems.append(f'checks."{key}": unknown check id or family')
+            yield (f"mail_domains[{i}].mail_host: no [[mail_hosts]] entry named "
+                   f"{m.mail_host!r}")
+
+
+def _unknown_check_keys(fleet: Fleet, known_checks: Iterable[tuple[str, str]] | None
+                        ) -> Iterator[str]:
+    """Each [checks] key names a check id, a family, or a glob matching some check id."""
+    if known_checks is None:
+        return
+    known = list(known_checks)
+    ids = {cid for cid, _ in known}
+    families = {fam for _, fam in known}
+    for key in fleet.checks:
+        if key in ids or key in families:
+            continue
+        if any(c in key for c in "*?[") and any(fnmatch.fnmatchcase(i, key) for i in ids):
+            continue
+        yield f'checks."{key}": unknown check id or family'
+
+
+def _report_problems(fleet: Fleet) -> Iterator[str]:
     email_channels = {e.name for e in fleet.notifications.email}
     report_names: set[str] = set()
     for i, rep in enumerate(fleet.reports):
         if rep.name in report_names:
-            problems.append(f"reports[{i}].name: duplicate report {rep.name!r}")
+            yield f"reports[{i}].name: duplicate report {rep.name!r}"
         report_names.add(rep.name)
         if rep.channel not in email_channels:
-            problems.append(f"reports[{i}].channel: no [[notifications.email]] entry named "
-                            f"{rep.channel!r}")
+            yield (f"reports[{i}].channel: no [[notifications.email]] entry named "
+                   f"{rep.channel!r}")
         why = cron_problem(rep.cron)
         if why:
-            problems.append(f"reports[{i}].cron: {why}")
+            yield f"reports[{i}].cron: {why}"
+
+
+def _check_cron_problems(fleet: Fleet) -> Iterator[str]:
     for key, override in fleet.checks.items():
         if override.cron is not None:
             problem = cron_problem(override.cron)
             if problem:
-                problems.append(f'checks."{key}".cron: {problem}')
-    problems += _octodns_problems(fleet)
-    for path, secret in fleet.secrets() if check_secrets else ():
+                yield f'checks."{key}".cron: {problem}'
+
+
+def _secret_problems(fleet: Fleet) -> Iterator[str]:
+    """Secrets that cannot be read on this machine (a missing file or variable)."""
+    for path, secret in fleet.secrets():
         why = secret.problem()
         if why:
-            problems.append(f"{path}: {why}")
-    return problems
-
+            yield f"{path}: {why}"
 
 
 def load_fleet(path: str | Path, known_checks: Iterable[tuple[str, str]] | None = None,

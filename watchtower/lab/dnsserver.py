@@ -35,6 +35,7 @@ import dns.message
 import dns.name
 import dns.opcode
 import dns.rcode
+import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.DNSKEY
@@ -114,6 +115,12 @@ def answer(view: View, query: dns.message.Message) -> dns.message.Message:
             return resp
         qname = target
     return resp
+
+
+def rdata_text(rd: dns.rdata.Rdata) -> str:
+    """An rdata in presentation form (through Rdata.to_text, typed, where the DS and DNSKEY
+    overrides of dnspython 2.8 are not)."""
+    return rd.to_text()
 
 
 def rrset_of(name: dns.name.Name, rds: dns.rdataset.Rdataset) -> dns.rrset.RRset:
@@ -401,7 +408,7 @@ class LabSigner:
 
     def ds(self, zone: str | dns.name.Name) -> str:
         """The SHA-256 DS rdata (presentation form) the parent publishes for `zone`."""
-        return dns.dnssec.make_ds(zone, self.dnskey, "SHA256").to_text()
+        return rdata_text(dns.dnssec.make_ds(zone, self.dnskey, "SHA256"))
 
     def sign(self, zone: dns.zone.Zone, *, lifetime: dt.timedelta = dt.timedelta(days=30),
              now: dt.datetime | None = None) -> None:

@@ -29,7 +29,7 @@ from watchtower.lab.apps import (
     StaticSiteApp,
 )
 from watchtower.lab.cron import GRACE, HEARTBEAT_NAME, PERIOD, TOKEN_FILE, HeartbeatPinger
-from watchtower.lab.dnsserver import LabSigner, View
+from watchtower.lab.dnsserver import LabSigner, View, rdata_text
 from watchtower.lab.mailhost import LAB_HOST, MAILHOST_FAULTS
 from watchtower.lab.smtp import MAIL_FAULTS, mail_policy_lines, mx_address
 
@@ -262,7 +262,7 @@ def build_lab_dns(domains: list[LabDomain], dkim_txt: str, signer: LabSigner | N
              NS2_ADDRESS: view(second, lame=lame), NS3_ADDRESS: view(primary, recursion=True)}
     anchor = ""
     if signer is not None:
-        anchor = f"{LAB_PARENT} 3600 IN DNSKEY {signer.dnskey.to_text()}\n"
+        anchor = f"{LAB_PARENT} 3600 IN DNSKEY {rdata_text(signer.dnskey)}\n"
     return LabDns(views, anchor)
 
 
@@ -339,68 +339,93 @@ def fleet_document(
         },
         "store": {"database": database},
         "metrics": {"listen": metrics_listen},
-        # Signed lab zones are declared so; the `unsigned` fault is a zone that should be.
-        # dns.declared: where the lab's hosts live, its CA, the MX and the DKIM public key.
-        "zones": [{"name": d.name, "dnssec": trust_anchors is not None,
-                   "default_addresses": ["127.0.0.1", LAB_V6_ADDRESS],
-                   "caa": ["lab.watchtower.test"],
-                   "nameservers": [f"ns1.{d.name}", f"ns2.{d.name}"],
-                   "records": [{"name": "ns1", "type": "A", "content": "127.0.0.1"},
-                               {"name": "ns2", "type": "A", "content": NS2_ADDRESS},
-                               *({"name": ns, "type": "AAAA", "content": LAB_V6_ADDRESS}
-                                 for ns in ("ns1", "ns2"))]} for d in domains],
-        "mail_domains": [{"name": d.name, "dkim_selectors": ["s1"], "mx": [f"mail.{d.name}"],
-                          **({"dkim_keys": {"s1": {"$file": f"{secrets_dir}/dkim-s1.pub"}}}
-                             if secrets_dir else {})} for d in domains],
-        "services": [
-            {"name": d.service_host, "kind": d.service_kind,
-             "base_url": f"https://{d.service_host}{port}/",
-             "probe_account": d.probe_account,
-             **(queue_access(d, f"https://{d.service_host}{port}", secrets_dir)
-                if secrets_dir else {})}
-            for d in domains
-        ] + [
-            {"name": f"matrix.{d.name}", "kind": "synapse", "server_name": d.name,
-             "base_url": f"https://matrix.{d.name}{port}/",
-             **({"metrics_url": f"https://matrix.{d.name}{port}/_synapse/metrics",
-                 "admin_token": {"$file": f"{secrets_dir}/garage-admin-token"}}
-                if secrets_dir else {})}
-            for d in domains if d.has_matrix
-        ] + [
-            {"name": f"garage.{d.name}", "kind": "garage",
-             "base_url": f"https://garage.{d.name}{port}/",
-             "admin_url": f"https://garage.{d.name}{port}/",
-             "admin_token": {"$file": f"{secrets_dir}/garage-admin-token"}}
-            for d in domains if d.has_garage and secrets_dir
-        ],
-        # The lab runs every check often so the demo shows results (and flips) quickly.
-        # The Garage domains' backup bucket (the lab's ListObjectsV2 stand-in on the Garage host).
-        "backups": [
-            {"name": f"backups.garage.{d.name}", "s3_endpoint": f"https://garage.{d.name}{port}",
-             "bucket": "backups", "prefix": "nightly/",
-             "s3_access_key": {"$file": f"{secrets_dir}/garage-admin-token"},
-             "s3_secret_key": {"$file": f"{secrets_dir}/garage-admin-token"}}
-            for d in domains if d.has_garage and secrets_dir
-        ],
+        "zones": [_zone_entry(d, signed=trust_anchors is not None) for d in domains],
+        "mail_domains": [_mail_domain_entry(d, secrets_dir) for d in domains],
+        "services": _service_entries(domains, port, secrets_dir),
+        "backups": _backup_entries(domains, port, secrets_dir),
         # The lab's nightly job pings `watchtower run` (watchtower/lab/cron.py).
         "heartbeats": [{"name": HEARTBEAT_NAME, "token": {"$file": f"{secrets_dir}/{TOKEN_FILE}"},
                         "period": PERIOD, "grace": GRACE}] if secrets_dir else [],
+        # The lab runs every check often so the demo shows results (and flips) quickly.
         "checks": {family: {"interval": 60}
                    for family in ("dns", "web", "fedi", "matrix", "storage", "mail", "backup")},
         # Dashboard users (`watchtower demo` creates one; relative to the fleet file).
         "dashboard": {"users_file": LAB_DASHBOARD_USERS},
     }
-    if mail_host is not None:  # the lab mail host (watchtower/lab/mailhost.py) and its domain
-        doc["mail_hosts"] = [mail_host]
-        for entry in doc["mail_domains"]:
-            if mail_host["host"] == f"mail.{entry['name']}":
-                entry["mail_host"] = mail_host["name"]
-        if mail_host.get("runs_on") == LAB_HOST:
-            # The host its DKIM keys are read on (this machine, local transport). It is no
-            # NixOS host: the host.* and drift.* checks of hosts stay off for it.
-            doc["hosts"] = [{"name": LAB_HOST}]
-            doc["checks"].update({c: {"disabled": True} for c in HOST_CHECKS})
-    # Customers (per-customer reports, dashboard grouping): lab domains alternate between two.
+    if mail_host is not None:
+        _add_mail_host(doc, mail_host)
+    _assign_customers(doc, domains)
+    return doc
+
+
+def _zone_entry(d: LabDomain, *, signed: bool) -> dict[str, Any]:
+    """Signed lab zones are declared so (the `unsigned` fault is a zone that should be);
+    dns.declared: where the lab's hosts live, its CA, its name servers."""
+    return {"name": d.name, "dnssec": signed,
+            "default_addresses": ["127.0.0.1", LAB_V6_ADDRESS],
+            "caa": ["lab.watchtower.test"],
+            "nameservers": [f"ns1.{d.name}", f"ns2.{d.name}"],
+            "records": [{"name": "ns1", "type": "A", "content": "127.0.0.1"},
+                        {"name": "ns2", "type": "A", "content": NS2_ADDRESS},
+                        *({"name": ns, "type": "AAAA", "content": LAB_V6_ADDRESS}
+                          for ns in ("ns1", "ns2"))]}
+
+
+def _mail_domain_entry(d: LabDomain, secrets_dir: str | None) -> dict[str, Any]:
+    """The MX and the DKIM selector (with its public key, when the lab wrote one)."""
+    return {"name": d.name, "dkim_selectors": ["s1"], "mx": [f"mail.{d.name}"],
+            **({"dkim_keys": {"s1": {"$file": f"{secrets_dir}/dkim-s1.pub"}}}
+               if secrets_dir else {})}
+
+
+def _service_entries(domains: list[LabDomain], port: str, secrets_dir: str | None
+                     ) -> list[dict[str, Any]]:
+    """Each domain's fediverse stand-in, then the Matrix and Garage ones where it has them."""
+    fedi = [{"name": d.service_host, "kind": d.service_kind,
+             "base_url": f"https://{d.service_host}{port}/",
+             "probe_account": d.probe_account,
+             **(queue_access(d, f"https://{d.service_host}{port}", secrets_dir)
+                if secrets_dir else {})}
+            for d in domains]
+    matrix = [{"name": f"matrix.{d.name}", "kind": "synapse", "server_name": d.name,
+               "base_url": f"https://matrix.{d.name}{port}/",
+               **({"metrics_url": f"https://matrix.{d.name}{port}/_synapse/metrics",
+                   "admin_token": {"$file": f"{secrets_dir}/garage-admin-token"}}
+                  if secrets_dir else {})}
+              for d in domains if d.has_matrix]
+    garage = [{"name": f"garage.{d.name}", "kind": "garage",
+               "base_url": f"https://garage.{d.name}{port}/",
+               "admin_url": f"https://garage.{d.name}{port}/",
+               "admin_token": {"$file": f"{secrets_dir}/garage-admin-token"}}
+              for d in domains if d.has_garage and secrets_dir]
+    return fedi + matrix + garage
+
+
+def _backup_entries(domains: list[LabDomain], port: str, secrets_dir: str | None
+                    ) -> list[dict[str, Any]]:
+    """The Garage domains' backup bucket (the lab's ListObjectsV2 stand-in on the Garage host)."""
+    return [{"name": f"backups.garage.{d.name}", "s3_endpoint": f"https://garage.{d.name}{port}",
+             "bucket": "backups", "prefix": "nightly/",
+             "s3_access_key": {"$file": f"{secrets_dir}/garage-admin-token"},
+             "s3_secret_key": {"$file": f"{secrets_dir}/garage-admin-token"}}
+            for d in domains if d.has_garage and secrets_dir]
+
+
+def _add_mail_host(doc: dict[str, Any], mail_host: dict[str, Any]) -> None:
+    """The lab mail host (watchtower/lab/mailhost.py), linked from the domain it serves."""
+    doc["mail_hosts"] = [mail_host]
+    for entry in doc["mail_domains"]:
+        if mail_host["host"] == f"mail.{entry['name']}":
+            entry["mail_host"] = mail_host["name"]
+    if mail_host.get("runs_on") == LAB_HOST:
+        # The host its DKIM keys are read on (this machine, local transport). It is no
+        # NixOS host: the host.* and drift.* checks of hosts stay off for it.
+        doc["hosts"] = [{"name": LAB_HOST}]
+        doc["checks"].update({c: {"disabled": True} for c in HOST_CHECKS})
+
+
+def _assign_customers(doc: dict[str, Any], domains: list[LabDomain]) -> None:
+    """Customers (per-customer reports, dashboard grouping): lab domains alternate between two."""
     owners = {d.name: LAB_CUSTOMERS[d.index % len(LAB_CUSTOMERS)] for d in domains}
     for section in ("zones", "mail_domains", "services"):
         for entry in doc[section]:
@@ -409,5 +434,3 @@ def fleet_document(
                           if host == dom or host.endswith("." + dom)), None)
             if owner is not None:
                 entry["customer"] = owner
-    return doc
-

@@ -34,6 +34,7 @@ import secrets
 import shutil
 import ssl
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from email.utils import formatdate
@@ -164,6 +165,10 @@ class MailHostConfig:
 
 class _Session(SmtpSession):
     server: _SubmissionServer
+    tls: bool
+    user: str | None  # who authenticated
+    sender: str | None
+    rcpts: list[str]
 
     def setup(self) -> None:
         self.request.settimeout(30)
@@ -172,67 +177,102 @@ class _Session(SmtpSession):
         super().setup()
 
     def _dialogue(self) -> None:
-        srv, cfg = self.server, self.server.config
-        tls = srv.implicit
-        user: str | None = None
-        sender: str | None = None
-        rcpts: list[str] = []
-        self._send(f"220 {cfg.hostname} ESMTP watchtower lab submission")
+        """Submission (RFC 6409): STARTTLS (or implicit TLS), AUTH, then the envelope."""
+        self.tls = self.server.implicit
+        self._reset(user=True)
+        self._send(f"220 {self.server.config.hostname} ESMTP watchtower lab submission")
+        verbs: dict[str, Callable[[str], bool]] = {
+            "EHLO": self._verb_ehlo, "STARTTLS": self._verb_starttls, "AUTH": self._verb_auth,
+            "MAIL": self._verb_mail, "RCPT": self._verb_rcpt, "DATA": self._verb_data,
+            "RSET": self._verb_rset, "NOOP": self._verb_noop, "QUIT": self._verb_quit,
+        }
         while (line := self._line()) is not None:
             verb, _, arg = line.partition(" ")
-            verb = verb.upper()
-            if verb == "EHLO":
-                caps = [cfg.hostname, "PIPELINING", f"SIZE {MAX_MESSAGE}", "8BITMIME"]
-                caps.append("AUTH PLAIN LOGIN" if tls else "STARTTLS")
-                self._ehlo(caps)
-            elif verb == "STARTTLS" and not tls:
-                self._start_tls(srv.tls)
-                tls, user, sender, rcpts = True, None, None, []
-            elif verb == "AUTH":
-                if not tls:
-                    self._send("538 5.7.11 Encryption required for requested authentication "
-                               "mechanism")
-                    continue
-                user = self._auth(arg) or user
-            elif verb == "MAIL":
-                if not tls:
-                    self._send("530 5.7.0 Must issue a STARTTLS command first")
-                elif user is None:
-                    self._send("530 5.7.0 Authentication required")
-                else:
-                    sender, rcpts = _address(arg), []
-                    self._send("250 2.1.0 Ok")
-            elif verb == "RCPT":
-                rcpt = _address(arg)
-                if sender is None:
-                    self._send("503 5.5.1 MAIL first")
-                elif not cfg.accepts(rcpt):
-                    self._send("550 5.1.1 No such mailbox here")
-                else:
-                    rcpts.append(rcpt)
-                    self._send("250 2.1.5 Ok")
-            elif verb == "DATA":
-                if sender is None or not rcpts or user is None:
-                    self._send("503 5.5.1 RCPT first")
-                    continue
-                self._send("354 End data with <CR><LF>.<CR><LF>")
-                data = self._data()
-                if data is None:
-                    self._send("552 5.3.4 Message too big")
-                else:
-                    refused = cfg.deliver(sender, rcpts, data, self.client_address[0], user)
-                    self._send(refused or "250 2.0.0 Ok: delivered")
-                sender, rcpts = None, []
-            elif verb == "RSET":
-                sender, rcpts = None, []
-                self._send("250 2.0.0 Ok")
-            elif verb == "NOOP":
-                self._send("250 2.0.0 Ok")
-            elif verb == "QUIT":
-                self._send("221 2.0.0 Bye")
+            if not verbs.get(verb.upper(), self._verb_unknown)(arg):
                 return
-            else:
-                self._send("502 5.5.2 Command not recognized")
+
+    # Each verb answers and says whether the session goes on.
+
+    def _reset(self, *, user: bool = False) -> None:
+        """Forget the envelope (and, after STARTTLS, who authenticated)."""
+        if user:
+            self.user = None
+        self.sender: str | None = None
+        self.rcpts: list[str] = []
+
+    def _verb_ehlo(self, arg: str) -> bool:
+        caps = [self.server.config.hostname, "PIPELINING", f"SIZE {MAX_MESSAGE}", "8BITMIME"]
+        caps.append("AUTH PLAIN LOGIN" if self.tls else "STARTTLS")
+        self._ehlo(caps)
+        return True
+
+    def _verb_starttls(self, arg: str) -> bool:
+        if self.tls:
+            return self._verb_unknown(arg)
+        self._start_tls(self.server.tls)
+        self.tls = True
+        self._reset(user=True)
+        return True
+
+    def _verb_auth(self, arg: str) -> bool:
+        if not self.tls:
+            self._send("538 5.7.11 Encryption required for requested authentication mechanism")
+        else:
+            self.user = self._auth(arg) or self.user
+        return True
+
+    def _verb_mail(self, arg: str) -> bool:
+        if not self.tls:
+            self._send("530 5.7.0 Must issue a STARTTLS command first")
+        elif self.user is None:
+            self._send("530 5.7.0 Authentication required")
+        else:
+            self.sender, self.rcpts = _address(arg), []
+            self._send("250 2.1.0 Ok")
+        return True
+
+    def _verb_rcpt(self, arg: str) -> bool:
+        rcpt = _address(arg)
+        if self.sender is None:
+            self._send("503 5.5.1 MAIL first")
+        elif not self.server.config.accepts(rcpt):
+            self._send("550 5.1.1 No such mailbox here")
+        else:
+            self.rcpts.append(rcpt)
+            self._send("250 2.1.5 Ok")
+        return True
+
+    def _verb_data(self, arg: str) -> bool:
+        if self.sender is None or not self.rcpts or self.user is None:
+            self._send("503 5.5.1 RCPT first")
+            return True
+        self._send("354 End data with <CR><LF>.<CR><LF>")
+        data = self._data()
+        if data is None:
+            self._send("552 5.3.4 Message too big")
+        else:
+            refused = self.server.config.deliver(self.sender, self.rcpts, data,
+                                                 self.client_address[0], self.user)
+            self._send(refused or "250 2.0.0 Ok: delivered")
+        self._reset()
+        return True
+
+    def _verb_rset(self, arg: str) -> bool:
+        self._reset()
+        self._send("250 2.0.0 Ok")
+        return True
+
+    def _verb_noop(self, arg: str) -> bool:
+        self._send("250 2.0.0 Ok")
+        return True
+
+    def _verb_quit(self, arg: str) -> bool:
+        self._send("221 2.0.0 Bye")
+        return False
+
+    def _verb_unknown(self, arg: str) -> bool:
+        self._send("502 5.5.2 Command not recognized")
+        return True
 
     def _auth(self, arg: str) -> str | None:
         mech, _, initial = arg.partition(" ")

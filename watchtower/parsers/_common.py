@@ -56,6 +56,32 @@ def normalize_name(name: str) -> str:
     return (name[:-1] if name.endswith(".") else name).lower()
 
 
+def text_of(body: object, what: str) -> str:
+    """`body` as text: bytes must be UTF-8; anything else that is not a str is refused."""
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ParseError(f"{what} is not valid UTF-8 (offset {exc.start})",
+                             position=exc.start) from None
+    if not isinstance(body, str):
+        raise ParseError(f"{what} must be text")
+    return body
+
+
+_NOT_TAG_LIST_TEXT = re.compile(r"[^\x20-\x7e\t\r\n]")
+
+
+def check_tag_list_text(text: object, kind: str) -> str:
+    """A DKIM or DMARC record's text: printable ASCII and folding white space only."""
+    if not isinstance(text, str):
+        raise ParseError(f"{kind} record must be text")
+    bad = _NOT_TAG_LIST_TEXT.search(text)
+    if bad is not None:
+        raise ParseError(f"invalid character {bad.group(0)!r} in record", position=bad.start())
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class Tag:
     """One `name=value` of a tag list, with where it started in the text."""

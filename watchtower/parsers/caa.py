@@ -20,11 +20,12 @@ Decisions where RFC 8659 leaves room, each taken the conservative way a CA takes
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from watchtower.parsers import ParseError
-from watchtower.parsers._common import normalize_name, split_uri, uri_problem
+from watchtower.parsers._common import normalize_name, split_uri, text_of, uri_problem
 
 __all__ = ["KNOWN_TAGS", "CaaRecord", "authorizes", "parse"]
 
@@ -80,14 +81,7 @@ def parse(flags: int, tag: str, value: str | bytes) -> CaaRecord:
     if not isinstance(tag, str) or not _TAG.match(tag):
         raise ParseError(f"CAA tag must be 1 to 15 ASCII letters or digits, not {tag!r}",
                          term=str(tag))
-    if isinstance(value, bytes):
-        try:
-            value = value.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ParseError(f"CAA value is not valid UTF-8 (offset {exc.start})",
-                             position=exc.start) from None
-    if not isinstance(value, str):
-        raise ParseError("CAA value must be text")
+    value = text_of(value, "CAA value")
     name = tag.lower()
     if name in ISSUE_TAGS:
         return _parse_issue(flags, name, value)
@@ -112,38 +106,58 @@ def _parse_issue(flags: int, tag: str, value: str) -> CaaRecord:
             raise ParseError(f"invalid issuer domain {issuer_text!r} in {tag}", term=value)
         issuer = issuer_text.lower()
     params: list[tuple[str, str]] = []
-    account_uri: str | None = None
-    methods: tuple[str, ...] | None = None
+    known: dict[str, Any] = {}
     if semi and tail.strip(_WSP):
         for raw in tail.split(";"):
-            item = raw.strip(_WSP)
-            if not item:
-                raise ParseError(f"empty parameter in {tag} value", term=value)
-            pname, eq, pvalue = item.partition("=")
-            pname = pname.strip(_WSP)
-            pvalue = pvalue.strip(_WSP)
-            if not eq or not _PARAM_TAG.match(pname):
-                raise ParseError(f"invalid parameter {item!r} in {tag} value", term=value)
-            if not _PARAM_VALUE.match(pvalue):
-                raise ParseError(f"invalid characters in parameter {pname!r}", term=value)
-            key = pname.lower()
+            pname, key, pvalue = _issue_parameter(raw, tag, value)
             if any(existing == key for existing, _ in params):
                 raise ParseError(f"duplicate parameter {pname!r} in {tag} value", term=value)
             params.append((key, pvalue))
-            if key == "accounturi":
-                problem = uri_problem(pvalue)
-                if problem is not None:
-                    raise ParseError(f"invalid accounturi: {problem}", term=value)
-                account_uri = pvalue
-            elif key == "validationmethods":
-                parts = pvalue.split(",")
-                if not pvalue or any(not _METHOD.match(part) for part in parts):
-                    raise ParseError("validationmethods must be a comma-separated list of "
-                                     "method names", term=value)
-                methods = tuple(part.lower() for part in parts)
+            reader = _PARAMETER_READERS.get(key)
+            if reader is not None:
+                known[key] = reader(pvalue, value)
     return CaaRecord(flags=flags, tag=tag, value=value, issuer=issuer,
-                     parameters=tuple(params), account_uri=account_uri,
-                     validation_methods=methods)
+                     parameters=tuple(params), account_uri=known.get("accounturi"),
+                     validation_methods=known.get("validationmethods"))
+
+
+def _issue_parameter(raw: str, tag: str, value: str) -> tuple[str, str, str]:
+    """parameter = tag *WSP "=" *WSP value: (name as written, lower-case name, value)."""
+    item = raw.strip(_WSP)
+    if not item:
+        raise ParseError(f"empty parameter in {tag} value", term=value)
+    pname, eq, pvalue = item.partition("=")
+    pname = pname.strip(_WSP)
+    pvalue = pvalue.strip(_WSP)
+    if not eq or not _PARAM_TAG.match(pname):
+        raise ParseError(f"invalid parameter {item!r} in {tag} value", term=value)
+    if not _PARAM_VALUE.match(pvalue):
+        raise ParseError(f"invalid characters in parameter {pname!r}", term=value)
+    return pname, pname.lower(), pvalue
+
+
+def _account_uri(pvalue: str, value: str) -> str:
+    """accounturi (RFC 8657 3): the ACME account URI."""
+    problem = uri_problem(pvalue)
+    if problem is not None:
+        raise ParseError(f"invalid accounturi: {problem}", term=value)
+    return pvalue
+
+
+def _validation_methods(pvalue: str, value: str) -> tuple[str, ...]:
+    """validationmethods (RFC 8657 4): comma-separated ACME challenge types."""
+    parts = pvalue.split(",")
+    if not pvalue or any(not _METHOD.match(part) for part in parts):
+        raise ParseError("validationmethods must be a comma-separated list of "
+                         "method names", term=value)
+    return tuple(part.lower() for part in parts)
+
+
+# The parameters of RFC 8657 (read into CaaRecord); others are kept in `parameters` only.
+_PARAMETER_READERS: dict[str, Callable[[str, str], Any]] = {
+    "accounturi": _account_uri,
+    "validationmethods": _validation_methods,
+}
 
 
 def authorizes(

@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 
 from watchtower.parsers import ParseError
-from watchtower.parsers._common import parse_tag_list
+from watchtower.parsers._common import Tag, check_tag_list_text, parse_tag_list
 
 __all__ = ["KNOWN_HASHES", "KNOWN_KEY_TYPES", "DkimKey", "parse"]
 
@@ -40,6 +40,10 @@ KNOWN_HASHES = frozenset({"sha1", "sha256"})
 KNOWN_TAGS = frozenset({"v", "h", "k", "n", "p", "s", "t"})
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}\Z")
 _TAG_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+_KEY_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
+_STAR_OR_NAME = re.compile(r"\*|[A-Za-z0-9][A-Za-z0-9-]*")
+_FWS = re.compile(r"[ \t\r\n]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,73 +91,26 @@ class DkimKey:
 
 def parse(text: str) -> DkimKey:
     """Parse a DKIM key record (TXT strings already joined); see the module doc for the rules."""
-    if not isinstance(text, str):
-        raise ParseError("DKIM record must be text")
-    for pos, ch in enumerate(text):
-        if not (0x20 <= ord(ch) <= 0x7E or ch in "\t\r\n"):
-            raise ParseError(f"invalid character {ch!r} in record", position=pos)
+    check_tag_list_text(text, "DKIM")
     warnings: list[str] = []
     tags = parse_tag_list(text, what="DKIM", fold_names=False, warnings=warnings,
                           name_pattern=_TAG_NAME)
     values = {tag.name: tag for tag in tags}
-
-    version: str | None = None
-    if "v" in values:
-        tag = values["v"]
-        if tags[0].name != "v":
-            raise ParseError("'v=' must be the first tag when present (RFC 6376 3.6.1)",
-                             position=tag.position, term=f"v={tag.value}")
-        if tag.value != "DKIM1":
-            raise ParseError(f"version must be 'DKIM1', not {tag.value!r}",
-                             position=tag.position, term=f"v={tag.value}")
-        version = tag.value
-
-    hashes: tuple[str, ...] | None = None
-    if "h" in values:
-        hashes = _colon_list(values["h"].value, "h", values["h"].position)
-        unknown = [h for h in hashes if h not in KNOWN_HASHES]
-        if unknown:
-            warnings.append(f"h= lists unknown hash algorithms: {', '.join(unknown)}")
-
-    key_type = "rsa"
-    if "k" in values:
-        tag = values["k"]
-        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]*", tag.value):
-            raise ParseError(f"invalid k={tag.value!r}", position=tag.position,
-                             term=f"k={tag.value}")
-        key_type = tag.value.lower()
-
-    services: tuple[str, ...] = ("*",)
-    if "s" in values:
-        services = _colon_list(values["s"].value, "s", values["s"].position, allow_star=True)
-    flags: tuple[str, ...] = ()
-    if "t" in values:
-        flags = _colon_list(values["t"].value, "t", values["t"].position)
+    version = _version(values.get("v"), tags)
+    hashes = _hashes(values.get("h"), warnings)
+    key_type = _key_type(values.get("k"))
+    services = _colon_list(values["s"], allow_star=True) if "s" in values else ("*",)
+    flags = _colon_list(values["t"]) if "t" in values else ()
     notes = values["n"].value if "n" in values else None
-
     if "p" not in values:
         raise ParseError("missing required 'p=' tag")
     p_tag = values["p"]
-    compact = re.sub(r"[ \t\r\n]+", "", p_tag.value)
-    if (not _BASE64.match(compact) or len(compact) % 4 == 1
-            or (compact and not compact.strip("="))):
-        raise ParseError("p= is not valid base64", position=p_tag.position,
-                         term=f"p={p_tag.value[:24]}")
-    try:
-        key = base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        raise ParseError("p= is not valid base64", position=p_tag.position,
-                         term=f"p={p_tag.value[:24]}") from None
-
-    for tag in tags:
-        if tag.name not in KNOWN_TAGS:
-            warnings.append(f"unknown tag {tag.name!r} is ignored")
-
+    key = _public_key(p_tag)
+    warnings += [f"unknown tag {tag.name!r} is ignored" for tag in tags
+                 if tag.name not in KNOWN_TAGS]
     known = key_type in KNOWN_KEY_TYPES
-    bits: int | None = None
     revoked = not key
-    if not revoked and known:
-        bits = _key_bits(key_type, key, p_tag.position)
+    bits = _key_bits(key_type, key, p_tag.position) if not revoked and known else None
     if not known:
         warnings.append(f"k={key_type} is not a DKIM key type verifiers know (rsa, ed25519)")
     return DkimKey(
@@ -172,13 +129,61 @@ def parse(text: str) -> DkimKey:
     )
 
 
-def _colon_list(value: str, name: str, position: int, *, allow_star: bool = False
-                ) -> tuple[str, ...]:
-    items = [item.strip(" \t\r\n") for item in value.split(":")]
-    pattern = r"\*|[A-Za-z0-9][A-Za-z0-9-]*" if allow_star else r"[A-Za-z0-9][A-Za-z0-9-]*"
-    if any(not re.fullmatch(pattern, item) for item in items):
-        raise ParseError(f"invalid {name}={value!r} (colon-separated names)", position=position,
-                         term=f"{name}={value}")
+def _version(tag: Tag | None, tags: list[Tag]) -> str | None:
+    """v= is optional; when present it is the first tag and says DKIM1 (RFC 6376 3.6.1)."""
+    if tag is None:
+        return None
+    if tags[0].name != "v":
+        raise ParseError("'v=' must be the first tag when present (RFC 6376 3.6.1)",
+                         position=tag.position, term=f"v={tag.value}")
+    if tag.value != "DKIM1":
+        raise ParseError(f"version must be 'DKIM1', not {tag.value!r}",
+                         position=tag.position, term=f"v={tag.value}")
+    return tag.value
+
+
+def _hashes(tag: Tag | None, warnings: list[str]) -> tuple[str, ...] | None:
+    """h=: the hash algorithms the key may sign with (None: all); unknown ones are warned."""
+    if tag is None:
+        return None
+    hashes = _colon_list(tag)
+    unknown = [h for h in hashes if h not in KNOWN_HASHES]
+    if unknown:
+        warnings.append(f"h= lists unknown hash algorithms: {', '.join(unknown)}")
+    return hashes
+
+
+def _key_type(tag: Tag | None) -> str:
+    """k=, lower-cased; "rsa" when absent. An unknown but well-formed type is not an error."""
+    if tag is None:
+        return "rsa"
+    if not _KEY_TYPE.fullmatch(tag.value):
+        raise ParseError(f"invalid k={tag.value!r}", position=tag.position,
+                         term=f"k={tag.value}")
+    return tag.value.lower()
+
+
+def _public_key(tag: Tag) -> bytes:
+    """The decoded p= (empty: revoked); white space inside the base64 is allowed."""
+    compact = _FWS.sub("", tag.value)
+    if (not _BASE64.match(compact) or len(compact) % 4 == 1
+            or (compact and not compact.strip("="))):
+        raise ParseError("p= is not valid base64", position=tag.position,
+                         term=f"p={tag.value[:24]}")
+    try:
+        return base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise ParseError("p= is not valid base64", position=tag.position,
+                         term=f"p={tag.value[:24]}") from None
+
+
+def _colon_list(tag: Tag, *, allow_star: bool = False) -> tuple[str, ...]:
+    """h=, s=, t=: colon-separated names (s= also takes '*'), lower-cased."""
+    items = [item.strip(" \t\r\n") for item in tag.value.split(":")]
+    pattern = _STAR_OR_NAME if allow_star else _NAME
+    if any(not pattern.fullmatch(item) for item in items):
+        raise ParseError(f"invalid {tag.name}={tag.value!r} (colon-separated names)",
+                         position=tag.position, term=f"{tag.name}={tag.value}")
     return tuple(item.lower() for item in items)
 
 

@@ -22,13 +22,14 @@ reads that name's TXT answer.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Any, Literal
 
 from watchtower.parsers import ParseError
 from watchtower.parsers._common import (
     Tag,
+    check_tag_list_text,
     mailto_address,
     normalize_name,
     parse_tag_list,
@@ -60,6 +61,10 @@ _POLICIES = ("none", "quarantine", "reject")
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _VERSION = re.compile(r"[vV][ \t]*=[ \t]*DMARC1[ \t]*(?:;|\Z)")
 _SIZE = re.compile(r"(\d{1,15})([kmgtKMGT]?)\Z")
+_LEADING_V = re.compile(r"[ \t\r\n]*[vV][ \t]*=")
+_PCT = re.compile(r"\d{1,3}")
+_RI = re.compile(r"\d{1,10}")
+_FORMAT_NAME = re.compile(r"[a-z][a-z0-9-]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,14 +136,10 @@ def select_dmarc(records: Iterable[str]) -> list[str]:
 
 def parse(text: str) -> DmarcRecord:
     """Parse a DMARC record; ParseError for anything that voids it or leaves it ambiguous."""
-    if not isinstance(text, str):
-        raise ParseError("DMARC record must be text")
-    for pos, ch in enumerate(text):
-        if not (0x20 <= ord(ch) <= 0x7E or ch in "\t\r\n"):
-            raise ParseError(f"invalid character {ch!r} in record", position=pos)
+    check_tag_list_text(text, "DMARC")
     warnings: list[str] = []
     tags = parse_tag_list(text, what="DMARC", fold_names=True, warnings=warnings)
-    if not tags or tags[0].name != "v" or not re.match(r"[ \t\r\n]*[vV][ \t]*=", text):
+    if not tags or tags[0].name != "v" or not _LEADING_V.match(text):
         raise ParseError("first tag must be 'v=DMARC1'", position=0, term=text[:20])
     if tags[0].value != "DMARC1":
         raise ParseError(f"version must be exactly 'DMARC1', not {tags[0].value!r}",
@@ -146,83 +147,69 @@ def parse(text: str) -> DmarcRecord:
     values = {tag.name: tag for tag in tags}
     if "p" not in values:
         raise ParseError("missing required 'p' tag")
+    # Tags absent from the record keep DmarcRecord's defaults (the RFCs' defaults).
+    fields = {field: read(values[name], warnings)
+              for name, (field, read) in _TAG_READERS.items() if name in values}
+    warnings += [f"unknown tag {tag.name!r} is ignored by receivers" for tag in tags
+                 if tag.name not in KNOWN_TAGS]
+    return DmarcRecord(text=text, **fields, tags=tuple((tag.name, tag.value) for tag in tags),
+                       warnings=tuple(warnings))
 
-    def keyword(name: str, allowed: tuple[str, ...]) -> str | None:
-        tag = values.get(name)
-        if tag is None:
-            return None
+
+_TagReader = Callable[[Tag, list[str]], Any]
+
+
+def _keyword(allowed: tuple[str, ...]) -> _TagReader:
+    """A tag whose value is one of `allowed` (case-insensitive), returned lower-case."""
+
+    def read(tag: Tag, _warnings: list[str]) -> str:
         value = tag.value.lower()
         if value not in allowed:
-            raise ParseError(f"invalid {name}={tag.value!r} (allowed: {', '.join(allowed)})",
-                             position=tag.position, term=f"{name}={tag.value}")
+            raise ParseError(f"invalid {tag.name}={tag.value!r} (allowed: {', '.join(allowed)})",
+                             position=tag.position, term=f"{tag.name}={tag.value}")
         return value
 
-    p = keyword("p", _POLICIES)
-    assert p is not None
-    sp = keyword("sp", _POLICIES)
-    np = keyword("np", _POLICIES)
-    adkim = keyword("adkim", ("r", "s")) or "r"
-    aspf = keyword("aspf", ("r", "s")) or "r"
-    t = keyword("t", ("y", "n")) or "n"
-    psd = keyword("psd", ("y", "n", "u")) or "u"
+    return read
 
-    pct = 100
-    if "pct" in values:
-        tag = values["pct"]
-        if not re.fullmatch(r"\d{1,3}", tag.value) or int(tag.value) > 100:
-            raise ParseError(f"invalid pct={tag.value!r} (an integer 0..100)",
-                             position=tag.position, term=f"pct={tag.value}")
-        pct = int(tag.value)
-    ri = 86400
-    if "ri" in values:
-        tag = values["ri"]
-        if not re.fullmatch(r"\d{1,10}", tag.value) or int(tag.value) > 0xFFFFFFFF:
-            raise ParseError(f"invalid ri={tag.value!r} (seconds, a 32-bit unsigned integer)",
-                             position=tag.position, term=f"ri={tag.value}")
-        ri = int(tag.value)
-    fo: tuple[str, ...] = ("0",)
-    if "fo" in values:
-        tag = values["fo"]
-        items = [item.strip(" \t").lower() for item in tag.value.split(":")]
-        if not items or any(item not in ("0", "1", "d", "s") for item in items):
-            raise ParseError(f"invalid fo={tag.value!r} (colon-separated 0, 1, d, s)",
-                             position=tag.position, term=f"fo={tag.value}")
-        fo = tuple(items)
-    rf: tuple[str, ...] = ("afrf",)
-    if "rf" in values:
-        tag = values["rf"]
-        items = [item.strip(" \t").lower() for item in tag.value.split(":")]
-        if any(not re.fullmatch(r"[a-z][a-z0-9-]*", item) for item in items):
-            raise ParseError(f"invalid rf={tag.value!r} (colon-separated format names)",
-                             position=tag.position, term=f"rf={tag.value}")
-        rf = tuple(items)
-        if "afrf" not in rf:
-            warnings.append("rf= does not include 'afrf', the only defined report format")
 
-    rua = _uri_list(values["rua"], warnings) if "rua" in values else ()
-    ruf = _uri_list(values["ruf"], warnings) if "ruf" in values else ()
+_YES_NO = _keyword(("y", "n"))
 
-    for tag in tags:
-        if tag.name not in KNOWN_TAGS:
-            warnings.append(f"unknown tag {tag.name!r} is ignored by receivers")
-    return DmarcRecord(
-        text=text,
-        p=cast(Policy, p),
-        sp=cast(Policy | None, sp),
-        np=cast(Policy | None, np),
-        pct=pct,
-        rua=rua,
-        ruf=ruf,
-        adkim=cast(Alignment, adkim),
-        aspf=cast(Alignment, aspf),
-        fo=fo,
-        rf=rf,
-        ri=ri,
-        testing=t == "y",
-        psd=cast(Literal["y", "n", "u"], psd),
-        tags=tuple((tag.name, tag.value) for tag in tags),
-        warnings=tuple(warnings),
-    )
+
+def _testing(tag: Tag, warnings: list[str]) -> bool:
+    """t=y|n (DMARCbis): y is the testing flag."""
+    return bool(_YES_NO(tag, warnings) == "y")
+
+
+def _pct(tag: Tag, _warnings: list[str]) -> int:
+    if not _PCT.fullmatch(tag.value) or int(tag.value) > 100:
+        raise ParseError(f"invalid pct={tag.value!r} (an integer 0..100)",
+                         position=tag.position, term=f"pct={tag.value}")
+    return int(tag.value)
+
+
+def _ri(tag: Tag, _warnings: list[str]) -> int:
+    if not _RI.fullmatch(tag.value) or int(tag.value) > 0xFFFFFFFF:
+        raise ParseError(f"invalid ri={tag.value!r} (seconds, a 32-bit unsigned integer)",
+                         position=tag.position, term=f"ri={tag.value}")
+    return int(tag.value)
+
+
+def _fo(tag: Tag, _warnings: list[str]) -> tuple[str, ...]:
+    items = [item.strip(" \t").lower() for item in tag.value.split(":")]
+    if not items or any(item not in ("0", "1", "d", "s") for item in items):
+        raise ParseError(f"invalid fo={tag.value!r} (colon-separated 0, 1, d, s)",
+                         position=tag.position, term=f"fo={tag.value}")
+    return tuple(items)
+
+
+def _rf(tag: Tag, warnings: list[str]) -> tuple[str, ...]:
+    items = [item.strip(" \t").lower() for item in tag.value.split(":")]
+    if any(not _FORMAT_NAME.fullmatch(item) for item in items):
+        raise ParseError(f"invalid rf={tag.value!r} (colon-separated format names)",
+                         position=tag.position, term=f"rf={tag.value}")
+    if "afrf" not in items:
+        warnings.append("rf= does not include 'afrf', the only defined report format")
+    return tuple(items)
 
 
 def _uri_list(tag: Tag, warnings: list[str]) -> tuple[DmarcUri, ...]:
@@ -264,6 +251,26 @@ def _uri_list(tag: Tag, warnings: list[str]) -> tuple[DmarcUri, ...]:
         out.append(DmarcUri(uri=uri, scheme=scheme, max_size=max_size, address=address,
                             host=host))
     return tuple(out)
+
+
+# tag -> (DmarcRecord field, reader), in the order the tags are checked (the first bad one is
+# the error reported).
+_TAG_READERS: dict[str, tuple[str, _TagReader]] = {
+    "p": ("p", _keyword(_POLICIES)),
+    "sp": ("sp", _keyword(_POLICIES)),
+    "np": ("np", _keyword(_POLICIES)),
+    "adkim": ("adkim", _keyword(("r", "s"))),
+    "aspf": ("aspf", _keyword(("r", "s"))),
+    "t": ("testing", _testing),
+    "psd": ("psd", _keyword(("y", "n", "u"))),
+    "pct": ("pct", _pct),
+    "ri": ("ri", _ri),
+    "fo": ("fo", _fo),
+    "rf": ("rf", _rf),
+    "rua": ("rua", _uri_list),
+    "ruf": ("ruf", _uri_list),
+}
+assert set(_TAG_READERS) | {"v"} == KNOWN_TAGS
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ path. tests/unit/web cross-checks this validator against the published schema fi
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,52 +149,16 @@ def validate(doc: Any, schema: str) -> NodeInfo:
     if schema not in SUPPORTED:
         v.add("$", f"schema {schema} is not one this validator knows")
     required = _TOP + (("instance",) if schema == "2.2" else ())
-    allowed = set(required)
-    if not v.obj(doc, "$", required, allowed):
+    if not v.obj(doc, "$", required, set(required)):
         return NodeInfo(schema, None, None, None, {}, tuple(v.problems))
-    if "version" in doc and doc["version"] != schema:
-        v.add("$.version", f"must be {schema!r}, not {doc['version']!r}")
+    for member, check in _MEMBER_CHECKS:
+        if member in doc:
+            check(v, doc[member], schema)
     software = doc.get("software")
-    soft_allowed = {"name", "version"} | ({"repository", "homepage"} if schema != "2.0" else set())
-    if "software" in doc and v.obj(software, "$.software", ("name", "version"), soft_allowed):
-        if "name" in software:
-            v.string(software["name"], "$.software.name", _NAME)
-        for key in ("version", "repository", "homepage"):
-            if key in software and (key == "version" or key in soft_allowed):
-                v.string(software[key], f"$.software.{key}")
-    if schema == "2.2" and "instance" in doc and v.obj(doc["instance"], "$.instance", (),
-                                                       {"name", "description"}):
-        for key, limit in (("name", 500), ("description", 5000)):
-            if key in doc["instance"]:
-                v.string(doc["instance"][key], f"$.instance.{key}", max_len=limit)
-    if "protocols" in doc:
-        protocols = _PROTOCOLS | ({"nostr"} if schema == "2.2" else set())
-        v.enum_array(doc["protocols"], "$.protocols", protocols, 1)
-    services = doc.get("services")
-    if "services" in doc and v.obj(services, "$.services", ("inbound", "outbound"),
-                                   {"inbound", "outbound"}):
-        if "inbound" in services:
-            v.enum_array(services["inbound"], "$.services.inbound", _INBOUND, 0)
-        if "outbound" in services:
-            v.enum_array(services["outbound"], "$.services.outbound", _OUTBOUND, 0)
-    if "openRegistrations" in doc and not isinstance(doc["openRegistrations"], bool):
-        v.add("$.openRegistrations", f"must be a boolean, not {_kind(doc['openRegistrations'])}")
-    usage = doc.get("usage")
-    if "usage" in doc and v.obj(usage, "$.usage", ("users",),
-                                {"users", "localPosts", "localComments"}):
-        user_keys = {"total", "activeHalfyear", "activeMonth"} | (
-            {"activeWeek"} if schema == "2.2" else set())
-        if "users" in usage and v.obj(usage["users"], "$.usage.users", (), user_keys):
-            for key in user_keys & set(usage["users"]):
-                v.count(usage["users"][key], f"$.usage.users.{key}")
-        for key in ("localPosts", "localComments"):
-            if key in usage:
-                v.count(usage[key], f"$.usage.{key}")
-    if "metadata" in doc and not isinstance(doc["metadata"], dict):
-        v.add("$.metadata", f"must be an object, not {_kind(doc['metadata'])}")
     soft = software if isinstance(software, dict) else {}
     name, version = soft.get("name"), soft.get("version")
     reg = doc.get("openRegistrations")
+    usage = doc.get("usage")
     return NodeInfo(
         schema,
         name if isinstance(name, str) else None,
@@ -203,3 +167,80 @@ def validate(doc: Any, schema: str) -> NodeInfo:
         usage if isinstance(usage, dict) else {},
         tuple(v.problems),
     )
+
+
+# One check per top-level member, each given the member's value and the schema version.
+
+
+def _check_version(v: _V, version: Any, schema: str) -> None:
+    if version != schema:
+        v.add("$.version", f"must be {schema!r}, not {version!r}")
+
+
+def _check_software(v: _V, software: Any, schema: str) -> None:
+    allowed = {"name", "version"} | ({"repository", "homepage"} if schema != "2.0" else set())
+    if not v.obj(software, "$.software", ("name", "version"), allowed):
+        return
+    if "name" in software:
+        v.string(software["name"], "$.software.name", _NAME)
+    for key in ("version", "repository", "homepage"):
+        if key in software and key in allowed:
+            v.string(software[key], f"$.software.{key}")
+
+
+def _check_instance(v: _V, instance: Any, schema: str) -> None:
+    if schema != "2.2" or not v.obj(instance, "$.instance", (), {"name", "description"}):
+        return
+    for key, limit in (("name", 500), ("description", 5000)):
+        if key in instance:
+            v.string(instance[key], f"$.instance.{key}", max_len=limit)
+
+
+def _check_protocols(v: _V, protocols: Any, schema: str) -> None:
+    known = _PROTOCOLS | ({"nostr"} if schema == "2.2" else set())
+    v.enum_array(protocols, "$.protocols", known, 1)
+
+
+def _check_services(v: _V, services: Any, _schema: str) -> None:
+    if not v.obj(services, "$.services", ("inbound", "outbound"), {"inbound", "outbound"}):
+        return
+    if "inbound" in services:
+        v.enum_array(services["inbound"], "$.services.inbound", _INBOUND, 0)
+    if "outbound" in services:
+        v.enum_array(services["outbound"], "$.services.outbound", _OUTBOUND, 0)
+
+
+def _check_open_registrations(v: _V, value: Any, _schema: str) -> None:
+    if not isinstance(value, bool):
+        v.add("$.openRegistrations", f"must be a boolean, not {_kind(value)}")
+
+
+def _check_usage(v: _V, usage: Any, schema: str) -> None:
+    if not v.obj(usage, "$.usage", ("users",), {"users", "localPosts", "localComments"}):
+        return
+    user_keys = {"total", "activeHalfyear", "activeMonth"} | (
+        {"activeWeek"} if schema == "2.2" else set())
+    if "users" in usage and v.obj(usage["users"], "$.usage.users", (), user_keys):
+        for key in user_keys & set(usage["users"]):
+            v.count(usage["users"][key], f"$.usage.users.{key}")
+    for key in ("localPosts", "localComments"):
+        if key in usage:
+            v.count(usage[key], f"$.usage.{key}")
+
+
+def _check_metadata(v: _V, metadata: Any, _schema: str) -> None:
+    if not isinstance(metadata, dict):
+        v.add("$.metadata", f"must be an object, not {_kind(metadata)}")
+
+
+# In the order the problems are reported.
+_MEMBER_CHECKS: tuple[tuple[str, Callable[[_V, Any, str], None]], ...] = (
+    ("version", _check_version),
+    ("software", _check_software),
+    ("instance", _check_instance),
+    ("protocols", _check_protocols),
+    ("services", _check_services),
+    ("openRegistrations", _check_open_registrations),
+    ("usage", _check_usage),
+    ("metadata", _check_metadata),
+)

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from watchtower.parsers import ParseError
-from watchtower.parsers._common import split_uri, uri_problem
+from watchtower.parsers._common import split_uri, text_of, uri_problem
 
 __all__ = ["SecurityTxt", "parse"]
 
@@ -72,28 +72,61 @@ class SecurityTxt:
 
 def parse(body: str | bytes, *, now: dt.datetime) -> SecurityTxt:
     """Parse a security.txt body; `now` decides `expired` (a naive `now` is taken as UTC)."""
-    if isinstance(body, bytes):
-        try:
-            body = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ParseError(f"security.txt is not valid UTF-8 (offset {exc.start})",
-                             position=exc.start) from None
-    if not isinstance(body, str):
-        raise ParseError("security.txt must be text")
+    text = text_of(body, "security.txt")
     if now.tzinfo is None:
         now = now.replace(tzinfo=dt.UTC)
-    warnings: list[str] = []
-    problems: list[str] = []
+    found = _Findings()
+    lines, signed = _unwrap(text, found)
+    values, extensions = _read_fields(lines, found)
+    uris = {key: _valid_uris(label, values.get(key, []), found)
+            for key, label in _URI_FIELDS.items()}
+    if not values.get("contact"):
+        found.problems.append("missing Contact field (RFC 9116 2.5.3)")
+    elif not uris["contact"]:
+        found.problems.append("no valid Contact URI")
+    expires, expired = _expires(values.get("expires", []), now, found)
+    languages = _languages(values.get("preferred-languages", []), found)
+    return SecurityTxt(
+        contact=uris["contact"],
+        expires=expires,
+        expired=expired,
+        encryption=uris["encryption"],
+        acknowledgments=uris["acknowledgments"],
+        canonical=uris["canonical"],
+        policy=uris["policy"],
+        hiring=uris["hiring"],
+        csaf=uris["csaf"],
+        preferred_languages=languages,
+        extensions=tuple(extensions),
+        signed=signed,
+        problems=tuple(found.problems),
+        warnings=tuple(found.warnings),
+    )
+
+
+@dataclass(slots=True)
+class _Findings:
+    """What the RFC requires and the file breaks (`problems`), and advice (`warnings`)."""
+
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _unwrap(body: str, found: _Findings) -> tuple[list[str], bool]:
+    """The file's lines without a byte order mark or an OpenPGP cleartext wrapper; signed?"""
     if body.startswith("\ufeff"):
         body = body[1:]
-        warnings.append("file starts with a byte order mark")
+        found.warnings.append("file starts with a byte order mark")
     lines = body.replace("\r\n", "\n").split("\n")
-    signed = False
     first = next((line.strip() for line in lines if line.strip()), "")
     if first == _BEGIN_SIGNED:
-        lines = _strip_cleartext_signature(lines)
-        signed = True
+        return _strip_cleartext_signature(lines), True
+    return lines, False
 
+
+def _read_fields(lines: list[str], found: _Findings
+                 ) -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
+    """Known fields' values by lower-case name, and the unknown fields; comments skipped."""
     values: dict[str, list[str]] = {}
     extensions: list[tuple[str, str]] = []
     fields = 0
@@ -103,7 +136,8 @@ def parse(body: str | bytes, *, now: dt.datetime) -> SecurityTxt:
             continue
         match = _FIELD.match(line)
         if match is None:
-            warnings.append(f"line {number} is neither a field nor a comment: {line[:60]!r}")
+            found.warnings.append(f"line {number} is neither a field nor a comment: "
+                                  f"{line[:60]!r}")
             continue
         fields += 1
         name, value = match.group(1), match.group(2)
@@ -112,72 +146,58 @@ def parse(body: str | bytes, *, now: dt.datetime) -> SecurityTxt:
             values.setdefault(key, []).append(value)
         else:
             extensions.append((name, value))
-            warnings.append(f"unknown field {name!r}")
+            found.warnings.append(f"unknown field {name!r}")
     if fields == 0:
         raise ParseError("not a security.txt: no 'Field: value' line found")
+    return values, extensions
 
-    uri_values: dict[str, tuple[str, ...]] = {}
-    for key, label in _URI_FIELDS.items():
-        good: list[str] = []
-        for value in values.get(key, []):
-            problem = _uri_field_problem(label, value)
-            if problem is not None:
-                problems.append(problem)
-            else:
-                good.append(value)
-        uri_values[key] = tuple(good)
-    if not values.get("contact"):
-        problems.append("missing Contact field (RFC 9116 2.5.3)")
-    elif not uri_values["contact"]:
-        problems.append("no valid Contact URI")
 
-    expires: dt.datetime | None = None
-    expired = False
-    expires_values = values.get("expires", [])
-    if not expires_values:
-        problems.append("missing Expires field (RFC 9116 2.5.5)")
-    else:
-        if len(expires_values) > 1:
-            problems.append(f"Expires appears {len(expires_values)} times (must be once)")
-        expires = _parse_date_time(expires_values[0])
-        if expires is None:
-            problems.append(f"Expires {expires_values[0]!r} is not an RFC 3339 date-time "
-                            "(e.g. 2030-12-31T23:59:59Z)")
-        elif expires <= now:
-            expired = True
-            problems.append(f"Expires {expires_values[0]} is in the past: the file is stale")
-        elif expires - now > _ONE_YEAR:
-            warnings.append("Expires is more than a year ahead (RFC 9116 2.5.5 recommends "
-                            "less)")
-
-    languages: tuple[str, ...] = ()
-    language_values = values.get("preferred-languages", [])
-    if len(language_values) > 1:
-        problems.append("Preferred-Languages appears more than once")
-    if language_values:
-        items = [item.strip() for item in language_values[0].split(",")]
-        if any(not _LANGUAGE_TAG.match(item) for item in items):
-            problems.append(f"Preferred-Languages {language_values[0]!r} is not a "
-                            "comma-separated list of language tags")
+def _valid_uris(label: str, values: list[str], found: _Findings) -> tuple[str, ...]:
+    """The values of a URI field that are acceptable URIs; a problem for each other one."""
+    good: list[str] = []
+    for value in values:
+        problem = _uri_field_problem(label, value)
+        if problem is not None:
+            found.problems.append(problem)
         else:
-            languages = tuple(items)
+            good.append(value)
+    return tuple(good)
 
-    return SecurityTxt(
-        contact=uri_values["contact"],
-        expires=expires,
-        expired=expired,
-        encryption=uri_values["encryption"],
-        acknowledgments=uri_values["acknowledgments"],
-        canonical=uri_values["canonical"],
-        policy=uri_values["policy"],
-        hiring=uri_values["hiring"],
-        csaf=uri_values["csaf"],
-        preferred_languages=languages,
-        extensions=tuple(extensions),
-        signed=signed,
-        problems=tuple(problems),
-        warnings=tuple(warnings),
-    )
+
+def _expires(values: list[str], now: dt.datetime, found: _Findings
+             ) -> tuple[dt.datetime | None, bool]:
+    """Expires (RFC 9116 2.5.5): exactly once, RFC 3339, in the future; (when, expired)."""
+    if not values:
+        found.problems.append("missing Expires field (RFC 9116 2.5.5)")
+        return None, False
+    if len(values) > 1:
+        found.problems.append(f"Expires appears {len(values)} times (must be once)")
+    expires = _parse_date_time(values[0])
+    if expires is None:
+        found.problems.append(f"Expires {values[0]!r} is not an RFC 3339 date-time "
+                              "(e.g. 2030-12-31T23:59:59Z)")
+        return None, False
+    if expires <= now:
+        found.problems.append(f"Expires {values[0]} is in the past: the file is stale")
+        return expires, True
+    if expires - now > _ONE_YEAR:
+        found.warnings.append("Expires is more than a year ahead (RFC 9116 2.5.5 recommends "
+                              "less)")
+    return expires, False
+
+
+def _languages(values: list[str], found: _Findings) -> tuple[str, ...]:
+    """Preferred-Languages: once, a comma-separated list of language tags."""
+    if len(values) > 1:
+        found.problems.append("Preferred-Languages appears more than once")
+    if not values:
+        return ()
+    items = [item.strip() for item in values[0].split(",")]
+    if any(not _LANGUAGE_TAG.match(item) for item in items):
+        found.problems.append(f"Preferred-Languages {values[0]!r} is not a "
+                              "comma-separated list of language tags")
+        return ()
+    return tuple(items)
 
 
 def _strip_cleartext_signature(lines: list[str]) -> list[str]:

@@ -312,6 +312,11 @@ class FediApp(LabApp):
             "publicKeyPem": public_key_pem(actor_id),
         }
 
+    def home_page(self) -> Response:
+        """`/`: the instance's front page (only its title matters to a probe)."""
+        return html_response(f"<!DOCTYPE html><html><body><h1>{self.title}</h1>"
+                             "</body></html>\n")
+
     def profile_page(self, name: str) -> Response:
         return html_response(
             f"<!DOCTYPE html><html><head><title>{name}</title></head>"

@@ -237,6 +237,29 @@ def not_found(text: str = "Not Found\n") -> Response:
     return text_response(text, 404)
 
 
+Route = Callable[[Request, frozenset[str], str, str], Response]
+"""A handler in a `Routes` table: (request, faults, base URL, the path after the route's
+prefix; "" for an exact path)."""
+
+
+@dataclass(frozen=True)
+class Routes:
+    """An app's URL map: exact paths, then prefixes in order (the first that matches); 404
+    for anything else. One table per app reads like the server's routes file."""
+
+    exact: Mapping[str, Route]
+    prefixes: Sequence[tuple[str, Route]] = ()
+
+    def dispatch(self, req: Request, faults: frozenset[str], base: str) -> Response:
+        route = self.exact.get(req.path)
+        if route is not None:
+            return route(req, faults, base, "")
+        for prefix, route in self.prefixes:
+            if req.path.startswith(prefix):
+                return route(req, faults, base, req.path[len(prefix):])
+        return not_found()
+
+
 def method_not_allowed(allowed: str = "GET, HEAD") -> Response:
     return text_response("Method Not Allowed\n", 405, headers=[("Allow", allowed)])
 

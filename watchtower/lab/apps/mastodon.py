@@ -30,6 +30,7 @@ from watchtower.lab.apps.common import (
     Fault,
     Request,
     Response,
+    Routes,
     html_response,
     json_response,
     method_not_allowed,
@@ -77,6 +78,24 @@ class MastodonApp(FediApp):
         self.nodeinfo_versions = nodeinfo_versions
         if self.split:
             self.hosts = (self.domain, self.web_host)
+        # The web domain's paths (Mastodon's config/routes.rb, the exporter's, streaming's).
+        self._routes = Routes(
+            exact={
+                "/.well-known/webfinger": self._webfinger,
+                "/.well-known/host-meta": lambda req, faults, base, _: self.host_meta_response(
+                    req, faults, base),
+                "/.well-known/nodeinfo": self._nodeinfo_discovery,
+                "/health": self._health,
+                "/api/v1/streaming/health": self._streaming_health,
+                # the exporter's page (its own port, 9394, in production)
+                "/metrics": lambda req, faults, base, _: sidekiq_metrics(faults),
+                "/api/v2/instance": lambda req, faults, base, _: json_response(
+                    self._instance(base, faults)),
+                "/": lambda req, faults, base, _: self.home_page(),
+            },
+            prefixes=(("/nodeinfo/", self._nodeinfo), ("/users/", self._users),
+                      ("/@", self._profile)),
+        )
 
     @property
     def split(self) -> bool:
@@ -93,43 +112,38 @@ class MastodonApp(FediApp):
             return method_not_allowed()
         if self.split and req.host == self.domain:
             return self._account_domain(req)
-        base = req.base_url(self.web_host)
-        path = req.path
-        if path == "/.well-known/webfinger":
-            return self._webfinger(req, faults, base)
-        if path == "/.well-known/host-meta":
-            return self.host_meta_response(req, faults, base)
-        if path == "/.well-known/nodeinfo":
-            links = [{"rel": NODEINFO_REL.format(v), "href": f"{base}/nodeinfo/{v}"}
-                     for v in self.nodeinfo_versions]
-            return self.nodeinfo_discovery(faults, links)
-        if path.startswith("/nodeinfo/") and path[10:] in self.nodeinfo_versions:
-            return self.nodeinfo_document(
-                faults, path[10:],
-                metadata={"nodeName": self.title, "nodeDescription": ""},
-                software_extra={"repository": "https://github.com/mastodon/mastodon",
-                                "homepage": "https://joinmastodon.org"},
-            )
-        if path == "/health":
-            if "health-down" in faults:
-                return text_response("Service Unavailable\n", 503)
-            return text_response("OK")
-        if path == "/api/v1/streaming/health":
-            if "streaming-down" in faults:
-                return html_response(_NGINX_502, 502)
-            return text_response("OK")
-        if path == "/metrics":  # the exporter's page (its own port, 9394, in production)
-            return sidekiq_metrics(faults)
-        if path == "/api/v2/instance":
-            return json_response(self._instance(base, faults))
-        if path.startswith("/users/"):
-            return self._users(req, faults, base, path[7:])
-        if path.startswith("/@") and self.knows(path[2:]):
-            return self.profile_page(self.probe_account)
-        if path == "/":
-            return html_response(f"<!DOCTYPE html><html><body><h1>{self.title}</h1>"
-                                 "</body></html>\n")
-        return not_found()
+        return self._routes.dispatch(req, faults, req.base_url(self.web_host))
+
+    def _nodeinfo_discovery(self, req: Request, faults: frozenset[str], base: str,
+                            _rest: str) -> Response:
+        links = [{"rel": NODEINFO_REL.format(v), "href": f"{base}/nodeinfo/{v}"}
+                 for v in self.nodeinfo_versions]
+        return self.nodeinfo_discovery(faults, links)
+
+    def _nodeinfo(self, req: Request, faults: frozenset[str], base: str,
+                  version: str) -> Response:
+        if version not in self.nodeinfo_versions:
+            return not_found()
+        return self.nodeinfo_document(
+            faults, version,
+            metadata={"nodeName": self.title, "nodeDescription": ""},
+            software_extra={"repository": "https://github.com/mastodon/mastodon",
+                            "homepage": "https://joinmastodon.org"},
+        )
+
+    def _health(self, req: Request, faults: frozenset[str], base: str, _rest: str) -> Response:
+        if "health-down" in faults:
+            return text_response("Service Unavailable\n", 503)
+        return text_response("OK")
+
+    def _streaming_health(self, req: Request, faults: frozenset[str], base: str,
+                          _rest: str) -> Response:
+        if "streaming-down" in faults:
+            return html_response(_NGINX_502, 502)
+        return text_response("OK")
+
+    def _profile(self, req: Request, faults: frozenset[str], base: str, name: str) -> Response:
+        return self.profile_page(self.probe_account) if self.knows(name) else not_found()
 
     def _account_domain(self, req: Request) -> Response:
         """The LOCAL_DOMAIN host of a split setup: two redirects and nothing else."""
@@ -139,7 +153,8 @@ class MastodonApp(FediApp):
 
     # -- endpoints ---------------------------------------------------------------------------------
 
-    def _webfinger(self, req: Request, faults: frozenset[str], base: str) -> Response:
+    def _webfinger(self, req: Request, faults: frozenset[str], base: str, _rest: str
+                   ) -> Response:
         resource = req.arg("resource")
         if not resource:
             return text_response("", 400)

@@ -25,7 +25,7 @@ from watchtower.lab.apps.common import (
     Fault,
     Request,
     Response,
-    html_response,
+    Routes,
     json_response,
     method_not_allowed,
     not_found,
@@ -54,47 +54,60 @@ class PeerTubeApp(FediApp):
         super().__init__(domain, version, probe_account, **common)
         self.admin_token = admin_token
         self.channel = f"{probe_account}_channel"
+        # PeerTube's server/controllers: well-known, nodeinfo, the REST API, the actors.
+        self._routes = Routes(
+            exact={
+                "/.well-known/webfinger": self._webfinger,
+                "/.well-known/host-meta": lambda req, faults, base, _: self.host_meta_response(
+                    req, faults, base, "application/xml; charset=utf-8"),
+                "/.well-known/nodeinfo": self._nodeinfo_discovery,
+                "/api/v1/config": self._api_config,
+                "/": lambda req, faults, base, _: self.home_page(),
+            },
+            prefixes=(
+                ("/nodeinfo/", self._nodeinfo),
+                ("/api/v1/jobs/", lambda req, faults, base, _: peertube_jobs(
+                    req, faults, self.admin_token)),
+                ("/accounts/", lambda req, faults, base, rest: self._actor_path(
+                    req, faults, base, "accounts", rest)),
+                ("/video-channels/", lambda req, faults, base, rest: self._actor_path(
+                    req, faults, base, "video-channels", rest)),
+            ),
+        )
 
     def handle(self, req: Request, faults: frozenset[str]) -> Response:
         if req.method not in ("GET", "HEAD"):
             return method_not_allowed()
-        base = req.base_url(self.domain)
-        path = req.path
-        if path == "/.well-known/webfinger":
-            return self._webfinger(req, faults, base)
-        if path == "/.well-known/host-meta":
-            return self.host_meta_response(req, faults, base, "application/xml; charset=utf-8")
-        if path == "/.well-known/nodeinfo":
-            return self.nodeinfo_discovery(faults, [
-                {"rel": NODEINFO_REL.format("2.0"), "href": f"{base}/nodeinfo/2.0.json"},
-                {"rel": "https://www.w3.org/ns/activitystreams#Application",
-                 "href": f"{base}/accounts/{INSTANCE_ACTOR}"},
-            ])
-        if path.startswith("/nodeinfo/") and path.endswith(".json"):
-            if path != "/nodeinfo/2.0.json" or "nodeinfo-missing" in faults:
-                return json_response({"status": 404, "detail": "Nodeinfo schema version not "
-                                      "handled"}, 404)
-            return self.nodeinfo_document(
-                faults, "2.0",
-                services={"inbound": [], "outbound": ["atom1.0", "rss2.0"]},
-                usage_extra={"localComments": 17},
-                metadata={"taxonomy": {"postsName": "Videos"}, "nodeName": self.title,
-                          "nodeDescription": ""},
-            )
-        if path.startswith("/api/v1/jobs/"):
-            return peertube_jobs(req, faults, self.admin_token)
-        if path == "/api/v1/config":
-            if "health-down" in faults:
-                return text_response("Service Unavailable\n", 503)
-            return json_response(self._config(faults))
-        if path.startswith("/accounts/"):
-            return self._actor_path(req, faults, base, "accounts", path[10:])
-        if path.startswith("/video-channels/"):
-            return self._actor_path(req, faults, base, "video-channels", path[16:])
-        if path == "/":
-            return html_response(f"<!DOCTYPE html><html><body><h1>{self.title}</h1>"
-                                 "</body></html>\n")
-        return not_found()
+        return self._routes.dispatch(req, faults, req.base_url(self.domain))
+
+    def _nodeinfo_discovery(self, req: Request, faults: frozenset[str], base: str,
+                            _rest: str) -> Response:
+        return self.nodeinfo_discovery(faults, [
+            {"rel": NODEINFO_REL.format("2.0"), "href": f"{base}/nodeinfo/2.0.json"},
+            {"rel": "https://www.w3.org/ns/activitystreams#Application",
+             "href": f"{base}/accounts/{INSTANCE_ACTOR}"},
+        ])
+
+    def _nodeinfo(self, req: Request, faults: frozenset[str], base: str, rest: str
+                  ) -> Response:
+        if not rest.endswith(".json"):
+            return not_found()
+        if rest != "2.0.json" or "nodeinfo-missing" in faults:
+            return json_response({"status": 404, "detail": "Nodeinfo schema version not "
+                                  "handled"}, 404)
+        return self.nodeinfo_document(
+            faults, "2.0",
+            services={"inbound": [], "outbound": ["atom1.0", "rss2.0"]},
+            usage_extra={"localComments": 17},
+            metadata={"taxonomy": {"postsName": "Videos"}, "nodeName": self.title,
+                      "nodeDescription": ""},
+        )
+
+    def _api_config(self, req: Request, faults: frozenset[str], base: str, _rest: str
+                    ) -> Response:
+        if "health-down" in faults:
+            return text_response("Service Unavailable\n", 503)
+        return json_response(self._config(faults))
 
     def _kind_of(self, name: str) -> str | None:
         if name.lower() in (self.probe_account.lower(), INSTANCE_ACTOR):
@@ -103,7 +116,8 @@ class PeerTubeApp(FediApp):
             return "video-channels"
         return None
 
-    def _webfinger(self, req: Request, faults: frozenset[str], base: str) -> Response:
+    def _webfinger(self, req: Request, faults: frozenset[str], base: str, _rest: str
+                   ) -> Response:
         resource = req.arg("resource")
         parts = acct_parts(resource) if resource else None
         if resource is None or parts is None:

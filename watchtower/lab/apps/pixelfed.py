@@ -25,7 +25,6 @@ from watchtower.lab.apps.common import (
     Fault,
     Request,
     Response,
-    html_response,
     json_response,
     method_not_allowed,
     not_found,
@@ -85,8 +84,7 @@ class PixelfedApp(FediApp):
         if path.count("/") == 1 and self.knows(path[1:]):
             return self.profile_page(self.probe_account)
         if path == "/":
-            return html_response(f"<!DOCTYPE html><html><body><h1>{self.title}</h1>"
-                                 "</body></html>\n")
+            return self.home_page()
         return not_found()
 
     def _webfinger(self, req: Request, faults: frozenset[str], base: str) -> Response:
