@@ -16,10 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from watchtower.checks.graded import GradedCheck
+
 from watchtower.compliance import criteria
 from watchtower.compliance import tls_criteria as tc
-from watchtower.compliance.criteria import Criterion, GradedCheck
+from watchtower.compliance.criteria import Criterion
 from watchtower.compliance.frameworks import MAIL_TLS, WEB_TLS
+from watchtower.compliance.ncsc_tls import worst_cipher_first
 from watchtower.errors import ProbeError
 from watchtower.model import Target, TargetKind, Verdict
 from watchtower.probe.api import CheckMeta, Facts, ProbeContext
@@ -55,7 +58,8 @@ class WebTlsNcsc(GradedCheck):
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
         host, port = endpoint_host_port(target)
-        scan = ctx.tls_scan.scan(host, port, deadline=ctx.deadline, web=True)
+        scan = ctx.tls_scan.scan(host, port, deadline=ctx.deadline, web=True,
+                                 cipher_rank=worst_cipher_first)
         facts: Facts = {"host": host, "port": port, "scan": scan.evidence(), "tls": None}
         if any(scan.versions.values()):
             try:
@@ -154,9 +158,9 @@ def _mx_server(ctx: ProbeContext, mx: str, address: str, port: int) -> dict[str,
     if outcome.tls is None:
         server["tls_error"] = outcome.error
     try:
-        server["scan"] = ctx.tls_scan.scan(mx, port, deadline=ctx.deadline,
-                                                   address=address, starttls="smtp",
-                                                   web=False).evidence()
+        server["scan"] = ctx.tls_scan.scan(mx, port, deadline=ctx.deadline, address=address,
+                                           starttls="smtp", web=False,
+                                           cipher_rank=worst_cipher_first).evidence()
     except ProbeError as exc:
         server["scan_error"] = exc.reason
     return server

@@ -10,9 +10,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from watchtower.checks.common import answer_problem, endpoint_host_port, fetch, header, origin
+from watchtower.checks.graded import GradedCheck
 
 from watchtower.compliance import http_headers, tls_criteria
-from watchtower.compliance.criteria import Criterion, GradedCheck
+from watchtower.compliance.criteria import Criterion
 from watchtower.compliance.ncsc_tls import Level
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Status, Target, TargetKind, Verdict

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from watchtower.compliance.criteria import Criterion, GradedCheck, combine, not_tested
+from watchtower.checks.graded import GradedCheck
+
+from watchtower.compliance.criteria import Criterion, combine, not_tested
 from watchtower.compliance.frameworks import InStatus
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Status, Target, TargetKind, Verdict

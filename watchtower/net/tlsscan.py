@@ -84,6 +84,11 @@ class TlsScan:
         }
 
 
+def same_rank(_name: str) -> int:
+    """Every suite alike: the cipher-order probe is then skipped (nothing is worse)."""
+    return 0
+
+
 class TlsScanner:
     """Full scans through the fleet's resolver; one result per server per scanner (sweep)."""
 
@@ -101,12 +106,16 @@ class TlsScanner:
         return dict(self._versions(host, port, address, starttls, deadline).versions)
 
     def scan(self, host: str, port: int, *, deadline: float | None, address: str | None = None,
-             starttls: str | None = None, web: bool = True) -> TlsScan:
+             starttls: str | None = None, web: bool = True,
+             cipher_rank: Callable[[str], int] = same_rank) -> TlsScan:
         """Every NCSC-NL criterion's facts for one server; shared within the sweep. Version
-        detection is the same (shared) step `versions` runs."""
+        detection is the same (shared) step `versions` runs. `cipher_rank` orders suites
+        worst first (lower first) for the cipher-order probe: which suite is worse is the
+        caller's judgement (watchtower/compliance/ncsc_tls.py), not this client's."""
         probe = self._versions(host, port, address, starttls, deadline)
         key = ("scan", host.lower(), probe.address, port, starttls, web)
-        result: TlsScan = self._memo.get(key, lambda: self._full(probe, deadline, web))
+        result: TlsScan = self._memo.get(
+            key, lambda: self._full(probe, deadline, web, cipher_rank))
         return result
 
     def _versions(self, host: str, port: int, address: str | None, starttls: str | None,
@@ -125,23 +134,25 @@ class TlsScanner:
                                          detect)
         return result
 
-    def _full(self, probe: TlsScan, deadline: float | None, web: bool) -> TlsScan:
+    def _full(self, probe: TlsScan, deadline: float | None, web: bool,
+              cipher_rank: Callable[[str], int] = same_rank) -> TlsScan:
         from watchtower.net import _sslyze_steps as steps
 
         scan = dataclasses.replace(probe, versions=dict(probe.versions), ciphers={},
                                    untested={})
         with self._measured(scan):
             if any(scan.versions.values()):
-                steps.full_scan(self._session(steps, scan, deadline), web=web)
+                steps.full_scan(self._session(steps, scan, deadline, cipher_rank), web=web)
         log.info("full tls scan %s:%s (%s)%s: %.3f s CPU, %d connections, %.2f s",
                  scan.host, scan.port, scan.address,
                  f" starttls={scan.starttls}" if scan.starttls else "", scan.cpu_seconds,
                  scan.connections, scan.elapsed_seconds)
         return scan
 
-    def _session(self, steps: Any, scan: TlsScan, deadline: float | None) -> Any:
+    def _session(self, steps: Any, scan: TlsScan, deadline: float | None,
+                 cipher_rank: Callable[[str], int] | None = None) -> Any:
         return steps.Session(scan, self._budget(deadline), helo=self.helo,
-                             ca_bundle=self.ca_bundle)
+                             ca_bundle=self.ca_bundle, cipher_rank=cipher_rank or same_rank)
 
     @contextlib.contextmanager
     def _measured(self, scan: TlsScan) -> Iterator[None]:

@@ -18,7 +18,6 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from watchtower.compliance import frameworks
 from watchtower.errors import ConfigError, ProbeError
 from watchtower.model import Target, TargetKind, Verdict, as_json_safe
 
@@ -99,10 +98,6 @@ class CheckMeta:
             "interval": self.interval,
             "timeout": self.timeout,
             "standards": list(self.standards),
-            # The internet.nl tests this check computes and the "pas toe of leg uit" standards
-            # it gives evidence for (one table: watchtower.compliance.frameworks).
-            "internetnl": [t.to_json() for t in frameworks.tests_of_check(self.id)],
-            "pas_toe_of_leg_uit": frameworks.standards_of_check(self.id),
         }
 
 
