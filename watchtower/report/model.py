@@ -217,12 +217,21 @@ class Coverage:
     def text(self) -> str:
         """`data from ... to ... (12.3 days of a 30-day period)` or `not enough data: ...`."""
         if self.probes == 0:
-            return f"not enough data: no scheduled probe in the {self.period_text()}"
+            which = "probe" if self.include_adhoc else "scheduled probe"
+            return f"not enough data: no {which} in the {self.period_text()}"
         if not self.enough():
             return f"not enough data: {span_text(self.span)} of a {self.period_text()}"
         assert self.first_probe is not None and self.last_probe is not None
         return (f"data from {self.first_probe:%Y-%m-%d %H:%M} to {self.last_probe:%Y-%m-%d %H:%M}"
                 f" UTC ({span_text(self.span)} of a {self.period_text()})")
+
+    def line(self) -> str:
+        """The line every rendering shows under the period: what was counted and how much."""
+        if self.include_adhoc:
+            return f"Probes, ad-hoc runs included: {self.text()}"
+        left_out = (f"; {counted(self.adhoc_left_out, 'probe')} of ad-hoc runs left out"
+                    if self.adhoc_left_out else "")
+        return f"Scheduled probes: {self.text()}{left_out}"
 
     def to_json(self) -> dict[str, Any]:
         return {"first_probe": self.first_probe.isoformat() if self.first_probe else None,

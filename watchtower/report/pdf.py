@@ -130,15 +130,9 @@ def _header(pdf: ReportPdf, report: Report) -> None:
                           f"{fmt_time(report.period.end)}  -  report \"{report.name}\""),
              align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_text_color(*((208, 214, 226) if report.coverage.enough() else (255, 204, 128)))
-    pdf.multi_cell(0, 4.5, latin1(f"Scheduled probes: {coverage_line(report)}"), align="L",
+    pdf.multi_cell(0, 4.5, latin1(report.coverage.line()), align="L",
                    new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_y(46)
-
-
-def coverage_line(report: Report) -> str:
-    c = report.coverage
-    extra = f"; {c.adhoc_left_out} probes of ad-hoc runs left out" if c.adhoc_left_out else ""
-    return c.text() + extra + ("; ad-hoc runs included" if c.include_adhoc else "")
 
 
 def _overview(pdf: ReportPdf, report: Report) -> None:
@@ -313,7 +307,7 @@ def _availability(pdf: ReportPdf, report: Report) -> None:
     pdf.text_line("Availability: probes of the health and reachability checks that got an "
                   "answer (DNS, SMTP greeting, TLS handshake, health endpoint), per check. "
                   "Compliance: every probe of every check, scored as the score is. "
-                  f"{coverage_line(report)[:1].upper()}{coverage_line(report)[1:]}.", 8,
+                  f"{report.coverage.line()}.", 8,
                   colour=GREY, height=4)
     widths = (58, 30, 58, 22, 14)
     pdf.set_font("Helvetica", "B", 8)

@@ -179,10 +179,11 @@ def test_adhoc_runs_are_left_out_unless_asked(store: Store) -> None:
         T0 + dt.timedelta(hours=9)
     social = next(r for r in report.rows if r.name == "social.a.test")
     assert social.signals[0].unanswered == 2
-    assert "1 probes of ad-hoc runs left out" in render_text(report)
+    assert "1 probe of ad-hoc runs left out" in render_text(report)
     asked = build_report(store, _fleet(6), "acme", period, include_adhoc=True)
     assert next(x for x in asked.lines if x.check == "fedi.health").status is Status.FAIL
     assert asked.coverage.include_adhoc and asked.coverage.adhoc_left_out == 0
+    assert "Probes, ad-hoc runs included: data from" in render_text(asked)
     assert next(r for r in asked.rows if r.name == "social.a.test").signals[0].unanswered == 3
     # the state shows what the ad-hoc run found: the present, as the operator just saw it
     state = {(s.check_id, s.target): s for s in store.current()}
