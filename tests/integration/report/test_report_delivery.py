@@ -177,7 +177,11 @@ def test_cli_writes_each_format_and_pdf_pages_render(seeded: Seeded, tmp_path: P
         assert main(["report", "-c", str(seeded.fleet_path), "--customer", "acme",
                      "--format", fmt, "--out", str(out)]) == 0
         assert out.stat().st_size > 1000
-    assert json.loads((tmp_path / "r.json").read_text())["customer"] == "acme"
+    body = json.loads((tmp_path / "r.json").read_text())
+    assert body["customer"] == "acme" and not body["coverage"]["adhoc_included"]
+    assert main(["report", "-c", str(seeded.fleet_path), "--customer", "acme", "--format",
+                 "json", "--include-adhoc", "--out", str(tmp_path / "all.json")]) == 0
+    assert json.loads((tmp_path / "all.json").read_text())["coverage"]["adhoc_included"]
     if shutil.which("pdftoppm") is None:
         pytest.skip("pdftoppm (poppler-utils) missing")
     subprocess.run(["pdftoppm", "-r", "40", "-png", str(tmp_path / "r.pdf"),
