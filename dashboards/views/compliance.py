@@ -44,9 +44,12 @@ def render(app: AppContext, user: User) -> None:
         g: st.column_config.ProgressColumn(GROUP_TITLES.get(g, g), min_value=0, max_value=100,
                                            format="%d %%") for g in ["score", *groups]}
     config["unscored"] = st.column_config.TextColumn(
-        "unscored", help="groups without a score: not run (no result) or not judged (only "
-                         "errors); and results of a scored group that are not judged")
+        "unscored", width="medium",
+        help="groups without a score: not run (no result) or not judged (only errors); and "
+             "results of a scored group that are not judged")
+    # `unscored` beside the score: what a blank group means must be seen, not scrolled to
     st.dataframe(rows, hide_index=True, column_config=config,
+                 column_order=["domain", "score", "unscored", *groups, "results"],
                  height=min(38 + 35 * len(rows), 480))
     _adhoc_note(app)
 
