@@ -174,17 +174,28 @@ def _unknown_check_keys(fleet: Fleet, known_checks: Iterable[tuple[str, str]] | 
 
 def _report_problems(fleet: Fleet) -> Iterator[str]:
     email_channels = {e.name for e in fleet.notifications.email}
+    customers = fleet.customers()
     report_names: set[str] = set()
     for i, rep in enumerate(fleet.reports):
         if rep.name in report_names:
             yield f"reports[{i}].name: duplicate report {rep.name!r}"
         report_names.add(rep.name)
+        if rep.customer is not None and rep.customer not in customers:
+            yield f"reports[{i}].customer: {unknown_customer(rep.customer, customers)}"
         if rep.channel not in email_channels:
             yield (f"reports[{i}].channel: no [[notifications.email]] entry named "
                    f"{rep.channel!r}")
         why = cron_problem(rep.cron)
         if why:
             yield f"reports[{i}].cron: {why}"
+
+
+def unknown_customer(name: str, customers: list[str]) -> str:
+    """Why a report cannot be scoped to `name` (it would be an empty report, possibly mailed
+    to the customer), naming the customers there are."""
+    known = (f"known: {', '.join(customers)}" if customers
+             else 'no entry names a customer (`customer = "..."` on zones, services ...)')
+    return f"no entry of the fleet file has customer = {name!r}; {known}"
 
 
 def _check_cron_problems(fleet: Fleet) -> Iterator[str]:
