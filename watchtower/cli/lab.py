@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -83,9 +84,23 @@ def cmd_lab_control(args: argparse.Namespace) -> int:
             return EXIT_OK
     except ControlError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        for line in _choice_lines(exc.choices):
+            print(line, file=sys.stderr)
         return EXIT_PROBLEMS
     raise ConfigError([f"lab {' '.join(words)}: expected `fault DOMAIN FAULT on|off` "
                        "or `faults`"])
+
+
+def _choice_lines(choices: Sequence[str], width: int = 100) -> list[str]:
+    """What the lab would have accepted, wrapped, one group of lines per role (`site:...`,
+    `fedi:...`; the DNS and mail faults have none)."""
+    groups: dict[str, list[str]] = {}
+    for choice in choices:
+        role, sep, _ = choice.partition(":")
+        groups.setdefault(role if sep else "", []).append(choice)
+    return [line for names in groups.values()
+            for line in textwrap.wrap(", ".join(names), width, initial_indent="  ",
+                                      subsequent_indent="    ", break_on_hyphens=False)]
 
 
 def _start_lab(args: argparse.Namespace) -> Any:
