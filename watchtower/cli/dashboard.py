@@ -22,7 +22,7 @@ def add_parsers(sub: Subparsers) -> None:
     s.set_defaults(func=cmd_dashboard)
 
     s = sub.add_parser("dashboard-user", help="manage the dashboard's local users")
-    s.add_argument("action", choices=["add", "list"])
+    s.add_argument("action", choices=["add", "list", "remove"])
     s.add_argument("name", nargs="?", default="")
     s.add_argument("--role", choices=["viewer", "operator"], default="viewer")
     s.add_argument("--users-file", required=True)
@@ -57,17 +57,30 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard_user(args: argparse.Namespace) -> int:
-    """`watchtower dashboard-user add NAME --role R --users-file F` (password from stdin)."""
+    """`watchtower dashboard-user add NAME --role R --users-file F` (password from stdin),
+    `list`, `remove NAME`."""
     import getpass
 
-    from watchtower.dashboards.auth import AuthError, add_user, load_users
+    from watchtower.dashboards.auth import AuthError, add_user, load_users, remove_user
 
     if args.action == "list":
-        for entry in load_users(args.users_file).values():
+        users = load_users(args.users_file)
+        for entry in users.values():
             print(f"{entry.name:30} {entry.role}")
+        if not users:
+            print(f"no users in {args.users_file}")
         return EXIT_OK
     if not args.name:
-        raise ConfigError(["dashboard-user add: give the user NAME"])
+        raise ConfigError([f"dashboard-user {args.action}: give the user NAME"])
+    if args.action == "remove":
+        try:
+            entry = remove_user(args.users_file, args.name)
+        except AuthError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"{entry.name} ({entry.role}) removed from {args.users_file}; their open "
+              "dashboard sessions end at their next page load")
+        return EXIT_OK
     if sys.stdin.isatty():
         password = getpass.getpass(f"password for {args.name}: ")
         if getpass.getpass("again: ") != password:

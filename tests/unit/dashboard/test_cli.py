@@ -71,3 +71,23 @@ def test_dashboard_user_add_reads_the_password_from_stdin(
     assert main(["dashboard-user", "add", "vic", "--users-file", str(users)]) == 2
     assert main(["dashboard-user", "list", "--users-file", str(users)]) == 0
     assert "olga" in capsys.readouterr().out
+
+
+def test_dashboard_user_remove(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    users = tmp_path / "users.toml"
+    for name in ("olga", "vic"):
+        monkeypatch.setattr(sys, "stdin", io.StringIO("s3cret-pass\n"))
+        assert main(["dashboard-user", "add", name, "--users-file", str(users)]) == 0
+    capsys.readouterr()
+    assert main(["dashboard-user", "remove", "vic", "--users-file", str(users)]) == 0
+    assert capsys.readouterr().out.startswith(f"vic (viewer) removed from {users}")
+    assert set(load_users(users)) == {"olga"}
+    assert users.stat().st_mode & 0o777 == 0o600
+    assert main(["dashboard-user", "remove", "vic", "--users-file", str(users)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: no user 'vic' in {users} (users: olga)"
+    assert main(["dashboard-user", "remove", "--users-file", str(users)]) == 2
+    assert main(["dashboard-user", "remove", "olga", "--users-file", str(users)]) == 0
+    capsys.readouterr()
+    assert main(["dashboard-user", "list", "--users-file", str(users)]) == 0
+    assert capsys.readouterr().out.strip() == f"no users in {users}"
