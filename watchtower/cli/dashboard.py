@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
+import time
+import urllib.request
 from importlib import resources
 from pathlib import Path
 
 from watchtower.cli.common import EXIT_OK, EXIT_USAGE, Subparsers, load
 from watchtower.config import Fleet
+from watchtower.daemon import DaemonError
 from watchtower.errors import ConfigError
 
 
@@ -42,6 +46,27 @@ def dashboard_argv(config: str, address: str, port: int, fleet: Fleet | None = N
     if fleet is not None and fleet.dashboard.oidc is not None:
         argv += ["--secrets.files", fleet.dashboard.oidc.secrets_file]
     return [*argv, "--", "-c", str(Path(config).resolve())]
+
+
+def wait_until_serving(url: str, proc: subprocess.Popen[bytes], timeout: float = 90.0,
+                       interval: float = 0.3) -> bool:
+    """Whether the dashboard at `url` answered Streamlit's health check within `timeout`
+    seconds; raises DaemonError when its process `proc` exits first (a busy port, a broken
+    install), since then nothing will ever answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = proc.poll()
+        if code is not None:
+            raise DaemonError(f"the dashboard exited with status {code} before it answered "
+                              f"at {url} (its output is above)")
+        try:
+            with urllib.request.urlopen(url + "_stcore/health", timeout=2) as resp:  # noqa: S310
+                if resp.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(interval)
+    return False
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
