@@ -23,6 +23,13 @@ def add_parsers(sub: Subparsers) -> None:
     s.set_defaults(func=cmd_remediate)
 
 
+#: What an empty `remediate list` says, by --all: an empty screen reads as a broken command.
+EMPTY_LIST = {
+    False: "no open remediations (`remediate plan` proposes them; --all lists finished ones)",
+    True: "no remediations in the store yet (`remediate plan` proposes them)",
+}
+
+
 def cmd_remediate(args: argparse.Namespace) -> int:
     """`watchtower remediate list|plan|approve|reject|apply|history`."""
     import getpass
@@ -42,11 +49,17 @@ def cmd_remediate(args: argparse.Namespace) -> int:
             rows = remediator.proposals(None if args.all else (*OPEN_STATES, "dry_run"))
             for r in rows:
                 print(f"#{r.id:<5} {r.state:18} {r.remediation:16} {r.target:30} {r.summary}")
+            if not rows:
+                print(EMPTY_LIST[args.all])
         elif args.action == "history":
-            for a in remediator.history(args.id):
+            actions = remediator.history(args.id)
+            for a in actions:
                 mark = "ok " if a.ok else "ERR"
                 print(f"{a.at:%Y-%m-%d %H:%M:%S} #{a.remediation_id} {mark} {a.actor:10} "
                       f"{a.action:16} {a.detail.splitlines()[0] if a.detail else ''}")
+            if not actions:
+                print("no remediation actions recorded"
+                      + (f" for #{args.id}" if args.id is not None else ""))
         elif args.id is None:
             raise ConfigError([f"remediate {args.action}: give the remediation ID"])
         elif args.action == "approve":

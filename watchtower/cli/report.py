@@ -29,6 +29,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     """`watchtower report`: build a compliance report from the store; write, store or mail it."""
     import datetime as dt
 
+    from sqlalchemy.engine import make_url
+
     from watchtower.report import (
         Period,
         build_report,
@@ -55,7 +57,8 @@ def cmd_report(args: argparse.Namespace) -> int:
                       f"{row.customer or '-':16} {row.state:8} attempts={row.attempts} "
                       f"{row.last_error or ''}")
             if not rows:
-                print(f"no stored reports in {database_url(fleet.store)} (a [[reports]] entry "
+                where = make_url(database_url(fleet.store)).render_as_string(hide_password=True)
+                print(f"no stored reports in {where} (a [[reports]] entry "
                       "stores one when its cron fires, `report --name N --send` now)")
             return EXIT_OK
         spec = next((r for r in fleet.reports if r.name == args.name), None)

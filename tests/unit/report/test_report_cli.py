@@ -55,3 +55,27 @@ def test_report_entry_with_unknown_customer_is_a_config_problem(
 def test_empty_list_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", "-c", str(_fleet(tmp_path)), "--list"]) == 0
     assert capsys.readouterr().out.startswith("no stored reports in sqlite:///")
+
+
+
+class _NoStore:
+    """In place of a PostgreSQL store that is not there: the listing finds nothing in it."""
+
+    def __init__(self, _url: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_empty_list_hides_the_database_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """The listing names the store it read, never the password in its URL."""
+    path = _fleet(tmp_path)
+    url = "postgresql+psycopg://wt:s3cret-pw@db.invalid/wt"
+    path.write_text(path.read_text().replace(f"sqlite:///{tmp_path / 'wt.db'}", url))
+    monkeypatch.setattr("watchtower.store.Store", _NoStore)
+    monkeypatch.setattr("watchtower.report.list_reports", lambda _store: [])
+    assert main(["report", "-c", str(path), "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "s3cret-pw" not in out and "postgresql+psycopg://wt:***@db.invalid/wt" in out
