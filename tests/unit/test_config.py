@@ -115,7 +115,7 @@ def test_validate_command_exit_2_without_traceback(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "watchtower.cli", "validate", "-c", str(bad)],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == f"error: {bad}: zones[0].ttl: unknown key"
+    assert proc.stderr.strip() == f"error: {bad}:3: zones[0].ttl: unknown key"
     assert "Traceback" not in proc.stderr
 
 
