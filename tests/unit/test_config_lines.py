@@ -61,7 +61,9 @@ def test_key_lines_follow_the_toml_structure() -> None:
 
 
 def test_paths_spelled_and_read_back_alike() -> None:
-    for path in [("zones", 1, "name"), ("checks", "dns.ns.count", "interval"), ("probe",)]:
+    paths: list[tuple[str | int, ...]] = [("zones", 1, "name"),
+                                          ("checks", "dns.ns.count", "interval"), ("probe",)]
+    for path in paths:
         assert parse_leading_path(spell(path) + ": a problem") == path
     assert parse_leading_path('checks."web": unknown check') == ("checks", "web")
     assert parse_leading_path("(top level): x") == ()
