@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from watchtower.cli.common import EXIT_OK, EXIT_PROBLEMS, Subparsers, load
 from watchtower.config import database_url
 from watchtower.errors import ConfigError
+
+if TYPE_CHECKING:
+    from watchtower.store import AuditRow, RemediationRow
 
 
 def add_parsers(sub: Subparsers) -> None:
@@ -46,20 +50,10 @@ def cmd_remediate(args: argparse.Namespace) -> int:
             rows = remediator.propose()
             print("\n\n".join(plans_text(r) for r in rows) or "nothing to remediate")
         elif args.action == "list":
-            rows = remediator.proposals(None if args.all else (*OPEN_STATES, "dry_run"))
-            for r in rows:
-                print(f"#{r.id:<5} {r.state:18} {r.remediation:16} {r.target:30} {r.summary}")
-            if not rows:
-                print(EMPTY_LIST[args.all])
+            _print_list(remediator.proposals(None if args.all else (*OPEN_STATES, "dry_run")),
+                        args.all)
         elif args.action == "history":
-            actions = remediator.history(args.id)
-            for a in actions:
-                mark = "ok " if a.ok else "ERR"
-                print(f"{a.at:%Y-%m-%d %H:%M:%S} #{a.remediation_id} {mark} {a.actor:10} "
-                      f"{a.action:16} {a.detail.splitlines()[0] if a.detail else ''}")
-            if not actions:
-                print("no remediation actions recorded"
-                      + (f" for #{args.id}" if args.id is not None else ""))
+            _print_history(remediator.history(args.id), args.id)
         elif args.id is None:
             raise ConfigError([f"remediate {args.action}: give the remediation ID"])
         elif args.action == "approve":
@@ -82,3 +76,19 @@ def cmd_remediate(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return EXIT_OK
+
+
+def _print_list(rows: list[RemediationRow], finished_too: bool) -> None:
+    for r in rows:
+        print(f"#{r.id:<5} {r.state:18} {r.remediation:16} {r.target:30} {r.summary}")
+    if not rows:
+        print(EMPTY_LIST[finished_too])
+
+
+def _print_history(actions: list[AuditRow], rid: int | None) -> None:
+    for a in actions:
+        mark = "ok " if a.ok else "ERR"
+        print(f"{a.at:%Y-%m-%d %H:%M:%S} #{a.remediation_id} {mark} {a.actor:10} "
+              f"{a.action:16} {a.detail.splitlines()[0] if a.detail else ''}")
+    if not actions:
+        print("no remediation actions recorded" + (f" for #{rid}" if rid is not None else ""))
