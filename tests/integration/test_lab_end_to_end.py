@@ -121,7 +121,7 @@ class Terminal:
             os.execve(argv[0], argv, {**os.environ, **(env or {})})
         self.output = b""
 
-    def read_until(self, wanted: bytes, timeout: float = 120) -> None:
+    def read_until(self, wanted: bytes, timeout: float = 300) -> None:
         deadline = time.monotonic() + timeout
         while wanted not in self.output:
             assert time.monotonic() < deadline, (wanted, self.output[-2000:])

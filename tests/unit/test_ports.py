@@ -64,10 +64,13 @@ def test_every_taken_port_is_one_line(taken: int) -> None:
 def test_demo_with_a_taken_port_stops_before_anything_starts(taken: int, option: str,
                                                              tmp_path: Path) -> None:
     state = tmp_path / "lab-state"
-    value = f"127.0.0.1:{taken}" if option == "--metrics-listen" else str(taken)
+    # Every other port 0 (nothing to try): another lab on this machine changes nothing here.
+    ports = {"--dns-port": "0", "--https-port": "0", "--metrics-listen": "127.0.0.1:0",
+             "--dashboard-port": "0"}
+    ports[option] = f"127.0.0.1:{taken}" if option == "--metrics-listen" else str(taken)
     proc = subprocess.run([sys.executable, "-m", "watchtower.cli", "demo", "--dir", str(state),
-                           option, value], capture_output=True, text=True, timeout=60,
-                          check=False)
+                           *(word for pair in ports.items() for word in pair)],
+                          capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(f"error: {option} "), proc.stderr

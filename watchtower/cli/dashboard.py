@@ -48,7 +48,7 @@ def dashboard_argv(config: str, address: str, port: int, fleet: Fleet | None = N
     return [*argv, "--", "-c", str(Path(config).resolve())]
 
 
-def wait_until_serving(url: str, proc: subprocess.Popen[bytes], timeout: float = 90.0,
+def wait_until_serving(url: str, proc: subprocess.Popen[bytes], timeout: float = 180.0,
                        interval: float = 0.3) -> bool:
     """Whether the dashboard at `url` answered Streamlit's health check within `timeout`
     seconds; raises DaemonError when its process `proc` exits first (a busy port, a broken
