@@ -76,7 +76,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     stop = threading.Event()
     try:
         with terminal.first_interrupt_stops(stop):
-            outcome = run_sweep(fleet, store, checks, jobs=jobs, on_arrival=progress, stop=stop)
+            outcome = run_sweep(fleet, store, checks, jobs=jobs, on_arrival=progress, stop=stop,
+                                kind="adhoc")
     finally:
         progress.close()
         if store is not None:
