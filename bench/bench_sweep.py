@@ -206,7 +206,7 @@ def _slot(name: str, parts: int) -> int:
     return zlib.crc32(key.encode()) % parts
 
 
-def _record_and_replay(rec: Recorder, fleet: Any, checks: list[Any], processes: int
+def _record_and_replay(rec: Recorder, fleet: Any, checks: dict[str, Any], processes: int
                        ) -> tuple[Any, tuple[float, float, float, int]]:
     """The wire traffic, recorded in a second, in-process sweep (the recording wrappers live
     in this process), then replayed split as the timed sweep was."""
