@@ -21,6 +21,7 @@ SMTP dialogues are not replayed (the replay is the lower bound, the ratio errs a
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import multiprocessing
 import os
 import sys
@@ -241,6 +242,10 @@ def main() -> int:
     ap.add_argument("--sweep-only", action="store_true",
                     help="the timed sweep alone, no recording sweep and no replay (for a "
                          "profiler attached to the workers: docs/performance.md)")
+    ap.add_argument("--skip", action="append", default=[], metavar="GLOB",
+                    help="leave out checks by id or family glob, e.g. web.tls.ncsc (the daily "
+                         "full TLS scan: ~175 handshakes per endpoint, measured by "
+                         "bench_tlsscan.py)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
         base = Path(args.dir or tmp)
@@ -251,7 +256,9 @@ def main() -> int:
             if args.concurrency:
                 fleet = fleet.model_copy(update={"probe": fleet.probe.model_copy(
                     update={"concurrency": args.concurrency})})
-            checks = select_checks()
+            checks = {cid: c for cid, c in select_checks().items()
+                      if not any(fnmatch.fnmatchcase(cid, g) or c.meta.family == g
+                                 for g in args.skip)}
             store = Store(f"sqlite:///{base / 'sweep.db'}")
             cpu0, lab0 = cpu_seconds(), lab_cpu_seconds(base / "lab")
             workers.prestart()  # as `watchtower run` does at start-up
@@ -267,8 +274,9 @@ def main() -> int:
         n = outcome.total
         counts = {s.value: c for s, c in outcome.counts().items()}
         one = f"{recorded.seconds:.1f} s" if recorded else "(not run: --sweep-only)"
+        skipped = f" (left out: {', '.join(args.skip)})" if args.skip else ""
         print(f"# {args.domains} lab domains (fault share {args.fault_share}), {len(checks)} "
-              f"checks, {n} results {counts}; lab start {lab_start:.1f} s; "
+              f"checks{skipped}, {n} results {counts}; lab start {lab_start:.1f} s; "
               f"concurrency {fleet.probe.concurrency}; wire: {len(rec.dns)} DNS questions, "
               f"{len(rec.http)} HTTP requests; replay failures {failures}; "
               f"{outcome.processes} sweep process(es); the same sweep in one process took "
