@@ -16,21 +16,26 @@ import re
 from collections import Counter
 from pathlib import Path
 
-PROCESS = re.compile(r'^process \d+:"(?P<cmd>.*)"$')
+#: A process marker; its command line may hold ";" (the forkserver's `-c` code), so markers are
+#: taken out of the line before it is split into frames.
+PROCESS = re.compile(r'process \d+:"(?P<cmd>[^"]*)";?')
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 
-def kind(root: str) -> str:
-    """What a process is, from the command line py-spy gives as the stack's first frame."""
-    match = PROCESS.match(root)
-    if match is None:
+def kind(cmds: list[str]) -> str:
+    """What a process is, from the command lines py-spy nests from the traced parent down to
+    the sampled process (the forkserver's children are the sweep workers)."""
+    if not cmds:
         return "main"
-    cmd = match["cmd"]
+    cmd = cmds[-1]
     if "watchtower.cli lab" in cmd or " lab --dir" in cmd:
         return "lab"
     if "forkserver" in cmd:
-        return "sweep workers (forked)"
-    return "parent"
+        forked = len(cmds) >= 2 and "forkserver" in cmds[-2]
+        return "sweep workers" if forked else "forkserver (start-up imports)"
+    if len(cmds) == 1:
+        return "parent (sweep, store)"
+    return "other: " + cmd[:60]
 
 
 def short(frame: str) -> str:
@@ -54,9 +59,10 @@ def tally(lines: list[str]) -> tuple[dict[str, Counter[str]], Counter[str]]:
         stack, _, count = line.rstrip("\n").rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        frames = stack.split(";")
-        group = kind(frames[0])
-        leaf = frames[-1] if not PROCESS.match(frames[-1]) else "(process)"
+        cmds = [m["cmd"] for m in PROCESS.finditer(stack)]
+        frames = [f for f in PROCESS.sub("", stack).split(";") if f]
+        group = kind(cmds)
+        leaf = frames[-1] if frames else "(process)"
         selfs.setdefault(group, Counter())[short(leaf)] += int(count)
         totals[group] += int(count)
     return selfs, totals
