@@ -121,3 +121,25 @@ def test_the_spf_checks_share_one_evaluation(monkeypatch: pytest.MonkeyPatch) ->
     assert evaluations == ["example.test"]
     lookups["observed_at"] = "2026-01-01T00:00:00+00:00"  # the runner stamps each copy
     assert "observed_at" not in policy
+
+
+def test_one_botocore_session_per_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The S3 service model is parsed once per sweep, not once per S3 client."""
+    import botocore.session
+
+    from watchtower.net import s3
+
+    made: list[object] = []
+    real = botocore.session.get_session
+
+    def get_session() -> object:
+        session = real()
+        made.append(session)
+        return session
+
+    monkeypatch.setattr(s3.botocore.session, "get_session", get_session)
+    with SweepClients(_fleet()) as clients:
+        one = clients.s3.client("http://127.0.0.1:9", "garage", "a", "b", deadline=None)
+        two = clients.s3.client("http://127.0.0.1:9", "garage", "c", "d", deadline=None)
+    assert len(made) == 1 and one.client is not two.client
+    assert one.client.meta.events is not two.client.meta.events  # each its own send hook
