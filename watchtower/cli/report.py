@@ -32,8 +32,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     """`watchtower report`: build a compliance report from the store; write, store or mail it."""
     import datetime as dt
 
-    from sqlalchemy.engine import make_url
-
     from watchtower.report import (
         Period,
         build_report,
@@ -46,6 +44,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         store_report,
     )
     from watchtower.store import Store
+    from watchtower.store.db import shown_url
 
     fleet = load(args.config)
     if args.customer is not None and args.customer not in fleet.customers():
@@ -60,7 +59,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                       f"{row.customer or '-':16} {row.state:8} attempts={row.attempts} "
                       f"{row.last_error or ''}")
             if not rows:
-                where = make_url(database_url(fleet.store)).render_as_string(hide_password=True)
+                where = shown_url(database_url(fleet.store))
                 print(f"no stored reports in {where} (a [[reports]] entry "
                       "stores one when its cron fires, `report --name N --send` now)")
             return EXIT_OK

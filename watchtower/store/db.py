@@ -94,3 +94,10 @@ def _sqlite_pragmas(dbapi_conn: Any, busy_ms: int) -> None:
     cur.execute(f"PRAGMA busy_timeout={busy_ms:d}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def shown_url(url: str) -> str:
+    """A database URL fit to print: its password hidden."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
