@@ -107,35 +107,40 @@ def misfits(shape: Shape, value: Any, path: str = "") -> Iterator[str]:
 
 
 #: Fixture key paths the labs cannot produce, per check, with the branch that writes them.
+_SIGNING = "a signing key in the fleet (authorized fetch probing)"
+_NEVER_ARRIVES = "a probe message that never arrives"
+_SSH_DOWN = "the mail host unreachable over SSH while DKIM is compared"
+_NO_FEED = "the labs configure no release feed ([feeds] release)"
+_BY_SRV = "delegation by SRV (the lab delegates by .well-known)"
 UNRECORDED: dict[str, dict[str, str]] = {
     "dns.caa": {".hosts[].tls_error": "a web host whose TLS handshake fails while CAA is read"},
     "dns.dnssec.valid": {".links[].ds_error": "the parent's DS query fails (SERVFAIL/timeout)"},
     "drift.advisories": dict.fromkeys((".system", ".nixos_version", ".packages", ".advisories", ".whitelist_entries"), "the labs configure no advisory feed ([feeds] advisories); " "tests/unit/drift/test_advisories.py covers that gather"),
     "drift.version": {
-        ".upstream": "the labs configure no release feed ([feeds] release)",
-        ".upstream_problem": "the labs configure no release feed ([feeds] release)",
+        ".upstream": _NO_FEED,
+        ".upstream_problem": _NO_FEED,
         ".closure_version": "a NixOS host whose closure differs from the running service",
     },
-    "fedi.actor": {".signed_as": "a signing key in the fleet (authorized fetch probing)",
-                   ".signed_actor": "a signing key in the fleet (authorized fetch probing)"},
-    "fedi.authorized-fetch": dict.fromkeys((".signed_as", ".signed_status", ".signed_refusal"), "a signing key in the fleet (authorized fetch probing)"),
+    "fedi.actor": dict.fromkeys((".signed_as", ".signed_actor"), _SIGNING),
+    "fedi.authorized-fetch": dict.fromkeys((".signed_as", ".signed_status", ".signed_refusal"),
+                                           _SIGNING),
     "mail.dane": {".hosts[].smtp_error": "an MX with TLSA records that refuses SMTP"},
     "mail.dkim.key-match": {
-        ".keys[].host_error": "the mail host unreachable over SSH while DKIM is compared",
-        ".keys[].host_error_kind": "the mail host unreachable over SSH while DKIM is compared",
+        ".keys[].host_error": _SSH_DOWN,
+        ".keys[].host_error_kind": _SSH_DOWN,
         ".keys[].published_error": "the selector's TXT query fails (SERVFAIL/timeout)",
     },
     "mail.imap": {".ports[].capabilities_before_tls": "a STARTTLS port (the lab has IMAPS only)"},
-    "mail.roundtrip": {".fetch.waited_seconds": "a probe message that never arrives"},
-    "mail.sieve": {".delivery.fetch.waited_seconds": "a probe message that never arrives"},
+    "mail.roundtrip": {".fetch.waited_seconds": _NEVER_ARRIVES},
+    "mail.sieve": {".delivery.fetch.waited_seconds": _NEVER_ARRIVES},
     "mail.spam-filter": {
         ".controller": "a Rspamd controller; tests/integration/mailflow/test_fullstack.py",
-        ".fetch.waited_seconds": "a probe message that never arrives",
+        ".fetch.waited_seconds": _NEVER_ARRIVES,
     },
     "matrix.discovery": {
         ".address_problem": "a delegated host without an address record",
-        ".srv": "delegation by SRV (the lab delegates by .well-known)",
-        ".srv_target_cname": "delegation by SRV (the lab delegates by .well-known)",
+        ".srv": _BY_SRV,
+        ".srv_target_cname": _BY_SRV,
     },
     "storage.health": {".cluster.v2_answer": "a Garage older than the v2 admin API (v1 fallback)"},
     "web.https.redirect": {".refused": "plain HTTP refused (the lab's redirector always answers)"},
