@@ -26,6 +26,7 @@ import atexit
 import hashlib
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -88,6 +89,20 @@ def table(names: list[str], runs: int, flags: list[str]) -> int:
     return failed
 
 
+RSS_BUDGET_MB = 2048  # libFuzzer's default -rss_limit_mb, counted from where this process starts
+
+
+def with_rss_limit(flags: list[str]) -> list[str]:
+    """libFuzzer judges memory by the peak RSS (getrusage ru_maxrss), and Linux carries that peak
+    across fork and exec: started from a pytest process that has grown to 2.8 GB, the harness
+    reported "out-of-memory (used: 2836Mb; limit: 2048Mb)" before it had allocated anything. The
+    budget is therefore counted from the inherited peak, unless the caller sets -rss_limit_mb."""
+    if any(flag.startswith("-rss_limit_mb=") for flag in flags):
+        return flags
+    inherited_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    return [*flags, f"-rss_limit_mb={inherited_mb + RSS_BUDGET_MB}"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], add_help=True)
     parser.add_argument("--target", default="all", choices=sorted(targets.TARGETS))
@@ -105,7 +120,7 @@ def main() -> None:
         for name in sorted(targets.TARGETS):
             print(f"{name:12} {targets.TARGETS[name].what}")
         return
-    flags = [a for a in rest if a.startswith("-")]
+    flags = with_rss_limit([a for a in rest if a.startswith("-")])
     paths = seed_corpus(args.target, [a for a in rest if not a.startswith("-")])
     with atheris.instrument_imports(include=["watchtower"]):
         targets.load()
