@@ -124,6 +124,7 @@ class TlsVersion(Check):
 class HttpsRedirect(Check):
     meta = CheckMeta(
         id="web.https.redirect",
+        needs=("web.tls.certificate",),
         family="web",
         title="Plain HTTP redirects to HTTPS on the same host first",
         query="`http://` GET",
@@ -189,6 +190,7 @@ def parse_hsts(value: str) -> dict[str, Any]:
 class Hsts(Check):
     meta = CheckMeta(
         id="web.hsts",
+        needs=("web.tls.certificate",),
         family="web",
         title="Strict-Transport-Security with max-age of at least a year",
         query="Strict-Transport-Security",
@@ -233,6 +235,7 @@ class SecurityHeaders(GradedCheck):
 
     meta = CheckMeta(
         id="web.headers",
+        needs=("web.tls.certificate",),
         family="web",
         title="X-Frame-Options, X-Content-Type-Options, CSP, Referrer-Policy; no HTTP "
               "compression",
@@ -281,6 +284,7 @@ HEADERS = ("x-content-type-options", "referrer-policy", "content-security-policy
 class SecurityTxt(Check):
     meta = CheckMeta(
         id="web.security-txt",
+        needs=("web.tls.certificate",),
         family="web",
         title="security.txt with a Contact, not expired",
         query="`/.well-known/security.txt`",

@@ -19,6 +19,7 @@ from watchtower.model import Result, Status, Target
 from watchtower.probe import registry
 from watchtower.probe.api import Check
 from watchtower.probe.clients import SweepClients
+from watchtower.probe.dependencies import Prerequisites, run_staged
 from watchtower.probe.runner import Job, Runner, plan_jobs
 from watchtower.probe.workers import ProcessRunner, processes_for
 from watchtower.store import Flip, Store
@@ -84,6 +85,9 @@ def run_sweep(
     started = time.monotonic()
     if jobs is None:
         jobs = plan_jobs(fleet, checks, targets)
+    plan = Prerequisites(fleet, jobs, {**registry.checks(), **{j.check.meta.id: j.check
+                                                              for j in jobs}})
+    jobs = plan.jobs
     outcome = SweepOutcome()
     if store is not None:
         outcome.sweep_id = store.begin_sweep(schedule, len(jobs))
@@ -114,16 +118,20 @@ def run_sweep(
         batch.clear()
         last_flush = time.monotonic()
 
+    def stopped() -> bool:
+        return stop is not None and stop.is_set()
+
     processes = processes_for(fleet, jobs)
     # The network clients live where the probes run: here, or in each worker process.
     pool = ProcessRunner(processes, fleet.probe.concurrency) if processes > 1 else None
     clients = SweepClients(fleet) if pool is None else None
     if pool is not None:
-        results = pool.run(jobs, fleet, stop)
+        results = run_staged(plan, lambda stage: pool.run(stage, fleet, stop), stopped)
         log.debug("sweep of %d probes over %d worker processes", len(jobs), processes)
     else:
         assert clients is not None
-        results = Runner(fleet.probe.concurrency).run(jobs, clients.context, stop)
+        runner, context = Runner(fleet.probe.concurrency), clients.context
+        results = run_staged(plan, lambda stage: runner.run(stage, context, stop), stopped)
     state = "done"
     try:
         for result in results:

@@ -72,6 +72,7 @@ def build_report(store: Store, fleet: Fleet, customer: str | None, period: Perio
             hint=hint_for(row.check_id, meta.hint if meta else ""),
             remediations=fixes.get(row.check_id, ()),
             evidence=store.evidence(row.evidence_id) if row.evidence_id else {},
+            cause=f"{row.cause} on {row.cause_target}" if row.cause else None,
         )
         sections[section_for[row.target]].lines.append(line)
     _explain(store, sections.values(), now or dt.datetime.now(dt.UTC))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
+from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
@@ -22,7 +23,7 @@ from watchtower.store.db import Database, StoreError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 
 def create_tables(engine: Engine, names: Sequence[str]) -> None:
@@ -85,11 +86,25 @@ def _create_explanation_table(engine: Engine) -> None:
     create_tables(engine, tables.EXPLANATION_TABLES)
 
 
+def _cause_columns(engine: Engine) -> None:
+    """Step 10: `cause` and `cause_target` on `result` and `state` (the root failure of an
+    `error` a prerequisite caused, watchtower/probe/dependencies.py), and an index on the
+    state's `cause`, which incidents group by. Idempotent: a column present is left alone."""
+    present = {t: {c["name"] for c in inspect(engine).get_columns(t)} for t in ("result", "state")}
+    with engine.begin() as conn:
+        for table, columns in present.items():
+            for name, width in (("cause", 100), ("cause_target", 300)):
+                if name not in columns:
+                    conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} "
+                                         f"VARCHAR({width})")
+        conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_state_cause ON state (cause)")
+
+
 MIGRATIONS: list[Callable[[Engine], None]] = [_create_all, _create_alert_tables,
                                               _create_remediation_tables, _create_report_tables,
                                               create_dashboard_tables, _retention_schema,
                                               _evidence_reference_index, _create_heartbeat_table,
-                                              _create_explanation_table]
+                                              _create_explanation_table, _cause_columns]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
