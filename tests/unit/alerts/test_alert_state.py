@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.unit.alerts.helpers import T0, fleet, minutes, result, store
+from tests.unit.alerts.helpers import BRAVO_WINDOW, T0, fleet, minutes, result, store
 from watchtower.alerting.processor import AlertProcessor
 from watchtower.model import Result
 from watchtower.store import Store
@@ -112,13 +112,7 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
     assert [r.kind for r in s2.alerts.outbox()] == ["firing", "resolved"]
 
 
-MAINTENANCE = CHANNELS.split("[[notifications.apprise]]")[0] + """
-[[maintenance]]
-name = "bravo upgrade"
-targets = ["bravo.*"]
-start = "2026-03-01T12:00:00+00:00"
-end = "2026-03-01T13:00:00+00:00"
-"""
+MAINTENANCE = CHANNELS.split("[[notifications.apprise]]")[0] + BRAVO_WINDOW
 
 
 def test_maintenance_silences_then_announces_what_is_still_true(tmp_path: Path) -> None:

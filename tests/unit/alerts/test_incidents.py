@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from tests.unit.alerts.helpers import T0, fleet, minutes, result, store
+from tests.unit.alerts.helpers import BRAVO_WINDOW, T0, fleet, minutes, result, store
 from watchtower.alerting.incidents import incidents
 from watchtower.alerting.processor import AlertProcessor
 from watchtower.model import Cause, Result, Status
@@ -86,13 +86,7 @@ def test_threshold_one_reads_ok_to_firing(tmp_path: Path) -> None:
     assert sweep(s, proc, T0, Status.FAIL) == ["web.tls.certificate:ok>firing"]
 
 
-MAINTENANCE = CHANNEL + """
-[[maintenance]]
-name = "cert renewal"
-targets = ["bravo.test"]
-start = "2026-03-01T12:00:00+00:00"
-end = "2026-03-01T13:00:00+00:00"
-"""
+MAINTENANCE = CHANNEL + BRAVO_WINDOW
 
 
 def test_maintenance_windows_keep_silencing_an_incident(tmp_path: Path) -> None:
@@ -102,7 +96,7 @@ def test_maintenance_windows_keep_silencing_an_incident(tmp_path: Path) -> None:
         sweep(s, proc, T0 + minutes(i), Status.FAIL)
     assert s.alerts.outbox() == []
     (incident,) = incidents(s.alerts.states(), s.caused_by())
-    assert incident.silenced_by == "cert renewal"
+    assert incident.silenced_by == "bravo upgrade"
     sweep(s, proc, T0 + minutes(61), Status.FAIL)  # the window closed, still broken
     (notice,) = s.alerts.outbox()
     assert notice.check_id == "web.tls.certificate" and "(+3 affected)" in notice.subject
