@@ -126,6 +126,7 @@ class MatrixCheck(Check):
 class Discovery(MatrixCheck):
     meta = CheckMeta(
         id="matrix.discovery",
+        needs=("dns.ns.authoritative",),
         family="matrix",
         title="The server name resolves to a federation endpoint",
         query=(

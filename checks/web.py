@@ -32,6 +32,7 @@ MODERN_TLS = ("TLSv1.2", "TLSv1.3")
 class TlsCertificate(Check):
     meta = CheckMeta(
         id="web.tls.certificate",
+        needs=("dns.ns.authoritative",),
         family="web",
         title="Certificate chain valid, name matches, not expiring",
         query="TLS handshake with SNI",
@@ -87,6 +88,7 @@ class TlsVersion(Check):
 
     meta = CheckMeta(
         id="web.tls.version",
+        needs=("dns.ns.authoritative",),
         family="web",
         title="No TLS version below 1.2 accepted",
         query="a handshake per version, SSL 2.0 to TLS 1.3 (the versions probe of web.tls.ncsc)",

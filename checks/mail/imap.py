@@ -27,6 +27,7 @@ _CLIENT_SIDE = ("timeout", "dns", "probe", "config")
 class Imap(Check):
     meta = CheckMeta(
         id="mail.imap",
+        needs=("dns.ns.authoritative",),
         family="mail",
         title="IMAPS with a trusted certificate, probe login works, no login before TLS",
         query=(

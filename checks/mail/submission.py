@@ -69,6 +69,7 @@ def judge_tls(who: str, tls: dict[str, Any], now: dt.datetime, f: Findings) -> N
 class Submission(Check):
     meta = CheckMeta(
         id="mail.submission",
+        needs=("dns.ns.authoritative",),
         family="mail",
         title="Submission on 587 (STARTTLS) and 465 (implicit TLS); no AUTH before TLS",
         query="ports 587 (STARTTLS) and 465 (implicit TLS) of the declared mail host",

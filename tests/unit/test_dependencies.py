@@ -74,9 +74,10 @@ def sweep(ids: list[str], targets: list[Target], statuses: dict[tuple[str, str],
 def test_every_declared_prerequisite_is_a_registered_check_and_there_is_no_cycle() -> None:
     checks = registry.checks()
     depths = {cid: depth(cid, checks) for cid in checks}
-    assert depths["web.tls.certificate"] == 0
-    assert depths["fedi.health"] == 1 and depths["fedi.actor"] == 2
-    assert depths["drift.version"] == 2
+    assert depths["dns.ns.count"] == 0 and depths["dns.ns.authoritative"] == 1
+    assert depths["web.tls.certificate"] == 2 and depths["mail.mx"] == 2
+    assert depths["fedi.health"] == 3 and depths["fedi.actor"] == 4
+    assert depths["drift.version"] == 4
 
 
 def meta(cid: str, needs: tuple[str, ...]) -> CheckMeta:
@@ -177,3 +178,53 @@ def test_mail_prerequisites_block_only_on_an_outage() -> None:
     assert not imap.blocks(result_of("mail.imap", Status.FAIL,
                                      {"ports": [{"port": 993}, {"port": 143}]}))
     assert imap.blocks(result_of("mail.imap", Status.ERROR, {}))
+
+
+ZONED = Fleet.model_validate({
+    "zones": [{"name": "alpha.test"}],
+    "mail_domains": [{"name": "alpha.test"}, {"name": "lists.alpha.test"}],
+    "mail_hosts": [{"name": "mx1", "host": "mx1.alpha.test"}],
+    "services": [{"name": "social", "kind": "mastodon", "base_url": "https://social.alpha.test/",
+                  "probe_account": "watchtower@alpha.test"}],
+})
+
+
+def test_a_zone_that_is_not_served_leaves_everything_under_it_unjudged() -> None:
+    targets = ZONED.targets()
+    results, ran = sweep(["dns.ns.count", "dns.ns.authoritative", "dns.soa.timers", "mail.mx",
+                          "mail.submission", "web.tls.certificate", "fedi.actor"], targets,
+                         {("dns.ns.authoritative", "alpha.test"): Status.FAIL}, ZONED)
+    root = Cause("dns.ns.authoritative", "alpha.test")
+    fails = [k for k, r in results.items() if r.status is Status.FAIL]
+    assert fails == [("dns.ns.authoritative", "alpha.test")]
+    # every job but the two zone checks: the mail domains, the mail host, every endpoint
+    # (the service's, the delegation host's, the MTA-STS hosts') and the service
+    assert {k for k, r in results.items() if r.cause != root} == {
+        ("dns.ns.count", "alpha.test"), ("dns.ns.authoritative", "alpha.test")}
+    assert {k for k, r in results.items() if r.cause == root} >= {
+        ("dns.soa.timers", "alpha.test"), ("mail.mx", "alpha.test"),
+        ("mail.mx", "lists.alpha.test"), ("mail.submission", "mx1"),
+        ("web.tls.certificate", "social.alpha.test"), ("fedi.health", "social"),
+        ("fedi.actor", "social")}
+    assert ran == ["dns.ns.count@alpha.test", "dns.ns.authoritative@alpha.test"]
+
+
+def test_zone_prerequisites_block_only_when_the_zone_is_not_served() -> None:
+    checks = registry.checks()
+    count, auth = checks["dns.ns.count"], checks["dns.ns.authoritative"]
+    zone = Target(TargetKind.ZONE, "alpha.test")
+
+    def r(check: str, status: Status, evidence: dict) -> Result:  # type: ignore[type-arg]
+        return Result(check, "dns", zone, status, "", evidence, 1.0, AT)
+
+    assert count.blocks(r("dns.ns.count", Status.FAIL, {"rcode": "NXDOMAIN", "nameservers": []}))
+    one = {"rcode": "NOERROR", "nameservers": [{"name": "ns1.", "addresses": ["192.0.2.1"]}]}
+    assert not count.blocks(r("dns.ns.count", Status.FAIL, one))  # < 2 NS: its own failure
+    assert not count.blocks(r("dns.ns.count", Status.ERROR, {"error": "timeout"}))
+    served = {"rcode": "NOERROR", "aa": True, "soa": "ns1. h. 1 2 3 4 5"}
+    lame = {"rcode": "REFUSED"}
+    assert not auth.blocks(r("dns.ns.authoritative", Status.FAIL, {"servers": [served, lame]}))
+    assert auth.blocks(r("dns.ns.authoritative", Status.FAIL, {"servers": [lame, lame]}))
+    assert auth.blocks(r("dns.ns.authoritative", Status.ERROR,
+                         {"servers": [{"error": "timeout"}]}))  # asked, none answered
+    assert not auth.blocks(r("dns.ns.authoritative", Status.ERROR, {"error": "SERVFAIL"}))

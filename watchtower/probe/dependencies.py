@@ -11,20 +11,23 @@ failure (the prerequisite's own cause when it was itself not run), so the score 
 and alerting lists them under the root's one incident.
 
 A prerequisite runs on the dependent's own target when it applies there, else on the target the
-dependent is reached through: one sharing a URL host (a Mastodon service and the endpoint of its
-`base_url`; a backup and the Garage cluster of its `s3_endpoint`). A dependent whose prerequisite
-has no such target runs as usual. A prerequisite the sweep did not plan (a `--only` run, a
-scheduler group of another interval) is added to its stage and stored like any result; one the
-fleet disabled is not, and its dependents run as usual.
+dependent is reached through (`stands_on`): one sharing a URL host (a Mastodon service and the
+endpoint of its `base_url`; a backup and the Garage cluster of its `s3_endpoint`), else the zone
+its names live under (the longest match: a zone that is not served leaves its endpoints, mail
+domain and mail hosts unjudged, under dns.ns.count or dns.ns.authoritative). A dependent
+whose prerequisite has no such target runs as usual. A prerequisite the sweep did not plan (a
+`--only` run, a scheduler group of another interval) is added to its stage and stored like any
+result; one the fleet disabled is not, and its dependents run as usual.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 from watchtower.config import Fleet
-from watchtower.model import Cause, Result, Target, utcnow
+from watchtower.model import Cause, Result, Target, TargetKind, utcnow
 from watchtower.probe.api import Check
 from watchtower.probe.runner import Job, error_result, plan_jobs
 
@@ -48,30 +51,49 @@ def depth(check_id: str, checks: Mapping[str, Check], seen: tuple[str, ...] = ()
     return max((1 + depth(n, checks, (*seen, check_id)) for n in needs), default=0)
 
 
-def hosts_of(target: Target) -> set[str]:
-    """The URL hosts (host[:port], lower case) a target is reached at."""
-    out = set()
+def own_keys(target: Target) -> list[str]:
+    """What a target is found by: the URL hosts (host[:port], lower case) it is reached at,
+    and for a zone or mail domain `domain:<name>`."""
+    out = []
     for attr in URL_ATTRIBUTES:
         value = getattr(target.spec, attr, None)
         if isinstance(value, str) and "://" in value:
-            out.add(urlsplit(value).netloc.lower())
+            out.append(urlsplit(value).netloc.lower())
+    if target.kind in (TargetKind.ZONE, TargetKind.MAIL_DOMAIN):
+        out.append(f"domain:{target.name.lower().rstrip('.')}")
     return out
+
+
+def stands_on(target: Target) -> list[str]:
+    """What a target is reached through, most specific first: its own keys, then the domains
+    its names live under (`social.alpha.test` -> `domain:social.alpha.test`,
+    `domain:alpha.test`; the top label alone is never a domain of the fleet's)."""
+    keys = own_keys(target)
+    names = [k.removeprefix("domain:") if k.startswith("domain:")
+             else urlsplit(f"//{k}").hostname or "" for k in keys]
+    host = getattr(target.spec, "host", None)
+    if isinstance(host, str):
+        names.append(host.lower().rstrip("."))
+    for name in names:
+        labels = name.split(".")
+        keys += [f"domain:{'.'.join(labels[i:])}" for i in range(len(labels) - 1)]
+    return list(dict.fromkeys(keys))
 
 
 class TargetIndex:
     """Finds the target a prerequisite runs on for a dependent's target."""
 
     def __init__(self, targets: Iterable[Target]) -> None:
-        self.by_host: dict[str, list[Target]] = {}
+        self.by_key: dict[str, list[Target]] = {}
         for t in targets:
-            for host in sorted(hosts_of(t)):
-                self.by_host.setdefault(host, []).append(t)
+            for key in own_keys(t):
+                self.by_key.setdefault(key, []).append(t)
 
     def prerequisite(self, need: Check, target: Target) -> Target | None:
         if need.applies(target):
             return target
-        for host in sorted(hosts_of(target)):
-            for candidate in self.by_host.get(host, ()):
+        for key in stands_on(target):
+            for candidate in self.by_key.get(key, ()):
                 if candidate.key != target.key and need.applies(candidate):
                     return candidate
         return None
@@ -94,12 +116,14 @@ class Prerequisites:
         return [j for stage in self.stages for j in stage]
 
     def _plan(self, fleet: Fleet, jobs: list[Job]) -> list[list[Job]]:
+        """Stages: each prerequisite at its depth; every other job (dependents, and checks
+        nothing stands on) in the last stage, so a stage waits only for the prerequisites (a
+        slow scan that nothing stands on does not hold the sweep up)."""
         planned = {(j.check.meta.id, j.target.key) for j in jobs}
-        todo = list(jobs)
-        staged: dict[int, list[Job]] = {}
+        todo, order = deque(jobs), []
         while todo:
-            job = todo.pop(0)
-            staged.setdefault(depth(job.check.meta.id, self.checks), []).append(job)
+            job = todo.popleft()
+            order.append(job)
             edges = self.edges[(job.check.meta.id, job.target.key)] = []
             for need_id in job.check.meta.needs:
                 need = self.checks[need_id]
@@ -110,6 +134,13 @@ class Prerequisites:
                 if (need_id, on.key) not in planned:
                     planned.add((need_id, on.key))
                     todo.extend(plan_jobs(fleet, {need_id: need}, [on]))
+        needed = {(n.meta.id, on.key) for edges in self.edges.values() for n, on in edges}
+        depths = {cid: depth(cid, self.checks) for cid in {j.check.meta.id for j in order}}
+        last = max(depths.values(), default=0)
+        staged: dict[int, list[Job]] = {}
+        for job in order:
+            key = (job.check.meta.id, job.target.key)
+            staged.setdefault(depths[key[0]] if key in needed else last, []).append(job)
         return [staged[level] for level in sorted(staged)]
 
     def note(self, result: Result) -> None:
@@ -139,10 +170,15 @@ def caused_result(job: Job, cause: Cause, summary: str) -> Result:
 
 
 def run_staged(plan: Prerequisites, run: Callable[[list[Job]], Iterable[Result]],
-               stopped: Callable[[], bool] = lambda: False) -> Iterator[Result]:
+               stopped: Callable[[], bool] = lambda: False,
+               between: Callable[[], object] = lambda: None) -> Iterator[Result]:
     """Run the plan stage by stage (`run` runs one stage's jobs), yielding every result: the
-    probes' and the caused errors of the jobs a failed prerequisite leaves unjudged."""
-    for stage in plan.stages:
+    probes' and the caused errors of the jobs a failed prerequisite leaves unjudged.
+    `between` runs after each stage (the sweep stores what it holds: a stage may be followed
+    by a long one)."""
+    for index, stage in enumerate(plan.stages):
+        if index:
+            between()
         if stopped():
             return
         runnable = []
