@@ -45,6 +45,9 @@ class SweepOutcome:
     status_counts: dict[Status, int] = field(default_factory=dict)
     dns_stats: dict[str, int] = field(default_factory=dict)
     processes: int = 1
+    #: Stages run one after the other (prerequisites first: watchtower/probe/dependencies.py);
+    #: a multi-process sweep starts `processes` workers per stage.
+    stages: int = 1
     #: Per worker process (empty for an in-process sweep): CPU seconds, peak RSS in MiB.
     worker_cpu: list[float] = field(default_factory=list)
     worker_peak_rss_mb: list[float] = field(default_factory=list)
@@ -88,7 +91,7 @@ def run_sweep(
     plan = Prerequisites(fleet, jobs, {**registry.checks(), **{j.check.meta.id: j.check
                                                               for j in jobs}})
     jobs = plan.jobs
-    outcome = SweepOutcome()
+    outcome = SweepOutcome(stages=len(plan.stages))
     if store is not None:
         outcome.sweep_id = store.begin_sweep(schedule, len(jobs))
     batch: list[Result] = []

@@ -47,8 +47,12 @@ def test_a_bad_certificate_is_one_fail_and_one_incident(lab, lab_fleet, tmp_path
         client.set("bravo.test", "cert-expired", was_on)
     root = Cause("web.tls.certificate", endpoint)
     assert broken[("web.tls.certificate", endpoint)].status is Status.FAIL
+    # bravo's zone has one name server (the demo's single-ns): a failure of dns.ns.count
+    # alone, which does not block (the zone is served), so the rest is judged
     assert [k for k, r in broken.items() if r.status is Status.FAIL] == [
-        ("web.tls.certificate", endpoint)], {k: r.summary for k, r in broken.items()}
+        ("dns.ns.count", "bravo.test"), ("web.tls.certificate", endpoint)], {
+        k: r.summary for k, r in broken.items()}
+    assert broken[("dns.ns.authoritative", "bravo.test")].status is Status.OK
     caused = sorted(k for k, r in broken.items() if r.cause == root)
     assert caused == sorted([
         ("web.hsts", endpoint), ("web.headers", endpoint), ("web.https.redirect", endpoint),
@@ -59,14 +63,15 @@ def test_a_bad_certificate_is_one_fail_and_one_incident(lab, lab_fleet, tmp_path
     assert all(broken[k].status is Status.ERROR for k in caused)
     assert broken[("web.https.redirect", endpoint)].summary.startswith(
         f"not judged: web.tls.certificate on {endpoint} failed (certificate expired")
-    # the score counts the root's one fail; its dependents are errors, not scored
+    # the score counts the root's one fail (and the zone's own); its dependents are errors
     (bravo,) = scores
-    assert (bravo.name, bravo.overall.fail, bravo.overall.error) == ("bravo.test", 1,
+    assert (bravo.name, bravo.overall.fail, bravo.overall.error) == ("bravo.test", 2,
                                                                       len(caused))
-    # one incident, its dependents listed under it
-    (incident,) = open_incidents
-    assert (incident.check, incident.target) == (root.check, root.target)
-    assert incident.affected == sorted(f"{c} on {t}" for c, t in caused)
+    # one incident per root cause, the certificate's dependents listed under it
+    by_root = {(i.check, i.target): i for i in open_incidents}
+    assert set(by_root) == {("dns.ns.count", "bravo.test"), (root.check, root.target)}
+    assert by_root[("dns.ns.count", "bravo.test")].affected == []
+    assert by_root[(root.check, root.target)].affected == sorted(f"{c} on {t}" for c, t in caused)
     # with the certificate renewed, the dependents are judged on their own
     assert all(r.cause is None for r in healthy.values())
     assert healthy[("web.tls.certificate", endpoint)].status is Status.OK
