@@ -100,3 +100,31 @@ def test_maintenance_windows_keep_silencing_an_incident(tmp_path: Path) -> None:
     sweep(s, proc, T0 + minutes(61), Status.FAIL)  # the window closed, still broken
     (notice,) = s.alerts.outbox()
     assert notice.check_id == "web.tls.certificate" and "(+3 affected)" in notice.subject
+
+
+def test_two_sweeps_counting_a_new_pair_at_once_do_not_fail(tmp_path: Path) -> None:
+    """A prerequisite runs in the sweep of every group that needs it, so two sweeps may meet
+    a pair's first result at once: the one that loses the insert reads the other's row."""
+    from sqlmodel import Session
+
+    from watchtower.store import AlertStateRow
+
+    s = store(tmp_path)
+    calls = []
+
+    def change(states: dict) -> list:  # type: ignore[type-arg]
+        calls.append(dict(states))
+        if len(calls) == 1:  # the other sweep commits the same new pair meanwhile
+            with Session(s.engine) as other:
+                other.add(AlertStateRow(check_id="dns.ns.count", target="bravo.test",
+                                        family="dns", since=T0, problems=1))
+                other.commit()
+        st = states.setdefault(("dns.ns.count", "bravo.test"), AlertStateRow(
+            check_id="dns.ns.count", target="bravo.test", family="dns", since=T0))
+        st.problems += 1
+        return []
+
+    s.alerts.update_states({("dns.ns.count", "bravo.test")}, change)
+    assert len(calls) == 2 and ("dns.ns.count", "bravo.test") in calls[1]
+    (state,) = s.alerts.states()
+    assert state.problems == 2  # the other sweep's count, then this one's
