@@ -23,7 +23,7 @@ from watchtower.store.db import Database, StoreError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 
 def create_tables(engine: Engine, names: Sequence[str]) -> None:
@@ -86,17 +86,62 @@ def _create_explanation_table(engine: Engine) -> None:
     create_tables(engine, tables.EXPLANATION_TABLES)
 
 
-def _cause_columns(engine: Engine) -> None:
-    """Step 10: `cause` and `cause_target` on `result` and `state` (the root failure of an
-    `error` a prerequisite caused, watchtower/probe/dependencies.py), and an index on the
-    state's `cause`, which incidents group by. Idempotent: a column present is left alone."""
-    present = {t: {c["name"] for c in inspect(engine).get_columns(t)} for t in ("result", "state")}
+#: (table, column, DDL type and default) added by step 10.
+SWEEP_KIND_COLUMNS = (
+    ("sweep", "kind", "VARCHAR(20) NOT NULL DEFAULT 'scheduled'"),
+    ("result", "adhoc", "BOOLEAN NOT NULL DEFAULT FALSE"),
+    ("result", "answered", "BOOLEAN"),
+    ("result_day", "answered", "INTEGER NOT NULL DEFAULT 0"),
+    ("result_day", "unanswered", "INTEGER NOT NULL DEFAULT 0"),
+    ("state", "adhoc", "BOOLEAN NOT NULL DEFAULT FALSE"),
+)
+
+
+def add_columns(engine: Engine, columns: Sequence[tuple[str, str, str]]) -> None:
+    """ALTER TABLE ... ADD COLUMN for each (table, column, DDL) the table lacks (idempotent)."""
+    for table, column, ddl in columns:
+        present = {c["name"] for c in inspect(engine).get_columns(table)}
+        if column not in present:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
+
+
+def _sweep_kinds(engine: Engine) -> None:
+    """Step 10: sweeps have a kind, streaks know whether they are ad hoc and, for availability
+    signals, whether the service answered; rolled-up days count answered probes. Sweeps stored
+    before were `watchtower check` runs when their schedule was `manual` (the CLI's name) and
+    verifications when it was `verify`; a streak that began and ended in such sweeps is ad hoc,
+    and so is a state whose streak is.
+    Older probes carry no answer (availability figures start with this version)."""
+    add_columns(engine, SWEEP_KIND_COLUMNS)
     with engine.begin() as conn:
-        for table, columns in present.items():
-            for name, width in (("cause", 100), ("cause_target", 300)):
-                if name not in columns:
-                    conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} "
-                                         f"VARCHAR({width})")
+        conn.exec_driver_sql("UPDATE sweep SET kind = 'adhoc' "
+                             "WHERE schedule = 'manual' AND kind = 'scheduled'")
+        conn.exec_driver_sql("UPDATE sweep SET kind = 'verify' "
+                             "WHERE schedule = 'verify' AND kind = 'scheduled'")
+        conn.exec_driver_sql(
+            "UPDATE result SET adhoc = TRUE "
+            "WHERE sweep_first IN (SELECT id FROM sweep WHERE kind != 'scheduled') "
+            "AND sweep_last IN (SELECT id FROM sweep WHERE kind != 'scheduled')")
+        conn.exec_driver_sql("UPDATE state SET adhoc = TRUE WHERE result_id IN "
+                             "(SELECT id FROM result WHERE adhoc)")
+
+
+#: (table, column, DDL type) added by step 11.
+CAUSE_COLUMNS = (
+    ("result", "cause", "VARCHAR(100)"),
+    ("result", "cause_target", "VARCHAR(300)"),
+    ("state", "cause", "VARCHAR(100)"),
+    ("state", "cause_target", "VARCHAR(300)"),
+)
+
+
+def _cause_columns(engine: Engine) -> None:
+    """Step 11: `cause` and `cause_target` on `result` and `state` (the root failure of an
+    `error` a prerequisite caused, watchtower/probe/dependencies.py), and an index on the
+    state's `cause`, which incidents group by. Idempotent."""
+    add_columns(engine, CAUSE_COLUMNS)
+    with engine.begin() as conn:
         conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_state_cause ON state (cause)")
 
 
@@ -104,7 +149,8 @@ MIGRATIONS: list[Callable[[Engine], None]] = [_create_all, _create_alert_tables,
                                               _create_remediation_tables, _create_report_tables,
                                               create_dashboard_tables, _retention_schema,
                                               _evidence_reference_index, _create_heartbeat_table,
-                                              _create_explanation_table, _cause_columns]
+                                              _create_explanation_table, _sweep_kinds,
+                                              _cause_columns]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
