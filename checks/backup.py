@@ -24,6 +24,7 @@ from watchtower.probe.registry import register
 class Freshness(Check):
     meta = CheckMeta(
         id="backup.freshness",
+        needs=("storage.health",),
         family="backup",
         title="The newest object under the backup prefix is younger than max_age",
         query="S3 ListObjectsV2 of the entry's bucket and prefix (paginated, bounded)",

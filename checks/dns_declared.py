@@ -92,6 +92,7 @@ def differences(facts: Facts) -> dict[str, list[Difference]]:
 class DnsDeclared(Check):
     meta = CheckMeta(
         id="dns.declared",
+        needs=("dns.ns.authoritative",),
         family="dns",
         title="Every name server serves the records the fleet needs",
         query=(

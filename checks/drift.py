@@ -213,6 +213,7 @@ def _service_host(ctx: ProbeContext, service: Service) -> Host | None:
 class Version(Check):
     meta = CheckMeta(
         id="drift.version",
+        needs=("fedi.health", "storage.health", "matrix.version"),
         family="drift",
         title="Service runs its declared version, and the declared version is current",
         query=(

@@ -84,6 +84,7 @@ class FediCheck(Check):
 class WebFinger(FediCheck):
     meta = CheckMeta(
         id="fedi.webfinger",
+        needs=("fedi.health",),
         family="fedi",
         title="WebFinger answers a JRD naming the probe account's actor",
         query="`/.well-known/webfinger?resource=acct:<probe-account>@<domain>`",
@@ -130,6 +131,7 @@ class WebFinger(FediCheck):
 class HostMeta(FediCheck):
     meta = CheckMeta(
         id="fedi.host-meta",
+        needs=("fedi.health",),
         family="fedi",
         title="host-meta carries an lrdd template",
         query="`/.well-known/host-meta`",
@@ -222,6 +224,7 @@ def judge_nodeinfo(facts: Facts, f: Findings) -> nodeinfo.NodeInfo | None:
 class NodeInfo(FediCheck):
     meta = CheckMeta(
         id="fedi.nodeinfo",
+        needs=("fedi.health",),
         family="fedi",
         title="NodeInfo discoverable and valid against its 2.x schema",
         query="`/.well-known/nodeinfo` -> highest schema 2.x href",
@@ -320,6 +323,7 @@ def judge_actor_document(fetched: Facts, actor_url: Any, f: Findings) -> str:
 class Actor(FediCheck):
     meta = CheckMeta(
         id="fedi.actor",
+        needs=("fedi.health",),
         family="fedi",
         title="The probe account's actor has id, inbox, outbox, publicKey, sharedInbox",
         query=(
@@ -363,6 +367,7 @@ class Actor(FediCheck):
 class AuthorizedFetch(FediCheck):
     meta = CheckMeta(
         id="fedi.authorized-fetch",
+        needs=("fedi.health",),
         family="fedi",
         title="Unsigned actor fetch refused, signed one served, as the declared secure mode says",
         query=(
@@ -429,6 +434,7 @@ JSON_HEALTH = {"/api/v2/instance", "/api/v1/config"}
 class Health(FediCheck):
     meta = CheckMeta(
         id="fedi.health",
+        needs=("web.tls.certificate",),
         family="fedi",
         title="The application's own health endpoints answer 200",
         query=(

@@ -126,6 +126,7 @@ class MatrixCheck(Check):
 class Discovery(MatrixCheck):
     meta = CheckMeta(
         id="matrix.discovery",
+        needs=("dns.ns.authoritative",),
         family="matrix",
         title="The server name resolves to a federation endpoint",
         query=(
@@ -160,6 +161,7 @@ class Discovery(MatrixCheck):
 class Version(MatrixCheck):
     meta = CheckMeta(
         id="matrix.version",
+        needs=("web.tls.certificate",),
         family="matrix",
         title="Federation version endpoint names the server software and version",
         query="`/_matrix/federation/v1/version`",
@@ -197,6 +199,7 @@ class Version(MatrixCheck):
 class Keys(MatrixCheck):
     meta = CheckMeta(
         id="matrix.keys",
+        needs=("web.tls.certificate",),
         family="matrix",
         title="Server signing keys: right name, ed25519, signatures verify, not expired",
         query="`/_matrix/key/v2/server`",
@@ -252,6 +255,7 @@ class Keys(MatrixCheck):
 class Client(MatrixCheck):
     meta = CheckMeta(
         id="matrix.client",
+        needs=("web.tls.certificate",),
         family="matrix",
         title="Client discovery (.well-known/matrix/client) and /_matrix/client/versions",
         query="`/.well-known/matrix/client` m.homeserver.base_url and `/_matrix/client/versions`",

@@ -237,6 +237,7 @@ def _query_peer(ctx: ProbeContext, base: str, peer: str) -> Facts:
 class Outbound(MatrixCheck):
     meta = CheckMeta(
         id="matrix.federation.outbound",
+        needs=("web.tls.certificate",),
         family="matrix",
         title="Our homeserver fetches declared peers' signing keys (outgoing federation works)",
         query=(

@@ -221,6 +221,7 @@ JUDGE = {"mastodon": judge_mastodon, "peertube": judge_peertube, "pixelfed": jud
 class FediQueues(Check):
     meta = CheckMeta(
         id="fedi.queues",
+        needs=("fedi.health",),
         family="fedi",
         title="Background job queues keep up: latency, backlog, failed and dead jobs",
         query=(

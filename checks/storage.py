@@ -127,6 +127,7 @@ def _free_fraction(part: Any) -> float | None:
 class Nodes(GarageCheck):
     meta = CheckMeta(
         id="storage.nodes",
+        needs=("storage.health",),
         family="storage",
         title="Every Garage node up, data partitions with free space",
         query="`/v2/GetClusterStatus`",
@@ -182,6 +183,7 @@ def _volume_free(samples: promtext.Samples) -> dict[str, float]:
 class Blocks(GarageCheck):
     meta = CheckMeta(
         id="storage.blocks",
+        needs=("storage.health",),
         family="storage",
         title="Garage blocks resync, none errored or corrupted, data volumes with free space",
         query=(
@@ -241,6 +243,7 @@ class Blocks(GarageCheck):
 class RoundTrip(Check):
     meta = CheckMeta(
         id="storage.roundtrip",
+        needs=("storage.health",),
         family="storage",
         title="S3 PUT, GET and DELETE of a canary object succeed and return the same bytes",
         query="S3 PUT, GET, DELETE of a canary object in a probe bucket",

@@ -37,6 +37,7 @@ STANDARDS = ("NCSC-NL TLS guidelines 2025-05", "RFC 9325", "RFC 8996", "RFC 7919
 class WebTlsNcsc(GradedCheck):
     meta = CheckMeta(
         id=WEB_TLS,
+        needs=("dns.ns.authoritative",),
         family="web",
         title="HTTPS graded by the NCSC-NL TLS guidelines, criterion by criterion",
         query=(
@@ -95,6 +96,7 @@ def _trust(facts: Facts) -> dict[str, Any] | None:
 class MailStartTlsNcsc(GradedCheck):
     meta = CheckMeta(
         id=MAIL_TLS,
+        needs=("dns.ns.authoritative",),
         family="mail",
         title="Every MX's STARTTLS graded by the NCSC-NL TLS guidelines, criterion by criterion",
         query=(

@@ -32,6 +32,7 @@ MODERN_TLS = ("TLSv1.2", "TLSv1.3")
 class TlsCertificate(Check):
     meta = CheckMeta(
         id="web.tls.certificate",
+        needs=("dns.ns.authoritative",),
         family="web",
         title="Certificate chain valid, name matches, not expiring",
         query="TLS handshake with SNI",
@@ -87,6 +88,7 @@ class TlsVersion(Check):
 
     meta = CheckMeta(
         id="web.tls.version",
+        needs=("dns.ns.authoritative",),
         family="web",
         title="No TLS version below 1.2 accepted",
         query="a handshake per version, SSL 2.0 to TLS 1.3 (the versions probe of web.tls.ncsc)",
@@ -124,6 +126,7 @@ class TlsVersion(Check):
 class HttpsRedirect(Check):
     meta = CheckMeta(
         id="web.https.redirect",
+        needs=("web.tls.certificate",),
         family="web",
         title="Plain HTTP redirects to HTTPS on the same host first",
         query="`http://` GET",
@@ -189,6 +192,7 @@ def parse_hsts(value: str) -> dict[str, Any]:
 class Hsts(Check):
     meta = CheckMeta(
         id="web.hsts",
+        needs=("web.tls.certificate",),
         family="web",
         title="Strict-Transport-Security with max-age of at least a year",
         query="Strict-Transport-Security",
@@ -233,6 +237,7 @@ class SecurityHeaders(GradedCheck):
 
     meta = CheckMeta(
         id="web.headers",
+        needs=("web.tls.certificate",),
         family="web",
         title="X-Frame-Options, X-Content-Type-Options, CSP, Referrer-Policy; no HTTP "
               "compression",
@@ -281,6 +286,7 @@ HEADERS = ("x-content-type-options", "referrer-policy", "content-security-policy
 class SecurityTxt(Check):
     meta = CheckMeta(
         id="web.security-txt",
+        needs=("web.tls.certificate",),
         family="web",
         title="security.txt with a Contact, not expired",
         query="`/.well-known/security.txt`",

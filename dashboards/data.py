@@ -290,15 +290,31 @@ def problems(store: Store, filt: OverviewFilter = OverviewFilter(), limit: int =
             continue
         rows.append({"status": st.status, "target": st.target, "kind": st.target_kind,
                      "family": st.family, "check": st.check_id, "summary": st.summary,
-                     "since": st.since})
+                     "since": st.since,
+                     "cause": f"{st.cause} on {st.cause_target}" if st.cause else ""})
     rows.sort(key=lambda r: (-rank(r["status"]), r["since"], r["target"], r["check"]))
-    rows = rows[:limit]
+    rows = by_incident(rows)[:limit]
     acks = current_acks(store, [(r["check"], r["target"]) for r in rows])
     for r in rows:
         ack = acks.get((r["check"], r["target"]))
         r["acknowledged"] = f"{ack.by}: {ack.note}".rstrip(": ") if ack else ""
         r["status"] = badge(r["status"])
     return rows
+
+
+def by_incident(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Problems grouped by incident: each root failure, then the checks it left unjudged (their
+    `cause` names it); those whose root is not in view come last, in their order."""
+    children: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["cause"]:
+            children.setdefault(r["cause"], []).append(r)
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        if not r["cause"]:
+            out.append(r)
+            out += children.pop(f"{r['check']} on {r['target']}", [])
+    return out + [r for group in children.values() for r in group]
 
 
 # -- acknowledgements ---------------------------------------------------------------------

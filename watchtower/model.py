@@ -132,9 +132,26 @@ class Findings:
         return Verdict(status, summary, list(self.items))
 
 
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """The root cause a result was not judged for: the failing prerequisite check and the
+    target it failed on (watchtower/probe/dependencies.py). Its own (check, target) is the key
+    of the one incident its dependents are listed under."""
+
+    check: str
+    target: str
+
+    def __str__(self) -> str:
+        return f"{self.check} on {self.target}"
+
+    def to_json(self) -> JSON:
+        return {"check": self.check, "target": self.target}
+
+
 @dataclass(slots=True)
 class Result:
-    """The outcome of one (check, target) probe, as stored, exported and shown."""
+    """The outcome of one (check, target) probe, as stored, exported and shown. `cause` is set
+    only on an `error` that a failed prerequisite caused: it is not a finding of its own."""
 
     check: str
     family: str
@@ -145,13 +162,14 @@ class Result:
     duration_ms: float
     at: dt.datetime
     findings: list[Finding] = field(default_factory=list)
+    cause: Cause | None = None
     #: For an availability signal (watchtower/probe/availability.py): whether the service
     #: answered this probe; None for other checks and for probes that say nothing about it.
     answered: bool | None = None
 
     def to_json(self) -> JSON:
         """The stable JSON shape of `watchtower check --format json` (part of the API)."""
-        return {
+        out: JSON = {
             "target": self.target.name,
             "target_kind": str(self.target.kind),
             "check": self.check,
@@ -163,6 +181,9 @@ class Result:
             "duration_ms": round(self.duration_ms, 1),
             "at": self.at.isoformat(),
         }
+        if self.cause is not None:
+            out["cause"] = self.cause.to_json()
+        return out
 
 
 #: Names of evidence gauges: snake_case with a base unit suffix (docs/metrics.md).

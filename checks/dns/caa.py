@@ -78,6 +78,7 @@ def caa_domain_for(issuers: dict[str, str], org: str | None, cn: str | None) -> 
 class Caa(Check):
     meta = CheckMeta(
         id="dns.caa",
+        needs=("dns.ns.authoritative",),
         family="dns",
         title="CAA restricts issuance, parses, and authorizes the CA actually serving",
         query="CAA, walking up the tree",

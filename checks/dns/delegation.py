@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from watchtower.model import Findings, Target, TargetKind, Verdict
+from watchtower.model import Findings, Result, Status, Target, TargetKind, Verdict
 from watchtower.net.dns import DnsError
 from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.probe.registry import register
@@ -61,6 +61,13 @@ class NsCount(Check):
         zone = zone_name(target)
         rcode, servers = nameservers(zone, ctx)
         return {"zone": target.name, "rcode": rcode, "nameservers": servers}
+
+    def blocks(self, result: Result) -> bool:
+        """The zone does not exist or has no name server: nothing in it can be judged. Fewer
+        than two, or one network, is this check's failure alone; and an `error` (the resolver
+        did not answer) is left to dns.ns.authoritative, which asks the servers themselves."""
+        return result.status is Status.FAIL and (result.evidence.get("rcode") == "NXDOMAIN"
+                                                 or not result.evidence.get("nameservers"))
 
     def judge(self, facts: Facts) -> Verdict:
         f = Findings()
@@ -122,6 +129,7 @@ def _soa_facts(zone: str, pairs: list[tuple[str, str]], ctx: ProbeContext
 class NsAuthoritative(_PerServerCheck):
     meta = CheckMeta(
         id="dns.ns.authoritative",
+        needs=("dns.ns.count",),
         family="dns",
         title="Every name server answers authoritatively for the zone (no lame delegation)",
         query="SOA to each NS address",
@@ -138,6 +146,18 @@ class NsAuthoritative(_PerServerCheck):
     def per_server(self, zone: str, pairs: list[tuple[str, str]], ctx: ProbeContext
                    ) -> list[dict[str, Any]]:
         return _soa_facts(zone, pairs, ctx)
+
+    def blocks(self, result: Result) -> bool:
+        """The zone is not served: no name server answers authoritatively with its SOA (one
+        lame server of several is this check's failure alone; the others still serve). An
+        `error` blocks when the servers were asked and none answered; not when the probe
+        could not run (no NS set from the resolver: its evidence has no `servers`), so one
+        resolver timeout does not leave a whole domain unjudged."""
+        if result.status is Status.ERROR:
+            return "servers" in result.evidence
+        return result.status is Status.FAIL and not any(
+            not s.get("error") and s.get("rcode") == "NOERROR" and s.get("aa") and s.get("soa")
+            for s in result.evidence.get("servers", []))
 
     def judge(self, facts: Facts) -> Verdict:
         f = Findings()
@@ -170,6 +190,7 @@ class NsAuthoritative(_PerServerCheck):
 class NsConsistency(_PerServerCheck):
     meta = CheckMeta(
         id="dns.ns.consistency",
+        needs=("dns.ns.authoritative",),
         family="dns",
         title="Name servers agree on the SOA serial and the NS set",
         query="SOA serial + NS set from each NS",
@@ -283,6 +304,7 @@ class NsOpenRecursion(_PerServerCheck):
 class NsAxfr(_PerServerCheck):
     meta = CheckMeta(
         id="dns.ns.axfr",
+        needs=("dns.ns.authoritative",),
         family="dns",
         title="Name servers refuse zone transfers to strangers",
         query="AXFR from each NS",

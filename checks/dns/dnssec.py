@@ -99,6 +99,7 @@ def _pairs_of(zone: str, ctx: ProbeContext) -> list[tuple[str, str]]:
 class DnssecValid(Check):
     meta = CheckMeta(
         id="dns.dnssec.valid",
+        needs=("dns.ns.authoritative",),
         family="dns",
         title="DNSSEC chain of trust from the anchor validates; algorithms and keys are strong",
         query="DS at parent, DNSKEY, RRSIG on SOA/DNSKEY, validation",
@@ -223,6 +224,7 @@ def _iso(timestamp: int) -> str:
 class DnssecExpiry(Check):
     meta = CheckMeta(
         id="dns.dnssec.expiry",
+        needs=("dns.ns.authoritative",),
         family="dns",
         title="RRSIGs on every name server are far from expiry",
         query="earliest RRSIG expiration over all NS",
@@ -301,6 +303,7 @@ def _human(delta: dt.timedelta) -> str:
 class DnssecNsec3(Check):
     meta = CheckMeta(
         id="dns.dnssec.nsec3",
+        needs=("dns.ns.authoritative",),
         family="dns",
         title="NSEC3 parameters follow RFC 9276 (no extra iterations, no salt)",
         query="NSEC3PARAM",

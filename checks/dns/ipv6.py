@@ -58,6 +58,7 @@ def _usable_v6(addresses: list[str]) -> list[str]:
 class Ipv6(GradedCheck):
     meta = CheckMeta(
         id="dns.ipv6",
+        needs=("dns.ns.authoritative",),
         family="dns",
         title="Name servers, mail and web hosts have IPv6 addresses",
         query=(

@@ -24,6 +24,7 @@ MIN_MINIMUM = 300  # ZONE06
 class SoaTimers(Check):
     meta = CheckMeta(
         id="dns.soa.timers",
+        needs=("dns.ns.authoritative",),
         family="dns",
         title="SOA refresh, retry, expire and negative-caching TTL within recommended ranges",
         query="SOA",

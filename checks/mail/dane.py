@@ -27,6 +27,7 @@ from .common import mx_facts, null_mx, smtp_port, spec_of
 class Dane(GradedCheck):
     meta = CheckMeta(
         id="mail.dane",
+        needs=("dns.ns.authoritative",),
         family="mail",
         title="TLSA records of each MX match its certificate and are DNSSEC-signed",
         query="TLSA at `_25._tcp.<mx>`",

@@ -20,6 +20,7 @@ RSA_GOOD_BITS = 2048  # RFC 8301 3.2: signers SHOULD use at least 2048
 class Dkim(Check):
     meta = CheckMeta(
         id="mail.dkim",
+        needs=("dns.ns.authoritative",),
         family="mail",
         title="DKIM key record of each configured selector is present and strong",
         query="TXT at `<selector>._domainkey.<domain>` for each configured selector",

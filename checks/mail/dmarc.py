@@ -53,6 +53,7 @@ def parsed_record(facts: Facts) -> tuple[dmarc_parser.DmarcRecord | None, str | 
 class DmarcRecord(Check):
     meta = CheckMeta(
         id="mail.dmarc.record",
+        needs=("dns.ns.authoritative",),
         title="One valid DMARC record (or the organizational domain's)",
         query="TXT at `_dmarc.<domain>`, fallback to organizational domain (Public Suffix List)",
         verdicts="fail none, more than one, syntax error, duplicate tags (RFC 7489 / 9989)",
@@ -80,6 +81,7 @@ class DmarcRecord(Check):
 class DmarcPolicy(Check):
     meta = CheckMeta(
         id="mail.dmarc.policy",
+        needs=("dns.ns.authoritative",),
         title="DMARC policy enforces (quarantine/reject) and asks for reports",
         query="tags",
         verdicts="fail `p=none`; warn `sp=none`, `pct<100`, `t=y`; warn no `rua`",
@@ -117,6 +119,7 @@ class DmarcPolicy(Check):
 class DmarcExternalReport(Check):
     meta = CheckMeta(
         id="mail.dmarc.external-report",
+        needs=("dns.ns.authoritative",),
         title="Report destinations outside the organization authorize the reports",
         query="`<domain>._report._dmarc.<dest>` for rua/ruf outside the org domain",
         verdicts="fail destination not authorized (RFC 7489 7.1)",

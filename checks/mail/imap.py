@@ -15,7 +15,7 @@ from typing import Any
 from watchtower.checks.common import failure
 
 from watchtower.errors import ProbeError
-from watchtower.model import Findings, Target, TargetKind, Verdict
+from watchtower.model import Findings, Result, Status, Target, TargetKind, Verdict
 from watchtower.net.imap import ImapMode
 from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, observed_at, reveal
 from watchtower.probe.registry import register
@@ -29,6 +29,7 @@ _CLIENT_SIDE = ("timeout", "dns", "probe", "config")
 class Imap(Check):
     meta = CheckMeta(
         id="mail.imap",
+        needs=("dns.ns.authoritative",),
         family="mail",
         title="IMAPS with a trusted certificate, probe login works, no login before TLS",
         query=(
@@ -57,6 +58,15 @@ class Imap(Check):
             ports.append(_port_facts(ctx, spec.host, address, spec.imap_port, "starttls", user,
                                      password))
         return {"host": spec.host, "address": address, "probe_user": user, "ports": ports}
+
+    def blocks(self, result: Result) -> bool:
+        """The round trip and the spam filter read the probe mailbox over 993: they have
+        nothing to judge when it is unreachable or refuses the probe login (a plaintext
+        login also allowed on 143 is a failure of this check alone)."""
+        ports = result.evidence.get("ports") or [{}]
+        return result.status is Status.ERROR or (
+            result.status is Status.FAIL and ports[0].get("error_kind") in ("unreachable",
+                                                                             "login"))
 
     def judge(self, facts: Facts) -> Verdict:
         f = Findings()

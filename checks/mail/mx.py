@@ -13,6 +13,7 @@ from .common import is_sending, mx_facts
 class MxSanity(Check):
     meta = CheckMeta(
         id="mail.mx",
+        needs=("dns.ns.authoritative",),
         family="mail",
         title="MX records point at host names with addresses, or a null MX",
         query="MX, A/AAAA of each",

@@ -21,6 +21,7 @@ from .dmarc import discovery_facts, parsed_record
 class Parked(Check):
     meta = CheckMeta(
         id="mail.parked",
+        needs=("dns.ns.authoritative",),
         family="mail",
         title="Non-sending domain publishes SPF -all, DMARC reject and a null MX",
         query="domains marked non-sending",

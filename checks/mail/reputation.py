@@ -41,6 +41,7 @@ def dnsbl_name(address: str, zone: str) -> str:
 class Fcrdns(Check):
     meta = CheckMeta(
         id="mail.fcrdns",
+        needs=("dns.ns.authoritative",),
         family="mail",
         title="Every MX address has a PTR whose name resolves back to it",
         query="PTR of each MX address, then A/AAAA of the PTR name",
@@ -94,6 +95,7 @@ class Fcrdns(Check):
 class Dnsbl(Check):
     meta = CheckMeta(
         id="mail.dnsbl",
+        needs=("dns.ns.authoritative",),
         family="mail",
         title="No MX address is listed on the configured DNS blocklists",
         query=(

@@ -194,6 +194,7 @@ def _tags(sig: str) -> dict[str, str]:
 class Roundtrip(ProbeAccountCheck):
     meta = CheckMeta(
         id="mail.roundtrip",
+        needs=("mail.submission", "mail.imap"),
         family="mail",
         title="A probe message is delivered, DKIM-signed and authenticated, within a deadline",
         query="a probe message submitted with AUTH, fetched back over IMAP from the probe mailbox",

@@ -64,6 +64,7 @@ def probe_script(folder: str) -> str:
 class Sieve(ProbeAccountCheck):
     meta = CheckMeta(
         id="mail.sieve",
+        needs=("dns.ns.authoritative",),
         family="mail",
         title="ManageSieve with STARTTLS, the required extensions, and Sieve run at delivery",
         query=(

@@ -55,6 +55,7 @@ def _who(ep: dict[str, Any]) -> str:
 class SmtpStartTls(Check):
     meta = CheckMeta(
         id="mail.smtp.starttls",
+        needs=("dns.ns.authoritative",),
         family="mail",
         title="Every MX greets with 220, offers STARTTLS and negotiates TLS 1.2 or newer",
         query=(
@@ -112,6 +113,7 @@ class SmtpStartTls(Check):
 class SmtpCertificate(Check):
     meta = CheckMeta(
         id="mail.smtp.certificate",
+        needs=("dns.ns.authoritative",),
         family="mail",
         title="The certificate each MX serves in STARTTLS is valid for its name",
         query="certificate seen in STARTTLS",
@@ -176,6 +178,7 @@ class SmtpCertificate(Check):
 class OpenRelay(Check):
     meta = CheckMeta(
         id="mail.open-relay",
+        needs=("dns.ns.authoritative",),
         family="mail",
         title="No MX relays mail between two outside domains",
         query="MAIL FROM outside, RCPT TO outside, expect 5xx, never DATA",

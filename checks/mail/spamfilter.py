@@ -79,6 +79,7 @@ def spam_markers(raw: bytes) -> list[str]:
 class SpamFilter(ProbeAccountCheck):
     meta = CheckMeta(
         id="mail.spam-filter",
+        needs=("mail.submission", "mail.imap"),
         family="mail",
         title="The spam filter rejects or junks the GTUBE test message, as declared",
         query=(

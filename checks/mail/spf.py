@@ -54,6 +54,7 @@ def _all_term(tree: dict[str, Any] | None, domain: str | None) -> str | None:
 class SpfRecord(Check):
     meta = CheckMeta(
         id="mail.spf.record",
+        needs=("dns.ns.authoritative",),
         family="mail",
         title="Exactly one syntactically valid SPF record",
         query="TXT `v=spf1`",
@@ -94,6 +95,7 @@ class SpfRecord(Check):
 class SpfLookups(Check):
     meta = CheckMeta(
         id="mail.spf.lookups",
+        needs=("dns.ns.authoritative",),
         family="mail",
         title="SPF evaluation within 10 DNS lookups and 2 void lookups, no loops",
         query="recursive evaluation of include/redirect/a/mx/ptr/exists",
@@ -132,6 +134,7 @@ class SpfLookups(Check):
 class SpfPolicy(Check):
     meta = CheckMeta(
         id="mail.spf.policy",
+        needs=("dns.ns.authoritative",),
         family="mail",
         title="SPF ends in ~all or -all, without ptr",
         query="the effective `all`",

@@ -17,7 +17,7 @@ from watchtower.checks.common import failure
 
 from watchtower.config import MailHost
 from watchtower.errors import ProbeError
-from watchtower.model import Findings, Target, TargetKind, Verdict
+from watchtower.model import Findings, Result, Status, Target, TargetKind, Verdict
 from watchtower.net.submission import TlsMode, auth_mechanisms
 from watchtower.net.tls import TlsFacts
 from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, observed_at
@@ -71,6 +71,7 @@ def judge_tls(who: str, tls: dict[str, Any], now: dt.datetime, f: Findings) -> N
 class Submission(Check):
     meta = CheckMeta(
         id="mail.submission",
+        needs=("dns.ns.authoritative",),
         family="mail",
         title="Submission on 587 (STARTTLS) and 465 (implicit TLS); no AUTH before TLS",
         query="ports 587 (STARTTLS) and 465 (implicit TLS) of the declared mail host",
@@ -93,6 +94,14 @@ class Submission(Check):
         ports = [_port_facts(ctx, spec.host, address, spec.submission_port, "starttls"),
                  _port_facts(ctx, spec.host, address, spec.submissions_port, "implicit")]
         return {"host": spec.host, "address": address, "ports": ports}
+
+    def blocks(self, result: Result) -> bool:
+        """The mail host refuses connections on every submission port: the checks that submit
+        a probe message have nothing to judge (AUTH before TLS, say, still lets them run)."""
+        ports = result.evidence.get("ports") or []
+        return result.status is Status.ERROR or (
+            result.status is Status.FAIL and bool(ports)
+            and all(p.get("error_kind") == "unreachable" for p in ports))
 
     def judge(self, facts: Facts) -> Verdict:
         f = Findings()

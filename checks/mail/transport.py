@@ -40,6 +40,7 @@ def policy_url(domain: str, ctx: ProbeContext) -> str:
 class MtaSts(Check):
     meta = CheckMeta(
         id="mail.mta-sts",
+        needs=("dns.ns.authoritative",),
         family="mail",
         title="MTA-STS record and HTTPS policy valid and covering every MX",
         query=(
@@ -142,6 +143,7 @@ def _policy(policy: dict[str, Any], f: Findings) -> mtasts.MtaStsPolicy | None:
 class TlsRpt(Check):
     meta = CheckMeta(
         id="mail.tls-rpt",
+        needs=("dns.ns.authoritative",),
         family="mail",
         title="SMTP TLS reporting record with a usable rua",
         query="TXT `_smtp._tls.<domain>`",

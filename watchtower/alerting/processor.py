@@ -15,6 +15,12 @@ the state change:
 Inside a maintenance window nothing is written and `notified` stays as it was, so when the window
 closes the truth is announced once (and an alert that fired and resolved inside it says nothing).
 Because the state lives in the store, a restart neither forgets a firing alert nor repeats it.
+
+One incident per root cause: a result a failed prerequisite caused (`Result.cause`, see
+watchtower/probe/dependencies.py) does not count for its own alert (its alert neither fires nor
+resolves while its prerequisite is down), so only the root's alert fires, and its notices list
+the checks it leaves unjudged (the `state` rows naming it as their cause): one notification per
+incident, one resolve notice when the root clears.
 """
 
 from __future__ import annotations
@@ -33,11 +39,15 @@ from watchtower.store import AlertFlipRow, AlertStateRow, OutboxRow, Store, awar
 log = logging.getLogger(__name__)
 
 FIRING, RESOLVED = "firing", "resolved"
+#: What an alert was before it fired: good (`ok`), or counting problems below its threshold.
+OK, PENDING = "ok", "pending"
+#: Affected checks named in a notice's body (the rest as a count).
+AFFECTED_SHOWN = 20
 
 
 @dataclass(frozen=True, slots=True)
 class AlertFlip:
-    """The alert of one (check, target) changed: resolved -> firing or back."""
+    """The alert of one (check, target) changed: ok or pending -> firing, firing -> resolved."""
 
     check: str
     target: str
@@ -60,12 +70,15 @@ class Notice:
     status: str
     reason: str
     since: dt.datetime
+    #: The checks this failure leaves unjudged ("check on target"), sorted.
+    affected: tuple[str, ...] = ()
 
     @property
     def subject(self) -> str:
         head = {"firing": "FIRING", "reminder": "STILL FIRING", "resolved": "RESOLVED"}
         label = head.get(self.kind, self.kind.upper())
-        return f"[watchtower] {label}: {self.check} on {self.target}"
+        more = f" (+{len(self.affected)} affected)" if self.affected else ""
+        return f"[watchtower] {label}: {self.check} on {self.target}{more}"
 
     @property
     def body(self) -> str:
@@ -74,6 +87,11 @@ class Notice:
                  f"since: {self.since.isoformat(timespec='seconds')}"]
         if self.reason:
             lines.append(f"reason: {self.reason}")
+        if self.affected:
+            lines.append(f"affected (not judged while this fails): {len(self.affected)}")
+            lines += [f"  - {a}" for a in self.affected[:AFFECTED_SHOWN]]
+            if len(self.affected) > AFFECTED_SHOWN:
+                lines.append(f"  ... and {len(self.affected) - AFFECTED_SHOWN} more")
         return "\n".join(lines) + "\n"
 
 
@@ -113,6 +131,7 @@ class AlertProcessor:
             return []
         at = now or utcnow()
         flips: list[AlertFlip] = []
+        affected = self.store.caused_by()
 
         def change(states: dict[tuple[str, str], AlertStateRow]) -> list[AlertFlipRow | OutboxRow]:
             flips.clear()  # the store may run this again after a busy database
@@ -130,7 +149,8 @@ class AlertProcessor:
                         check_id=flip.check, target=flip.target, at=flip.at, old=flip.old,
                         new=flip.new, new_status=str(flip.status), old_status=flip.old_status,
                         reason=flip.reason[:2000]))
-                rows.extend(self._reconcile(st, r.target.tags, at))
+                rows.extend(self._reconcile(st, r.target.tags, at,
+                                            affected.get((st.check_id, st.target), ())))
             return rows
 
         self.store.alerts.update_states({(r.check, r.target.name) for r in results}, change)
@@ -139,6 +159,8 @@ class AlertProcessor:
         return flips
 
     def _count(self, st: AlertStateRow, r: Result) -> AlertFlip | None:
+        if r.cause is not None:
+            return None  # not judged: the root's alert is the incident (module docstring)
         fail_after, resolve_after = self.thresholds(r.check, r.family)
         before = st.status
         if r.status.is_problem:
@@ -148,8 +170,9 @@ class AlertProcessor:
             st.goods += 1
             st.problems = 0
         if not st.firing and st.problems >= fail_after:
+            was = PENDING if st.problems > 1 else OK  # problems counted before this one
             st.firing, st.status, st.since, st.reason = True, str(r.status), r.at, r.summary
-            return AlertFlip(r.check, r.target.name, RESOLVED, FIRING, r.status, r.summary, r.at,
+            return AlertFlip(r.check, r.target.name, was, FIRING, r.status, r.summary, r.at,
                              before)
         if st.firing and st.goods >= resolve_after:
             st.firing, st.status, st.since, st.reason = False, str(r.status), r.at, r.summary
@@ -159,8 +182,8 @@ class AlertProcessor:
             st.status, st.reason = str(r.status), r.summary  # the latest reason is the news
         return None
 
-    def _reconcile(self, st: AlertStateRow, tags: Sequence[str], now: dt.datetime
-                   ) -> list[OutboxRow]:
+    def _reconcile(self, st: AlertStateRow, tags: Sequence[str], now: dt.datetime,
+                   affected: Sequence[str] = ()) -> list[OutboxRow]:
         """What people must be told now (see the module docstring): the outbox rows."""
         st.silenced_by = silencing(self.fleet.maintenance, st.check_id, st.family, st.target,
                                    tags, now)
@@ -178,7 +201,7 @@ class AlertProcessor:
         if kind is None:
             return []
         notice = Notice(kind, st.check_id, st.family, st.target, st.status, st.reason,
-                        aware(st.since))
+                        aware(st.since), tuple(affected) if kind != RESOLVED else ())
         st.notified = FIRING if kind != RESOLVED else RESOLVED
         st.last_notified_at = now
         return [OutboxRow(channel=channel, kind=kind, check_id=st.check_id, target=st.target,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from watchtower.errors import ConfigError, ProbeError
-from watchtower.model import Target, TargetKind, Verdict, as_json_safe
+from watchtower.model import Result, Target, TargetKind, Verdict, as_json_safe
 
 if TYPE_CHECKING:
     from watchtower.config import Fleet, Secret
@@ -88,6 +88,10 @@ class CheckMeta:
     #: A short human hint on fixing a failure, shown in reports; empty means the report
     #: falls back to watchtower/report/hints.py (keyed by check id).
     hint: str = ""
+    #: The checks this one stands on (ids), e.g. `("web.tls.certificate",)`: run first, on this
+    #: target or the one it is reached through (watchtower/probe/dependencies.py); when one of
+    #: them fails, this check is not run and reads `error` with that failure as its `cause`.
+    needs: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -100,6 +104,7 @@ class CheckMeta:
             "interval": self.interval,
             "timeout": self.timeout,
             "standards": list(self.standards),
+            "needs": list(self.needs),
         }
 
 
@@ -117,6 +122,12 @@ class Check:
 
     def judge(self, facts: Facts) -> Verdict:
         raise NotImplementedError
+
+    def blocks(self, result: Result) -> bool:
+        """Whether this check's result, as a prerequisite, leaves its dependents nothing to
+        judge (default: a `fail` or an `error`). A check whose failures are not all outages
+        (a weak cipher still lets a page be fetched) narrows this to the outages."""
+        return result.status.is_problem
 
     def evidence(self, facts: Facts) -> dict[str, Any]:
         """What of the facts is kept as evidence (default: all of it, JSON-safe)."""

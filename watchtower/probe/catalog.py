@@ -23,9 +23,11 @@ The compliance and health checks that watchtower runs, with stable ids. The ids 
 public interface: they appear in JSON output, metrics labels, reports and config overrides, so
 rename none once shipped. Each entry: what is queried, and the verdict rules. Verdicts:
 `ok`, `warn`, `fail`, and `error` (the probe itself could not run: timeout, SERVFAIL, refused;
-never report a probe failure as a compliance `fail`). Standards are given so a report can cite
-them; `watchtower checks --format json` carries all of this and the remediations that fix each
-check.
+never report a probe failure as a compliance `fail`). `needs` names the checks a check stands
+on: when one of them fails on the target (or the target it is reached through), the check is not
+run and reads `error` with that failure as its `cause` (one root cause, one `fail`; see
+watchtower/probe/dependencies.py). Standards are given so a report can cite them; `watchtower
+checks --format json` carries all of this and the remediations that fix each check.
 
 The catalog is a superset of what the reference checkers do (internet.nl mail/web tests,
 checkdmarc, Zonemaster, the Matrix federation tester, NodeInfo/WebFinger specs): where one of them
@@ -72,11 +74,12 @@ def render() -> str:
     for family in sorted(by_family, key=_family_rank):
         members = sorted(by_family[family], key=lambda c: c.meta.id)
         out.append(f"\n## {family}.* (per {_kinds(members)})\n")
-        out.append("| id | query | verdict | fixed by |\n|---|---|---|---|")
+        out.append("| id | query | verdict | needs | fixed by |\n|---|---|---|---|---|")
         for c in members:
             fix = ", ".join(f"`{r}`" for r in fixes.get(c.meta.id, ()))
+            needs = ", ".join(f"`{n}`" for n in c.meta.needs)
             out.append(f"| {c.meta.id} | {_cell(c.meta.query)} | {_cell(c.meta.verdicts)} | "
-                       f"{fix} |")
+                       f"{needs} | {fix} |")
     return "\n".join(out) + "\n"
 
 

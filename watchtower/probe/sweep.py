@@ -19,6 +19,7 @@ from watchtower.model import Result, Status, Target
 from watchtower.probe import availability, registry
 from watchtower.probe.api import Check
 from watchtower.probe.clients import SweepClients
+from watchtower.probe.dependencies import Prerequisites, run_staged
 from watchtower.probe.runner import Job, Runner, plan_jobs
 from watchtower.probe.workers import ProcessRunner, processes_for
 from watchtower.store import Flip, Store
@@ -44,6 +45,9 @@ class SweepOutcome:
     status_counts: dict[Status, int] = field(default_factory=dict)
     dns_stats: dict[str, int] = field(default_factory=dict)
     processes: int = 1
+    #: Stages run one after the other (prerequisites first: watchtower/probe/dependencies.py);
+    #: a multi-process sweep starts `processes` workers per stage.
+    stages: int = 1
     #: Per worker process (empty for an in-process sweep): CPU seconds, peak RSS in MiB.
     worker_cpu: list[float] = field(default_factory=list)
     worker_peak_rss_mb: list[float] = field(default_factory=list)
@@ -89,7 +93,10 @@ def run_sweep(
     started = time.monotonic()
     if jobs is None:
         jobs = plan_jobs(fleet, checks, targets)
-    outcome = SweepOutcome()
+    plan = Prerequisites(fleet, jobs, {**registry.checks(), **{j.check.meta.id: j.check
+                                                              for j in jobs}})
+    jobs = plan.jobs
+    outcome = SweepOutcome(stages=len(plan.stages))
     if store is not None:
         outcome.sweep_id = store.begin_sweep(schedule, len(jobs), kind)
     batch: list[Result] = []
@@ -120,16 +127,21 @@ def run_sweep(
         batch.clear()
         last_flush = time.monotonic()
 
+    def stopped() -> bool:
+        return stop is not None and stop.is_set()
+
     processes = processes_for(fleet, jobs)
     # The network clients live where the probes run: here, or in each worker process.
     pool = ProcessRunner(processes, fleet.probe.concurrency) if processes > 1 else None
     clients = SweepClients(fleet) if pool is None else None
     if pool is not None:
-        results = pool.run(jobs, fleet, stop)
+        results = run_staged(plan, lambda stage: pool.run(stage, fleet, stop), stopped, flush)
         log.debug("sweep of %d probes over %d worker processes", len(jobs), processes)
     else:
         assert clients is not None
-        results = Runner(fleet.probe.concurrency).run(jobs, clients.context, stop)
+        runner, context = Runner(fleet.probe.concurrency), clients.context
+        results = run_staged(plan, lambda stage: runner.run(stage, context, stop), stopped,
+                             flush)
     state = "done"
     try:
         for result in results:

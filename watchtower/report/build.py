@@ -105,6 +105,7 @@ def _line(store: Store, row: ResultRow, since: dt.datetime, checks: dict[str, Ch
         hint=hint_for(row.check_id, meta.hint if meta else ""),
         remediations=fixes.get(row.check_id, ()),
         evidence=store.evidence(row.evidence_id) if row.evidence_id else {},
+        cause=f"{row.cause} on {row.cause_target}" if row.cause else None,
     )
 
 

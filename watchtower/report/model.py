@@ -87,6 +87,8 @@ class CheckLine:
     evidence: dict[str, Any] = field(default_factory=dict)
     #: A valid comply-or-explain record covering this failure or warning (not scored).
     explanation: Explanation | None = None
+    #: "check on target" of the failed prerequisite that left this line unjudged (an error).
+    cause: str | None = None
 
     @property
     def scored_status(self) -> str:
@@ -101,6 +103,11 @@ class CheckLine:
     def key(self) -> tuple[str, str]:
         return (self.check, self.target)
 
+    @property
+    def name(self) -> str:
+        """"check on target": how a cause names its root."""
+        return f"{self.check} on {self.target}"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "check": self.check, "title": self.title, "family": self.family,
@@ -111,6 +118,7 @@ class CheckLine:
             "hint": self.hint, "remediations": list(self.remediations),
             "evidence": self.evidence,
             "explanation": self.explanation.to_json() if self.explanation else None,
+            "cause": self.cause,
         }
 
 
@@ -149,9 +157,17 @@ class Section:
 
     @property
     def problems(self) -> list[CheckLine]:
-        """Failures first, then errors and warnings: what the reader must act on."""
-        bad = [x for x in self.lines if x.status is not Status.OK]
+        """Failures first, then errors and warnings: what the reader must act on. Grouped by
+        incident: a line its root cause left unjudged is listed under that root (`affected`)
+        when the root is in this section, not again on its own."""
+        here = {x.name for x in self.lines}
+        bad = [x for x in self.lines if x.status is not Status.OK and x.cause not in here]
         return sorted(bad, key=lambda x: (-x.status.rank, x.group, x.check, x.target))
+
+    def affected(self, root: CheckLine) -> list[CheckLine]:
+        """The lines of this section that `root`'s failure left unjudged."""
+        return sorted((x for x in self.lines if x.cause == root.name),
+                      key=lambda x: (x.check, x.target))
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -261,6 +261,10 @@ def _findings(pdf: ReportPdf, report: Report) -> None:
                            new_y=YPos.NEXT)
             pdf.text_line(f"{x.check} on {x.target}", 8, colour=GREY, height=4)
             pdf.text_line(x.summary, 9, height=4.4)
+            hit = s.affected(x)
+            if hit:
+                pdf.text_line(f"Not judged while this fails ({len(hit)}): "
+                              + ", ".join(a.name for a in hit), 8, colour=GREY, height=4)
             if x.explanation is not None:
                 pdf.text_line(f"Comply or explain: {x.explanation.text} (not scored)", 8, "B",
                               (106, 27, 154), 4)

@@ -15,6 +15,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import and_, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from watchtower.store.db import Database, chunks
@@ -32,7 +33,8 @@ class AlertStore:
 
     def update_states(self, keys: set[Pair], change: StateChange) -> None:
         """Read the states of `keys`, apply `change`, write states and new rows: one
-        transaction, retried as a whole on a busy database (so `change` may run again)."""
+        transaction, retried as a whole on a busy database or a state another sweep inserted
+        meanwhile (so `change` may run again)."""
 
         def step() -> None:
             with Session(self.db.engine) as s:
@@ -44,7 +46,13 @@ class AlertStore:
                     s.add(row)
                 s.commit()
 
-        self.db.retry(step)
+        try:
+            self.db.retry(step)
+        except IntegrityError:
+            # Two sweeps processed a new pair at once (a prerequisite runs in the sweep of
+            # each group that needs it): the other one inserted its state first. Once more,
+            # reading the row it committed.
+            self.db.retry(step)
 
     def states(self) -> list[AlertStateRow]:
         """Every alert state row (dashboard, tests)."""

@@ -44,11 +44,15 @@ class StateLine(NamedTuple):
     since: dt.datetime
     evidence_id: int | None
     tags: str
+    #: The root cause of an error a failed prerequisite caused (check id, target).
+    cause: str | None = None
+    cause_target: str | None = None
 
 
 STATE_LINE = (col(StateRow.check_id), col(StateRow.target), col(StateRow.target_kind),
               col(StateRow.family), col(StateRow.status), col(StateRow.summary),
-              col(StateRow.since), col(StateRow.evidence_id), col(StateRow.tags))
+              col(StateRow.since), col(StateRow.evidence_id), col(StateRow.tags),
+              col(StateRow.cause), col(StateRow.cause_target))
 FLIP_LINE = (col(FlipRow.at), col(FlipRow.target), col(FlipRow.check_id), col(FlipRow.old),
              col(FlipRow.new), col(FlipRow.reason))
 

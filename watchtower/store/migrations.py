@@ -23,7 +23,7 @@ from watchtower.store.db import Database, StoreError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 
 def create_tables(engine: Engine, names: Sequence[str]) -> None:
@@ -127,11 +127,30 @@ def _sweep_kinds(engine: Engine) -> None:
                              "(SELECT id FROM result WHERE adhoc)")
 
 
+#: (table, column, DDL type) added by step 11.
+CAUSE_COLUMNS = (
+    ("result", "cause", "VARCHAR(100)"),
+    ("result", "cause_target", "VARCHAR(300)"),
+    ("state", "cause", "VARCHAR(100)"),
+    ("state", "cause_target", "VARCHAR(300)"),
+)
+
+
+def _cause_columns(engine: Engine) -> None:
+    """Step 11: `cause` and `cause_target` on `result` and `state` (the root failure of an
+    `error` a prerequisite caused, watchtower/probe/dependencies.py), and an index on the
+    state's `cause`, which incidents group by. Idempotent."""
+    add_columns(engine, CAUSE_COLUMNS)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_state_cause ON state (cause)")
+
+
 MIGRATIONS: list[Callable[[Engine], None]] = [_create_all, _create_alert_tables,
                                               _create_remediation_tables, _create_report_tables,
                                               create_dashboard_tables, _retention_schema,
                                               _evidence_reference_index, _create_heartbeat_table,
-                                              _create_explanation_table, _sweep_kinds]
+                                              _create_explanation_table, _sweep_kinds,
+                                              _cause_columns]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 

@@ -37,7 +37,8 @@ from watchtower.store.tables.core import EV, FLIP, GAUGE, RES, STATE, SWEEP
 log = logging.getLogger(__name__)
 
 STATE_COLUMNS = ("target_kind", "family", "status", "summary", "since", "last_at", "duration_ms",
-                 "result_id", "evidence_id", "streak", "tags", "adhoc")
+                 "result_id", "evidence_id", "streak", "tags", "adhoc", "cause",
+                 "cause_target")
 #: Sweep kinds (`SweepRow.kind`); every kind but the first is ad hoc.
 SWEEP_KINDS = ("scheduled", "adhoc", "verify")
 Pair = tuple[str, str]
@@ -195,6 +196,19 @@ class Results:
         with self.db.engine.connect() as conn:
             return [(t, k, f, s) for t, k, f, s in conn.execute(q)]
 
+    def caused_by(self) -> dict[Pair, list[str]]:
+        """Per root cause (check, target), the pairs whose current result it left unjudged,
+        as sorted "check on target" lines: what an incident lists (watchtower/alerting)."""
+        q = (sa_select(STATE.c.check_id, STATE.c.target, STATE.c.cause, STATE.c.cause_target)
+             .where(STATE.c.cause.is_not(None)))
+        out: dict[Pair, list[str]] = {}
+        with self.db.engine.connect() as conn:
+            for check_id, target, cause, cause_target in conn.execute(q):
+                out.setdefault((cause, cause_target), []).append(f"{check_id} on {target}")
+        for lines in out.values():
+            lines.sort()
+        return out
+
     def evidence(self, evidence_id: int) -> dict[str, Any]:
         with Session(self.db.engine) as s:
             row = s.get(EvidenceRow, evidence_id)
@@ -300,7 +314,8 @@ def _write_streaks(conn: Connection, results: Sequence[Result], batch: Batch,
                 "first_at": r.at, "last_at": r.at, "count": 1,
                 "duration_ms_last": r.duration_ms, "duration_ms_max": r.duration_ms,
                 "duration_ms_sum": r.duration_ms, "sweep_first": sweep_id,
-                "sweep_last": sweep_id, "adhoc": batch.adhoc, "answered": r.answered})
+                "sweep_last": sweep_id, "adhoc": batch.adhoc, "answered": r.answered,
+                **_cause_columns(r)})
     if extend:
         d: Any = bindparam("d")
         conn.execute(
@@ -334,7 +349,7 @@ def _write_states(conn: Connection, results: Sequence[Result], batch: Batch,
                   "duration_ms": r.duration_ms,
                   "result_id": new_ids.get(key, st["result_id"] if st is not None else None),
                   "evidence_id": evidence_id, "tags": json.dumps(list(r.target.tags)),
-                  "adhoc": batch.adhoc}
+                  "adhoc": batch.adhoc, **_cause_columns(r)}
         if st is None:
             flips.append(Flip(r.check, r.target.name, None, r.status, r.summary, r.at))
             state_new.append({**values, "since": r.at, "streak": 1})
@@ -390,6 +405,13 @@ def _write_gauges(conn: Connection, results: Sequence[Result]) -> None:
            for row in rows if (row["k_check"], row["k_target"], row["k_name"]) not in existing]
     if new:
         conn.execute(insert(GAUGE), new)
+
+
+def _cause_columns(r: Result) -> dict[str, str | None]:
+    """The `cause` and `cause_target` columns of a result (None unless a prerequisite's
+    failure caused it)."""
+    return {"cause": r.cause.check if r.cause else None,
+            "cause_target": r.cause.target if r.cause else None}
 
 
 def _unique_pairs(results: Sequence[Result]) -> Iterator[list[Result]]:

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import inspect
 from sqlmodel import Session, SQLModel, select
 
-from watchtower.model import Result, Status, Target, TargetKind
+from watchtower.model import Cause, Result, Status, Target, TargetKind
 from watchtower.store import SCHEMA_VERSION, EvidenceRow, GaugeRow, ResultRow, Store
 
 
@@ -142,6 +142,49 @@ def test_evidence_gauges_are_kept_with_each_result(store: Store) -> None:
     assert gauges() == {("b.test", "rrsig_expiry_timestamp_seconds"): 1.7e9}
 
 
+def test_a_caused_error_keeps_its_root_cause_in_state_and_history(store: Store) -> None:
+    """The root failure of an error a prerequisite caused is stored with the result: incidents
+    group by it and the score leaves the result out (watchtower/probe/dependencies.py)."""
+    caused = Result("dns.ns.count", "dns", ZONE, Status.ERROR, "not judged", {}, 0.0, T0,
+                    cause=Cause("web.tls.certificate", "a.test:443"))
+    store.record([caused])
+    (state,) = store.current()
+    assert (state.cause, state.cause_target) == ("web.tls.certificate", "a.test:443")
+    with Session(store.engine) as s:
+        (row,) = s.exec(select(ResultRow)).all()
+    assert (row.cause, row.cause_target) == ("web.tls.certificate", "a.test:443")
+    store.record([result(Status.OK, "2 name servers", 1)])  # judged again: no cause
+    (state,) = store.current()
+    assert state.cause is None and state.cause_target is None
+
+
+def test_schema_10_database_gets_the_cause_columns(store: Store) -> None:
+    store.record([result(Status.OK, "2 name servers", 0)])
+    with store.engine.begin() as conn:  # back to what schema 10 had
+        conn.exec_driver_sql("DROP INDEX IF EXISTS ix_state_cause")
+        for table in ("result", "state"):
+            for column in ("cause", "cause_target"):
+                conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+        conn.exec_driver_sql("UPDATE schema_version SET version = 10")
+    upgraded = Store(store.url)
+    try:
+        assert upgraded.schema_version() == SCHEMA_VERSION
+        for table in ("result", "state"):
+            columns = {c["name"] for c in inspect(upgraded.engine).get_columns(table)}
+            assert {"cause", "cause_target"} <= columns
+        assert "ix_state_cause" in {ix["name"] for ix in inspect(upgraded.engine)
+                                    .get_indexes("state")}
+        (state,) = upgraded.current()
+        assert state.cause is None and state.status == "ok"  # the old row is kept
+        upgraded.record([Result("dns.ns.count", "dns", ZONE, Status.ERROR, "not judged", {},
+                                0.0, T0 + dt.timedelta(minutes=1),
+                                cause=Cause("dns.ns.authoritative", "a.test"))])
+        (state,) = upgraded.current()
+        assert state.cause == "dns.ns.authoritative"
+    finally:
+        upgraded.close()
+
+
 def test_adhoc_runs_are_stored_as_such_and_never_extend_a_scheduled_streak(store: Store
                                                                            ) -> None:
     """A `watchtower check` between two scheduled sweeps updates the current state but is its
@@ -184,7 +227,7 @@ def test_schema_9_database_migrates_to_sweep_kinds(store: Store) -> None:
         conn.exec_driver_sql("UPDATE schema_version SET version = 9")
     upgraded = Store(store.url)
     try:
-        assert upgraded.schema_version() == SCHEMA_VERSION == 10
+        assert upgraded.schema_version() == SCHEMA_VERSION == 11
         assert [s.kind for s in reversed(upgraded.sweeps())] == ["scheduled", "adhoc", "verify"]
         history = upgraded.history("dns.ns.count", "a.test")
         assert [(h.status, h.adhoc) for h in history] == [("ok", False), ("fail", True),

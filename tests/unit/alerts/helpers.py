@@ -12,6 +12,14 @@ from watchtower.model import Result, Status, Target, TargetKind
 from watchtower.store import Store
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+#: A maintenance window over the bravo targets, open for the first hour after T0.
+BRAVO_WINDOW = """
+[[maintenance]]
+name = "bravo upgrade"
+targets = ["bravo.*"]
+start = "2026-03-01T12:00:00+00:00"
+end = "2026-03-01T13:00:00+00:00"
+"""
 
 
 def fleet(text: str = "") -> Fleet:

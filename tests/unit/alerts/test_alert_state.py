@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.unit.alerts.helpers import T0, fleet, minutes, result, store
+from tests.unit.alerts.helpers import BRAVO_WINDOW, T0, fleet, minutes, result, store
 from watchtower.alerting.processor import AlertProcessor
 from watchtower.model import Result
 from watchtower.store import Store
@@ -40,7 +40,7 @@ def test_fires_after_three_problems_and_resolves_after_two_goods(tmp_path: Path,
     flips = feed(s, proc, result("fail", T0), result("error", T0 + minutes(1)))
     assert flips == [] and s.alerts.outbox() == []
     flips = feed(s, proc, result("fail", T0 + minutes(2)))
-    assert flips == ["resolved>firing"]
+    assert flips == ["pending>firing"]
     rows = s.alerts.outbox()
     assert {(r.channel, r.kind) for r in rows} == {("ops-mail", "firing"), ("ops-matrix", "firing")}
     assert "FIRING: dns.ns.count on bravo.test" in rows[0].subject
@@ -51,7 +51,7 @@ def test_fires_after_three_problems_and_resolves_after_two_goods(tmp_path: Path,
     assert kinds.count("resolved") == 2
     flip_rows = s.alerts.flips()
     assert [(f.old, f.new, f.old_status, f.new_status) for f in flip_rows] == [
-        ("resolved", "firing", "ok", "fail"), ("firing", "resolved", "fail", "warn")]
+        ("pending", "firing", "ok", "fail"), ("firing", "resolved", "fail", "warn")]
 
 
 def test_problem_streak_broken_by_a_good_result_does_not_fire(tmp_path: Path) -> None:
@@ -64,7 +64,7 @@ def test_problem_streak_broken_by_a_good_result_does_not_fire(tmp_path: Path) ->
 def test_per_check_thresholds_from_config(tmp_path: Path) -> None:
     s = store(tmp_path)
     proc = AlertProcessor(s, fleet('[checks.dns]\nfailure_threshold = 1\nsuccess_threshold = 3\n'))
-    assert feed(s, proc, result("fail", T0)) == ["resolved>firing"]
+    assert feed(s, proc, result("fail", T0)) == ["ok>firing"]  # no problem counted before
     goods = [result("ok", T0 + minutes(i)) for i in (1, 2)]
     assert feed(s, proc, *goods) == []
     assert feed(s, proc, result("ok", T0 + minutes(3))) == ["firing>resolved"]
@@ -112,20 +112,14 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
     assert [r.kind for r in s2.alerts.outbox()] == ["firing", "resolved"]
 
 
-MAINTENANCE = CHANNELS.split("[[notifications.apprise]]")[0] + """
-[[maintenance]]
-name = "bravo upgrade"
-targets = ["bravo.*"]
-start = "2026-03-01T12:00:00+00:00"
-end = "2026-03-01T13:00:00+00:00"
-"""
+MAINTENANCE = CHANNELS.split("[[notifications.apprise]]")[0] + BRAVO_WINDOW
 
 
 def test_maintenance_silences_then_announces_what_is_still_true(tmp_path: Path) -> None:
     s = store(tmp_path)
     proc = AlertProcessor(s, fleet(MAINTENANCE))
     assert feed(s, proc, *[result("fail", T0 + minutes(i)) for i in range(3)]) == [
-        "resolved>firing"]
+        "pending>firing"]
     assert s.alerts.outbox() == []  # silenced, but the alert state is true
     (state,) = s.alerts.states()
     assert state.firing and state.silenced_by == "bravo upgrade" and state.notified == "none"

@@ -248,3 +248,21 @@ def test_expiry_and_drift_evidence(store: Store) -> None:
     assert evidence.closure_diff_rows(g["closure_diff"]) == [
         {"change": "added", "package": "pixelfed", "from": "", "to": "0.12.4"},
         {"change": "changed", "package": "mastodon", "from": "4.3.1", "to": "4.3.2"}]
+
+
+def test_open_problems_are_grouped_by_incident(store: Store) -> None:
+    """A root failure, then the checks it left unjudged (their `cause`), then the rest."""
+    from watchtower.model import Cause
+
+    caused = result("dns.soa.timers", "dns", TargetKind.ZONE, "bravo.test", Status.ERROR,
+                    "not judged: dns.ns.count on bravo.test failed", NOW)
+    caused.cause = Cause("dns.ns.count", "bravo.test")
+    store.record([caused])
+    rows = data.problems(store)
+    names = [f"{r['check']} on {r['target']}" for r in rows]
+    root = names.index("dns.ns.count on bravo.test")
+    assert names[root + 1] == "dns.soa.timers on bravo.test"
+    assert rows[root + 1]["cause"] == "dns.ns.count on bravo.test" and rows[root]["cause"] == ""
+    orphan = {"check": "x", "target": "t", "cause": "gone on t"}
+    assert data.by_incident([orphan, {"check": "y", "target": "t", "cause": ""}]) == [
+        {"check": "y", "target": "t", "cause": ""}, orphan]

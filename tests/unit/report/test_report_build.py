@@ -14,7 +14,7 @@ import pytest
 from watchtower.compliance.score import Tally as Counts
 from watchtower.config import Fleet, parse_fleet
 from watchtower.errors import ConfigError
-from watchtower.model import Result, Status, Target, TargetKind
+from watchtower.model import Cause, Result, Status, Target, TargetKind
 from watchtower.probe import availability, registry
 from watchtower.probe.runner import planned_families
 from watchtower.report import Period, build_report, render_html, render_pdf, render_text
@@ -266,3 +266,26 @@ channel = "nope"
         parse_fleet(tomllib.loads(text))
     text_ = "\n".join(exc.value.problems)
     assert "reports[0].channel" in text_ and "reports[0].cron" in text_
+
+
+def test_a_caused_error_is_listed_under_its_root_and_not_scored(tmp_path: Path) -> None:
+    """One root cause, one finding: the report lists what the root leaves unjudged beneath it
+    (watchtower/probe/dependencies.py), and the score counts the root's fail only."""
+    s = Store(f"sqlite:///{tmp_path / 'wt.db'}")
+    at = T0 + dt.timedelta(hours=1)
+    root = _result("web.tls.certificate", "web", TargetKind.ENDPOINT, "social.a.test", "fail",
+                   at, "certificate expired")
+    caused = _result("fedi.health", "fedi", TargetKind.MASTODON, "social.a.test", "error", at,
+                     "not judged: web.tls.certificate on social.a.test failed")
+    caused.cause = Cause("web.tls.certificate", "social.a.test")
+    s.record([root, caused, _result("dns.ns.count", "dns", TargetKind.ZONE, "a.test", "ok", at)])
+    report = build_report(s, parse_fleet(tomllib.loads(FLEET)), "acme",
+                          Period(T0, T0 + dt.timedelta(days=1)))
+    (section,) = report.sections
+    assert [x.check for x in section.problems] == ["web.tls.certificate"]
+    (line,) = section.affected(section.problems[0])
+    assert (line.check, line.cause) == ("fedi.health", "web.tls.certificate on social.a.test")
+    assert (section.counts.fail, section.counts.error, section.counts.score) == (1, 1, 50)
+    assert "Not judged while this fails (1): fedi.health on social.a.test" in render_text(report)
+    assert "fedi.health on social.a.test" in render_html(report)
+    s.close()

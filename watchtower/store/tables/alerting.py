@@ -48,7 +48,7 @@ class AlertFlipRow(SQLModel, table=True):
     check_id: str = Field(max_length=100)
     target: str = Field(max_length=300)
     at: dt.datetime = Field(index=True)
-    old: str = Field(max_length=10)  # firing | resolved
+    old: str = Field(max_length=10)  # ok | pending (before firing) | firing (before resolving)
     new: str = Field(max_length=10)
     old_status: str | None = Field(default=None, max_length=10)
     new_status: str = Field(max_length=10)

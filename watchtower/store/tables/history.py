@@ -94,6 +94,9 @@ class ResultRow(SQLModel, table=True):
     duration_ms_sum: float = 0.0
     sweep_first: int | None = None
     sweep_last: int | None = None
+    #: Set on an `error` a failed prerequisite caused: the root check and its target (schema 11).
+    cause: str | None = Field(default=None, max_length=100)
+    cause_target: str | None = Field(default=None, max_length=300)
     #: probed by a sweep that was not scheduled (schema 10)
     adhoc: bool = False
     #: the service answered (availability signals only; schema 10)
@@ -151,6 +154,9 @@ class StateRow(SQLModel, table=True):
     evidence_id: int | None = None
     streak: int = 1
     tags: str = "[]"
+    #: The root cause of a caused `error` (see `ResultRow.cause`): what incidents group by.
+    cause: str | None = Field(default=None, max_length=100, index=True)
+    cause_target: str | None = Field(default=None, max_length=300)
     #: the latest result came from a sweep that was not scheduled (schema 10)
     adhoc: bool = False
 
