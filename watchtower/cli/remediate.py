@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from watchtower.cli.common import EXIT_OK, EXIT_PROBLEMS, Subparsers, load
 from watchtower.config import database_url
 from watchtower.errors import ConfigError
+
+if TYPE_CHECKING:
+    from watchtower.remediation.engine import Proposals, Remediator
 
 
 def add_parsers(sub: Subparsers) -> None:
@@ -27,8 +31,8 @@ def cmd_remediate(args: argparse.Namespace) -> int:
     """`watchtower remediate list|plan|approve|reject|apply|history`."""
     import getpass
 
-    from watchtower.remediation.engine import PolicyRefused, Remediator, default_context, plans_text
-    from watchtower.store import OPEN_STATES, Store
+    from watchtower.remediation.engine import PolicyRefused, Remediator, default_context
+    from watchtower.store import Store
 
     fleet = load(args.config)
     store = Store(database_url(fleet.store))
@@ -36,12 +40,9 @@ def cmd_remediate(args: argparse.Namespace) -> int:
     actor = args.user or getpass.getuser()
     try:
         if args.action == "plan":
-            rows = remediator.propose()
-            print("\n\n".join(plans_text(r) for r in rows) or "nothing to remediate")
+            print(planned_text(remediator.plan_all()))
         elif args.action == "list":
-            rows = remediator.proposals(None if args.all else (*OPEN_STATES, "dry_run"))
-            for r in rows:
-                print(f"#{r.id:<5} {r.state:18} {r.remediation:16} {r.target:30} {r.summary}")
+            print(listing_text(remediator, show_all=args.all))
         elif args.action == "history":
             for a in remediator.history(args.id):
                 mark = "ok " if a.ok else "ERR"
@@ -69,3 +70,36 @@ def cmd_remediate(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return EXIT_OK
+
+
+def planned_text(done: Proposals) -> str:
+    """`remediate plan`: the plans made, then why each known fix of a failing check was not
+    planned, then how many failing checks have no known fix."""
+    from watchtower.remediation.engine import plans_text
+
+    parts = [plans_text(r) for r in done.created]
+    if done.not_planned:
+        parts.append("not planned:\n" + "\n".join(f"  {n.text()}" for n in done.not_planned))
+    if done.unfixable:
+        checks = sorted({u.check_id for u in done.unfixable})
+        parts.append(f"{len(done.unfixable)} failing check(s) have no known fix: "
+                     + ", ".join(checks))
+    if not done.created:
+        parts.insert(0, "nothing planned" if done.not_planned or done.unfixable
+                     else "nothing to remediate: no check is failing")
+    return "\n\n".join(parts)
+
+
+def listing_text(remediator: Remediator, *, show_all: bool) -> str:
+    """`remediate list [--all]`: one line per proposal, or a sentence saying there are none."""
+    from watchtower.store import OPEN_STATES
+
+    rows = remediator.proposals(None if show_all else (*OPEN_STATES, "dry_run"))
+    if rows:
+        return "\n".join(f"#{r.id:<5} {r.state:18} {r.remediation:16} {r.target:30} "
+                         f"{r.summary}" for r in rows)
+    if show_all:
+        return "no remediations: none was ever proposed"
+    finished = len(remediator.proposals())
+    return ("no remediations open" + (f" ({finished} finished: --all lists them)"
+                                      if finished else ""))
