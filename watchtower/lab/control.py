@@ -5,8 +5,9 @@ A small HTTP API on loopback (JSON in, JSON out), so tests, benchmarks and a per
 
 - `GET /faults`: `{"faults": {domain: [fault, ...]}, "known": [fault, ...]}`
 - `POST /faults` with `{"target": domain, "fault": name, "on": true|false}`: switches it and
-  answers `{"target", "fault", "on", "faults": [...]}`; 400 for a bad request, 404 for an
-  unknown domain or a fault that does not apply to it.
+  answers `{"target", "fault", "on", "faults": [...], "kept": [...]}` (`kept`: RRsets the lab's
+  DNS API changed since the fault was switched on, which keep the API's records); 400 for a
+  bad request, 404 for an unknown domain or a fault that does not apply to it.
 
 Why a token: any local user can reach a loopback port, and a fault such as `open-relay` changes
 what the lab's MX does; the token lives in the lab directory (mode 0600) beside the address
@@ -90,12 +91,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(400, {"error": 'expected {"target": str, "fault": str, "on": bool}'})
             return
         try:
-            now = self.server.switch.set(target, fault, on)
+            now = self.server.switch.switch(target, fault, on)
         except FaultError as exc:
             self._reply(404, {"error": str(exc)})
             return
         log.info("lab fault %s on %s: %s", fault, target, "on" if on else "off")
-        self._reply(200, {"target": target, "fault": fault, "on": on, "faults": now})
+        self._reply(200, {"target": target, "fault": fault, "on": on, "faults": now.faults,
+                          "kept": now.kept})
 
 
 class _Server(ThreadingHTTPServer):
@@ -174,5 +176,9 @@ class ControlClient:
         return out
 
     def set(self, target: str, fault: str, on: bool) -> list[str]:
-        out: list[str] = self._call("POST", {"target": target, "fault": fault, "on": on})["faults"]
-        return out
+        return self.switch(target, fault, on)[0]
+
+    def switch(self, target: str, fault: str, on: bool) -> tuple[list[str], list[str]]:
+        """The domain's faults afterwards, and the RRsets kept as the DNS API set them."""
+        out = self._call("POST", {"target": target, "fault": fault, "on": on})
+        return list(out["faults"]), list(out.get("kept", []))
