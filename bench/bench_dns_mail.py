@@ -46,7 +46,8 @@ from watchtower.config import parse_fleet
 from watchtower.lab.dnsserver import DnsServer
 from watchtower.net import dns as dns_module
 from watchtower.probe import registry, workers
-from watchtower.probe.runner import Runner, Sweep, plan_jobs
+from watchtower.probe.clients import SweepClients
+from watchtower.probe.runner import Runner, plan_jobs
 from watchtower.probe.sweep import run_sweep
 
 MAIL_DNS_CHECKS = ("mail.mx", "mail.spf.record", "mail.spf.lookups", "mail.spf.policy",
@@ -186,7 +187,7 @@ def questions_of(port: int, names: list[str]) -> tuple[list[tuple[str, str]], in
     bound = dns_module.CACHE_ENTRIES
     dns_module.CACHE_ENTRIES = None  # type: ignore[assignment]  # keep every key to list them
     try:
-        sweep = Sweep(fleet)
+        sweep = SweepClients(fleet)
     finally:
         dns_module.CACHE_ENTRIES = bound
     for _ in Runner(fleet.probe.concurrency).run(plan_jobs(fleet, _checks(dns_family=True)),

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from watchtower.checks.storage import reveal
-from watchtower.checks.web import age_text, now_of
+from watchtower.checks.common import age_text
 
 from watchtower.config import Backup
 from watchtower.model import Findings, Target, TargetKind, Verdict
-from watchtower.net.s3 import S3Client, newest
-from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.net.s3 import newest
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, observed_at, reveal
 from watchtower.probe.registry import register
 
 
@@ -41,9 +40,10 @@ class Freshness(Check):
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
         backup: Backup = target.spec
-        client = S3Client(ctx.http, backup.s3_endpoint, backup.s3_region,
-                          reveal(backup.s3_access_key, "s3_access_key"),
-                          reveal(backup.s3_secret_key, "s3_secret_key"), deadline=ctx.deadline)
+        client = ctx.s3.client(backup.s3_endpoint, backup.s3_region,
+                               reveal(backup.s3_access_key, "s3_access_key"),
+                               reveal(backup.s3_secret_key, "s3_secret_key"),
+                               deadline=ctx.deadline)
         listing = newest(client, backup.bucket, backup.prefix)
         return {"bucket": backup.bucket, "prefix": backup.prefix, "max_age_hours": backup.max_age,
                 **listing.evidence()}
@@ -58,7 +58,8 @@ class Freshness(Check):
         if not facts.get("newest_at"):
             f.fail(f"no backup under {where}")
             return f.verdict("")
-        age = (now_of(facts) - dt.datetime.fromisoformat(str(facts["newest_at"]))).total_seconds()
+        newest_at = dt.datetime.fromisoformat(str(facts["newest_at"]))
+        age = (observed_at(facts) - newest_at).total_seconds()
         limit = float(facts.get("max_age_hours") or 25) * 3600
         newest_key = facts.get("newest_key")
         if age > limit:

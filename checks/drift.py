@@ -4,15 +4,15 @@ Per host (NixOS): drift.generation (running system vs the declared toplevel, wit
 difference as evidence), drift.reboot (booted kernel vs current kernel), drift.advisories (the
 running closure vs vulnix/OSV feeds, with an expiring whitelist). Per service: drift.version
 (the version the service reports vs the declared one, and the declared one vs the release feed).
-Host facts come through watchtower.net.transport (local or SSH); see watchtower.inventory.nixos.
+Host facts come through the sweep's host client (`ctx.hosts`: local or SSH, one `system_state`
+and one closure per path per host and sweep, however many of these checks ask); see
+watchtower.inventory.nixos for the commands.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-
-from watchtower.checks.web import now_of
 
 from watchtower.config import Host, Service
 from watchtower.errors import ProbeError
@@ -22,17 +22,10 @@ from watchtower.inventory.feeds import FeedError, behind_summary, load_release_f
 from watchtower.inventory.storepaths import closure_diff, diff_size, packages, store_name
 from watchtower.inventory.versions import CLOSURE_PACKAGE, running_version, same
 from watchtower.model import FEDI_KINDS, Findings, Target, TargetKind, Verdict
-from watchtower.net.deadline import remaining
-from watchtower.net.transport import open_transport
-from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, observed_at
 from watchtower.probe.registry import register
 
 SERVICE_KINDS = (*FEDI_KINDS, TargetKind.SYNAPSE, TargetKind.GARAGE)
-
-
-def budget(ctx: ProbeContext) -> float:
-    """Seconds the next host command may take: what is left of the probe's deadline."""
-    return remaining(ctx.deadline, 600.0)
 
 
 def short(path: str | None) -> str:
@@ -70,25 +63,25 @@ class Generation(Check):
         expected, declared_by = hostfacts.expected_system(host)
         if expected is None:
             raise ProbeError(f"host {host.name}: no expected_system or manifest", kind="config")
-        with open_transport(host) as t:
-            state = hostfacts.system_state(t, host, budget(ctx))
-            facts: dict[str, Any] = {
-                "host": host.name, "where": t.where, "declared_by": declared_by,
-                "expected": expected, "current": state["current"], "profile": state["profile"],
-                "nixos_version": state["nixos_version"],
-                "generations": hostfacts.generations(t, host, budget(ctx)),
-            }
-            if state["current"] != expected.rstrip("/"):
-                present = hostfacts.store_path_exists(t, host, expected, budget(ctx))
-                facts["expected_in_store"] = present
-                if present:
-                    old = hostfacts.closure(t, host, state["current"], budget(ctx))
-                    new = hostfacts.closure(t, host, expected, budget(ctx))
-                    facts["closure_diff"] = {
-                        "from": state["current"], "to": expected, **closure_diff(old, new),
-                        "diff_closures": hostfacts.diff_closures(
-                            t, host, state["current"], expected, budget(ctx)),
-                    }
+        hosts, t = ctx.hosts, ctx.hosts.transport(host)
+        state = hosts.system_state(host, ctx.deadline)
+        facts: dict[str, Any] = {
+            "host": host.name, "where": t.where, "declared_by": declared_by,
+            "expected": expected, "current": state["current"], "profile": state["profile"],
+            "nixos_version": state["nixos_version"],
+            "generations": hostfacts.generations(t, host, hosts.budget(ctx.deadline)),
+        }
+        if state["current"] != expected.rstrip("/"):
+            present = hostfacts.store_path_exists(t, host, expected, hosts.budget(ctx.deadline))
+            facts["expected_in_store"] = present
+            if present:
+                old = hosts.closure(host, state["current"], ctx.deadline)
+                new = hosts.closure(host, expected, ctx.deadline)
+                facts["closure_diff"] = {
+                    "from": state["current"], "to": expected, **closure_diff(old, new),
+                    "diff_closures": hostfacts.diff_closures(
+                        t, host, state["current"], expected, hosts.budget(ctx.deadline)),
+                }
         return facts
 
     def judge(self, facts: Facts) -> Verdict:
@@ -136,9 +129,7 @@ class Reboot(Check):
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
         host: Host = target.spec
-        with open_transport(host) as t:
-            state = hostfacts.system_state(t, host, budget(ctx))
-        return {"host": host.name, **state}
+        return {"host": host.name, **ctx.hosts.system_state(host, ctx.deadline)}
 
     def judge(self, facts: Facts) -> Verdict:
         f = Findings()
@@ -180,9 +171,8 @@ class Advisories(Check):
             whitelist = load_whitelist(feeds.whitelist)
         except AdvisoryError as exc:
             raise ProbeError(str(exc), kind="config") from None
-        with open_transport(host) as t:
-            state = hostfacts.system_state(t, host, budget(ctx))
-            pkgs = packages(hostfacts.closure(t, host, state["current"], budget(ctx)))
+        state = ctx.hosts.system_state(host, ctx.deadline)
+        pkgs = packages(ctx.hosts.closure(host, state["current"], ctx.deadline))
         return {"host": host.name, "system": state["current"],
                 "nixos_version": state["nixos_version"], "packages": len(pkgs),
                 "feeds": list(feeds.advisories), "advisories": len(advisories),
@@ -194,7 +184,7 @@ class Advisories(Check):
         if not facts.get("feeds"):
             f.warn("no advisory feed configured ([feeds] advisories): closure not checked")
             return f.verdict("")
-        today = now_of(facts).date()
+        today = observed_at(facts).date()
         muted = 0
         for m in facts["matches"]:
             wl = m.get("whitelist")
@@ -266,10 +256,9 @@ class Version(Check):
         """The service package's version in the host's running closure (best effort)."""
         name = CLOSURE_PACKAGE[service.kind]
         try:
-            with open_transport(host) as t:
-                state = hostfacts.system_state(t, host, budget(ctx))
-                found = sorted({p.version for p in packages(
-                    hostfacts.closure(t, host, state["current"], budget(ctx))) if p.name == name})
+            state = ctx.hosts.system_state(host, ctx.deadline)
+            found = sorted({p.version for p in packages(
+                ctx.hosts.closure(host, state["current"], ctx.deadline)) if p.name == name})
         except ProbeError as exc:
             return {"closure_problem": exc.reason}
         return {"closure_version": ", ".join(found) if found else None}
@@ -290,7 +279,7 @@ class Version(Check):
                    f"reports {running}: restart pending?")
         upstream = facts.get("upstream")
         if upstream:
-            behind = behind_summary(declared or running, upstream, now_of(facts).date())
+            behind = behind_summary(declared or running, upstream, observed_at(facts).date())
             if behind:
                 f.warn(behind)
         if facts.get("upstream_problem"):

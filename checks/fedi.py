@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from watchtower.checks.web import answer_problem, fetch, header, https_origin, origin
+from watchtower.checks.common import answer_problem, fetch, header, https_origin, origin
 
 from watchtower.config import Service
 from watchtower.errors import ProbeError

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from watchtower.checks.web import age_text, now_of
+from watchtower.checks.common import age_text
 
 from watchtower.config import Heartbeat
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
-from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, observed_at
 from watchtower.probe.registry import register
 
 
@@ -55,7 +55,7 @@ class Ping(Check):
             f.warn("never pinged yet (POST /ping/<token> from the job when it succeeds)")
             return f.verdict("")
         at = dt.datetime.fromisoformat(str(last["last_at"]))
-        silence = (now_of(facts) - at).total_seconds()
+        silence = (observed_at(facts) - at).total_seconds()
         if silence > period + grace:
             f.fail(f"no ping for {age_text(silence)}: last at {at:%Y-%m-%d %H:%M}Z (expected "
                    f"every {age_text(period)} + {age_text(grace)} grace)")

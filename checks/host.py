@@ -1,7 +1,7 @@
 """host.* checks (per host): failed systemd units, free disk space.
 
-Facts come through watchtower.net.transport (local or SSH) from `systemctl` and `df`; see
-watchtower.inventory.nixos for the exact commands.
+Facts come through the sweep's host client (`ctx.hosts`, local or SSH) from `systemctl`, `df`
+and `nix-store`; see watchtower.inventory.nixos for the exact commands.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from typing import Any
 from watchtower.config import Fleet, Host
 from watchtower.inventory import nixos as hostfacts
 from watchtower.model import Findings, Target, TargetKind, Verdict
-from watchtower.net.deadline import remaining
-from watchtower.net.transport import open_transport
 from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.probe.registry import register
 
@@ -64,8 +62,8 @@ class Units(Check):
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
         host: Host = target.spec
-        with open_transport(host) as t:
-            failed = hostfacts.failed_units(t, host, remaining(ctx.deadline, 600.0))
+        failed = hostfacts.failed_units(ctx.hosts.transport(host), host,
+                                        ctx.hosts.budget(ctx.deadline))
         return {"host": host.name, "failed": failed, "declared": declared_units(ctx.fleet, host)}
 
     def judge(self, facts: Facts) -> Verdict:
@@ -96,8 +94,8 @@ class Disk(Check):
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
         host: Host = target.spec
-        with open_transport(host) as t:
-            disks = hostfacts.disk_usage(t, host, remaining(ctx.deadline, 600.0))
+        disks = hostfacts.disk_usage(ctx.hosts.transport(host), host,
+                                     ctx.hosts.budget(ctx.deadline))
         return {"host": host.name, "disks": disks}
 
     def judge(self, facts: Facts) -> Verdict:
@@ -171,17 +169,15 @@ class StoreIntegrity(Check):
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
         host: Host = target.spec
-        budget = remaining(ctx.deadline, 600.0)
-        with open_transport(host) as t:
-            system = t.read_link(host.current_system, budget) or host.current_system
-            closure = hostfacts.closure(t, host, system, budget)
-            index, sample = rotation(closure, host.store_sample, time.time(), self.meta.interval)
-            verified = hostfacts.verify_paths(t, host, sample, remaining(ctx.deadline, 600.0))
-            store = store_dir(closure)
-            top = t.run(["find", store, "-mindepth", "1", "-maxdepth", "1", "-perm", "/0222",
-                         "!", "-type", "l", "-print"], remaining(ctx.deadline, 600.0)) if store \
-                else None
-            writable = hostfacts.writable_files(t, sample, remaining(ctx.deadline, 600.0))
+        hosts, t = ctx.hosts, ctx.hosts.transport(host)
+        system = hosts.system_state(host, ctx.deadline)["current"]
+        closure = hosts.closure(host, system, ctx.deadline)
+        index, sample = rotation(closure, host.store_sample, time.time(), self.meta.interval)
+        verified = hostfacts.verify_paths(t, host, sample, hosts.budget(ctx.deadline))
+        store = store_dir(closure)
+        top = t.run(["find", store, "-mindepth", "1", "-maxdepth", "1", "-perm", "/0222",
+                     "!", "-type", "l", "-print"], hosts.budget(ctx.deadline)) if store else None
+        writable = hostfacts.writable_files(t, sample, hosts.budget(ctx.deadline))
         # Top-level entries that are store paths (hash-name); Nix's own .links (hard-link
         # deduplication) is writable by design.
         writable += [line for line in (top.stdout.splitlines() if top else [])

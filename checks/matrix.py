@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from watchtower.checks.web import answer_problem, fetch, https_origin, now_of
+from watchtower.checks.common import answer_problem, fetch, https_origin
 
 from watchtower.config import Service
 from watchtower.errors import ProbeError
@@ -28,7 +28,7 @@ from watchtower.parsers.matrix import (
     parse_well_known_client,
     parse_well_known_server,
 )
-from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, observed_at
 from watchtower.probe.registry import register
 
 #: The catalog says "warn < 1 day ahead", but Synapse by default signs for its
@@ -235,7 +235,7 @@ class Keys(MatrixCheck):
             f.fail(f"signature by {key_id} does not verify ({why})")
         until = ""
         if report.valid_until_ts is not None:
-            now_ms = now_of(facts).timestamp() * 1000
+            now_ms = observed_at(facts).timestamp() * 1000
             left = report.valid_until_ts - now_ms
             when = dt.datetime.fromtimestamp(report.valid_until_ts / 1000, dt.UTC)
             until = f"{when:%Y-%m-%d %H:%M}Z"

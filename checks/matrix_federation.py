@@ -28,16 +28,16 @@ import json
 import time
 from typing import Any
 
+from watchtower.checks.common import age_text, answer_problem, fetch, origin
 from watchtower.checks.matrix import MatrixCheck, federation_base
 from watchtower.checks.scrape import bearer, samples_of, scrape
-from watchtower.checks.web import age_text, answer_problem, fetch, now_of, origin
 
 from watchtower.config import QueueSettings, Service
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.parsers import promtext
 from watchtower.parsers.matrix import check_server_keys
-from watchtower.probe.api import CheckMeta, Facts, ProbeContext
+from watchtower.probe.api import CheckMeta, Facts, ProbeContext, observed_at
 from watchtower.probe.registry import register
 
 SENDER = "federation_sender"
@@ -108,7 +108,7 @@ class Backlog(MatrixCheck):
         behind = (persisted - position) if persisted is not None and position is not None else 0
         lag = (_sender(samples, "synapse_event_processing_lag") or 0) / 1000
         if behind > 0 and last_ts:
-            lag = max(lag, now_of(facts).timestamp() - last_ts / 1000)
+            lag = max(lag, observed_at(facts).timestamp() - last_ts / 1000)
         what = f"federation sender ({behind:.0f} events behind)"
         if lag >= lim["latency_fail"]:
             f.fail(f"{what} {lag:.0f} s behind (fail at {lim['latency_fail']:.0f} s)")
@@ -185,7 +185,7 @@ class Destinations(MatrixCheck):
         if problem:
             f.error(problem)
             return f.verdict("")
-        now = now_of(facts)
+        now = observed_at(facts)
         for peer in facts.get("failing_peers") or []:
             since = _since(peer.get("failure_ts"), now)
             f.fail(f"declared peer {peer.get('destination')} failing{since}")
@@ -264,7 +264,7 @@ class Outbound(MatrixCheck):
 
     def judge(self, facts: Facts) -> Verdict:
         f = Findings()
-        now_ms = now_of(facts).timestamp() * 1000
+        now_ms = observed_at(facts).timestamp() * 1000
         good = []
         for peer in facts.get("peers") or []:
             name = peer.get("peer")

@@ -32,14 +32,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from watchtower.checks.common import answer_problem, fetch, origin
 from watchtower.checks.scrape import bearer, samples_of, scrape
-from watchtower.checks.web import answer_problem, fetch, now_of, origin
 
 from watchtower.config import QueueSettings, Service
-from watchtower.errors import ConfigError, ProbeError
 from watchtower.model import FEDI_KINDS, Findings, Target, TargetKind, Verdict
 from watchtower.parsers import promtext
-from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, observed_at, reveal
 from watchtower.probe.registry import register
 
 SIDEKIQ_METRICS = ("sidekiq_queue_latency_seconds", "sidekiq_queue_backlog",
@@ -89,10 +88,7 @@ def gather_pixelfed(ctx: ProbeContext, service: Service) -> Facts:
     base = horizon_base(service)
     headers = {"Accept": "application/json", "X-Requested-With": "XMLHttpRequest"}
     if service.admin_cookie is not None:
-        try:
-            headers["Cookie"] = service.admin_cookie.reveal()
-        except ConfigError as exc:
-            raise ProbeError(f"admin_cookie: {exc.problems[0]}", kind="config") from None
+        headers["Cookie"] = reveal(service.admin_cookie, "admin_cookie")
     stats, _ = fetch(ctx, f"{base}/api/stats", headers=headers, want_json=True, follow=False)
     masters, _ = fetch(ctx, f"{base}/api/masters", headers=headers, want_json=True,
                        follow=False)
@@ -170,7 +166,7 @@ def judge_peertube(facts: Facts, f: Findings, lim: dict[str, Any]) -> str:
     if _refused(f, waiting, "PeerTube's jobs API") or _refused(f, failed, "PeerTube's jobs API"):
         return ""
     oldest = (waiting.get("jobs") or [None])[0]
-    age = _age(oldest.get("createdAt"), now_of(facts)) if isinstance(oldest, dict) else None
+    age = _age(oldest.get("createdAt"), observed_at(facts)) if isinstance(oldest, dict) else None
     if age is not None and isinstance(oldest, dict):
         _latency(f, f"oldest waiting job ({oldest.get('type')})", age, lim)
     failed_total = failed.get("total") if isinstance(failed.get("total"), int) else 0

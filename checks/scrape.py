@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from watchtower.checks.web import fetch
+from watchtower.checks.common import fetch
 
 from watchtower.config import Secret
-from watchtower.errors import ConfigError, ProbeError
 from watchtower.parsers import ParseError, promtext
-from watchtower.probe.api import Facts, ProbeContext
+from watchtower.probe.api import Facts, ProbeContext, reveal
 
 #: Synapse's scrape of a busy homeserver runs past a megabyte.
 METRICS_CAP = 16 * 1024 * 1024
@@ -20,12 +19,7 @@ METRICS_CAP = 16 * 1024 * 1024
 
 def bearer(secret: Secret | None, what: str) -> dict[str, str]:
     """An Authorization header from a secret, or none; an unreadable secret stops the probe."""
-    if secret is None:
-        return {}
-    try:
-        return {"Authorization": f"Bearer {secret.reveal()}"}
-    except ConfigError as exc:
-        raise ProbeError(f"{what}: {exc.problems[0]}", kind="config") from None
+    return {} if secret is None else {"Authorization": f"Bearer {reveal(secret, what)}"}
 
 
 def scrape(ctx: ProbeContext, url: str, wanted: Iterable[str], token: Secret | None = None,

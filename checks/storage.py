@@ -13,15 +13,13 @@ import time
 import uuid
 from typing import Any
 
+from watchtower.checks.common import answer_problem, fetch
 from watchtower.checks.scrape import samples_of, scrape
-from watchtower.checks.web import answer_problem, fetch
 
-from watchtower.config import Secret, Service
-from watchtower.errors import ConfigError, ProbeError
+from watchtower.config import Service
 from watchtower.model import Findings, Target, TargetKind, Verdict
-from watchtower.net.s3 import S3Client
 from watchtower.parsers import promtext
-from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, reveal
 from watchtower.probe.registry import register
 
 DISK_FREE_WARN = 0.10
@@ -32,16 +30,6 @@ DISK_FREE_FAIL = 0.05
 BLOCK_METRICS = ("block_resync_queue_length", "block_resync_errored_blocks",
                  "block_corruption_counter", "garage_local_disk_avail", "garage_local_disk_total")
 CANARY_PREFIX = "watchtower-canary/"
-
-
-def reveal(secret: Secret | None, what: str) -> str:
-    """A secret's value, or ProbeError (the probe cannot run without it)."""
-    if secret is None:
-        raise ProbeError(f"{what} is not configured", kind="config")
-    try:
-        return secret.reveal()
-    except ConfigError as exc:
-        raise ProbeError(f"{what}: {exc.problems[0]}", kind="config") from None
 
 
 def admin_get(ctx: ProbeContext, service: Service, v2: str, v1: str) -> dict[str, Any]:
@@ -271,9 +259,10 @@ class RoundTrip(Check):
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
         service: Service = target.spec
-        client = S3Client(ctx.http, service.s3_endpoint or "", service.s3_region,
-                          reveal(service.s3_access_key, "s3_access_key"),
-                          reveal(service.s3_secret_key, "s3_secret_key"), deadline=ctx.deadline)
+        client = ctx.s3.client(service.s3_endpoint or "", service.s3_region,
+                               reveal(service.s3_access_key, "s3_access_key"),
+                               reveal(service.s3_secret_key, "s3_secret_key"),
+                               deadline=ctx.deadline)
         key = f"{CANARY_PREFIX}{uuid.uuid4().hex}"
         payload = f"watchtower canary {time.time():.3f}\n".encode() + os.urandom(1024)
         steps, same = client.roundtrip(service.s3_bucket or "", key, payload)

@@ -2,7 +2,7 @@
 criterion by the NCSC-NL TLS guidelines (2025-05), as internet.nl grades them.
 
 A full scan is heavy (~170 handshakes): these checks run daily, and the scan of one server is
-shared by every check of the sweep that reads it (`watchtower.net.tlsscan.scanner_for`). The
+shared by every check of the sweep that reads it (the sweep's `ctx.tls_scan`). The
 five-minute and hourly checks (web.tls.certificate, web.tls.version, mail.smtp.*) stay light;
 they grade the facts they share with these checks by the same tables.
 
@@ -16,17 +16,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from watchtower.checks.graded import GradedCheck
+
 from watchtower.compliance import criteria
 from watchtower.compliance import tls_criteria as tc
-from watchtower.compliance.criteria import Criterion, GradedCheck
+from watchtower.compliance.criteria import Criterion
 from watchtower.compliance.frameworks import MAIL_TLS, WEB_TLS
+from watchtower.compliance.ncsc_tls import worst_cipher_first
 from watchtower.errors import ProbeError
 from watchtower.model import Target, TargetKind, Verdict
-from watchtower.net.tlsscan import scanner_for
 from watchtower.probe.api import CheckMeta, Facts, ProbeContext
 from watchtower.probe.registry import register
 
-from .mail.common import mx_facts, null_mx, smtp_port, smtp_prober, spec_of
+from .mail.common import mx_facts, null_mx, smtp_port, spec_of
 from .web import endpoint_host_port
 
 DAILY = 86400.0
@@ -56,7 +58,8 @@ class WebTlsNcsc(GradedCheck):
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
         host, port = endpoint_host_port(target)
-        scan = scanner_for(ctx.tls).scan(host, port, deadline=ctx.deadline, web=True)
+        scan = ctx.tls_scan.scan(host, port, deadline=ctx.deadline, web=True,
+                                 cipher_rank=worst_cipher_first)
         facts: Facts = {"host": host, "port": port, "scan": scan.evidence(), "tls": None}
         if any(scan.versions.values()):
             try:
@@ -145,7 +148,7 @@ class MailStartTlsNcsc(GradedCheck):
 
 def _mx_server(ctx: ProbeContext, mx: str, address: str, port: int) -> dict[str, Any]:
     """The shared STARTTLS dialogue (trust, certificate) and the full scan of one MX."""
-    outcome = smtp_prober(ctx).starttls(mx, address, port, deadline=ctx.deadline)
+    outcome = ctx.smtp.starttls(mx, address, port, deadline=ctx.deadline)
     server: dict[str, Any] = {"mx": mx, "address": address, "port": port,
                               "starttls_offered": outcome.starttls_offered,
                               "error": outcome.error, "error_kind": outcome.error_kind,
@@ -155,9 +158,9 @@ def _mx_server(ctx: ProbeContext, mx: str, address: str, port: int) -> dict[str,
     if outcome.tls is None:
         server["tls_error"] = outcome.error
     try:
-        server["scan"] = scanner_for(ctx.tls).scan(mx, port, deadline=ctx.deadline,
-                                                   address=address, starttls="smtp",
-                                                   web=False).evidence()
+        server["scan"] = ctx.tls_scan.scan(mx, port, deadline=ctx.deadline, address=address,
+                                           starttls="smtp", web=False,
+                                           cipher_rank=worst_cipher_first).evidence()
     except ProbeError as exc:
         server["scan_error"] = exc.reason
     return server

@@ -1,54 +1,31 @@
-"""web.* checks (per HTTPS endpoint of every service), and the HTTP fetch helper that the
-fedi.*, matrix.* and storage.* checks share.
-
-Hostile servers are expected: `fetch` turns what a broken *server* does (redirect loops, bodies
-past the cap, invalid UTF-8 or JSON, a certificate we cannot trust) into recorded problems that
-judgements fail on, while what stops the *probe* (timeouts, refused connections, DNS errors)
-stays a ProbeError, which the runner reports as `error`.
+"""web.* checks (per HTTPS endpoint of every service): certificate, TLS versions, the redirect
+to HTTPS, HSTS, security headers and security.txt. The fetch helpers they share with the other
+families are in checks/common.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from watchtower.checks.common import answer_problem, endpoint_host_port, fetch, header, origin
+from watchtower.checks.graded import GradedCheck
+
 from watchtower.compliance import http_headers, tls_criteria
-from watchtower.compliance.criteria import Criterion, GradedCheck
+from watchtower.compliance.criteria import Criterion
 from watchtower.compliance.ncsc_tls import Level
 from watchtower.errors import ProbeError
-from watchtower.model import Findings, Status, Target, TargetKind, Verdict, utcnow
-from watchtower.net.http import HttpResponse
+from watchtower.model import Findings, Status, Target, TargetKind, Verdict
 from watchtower.net.tls import name_matches
-from watchtower.net.tlsscan import scanner_for
 from watchtower.parsers import ParseError, securitytxt
-from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, observed_at
 from watchtower.probe.registry import register
 
 EXPIRY_WARN_DAYS = 14
 HSTS_MIN_AGE = 31536000
 SECURITY_TXT_CAP = 64 * 1024
 MODERN_TLS = ("TLSv1.2", "TLSv1.3")
-#: ProbeError kinds that describe the server's answer, not our ability to ask.
-SERVER_FAULT_KINDS = frozenset({"tls", "redirect-loop", "malformed", "too-large"})
-
-
-def endpoint_host_port(target: Target) -> tuple[str, int]:
-    parts = urlsplit(target.spec.url)
-    return parts.hostname or "", parts.port or 443
-
-
-def now_of(facts: Facts) -> dt.datetime:
-    """Judgements read "now" from the facts when a fixture pins it, else the clock."""
-    value = facts.get("now")
-    return dt.datetime.fromisoformat(value) if value else utcnow()
-
-
-def age_text(seconds: float) -> str:
-    """A duration for a summary: hours up to two days, then days (`10.0 h`, `3.0 days`)."""
-    hours = seconds / 3600
-    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
 
 
 @register
@@ -81,7 +58,7 @@ class TlsCertificate(Check):
         if leaf is None:
             f.fail("no certificate was served")
             return f.verdict("")
-        now = now_of(facts)
+        now = observed_at(facts)
         not_after = dt.datetime.fromisoformat(leaf["not_after"])
         not_before = dt.datetime.fromisoformat(leaf["not_before"])
         days_left = (not_after - now).total_seconds() / 86400
@@ -98,64 +75,6 @@ class TlsCertificate(Check):
             f.fail(f"certificate chain not trusted: {facts.get('verify_error')}")
         return f.verdict(f"valid until {not_after:%Y-%m-%d} ({days_left:.0f} days), "
                          f"issued by {leaf['issuer']}")
-
-
-# -- shared fetch helpers ----------------------------------------------------------------------
-
-
-def fetch(
-    ctx: ProbeContext, url: str, *, headers: Mapping[str, str] | None = None,
-    follow: bool = True, want_json: bool = False, keep: tuple[str, ...] = (),
-    max_body: int | None = None,
-) -> tuple[dict[str, Any], HttpResponse | None]:
-    """GET `url`; returns (facts, response). Server faults land in facts["problem"]."""
-    try:
-        resp = ctx.get(url, headers=dict(headers or {}), follow_redirects=follow,
-                       max_body=max_body)
-    except ProbeError as exc:
-        if exc.kind in SERVER_FAULT_KINDS:
-            return {"url": url, "status": None, "problem": exc.reason}, None
-        raise
-    facts = resp.evidence("content-type", *keep)
-    facts["content_type"] = resp.content_type
-    if resp.truncated:
-        facts["problem"] = f"answer larger than {len(resp.body)} bytes (cut off)"
-    elif want_json:
-        try:
-            facts["json"] = resp.json()
-        except ProbeError as exc:
-            facts["problem"] = exc.reason
-    return facts, resp
-
-
-def answer_problem(fetched: Mapping[str, Any] | None, what: str) -> str | None:
-    """Why `fetched` is no usable 200 answer (None when it is)."""
-    if not fetched:
-        return f"{what}: not fetched"
-    if fetched.get("problem") and fetched.get("status") in (None, 200):
-        return f"{what}: {fetched['problem']}"
-    if fetched.get("status") != 200:
-        return f"{what}: HTTP {fetched.get('status')} from {fetched.get('url')}"
-    return None
-
-
-def origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def https_origin(ctx: ProbeContext, host: str, known: str | None = None) -> str:
-    """`https://host[:port]`: the port of `known` (a configured URL) when it names the same
-    host, else the fleet's `https_port` (443 in production, a high port in the lab)."""
-    if known is not None and (urlsplit(known).hostname or "").lower() == host.lower():
-        return origin(known)
-    port = ctx.fleet.probe.https_port
-    return f"https://{host}" + ("" if port == 443 else f":{port}")
-
-
-def header(facts: Mapping[str, Any], name: str) -> str | None:
-    value = (facts.get("headers") or {}).get(name.lower())
-    return value if isinstance(value, str) else None
 
 
 # -- web.* -------------------------------------------------------------------------------------
@@ -183,7 +102,7 @@ class TlsVersion(Check):
 
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
         host, port = endpoint_host_port(target)
-        accepted = scanner_for(ctx.tls).versions(host, port, deadline=ctx.deadline)
+        accepted = ctx.tls_scan.versions(host, port, deadline=ctx.deadline)
         return {"host": host, "port": port, "accepted": accepted}
 
     def judge(self, facts: Facts) -> Verdict:
@@ -397,7 +316,7 @@ class SecurityTxt(Check):
             f.warn(f"security.txt served as {fetched.get('content_type') or 'no type'}, "
                    "not text/plain (RFC 9116 3)")
         try:
-            parsed = securitytxt.parse(facts.get("body", ""), now=now_of(facts))
+            parsed = securitytxt.parse(facts.get("body", ""), now=observed_at(facts))
         except ParseError as exc:
             f.warn(f"security.txt unreadable: {exc.reason}")
             return f.verdict("")

@@ -78,7 +78,7 @@ def version_facts(evidence: dict[str, Any]) -> dict[str, Any]:
     if upstream and upstream.get("newest_date") and newer:
         oldest_missed = min((n.get("date") for n in newer if n.get("date")), default=None)
         newest = parse_time(str(oldest_missed) + "T00:00:00+00:00") if oldest_missed else None
-        now = parse_time(evidence.get("now")) or dt.datetime.now(dt.UTC)
+        now = parse_time(evidence.get("observed_at")) or dt.datetime.now(dt.UTC)
         if newest is not None:
             lag_days = max(0, (now - newest).days)
     return {"service": evidence.get("service"), "kind": evidence.get("kind"),

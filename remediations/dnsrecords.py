@@ -18,13 +18,7 @@ from typing import Any
 from watchtower.config import DnsTemplate, Fleet, Zone
 from watchtower.dnsdecl.octodns import OctoZone, managed
 from watchtower.dnsdecl.records import absolute, record_key
-from watchtower.net.powerdns import (
-    PowerDnsApi,
-    api_for_zone,
-    delete_body,
-    replace_body,
-    zone_for,
-)
+from watchtower.net.powerdns import delete_body, replace_body
 from watchtower.probe.registry import register_remediation
 from watchtower.remediation.engine import (
     NoAction,
@@ -92,11 +86,10 @@ class DnsRecords(Remediation):
         if octo is not None:
             return dnsoctodns.plan(self.meta.id, state.target, state.check_id, octo,
                                    _template_change(name, template, content))
-        found = [(api, zone_for(api, name)) for api in ctx.fleet.dns_apis]
-        api, zone = next(((a, z) for a, z in found if z is not None), (None, None))
-        if api is None or zone is None:
+        found = ctx.dns_apis().for_name(name)
+        if found is None:
             return NoAction(f"no [[dns_apis]] entry manages a zone containing {name}")
-        client = PowerDnsApi(api)
+        client, zone = found
         current = client.rrset(zone, name, template.type)
         old = [r["content"] for r in (current or {}).get("records", [])]
         kept = [c for c in old if not _is_same_kind(c, template)]
@@ -112,14 +105,14 @@ class DnsRecords(Remediation):
                           *(f"+ {name} {template.ttl} {template.type} {c}" for c in new
                             if c not in old)])
         return Plan(
-            remediation=self.meta.id, target=state.target, host=f"dns:{api.name}:{zone}",
-            summary=f"set {name} {template.type} through {api.name}",
+            remediation=self.meta.id, target=state.target, host=f"dns:{client.name}:{zone}",
+            summary=f"set {name} {template.type} through {client.name}",
             diff=diff,
             steps=[Step(f"replace {name} {template.type}", "http", method="PATCH", url=url,
                         body=replace_body(name, template.type, template.ttl, new),
-                        secret=api.name, timeout=30)],
+                        secret=client.name, timeout=30)],
             undo=[Step(f"restore {name} {template.type}", "http", method="PATCH", url=url,
-                       body=undo_body, secret=api.name, timeout=30)],
+                       body=undo_body, secret=client.name, timeout=30)],
             verify=[state.check_id],
         )
 
@@ -137,29 +130,28 @@ class DnsRecords(Remediation):
             return self._octodns_declared(state, ctx, zone, octo)
         if state.check_id == "dns.octodns":
             return NoAction(f"{zone.name} is not kept by octoDNS")
-        api = api_for_zone(ctx.fleet.dns_apis, zone.name)
-        if api is None:
+        client = ctx.dns_apis().for_zone(zone.name)
+        if client is None:
             return NoAction(f"no [[dns_apis]] entry manages the zone {zone.name}")
         with probe_context(ctx.fleet) as probe:
             declaration = declare(ctx.fleet, zone, probe)
         if declaration.problems:
             return NoAction(f"the declared records of {zone.name} are incomplete: "
                             + "; ".join(declaration.problems))
-        client = PowerDnsApi(api)
         zone_plan = plan_zone(zone.name, declaration.records, client.rrsets(zone.name))
         if zone_plan.empty:
-            return NoAction(f"{zone.name} already holds the declared records in {api.name}")
+            return NoAction(f"{zone.name} already holds the declared records in {client.name}")
         url = client.zone_url(zone.name)
         return Plan(
-            remediation=self.meta.id, target=state.target, host=f"dns:{api.name}:{zone.name}",
-            summary=f"bring {zone.name} to its declared records through {api.name} "
+            remediation=self.meta.id, target=state.target, host=f"dns:{client.name}:{zone.name}",
+            summary=f"bring {zone.name} to its declared records through {client.name} "
                     f"({len(zone_plan.changes)} RRset change(s))",
             diff="\n".join(zone_plan.diff_lines),
             steps=[Step(f"patch {len(zone_plan.changes)} RRset(s) of {zone.name}", "http",
                         method="PATCH", url=url, body=zone_plan.patch_body(),
-                        secret=api.name, timeout=30)],
+                        secret=client.name, timeout=30)],
             undo=[Step(f"restore {len(zone_plan.undo)} RRset(s) of {zone.name}", "http",
-                       method="PATCH", url=url, body=zone_plan.undo_body(), secret=api.name,
+                       method="PATCH", url=url, body=zone_plan.undo_body(), secret=client.name,
                        timeout=30)],
             verify=["dns.declared"],
         )

@@ -6,7 +6,6 @@ from __future__ import annotations
 from watchtower.remediations.nixos import FACT_TIMEOUT, host_of
 
 from watchtower.inventory import nixos as facts
-from watchtower.net.transport import open_transport
 from watchtower.probe.registry import register_remediation
 from watchtower.remediation.engine import (
     NoAction,
@@ -34,7 +33,7 @@ class NixGc(Remediation):
         host = host_of(ctx.fleet, state.target)
         if host is None:
             return NoAction(f"{state.target} is not a declared host")
-        with open_transport(host) as t:
+        with ctx.open_host(host) as t:
             gens = facts.generations(t, host, FACT_TIMEOUT)
             running = facts.system_state(t, host, FACT_TIMEOUT)
         keep_paths = {running.get("current"), running.get("booted")}

@@ -26,7 +26,7 @@ from watchtower.inventory import nixos as facts
 from watchtower.inventory.storepaths import packages, versions_by_name
 from watchtower.inventory.versions import compare, version_key
 from watchtower.model import Status
-from watchtower.net.transport import SshDestination, open_transport
+from watchtower.net.transport import SshDestination
 from watchtower.probe.registry import register_remediation
 from watchtower.remediation.engine import (
     NoAction,
@@ -187,7 +187,7 @@ class NixosRollback(Remediation):
 
     def plan_for(self, host: Host, ctx: RemediationContext, target: str, verify: list[str],
                  generation: int | None = None) -> Plan | NoAction:
-        with open_transport(host) as t:
+        with ctx.open_host(host) as t:
             gens = facts.generations(t, host, FACT_TIMEOUT)
             running = facts.system_state(t, host, FACT_TIMEOUT)
             by_number = {g["number"]: g for g in gens if g.get("path")}
@@ -256,7 +256,7 @@ class NixosRedeploy(Remediation):
             return NoAction(f"{state.target}: no flake declared (hosts[].flake)")
         if not host.ssh:
             return NoAction(f"{host.name}: redeploy needs hosts[].ssh for --target-host")
-        with open_transport(host) as t:
+        with ctx.open_host(host) as t:
             running = facts.system_state(t, host, FACT_TIMEOUT)
             gens = facts.generations(t, host, FACT_TIMEOUT)
         current_gen = current_generation(gens, running["current"], running.get("profile"))

@@ -31,3 +31,14 @@ class ConfigError(WatchtowerError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+class DeliveryError(WatchtowerError):
+    """A message (alert, report) could not be delivered; `permanent` says whether a retry is
+    pointless (a 5xx refusal, a channel that no longer exists) or may help (a 4xx answer, a
+    refused connection, a timeout). The mail relay, the alert channels and the report outbox
+    all raise this one class."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent

@@ -548,7 +548,7 @@ FETCH_STATUSES = (200, 400, 401, 403, 404, 500, 503, None)
 
 
 def _server_answer(src: Source, recorded: Any) -> dict[str, Any]:
-    """A `checks.web.fetch` record: our shape, the server's status, body and JSON."""
+    """A `checks.common.fetch` record: our shape, the server's status, body and JSON."""
     fetched: dict[str, Any] = dict(recorded) if isinstance(recorded, dict) else {}
     fetched["json"] = json_from(src, GARAGE, [fetched.get("json", {})])
     how = src.between(0, 5)

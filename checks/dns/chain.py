@@ -1,8 +1,8 @@
 """The DNSSEC chain of trust, judged from recorded RRsets: anchor -> DS -> DNSKEY -> RRSIG.
 
 Pure (no network): `dns.dnssec.valid` gathers the RRsets from the servers and keeps them as JSON
-facts; this module rebuilds them and validates every link with dnspython at the fact's "now", so
-a fixture recorded once keeps judging the same way.
+facts; this module rebuilds them and validates every link with dnspython at the time the facts
+were observed (`observed_at`), so a fixture recorded once keeps judging the same way.
 
 The walk is the one RFC 4035 5 prescribes for a validator: the anchor (DS or DNSKEY records for
 the anchor zone, `[probe] trust_anchors`) authenticates the anchor zone's DNSKEY RRset; each

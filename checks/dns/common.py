@@ -12,7 +12,6 @@ the facts are the evidence a report shows: the exact records and responses seen.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import dns.exception
@@ -20,9 +19,9 @@ import dns.name
 import dns.rrset
 
 from watchtower.errors import ProbeError
-from watchtower.model import Target, utcnow
+from watchtower.model import Target
 from watchtower.net.dns import DnsError, ServerReply
-from watchtower.probe.api import Facts, ProbeContext
+from watchtower.probe.api import ProbeContext
 
 JsonDict = dict[str, Any]
 
@@ -128,17 +127,6 @@ def rrset_from_facts(facts: JsonDict | None) -> dns.rrset.RRset | None:
                                         list(facts["rdatas"]))
     except (dns.exception.DNSException, KeyError, ValueError, TypeError):
         return None
-
-
-def now_of(facts: Facts) -> dt.datetime:
-    """Judgements read "now" from the facts when a fixture pins it, else the clock."""
-    value = facts.get("now")
-    if isinstance(value, str):
-        try:
-            return dt.datetime.fromisoformat(value)
-        except ValueError:
-            pass
-    return utcnow()
 
 
 def where(entry: JsonDict) -> str:

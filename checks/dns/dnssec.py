@@ -22,7 +22,7 @@ import dns.rdatatype
 
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.dns import DnsError, ServerReply, load_trust_anchors
-from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, observed_at
 from watchtower.probe.registry import register
 
 from . import chain
@@ -30,7 +30,6 @@ from .common import (
     ask_each,
     first_reply,
     nameservers,
-    now_of,
     rrset_facts,
     rrset_from_facts,
     server_pairs,
@@ -147,7 +146,7 @@ class DnssecValid(Check):
     def judge(self, facts: Facts) -> Verdict:
         f = Findings()
         declared = bool(facts.get("declared", True))
-        outcome = chain.evaluate(facts, now_of(facts))
+        outcome = chain.evaluate(facts, observed_at(facts))
         for step in outcome.steps:
             f.ok(step)
         if outcome.state == chain.INDETERMINATE:
@@ -255,7 +254,7 @@ class DnssecExpiry(Check):
 
     def judge(self, facts: Facts) -> Verdict:
         f = Findings()
-        now = now_of(facts)
+        now = observed_at(facts)
         servers = facts.get("servers") or []
         answered = [s for s in servers if s.get("signatures") or
                     len(s.get("errors") or []) < len(EXPIRY_TYPES) + 1]

@@ -13,7 +13,9 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from watchtower.compliance.criteria import Criterion, GradedCheck, not_tested
+from watchtower.checks.graded import GradedCheck
+
+from watchtower.compliance.criteria import Criterion, not_tested
 from watchtower.compliance.frameworks import InStatus
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.dns import DnsError

@@ -12,7 +12,6 @@ from watchtower.config import MailDomain
 from watchtower.errors import ProbeError
 from watchtower.model import Target
 from watchtower.net.dns import is_ip
-from watchtower.net.smtp import SmtpProber, prober_for
 from watchtower.parsers.spf import LookupAnswer, LookupFailure, SpfLookup
 from watchtower.probe.api import Facts, ProbeContext
 
@@ -95,10 +94,6 @@ def _host_facts(ctx: ProbeContext, name: str) -> dict[str, Any]:
 def smtp_endpoints(mx: Facts) -> list[tuple[str, str]]:
     """(MX host, address) pairs to dial, in preference order."""
     return [(h["name"], a) for h in mx["hosts"] for a in h["addresses"]]
-
-
-def smtp_prober(ctx: ProbeContext) -> SmtpProber:
-    return prober_for(ctx.tls, timeout=ctx.fleet.probe.http_timeout)
 
 
 def smtp_port(ctx: ProbeContext) -> int:

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from watchtower.compliance.criteria import Criterion, GradedCheck, combine, not_tested
+from watchtower.checks.graded import GradedCheck
+
+from watchtower.compliance.criteria import Criterion, combine, not_tested
 from watchtower.compliance.frameworks import InStatus
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Status, Target, TargetKind, Verdict
@@ -18,7 +20,7 @@ from watchtower.parsers import ParseError, tlsa
 from watchtower.probe.api import CheckMeta, Facts, ProbeContext
 from watchtower.probe.registry import register
 
-from .common import mx_facts, null_mx, smtp_port, smtp_prober, spec_of
+from .common import mx_facts, null_mx, smtp_port, spec_of
 
 
 @register
@@ -59,7 +61,7 @@ class Dane(GradedCheck):
             if item.get("records"):
                 # Only MX with TLSA are dialled; the dialogue is shared with mail.smtp.*.
                 for address in host["addresses"][:1]:
-                    outcome = smtp_prober(ctx).starttls(host["name"], address, port,
+                    outcome = ctx.smtp.starttls(host["name"], address, port,
                                                         deadline=ctx.deadline)
                     if outcome.tls is not None:
                         item["chain_der"] = [c.der.hex() for c in outcome.tls.chain]

@@ -14,11 +14,11 @@ from typing import Any
 
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
-from watchtower.net.imap import ImapMode, ImapSession, ImapStartTls
-from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.net.imap import ImapMode
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, observed_at, reveal
 from watchtower.probe.registry import register
 
-from .submission import host_address, judge_tls, mail_host_of, now_of, reveal, tls_evidence
+from .submission import host_address, judge_tls, mail_host_of, tls_evidence
 
 _CLIENT_SIDE = ("timeout", "dns", "probe", "config")
 
@@ -46,7 +46,8 @@ class Imap(Check):
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
         spec = mail_host_of(target)
         address = host_address(ctx, spec.host)
-        password = reveal(spec.probe_password) if spec.probe_password else None
+        password = reveal(spec.probe_password, "probe_password") if spec.probe_password \
+            else None
         user = spec.probe_user if password else None
         ports = [_port_facts(ctx, spec.host, address, spec.imaps_port, "implicit", user,
                              password)]
@@ -57,7 +58,7 @@ class Imap(Check):
 
     def judge(self, facts: Facts) -> Verdict:
         f = Findings()
-        now = now_of(facts)
+        now = observed_at(facts)
         logins = []
         for p in facts["ports"]:
             who = f"{facts['host']}:{p['port']} ({p['mode']})"
@@ -95,11 +96,9 @@ class Imap(Check):
 def _port_facts(ctx: ProbeContext, host: str, address: str, port: int, mode: ImapMode,
                 user: str | None, password: str | None) -> dict[str, Any]:
     item: dict[str, Any] = {"port": port, "mode": mode}
-    timeout = ctx.fleet.probe.http_timeout
     # The certificate facts come from the same prober (and CA bundle) as every TLS check; for
     # 143 its STARTTLS step is the IMAP session's own (capabilities, then STARTTLS).
-    session = ImapSession(host, address, port, mode, ctx.deadline,
-                          ca_bundle=ctx.tls.ca_bundle, timeout=timeout)
+    session = ctx.imap.session(host, address, port, mode, ctx.deadline)
     try:
         if mode == "implicit":
             item["tls"] = tls_evidence(ctx.tls_probe(host, port, address=address))
@@ -124,7 +123,7 @@ def _port_facts(ctx: ProbeContext, host: str, address: str, port: int, mode: Ima
 
 def _starttls_tls(ctx: ProbeContext, host: str, address: str, port: int) -> dict[str, Any]:
     """TLS facts of 143 after STARTTLS, through TlsProber with the IMAP upgrade callback."""
-    upgrade = ImapStartTls(ctx.deadline, ctx.fleet.probe.http_timeout)
+    upgrade = ctx.imap.starttls(ctx.deadline)
     try:
         return tls_evidence(ctx.tls_probe(host, port, starttls=upgrade, address=address))
     except ProbeError as exc:

@@ -13,9 +13,7 @@ that prints a private key is refused.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
-from collections.abc import Iterator
 from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -25,8 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from watchtower.config import DkimKeyFile, Host, MailHost
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
-from watchtower.net.deadline import remaining
-from watchtower.net.transport import CommandFailed, Transport, open_transport
+from watchtower.net.transport import CommandFailed, Transport
 from watchtower.parsers import ParseError
 from watchtower.parsers import dkim as dkim_parser
 from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
@@ -81,15 +78,13 @@ def published_key_facts(record: dkim_parser.DkimKey) -> dict[str, Any]:
     return key_facts(key)
 
 
-@contextlib.contextmanager
-def host_transport(ctx: ProbeContext, spec: MailHost) -> Iterator[Transport]:
-    """The transport of the [[hosts]] entry the mail host runs on (`runs_on`)."""
+def host_transport(ctx: ProbeContext, spec: MailHost) -> Transport:
+    """The sweep's transport to the [[hosts]] entry the mail host runs on (`runs_on`)."""
     host = next((h for h in ctx.fleet.hosts if h.name == spec.runs_on), None)
     if not isinstance(host, Host):
         raise ProbeError(f"mail host {spec.name}: runs_on names no [[hosts]] entry",
                          kind="config")
-    with open_transport(host) as transport:
-        yield transport
+    return ctx.hosts.transport(host)
 
 
 @register
@@ -125,13 +120,13 @@ class DkimKeyMatch(Check):
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
         spec = mail_host_of(target)
         keys: list[dict[str, Any]] = []
-        with host_transport(ctx, spec) as transport:
-            for key in spec.dkim_keys:
-                item = _host_side(transport, spec, key, ctx)
-                item.update(_published_side(ctx, key))
-                keys.append(item)
-            where = transport.where
-        return {"host": spec.host, "runs_on": spec.runs_on, "where": where, "keys": keys}
+        transport = host_transport(ctx, spec)
+        for key in spec.dkim_keys:
+            item = _host_side(transport, spec, key, ctx)
+            item.update(_published_side(ctx, key))
+            keys.append(item)
+        return {"host": spec.host, "runs_on": spec.runs_on, "where": transport.where,
+                "keys": keys}
 
     def judge(self, facts: Facts) -> Verdict:
         f = Findings()
@@ -161,7 +156,7 @@ def _host_side(transport: Transport, spec: MailHost, key: DkimKeyFile, ctx: Prob
     argv = [*spec.dkim_pubkey_command, key.path]
     try:
         item["host_key"] = host_key_facts(
-            transport.check_output(argv, timeout=remaining(ctx.deadline, 60.0)))
+            transport.check_output(argv, timeout=ctx.hosts.budget(ctx.deadline)))
     except CommandFailed as exc:
         item["host_error"], item["host_error_kind"] = exc.reason, exc.kind
     except ProbeError as exc:

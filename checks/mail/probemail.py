@@ -23,11 +23,10 @@ from watchtower.config import MailHost
 from watchtower.errors import ProbeError
 from watchtower.model import Target
 from watchtower.net.imap import ImapError, ImapSession
-from watchtower.net.smtp import default_helo
-from watchtower.net.submission import SubmissionRefused, SubmissionSession, TlsMode
-from watchtower.probe.api import Check, ProbeContext
+from watchtower.net.submission import SubmissionRefused, TlsMode
+from watchtower.probe.api import Check, ProbeContext, reveal
 
-from .submission import host_address, mail_host_of, reveal
+from .submission import host_address, mail_host_of
 
 PROBE_HEADER = "X-Watchtower-Probe"
 STALE_SECONDS = 900
@@ -69,7 +68,7 @@ def probe_account(target: Target, ctx: ProbeContext) -> tuple[MailHost, str, str
     if not (spec.probe_user and spec.probe_password):
         raise ProbeError("no probe mailbox configured (probe_user, probe_password)",
                          kind="config")
-    return spec, reveal(spec.probe_password), host_address(ctx, spec.host)
+    return spec, reveal(spec.probe_password, "probe_password"), host_address(ctx, spec.host)
 
 
 def probe_message(sender: str, recipient: str, token: str, *, subject: str, body: str,
@@ -100,9 +99,7 @@ def submit(ctx: ProbeContext, spec: MailHost, address: str, password: str,
     """Submit one message as the probe mailbox; the outcome (and transcript) as facts."""
     assert spec.probe_user is not None
     port, mode = submission_port(spec)
-    session = SubmissionSession(spec.host, address, port, mode, default_helo(), ctx.deadline,
-                                ca_bundle=ctx.tls.ca_bundle, verify=True,
-                                timeout=ctx.fleet.probe.smtp_timeout)
+    session = ctx.smtp.submission(spec.host, address, port, mode, ctx.deadline, verify=True)
     out: dict[str, Any] = {"accepted": False, "via": f"{port} ({mode})"}
     try:
         session.open()
@@ -122,8 +119,7 @@ def submit(ctx: ProbeContext, spec: MailHost, address: str, password: str,
 
 
 def imap_session(ctx: ProbeContext, spec: MailHost, address: str) -> ImapSession:
-    return ImapSession(spec.host, address, spec.imaps_port, "implicit", ctx.deadline,
-                       ca_bundle=ctx.tls.ca_bundle, timeout=ctx.fleet.probe.imap_timeout)
+    return ctx.imap.session(spec.host, address, spec.imaps_port, "implicit", ctx.deadline)
 
 
 def await_message(ctx: ProbeContext, spec: MailHost, address: str, password: str,

@@ -98,9 +98,7 @@ class Sieve(ProbeAccountCheck):
             "folder": spec.sieve_folder, "script": SCRIPT_NAME,
             "deadline_seconds": spec.roundtrip_deadline,
         }
-        session = ManageSieveSession(spec.host, address, spec.sieve_port, ctx.deadline,
-                                     ca_bundle=ctx.tls.ca_bundle,
-                                     timeout=ctx.fleet.probe.sieve_timeout)
+        session = ctx.sieve.session(spec.host, address, spec.sieve_port, ctx.deadline)
         try:
             session.open()
             facts["tls_version"] = session.tls_version

@@ -1,6 +1,6 @@
 """mail.smtp.*, mail.open-relay: what each MX shows a sending MTA on the SMTP port.
 
-One STARTTLS dialogue per (MX, address) per sweep (see `watchtower.net.smtp.prober_for`) feeds
+One STARTTLS dialogue per (MX, address) per sweep (the sweep's `ctx.smtp`, memoised) feeds
 both the protocol check and the certificate check, and the DANE check reuses the same chain.
 """
 
@@ -11,12 +11,12 @@ from typing import Any
 
 from watchtower.compliance import tls_criteria
 from watchtower.compliance.ncsc_tls import Level
-from watchtower.model import Findings, Target, TargetKind, Verdict, utcnow
+from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.tls import name_matches
-from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, observed_at
 from watchtower.probe.registry import register
 
-from .common import mx_facts, null_mx, smtp_endpoints, smtp_port, smtp_prober, spec_of
+from .common import mx_facts, null_mx, smtp_endpoints, smtp_port, spec_of
 
 EXPIRY_WARN_DAYS = 14
 _OLD_TLS = {"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"}
@@ -26,10 +26,9 @@ def starttls_facts(target: Target, ctx: ProbeContext) -> Facts:
     """Dial every MX address, EHLO, STARTTLS, handshake; the chain is kept for later checks."""
     mx = mx_facts(ctx, target.name)
     port = smtp_port(ctx)
-    prober = smtp_prober(ctx)
     endpoints: list[dict[str, Any]] = []
     for host, address in smtp_endpoints(mx):
-        outcome = prober.starttls(host, address, port, deadline=ctx.deadline)
+        outcome = ctx.smtp.starttls(host, address, port, deadline=ctx.deadline)
         item = outcome.evidence()
         if outcome.tls is not None:
             item["chain"] = [c.evidence() for c in outcome.tls.chain]
@@ -138,7 +137,7 @@ class SmtpCertificate(Check):
         early = _no_endpoints(facts, f)
         if early is not None:
             return early
-        now = _now(facts)
+        now = observed_at(facts)
         shown = []
         for ep in facts["endpoints"]:
             who = _who(ep)
@@ -173,11 +172,6 @@ class SmtpCertificate(Check):
         return f.verdict("valid: " + ", ".join(shown))
 
 
-def _now(facts: Facts) -> dt.datetime:
-    value = facts.get("now")
-    return dt.datetime.fromisoformat(value) if value else utcnow()
-
-
 @register
 class OpenRelay(Check):
     meta = CheckMeta(
@@ -195,8 +189,7 @@ class OpenRelay(Check):
     def gather(self, target: Target, ctx: ProbeContext) -> Facts:
         mx = mx_facts(ctx, target.name)
         port = smtp_port(ctx)
-        prober = smtp_prober(ctx)
-        endpoints = [prober.relay(host, address, port, deadline=ctx.deadline).evidence()
+        endpoints = [ctx.smtp.relay(host, address, port, deadline=ctx.deadline).evidence()
                      for host, address in smtp_endpoints(mx)]
         return {"domain": target.name, "null_mx": null_mx(mx), "endpoints": endpoints}
 

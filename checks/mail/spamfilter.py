@@ -27,7 +27,7 @@ from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.rspamd import controller_health
 from watchtower.net.submission import RefusedTestContent
-from watchtower.probe.api import CheckMeta, Facts, ProbeContext
+from watchtower.probe.api import CheckMeta, Facts, ProbeContext, reveal
 from watchtower.probe.registry import register
 
 from .probemail import (
@@ -40,7 +40,6 @@ from .probemail import (
     probe_message,
     submit,
 )
-from .submission import reveal
 
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 #: Headers filters mark spam with, and the value prefix that means "spam".

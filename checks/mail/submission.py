@@ -13,13 +13,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from watchtower.config import MailHost, Secret
-from watchtower.errors import ConfigError, ProbeError
-from watchtower.model import Findings, Target, TargetKind, Verdict, utcnow
-from watchtower.net.smtp import StartTlsDialogue, default_helo
-from watchtower.net.submission import SubmissionSession, TlsMode, auth_mechanisms
+from watchtower.config import MailHost
+from watchtower.errors import ProbeError
+from watchtower.model import Findings, Target, TargetKind, Verdict
+from watchtower.net.submission import TlsMode, auth_mechanisms
 from watchtower.net.tls import TlsFacts
-from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
+from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, observed_at
 from watchtower.probe.registry import register
 
 EXPIRY_WARN_DAYS = 14
@@ -39,20 +38,6 @@ def host_address(ctx: ProbeContext, host: str) -> str:
     if not addresses:
         raise ProbeError(f"{host} has no address", kind="dns")
     return str(addresses[0])
-
-
-def reveal(secret: Secret, what: str = "probe password") -> str:
-    """A secret (the probe password by default), read now; an unreadable secret is a probe
-    error naming it, not a crash."""
-    try:
-        return secret.reveal()
-    except ConfigError as exc:
-        raise ProbeError(f"{what}: {exc.problems[0]}", kind="config") from exc
-
-
-def now_of(facts: Facts) -> dt.datetime:
-    value = facts.get("now")
-    return dt.datetime.fromisoformat(value) if value else utcnow()
 
 
 def tls_evidence(tls: TlsFacts) -> dict[str, Any]:
@@ -109,7 +94,7 @@ class Submission(Check):
 
     def judge(self, facts: Facts) -> Verdict:
         f = Findings()
-        now = now_of(facts)
+        now = observed_at(facts)
         ports = facts["ports"]
         if all(p.get("error_kind") == "unreachable" for p in ports):
             f.fail(f"no submission port reachable on {facts['host']} "
@@ -145,9 +130,7 @@ def _port_facts(ctx: ProbeContext, host: str, address: str, port: int, mode: Tls
                 ) -> dict[str, Any]:
     """One port: the verified handshake, legacy versions, and EHLO before and after TLS."""
     item: dict[str, Any] = {"port": port, "mode": mode}
-    helo = default_helo()
-    timeout = ctx.fleet.probe.http_timeout
-    dialogue = StartTlsDialogue(helo, ctx.deadline, timeout) if mode == "starttls" else None
+    dialogue = ctx.smtp.dialogue(ctx.deadline) if mode == "starttls" else None
     try:
         tls = ctx.tls_probe(host, port, starttls=dialogue, address=address)
         item["tls"] = tls_evidence(tls)
@@ -162,7 +145,7 @@ def _port_facts(ctx: ProbeContext, host: str, address: str, port: int, mode: Tls
         return item
     item["legacy_versions"] = []
     for version in OLD_TLS:
-        again = StartTlsDialogue(helo, ctx.deadline, timeout) if mode == "starttls" else None
+        again = ctx.smtp.dialogue(ctx.deadline) if mode == "starttls" else None
         try:
             if ctx.tls.accepts_version(host, port, version, starttls=again,
                                        deadline=ctx.deadline, address=address):
@@ -171,8 +154,7 @@ def _port_facts(ctx: ProbeContext, host: str, address: str, port: int, mode: Tls
             continue  # cannot tell: say nothing rather than guess
     # Capabilities after TLS: no credential is sent, so an untrusted certificate (already a
     # finding above) does not stop us from seeing whether AUTH is offered.
-    session = SubmissionSession(host, address, port, mode, helo, ctx.deadline,
-                                ca_bundle=ctx.tls.ca_bundle, verify=False, timeout=timeout)
+    session = ctx.smtp.submission(host, address, port, mode, ctx.deadline, verify=False)
     try:
         session.open()
         item["capabilities"] = session.ehlo.keywords() if session.ehlo else []

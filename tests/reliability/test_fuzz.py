@@ -145,7 +145,7 @@ GARAGE_STRINGS = ["healthy", "degraded", "unavailable"]
 
 
 def fetched(body: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
-    """The dict `checks.web.fetch` records, with an arbitrary JSON answer in it."""
+    """The dict `checks.common.fetch` records, with an arbitrary JSON answer in it."""
     return st.fixed_dictionaries({
         "status": st.one_of(st.sampled_from([200, 401, 403, 404, 503]), st.none(), st.integers()),
         "json": body,

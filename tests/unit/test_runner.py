@@ -10,7 +10,8 @@ from watchtower.config import Fleet
 from watchtower.errors import ProbeError
 from watchtower.model import Status, Target, TargetKind, Verdict
 from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
-from watchtower.probe.runner import Job, Runner, Sweep
+from watchtower.probe.clients import SweepClients
+from watchtower.probe.runner import Job, Runner
 
 RELEASE = threading.Event()
 
@@ -53,7 +54,7 @@ class CannotProbe(Check):
 
 
 def run(jobs: list[Job], concurrency: int = 4) -> tuple[list[Any], float]:
-    sweep = Sweep(Fleet.model_validate({"probe": {"nameservers": ["127.0.0.1:9"]}}))
+    sweep = SweepClients(Fleet.model_validate({"probe": {"nameservers": ["127.0.0.1:9"]}}))
     started = time.monotonic()
     results = list(Runner(concurrency).run(jobs, sweep.context))
     return results, time.monotonic() - started

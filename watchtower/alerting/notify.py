@@ -25,23 +25,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from watchtower.config import AppriseChannel, EmailChannel, Fleet, Notifications
-from watchtower.errors import ConfigError
+from watchtower.errors import ConfigError, DeliveryError
 from watchtower.model import utcnow
-from watchtower.net.mailer import MailError, Relay, send_mail
+from watchtower.net.mailer import Relay, send_mail
 from watchtower.store import ChannelHealthRow, OutboxRow, Store, aware
 
 log = logging.getLogger(__name__)
 
 LEASE = dt.timedelta(minutes=5)
 MAX_ERROR_CHARS = 500
-
-
-class DeliveryError(Exception):
-    """A channel could not deliver; `permanent` says whether retrying is pointless."""
-
-    def __init__(self, message: str, *, permanent: bool) -> None:
-        super().__init__(message)
-        self.permanent = permanent
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +75,7 @@ class EmailSender:
         relay = Relay(spec.host, spec.port, spec.security, spec.username, spec.ca_bundle)
         try:
             send_mail(relay, password, spec.sender, spec.to, message.subject, message.body)
-        except MailError as exc:
+        except DeliveryError as exc:
             raise DeliveryError(scrub(str(exc), [password or ""]),
                                 permanent=exc.permanent) from None
 

@@ -20,7 +20,7 @@ from watchtower.dnsdecl.derive import find_zone
 from watchtower.dnsdecl.export import to_octodns, to_zonefile
 from watchtower.dnsdecl.plan import plan_zone
 from watchtower.errors import ConfigError, ProbeError
-from watchtower.net.powerdns import PowerDnsApi, api_for_zone
+from watchtower.probe.clients import DnsApis
 
 
 def add_parsers(sub: Subparsers) -> None:
@@ -74,14 +74,15 @@ def cmd_dns(args: argparse.Namespace) -> int:
         return 0
     status = 0
     plans = []
+    apis = DnsApis(fleet.dns_apis, fleet.probe.dns_api_timeout)
     for zone in zones:
-        api = api_for_zone(fleet.dns_apis, zone.name)
-        if api is None:
-            print(f"{zone.name}: no [[dns_apis]] entry manages this zone", file=sys.stderr)
-            status = 1
-            continue
         try:
-            rrsets = PowerDnsApi(api).rrsets(zone.name)
+            api = apis.for_zone(zone.name)
+            if api is None:
+                print(f"{zone.name}: no [[dns_apis]] entry manages this zone", file=sys.stderr)
+                status = 1
+                continue
+            rrsets = api.rrsets(zone.name)
         except ProbeError as exc:
             print(f"{zone.name}: {exc.reason}", file=sys.stderr)
             status = 1

@@ -69,7 +69,8 @@ def cmd_checks(args: argparse.Namespace) -> int:
     checks = registry.checks()
     fixes = registry.fixes(load(args.config) if args.config else None)
     if args.format == "json":
-        entries = [{**c.meta.to_json(), "remediations": list(fixes.get(cid, ()))}
+        entries = [{**c.meta.to_json(), **frameworks.mapping_of(cid),
+                    "remediations": list(fixes.get(cid, ()))}
                    for cid, c in checks.items()]
         # internet.nl tests no check computes (RPKI needs the RIRs' repositories ...): listed
         # so a reader sees them as not tested, never as passed.

@@ -153,13 +153,10 @@ def cmd_feeds_update(args: argparse.Namespace) -> int:
             names = install_feed_file(args.source, dest)
             print(f"installed {args.source} as {dest}: {', '.join(names)}")
             return EXIT_OK
-        from watchtower.probe.runner import Sweep
+        from watchtower.probe.clients import SweepClients
 
-        sweep = Sweep(fleet)
-        try:
-            names, problems = update_release_feed(dest, sweep.http, timeout=args.timeout)
-        finally:
-            sweep.close()
+        with SweepClients(fleet) as clients:
+            names, problems = update_release_feed(dest, clients.http, timeout=args.timeout)
     except FeedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_PROBLEMS

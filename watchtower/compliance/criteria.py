@@ -14,8 +14,7 @@ from typing import Any
 from watchtower.compliance import ncsc_tls as ncsc
 from watchtower.compliance.frameworks import BY_ID, LEVEL_STATUS, InStatus, internetnl_ids
 from watchtower.compliance.ncsc_tls import Level
-from watchtower.model import Findings, Verdict
-from watchtower.probe.api import Check, Facts
+from watchtower.model import Findings
 
 
 @dataclass(slots=True)
@@ -104,21 +103,3 @@ def judge(check_id: str, criteria: list[Criterion], f: Findings) -> None:
         level = f" [{crit.level}]" if crit.level else ""
         shown = "" if status is InStatus.PASSED else f" ({status})"
         getattr(f, _FINDING.get(status, "ok"))(f"{crit.key}: {crit.detail}{level}{shown}")
-
-
-class GradedCheck(Check):
-    """A check whose verdict is its criteria: they are kept in its evidence (for reports and
-    the internet.nl comparison) and judged as internet.nl shows them."""
-
-    def criteria(self, facts: Facts) -> list[Criterion]:
-        raise NotImplementedError
-
-    def evidence(self, facts: Facts) -> dict[str, Any]:
-        ev = super().evidence(facts)
-        ev["criteria"] = [c.to_json(self.meta.id) for c in self.criteria(facts)]
-        return ev
-
-    def judged(self, facts: Facts, ok_summary: str) -> Verdict:
-        f = Findings()
-        judge(self.meta.id, self.criteria(facts), f)
-        return f.verdict(ok_summary)

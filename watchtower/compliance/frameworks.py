@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from watchtower.compliance.ncsc_tls import Level
 
@@ -253,3 +254,10 @@ def tests_of(framework: str, criterion: str, check_id: str) -> list[Test]:
 def internetnl_ids(check_id: str, criterion: str | None) -> list[str]:
     """The internet.nl ids of one criterion of one check (carried in its JSON evidence)."""
     return [t.id for t in (*WEB, *MAIL) if t.check == check_id and t.criterion == criterion]
+
+
+def mapping_of(check_id: str) -> dict[str, Any]:
+    """The internet.nl tests a check computes and the "pas toe of leg uit" standards it gives
+    evidence for, as `watchtower checks --format json` shows them beside the check."""
+    return {"internetnl": [t.to_json() for t in tests_of_check(check_id)],
+            "pas_toe_of_leg_uit": standards_of_check(check_id)}

@@ -14,7 +14,6 @@ names, groups by their IANA TLS Supported Groups names, hash functions in lower 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -193,33 +192,8 @@ def cert_key_level(key_type: str, bits: int, curve: str | None) -> Level | None:
     return Level.INSUFFICIENT
 
 
-# -- RFC 7919 finite-field groups, recognised by their prime ------------------------------------
-
-#: RFC 7919 appendix A: p = 2^b - 2^(b-64) + (floor(2^(b-130) * e) + X) * 2^64 - 1.
-_FFDHE_X = {2048: 560316, 3072: 2625351, 4096: 5736041, 6144: 15705020, 8192: 10965728}
-
-
-def _e_scaled(bits: int) -> int:
-    """floor(2^bits * e), from the series sum 1/k!, with 64 guard bits."""
-    total, term, k = 0, 1 << (bits + 64), 0
-    while term:
-        total += term
-        k += 1
-        term //= k
-    return total >> 64
-
-
-@functools.cache
-def ffdhe_primes() -> dict[int, str]:
-    """prime -> group name for the five RFC 7919 groups (computed once; verified against
-    OpenSSL's built-in groups in the unit tests)."""
-    out = {}
-    for b, x in _FFDHE_X.items():
-        p = (1 << b) - (1 << (b - 64)) + ((_e_scaled(b - 130) + x) << 64) - 1
-        out[p] = f"ffdhe{b}"
-    return out
-
-
-def ffdhe_group(prime: int, generator: int) -> str | None:
-    """The RFC 7919 group name of (prime, generator), or None for a self-generated group."""
-    return ffdhe_primes().get(prime) if generator == 2 else None
+def worst_cipher_first(name: str) -> int:
+    """Sort key that puts the worst-graded suite first: the TLS scan's cipher-order probe
+    offers the accepted suites in this order, so a server that follows the client's order
+    picks the worst one (watchtower/net/tlsscan.py)."""
+    return -CIPHERS.grade(name).rank

@@ -36,10 +36,7 @@ def declare(fleet: Fleet, zone: Zone, ctx: ProbeContext | None = None) -> Declar
 @contextmanager
 def probe_context(fleet: Fleet, seconds: float = 60.0) -> Iterator[ProbeContext]:
     """A one-off ProbeContext outside a sweep (the CLI and the remediation planner)."""
-    from watchtower.probe.runner import Sweep
+    from watchtower.probe.clients import SweepClients
 
-    sweep = Sweep(fleet)
-    try:
-        yield sweep.context(time.monotonic() + seconds)
-    finally:
-        sweep.close()
+    with SweepClients(fleet) as clients:
+        yield clients.context(time.monotonic() + seconds)

@@ -37,17 +37,14 @@ def observe(fleet: Fleet, zone: Zone, ctx: ProbeContext) -> Observed:
 
 def _tlsa(host: str, ctx: ProbeContext, out: Observed) -> None:
     """`3 1 1` (DANE-EE, SPKI, SHA-256; RFC 7671 5.1) of the key each MX address serves."""
-    from watchtower.net.smtp import prober_for
-
     port = ctx.fleet.probe.smtp_port
     try:
         addresses = ctx.dns.addresses(host, deadline=ctx.deadline)
     except ProbeError as exc:
         out.problems.append(f"MX {host}: no address ({exc.reason})")
         return
-    prober = prober_for(ctx.tls, timeout=ctx.fleet.probe.http_timeout)
     for address in addresses:
-        outcome = prober.starttls(host, address, port, deadline=ctx.deadline)
+        outcome = ctx.smtp.starttls(host, address, port, deadline=ctx.deadline)
         leaf = outcome.tls.leaf if outcome.tls is not None else None
         if leaf is None:
             out.problems.append(f"MX {host} ({address}): no certificate seen")

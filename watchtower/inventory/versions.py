@@ -18,14 +18,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urljoin
 
 from watchtower.errors import ProbeError
 
 if TYPE_CHECKING:
     from watchtower.config import Service
-    from watchtower.probe.api import ProbeContext
+    from watchtower.net.http import HttpResponse
+
+
+class Getter(Protocol):
+    """What reading a running version needs of the probe context: a GET under its deadline."""
+
+    def get(self, url: str, **kwargs: Any) -> HttpResponse: ...
+
 
 NODEINFO_SCHEMA = re.compile(r"^https?://nodeinfo\.diaspora\.software/ns/schema/(2\.\d+)$")
 PRE_RELEASE = {"dev": 0, "a": 1, "alpha": 1, "b": 2, "beta": 2, "pre": 3, "rc": 4}
@@ -73,7 +80,7 @@ def same(a: str, b: str) -> bool:
 # -- reading the running version -----------------------------------------------------------
 
 
-def _json_object(ctx: ProbeContext, url: str, **kwargs: Any) -> dict[str, Any]:
+def _json_object(ctx: Getter, url: str, **kwargs: Any) -> dict[str, Any]:
     resp = ctx.get(url, **kwargs)
     if resp.status != 200:
         raise ProbeError(f"{url}: HTTP {resp.status}", kind="http")
@@ -93,7 +100,7 @@ def _string(value: Any, what: str, url: str) -> str:
     return value.strip()
 
 
-def nodeinfo_software(ctx: ProbeContext, base_url: str) -> dict[str, Any]:
+def nodeinfo_software(ctx: Getter, base_url: str) -> dict[str, Any]:
     """software.name/version from the highest NodeInfo 2.x document the server links to."""
     discovery_url = _url(base_url, "/.well-known/nodeinfo")
     links = _json_object(ctx, discovery_url).get("links")
@@ -115,7 +122,7 @@ def nodeinfo_software(ctx: ProbeContext, base_url: str) -> dict[str, Any]:
             "source": best[1]}
 
 
-def mastodon_version(ctx: ProbeContext, base_url: str) -> dict[str, Any]:
+def mastodon_version(ctx: Getter, base_url: str) -> dict[str, Any]:
     url = _url(base_url, "/api/v2/instance")
     try:
         data = _json_object(ctx, url)
@@ -126,14 +133,14 @@ def mastodon_version(ctx: ProbeContext, base_url: str) -> dict[str, Any]:
             "source": url}
 
 
-def peertube_version(ctx: ProbeContext, base_url: str) -> dict[str, Any]:
+def peertube_version(ctx: Getter, base_url: str) -> dict[str, Any]:
     url = _url(base_url, "/api/v1/config")
     data = _json_object(ctx, url)
     return {"software": "peertube",
             "version": _string(data.get("serverVersion"), "serverVersion", url), "source": url}
 
 
-def synapse_version(ctx: ProbeContext, base_url: str) -> dict[str, Any]:
+def synapse_version(ctx: Getter, base_url: str) -> dict[str, Any]:
     url = _url(base_url, "/_matrix/federation/v1/version")
     server = _json_object(ctx, url).get("server")
     if not isinstance(server, dict):
@@ -142,7 +149,7 @@ def synapse_version(ctx: ProbeContext, base_url: str) -> dict[str, Any]:
             "version": _string(server.get("version"), "server.version", url), "source": url}
 
 
-def garage_versions(ctx: ProbeContext, admin_url: str, token: str | None) -> dict[str, Any]:
+def garage_versions(ctx: Getter, admin_url: str, token: str | None) -> dict[str, Any]:
     """Every node's garageVersion; `version` is the one most nodes run (ties: the oldest)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     url = _url(admin_url, "/v2/GetClusterStatus")
@@ -167,14 +174,14 @@ def garage_versions(ctx: ProbeContext, admin_url: str, token: str | None) -> dic
     return {"software": "garage", "version": common, "source": url, "nodes": nodes}
 
 
-def _garage(ctx: ProbeContext, service: Service) -> dict[str, Any]:
+def _garage(ctx: Getter, service: Service) -> dict[str, Any]:
     if service.admin_url is None:
         raise ProbeError(f"service {service.name}: no admin_url for Garage", kind="config")
     token = service.admin_token.reveal() if service.admin_token is not None else None
     return garage_versions(ctx, service.admin_url, token)
 
 
-READERS: dict[str, Callable[[ProbeContext, Service], dict[str, Any]]] = {
+READERS: dict[str, Callable[[Getter, Service], dict[str, Any]]] = {
     "mastodon": lambda ctx, s: mastodon_version(ctx, s.base_url),
     "peertube": lambda ctx, s: peertube_version(ctx, s.base_url),
     "pixelfed": lambda ctx, s: nodeinfo_software(ctx, s.base_url),
@@ -183,6 +190,6 @@ READERS: dict[str, Callable[[ProbeContext, Service], dict[str, Any]]] = {
 }
 
 
-def running_version(ctx: ProbeContext, service: Service) -> dict[str, Any]:
+def running_version(ctx: Getter, service: Service) -> dict[str, Any]:
     """{"software", "version", "source"[, "nodes"]} as the service itself reports it."""
     return READERS[service.kind](ctx, service)

@@ -35,9 +35,9 @@ from sslyze.plugins.scan_commands import ScanCommandsRepository
 from sslyze.plugins.session_renegotiation_plugin import SessionRenegotiationExtraArgument
 from sslyze.server_connectivity import ServerConnectivityInfo, ServerTlsProbingResult
 
-from watchtower.compliance.ncsc_tls import CIPHERS, ffdhe_group
 from watchtower.errors import ProbeError, ProbeTimeout
 from watchtower.net.tls import CertFacts
+from watchtower.net.tlsgroups import ffdhe_group
 from watchtower.net.tlsscan import RENEGOTIATION_ATTEMPTS, VERSION_NAMES, TlsScan, with_timeout
 
 _VERSIONS = dict(zip(VERSION_NAMES, TlsVersionEnum, strict=True))
@@ -54,8 +54,9 @@ class Session:
     """One scan's connection factory: location, configuration, deadline, connection count."""
 
     def __init__(self, scan: TlsScan, budget: Callable[[], float], *, helo: str | None,
-                 ca_bundle: str | None) -> None:
+                 ca_bundle: str | None, cipher_rank: Callable[[str], int]) -> None:
         self.scan = scan
+        self.cipher_rank = cipher_rank
         self.budget = budget
         self.ca_bundle = ca_bundle
         self.location = ServerNetworkLocation(hostname=scan.host, port=scan.port,
@@ -211,8 +212,9 @@ def _cipher_order(session: Session) -> None:
     scan = session.scan
     version = [v for v in VERSION_NAMES[:-1] if scan.versions.get(v)][-1]
     suites = scan.ciphers.get(version) or []
-    offered = sorted(suites, key=lambda s: -CIPHERS.grade(s["name"]).rank)
-    if len({CIPHERS.grade(s["name"]) for s in offered}) < 2:
+    rank = session.cipher_rank
+    offered = sorted(suites, key=lambda s: rank(s["name"]))
+    if len({rank(s["name"]) for s in offered}) < 2:
         scan.cipher_order = {"version": version, "offered": [s["name"] for s in offered],
                              "chose": offered[0]["name"] if offered else None}
         return

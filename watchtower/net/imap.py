@@ -289,3 +289,23 @@ class ImapSession:
         except OSError as exc:
             raise ImapError(f"{self.peer}: {step}: {exc.strerror or exc}",
                             kind="unreachable") from exc
+
+
+class ImapClient:
+    """The sweep's IMAP client (`ctx.imap`): sessions and STARTTLS callbacks with one timeout
+    and the fleet's CA bundle."""
+
+    def __init__(self, *, ca_bundle: str | None = None, timeout: float = DEFAULT_TIMEOUT
+                 ) -> None:
+        self.ca_bundle = ca_bundle
+        self.timeout = timeout
+
+    def session(self, host: str, address: str, port: int, mode: ImapMode,
+                deadline: float | None) -> ImapSession:
+        """A session to `host` at `address` (opened by the caller; TLS verified either way)."""
+        return ImapSession(host, address, port, mode, deadline, ca_bundle=self.ca_bundle,
+                           timeout=self.timeout)
+
+    def starttls(self, deadline: float | None) -> ImapStartTls:
+        """The STARTTLS callback for `TlsProber.probe` of a plain IMAP port."""
+        return ImapStartTls(deadline, self.timeout)

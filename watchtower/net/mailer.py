@@ -17,13 +17,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-
-class MailError(Exception):
-    """Delivery to the relay failed; `permanent` says whether a retry is pointless."""
-
-    def __init__(self, message: str, *, permanent: bool) -> None:
-        super().__init__(message)
-        self.permanent = permanent
+from watchtower.errors import DeliveryError
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +38,7 @@ def _context(ca_bundle: str | None) -> ssl.SSLContext:
 
 def send_mail(relay: Relay, password: str | None, sender: str, to: Sequence[str], subject: str,
               body: str) -> None:
-    """Submit one plain-text message; raises MailError (never logs the password)."""
+    """Submit one plain-text message; raises DeliveryError (never logs the password)."""
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = sender, ", ".join(to), subject
     msg["Date"] = formatdate(localtime=False)
@@ -55,7 +49,7 @@ def send_mail(relay: Relay, password: str | None, sender: str, to: Sequence[str]
 
 def submit(relay: Relay, password: str | None, msg: EmailMessage, sender: str,
            to: Sequence[str]) -> None:
-    """Submit a ready message (any MIME structure: reports carry attachments); raises MailError.
+    """Submit a ready message (any MIME structure: reports carry attachments); raises DeliveryError.
 
     Returns only after the relay accepted the message for every recipient, so a caller may
     mark it delivered exactly then.
@@ -76,15 +70,15 @@ def submit(relay: Relay, password: str | None, msg: EmailMessage, sender: str,
             client.send_message(msg, from_addr=sender, to_addrs=list(to))
     except smtplib.SMTPRecipientsRefused as exc:
         codes = [code for code, _ in exc.recipients.values()]
-        raise MailError(f"recipients refused: {', '.join(str(c) for c in codes)}",
+        raise DeliveryError(f"recipients refused: {', '.join(str(c) for c in codes)}",
                         permanent=all(c >= 500 for c in codes)) from None
     except smtplib.SMTPResponseException as exc:
         text = exc.smtp_error.decode("utf-8", "replace") if isinstance(
             exc.smtp_error, bytes) else str(exc.smtp_error)
-        raise MailError(f"relay answered {exc.smtp_code} {text[:200]}",
+        raise DeliveryError(f"relay answered {exc.smtp_code} {text[:200]}",
                         permanent=exc.smtp_code >= 500) from None
     except smtplib.SMTPNotSupportedError as exc:
-        raise MailError(f"relay does not support a required extension: {exc}",
+        raise DeliveryError(f"relay does not support a required extension: {exc}",
                         permanent=True) from None
     except (smtplib.SMTPException, ssl.SSLError, OSError) as exc:
-        raise MailError(f"{type(exc).__name__}: {exc}", permanent=False) from None
+        raise DeliveryError(f"{type(exc).__name__}: {exc}", permanent=False) from None

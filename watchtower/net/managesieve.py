@@ -413,3 +413,19 @@ def _response(status: str, rest: list[str], data: tuple[tuple[str, ...], ...], p
     if len(rest) > 1 or (rest and not isinstance(rest[0], _Str)):
         raise SieveError(f"{peer}: {step}: malformed {status} line", kind="protocol")
     return Response(status, code, str(rest[0]) if rest else "", data)
+
+
+class ManageSieveClient:
+    """The sweep's ManageSieve client (`ctx.sieve`): sessions with one timeout and the fleet's
+    CA bundle."""
+
+    def __init__(self, *, ca_bundle: str | None = None, timeout: float = DEFAULT_TIMEOUT
+                 ) -> None:
+        self.ca_bundle = ca_bundle
+        self.timeout = timeout
+
+    def session(self, host: str, address: str, port: int, deadline: float | None
+                ) -> ManageSieveSession:
+        """A session to `host` at `address` (opened by the caller; TLS verified)."""
+        return ManageSieveSession(host, address, port, deadline, ca_bundle=self.ca_bundle,
+                                  timeout=self.timeout)

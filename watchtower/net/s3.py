@@ -71,9 +71,12 @@ class S3Client:
     """A path-style S3 client for one endpoint whose requests ride on `HttpClient`."""
 
     def __init__(self, http: HttpClient, endpoint: str, region: str, access_key: str,
-                 secret_key: str, *, deadline: float | None = None) -> None:
+                 secret_key: str, *, deadline: float | None = None,
+                 timeout: float | None = None) -> None:
         self.http = http
         self.deadline = deadline
+        #: Seconds one S3 request may take (None: the HTTP client's own timeout).
+        self.timeout = timeout
         session = botocore.session.get_session()
         config = Config(
             s3={"addressing_style": "path"},
@@ -99,7 +102,8 @@ class S3Client:
         headers = {k: v for k, v in request.headers.items() if k.lower() != "expect"}
         resp = self.http.request(
             request.method, request.url, headers=headers,
-            data=body or None, follow_redirects=False, deadline=self.deadline)
+            data=body or None, follow_redirects=False, deadline=self.deadline,
+            timeout=self.timeout)
         self.last_status = resp.status
         if resp.truncated:
             raise ProbeError(f"{request.url}: S3 answer larger than the cap", kind="too-large")
@@ -143,6 +147,20 @@ class S3Client:
         delete, _ = self.step("delete", self.client.delete_object, Bucket=bucket, Key=key)
         steps.append(delete)
         return steps, same
+
+
+class S3Clients:
+    """The sweep's S3 access (`ctx.s3`): clients for an endpoint and its keys, whose requests
+    ride on the sweep's HTTP client with the S3 timeout."""
+
+    def __init__(self, http: HttpClient, *, timeout: float | None = None) -> None:
+        self.http = http
+        self.timeout = timeout
+
+    def client(self, endpoint: str, region: str, access_key: str, secret_key: str, *,
+               deadline: float | None) -> S3Client:
+        return S3Client(self.http, endpoint, region, access_key, secret_key, deadline=deadline,
+                        timeout=self.timeout)
 
 
 @dataclass(slots=True)

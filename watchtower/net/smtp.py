@@ -9,7 +9,8 @@ Three entry points:
 - `StartTlsDialogue` is the `starttls` callback of `TlsProber.probe`, so the certificate facts
   of an MX come from the same TLS code (and the same CA bundle) as the web checks;
 - `SmtpProber.starttls(...)` runs that probe once per (MX, address, port) and sweep, shared by
-  `mail.smtp.starttls`, `mail.smtp.certificate` and `mail.dane`;
+  `mail.smtp.starttls`, `mail.smtp.certificate` and `mail.dane` (the sweep's one prober is
+  `watchtower.net.smtpclient.SmtpClient`'s, on the probe context as `ctx.smtp`);
 - `SmtpProber.relay(...)` asks the server to relay between two outside domains and stops at the
   RCPT answer. It never sends DATA: the command writer refuses to, whatever a caller asks.
 """
@@ -18,8 +19,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-import threading
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +26,7 @@ from watchtower.errors import ProbeError, ProbeTimeout
 from watchtower.net.deadline import remaining
 from watchtower.net.shared import SharedCalls
 from watchtower.net.tls import TlsFacts, TlsProber
-from watchtower.net.tlsscan import scanner_for
+from watchtower.net.tlsscan import TlsScanner
 
 MAX_REPLY_BYTES = 8192
 MAX_REPLY_LINES = 100
@@ -202,12 +201,46 @@ def default_helo() -> str:
 
 
 @dataclass
-class StartTlsDialogue:
-    """The `starttls` callback of `TlsProber.probe`: banner, EHLO, STARTTLS, then TLS.
+class Opening:
+    """The opening every SMTP client dialogue shares, as far as it got: the 220 banner, EHLO,
+    and (for an upgrade) STARTTLS with its 220, nothing sent after it (RFC 3207 4, 5321 3.1).
 
-    It records what the server said so the check can tell "no 220 banner" from "STARTTLS not
-    offered" from "the TLS handshake failed". Called again when the prober repeats the
-    handshake without verification; the facts of the last call win.
+    What the server said is kept even when a step fails, so a check can tell "no 220 banner"
+    from "STARTTLS not offered" from "the TLS handshake failed". The MX probe
+    (`StartTlsDialogue`) and message submission (`watchtower.net.submission`) both run it.
+    """
+
+    banner: Reply | None = None
+    ehlo: Reply | None = None
+
+    def run(self, conv: SmtpConversation, helo: str, *, starttls: bool) -> None:
+        peer = conv.peer
+        self.banner = conv.read_reply("banner")
+        if self.banner.code != 220:
+            raise SmtpError(f"{peer}: banner is {self.banner.evidence()}, not 220",
+                            kind="banner")
+        self.ehlo = conv.command(f"EHLO {helo}")
+        if self.ehlo.code != 250:
+            raise SmtpError(f"{peer}: EHLO answered {self.ehlo.evidence()}", kind="ehlo")
+        if not starttls:
+            return
+        if "STARTTLS" not in self.ehlo.keywords():
+            raise SmtpError(f"{peer}: STARTTLS not offered", kind="no-starttls")
+        reply = conv.command("STARTTLS")
+        if reply.code != 220:
+            raise SmtpError(f"{peer}: STARTTLS answered {reply.evidence()}", kind="starttls")
+        if conv.pending:
+            # Bytes after the 220 would be read as if they came over TLS (CVE-2011-0411).
+            raise SmtpError(f"{peer}: data sent after the STARTTLS reply, before TLS",
+                            kind="protocol")
+
+
+@dataclass
+class StartTlsDialogue:
+    """The `starttls` callback of `TlsProber.probe`: the `Opening` with STARTTLS, then TLS.
+
+    Called again when the prober repeats the handshake without verification; the facts of the
+    last call win.
     """
 
     helo: str
@@ -218,27 +251,12 @@ class StartTlsDialogue:
     transcript: list[str] = field(default_factory=list)
 
     def __call__(self, sock: socket.socket, timeout: float) -> None:
-        peer = _peer(sock)
-        conv = SmtpConversation(sock, peer, self.deadline, min(self.timeout, timeout))
+        conv = SmtpConversation(sock, _peer(sock), self.deadline, min(self.timeout, timeout))
+        opening = Opening()
         try:
-            self.banner = conv.read_reply("banner")
-            if self.banner.code != 220:
-                raise SmtpError(f"{peer}: banner is {self.banner.evidence()}, not 220",
-                                kind="banner")
-            self.ehlo = conv.command(f"EHLO {self.helo}")
-            if self.ehlo.code != 250:
-                raise SmtpError(f"{peer}: EHLO answered {self.ehlo.evidence()}", kind="ehlo")
-            if "STARTTLS" not in self.ehlo.keywords():
-                raise SmtpError(f"{peer}: STARTTLS not offered", kind="no-starttls")
-            reply = conv.command("STARTTLS")
-            if reply.code != 220:
-                raise SmtpError(f"{peer}: STARTTLS answered {reply.evidence()}",
-                                kind="starttls")
-            if conv.pending:
-                # Bytes after the 220 would be read as if they came over TLS (CVE-2011-0411).
-                raise SmtpError(f"{peer}: data sent after the STARTTLS reply, before TLS",
-                                kind="protocol")
+            opening.run(conv, self.helo, starttls=True)
         finally:
+            self.banner, self.ehlo = opening.banner, opening.ehlo
             self.transcript = conv.transcript
 
 
@@ -314,8 +332,11 @@ class SmtpProber:
 
     def __init__(self, tls: TlsProber, *, helo: str | None = None,
                  timeout: float = DEFAULT_TIMEOUT, legacy_versions: tuple[str, ...] =
-                 LEGACY_VERSIONS) -> None:
+                 LEGACY_VERSIONS, scanner: TlsScanner | None = None) -> None:
         self.tls = tls
+        #: The sweep's full TLS scanner, whose version probe tells the legacy versions (none
+        #: are looked for without one).
+        self.scanner = scanner
         self.helo = helo or default_helo()
         self.timeout = timeout
         self.legacy_versions = legacy_versions
@@ -349,11 +370,11 @@ class SmtpProber:
             out.capabilities = dialogue.ehlo.keywords() if dialogue.ehlo else []
             out.starttls_offered = ("STARTTLS" in out.capabilities) if dialogue.ehlo else None
             out.transcript = dialogue.transcript
-        if out.tls is None or not self.legacy_versions:
+        if out.tls is None or not self.legacy_versions or self.scanner is None:
             return out
         try:  # the version probe of the full TLS scan (mail.starttls.ncsc), shared per sweep
-            accepted = scanner_for(self.tls).versions(host, port, address=address,
-                                                      starttls="smtp", deadline=deadline)
+            accepted = self.scanner.versions(host, port, address=address, starttls="smtp",
+                                             deadline=deadline)
         except ProbeError:
             return out  # cannot tell: say nothing rather than guess
         out.legacy_versions = [v for v in self.legacy_versions if accepted.get(v)]
@@ -419,21 +440,3 @@ def _wrap_unverified(sock: socket.socket, host: str, deadline: float | None,
         raise ProbeTimeout(f"{host}: TLS handshake timed out") from exc
     except (ssl.SSLError, OSError) as exc:
         raise SmtpError(f"{host}: TLS handshake failed ({exc})", kind="tls") from exc
-
-
-_probers: weakref.WeakKeyDictionary[TlsProber, SmtpProber] = weakref.WeakKeyDictionary()
-_probers_lock = threading.Lock()
-
-
-def prober_for(tls: TlsProber, timeout: float = DEFAULT_TIMEOUT) -> SmtpProber:
-    """The SmtpProber of the sweep that owns `tls`: one dialogue per MX per sweep.
-
-    Keyed weakly by the sweep's TlsProber, so it lives exactly as long as the sweep does and
-    the starttls, certificate and DANE checks of one sweep share each handshake.
-    """
-    with _probers_lock:
-        prober = _probers.get(tls)
-        if prober is None:
-            prober = SmtpProber(tls, timeout=timeout)
-            _probers[tls] = prober
-        return prober

@@ -18,7 +18,14 @@ from typing import Literal
 
 from watchtower.errors import ProbeError
 from watchtower.net.clienttls import tls_context, wrap_client
-from watchtower.net.smtp import DEFAULT_TIMEOUT, Reply, SmtpConversation, SmtpError, connect
+from watchtower.net.smtp import (
+    DEFAULT_TIMEOUT,
+    Opening,
+    Reply,
+    SmtpConversation,
+    SmtpError,
+    connect,
+)
 
 TlsMode = Literal["starttls", "implicit"]
 #: The part every GTUBE-like test pattern shares (SpamAssassin's GTUBE and Rspamd's variants).
@@ -97,25 +104,15 @@ class SubmissionSession:
         if self.mode == "implicit":
             sock = self._wrap(sock)
         conv = self._conversation(sock)
-        self.banner = conv.read_reply("banner")
-        if self.banner.code != 220:
-            raise SmtpError(f"{self.peer}: banner is {self.banner.evidence()}", kind="banner")
-        ehlo = conv.command(f"EHLO {self.helo}")
-        if ehlo.code != 250:
-            raise SmtpError(f"{self.peer}: EHLO answered {ehlo.evidence()}", kind="ehlo")
+        opening = Opening()
+        try:
+            opening.run(conv, self.helo, starttls=self.mode == "starttls")
+        finally:
+            self.banner = opening.banner
         if self.mode == "implicit":
-            self.ehlo = ehlo
+            self.ehlo = opening.ehlo
             return
-        self.ehlo_before_tls = ehlo
-        if "STARTTLS" not in ehlo.keywords():
-            raise SmtpError(f"{self.peer}: STARTTLS not offered", kind="no-starttls")
-        reply = conv.command("STARTTLS")
-        if reply.code != 220:
-            raise SmtpError(f"{self.peer}: STARTTLS answered {reply.evidence()}",
-                            kind="starttls")
-        if conv.pending:
-            raise SmtpError(f"{self.peer}: data sent after the STARTTLS reply, before TLS",
-                            kind="protocol")
+        self.ehlo_before_tls = opening.ehlo
         conv = self._conversation(self._wrap(sock))
         # RFC 3207 4.2: everything learnt before TLS is forgotten; ask again.
         self.ehlo = conv.command(f"EHLO {self.helo}")

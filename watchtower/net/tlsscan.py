@@ -18,8 +18,8 @@ of the probe's deadline; a step the deadline cuts is recorded as not tested. `cp
 (this thread's CPU time) is kept on the result, logged per scan, and left out of the
 evidence, which must stay equal between equal scans for the store's streaks.
 
-One scan per (host, address, port, STARTTLS) per sweep: `scanner_for(tls_prober)` returns the
-sweep's scanner, whose results are shared by every check that reads them.
+One scan per (host, address, port, STARTTLS) per sweep: the sweep's scanner (`ctx.tls_scan`,
+built by watchtower/probe/clients.py) shares its results with every check that reads them.
 """
 
 from __future__ import annotations
@@ -27,9 +27,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +35,7 @@ from typing import Any
 from watchtower.errors import ProbeTimeout
 from watchtower.net.dns import Resolver
 from watchtower.net.shared import SharedCalls
-from watchtower.net.tls import TlsProber, first_address
+from watchtower.net.tls import first_address
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +84,11 @@ class TlsScan:
         }
 
 
+def same_rank(_name: str) -> int:
+    """Every suite alike: the cipher-order probe is then skipped (nothing is worse)."""
+    return 0
+
+
 class TlsScanner:
     """Full scans through the fleet's resolver; one result per server per scanner (sweep)."""
 
@@ -103,12 +106,16 @@ class TlsScanner:
         return dict(self._versions(host, port, address, starttls, deadline).versions)
 
     def scan(self, host: str, port: int, *, deadline: float | None, address: str | None = None,
-             starttls: str | None = None, web: bool = True) -> TlsScan:
+             starttls: str | None = None, web: bool = True,
+             cipher_rank: Callable[[str], int] = same_rank) -> TlsScan:
         """Every NCSC-NL criterion's facts for one server; shared within the sweep. Version
-        detection is the same (shared) step `versions` runs."""
+        detection is the same (shared) step `versions` runs. `cipher_rank` orders suites
+        worst first (lower first) for the cipher-order probe: which suite is worse is the
+        caller's judgement (watchtower/compliance/ncsc_tls.py), not this client's."""
         probe = self._versions(host, port, address, starttls, deadline)
         key = ("scan", host.lower(), probe.address, port, starttls, web)
-        result: TlsScan = self._memo.get(key, lambda: self._full(probe, deadline, web))
+        result: TlsScan = self._memo.get(
+            key, lambda: self._full(probe, deadline, web, cipher_rank))
         return result
 
     def _versions(self, host: str, port: int, address: str | None, starttls: str | None,
@@ -127,23 +134,25 @@ class TlsScanner:
                                          detect)
         return result
 
-    def _full(self, probe: TlsScan, deadline: float | None, web: bool) -> TlsScan:
+    def _full(self, probe: TlsScan, deadline: float | None, web: bool,
+              cipher_rank: Callable[[str], int] = same_rank) -> TlsScan:
         from watchtower.net import _sslyze_steps as steps
 
         scan = dataclasses.replace(probe, versions=dict(probe.versions), ciphers={},
                                    untested={})
         with self._measured(scan):
             if any(scan.versions.values()):
-                steps.full_scan(self._session(steps, scan, deadline), web=web)
+                steps.full_scan(self._session(steps, scan, deadline, cipher_rank), web=web)
         log.info("full tls scan %s:%s (%s)%s: %.3f s CPU, %d connections, %.2f s",
                  scan.host, scan.port, scan.address,
                  f" starttls={scan.starttls}" if scan.starttls else "", scan.cpu_seconds,
                  scan.connections, scan.elapsed_seconds)
         return scan
 
-    def _session(self, steps: Any, scan: TlsScan, deadline: float | None) -> Any:
+    def _session(self, steps: Any, scan: TlsScan, deadline: float | None,
+                 cipher_rank: Callable[[str], int] | None = None) -> Any:
         return steps.Session(scan, self._budget(deadline), helo=self.helo,
-                             ca_bundle=self.ca_bundle)
+                             ca_bundle=self.ca_bundle, cipher_rank=cipher_rank or same_rank)
 
     @contextlib.contextmanager
     def _measured(self, scan: TlsScan) -> Iterator[None]:
@@ -175,22 +184,3 @@ class TlsScanner:
 def with_timeout(config: Any, seconds: float) -> Any:
     """sslyze's network configuration with this connection's timeout (whole seconds, >= 1)."""
     return dataclasses.replace(config, network_timeout=max(1, int(seconds)))
-
-
-_scanners: weakref.WeakKeyDictionary[TlsProber, TlsScanner] = weakref.WeakKeyDictionary()
-_scanners_lock = threading.Lock()
-
-
-def scanner_for(tls: TlsProber) -> TlsScanner:
-    """The TlsScanner of the sweep that owns `tls`: one full scan per server per sweep.
-
-    Keyed weakly by the sweep's TlsProber (as `watchtower.net.smtp.prober_for` is), so it
-    lives exactly as long as the sweep and uses the sweep's resolver and CA bundle.
-    """
-    with _scanners_lock:
-        scanner = _scanners.get(tls)
-        if scanner is None:
-            scanner = TlsScanner(tls.resolver, ca_bundle=tls.ca_bundle,
-                                 timeout=min(tls.timeout, CONNECTION_TIMEOUT))
-            _scanners[tls] = scanner
-        return scanner

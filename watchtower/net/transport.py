@@ -10,6 +10,9 @@ SSH is the system OpenSSH client, locked down: this host's key only (`Identities
 known_hosts file (`StrictHostKeyChecking=yes`, no global file, no user config), no prompts
 (`BatchMode`), a connection timeout. A refused key, an unknown host key and an unreachable host
 are `TransportError`s (the probe could not run), never a compliance verdict.
+
+This module takes plain values (`HostAccess`); the probe's clients (watchtower/probe/clients.py)
+map a `[[hosts]]` entry to one.
 """
 
 from __future__ import annotations
@@ -20,13 +23,10 @@ import shlex
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from watchtower.errors import ProbeError, ProbeTimeout
-
-if TYPE_CHECKING:
-    from watchtower.config import Host
 
 DEFAULT_TIMEOUT = 20.0
 OUTPUT_CAP = 16 * 1024 * 1024  # a closure listing of a big system is a few MB at most
@@ -290,27 +290,42 @@ def classify_ssh_failure(where: str, stderr: str) -> TransportError:
     return TransportError(f"ssh {where}: failed ({detail[0][:200]})", kind="transport")
 
 
-@contextlib.contextmanager
-def open_transport(host: Host) -> Iterator[Transport]:
-    """The transport for a [[hosts]] entry: local when it has no `ssh`, else SSH.
+@dataclass(frozen=True, slots=True)
+class HostAccess:
+    """How to reach one host, as plain values: local when `ssh` is None, else OpenSSH.
 
-    A key given as `$file` is used where it lies (never copied); a key given as `$env` is written
-    to a private temporary file for the duration of the probe and removed afterwards. The key's
-    text is never logged or put in an error.
+    The key is either a file used where it lies (`key_file`) or its text (`key_text`, read from
+    a secret by the caller), which `open_transport` writes to a private temporary file for as
+    long as the transport is open. The text never appears in a repr, a log or an error.
     """
-    if host.ssh is None:
-        yield LocalTransport(host.env)
+
+    name: str
+    ssh: str | None = None
+    known_hosts: str | None = None
+    key_file: str | None = None
+    key_text: str | None = field(default=None, repr=False)
+    env: Mapping[str, str] = field(default_factory=dict)
+    connect_timeout: float = 10.0
+    ssh_binary: str = "ssh"
+
+
+@contextlib.contextmanager
+def open_transport(access: HostAccess) -> Iterator[Transport]:
+    """The transport for one host: local when it has no `ssh`, else SSH (one multiplexed
+    connection for as long as it is open, stopped on leaving)."""
+    if access.ssh is None:
+        yield LocalTransport(access.env)
         return
-    destination = SshDestination.parse(host.ssh)
-    if host.known_hosts is None:
-        raise ProbeError(f"hosts {host.name}: known_hosts is required for SSH (host keys are "
+    destination = SshDestination.parse(access.ssh)
+    if access.known_hosts is None:
+        raise ProbeError(f"hosts {access.name}: known_hosts is required for SSH (host keys are "
                          "pinned, never trusted on first use)", kind="config")
-    if host.ssh_key is None:
-        raise ProbeError(f"hosts {host.name}: ssh_key is required for SSH", kind="config")
-    with _key_file(host) as key_file, tempfile.TemporaryDirectory(prefix="wt-ssh-") as control:
-        transport = SshTransport(destination, key_file=key_file, known_hosts=host.known_hosts,
-                                 connect_timeout=host.connect_timeout, env=host.env,
-                                 ssh_binary=host.ssh_binary, control_dir=control)
+    if access.key_file is None and access.key_text is None:
+        raise ProbeError(f"hosts {access.name}: ssh_key is required for SSH", kind="config")
+    with _key_file(access) as key_file, tempfile.TemporaryDirectory(prefix="wt-ssh-") as control:
+        transport = SshTransport(destination, key_file=key_file, known_hosts=access.known_hosts,
+                                 connect_timeout=access.connect_timeout, env=access.env,
+                                 ssh_binary=access.ssh_binary, control_dir=control)
         try:
             yield transport
         finally:
@@ -318,22 +333,14 @@ def open_transport(host: Host) -> Iterator[Transport]:
 
 
 @contextlib.contextmanager
-def _key_file(host: Host) -> Iterator[str]:
-    secret = host.ssh_key
-    assert secret is not None
-    if secret.file is not None:
-        yield secret.file
+def _key_file(access: HostAccess) -> Iterator[str]:
+    if access.key_file is not None:
+        yield access.key_file
         return
-    from watchtower.errors import ConfigError
-
-    try:
-        text = secret.reveal()
-    except ConfigError as exc:
-        raise ProbeError(f"hosts {host.name}: ssh_key: {exc.problems[0]}",
-                         kind="config") from None
+    assert access.key_text is not None
     with tempfile.TemporaryDirectory(prefix="watchtower-ssh-") as tmp:
         path = os.path.join(tmp, "key")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
-            fh.write(text.strip() + "\n")
+            fh.write(access.key_text.strip() + "\n")
         yield path

@@ -2,7 +2,10 @@
 
 The two steps are separate so that judgement is unit-tested from recorded facts (data-driven
 fixtures under tests/fixtures/) and the facts become the evidence a report shows. `gather` may
-raise `ProbeError` when the probe cannot run; `judge` never touches the network and never raises.
+raise `ProbeError` when the probe cannot run; `judge` never touches the network, never reads the
+clock (the runner stamps the time of observation into the facts: `observed_at(facts)`) and never
+raises on facts the runner produced. So stored evidence judged again, a day later, gives the
+verdict it gave then.
 
 To add a check: write a subclass in the family's module under `checks/`, decorate it with
 `@register`, give it a catalog id, and add fixtures for each verdict branch.
@@ -10,20 +13,59 @@ To add a check: write a subclass in the family's module under `checks/`, decorat
 
 from __future__ import annotations
 
+import datetime as dt
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from watchtower.compliance import frameworks
+from watchtower.errors import ConfigError, ProbeError
 from watchtower.model import Target, TargetKind, Verdict, as_json_safe
 
 if TYPE_CHECKING:
-    from watchtower.config import Fleet
+    from watchtower.config import Fleet, Secret
     from watchtower.net.dns import Resolver
     from watchtower.net.http import HttpClient, HttpResponse
+    from watchtower.net.imap import ImapClient
+    from watchtower.net.managesieve import ManageSieveClient
+    from watchtower.net.s3 import S3Clients
+    from watchtower.net.smtpclient import SmtpClient
     from watchtower.net.tls import TlsFacts, TlsProber
+    from watchtower.net.tlsscan import TlsScanner
+    from watchtower.probe.clients import DnsApis, Hosts
 
 Facts = dict[str, Any]
+
+#: The key under which the runner records when a probe observed (ISO 8601, UTC).
+OBSERVED_AT = "observed_at"
+
+
+def observed_at(facts: Facts) -> dt.datetime:
+    """When the facts were observed: the runner's stamp (`Result.at`), or a fixture's.
+
+    Every judgement that depends on time (certificate expiry, a backup's age, a signature's
+    validity window) reads "now" here, never from the clock. Facts without a readable stamp are
+    a bug of whoever built them (the runner always stamps): ValueError says so.
+    """
+    value = facts.get(OBSERVED_AT)
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError(f"facts carry no {OBSERVED_AT} time (ISO 8601): {value!r}")
+
+
+def reveal(secret: Secret | None, what: str) -> str:
+    """A secret's value, read now for the probe that needs it; a missing or unreadable secret
+    is a probe that cannot run (`ProbeError`, kind `config`, naming `what`), never a crash."""
+    if secret is None:
+        raise ProbeError(f"{what} is not configured", kind="config")
+    try:
+        return secret.reveal()
+    except ConfigError as exc:
+        raise ProbeError(f"{what}: {exc.problems[0]}", kind="config") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +98,6 @@ class CheckMeta:
             "interval": self.interval,
             "timeout": self.timeout,
             "standards": list(self.standards),
-            # The internet.nl tests this check computes and the "pas toe of leg uit" standards
-            # it gives evidence for (one table: watchtower.compliance.frameworks).
-            "internetnl": [t.to_json() for t in frameworks.tests_of_check(self.id)],
-            "pas_toe_of_leg_uit": frameworks.standards_of_check(self.id),
         }
 
 
@@ -89,17 +127,28 @@ class HeartbeatLookup(Protocol):
     def last_ping(self, name: str) -> dict[str, Any] | None: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class ProbeContext:
-    """What one probe may use: the sweep's shared network clients and its own deadline.
-    `heartbeats` is the one thing of the store a probe may read (heartbeat.ping)."""
+    """What one probe may use: the sweep's shared clients (watchtower/probe/clients.py builds
+    them, each with its own `[probe]` timeout) and the probe's own deadline. A check never
+    builds a client of its own. `heartbeats` is the one thing of the store a probe may read
+    (heartbeat.ping)."""
 
     fleet: Fleet
     dns: Resolver
     http: HttpClient
     tls: TlsProber
+    #: Full TLS scans (sslyze), one per server per sweep.
+    tls_scan: TlsScanner
+    smtp: SmtpClient
+    imap: ImapClient
+    sieve: ManageSieveClient
+    s3: S3Clients
+    #: Commands on fleet hosts, and the host facts a sweep shares (one `system_state` each).
+    hosts: Hosts
+    #: The `[[dns_apis]]` entries (PowerDNS), keys read at the moment of use.
+    dns_api: DnsApis
     deadline: float
-    extras: dict[str, Any] = field(default_factory=dict)
     heartbeats: HeartbeatLookup | None = None
 
     def remaining(self) -> float:

@@ -19,16 +19,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from watchtower.config import Fleet, database_url
+from watchtower.config import Fleet
 from watchtower.errors import ProbeError
 from watchtower.model import Finding, Result, Status, Target, utcnow
-from watchtower.net.dns import Resolver, Server, is_ip
-from watchtower.net.http import HttpClient
-from watchtower.net.tls import TlsProber
+from watchtower.net.dns import is_ip
 from watchtower.parsers import ParseError
 from watchtower.parsers.domains import organizational_domain
-from watchtower.probe.api import Check, ProbeContext
-from watchtower.store import HeartbeatReader
+from watchtower.probe.api import OBSERVED_AT, Check, ProbeContext
 
 log = logging.getLogger(__name__)
 
@@ -42,51 +39,24 @@ class Job:
     timeout: float
 
 
-class Sweep:
-    """The network clients shared by every probe of one sweep (and so its DNS cache)."""
-
-    def __init__(self, fleet: Fleet) -> None:
-        s = fleet.probe
-        servers = [Server.parse(n) for n in s.nameservers] or _system_nameservers()
-        self.fleet = fleet
-        self.dns = Resolver(servers, s.dns_timeout, authoritative_port=s.authoritative_port)
-        self.http = HttpClient(self.dns, ca_bundle=s.ca_bundle, timeout=s.http_timeout,
-                               max_body=s.max_body_bytes)
-        self.tls = TlsProber(self.dns, ca_bundle=s.ca_bundle, timeout=s.http_timeout)
-        self.heartbeats = HeartbeatReader(database_url(fleet.store))
-
-    def context(self, deadline: float) -> ProbeContext:
-        return ProbeContext(self.fleet, self.dns, self.http, self.tls, deadline,
-                            heartbeats=self.heartbeats)
-
-    def close(self) -> None:
-        self.http.close()
-        self.dns.close()
-
-
-def _system_nameservers() -> list[Server]:
-    """Fall back to /etc/resolv.conf when the fleet file names no resolver."""
-    out: list[Server] = []
-    try:
-        with open("/etc/resolv.conf") as fh:
-            for line in fh:
-                parts = line.split()
-                if len(parts) >= 2 and parts[0] == "nameserver":
-                    out.append(Server(parts[1]))
-    except OSError:
-        pass
-    return out or [Server("127.0.0.1")]
-
-
 def execute(job: Job, ctx: ProbeContext) -> Result:
-    """Gather, judge, keep evidence; any failure to probe becomes an `error` result."""
+    """Gather, stamp the time of observation, judge, keep evidence; any failure to probe
+    becomes an `error` result.
+
+    `observed_at` (the probe's start, the same instant as `Result.at`) goes into the facts, for
+    `judge` to read instead of the clock, and into the evidence, so that stored evidence judged
+    again later gives the same verdict.
+    """
     started = time.monotonic()
     at = utcnow()
+    stamp = at.isoformat()
     meta = job.check.meta
     try:
         facts = job.check.gather(job.target, ctx)
+        facts[OBSERVED_AT] = stamp
         verdict = job.check.judge(facts)
         evidence = job.check.evidence(facts)
+        evidence[OBSERVED_AT] = stamp
     except ProbeError as exc:
         return error_result(job, exc.reason, exc.kind, started, at)
     except Exception as exc:  # isolation: a crashing check is an error for itself alone

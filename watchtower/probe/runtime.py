@@ -1,5 +1,5 @@
 """What only the running scheduler knows: lag between a sweep's scheduled time and its start,
-runs missed, how long the last sweep of each group took. /metrics reads it (watchtower/metrics.py);
+runs missed, how long the last sweep of each group took. /metrics reads it (watchtower/metrics/);
 it lives with the scheduler because the scheduler is what it listens to."""
 
 from __future__ import annotations

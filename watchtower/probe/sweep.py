@@ -18,7 +18,8 @@ from watchtower.config import Fleet
 from watchtower.model import Result, Status, Target
 from watchtower.probe import registry
 from watchtower.probe.api import Check
-from watchtower.probe.runner import Job, Runner, Sweep, plan_jobs
+from watchtower.probe.clients import SweepClients
+from watchtower.probe.runner import Job, Runner, plan_jobs
 from watchtower.probe.workers import ProcessRunner, processes_for
 from watchtower.store import Flip, Store
 
@@ -116,13 +117,13 @@ def run_sweep(
     processes = processes_for(fleet, jobs)
     # The network clients live where the probes run: here, or in each worker process.
     pool = ProcessRunner(processes, fleet.probe.concurrency) if processes > 1 else None
-    sweep = Sweep(fleet) if pool is None else None
+    clients = SweepClients(fleet) if pool is None else None
     if pool is not None:
         results = pool.run(jobs, fleet, stop)
         log.debug("sweep of %d probes over %d worker processes", len(jobs), processes)
     else:
-        assert sweep is not None
-        results = Runner(fleet.probe.concurrency).run(jobs, sweep.context, stop)
+        assert clients is not None
+        results = Runner(fleet.probe.concurrency).run(jobs, clients.context, stop)
     state = "done"
     try:
         for result in results:
@@ -147,8 +148,8 @@ def run_sweep(
             outcome.dns_stats = pool.dns_stats
             outcome.worker_cpu = pool.worker_cpu
             outcome.worker_peak_rss_mb = pool.worker_peak_rss_mb
-        if sweep is not None:
-            outcome.dns_stats = sweep.dns.cache_stats
-            sweep.close()
+        if clients is not None:
+            outcome.dns_stats = clients.dns.cache_stats
+            clients.close()
         outcome.seconds = time.monotonic() - started
     return outcome

@@ -33,7 +33,8 @@ from watchtower.config import Fleet
 from watchtower.model import Result, Target, utcnow
 from watchtower.probe import registry
 from watchtower.probe.api import Check
-from watchtower.probe.runner import Job, Runner, Sweep, error_result, locality
+from watchtower.probe.clients import SweepClients
+from watchtower.probe.runner import Job, Runner, error_result, locality
 
 log = logging.getLogger(__name__)
 
@@ -191,11 +192,11 @@ def _worker(conn: Connection, fleet: Fleet, specs: list[JobSpec], concurrency: i
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when a sweep stops
     checks: dict[str, Check] = registry.checks()
     jobs = [Job(checks[cid], target, timeout) for cid, target, timeout in specs]
-    sweep = Sweep(fleet)
+    clients = SweepClients(fleet)
     batch: list[Result] = []
     last = time.monotonic()
     try:
-        for result in Runner(concurrency).run(jobs, sweep.context):
+        for result in Runner(concurrency).run(jobs, clients.context):
             batch.append(result)
             if len(batch) >= BATCH or time.monotonic() - last > BATCH_SECONDS:
                 conn.send(batch)
@@ -203,9 +204,9 @@ def _worker(conn: Connection, fleet: Fleet, specs: list[JobSpec], concurrency: i
         if batch:
             conn.send(batch)
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        conn.send({"dns": dict(sweep.dns.cache_stats), "cpu": usage.ru_utime + usage.ru_stime,
+        conn.send({"dns": dict(clients.dns.cache_stats), "cpu": usage.ru_utime + usage.ru_stime,
                    "peak_rss_mb": usage.ru_maxrss / 1024})
     finally:
-        sweep.close()
+        clients.close()
         conn.close()
 

@@ -30,13 +30,17 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal
 
-from watchtower.config import Fleet
+from watchtower.config import Fleet, Host
 from watchtower.errors import ProbeError
 from watchtower.model import Status, Target, utcnow
+from watchtower.net import powerdns
+from watchtower.net.transport import LocalTransport, Transport
 from watchtower.probe import registry
+from watchtower.probe.clients import DnsApis, open_host
 from watchtower.remediation.limits import rate_refusal
 from watchtower.store import (
     OPEN_STATES,
@@ -223,6 +227,15 @@ class RemediationContext:
 
     def target(self, name: str) -> Target | None:
         return next((t for t in self.fleet.targets() if t.name == name), None)
+
+    def open_host(self, host: Host) -> AbstractContextManager[Transport]:
+        """A transport to a `[[hosts]]` entry for reading facts while planning (the probe's
+        mapping from config, watchtower/probe/clients.py)."""
+        return open_host(host)
+
+    def dns_apis(self) -> DnsApis:
+        """The fleet's DNS APIs as it is now (a reloaded fleet file counts at once)."""
+        return DnsApis(self.fleet.dns_apis, self.fleet.probe.dns_api_timeout)
 
 
 class PolicyRefused(Exception):
@@ -662,9 +675,6 @@ def default_context(fleet: Fleet, store: Store) -> RemediationContext:
     """The real way out: commands over the hosts' transports, API calls with the configured
     keys, verification by re-running the checks on the target (results are stored). Each call
     reads `ctx.fleet`, so a reloaded fleet file takes effect at once."""
-    import requests
-
-    from watchtower.net.transport import LocalTransport, open_transport
     from watchtower.probe.sweep import run_sweep
 
     def run_command(host_name: str, argv: list[str], timeout: float) -> StepOutcome:
@@ -674,7 +684,7 @@ def default_context(fleet: Fleet, store: Store) -> RemediationContext:
         host = next((h for h in ctx.fleet.hosts if h.name == host_name), None)
         if host is None:
             return StepOutcome(False, f"no [[hosts]] entry named {host_name!r}")
-        with open_transport(host) as transport:
+        with ctx.open_host(host) as transport:
             result = transport.run(argv, timeout)
         output = (result.stdout + result.stderr)[-OUTPUT_CAP:]
         if host.ssh and result.rc < 0:
@@ -684,13 +694,12 @@ def default_context(fleet: Fleet, store: Store) -> RemediationContext:
         return StepOutcome(result.ok, output)
 
     def call_http(step: Step) -> StepOutcome:
-        api = next((a for a in ctx.fleet.dns_apis if a.name == step.secret), None)
-        headers = {"X-API-Key": api.api_key.reveal()} if api is not None else {}
+        api = ctx.dns_apis().named(step.secret)
         assert step.method is not None and step.url is not None
-        resp = requests.request(step.method, step.url, json=step.body, headers=headers,
-                                timeout=step.timeout)
-        return StepOutcome(200 <= resp.status_code < 300,
-                           f"HTTP {resp.status_code} {resp.text[:500]}")
+        answer = powerdns.request(step.method, step.url, body=step.body,
+                                  api_key=api.endpoint.api_key if api is not None else None,
+                                  timeout=step.timeout)
+        return StepOutcome(answer.ok, f"HTTP {answer.status} {answer.text}")
 
     def verify(target: Target, check_ids: list[str]) -> list[Status]:
         checks = {cid: c for cid, c in registry.checks().items() if cid in check_ids}

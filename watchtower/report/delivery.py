@@ -24,9 +24,9 @@ from email.utils import format_datetime, make_msgid
 
 from watchtower.alerting.notify import scrub
 from watchtower.config import EmailChannel, Fleet
-from watchtower.errors import ConfigError
+from watchtower.errors import ConfigError, DeliveryError
 from watchtower.model import utcnow
-from watchtower.net.mailer import MailError, Relay, submit
+from watchtower.net.mailer import Relay, submit
 from watchtower.report.model import Report
 from watchtower.report.pdf import render_pdf
 from watchtower.report.render import render_html, render_json, render_text, subject
@@ -162,7 +162,7 @@ def _deliver(store: Store, fleet: Fleet, report_id: int, now: dt.datetime) -> in
     if row is None:
         return 0
     password: str | None = None
-    error: MailError | None = None
+    error: DeliveryError | None = None
     try:
         spec = _channel(fleet, row.channel)
         password = spec.password.reveal() if spec.password is not None else None
@@ -170,11 +170,11 @@ def _deliver(store: Store, fleet: Fleet, report_id: int, now: dt.datetime) -> in
         submit(relay, password, build_message(row, spec.sender), spec.sender,
                recipients_of(row))
     except ConfigError as exc:
-        error = MailError(exc.problems[0], permanent=True)
-    except MailError as exc:
+        error = DeliveryError(exc.problems[0], permanent=True)
+    except DeliveryError as exc:
         error = exc
     except Exception as exc:  # a bug in rendering must not lose the row
-        error = MailError(f"{type(exc).__name__}", permanent=False)
+        error = DeliveryError(f"{type(exc).__name__}", permanent=False)
     row.attempts += 1
     row.claimed_until = None
     if error is None:

@@ -1,4 +1,4 @@
-"""The reads `/metrics` renders (watchtower/metrics.py): raw column reads, no ORM objects.
+"""The reads `/metrics` renders (watchtower/metrics/): raw column reads, no ORM objects.
 
 A scrape reads the `state` table (one row per check and target), the evidence gauges
 (`check_gauge`, written with every recorded result) and a few small tables. At 1,000 domains x the

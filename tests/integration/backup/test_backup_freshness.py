@@ -12,7 +12,7 @@ import watchtower.checks.backup as backup
 from tests.integration.web.labnet import run_check, target_of
 from watchtower.config import parse_fleet
 from watchtower.net.s3 import S3Client, newest
-from watchtower.probe.runner import Sweep
+from watchtower.probe.clients import SweepClients
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +55,7 @@ def test_listing_follows_pages(s3_server) -> None:  # type: ignore[no-untyped-de
     s3.create_bucket(Bucket="paged")
     for i in range(5):
         s3.put_object(Bucket="paged", Key=f"p/{i}", Body=b"z")
-    sweep = Sweep(parse_fleet({}))
+    sweep = SweepClients(parse_fleet({}))
     try:
         client = S3Client(sweep.http, s3_server.endpoint_url, s3_server.region,
                           s3_server.access_key, s3_server.secret_key)

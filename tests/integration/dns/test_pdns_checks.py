@@ -19,7 +19,8 @@ from tests.servers.powerdns import PowerDNS
 from watchtower.config import parse_fleet
 from watchtower.model import Result
 from watchtower.probe import registry
-from watchtower.probe.runner import Job, Sweep, execute
+from watchtower.probe.clients import SweepClients
+from watchtower.probe.runner import Job, execute
 
 SILENT = "127.0.0.3"
 
@@ -81,7 +82,7 @@ def run(world: dict[str, Any], check_id: str, zone: str, **zone_opts: Any) -> Re
     })
     target = next(t for t in fleet.targets() if t.name == zone)
     check = registry.checks()[check_id]
-    sweep = Sweep(fleet)
+    sweep = SweepClients(fleet)
     try:
         return execute(Job(check, target, 20.0), sweep.context(time.monotonic() + 20))
     finally:

@@ -21,7 +21,8 @@ from watchtower.config import Fleet
 from watchtower.model import Result, TargetKind
 from watchtower.net.transport import SshDestination, SshTransport, TransportError
 from watchtower.probe import registry
-from watchtower.probe.runner import Job, Sweep, execute
+from watchtower.probe.clients import SweepClients
+from watchtower.probe.runner import Job, execute
 
 FEEDS = Path(__file__).resolve().parents[2] / "fixtures" / "feeds"
 GEN1_PACKAGES = {"mastodon": "4.3.1", "matrix-synapse": "1.120.0", "openssl": "3.0.13"}
@@ -89,7 +90,7 @@ def sweep(check_id: str, fleet_doc: dict[str, Any], kind: TargetKind = TargetKin
     fleet = Fleet.model_validate(fleet_doc)
     target = next(t for t in fleet.targets() if t.kind is kind and t.name == name)
     check = registry.checks()[check_id]
-    s = Sweep(fleet)
+    s = SweepClients(fleet)
     try:
         return execute(Job(check, target, 30), s.context(time.monotonic() + 30))
     finally:

@@ -21,7 +21,7 @@ from watchtower.lab.apps import MastodonApp, PrefixRouter
 from watchtower.lab.apps.activitypub import KeyResolver
 from watchtower.net import httpsig
 from watchtower.probe.actor import ProbeActor, ProbeActorApp
-from watchtower.probe.runner import Sweep
+from watchtower.probe.clients import SweepClients
 
 APEX, SOCIAL, MONITOR = "example.test", "social.example.test", "monitor.example.test"
 
@@ -57,7 +57,7 @@ def signed_net(tmp_path_factory: pytest.TempPathFactory
         actor_url = net.url(MONITOR, "/actor")
         net.web.add_site(MONITOR, *_cert(net, MONITOR),
                          ProbeActorApp(ProbeActor(actor_url, key)), None)
-        sweep = Sweep(net.fleet())  # the stand-in fetches keys through the lab's resolver
+        sweep = SweepClients(net.fleet())  # the stand-in fetches keys through the lab's resolver
 
         def get_json(url: str, accept: str) -> Any:
             resp = sweep.http.get(url, headers={"Accept": accept}, shared=False,

@@ -158,7 +158,9 @@ def actions(remediator: Remediator, rid: int) -> list[tuple[str, bool, str]]:
 
 
 def test_rollback_over_ssh_is_detached_and_confirmed(world: World) -> None:
-    fleet = world.fleet(world.host(env={"SWITCH_SLEEP": "1"}))
+    # 3 s: long enough that the first confirmation, one SSH round trip after the launch, sees
+    # the old system even on a loaded machine (1 s was not, at load average 16)
+    fleet = world.fleet(world.host(env={"SWITCH_SLEEP": "3"}))
     started = time.monotonic()
     remediator, rid = apply_rollback(world, fleet)
     elapsed = time.monotonic() - started
@@ -170,7 +172,7 @@ def test_rollback_over_ssh_is_detached_and_confirmed(world: World) -> None:
     assert launch.startswith("[web1] setsid --fork sh -c ")  # returned at once, not waited for
     confirms = [(ok, d) for a, ok, d in trail if a == "step 2/2 confirm"]
     assert confirms[-1][0] and world.systems.old in confirms[-1][1]
-    assert len(confirms) >= 2  # the switch took a second: the first look saw the old system
+    assert len(confirms) >= 2  # the switch took 3 s: the first look saw the old system
     assert all(ok for a, ok, _d in trail if a in ("step 1/2", "step 2/2", "verify", "applied"))
     # the detached switch logged into the state dir, not into the SSH session
     assert list((world.root / "state").glob("watchtower-switch-1.log"))

@@ -18,7 +18,8 @@ from tests.servers.tls_world import TlsWorld
 from watchtower.config import Fleet
 from watchtower.model import Result
 from watchtower.probe import registry
-from watchtower.probe.runner import Job, Sweep, execute
+from watchtower.probe.clients import SweepClients
+from watchtower.probe.runner import Job, execute
 
 TIMEOUT = 120.0
 
@@ -27,7 +28,7 @@ def _run(fleet: Fleet, check_id: str, target_name: str) -> Result:
     check = registry.checks()[check_id]
     target = next(t for t in fleet.targets() if t.name == target_name
                   and check.applies(t))
-    sweep = Sweep(fleet)
+    sweep = SweepClients(fleet)
     try:
         return execute(Job(check, target, TIMEOUT), sweep.context(time.monotonic() + TIMEOUT))
     finally:
@@ -111,14 +112,12 @@ def test_every_web_test_id_is_in_the_evidence(web: dict[str, Result]) -> None:
 
 def test_one_scan_per_server_per_sweep(tls_world: TlsWorld) -> None:
     """Two checks reading one server in one sweep share one scan (the sweep's memo)."""
-    from watchtower.net.tlsscan import scanner_for
-
     site = tls_world.nginx.site("good")
     fleet = tls_world.fleet(endpoints=[{"url": tls_world.url("good")}])
-    sweep = Sweep(fleet)
+    sweep = SweepClients(fleet)
     try:
         ctx = sweep.context(time.monotonic() + TIMEOUT)
-        scanner = scanner_for(ctx.tls)
+        scanner = ctx.tls_scan
         first = scanner.scan(site.host, site.port, deadline=ctx.deadline)
         again = scanner.scan(site.host, site.port, deadline=ctx.deadline)
         assert again is first
@@ -252,7 +251,7 @@ def test_a_hung_tls_server_is_an_error_within_the_check_timeout(tls_world: TlsWo
         fleet = tls_world.fleet(endpoints=[{"url": f"https://{host}:{port}/"}])
         check = registry.checks()["web.tls.ncsc"]
         target = next(t for t in fleet.targets() if t.name == f"{host}:{port}")
-        sweep = Sweep(fleet)
+        sweep = SweepClients(fleet)
         try:
             result = execute(Job(check, target, 12.0), sweep.context(time.monotonic() + 12.0))
         finally:

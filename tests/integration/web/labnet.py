@@ -19,7 +19,8 @@ from watchtower.lab.dnsserver import DnsServer
 from watchtower.lab.https import WebFront, WsgiApp
 from watchtower.model import Result, Target
 from watchtower.probe.api import Check
-from watchtower.probe.runner import Job, Sweep, execute
+from watchtower.probe.clients import SweepClients
+from watchtower.probe.runner import Job, execute
 
 ZONE = "example.test"
 
@@ -50,7 +51,7 @@ class LabNet:
 
 
 def run_check(fleet: Fleet, check: Check, target: Target, timeout: float = 8.0) -> Result:
-    sweep = Sweep(fleet)
+    sweep = SweepClients(fleet)
     try:
         return execute(Job(check, target, timeout), sweep.context(time.monotonic() + timeout))
     finally:

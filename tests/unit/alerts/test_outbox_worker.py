@@ -11,12 +11,12 @@ from pathlib import Path
 
 from tests.unit.alerts.helpers import T0, fleet, minutes, result, store
 from watchtower.alerting.notify import (
-    DeliveryError,
     Message,
     OutboxWorker,
     scrub,
 )
 from watchtower.alerting.processor import AlertProcessor
+from watchtower.errors import DeliveryError
 
 CONFIG = """
 [notifications]

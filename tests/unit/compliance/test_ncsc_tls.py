@@ -14,6 +14,7 @@ from watchtower.compliance import ncsc_tls as ncsc
 from watchtower.compliance import tls_criteria as tc
 from watchtower.compliance.frameworks import InStatus
 from watchtower.compliance.ncsc_tls import Level
+from watchtower.net import tlsgroups
 from watchtower.probe import registry
 
 G, S, P, I = Level.GOOD, Level.SUFFICIENT, Level.PHASE_OUT, Level.INSUFFICIENT  # noqa: E741
@@ -28,8 +29,8 @@ def test_rfc7919_primes_match_openssl(group: str, tmp_path) -> None:  # type: ig
          f"group:{group}", "-out", pem])
     parsed = run([tool("openssl"), "asn1parse", "-in", pem]).stdout
     prime = int(re.findall(r"INTEGER\s*:([0-9A-F]+)", parsed)[0], 16)
-    assert ncsc.ffdhe_group(prime, 2) == group
-    assert ncsc.ffdhe_group(prime, 5) is None  # another generator: not the RFC group
+    assert tlsgroups.ffdhe_group(prime, 2) == group
+    assert tlsgroups.ffdhe_group(prime, 5) is None  # another generator: not the RFC group
 
 
 @pytest.mark.parametrize(("table", "value", "level"), [

@@ -23,7 +23,7 @@ CERT = {"host": "social.alpha.test", "port": 443, "verified": True,
                  "not_before": "2026-10-01T00:00:00+00:00",
                  "not_after": "2026-11-30T00:00:00+00:00"}}
 VERSION = {"service": "social", "kind": "mastodon", "declared": "4.3.0", "running": "4.3.0",
-           "now": "2026-11-20T00:00:00+00:00",
+           "observed_at": "2026-11-20T00:00:00+00:00",
            "upstream": {"newest": "4.3.2", "newest_date": "2026-10-03", "history": True,
                         "newer": [{"version": "4.3.2", "date": "2026-10-03"},
                                   {"version": "4.3.1", "date": "2026-09-21"}]}}

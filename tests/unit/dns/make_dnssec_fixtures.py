@@ -68,7 +68,7 @@ def _get(zone: dns.zone.Zone, name: str, rdtype: str, covers: str | None = None)
 def facts(parent: dns.zone.Zone, child: dns.zone.Zone, parent_signer: LabSigner,
           declared: bool = True) -> dict[str, Any]:
     return {
-        "zone": "example.test.", "declared": declared, "now": NOW, "anchor_zone": "test.",
+        "zone": "example.test.", "declared": declared, "observed_at": NOW, "anchor_zone": "test.",
         "anchor": [f"test. 3600 IN DNSKEY {parent_signer.dnskey.to_text()}"],
         "links": [
             {"zone": "test.", "source": "192.0.2.53:53",
@@ -102,7 +102,7 @@ def build() -> list[dict[str, Any]]:
     cases = [case("secure chain from the anchor", "ok", good, "validates from test.")]
 
     expired = copy.deepcopy(good)
-    expired["now"] = AFTER_EXPIRY
+    expired["observed_at"] = AFTER_EXPIRY
     cases.append(case("signatures expired", "fail", expired, ["bogus", "expired"]))
 
     wrong_ds = facts(_parent([other.ds("example.test.")], p_signer), child, p_signer)

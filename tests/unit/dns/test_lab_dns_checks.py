@@ -17,7 +17,8 @@ from watchtower.config import Fleet, load_fleet, parse_fleet
 from watchtower.lab import Lab
 from watchtower.model import Result, Target, TargetKind
 from watchtower.probe import registry
-from watchtower.probe.runner import Job, Sweep, execute
+from watchtower.probe.clients import SweepClients
+from watchtower.probe.runner import Job, execute
 
 FAULTS = {
     "bravo.test": {"lame-ns", "bad-soa-timers", "no-caa"},
@@ -45,7 +46,7 @@ def results(lab: Lab) -> dict[tuple[str, str], Result]:
 def _run(fleet: Fleet, check_ids: list[str], targets: list[Target] | None = None
          ) -> list[tuple[Target, str, Result]]:
     checks = registry.checks()
-    sweep = Sweep(fleet)
+    sweep = SweepClients(fleet)
     out = []
     try:
         for target in targets or [t for t in fleet.targets() if t.kind is TargetKind.ZONE]:
@@ -85,7 +86,7 @@ def test_each_fault_is_seen(results: dict[tuple[str, str], Result], zone: str, c
 
 def test_checks_share_one_dns_cache(lab: Lab) -> None:
     fleet = load_fleet(lab.fleet_path)
-    sweep = Sweep(fleet)
+    sweep = SweepClients(fleet)
     checks = registry.checks()
     target = next(t for t in fleet.targets() if t.name == "alpha.test")
     # dns.declared asks each server for every declared record: questions no other check

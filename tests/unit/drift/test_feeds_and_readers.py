@@ -30,6 +30,7 @@ from watchtower.inventory.versions import running_version
 from watchtower.net.dns import Resolver, Server
 from watchtower.net.http import HttpClient
 from watchtower.probe.api import ProbeContext
+from watchtower.probe.clients import SweepClients
 
 FEEDS = Path(__file__).resolve().parents[2] / "fixtures" / "feeds"
 TOKEN = "s3cr3t"
@@ -94,10 +95,10 @@ def base_url() -> Iterator[str]:
 
 @pytest.fixture()
 def ctx() -> Iterator[ProbeContext]:
-    resolver = Resolver([Server("127.0.0.1", 9)], 1.0)
-    http = HttpClient(resolver, timeout=5)
-    yield ProbeContext(Fleet(), resolver, http, None, time.monotonic() + 10)  # type: ignore[arg-type]
-    http.close()
+    fleet = Fleet.model_validate({"probe": {"nameservers": ["127.0.0.1:9"], "dns_timeout": 1,
+                                            "http_timeout": 5}})
+    with SweepClients(fleet) as clients:
+        yield clients.context(time.monotonic() + 10)
 
 
 @pytest.mark.parametrize(("kind", "path", "version", "source_end"), [
