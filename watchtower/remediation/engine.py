@@ -703,7 +703,10 @@ def default_context(fleet: Fleet, store: Store) -> RemediationContext:
 
     def verify(target: Target, check_ids: list[str]) -> list[Status]:
         checks = {cid: c for cid, c in registry.checks().items() if cid in check_ids}
-        outcome = run_sweep(ctx.fleet, store, checks, targets=[target], schedule="verify")
+        # One name may be a zone, a mail domain and more (alpha.test is both in the lab): the
+        # checks run on each target of that name they apply to, not only on the first found.
+        named = [t for t in ctx.fleet.targets() if t.name == target.name] or [target]
+        outcome = run_sweep(ctx.fleet, store, checks, targets=named, schedule="verify")
         return [r.status for r in outcome.results]
 
     ctx = RemediationContext(fleet, store, run_command, call_http, verify)

@@ -18,6 +18,7 @@ import tomli_w
 from watchtower.config import database_url, load_fleet
 from watchtower.lab import Lab
 from watchtower.probe.sweep import run_sweep, select_checks
+from watchtower.remediation.engine import Remediator, default_context
 from watchtower.store import Store
 
 
@@ -64,8 +65,10 @@ def test_without_a_dns_api_the_plan_says_why_nothing_was_planned(
             "manages a zone containing _dmarc.alpha.test") in out
 
 
-def test_with_the_lab_dns_api_a_plan_waits_and_a_second_run_says_so(
+def test_with_the_lab_dns_api_a_plan_waits_and_once_approved_is_applied_and_verified(
         lab: Lab, tmp_path: Path) -> None:
+    """alpha.test is a zone and a mail domain in the lab: the fix is verified by
+    mail.dmarc.record on the mail domain, not by nothing on the zone (which rolled it back)."""
     path = _fleet_file(lab, tmp_path, with_api=True)
     first = _plan(path)
     assert "dns.records on alpha.test" in first and "awaiting_approval" in first, first
@@ -74,3 +77,15 @@ def test_with_the_lab_dns_api_a_plan_waits_and_a_second_run_says_so(
     assert second.startswith("nothing planned"), second
     assert ("dns.records could fix mail.dmarc.record on alpha.test, but plan #1 for alpha.test "
             "is still awaiting_approval (one open plan per fix and target)") in second
+
+    fleet = load_fleet(path)
+    store = Store(database_url(fleet.store))
+    try:
+        remediator = Remediator(fleet, store, default_context(fleet, store))
+        remediator.approve(1, "olga")
+        (done,) = remediator.apply_approved()
+        trail = [(a.action, a.ok, a.detail) for a in remediator.history(1)]
+        assert done.state == "applied", trail
+        assert ("verify", True, "mail.dmarc.record: ok") in trail
+    finally:
+        store.close()
