@@ -21,15 +21,15 @@ import hmac
 import json
 import logging
 import secrets
-import threading
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from watchtower.lab.faults import FaultError, FaultSwitch
 from watchtower.lab.fleet import FAULTS
+from watchtower.lab.serving import LabHttpServer, LabListener
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,8 @@ class _Handler(BaseHTTPRequestHandler):
                           "kept": now.kept})
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(LabHttpServer):
+    label = "lab-control"
 
     def __init__(self, address: tuple[str, int], switch: FaultSwitch, token: str) -> None:
         self.switch = switch
@@ -109,36 +109,32 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
 
-class ControlServer:
+class ControlServer(LabListener):
     """Serves the control API on 127.0.0.1 and writes its address and token into `directory`."""
 
     def __init__(self, switch: FaultSwitch, directory: Path, port: int = 0) -> None:
         self.switch = switch
         self.dir = directory
         self.port = port
-        self._server: _Server | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
+    def _make(self) -> _Server:
         token_path = self.dir / TOKEN_FILE
         token_path.touch(mode=0o600, exist_ok=True)
         token_path.chmod(0o600)
         token = secrets.token_hex(16)
         token_path.write_text(token + "\n")
-        self._server = _Server(("127.0.0.1", self.port), self.switch, token)
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                         daemon=True, name="lab-control").start()
+        return _Server((self.address, self.port), self.switch, token)
+
+    def start(self) -> None:
+        super().start()
         (self.dir / ADDRESS_FILE).write_text(json.dumps({"url": self.url}) + "\n")
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        super().stop()
         (self.dir / ADDRESS_FILE).unlink(missing_ok=True)
 
 

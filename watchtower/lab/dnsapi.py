@@ -32,13 +32,13 @@ import json
 import logging
 import re
 import secrets
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from watchtower.lab.rrsets import SERVER_ID, ApiError, changes, zone_document, zone_name
+from watchtower.lab.serving import LabHttpServer, LabListener
 from watchtower.lab.zones import LabZones
 
 log = logging.getLogger(__name__)
@@ -159,8 +159,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(LabHttpServer):
+    label = "lab-dns-api"
 
     def __init__(self, address: tuple[str, int], zones: LabZones, key: str) -> None:
         self.zones = zones
@@ -183,14 +183,13 @@ def api_key(directory: Path) -> str:
     return key
 
 
-class DnsApiServer:
+class DnsApiServer(LabListener):
     """Serves the lab's DNS API on 127.0.0.1 (`url` once started)."""
 
     def __init__(self, zones: LabZones, directory: Path, port: int = 0) -> None:
         self.zones = zones
         self.dir = directory
         self.port = port
-        self._server: _Server | None = None
 
     @property
     def url(self) -> str:
@@ -200,14 +199,5 @@ class DnsApiServer:
     def key_path(self) -> Path:
         return self.dir / API_KEY_FILE
 
-    def start(self) -> None:
-        self._server = _Server(("127.0.0.1", self.port), self.zones, api_key(self.dir))
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                         daemon=True, name="lab-dns-api").start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+    def _make(self) -> _Server:
+        return _Server((self.address, self.port), self.zones, api_key(self.dir))

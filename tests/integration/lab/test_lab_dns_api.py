@@ -22,6 +22,7 @@ import requests
 from watchtower.config import DnsApi, Secret
 from watchtower.lab import Lab
 from watchtower.net.powerdns import PowerDnsApi, delete_body, replace_body
+from watchtower.probe.clients import dns_api_endpoint
 
 ZONE = "alpha.test"
 DMARC = f"_dmarc.{ZONE}."
@@ -55,9 +56,10 @@ class Side:
                                 timeout=10)
 
     def client(self) -> PowerDnsApi:
-        return PowerDnsApi(DnsApi(name=self.name, url=self.base,
-                                  api_key=Secret.model_validate({"$file": str(self.key_file)}),
-                                  zones=[ZONE]))
+        """The client watchtower makes from a `[[dns_apis]]` entry naming this server."""
+        api = DnsApi(name=self.name, url=self.base,
+                     api_key=Secret.model_validate({"$file": str(self.key_file)}), zones=[ZONE])
+        return PowerDnsApi(dns_api_endpoint(api, timeout=10))
 
     def answer(self, name: str, rtype: str) -> list[str]:
         reply = dns.query.udp(dns.message.make_query(name, rtype), self.dns_address,
