@@ -141,12 +141,12 @@ def _approve(page: Any, demo: dict[str, Any], row: RemediationRow) -> None:
     _sign_in(page, demo)
     _go(page, "Remediations")
     card = page.locator(f".st-key-rem-{row.id}")  # the plan's card (its container key)
-    card.get_by_text(f"#{row.id} dns.records on alpha.test").wait_for(timeout=30_000)
-    card.get_by_text(row.summary).wait_for(timeout=30_000)
-    card.get_by_text("v=DMARC1; p=reject").first.wait_for(timeout=30_000)  # the diff
+    card.get_by_text(f"#{row.id} dns.records on alpha.test").wait_for(timeout=90_000)
+    card.get_by_text(row.summary).wait_for(timeout=90_000)
+    card.get_by_text("v=DMARC1; p=reject").first.wait_for(timeout=90_000)  # the diff
     _save(page, demo["tmp"], "remediation-waiting")
     card.get_by_role("button", name="Approve").click()
-    page.get_by_text(f"#{row.id} approved by olga").wait_for(timeout=30_000)
+    page.get_by_text(f"#{row.id} approved by olga").wait_for(timeout=90_000)
 
 
 def _applied(demo: dict[str, Any], row: RemediationRow) -> RemediationRow:
