@@ -442,8 +442,8 @@ class Remediator:
         policy = policy_for(self.fleet, row.remediation, row.target)
         if policy == "auto" or (policy == "approve" and row.approved_by not in (None, "auto")):
             return None
-        return (f"policy now {policy}: it does not allow applying it (approve needs a "
-                "person's approval)")
+        return (f"policy {policy} does not allow applying it (approve needs a person's "
+                "approval)")
 
     def _plan_key(self) -> bytes:
         """The key that signs plans, kept in the state directory (never in the database)."""
