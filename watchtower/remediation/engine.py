@@ -706,7 +706,8 @@ def default_context(fleet: Fleet, store: Store) -> RemediationContext:
         # One name may be a zone, a mail domain and more (alpha.test is both in the lab): the
         # checks run on each target of that name they apply to, not only on the first found.
         named = [t for t in ctx.fleet.targets() if t.name == target.name] or [target]
-        outcome = run_sweep(ctx.fleet, store, checks, targets=named, schedule="verify")
+        outcome = run_sweep(ctx.fleet, store, checks, targets=named, schedule="verify",
+                            kind="verify")
         return [r.status for r in outcome.results]
 
     ctx = RemediationContext(fleet, store, run_command, call_http, verify)

@@ -168,7 +168,7 @@ def _next_sweep_state(demo: dict[str, Any], after: dt.datetime) -> Any:
     store = demo["store"]
 
     def swept() -> Any:
-        sweeps = [s for s in store.sweeps() if s.schedule != "verify"
+        sweeps = [s for s in store.sweeps() if s.kind == "scheduled"
                   and s.finished_at is not None and s.started_at > after]
         state = _state(store, "mail.dmarc.record", "alpha.test")
         return state if sweeps and state.last_at >= min(s.started_at for s in sweeps) else None
