@@ -11,7 +11,8 @@ from watchtower.config import database_url
 from watchtower.errors import ConfigError
 
 if TYPE_CHECKING:
-    from watchtower.remediation.engine import Proposals, Remediator
+    from watchtower.remediation.engine import Proposals
+    from watchtower.store import AuditRow, RemediationRow
 
 
 def add_parsers(sub: Subparsers) -> None:
@@ -27,12 +28,19 @@ def add_parsers(sub: Subparsers) -> None:
     s.set_defaults(func=cmd_remediate)
 
 
+#: What an empty `remediate list` says, by --all: an empty screen reads as a broken command.
+EMPTY_LIST = {
+    False: "no open remediations (`remediate plan` proposes them; --all lists finished ones)",
+    True: "no remediations in the store yet (`remediate plan` proposes them)",
+}
+
+
 def cmd_remediate(args: argparse.Namespace) -> int:
     """`watchtower remediate list|plan|approve|reject|apply|history`."""
     import getpass
 
     from watchtower.remediation.engine import PolicyRefused, Remediator, default_context
-    from watchtower.store import Store
+    from watchtower.store import OPEN_STATES, Store
 
     fleet = load(args.config)
     store = Store(database_url(fleet.store))
@@ -42,12 +50,10 @@ def cmd_remediate(args: argparse.Namespace) -> int:
         if args.action == "plan":
             print(planned_text(remediator.plan_all()))
         elif args.action == "list":
-            print(listing_text(remediator, show_all=args.all))
+            _print_list(remediator.proposals(None if args.all else (*OPEN_STATES, "dry_run")),
+                        args.all)
         elif args.action == "history":
-            for a in remediator.history(args.id):
-                mark = "ok " if a.ok else "ERR"
-                print(f"{a.at:%Y-%m-%d %H:%M:%S} #{a.remediation_id} {mark} {a.actor:10} "
-                      f"{a.action:16} {a.detail.splitlines()[0] if a.detail else ''}")
+            _print_history(remediator.history(args.id), args.id)
         elif args.id is None:
             raise ConfigError([f"remediate {args.action}: give the remediation ID"])
         elif args.action == "approve":
@@ -90,16 +96,17 @@ def planned_text(done: Proposals) -> str:
     return "\n\n".join(parts)
 
 
-def listing_text(remediator: Remediator, *, show_all: bool) -> str:
-    """`remediate list [--all]`: one line per proposal, or a sentence saying there are none."""
-    from watchtower.store import OPEN_STATES
+def _print_list(rows: list[RemediationRow], finished_too: bool) -> None:
+    for r in rows:
+        print(f"#{r.id:<5} {r.state:18} {r.remediation:16} {r.target:30} {r.summary}")
+    if not rows:
+        print(EMPTY_LIST[finished_too])
 
-    rows = remediator.proposals(None if show_all else (*OPEN_STATES, "dry_run"))
-    if rows:
-        return "\n".join(f"#{r.id:<5} {r.state:18} {r.remediation:16} {r.target:30} "
-                         f"{r.summary}" for r in rows)
-    if show_all:
-        return "no remediations: none was ever proposed"
-    finished = len(remediator.proposals())
-    return ("no remediations open" + (f" ({finished} finished: --all lists them)"
-                                      if finished else ""))
+
+def _print_history(actions: list[AuditRow], rid: int | None) -> None:
+    for a in actions:
+        mark = "ok " if a.ok else "ERR"
+        print(f"{a.at:%Y-%m-%d %H:%M:%S} #{a.remediation_id} {mark} {a.actor:10} "
+              f"{a.action:16} {a.detail.splitlines()[0] if a.detail else ''}")
+    if not actions:
+        print("no remediation actions recorded" + (f" for #{rid}" if rid is not None else ""))
