@@ -63,7 +63,8 @@ def render(app: AppContext, user: User) -> None:
 def _proposal(app: AppContext, user: User, row: RemediationRow) -> None:
     plan = Plan.from_json(row.plan)
     icon = STATE_ICON.get(row.state, "")
-    with st.container(border=True):
+    # keyed, so a test (or a person's stylesheet) finds a plan's card by its id: `.st-key-rem-N`
+    with st.container(border=True, key=f"rem-{row.id}"):
         st.markdown(f"#### {icon} #{row.id} {row.remediation} on {row.target}")
         st.caption(f"state **{row.state}** · policy **{row.policy}** · host {row.host} · "
                    f"triggered by {', '.join(json.loads(row.trigger_checks))} · proposed "

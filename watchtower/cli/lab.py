@@ -81,8 +81,10 @@ def cmd_lab_control(args: argparse.Namespace) -> int:
                 print(f"{domain}: {', '.join(names)}")
             return EXIT_OK
         if len(words) == 4 and words[0] == "fault" and words[3] in ("on", "off"):
-            now = client.set(words[1], words[2], words[3] == "on")
+            now, kept = client.switch(words[1], words[2], words[3] == "on")
             print(f"{words[1]}: {', '.join(now) or 'no faults'}")
+            if kept:
+                print(f"  kept as the DNS API set them: {', '.join(kept)}")
             return EXIT_OK
     except ControlError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -11,6 +11,7 @@ from watchtower.config import database_url
 from watchtower.errors import ConfigError
 
 if TYPE_CHECKING:
+    from watchtower.remediation.engine import Proposals
     from watchtower.store import AuditRow, RemediationRow
 
 
@@ -38,7 +39,7 @@ def cmd_remediate(args: argparse.Namespace) -> int:
     """`watchtower remediate list|plan|approve|reject|apply|history`."""
     import getpass
 
-    from watchtower.remediation.engine import PolicyRefused, Remediator, default_context, plans_text
+    from watchtower.remediation.engine import PolicyRefused, Remediator, default_context
     from watchtower.store import OPEN_STATES, Store
 
     fleet = load(args.config)
@@ -47,8 +48,7 @@ def cmd_remediate(args: argparse.Namespace) -> int:
     actor = args.user or getpass.getuser()
     try:
         if args.action == "plan":
-            rows = remediator.propose()
-            print("\n\n".join(plans_text(r) for r in rows) or "nothing to remediate")
+            print(planned_text(remediator.plan_all()))
         elif args.action == "list":
             _print_list(remediator.proposals(None if args.all else (*OPEN_STATES, "dry_run")),
                         args.all)
@@ -76,6 +76,24 @@ def cmd_remediate(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return EXIT_OK
+
+
+def planned_text(done: Proposals) -> str:
+    """`remediate plan`: the plans made, then why each known fix of a failing check was not
+    planned, then how many failing checks have no known fix."""
+    from watchtower.remediation.engine import plans_text
+
+    parts = [plans_text(r) for r in done.created]
+    if done.not_planned:
+        parts.append("not planned:\n" + "\n".join(f"  {n.text()}" for n in done.not_planned))
+    if done.unfixable:
+        checks = sorted({u.check_id for u in done.unfixable})
+        parts.append(f"{len(done.unfixable)} failing check(s) have no known fix: "
+                     + ", ".join(checks))
+    if not done.created:
+        parts.insert(0, "nothing planned" if done.not_planned or done.unfixable
+                     else "nothing to remediate: no check is failing")
+    return "\n\n".join(parts)
 
 
 def _print_list(rows: list[RemediationRow], finished_too: bool) -> None:

@@ -100,6 +100,7 @@ class Daemon:
         from watchtower.probe.scheduler import Scheduler
         from watchtower.probe.sweep import select_checks
         from watchtower.remediation.engine import Remediator, default_context
+        from watchtower.remediation.watcher import ApprovalWatcher
         from watchtower.report import ReportScheduler
 
         fleet = self.fleet
@@ -115,6 +116,9 @@ class Daemon:
         if recovered:
             log.warning("resolved %d remediation(s) interrupted by the last stop",
                         len(recovered))
+        approvals = ApprovalWatcher(remediator)
+        approvals.start()
+        self._stops.insert(0, approvals.stop)
 
         def after_sweep(_key: str, _outcome: object) -> None:
             outbox.wake()

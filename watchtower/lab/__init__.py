@@ -1,8 +1,9 @@
 """The lab: a simulated fleet on loopback that watchtower probes for real.
 
 `Lab(directory).start()` brings up the lab's authoritative DNS (on 127.0.0.1 and a second
-address for the second name server), its HTTPS/HTTP front under a CA of its own, and writes
-`fleet.toml` pointing watchtower at them. It needs no root and nothing outside Python.
+address for the second name server) with the PowerDNS API calls watchtower's DNS fixes make
+(`watchtower.lab.dnsapi`), its HTTPS/HTTP front under a CA of its own, and writes `fleet.toml`
+pointing watchtower at them. It needs no root and nothing outside Python.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from watchtower.lab.ca import LabCA
 from watchtower.lab.control import ControlServer
 from watchtower.lab.cron import HeartbeatPinger
+from watchtower.lab.dnsapi import DnsApiServer
 from watchtower.lab.dnsserver import DnsServer, LabSigner
 from watchtower.lab.faults import FaultSwitch
 from watchtower.lab.fleet import (
@@ -37,6 +39,7 @@ from watchtower.lab.https import WebFront
 from watchtower.lab.mailhost import LabMailHost, fleet_entry, lab_mail_host
 from watchtower.lab.sites import LabSites
 from watchtower.lab.smtp import LabSmtp, mx_address
+from watchtower.lab.zones import LabZones
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +89,8 @@ class Lab:
         self.fleet_path = self.dir / "fleet.toml"
         self.dkim_txt = ""
         self.signer: LabSigner | None = None
+        self.zones = LabZones(self.dns, self.domains)
+        self.dns_api = DnsApiServer(self.zones, self.dir)
         self.control = ControlServer(FaultSwitch(self), self.dir, control_port)
 
     def _dkim_txt(self) -> str:
@@ -125,9 +130,11 @@ class Lab:
         self.signer = LabSigner(self.dir / "dnssec-lab.key")
         lab_dns = build_lab_dns(self.domains, dkim, self.signer)
         self.dns.views.update(lab_dns.views)
+        self.zones.dkim_txt, self.zones.signer = dkim, self.signer
         anchors = self.dir / "trust-anchors.zone"
         anchors.write_text(lab_dns.anchor)
         self.dns.start()
+        self.dns_api.start()
         for d in self.domains:
             for host in d.web_hosts:
                 cert, key = self.certificate(d, host)
@@ -151,6 +158,7 @@ class Lab:
             metrics_listen=self.metrics_listen, http_port=self.web.http_port,
             secrets_dir=str(self.dir), trust_anchors=str(anchors), smtp_port=self.smtp.port,
             mail_host=fleet_entry(self.mailhost, self.dir),
+            dns_api=(self.dns_api.url, str(self.dns_api.key_path)),
         )
         self.fleet_path.write_text(
             "# Written by `watchtower lab`: a simulated fleet on loopback.\n"
@@ -180,6 +188,7 @@ class Lab:
         if self.mailhost is not None:
             self.mailhost.stop()
         self.web.stop()
+        self.dns_api.stop()
         self.dns.stop()
 
     def __enter__(self) -> Lab:

@@ -5,9 +5,10 @@ A small HTTP API on loopback (JSON in, JSON out), so tests, benchmarks and a per
 
 - `GET /faults`: `{"faults": {domain: [fault, ...]}, "known": [fault, ...]}`
 - `POST /faults` with `{"target": domain, "fault": name, "on": true|false}`: switches it and
-  answers `{"target", "fault", "on", "faults": [...]}`; 400 for a bad request, 404 for an
-  unknown domain or a fault that does not apply to it (`{"error", "choices": [...]}`: the
-  lab's domains, or the faults of the domain).
+  answers `{"target", "fault", "on", "faults": [...], "kept": [...]}` (`kept`: RRsets the lab's
+  DNS API changed since the fault was switched on, which keep the API's records); 400 for a
+  bad request, 404 for an unknown domain or a fault that does not apply to it
+  (`{"error", "choices": [...]}`: the lab's domains, or the faults of the domain).
 
 Why a token: any local user can reach a loopback port, and a fault such as `open-relay` changes
 what the lab's MX does; the token lives in the lab directory (mode 0600) beside the address
@@ -21,16 +22,16 @@ import hmac
 import json
 import logging
 import secrets
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from watchtower.lab.faults import FaultError, FaultSwitch
 from watchtower.lab.fleet import FAULTS
+from watchtower.lab.serving import LabHttpServer, LabListener
 
 log = logging.getLogger(__name__)
 
@@ -97,16 +98,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(400, {"error": 'expected {"target": str, "fault": str, "on": bool}'})
             return
         try:
-            now = self.server.switch.set(target, fault, on)
+            now = self.server.switch.switch(target, fault, on)
         except FaultError as exc:
             self._reply(404, {"error": str(exc), "choices": list(exc.choices)})
             return
         log.info("lab fault %s on %s: %s", fault, target, "on" if on else "off")
-        self._reply(200, {"target": target, "fault": fault, "on": on, "faults": now})
+        self._reply(200, {"target": target, "fault": fault, "on": on, "faults": now.faults,
+                          "kept": now.kept})
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(LabHttpServer):
+    label = "lab-control"
 
     def __init__(self, address: tuple[str, int], switch: FaultSwitch, token: str) -> None:
         self.switch = switch
@@ -114,36 +116,32 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
 
-class ControlServer:
+class ControlServer(LabListener):
     """Serves the control API on 127.0.0.1 and writes its address and token into `directory`."""
 
     def __init__(self, switch: FaultSwitch, directory: Path, port: int = 0) -> None:
         self.switch = switch
         self.dir = directory
         self.port = port
-        self._server: _Server | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
+    def _make(self) -> _Server:
         token_path = self.dir / TOKEN_FILE
         token_path.touch(mode=0o600, exist_ok=True)
         token_path.chmod(0o600)
         token = secrets.token_hex(16)
         token_path.write_text(token + "\n")
-        self._server = _Server(("127.0.0.1", self.port), self.switch, token)
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                         daemon=True, name="lab-control").start()
+        return _Server((self.address, self.port), self.switch, token)
+
+    def start(self) -> None:
+        super().start()
         (self.dir / ADDRESS_FILE).write_text(json.dumps({"url": self.url}) + "\n")
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        super().stop()
         (self.dir / ADDRESS_FILE).unlink(missing_ok=True)
 
 
@@ -182,5 +180,9 @@ class ControlClient:
         return out
 
     def set(self, target: str, fault: str, on: bool) -> list[str]:
-        out: list[str] = self._call("POST", {"target": target, "fault": fault, "on": on})["faults"]
-        return out
+        return self.switch(target, fault, on)[0]
+
+    def switch(self, target: str, fault: str, on: bool) -> tuple[list[str], list[str]]:
+        """The domain's faults afterwards, and the RRsets kept as the DNS API set them."""
+        out = self._call("POST", {"target": target, "fault": fault, "on": on})
+        return list(out["faults"]), list(out.get("kept", []))

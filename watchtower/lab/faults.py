@@ -12,6 +12,8 @@ makes the servers say so, touching only what the fault changes:
   from the domain's set as it works; `dkim-key-rotated` also rewrites its signing key file;
 - DNS and mail-record faults re-render the domain's zones (new serial, re-signed) and swap them
   into every view; the parent zone is re-rendered only for faults that change the delegation.
+  Records changed through the lab's DNS API meet the faults as `watchtower.lab.zones` says:
+  a fault switched on breaks its records now, a fault switched off leaves a fix standing.
 A probe in flight sees the old or the new state, never a mix within one zone.
 """
 
@@ -23,20 +25,13 @@ import random
 import threading
 import tomllib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import dns.name
-
-from watchtower.lab.fleet import (
-    FAULTS,
-    LAB_SERIAL,
-    NS2_ADDRESS,
-    LabDomain,
-    parent_zone,
-    zone_for,
-)
+from watchtower.lab.fleet import FAULTS, LabDomain
 from watchtower.lab.mailhost import MAILHOST_FAULTS
+from watchtower.lab.zones import slot_text
 
 if TYPE_CHECKING:
     from watchtower.lab import Lab
@@ -147,13 +142,20 @@ def merge(*plans: dict[str, set[str]]) -> dict[str, set[str]]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Switched:
+    """A domain's faults after a switch, and the RRsets it left as the DNS API set them."""
+
+    faults: list[str]
+    kept: list[str] = field(default_factory=list)
+
+
 class FaultSwitch:
     """Switches faults on a running `Lab`; one switch at a time (a lock), probes unaffected."""
 
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
         self._by_name = {d.name: d for d in lab.domains}
-        self._serial: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def listing(self) -> dict[str, list[str]]:
@@ -162,6 +164,11 @@ class FaultSwitch:
 
     def set(self, domain_name: str, fault: str, on: bool) -> list[str]:
         """Switch `fault` on `domain_name`; returns the domain's faults afterwards."""
+        return self.switch(domain_name, fault, on).faults
+
+    def switch(self, domain_name: str, fault: str, on: bool) -> Switched:
+        """Switch `fault` on `domain_name`: its faults afterwards, and (switching a DNS fault
+        off) the RRsets the DNS API changed since, which keep the API's records."""
         domain = self._by_name.get(domain_name)
         if domain is None:
             names = sorted(self._by_name)
@@ -182,53 +189,29 @@ class FaultSwitch:
                              applicable(domain))
         with self._lock:
             if (fault in domain.faults) == on:
-                return sorted(domain.faults)
+                return Switched(sorted(domain.faults))
+            if ":" in fault or fault in CERT_FAULTS or fault in MAILHOST_FAULTS:
+                (domain.faults.add if on else domain.faults.discard)(fault)
+                self._switch_service(domain, fault, on)
+                return Switched(sorted(domain.faults))
+            change = self.lab.zones.switch(domain, fault, on,
+                                           parent=fault in DELEGATION_FAULTS)
+            return Switched(sorted(domain.faults), [slot_text(s) for s in change.kept])
+
+    def _switch_service(self, domain: LabDomain, fault: str, on: bool) -> None:
+        """A fault of a stand-in app, a certificate or the mail host (no zone changes)."""
+        if ":" in fault:
+            role, name = fault.split(":", 1)
+            app = self.lab.sites.app(domain, role)
             if on:
-                domain.faults.add(fault)
+                app.enable(name)
             else:
-                domain.faults.discard(fault)
-            if ":" in fault:
-                role, name = fault.split(":", 1)
-                app = self.lab.sites.app(domain, role)
-                if on:
-                    app.enable(name)
-                else:
-                    app.disable(name)
-            elif fault in CERT_FAULTS:
-                self._reissue(domain)
-            elif fault in MAILHOST_FAULTS:
-                # The mail host reads the domain's fault set as it works; only its signing
-                # key file has to follow (dkim-key-rotated).
-                if self.lab.mailhost is not None:
-                    self.lab.mailhost.refresh_faults(self.lab.dir / "dkim-s1.key")
-            else:
-                self._rezone(domain, parent=fault in DELEGATION_FAULTS)
-            return sorted(domain.faults)
-
-    def _reissue(self, domain: LabDomain) -> None:
-        host = domain.service_host
-        cert, key = self.lab.certificate(domain, host)
-        self.lab.web.add_certificate(host, cert, key)
-
-    def _rezone(self, domain: LabDomain, *, parent: bool) -> None:
-        """Re-render and re-sign `domain`'s zones with a new serial, then swap them in."""
-        lab = self.lab
-        serial = self._serial.get(domain.name, LAB_SERIAL) + 1
-        self._serial[domain.name] = serial
-        primary = zone_for(domain, lab.dkim_txt, serial, lab.signer)
-        second = (zone_for(domain, lab.dkim_txt, serial - 1, lab.signer)
-                  if "serial-mismatch" in domain.faults else primary)
-        origin = dns.name.from_text(domain.name + ".")
-        parent_z = parent_zone(lab.domains, lab.signer) if parent else None
-        for address, view in lab.dns.views.items():
-            zones = dict(view.zones)
-            zones[origin] = second if address == NS2_ADDRESS else primary
-            if parent_z is not None and parent_z.origin is not None:
-                zones[parent_z.origin] = parent_z
-            lame = set(view.lame)
-            axfr = set(view.allow_axfr)
-            if address == NS2_ADDRESS:
-                (lame.add if "lame-ns" in domain.faults else lame.discard)(origin)
-            (axfr.add if "open-axfr" in domain.faults else axfr.discard)(origin)
-            # Whole-attribute stores: a query thread reads the old dict or the new one.
-            view.zones, view.lame, view.allow_axfr = zones, lame, axfr
+                app.disable(name)
+        elif fault in CERT_FAULTS:
+            host = domain.service_host
+            cert, key = self.lab.certificate(domain, host)
+            self.lab.web.add_certificate(host, cert, key)
+        elif self.lab.mailhost is not None:
+            # The mail host reads the domain's fault set as it works; only its signing
+            # key file has to follow (dkim-key-rotated).
+            self.lab.mailhost.refresh_faults(self.lab.dir / "dkim-s1.key")

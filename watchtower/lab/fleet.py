@@ -9,10 +9,13 @@ demo shows real failures found by real probes.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import dns.name
+import dns.rdataset
+import dns.rdatatype
 import dns.reversename
 import dns.zone
 
@@ -193,11 +196,24 @@ def zone_text(domain: LabDomain, dkim_txt: str, serial: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: An RRset's place in a zone: its owner name and type.
+Slot = tuple[dns.name.Name, dns.rdatatype.RdataType]
+
+
 def zone_for(domain: LabDomain, dkim_txt: str, serial: int = LAB_SERIAL,
-             signer: LabSigner | None = None, now: dt.datetime | None = None) -> dns.zone.Zone:
-    """The domain's zone, signed by `signer` unless the domain carries the `unsigned` fault."""
+             signer: LabSigner | None = None, now: dt.datetime | None = None,
+             edits: Mapping[Slot, dns.rdataset.Rdataset | None] | None = None) -> dns.zone.Zone:
+    """The domain's zone, with `edits` (RRsets set or deleted through the lab's DNS API) laid
+    over what its faults render, signed by `signer` unless the domain carries the `unsigned`
+    fault."""
     zone = dns.zone.from_text(zone_text(domain, dkim_txt, serial), origin=domain.name + ".",
                               relativize=False, check_origin=True)
+    if edits:
+        with zone.writer() as txn:
+            for (owner, rdtype), rds in edits.items():
+                txn.delete(owner, rdtype)
+                if rds is not None:
+                    txn.add(owner, rds)
     if signer is not None and "unsigned" not in domain.faults:
         lifetime = RRSIG_EXPIRING if "rrsig-expiring" in domain.faults else RRSIG_LIFETIME
         signer.sign(zone, lifetime=lifetime, now=now)
@@ -299,6 +315,8 @@ def split_txt(value: str) -> str:
 
 
 LAB_DASHBOARD_USERS = "dashboard-users.toml"
+#: The `[[dns_apis]]` entry of the lab's DNS API.
+LAB_DNS_API = "lab-dns"
 #: Checks of [[hosts]] entries (systemd, disks, NixOS): not for the lab's mail host entry.
 HOST_CHECKS = ("host.units", "host.disk", "drift.generation", "drift.reboot",
                "drift.advisories")
@@ -320,9 +338,10 @@ def fleet_document(
     domains: list[LabDomain], *, dns_port: int, https_port: int, ca_bundle: str,
     database: str, metrics_listen: str, http_port: int = 80, secrets_dir: str | None = None,
     trust_anchors: str | None = None, smtp_port: int = 25,
-    mail_host: dict[str, Any] | None = None,
+    mail_host: dict[str, Any] | None = None, dns_api: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The fleet file (as a TOML-ready dict) that points watchtower at the running lab."""
+    """The fleet file (as a TOML-ready dict) that points watchtower at the running lab;
+    `dns_api` is the lab DNS API's (URL, key file)."""
     port = "" if https_port == 443 else f":{https_port}"
     doc: dict[str, Any] = {
         "probe": {
@@ -354,8 +373,20 @@ def fleet_document(
     }
     if mail_host is not None:
         _add_mail_host(doc, mail_host)
+    if dns_api is not None:
+        _add_dns_api(doc, domains, *dns_api)
     _assign_customers(doc, domains)
     return doc
+
+
+def _add_dns_api(doc: dict[str, Any], domains: list[LabDomain], url: str, key_file: str
+                 ) -> None:
+    """The lab's zones are served through its DNS API (watchtower/lab/dnsapi.py), and DNS
+    fixes wait for an operator's approval: a failing record check becomes a plan on the
+    dashboard's Remediations page, applied through the API once approved."""
+    doc["dns_apis"] = [{"name": LAB_DNS_API, "url": url, "api_key": {"$file": key_file},
+                        "zones": [d.name for d in domains]}]
+    doc["remediation"] = {"policies": {"dns.records": "approve"}}
 
 
 def _zone_entry(d: LabDomain, *, signed: bool) -> dict[str, Any]:

@@ -1,12 +1,13 @@
-"""What the lab's TCP servers share (MX, submission, IMAPS, ManageSieve): a thread per
-session, address reuse, sessions that end in an error logged quietly (a probe that hangs up
-is normal here), and serving from a daemon thread until `stop`."""
+"""What the lab's TCP servers share (MX, submission, IMAPS, ManageSieve, the DNS and control
+APIs): a thread per session, address reuse, sessions that end in an error logged quietly (a
+probe that hangs up is normal here), and serving from a daemon thread until `stop`."""
 
 from __future__ import annotations
 
 import logging
 import socketserver
 import threading
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,11 @@ class LabTcpServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     def stop(self) -> None:
         self.shutdown()
         self.server_close()
+
+
+class LabHttpServer(LabTcpServer, ThreadingHTTPServer):
+    """A lab HTTP API on loopback (the DNS API, the control API): http.server's threading
+    server with the lab's quiet errors and daemon thread."""
 
 
 class LabListener:

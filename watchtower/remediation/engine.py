@@ -41,6 +41,7 @@ from watchtower.net import powerdns
 from watchtower.net.transport import LocalTransport, Transport
 from watchtower.probe import registry
 from watchtower.probe.clients import DnsApis, open_host
+from watchtower.remediation.limits import rate_refusal
 from watchtower.store import (
     OPEN_STATES,
     AuditRow,
@@ -48,7 +49,6 @@ from watchtower.store import (
     RemediationRow,
     StateRow,
     Store,
-    aware,
 )
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,31 @@ class Plan:
 @dataclass(frozen=True, slots=True)
 class NoAction:
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class NotPlanned:
+    """A failing check a remediation could fix, and why no plan was made for it this time
+    (the remediation's own NoAction reason, or the engine's: policy, an open plan, limits)."""
+
+    remediation: str
+    check_id: str
+    target: str
+    reason: str
+
+    def text(self) -> str:
+        return (f"{self.remediation} could fix {self.check_id} on {self.target}, but "
+                f"{self.reason}")
+
+
+@dataclass
+class Proposals:
+    """What one round of planning did: the plans stored, the fixes not planned (with why),
+    and the failing checks no remediation is triggered by."""
+
+    created: list[RemediationRow] = field(default_factory=list)
+    not_planned: list[NotPlanned] = field(default_factory=list)
+    unfixable: list[StateRow] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -267,33 +292,56 @@ class Remediator:
 
     def propose(self, states: list[StateRow] | None = None) -> list[RemediationRow]:
         """Plan a fix for every failing state a remediation is triggered by."""
+        return self.plan_all(states).created
+
+    def plan_all(self, states: list[StateRow] | None = None) -> Proposals:
+        """Plan a fix for every failing state with a known fix (`registry.fixes`, the one
+        check -> fix link), one open plan per fix and target, and say for each fix that was
+        not planned why not."""
         states = self.store.current() if states is None else states
-        failing = [st for st in states if st.status == Status.FAIL]
-        created: list[RemediationRow] = []
-        open_keys = {(r.remediation, r.target) for r in self.proposals(OPEN_STATES)}
-        for rid, cls in registry.remediations().items():
-            remediation = cls()
-            triggers = cls.triggers(self.fleet)
-            for st in failing:
-                if st.check_id not in triggers or (rid, st.target) in open_keys:
-                    continue
-                policy = policy_for(self.fleet, rid, st.target)
-                if policy == "off":
-                    continue
-                try:
-                    outcome = remediation.plan(st, self.ctx)
-                except ProbeError as exc:
-                    # One remediation that cannot read its host (not NixOS, SSH down) must not
-                    # keep the others from planning, nor crash `watchtower run`'s run_auto.
-                    log.warning("%s on %s: cannot plan: %s", rid, st.target, exc.reason)
-                    continue
-                if isinstance(outcome, NoAction):
-                    log.debug("%s on %s: nothing to do (%s)", rid, st.target, outcome.reason)
-                    continue
-                row = self._store_plan(outcome, policy, [st.check_id])
-                open_keys.add((rid, st.target))
-                created.append(row)
-        return created
+        fixes = registry.fixes(self.fleet)
+        remediations = registry.remediations()
+        open_rows = {(r.remediation, r.target): r for r in self.proposals(OPEN_STATES)}
+        out = Proposals()
+        for st in (st for st in states if st.status == Status.FAIL):
+            rids = [rid for rid in fixes.get(st.check_id, ()) if rid in remediations]
+            if not rids:
+                out.unfixable.append(st)
+            for rid in rids:
+                made = self._plan_one(remediations[rid], st, open_rows)
+                if isinstance(made, RemediationRow):
+                    open_rows[(rid, st.target)] = made
+                    out.created.append(made)
+                else:
+                    out.not_planned.append(NotPlanned(rid, st.check_id, st.target, made))
+        return out
+
+    def _plan_one(self, cls: type[Remediation], st: StateRow,
+                  open_rows: dict[tuple[str, str], RemediationRow]) -> RemediationRow | str:
+        """The stored plan for one failing state, or why there is none."""
+        rid = cls.meta.id
+        open_row = open_rows.get((rid, st.target))
+        if open_row is not None:
+            return (f"plan #{open_row.id} for {st.target} is still {open_row.state} (one open "
+                    "plan per fix and target)")
+        policy = policy_for(self.fleet, rid, st.target)
+        if policy == "off":
+            return f"its policy is off for {st.target} ([remediation] policies)"
+        try:
+            outcome = cls().plan(st, self.ctx)
+        except ProbeError as exc:
+            # One remediation that cannot read its host (not NixOS, SSH down) must not
+            # keep the others from planning, nor crash `watchtower run`'s run_auto.
+            log.warning("%s on %s: cannot plan: %s", rid, st.target, exc.reason)
+            return f"it cannot plan: {exc.reason}"
+        if isinstance(outcome, NoAction):
+            log.debug("%s on %s: nothing to do (%s)", rid, st.target, outcome.reason)
+            return outcome.reason
+        limited = rate_refusal(self.store, self.fleet, cls.meta, outcome.host, st.target,
+                               utcnow())
+        if limited is not None:
+            return limited
+        return self._store_plan(outcome, policy, [st.check_id])
 
     def _store_plan(self, plan: Plan, policy: Policy, triggers: list[str]) -> RemediationRow:
         state = {"dry-run": "dry_run", "approve": "awaiting_approval",
@@ -342,14 +390,12 @@ class Remediator:
     def apply(self, rid: int, actor: str, *, force: bool = False) -> RemediationRow:
         """Apply an approved plan under the policy in force now; returns the final row."""
         row = self._require(rid)
-        policy = policy_for(self.fleet, row.remediation, row.target)
         if row.state != "approved":
             raise PolicyRefused(f"remediation {rid} is {row.state}, not approved")
-        if policy not in ("approve", "auto") or (policy == "approve"
-                                                  and row.approved_by in (None, "auto")):
-            self.audit(rid, actor, "apply-refused", f"policy now {policy}", ok=False)
-            raise PolicyRefused(f"remediation {rid}: policy {policy} does not allow applying "
-                                "it (approve needs a person's approval)")
+        refused = self._policy_refusal(row)
+        if refused is not None:
+            self.audit(rid, actor, "apply-refused", refused, ok=False)
+            raise PolicyRefused(f"remediation {rid}: {refused}")
         plan = Plan.from_json(row.plan)
         stale = self._forged(row)
         if stale:
@@ -389,6 +435,15 @@ class Remediator:
         finally:
             self._unlock(row.host, rid)
         return self._require(rid)
+
+    def _policy_refusal(self, row: RemediationRow) -> str | None:
+        """Why the policy in force now does not let an approved plan run, or None: `auto`
+        runs, `approve` runs what a person approved, nothing else runs."""
+        policy = policy_for(self.fleet, row.remediation, row.target)
+        if policy == "auto" or (policy == "approve" and row.approved_by not in (None, "auto")):
+            return None
+        return (f"policy {policy} does not allow applying it (approve needs a person's "
+                "approval)")
 
     def _plan_key(self) -> bytes:
         """The key that signs plans, kept in the state directory (never in the database)."""
@@ -495,26 +550,11 @@ class Remediator:
         log.info("remediation %d: %s (%s)", rid, state, outcome)
 
     def _check_rate(self, row: RemediationRow, meta: RemediationMeta) -> None:
-        now = utcnow()
-        hour_ago = now - dt.timedelta(hours=1)
-        recent = self.store.remediation.finished_on(row.host)
-        on_host = [r for r in recent if r.finished_at and aware(r.finished_at) >= hour_ago
-                   and r.state in ("applied", "verified", "rolled_back", "failed")]
-        limit = self.fleet.remediation.max_per_host_per_hour
-        if len(on_host) >= min(limit, meta.max_per_hour * 10):
+        reason = rate_refusal(self.store, self.fleet, meta, row.host, row.target, utcnow())
+        if reason is not None:
             assert row.id is not None
-            self.audit(row.id, "auto", "rate-limited", f"{len(on_host)} changes on "
-                       f"{row.host} in the last hour (limit {limit})", ok=False)
-            raise PolicyRefused(f"rate limit: {len(on_host)} changes on {row.host} this hour")
-        same = [r for r in on_host if r.remediation == row.remediation
-                and r.target == row.target and r.finished_at
-                and (now - aware(r.finished_at)).total_seconds() < meta.cooldown_seconds]
-        per_fix = [r for r in on_host if r.remediation == row.remediation]
-        if same or len(per_fix) >= meta.max_per_hour:
-            assert row.id is not None
-            self.audit(row.id, "auto", "rate-limited", "cooldown or hourly limit of "
-                       f"{row.remediation}", ok=False)
-            raise PolicyRefused(f"cooldown: {row.remediation} ran on {row.target} recently")
+            self.audit(row.id, "auto", "rate-limited", reason, ok=False)
+            raise PolicyRefused(f"rate limit: {reason}")
 
     # -- locks ------------------------------------------------------------------------------
 
@@ -586,20 +626,35 @@ class Remediator:
         return done
 
     def run_auto(self) -> list[RemediationRow]:
-        """Propose, then apply what policy `auto` allows (the scheduler calls this)."""
+        """Learn, verify what waits for it, propose, then apply what the policy allows (the
+        scheduler calls this after each sweep)."""
         for cls in registry.remediations().values():
             cls().observe(self.ctx)
         self.verify_pending()
         self.propose()
+        return self.apply_approved()
+
+    def apply_approved(self) -> list[RemediationRow]:
+        """Apply every approved plan the policy in force lets run: `auto` ones, and `approve`
+        ones a person approved (`watchtower run` does this within seconds of an approval).
+        Plans the policy or a limit holds back stay approved, with nothing audited, until
+        they may run (an apply asked for by a person is audited when refused)."""
         done = []
+        remediations = registry.remediations()
         for row in self.proposals(["approved"]):
             assert row.id is not None
-            if policy_for(self.fleet, row.remediation, row.target) != "auto":
+            cls = remediations.get(row.remediation)
+            if cls is None or self._policy_refusal(row) is not None:
+                continue
+            waiting = rate_refusal(self.store, self.fleet, cls.meta, row.host, row.target,
+                                   utcnow())
+            if waiting is not None:
+                log.debug("remediation %d waits: %s", row.id, waiting)
                 continue
             try:
                 done.append(self.apply(row.id, "auto"))
             except PolicyRefused as exc:
-                log.info("auto remediation %d not applied: %s", row.id, exc)
+                log.info("remediation %d not applied: %s", row.id, exc)
         return done
 
 
@@ -648,7 +703,10 @@ def default_context(fleet: Fleet, store: Store) -> RemediationContext:
 
     def verify(target: Target, check_ids: list[str]) -> list[Status]:
         checks = {cid: c for cid, c in registry.checks().items() if cid in check_ids}
-        outcome = run_sweep(ctx.fleet, store, checks, targets=[target], schedule="verify",
+        # One name may be a zone, a mail domain and more (alpha.test is both in the lab): the
+        # checks run on each target of that name they apply to, not only on the first found.
+        named = [t for t in ctx.fleet.targets() if t.name == target.name] or [target]
+        outcome = run_sweep(ctx.fleet, store, checks, targets=named, schedule="verify",
                             kind="verify")
         return [r.status for r in outcome.results]
 

@@ -50,6 +50,15 @@ class FixIt(Remediation):
                     [CHECK], guard=guard)
 
 
+SLOW_CHECK = "test.engine-slow-check"
+
+
+@register_remediation
+class SlowFix(FixIt):
+    meta = RemediationMeta("test.slow-fix", "Fix it slowly", (SLOW_CHECK,), settle_seconds=0,
+                           max_per_hour=3, cooldown_seconds=600)
+
+
 class Harness:
     def __init__(self, tmp: Path, policies: dict[str, str], per_hour: int = 3) -> None:
         self.store = Store(f"sqlite:///{tmp / 'wt.db'}")
@@ -182,17 +191,88 @@ def test_host_lock_blocks_a_second_change_and_expires(tmp_path: Path) -> None:
 
 
 def test_rate_limit_per_host(tmp_path: Path) -> None:
+    """Two changes an hour on a host: the third failure is not planned, and says why."""
     h = Harness(tmp_path, {"test.fix-it": "auto"}, per_hour=2)
     applied = 0
-    for _ in range(3):
+    for _ in range(2):
         h.fail("a.test")
         rows = h.engine.run_auto()
         applied += sum(1 for r in rows if r.state == "applied")
         h.store.record([Result(CHECK, "test", Target(TargetKind.ZONE, "a.test"), Status.OK,
                                "fine", {}, 1.0, utcnow())])
     assert applied == 2
-    refused = [a for a in h.engine.history() if a.action == "rate-limited"]
-    assert refused
+    h.fail("a.test")
+    third = h.engine.plan_all()
+    assert third.created == [] and h.engine.run_auto() == []
+    (why,) = third.not_planned
+    assert why.text() == ("test.fix-it could fix test.engine-check on a.test, but 2 change(s) "
+                          "were made on host-of-a.test in the last hour (the limit is 2, "
+                          "[remediation] max_per_host_per_hour)")
+
+
+def test_an_approved_plan_meeting_the_limit_is_refused_and_audited(tmp_path: Path) -> None:
+    h = Harness(tmp_path, {"test.fix-it": "approve"}, per_hour=1)
+    h.fail("a.test")
+    (row,) = h.engine.propose()
+    h.engine.approve(row.id or 0, "alice")
+    with Session(h.store.engine) as s:  # another change on the host since the plan was made
+        s.add(RemediationRow(remediation="other", target="a.test", host="host-of-a.test",
+                             trigger_checks="[]", policy="auto", state="applied", summary="",
+                             plan="{}", created_at=utcnow(), updated_at=utcnow(),
+                             finished_at=utcnow()))
+        s.commit()
+    assert h.engine.apply_approved() == []  # waits, quietly
+    assert not [a for a in h.engine.history(row.id) if a.action == "rate-limited"]
+    with pytest.raises(PolicyRefused, match="rate limit: 1 change"):
+        h.engine.apply(row.id or 0, "alice")
+    assert [a.action for a in h.engine.history(row.id)][-1] == "rate-limited"
+    assert h.commands == []
+
+
+def test_a_fix_in_its_cooldown_is_not_planned(tmp_path: Path) -> None:
+    h = Harness(tmp_path, {"test.slow-fix": "auto"})
+    h.store.record([Result(SLOW_CHECK, "test", Target(TargetKind.ZONE, "a.test"),
+                           Status.FAIL, "broken", {}, 1.0, utcnow())])
+    (row,) = h.engine.run_auto()
+    assert row.state == "applied"
+    again = h.engine.plan_all()
+    assert again.created == []
+    (why,) = again.not_planned
+    assert why.reason.startswith(f"test.slow-fix changed a.test 0 s ago (#{row.id}, applied); "
+                                 "its cooldown is 600 s")
+
+
+def test_every_fix_not_planned_says_why(tmp_path: Path) -> None:
+    h = Harness(tmp_path, {"test.fix-it": "approve", "test.fix-it@b.test": "off"})
+    for target in ("a.test", "b.test", "nothing-to-do"):
+        h.fail(target)
+    h.store.record([Result("test.no-fix-known", "test", Target(TargetKind.ZONE, "a.test"),
+                           Status.FAIL, "x", {}, 1.0, utcnow())])
+    first = h.engine.plan_all()
+    (row,) = first.created
+    reasons = {n.target: n.reason for n in first.not_planned}
+    assert reasons == {"b.test": "its policy is off for b.test ([remediation] policies)",
+                       "nothing-to-do": "already fine"}
+    assert [u.check_id for u in first.unfixable] == ["test.no-fix-known"]
+    second = h.engine.plan_all()
+    assert {n.target: n.reason for n in second.not_planned}["a.test"] == (
+        f"plan #{row.id} for a.test is still awaiting_approval (one open plan per fix and "
+        "target)")
+
+
+def test_plans_a_person_approved_are_applied_by_the_engine(tmp_path: Path) -> None:
+    """What `watchtower run` does after an approval in the dashboard: approve-policy plans
+    approved by a person run; plans waiting for approval and dry-run plans do not."""
+    h = Harness(tmp_path, {"test.fix-it": "approve", "test.fix-it@b.test": "dry-run"})
+    for target in ("a.test", "b.test", "guarded.test"):
+        h.fail(target)
+    rows = {r.target: r for r in h.engine.propose()}
+    assert h.engine.apply_approved() == []
+    h.engine.approve(rows["a.test"].id or 0, "olga")
+    (done,) = h.engine.apply_approved()
+    assert (done.target, done.state, done.applied_by) == ("a.test", "applied", "auto")
+    assert {r.target: r.state for r in h.engine.proposals()} == {
+        "a.test": "applied", "b.test": "dry_run", "guarded.test": "awaiting_approval"}
 
 
 def test_concurrent_apply_runs_the_steps_once(tmp_path: Path) -> None:
