@@ -275,10 +275,15 @@ def evidence_bodies(store: Store, ids: Iterable[int | None]) -> dict[int, dict[s
     return store.evidence_bodies(list(ids))
 
 
-def target_history(store: Store, target: str, since: dt.datetime | None = None
-                   ) -> list[dict[str, Any]]:
-    """The target's timeline: one span per (check, unchanged verdict), oldest first."""
-    return timeline(store.read_history([target], since=since))
+def target_history(store: Store, target: str, since: dt.datetime | None = None,
+                   kind: str | None = None) -> list[dict[str, Any]]:
+    """The target's timeline: one span per (check, unchanged verdict), oldest first; with
+    `kind`, only that target's (a zone and the mail domain of the same name are two)."""
+    history = store.read_history([target], since=since)
+    if kind is not None:
+        history = History(streaks=[r for r in history.streaks if r.target_kind == kind],
+                          days=[d for d in history.days if d.target_kind == kind])
+    return timeline(history)
 
 
 def timeline(history: History) -> list[dict[str, Any]]:

@@ -53,7 +53,8 @@ def render(app: AppContext, user: User) -> None:
         ["Checks", "Timeline", "Latency", "Flips"])
     with tab_checks:
         _checks(app, user, name, states)
-    history = target_history(app.store, name, dt.datetime.now(dt.UTC) - dt.timedelta(days=30))
+    history = target_history(app.store, name, dt.datetime.now(dt.UTC) - dt.timedelta(days=30),
+                             kind)
     with tab_time:
         st.caption("Each bar is one unchanged verdict (last 30 days); hover for the summary.")
         if history:
