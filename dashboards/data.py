@@ -20,6 +20,8 @@ from typing import Any
 from watchtower.model import Status
 from watchtower.store import AcknowledgementRow, History, StateRow, Store, aware
 
+from .hints import fix_hint
+
 STATUS_ORDER = ("fail", "error", "warn", "ok")  # worst first, as people scan
 ICON = {"ok": "🟢", "warn": "🟡", "error": "🟣", "fail": "🔴"}
 LABEL = {"ok": "ok", "warn": "warn", "error": "error (probe could not run)", "fail": "fail"}
@@ -230,7 +232,7 @@ def problems(store: Store, filt: OverviewFilter = OverviewFilter(), limit: int =
             continue
         rows.append({"status": st.status, "target": st.target, "kind": st.target_kind,
                      "family": st.family, "check": st.check_id, "summary": st.summary,
-                     "since": st.since})
+                     "since": st.since, "how to fix": fix_hint(st.check_id, st.status)})
     rows.sort(key=lambda r: (-rank(r["status"]), r["since"], r["target"], r["check"]))
     rows = rows[:limit]
     acks = current_acks(store, [(r["check"], r["target"]) for r in rows])

@@ -71,8 +71,8 @@ def render(app: AppContext, user: User) -> None:
         if rows:
             st.dataframe(rows, hide_index=True, width="stretch",
                          height=min(38 + 35 * len(rows), 420),
-                         column_order=["status", "target", "check", "summary", "since",
-                                       "acknowledged"])
+                         column_order=["status", "target", "check", "summary", "how to fix",
+                                       "since", "acknowledged"])
         else:
             st.success("No fail or error anywhere in view.")
     with right:

@@ -8,7 +8,6 @@ import streamlit as st
 from watchtower.dashboards.auth import Action, User
 
 from watchtower.probe import registry
-from watchtower.report.hints import hint_for
 from watchtower.store import StateRow
 
 from .. import charts
@@ -24,6 +23,7 @@ from ..data import (
     target_list,
     target_states,
 )
+from ..hints import fix_hint
 from .common import TARGET_KEY, ago, check_meta, plain
 
 
@@ -92,9 +92,6 @@ def _checks(app: AppContext, user: User, target: str, states: list[StateRow]) ->
                         f" · {st_row.streak} result(s) in a row · {st_row.duration_ms:.0f} ms")
             if m and m.standards:
                 st.markdown("**Standards:** " + "; ".join(m.standards))
-            if st_row.status in ("fail", "warn"):
-                st.markdown("**How to fix:** "
-                            + plain(hint_for(st_row.check_id, m.hint if m else "")))
             if st_row.check_id in fixes and st_row.status in ("fail", "error"):
                 st.markdown("**Remediation:** "
                             + ", ".join(f"`{r}`" for r in fixes[st_row.check_id]))
@@ -105,6 +102,9 @@ def _checks(app: AppContext, user: User, target: str, states: list[StateRow]) ->
                 _ack_form(app, user, st_row.check_id, target)
             st.markdown("**Evidence**")
             st.json(bodies.get(st_row.evidence_id or -1, {}), expanded=1)
+        hint = fix_hint(st_row.check_id, st_row.status)
+        if hint:  # beside the check, not inside it: the first thing to read about a failure
+            st.caption(f"🛠️ How to fix: {plain(hint)}")
 
 
 def _ack_form(app: AppContext, user: User, check_id: str, target: str) -> None:
