@@ -7,10 +7,12 @@ import datetime as dt
 import streamlit as st
 from watchtower.dashboards.auth import User
 
-from .. import charts
+from .. import charts, layout
 from ..context import AppContext
 from ..data import ICON, STATUS_ORDER, OverviewFilter, build_overview, changes_since, problems
 from .common import TARGET_KEY, ago, goto, state_groups
+
+TAGS_PX = 90
 
 
 def render(app: AppContext, user: User) -> None:
@@ -45,6 +47,8 @@ def render(app: AppContext, user: User) -> None:
 
     st.subheader("Targets by family, worst first")
     table = ov.table()
+    fixed = layout.SELECT_PX + 180 + 90 + 72 + 64 + (TAGS_PX if all_tags else 0)
+    family_px = layout.column_px(len(ov.shown_families), fixed)
     event = st.dataframe(
         table, hide_index=True, width="stretch", key="ov_table",
         height=min(38 + 35 * len(table), 560), on_select="rerun", selection_mode="single-row",
@@ -55,7 +59,8 @@ def render(app: AppContext, user: User) -> None:
                        "target": st.column_config.TextColumn("target", width=180),
                        "kind": st.column_config.TextColumn("kind", width=90),
                        "worst": st.column_config.TextColumn("worst", width=72),
-                       **{f: st.column_config.TextColumn(f, width=76)
+                       "tags": st.column_config.TextColumn("tags", width=TAGS_PX),
+                       **{f: st.column_config.TextColumn(f, width=family_px)
                           for f in ov.shown_families}})
     selected = event.selection.rows if event is not None else []
     if selected:
