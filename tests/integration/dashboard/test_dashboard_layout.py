@@ -15,6 +15,7 @@ from typing import Any
 from watchtower.dashboards import charts, data
 
 from tests.integration.dashboard.test_dashboard_e2e import (  # noqa: F401 (the fixture)
+    WAIT_MS,
     _browser,
     _open,
     _save,
@@ -30,6 +31,12 @@ GRID_OVERFLOW = """() => [...document.querySelectorAll("[data-testid='stDataFram
   .map(e => { const s = e.querySelector('.dvn-scroller') || e;
               return [s.scrollWidth, s.clientWidth]; })"""
 PAGE_OVERFLOW = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+
+
+def _page(browser: Any) -> Any:
+    page = browser.new_page(viewport=VIEWPORT)
+    page.set_default_timeout(WAIT_MS)
+    return page
 
 
 def _grids(page: Any) -> list[tuple[int, int]]:
@@ -48,7 +55,7 @@ def test_main_tables_fit_a_laptop_screen(dashboard) -> None:  # type: ignore[no-
     url, _store, tmp = dashboard
     pw, browser = _browser(tmp)
     try:
-        page = browser.new_page(viewport=VIEWPORT)
+        page = _page(browser)
         _sign_in(page, url, "olga")
         _settle(page)
         _assert_fits(page, "Overview", first=1)  # targets x families, every column on screen
@@ -70,8 +77,9 @@ def test_target_timeline_rows_hints_and_plain_text(dashboard) -> None:  # type: 
     failing = [s for s in data.target_states(store, name, kind) if s.status == "fail"]
     pw, browser = _browser(tmp)
     try:
-        page = browser.new_page(viewport=VIEWPORT)
+        page = _page(browser)
         _sign_in(page, url, "olga")
+        _settle(page)
         _open(page, "Target")
         body = page.inner_text("body")
         assert "\\" not in body, "a markdown escape is on screen"
@@ -82,7 +90,7 @@ def test_target_timeline_rows_hints_and_plain_text(dashboard) -> None:  # type: 
         page.get_by_role("tab", name="Timeline").click()
         _settle(page)
         chart = page.locator("[data-testid='stVegaLiteChart']:visible").first
-        chart.wait_for(timeout=30_000)
+        chart.wait_for()
         box = chart.bounding_box()
         assert box is not None
         # Every lane keeps its ROW_PX (labels cannot overlap); the legend adds a little.
