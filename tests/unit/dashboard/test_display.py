@@ -62,3 +62,13 @@ def test_open_problems_carry_the_fix_hint(tmp_path: Path) -> None:
     rows = {(r["target"], r["check"]): r for r in data.problems(store)}
     assert rows[("bravo.test", "dns.caa")]["how to fix"] == HINTS["dns.caa"]
     assert rows[("bravo.test", "mail.mx")]["how to fix"] == PROBE_ERROR
+
+
+def test_family_columns_share_the_width_a_laptop_screen_leaves() -> None:
+    from watchtower.dashboards import layout
+
+    fixed = layout.SELECT_PX + 400
+    share = layout.column_px(8, fixed)
+    assert fixed + 8 * share <= layout.MAIN_PX
+    assert layout.column_px(40, fixed) == 56  # too many to fit: still readable, then scroll
+    assert layout.column_px(2, fixed) == 96  # few: no stretched columns
