@@ -28,3 +28,9 @@ def fix_hint(check_id: str, status: str) -> str:
     if status == "error":
         return PROBE_ERROR
     return ""
+
+
+def fix_line(check_id: str, status: str) -> str:
+    """`fix_hint` as a line of its own: "How to fix: …", or the note alone for an error."""
+    hint = fix_hint(check_id, status)
+    return f"How to fix: {hint}" if hint and status != "error" else hint

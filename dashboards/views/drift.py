@@ -19,7 +19,7 @@ from ..evidence import (
     reboot_facts,
     version_facts,
 )
-from ..hints import fix_hint
+from ..hints import fix_hint, fix_line
 from .common import plain
 
 
@@ -61,9 +61,9 @@ def _one(s: dict[str, Any]) -> None:
     ev = s["evidence"]
     with st.expander(f"{ICON.get(s['status'], '⚪')} {s['check']} — {plain(s['summary'])}",
                      expanded=s["status"] in ("fail", "error")):
-        hint = fix_hint(s["check"], s["status"])
-        if hint:
-            st.markdown(f"**How to fix:** {plain(hint)}")
+        line = fix_line(s["check"], s["status"])
+        if line:
+            st.markdown(plain(line))
         if s["check"] == "drift.generation":
             facts = generation_facts(ev)
             st.dataframe(blanks([{k: v for k, v in facts.items()

@@ -23,7 +23,7 @@ from ..data import (
     target_list,
     target_states,
 )
-from ..hints import fix_hint
+from ..hints import fix_line
 from .common import TARGET_KEY, ago, check_meta, plain
 
 
@@ -102,9 +102,9 @@ def _checks(app: AppContext, user: User, target: str, states: list[StateRow]) ->
                 _ack_form(app, user, st_row.check_id, target)
             st.markdown("**Evidence**")
             st.json(bodies.get(st_row.evidence_id or -1, {}), expanded=1)
-        hint = fix_hint(st_row.check_id, st_row.status)
-        if hint:  # beside the check, not inside it: the first thing to read about a failure
-            st.caption(f"🛠️ How to fix: {plain(hint)}")
+        line = fix_line(st_row.check_id, st_row.status)
+        if line:  # beside the check, not inside it: the first thing to read about a failure
+            st.caption(f"🛠️ {plain(line)}")
 
 
 def _ack_form(app: AppContext, user: User, check_id: str, target: str) -> None:

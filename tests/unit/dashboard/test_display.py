@@ -72,3 +72,11 @@ def test_family_columns_share_the_width_a_laptop_screen_leaves() -> None:
     assert fixed + 8 * share <= layout.MAIN_PX
     assert layout.column_px(40, fixed) == 56  # too many to fit: still readable, then scroll
     assert layout.column_px(2, fixed) == 96  # few: no stretched columns
+
+
+def test_a_probe_error_is_not_called_a_fix() -> None:
+    from watchtower.dashboards.hints import fix_line
+
+    assert fix_line("dns.caa", "fail") == f"How to fix: {HINTS['dns.caa']}"
+    assert fix_line("dns.caa", "error") == PROBE_ERROR
+    assert fix_line("dns.caa", "ok") == ""
