@@ -9,7 +9,15 @@ from watchtower.dashboards.auth import User
 
 from .. import charts, layout
 from ..context import AppContext
-from ..data import ICON, STATUS_ORDER, OverviewFilter, build_overview, changes_since, problems
+from ..data import (
+    ICON,
+    LABEL,
+    STATUS_ORDER,
+    OverviewFilter,
+    build_overview,
+    changes_since,
+    problems,
+)
 from .common import TARGET_KEY, ago, goto, state_groups
 
 TAGS_PX = 90
@@ -33,19 +41,23 @@ def render(app: AppContext, user: User) -> None:
                           disabled=not all_tags)
     search = c4.text_input("Target contains", key="ov_search", placeholder="e.g. alpha")
     filt = OverviewFilter(tuple(families), tuple(statuses), tuple(tags), search)
-    ov = build_overview(groups, filt)
+    ov = build_overview(groups, filt, app.where)
     changes = changes_since(app.store, dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
 
     cols = st.columns(6)
-    cols[0].metric("Targets", f"{len(ov.rows)}",
-                   help=f"of {ov.total_targets} in the store, after the filters")
+    cols[0].metric("Check results", f"{ov.results}",
+                   help=f"the latest verdict of every check: {ov.scope_text}, after the "
+                        f"filters ({ov.total_targets} targets in the store)")
     for col, status in zip(cols[1:5], STATUS_ORDER, strict=True):
-        col.metric(f"{ICON[status]} {status}", ov.counts.get(status, 0))
+        col.metric(f"{ICON[status]} {status}", ov.counts.get(status, 0),
+                   help=f"check results at {LABEL[status]}")
     cols[5].metric("Since yesterday", f"+{changes.new_problems} / -{changes.resolved}",
                    help="new problems / resolved problems in the last 24 hours")
+    st.caption(f"{ov.scope_text}. A name is one row: a zone, the mail domain of the same "
+               "name and its endpoints are the targets reached at it.")
     st.altair_chart(charts.status_bar(ov.counts), width="stretch")
 
-    st.subheader("Targets by family, worst first")
+    st.subheader("Names by family, worst first")
     table = ov.table()
     fixed = layout.SELECT_PX + 180 + 90 + 72 + 64 + (TAGS_PX if all_tags else 0)
     family_px = layout.column_px(len(ov.shown_families), fixed)
@@ -56,18 +68,17 @@ def render(app: AppContext, user: User) -> None:
                       *(["tags"] if all_tags else [])],
         column_config={"problems": st.column_config.NumberColumn(
                            "problems", width=64, help="checks at fail or error"),
-                       "target": st.column_config.TextColumn("target", width=180),
-                       "kind": st.column_config.TextColumn("kind", width=90),
+                       "target": st.column_config.TextColumn("name", width=180),
+                       "kind": st.column_config.TextColumn("seen as", width=110),
                        "worst": st.column_config.TextColumn("worst", width=72),
                        "tags": st.column_config.TextColumn("tags", width=TAGS_PX),
                        **{f: st.column_config.TextColumn(f, width=family_px)
                           for f in ov.shown_families}})
     selected = event.selection.rows if event is not None else []
     if selected:
-        row = table[selected[0]]
-        goto("Target", **{TARGET_KEY: (row["target"], row["kind"])})
-    st.caption("Select a row to open the target. error = the probe could not run; it is never "
-               "counted as a compliance fail.")
+        goto("Target", **{TARGET_KEY: ov.rows[selected[0]].opens})
+    st.caption("Select a row to open its worst target. error = the probe could not run; it is "
+               "never counted as a compliance fail.")
 
     left, right = st.columns([3, 2])
     with left:
