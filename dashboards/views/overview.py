@@ -20,7 +20,9 @@ from ..data import (
 )
 from .common import TARGET_KEY, ago, goto, state_groups
 
-TAGS_PX = 90
+# The fixed columns' widths (px); the family columns share what they leave (layout.py).
+PX = {"target": 180, "kind": 110, "worst": 72, "problems": 64}
+PX_TAGS = 90
 
 
 def render(app: AppContext, user: User) -> None:
@@ -59,7 +61,7 @@ def render(app: AppContext, user: User) -> None:
 
     st.subheader("Names by family, worst first")
     table = ov.table()
-    fixed = layout.SELECT_PX + 180 + 90 + 72 + 64 + (TAGS_PX if all_tags else 0)
+    fixed = layout.SELECT_PX + sum(PX.values()) + (PX_TAGS if all_tags else 0)
     family_px = layout.column_px(len(ov.shown_families), fixed)
     event = st.dataframe(
         table, hide_index=True, width="stretch", key="ov_table",
@@ -67,11 +69,11 @@ def render(app: AppContext, user: User) -> None:
         column_order=["target", "kind", "worst", "problems", *ov.shown_families,
                       *(["tags"] if all_tags else [])],
         column_config={"problems": st.column_config.NumberColumn(
-                           "problems", width=64, help="checks at fail or error"),
-                       "target": st.column_config.TextColumn("name", width=180),
-                       "kind": st.column_config.TextColumn("seen as", width=110),
-                       "worst": st.column_config.TextColumn("worst", width=72),
-                       "tags": st.column_config.TextColumn("tags", width=TAGS_PX),
+                           "problems", width=PX["problems"], help="checks at fail or error"),
+                       "target": st.column_config.TextColumn("name", width=PX["target"]),
+                       "kind": st.column_config.TextColumn("seen as", width=PX["kind"]),
+                       "worst": st.column_config.TextColumn("worst", width=PX["worst"]),
+                       "tags": st.column_config.TextColumn("tags", width=PX_TAGS),
                        **{f: st.column_config.TextColumn(f, width=family_px)
                           for f in ov.shown_families}})
     selected = event.selection.rows if event is not None else []
