@@ -21,7 +21,7 @@ from ..data import (
 from .common import TARGET_KEY, ago, goto, state_groups
 
 # The fixed columns' widths (px); the family columns share what they leave (layout.py).
-PX = {"target": 180, "kind": 110, "worst": 72, "problems": 64}
+PX = {"target": 160, "kind": 96, "worst": 68, "problems": 60}
 PX_TAGS = 90
 
 
