@@ -212,11 +212,11 @@ def status_bar(counts: dict[str, int]) -> alt.Chart:
     chart: alt.Chart = (alt.Chart(frame).mark_bar(height=26)
             .encode(x=alt.X("results:Q", stack="normalize", axis=None),
                     y=alt.Y("all:N", axis=None),
-                    # Beside the bar, in one row: above it the legend took the bar's 40 px.
+                    # Streamlit fits legend and bar into `height`: room for both, one row.
                     color=alt.Color("status:N", scale=STATUS_SCALE, legend=alt.Legend(
-                        orient="right", direction="horizontal", columns=4, title=None)),
+                        orient="top", direction="horizontal", title=None)),
                     order=alt.Order("order:Q"),
                     tooltip=["status", "results"])
             .transform_calculate(order=f"indexof({STATUS_DOMAIN!r}, datum.status)")
-            .properties(height=40))
+            .properties(height=72))
     return chart
