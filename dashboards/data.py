@@ -29,6 +29,8 @@ from watchtower.compliance.score import (
 from watchtower.model import Status
 from watchtower.store import AcknowledgementRow, History, StateRow, Store, aware
 
+from .hints import fix_hint
+
 STATUS_ORDER = ("fail", "error", "warn", "ok")  # worst first, as people scan
 ICON = {"ok": "🟢", "warn": "🟡", "error": "🟣", "fail": "🔴"}
 LABEL = {"ok": "ok", "warn": "warn", "error": "error (probe could not run)", "fail": "fail"}
@@ -290,7 +292,7 @@ def problems(store: Store, filt: OverviewFilter = OverviewFilter(), limit: int =
             continue
         rows.append({"status": st.status, "target": st.target, "kind": st.target_kind,
                      "family": st.family, "check": st.check_id, "summary": st.summary,
-                     "since": st.since,
+                     "since": st.since, "how to fix": fix_hint(st.check_id, st.status),
                      "cause": f"{st.cause} on {st.cause_target}" if st.cause else ""})
     rows.sort(key=lambda r: (-rank(r["status"]), r["since"], r["target"], r["check"]))
     rows = by_incident(rows)[:limit]
@@ -351,10 +353,15 @@ def evidence_bodies(store: Store, ids: Iterable[int | None]) -> dict[int, dict[s
     return store.evidence_bodies(list(ids))
 
 
-def target_history(store: Store, target: str, since: dt.datetime | None = None
-                   ) -> list[dict[str, Any]]:
-    """The target's timeline: one span per (check, unchanged verdict), oldest first."""
-    return timeline(store.read_history([target], since=since))
+def target_history(store: Store, target: str, since: dt.datetime | None = None,
+                   kind: str | None = None) -> list[dict[str, Any]]:
+    """The target's timeline: one span per (check, unchanged verdict), oldest first; with
+    `kind`, only that target's (a zone and the mail domain of the same name are two)."""
+    history = store.read_history([target], since=since)
+    if kind is not None:
+        history = History(streaks=[r for r in history.streaks if r.target_kind == kind],
+                          days=[d for d in history.days if d.target_kind == kind])
+    return timeline(history)
 
 
 def timeline(history: History) -> list[dict[str, Any]]:

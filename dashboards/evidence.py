@@ -67,6 +67,18 @@ def expiry_horizon(store: Store, now: dt.datetime | None = None) -> list[dict[st
     return out
 
 
+# -- for people ---------------------------------------------------------------------------
+
+
+def blanks(rows: list[dict[str, Any]], keep: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Rows as a table shows them: an unknown value (None) is a blank cell, never "None",
+    and a column blank in every row is left out (it only pushes the others off-screen at
+    1366 px), unless it is in `keep`."""
+    shown = [{k: "" if v is None else v for k, v in r.items()} for r in rows]
+    used = {k for r in shown for k, v in r.items() if v != "" or k in keep}
+    return [{k: v for k, v in r.items() if k in used} for r in shown]
+
+
 # -- drift --------------------------------------------------------------------------------
 
 
@@ -85,7 +97,8 @@ def version_facts(evidence: dict[str, Any]) -> dict[str, Any]:
             "declared": evidence.get("declared"), "running": evidence.get("running"),
             "in closure": evidence.get("closure_version"),
             "newest upstream": upstream.get("newest") if upstream else None,
-            "releases behind": len(newer), "behind since (days)": lag_days}
+            "releases behind": len(newer) if upstream else None,  # unknown, not "0 behind"
+            "behind since (days)": lag_days}
 
 
 def generation_facts(evidence: dict[str, Any]) -> dict[str, Any]:

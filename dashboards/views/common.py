@@ -31,14 +31,18 @@ def goto(page: str, **state: Any) -> None:
     st.rerun()
 
 
-_MARKDOWN_SPECIALS = "\\`*_{}[]()<>#+-.!|~$"
+_MARKDOWN_SPECIALS = "\\`*_{}[]()<>#+-.!|~$:@"
 
 
 def plain(text: object) -> str:
     """Text from probed servers or people, made inert for Streamlit's markdown.
 
     Summaries quote what remote servers said; unescaped, `![x](https://…)` would make every
-    operator's browser fetch a URL of the remote's choosing, and `[x](…)` would be a live link.
+    operator's browser fetch a URL of the remote's choosing, and `[x](…)` would be a live link
+    under words of the remote's choosing. `:` and `@` are escaped too: GFM's autolink literal
+    (`https://…`, `www.…`, `a@b.test`) is recognised before escapes are read and kept every
+    backslash after it on screen (`https://video\\.bravo\\.test`); escaped, the text shows as
+    sent, and a bare address may still become a link whose text is the address itself.
     """
     return "".join(f"\\{c}" if c in _MARKDOWN_SPECIALS else c for c in str(text))
 

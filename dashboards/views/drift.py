@@ -12,12 +12,14 @@ from ..context import AppContext
 from ..data import ICON, badge
 from ..evidence import (
     advisory_rows,
+    blanks,
     closure_diff_rows,
     drift_states,
     generation_facts,
     reboot_facts,
     version_facts,
 )
+from ..hints import fix_hint, fix_line
 from .common import plain
 
 
@@ -30,10 +32,16 @@ def render(app: AppContext, user: User) -> None:
     versions = [s for s in states if s["check"] == "drift.version"]
     if versions:
         st.subheader("Services: declared vs running")
-        st.dataframe([{"status": badge(s["status"]), "service": s["target"], "kind": s["kind"],
-                       **{k: v for k, v in version_facts(s["evidence"]).items()
-                          if k not in ("service", "kind")},
-                       "summary": s["summary"]} for s in versions], hide_index=True)
+        st.dataframe(blanks([{"status": badge(s["status"]), "service": s["target"],
+                              "kind": s["kind"],
+                              **{k: v for k, v in version_facts(s["evidence"]).items()
+                                 if k not in ("service", "kind")},
+                              "summary": s["summary"],
+                              "how to fix": fix_hint(s["check"], s["status"])}
+                             for s in versions]),
+                     hide_index=True, width="stretch",
+                     column_config={"summary": st.column_config.TextColumn(width="large"),
+                                    "how to fix": st.column_config.TextColumn(width="medium")})
     if not any(s["kind"] == "host" for s in states):
         st.caption("Generations, reboots, advisories and the closure diff appear per host once "
                    "`[[hosts]]` are declared in the fleet file.")
@@ -53,13 +61,17 @@ def _one(s: dict[str, Any]) -> None:
     ev = s["evidence"]
     with st.expander(f"{ICON.get(s['status'], '⚪')} {s['check']} — {plain(s['summary'])}",
                      expanded=s["status"] in ("fail", "error")):
+        line = fix_line(s["check"], s["status"])
+        if line:
+            st.markdown(plain(line))
         if s["check"] == "drift.generation":
             facts = generation_facts(ev)
-            st.dataframe([{k: v for k, v in facts.items()
-                           if k not in ("generations", "closure_diff")}], hide_index=True)
+            st.dataframe(blanks([{k: v for k, v in facts.items()
+                                  if k not in ("generations", "closure_diff")}]),
+                         hide_index=True)
             if facts["generations"]:
                 st.markdown("**Generations**")
-                st.dataframe(facts["generations"], hide_index=True)
+                st.dataframe(blanks(facts["generations"]), hide_index=True)
             diff = closure_diff_rows(facts["closure_diff"])
             if diff:
                 st.markdown("**Closure diff (running → declared)**")
@@ -67,9 +79,9 @@ def _one(s: dict[str, Any]) -> None:
         elif s["check"] == "drift.advisories":
             rows = advisory_rows(ev)
             if rows:
-                st.dataframe(rows, hide_index=True)
+                st.dataframe(blanks(rows, keep=("whitelisted until",)), hide_index=True)
             else:
                 st.caption("No advisory matches.")
         elif s["check"] == "drift.reboot":
-            st.dataframe([reboot_facts(ev)], hide_index=True)
+            st.dataframe(blanks([reboot_facts(ev)]), hide_index=True)
         st.json(ev, expanded=False)

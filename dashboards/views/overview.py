@@ -7,7 +7,7 @@ import datetime as dt
 import streamlit as st
 from watchtower.dashboards.auth import User
 
-from .. import charts
+from .. import charts, layout
 from ..context import AppContext
 from ..data import (
     ICON,
@@ -19,6 +19,10 @@ from ..data import (
     problems,
 )
 from .common import TARGET_KEY, ago, goto, state_groups
+
+# The fixed columns' widths (px); the family columns share what they leave (layout.py).
+PX = {"target": 160, "kind": 96, "worst": 68, "problems": 60}
+PX_TAGS = 90
 
 
 def render(app: AppContext, user: User) -> None:
@@ -57,17 +61,20 @@ def render(app: AppContext, user: User) -> None:
 
     st.subheader("Names by family, worst first")
     table = ov.table()
+    fixed = layout.SELECT_PX + sum(PX.values()) + (PX_TAGS if all_tags else 0)
+    family_px = layout.column_px(len(ov.shown_families), fixed)
     event = st.dataframe(
         table, hide_index=True, width="stretch", key="ov_table",
         height=min(38 + 35 * len(table), 560), on_select="rerun", selection_mode="single-row",
         column_order=["target", "kind", "worst", "problems", *ov.shown_families,
                       *(["tags"] if all_tags else [])],
         column_config={"problems": st.column_config.NumberColumn(
-                           "problems", width=64, help="checks at fail or error"),
-                       "target": st.column_config.TextColumn("name", width=180),
-                       "kind": st.column_config.TextColumn("seen as", width=110),
-                       "worst": st.column_config.TextColumn("worst", width=72),
-                       **{f: st.column_config.TextColumn(f, width=76)
+                           "problems", width=PX["problems"], help="checks at fail or error"),
+                       "target": st.column_config.TextColumn("name", width=PX["target"]),
+                       "kind": st.column_config.TextColumn("seen as", width=PX["kind"]),
+                       "worst": st.column_config.TextColumn("worst", width=PX["worst"]),
+                       "tags": st.column_config.TextColumn("tags", width=PX_TAGS),
+                       **{f: st.column_config.TextColumn(f, width=family_px)
                           for f in ov.shown_families}})
     selected = event.selection.rows if event is not None else []
     if selected:
@@ -83,6 +90,7 @@ def render(app: AppContext, user: User) -> None:
             st.dataframe(rows, hide_index=True, width="stretch",
                          height=min(38 + 35 * len(rows), 420),
                          column_order=["status", "target", "check", "summary", "cause",
+                                       "how to fix",
                                        "since", "acknowledged"])
         else:
             st.success("No fail or error anywhere in view.")

@@ -8,7 +8,6 @@ import streamlit as st
 from watchtower.dashboards.auth import Action, User
 
 from watchtower.probe import registry
-from watchtower.report.hints import hint_for
 from watchtower.store import StateRow
 
 from .. import charts
@@ -24,6 +23,7 @@ from ..data import (
     target_list,
     target_states,
 )
+from ..hints import fix_line
 from .common import TARGET_KEY, ago, check_meta, plain
 
 
@@ -53,7 +53,8 @@ def render(app: AppContext, user: User) -> None:
         ["Checks", "Timeline", "Latency", "Flips"])
     with tab_checks:
         _checks(app, user, name, states)
-    history = target_history(app.store, name, dt.datetime.now(dt.UTC) - dt.timedelta(days=30))
+    history = target_history(app.store, name, dt.datetime.now(dt.UTC) - dt.timedelta(days=30),
+                             kind)
     with tab_time:
         st.caption("Each bar is one unchanged verdict (last 30 days); hover for the summary.")
         if history:
@@ -91,9 +92,6 @@ def _checks(app: AppContext, user: User, target: str, states: list[StateRow]) ->
                         f" · {st_row.streak} result(s) in a row · {st_row.duration_ms:.0f} ms")
             if m and m.standards:
                 st.markdown("**Standards:** " + "; ".join(m.standards))
-            if st_row.status in ("fail", "warn"):
-                st.markdown("**How to fix:** "
-                            + plain(hint_for(st_row.check_id, m.hint if m else "")))
             if st_row.check_id in fixes and st_row.status in ("fail", "error"):
                 st.markdown("**Remediation:** "
                             + ", ".join(f"`{r}`" for r in fixes[st_row.check_id]))
@@ -104,6 +102,9 @@ def _checks(app: AppContext, user: User, target: str, states: list[StateRow]) ->
                 _ack_form(app, user, st_row.check_id, target)
             st.markdown("**Evidence**")
             st.json(bodies.get(st_row.evidence_id or -1, {}), expanded=1)
+        line = fix_line(st_row.check_id, st_row.status)
+        if line:  # beside the check, not inside it: the first thing to read about a failure
+            st.caption(f"🛠️ {plain(line)}")
 
 
 def _ack_form(app: AppContext, user: User, check_id: str, target: str) -> None:

@@ -32,6 +32,9 @@ from watchtower.store import Store
 
 CHROMIUM = "/usr/bin/chromium"
 PAGES = ["Target", "Compliance", "Drift", "Remediations", "Reports"]
+# How long a page may take to draw: a script run on a loaded 2-core machine takes its time (an
+# upper bound to fail on, not a speed requirement).
+WAIT_MS = 180_000
 
 
 def _free_port() -> int:
@@ -101,10 +104,10 @@ def _browser(tmp: Path):  # type: ignore[no-untyped-def]
 
 def _sign_in(page, url: str, name: str) -> None:  # type: ignore[no-untyped-def]
     page.goto(url)
-    page.get_by_label("User name").fill(name)
+    page.get_by_label("User name").fill(name, timeout=WAIT_MS)
     page.get_by_label("Password", exact=True).fill(PASSWORDS[name])
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Fleet overview").wait_for(timeout=30_000)
+    page.get_by_role("heading", name="Fleet overview").wait_for(timeout=WAIT_MS)
 
 
 def _settle(page) -> None:  # type: ignore[no-untyped-def]
@@ -113,16 +116,16 @@ def _settle(page) -> None:  # type: ignore[no-untyped-def]
     # No script running, and no element still a loading skeleton (tables, charts, metrics).
     page.wait_for_function(
         "() => !document.querySelector(\"[data-testid='stStatusWidget']\")"
-        " && !document.querySelector(\"[data-testid='stSkeleton']\")", timeout=30_000)
+        " && !document.querySelector(\"[data-testid='stSkeleton']\")", timeout=WAIT_MS)
     grids = page.locator("[data-testid='stDataFrame']:visible")
     if grids.count():  # hidden (tabs) and off-screen grids draw lazily; wait for the first
-        grids.first.locator("canvas").first.wait_for(state="attached", timeout=30_000)
+        grids.first.locator("canvas").first.wait_for(state="attached", timeout=WAIT_MS)
     page.wait_for_timeout(700)
 
 
 def _open(page, name: str) -> None:  # type: ignore[no-untyped-def]
     page.locator("section[data-testid='stSidebar']").get_by_text(name, exact=False).click()
-    page.get_by_role("heading", name=name).first.wait_for(timeout=30_000)
+    page.get_by_role("heading", name=name).first.wait_for(timeout=WAIT_MS)
     _settle(page)
 
 
@@ -154,7 +157,7 @@ def test_operator_signs_in_sees_every_page_and_approves(dashboard) -> None:  # t
             _save(page, tmp, name.lower())
         _open(page, "Remediations")
         page.get_by_role("button", name="Approve").first.click()
-        page.get_by_text(f"#{rid} approved by olga").wait_for(timeout=30_000)
+        page.get_by_text(f"#{rid} approved by olga").wait_for(timeout=WAIT_MS)
         _save(page, tmp, "approved")
     finally:
         browser.close()
@@ -174,7 +177,7 @@ def test_viewer_cannot_approve_in_the_browser(dashboard) -> None:  # type: ignor
         _sign_in(page, url, "vic")
         _open(page, "Remediations")
         approve = page.get_by_role("button", name="Approve").first
-        approve.wait_for(timeout=30_000)
+        approve.wait_for(timeout=WAIT_MS)
         assert approve.is_disabled()
         assert "viewer" in page.inner_text("body")
         _save(page, tmp, "viewer-remediations")

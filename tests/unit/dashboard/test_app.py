@@ -246,7 +246,7 @@ def test_text_from_probed_servers_is_inert_markdown() -> None:
     from watchtower.dashboards.views.common import plain
 
     assert plain("![x](https://evil.example/p.png) *b*") == (
-        "\\!\\[x\\]\\(https://evil\\.example/p\\.png\\) \\*b\\*")
+        "\\!\\[x\\]\\(https\\://evil\\.example/p\\.png\\) \\*b\\*")
     assert plain("1 name server") == "1 name server"
 
 
