@@ -32,14 +32,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from watchtower.checks.common import answer_problem, fetch, origin
-from watchtower.checks.scrape import bearer, samples_of, scrape
-
 from watchtower.config import QueueSettings, Service
 from watchtower.model import FEDI_KINDS, Findings, Target, TargetKind, Verdict
 from watchtower.parsers import promtext
 from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, observed_at, reveal
 from watchtower.probe.registry import register
+
+from .common import answer_problem, fetch, origin
+from .scrape import bearer, samples_of, scrape
 
 SIDEKIQ_METRICS = ("sidekiq_queue_latency_seconds", "sidekiq_queue_backlog",
                    "sidekiq_stats_retry_size", "sidekiq_stats_dead_size",

@@ -13,14 +13,14 @@ import time
 import uuid
 from typing import Any
 
-from watchtower.checks.common import answer_problem, fetch
-from watchtower.checks.scrape import samples_of, scrape
-
 from watchtower.config import Service
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.parsers import promtext
 from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, reveal
 from watchtower.probe.registry import register
+
+from .common import answer_problem, fetch
+from .scrape import samples_of, scrape
 
 DISK_FREE_WARN = 0.10
 DISK_FREE_FAIL = 0.05

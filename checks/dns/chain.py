@@ -71,7 +71,7 @@ def _validate(rrset: dns.rrset.RRset, sigs: dns.rrset.RRset | None, signer: dns.
     try:
         dns.dnssec.validate(rrset, sigs, {signer: keys}, now=now,
                             policy=dns.dnssec.allow_all_policy)
-    except dns.dnssec.ValidationFailure as exc:
+    except dns.exception.ValidationFailure as exc:
         return _explain(sigs, keys, now, str(exc))
     except Exception as exc:  # an unknown algorithm or malformed key must not crash a judgement
         return f"cannot validate: {exc}"
@@ -101,7 +101,7 @@ def ds_matches(owner: dns.name.Name, key: Any, ds: Any) -> bool | None:
     """Whether `ds` is the digest of `key`; None when the digest type is not implemented."""
     try:
         made = dns.dnssec.make_ds(owner, key, ds.digest_type, policy=dns.dnssec.allow_all_policy)
-    except (dns.dnssec.UnsupportedAlgorithm, ValueError, dns.exception.DNSException):
+    except (dns.exception.UnsupportedAlgorithm, ValueError, dns.exception.DNSException):
         return None
     return bool(made == ds)
 

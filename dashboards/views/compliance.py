@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import streamlit as st
-from watchtower.dashboards.auth import Action, User
 
 from watchtower.compliance import explanations, frameworks
 from watchtower.compliance.explanations import ExplanationError
@@ -23,6 +22,7 @@ from watchtower.probe import registry
 
 from .. import charts
 from ..actions import NotAllowed, explain, revoke_explanation
+from ..auth import Action, User
 from ..context import AppContext
 from ..data import recent_sweeps, trend_rows
 from ..evidence import expiry_horizon

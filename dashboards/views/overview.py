@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import streamlit as st
-from watchtower.dashboards.auth import User
 
 from .. import charts
+from ..auth import User
 from ..context import AppContext
 from ..data import ICON, STATUS_ORDER, OverviewFilter, build_overview, changes_since, problems
 from .common import TARGET_KEY, ago, goto, state_groups

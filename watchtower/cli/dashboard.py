@@ -59,8 +59,12 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 def cmd_dashboard_user(args: argparse.Namespace) -> int:
     """`watchtower dashboard-user add NAME --role R --users-file F` (password from stdin)."""
     import getpass
+    from typing import TYPE_CHECKING
 
-    from watchtower.dashboards.auth import AuthError, add_user, load_users
+    if TYPE_CHECKING:  # mypy knows dashboards/ by its folder name (pyproject.toml [tool.mypy])
+        from dashboards.auth import AuthError, add_user, load_users
+    else:
+        from watchtower.dashboards.auth import AuthError, add_user, load_users
 
     if args.action == "list":
         for entry in load_users(args.users_file).values():
