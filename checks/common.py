@@ -13,16 +13,44 @@ stays a ProbeError, which the runner reports as `error`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 from watchtower.errors import ProbeError
 from watchtower.model import Target
-from watchtower.net.http import HttpResponse
+from watchtower.net.http import HttpEvidence, HttpResponse
 from watchtower.probe.api import ProbeContext
 
 #: ProbeError kinds that describe the server's answer, not our ability to ask.
 SERVER_FAULT_KINDS = frozenset({"tls", "redirect-loop", "malformed", "too-large"})
+
+
+class Failure(TypedDict):
+    """The facts of a step that could not observe: the ProbeError's reason and kind.
+
+    One shape for every family (IMAP and submission ports, SMTP endpoints, the Sieve session,
+    the probe mail's steps, the Rspamd controller), so a judgement reads `error_kind` the same
+    way everywhere and tests/integration/lab/test_fact_shapes.py knows these keys wherever the
+    lab cannot make the step fail."""
+
+    error: str
+    error_kind: str
+
+
+class HttpAnswer(HttpEvidence, total=False):
+    """The facts of one GET as `fetch` records them, shared by the web, fediverse, Matrix,
+    storage, queue and drift checks: the response's evidence, its content type, the parsed
+    JSON when asked for, and `problem` when the server's answer is unusable (a loop, a body
+    past the cap, invalid JSON, a certificate we cannot trust)."""
+
+    content_type: str | None
+    problem: str
+    json: Any
+
+
+def failure(exc: ProbeError) -> Failure:
+    """`exc` as facts (see `Failure`)."""
+    return {"error": exc.reason, "error_kind": exc.kind}
 
 
 def endpoint_host_port(target: Target) -> tuple[str, int]:
@@ -41,7 +69,7 @@ def fetch(
     ctx: ProbeContext, url: str, *, headers: Mapping[str, str] | None = None,
     follow: bool = True, want_json: bool = False, keep: tuple[str, ...] = (),
     max_body: int | None = None,
-) -> tuple[dict[str, Any], HttpResponse | None]:
+) -> tuple[HttpAnswer, HttpResponse | None]:
     """GET `url`; returns (facts, response). Server faults land in facts["problem"]."""
     try:
         resp = ctx.get(url, headers=dict(headers or {}), follow_redirects=follow,
@@ -50,8 +78,8 @@ def fetch(
         if exc.kind in SERVER_FAULT_KINDS:
             return {"url": url, "status": None, "problem": exc.reason}, None
         raise
-    facts = resp.evidence("content-type", *keep)
-    facts["content_type"] = resp.content_type
+    facts: HttpAnswer = {**resp.evidence("content-type", *keep),
+                         "content_type": resp.content_type}
     if resp.truncated:
         facts["problem"] = f"answer larger than {len(resp.body)} bytes (cut off)"
     elif want_json:

@@ -9,4 +9,4 @@ export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check .
 echo "== mypy"; mypy
 echo "== pytest"
-exec python -m pytest -q "$@"
+exec python -m pytest -q --durations=25 "$@"

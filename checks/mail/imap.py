@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from watchtower.checks.common import failure
+
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.imap import ImapMode
@@ -111,7 +113,7 @@ def _port_facts(ctx: ProbeContext, host: str, address: str, port: int, mode: Ima
             item["login_seconds"] = round(time.monotonic() - started, 4)
         item["tls_version"] = session.tls_version
     except ProbeError as exc:
-        item["error"], item["error_kind"] = exc.reason, exc.kind
+        item.update(failure(exc))
     finally:
         if session.capabilities_before_tls is not None:
             item["capabilities_before_tls"] = session.capabilities_before_tls

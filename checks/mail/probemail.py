@@ -19,6 +19,8 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from typing import Any
 
+from watchtower.checks.common import failure
+
 from watchtower.config import MailHost
 from watchtower.errors import ProbeError
 from watchtower.model import Target
@@ -111,7 +113,7 @@ def submit(ctx: ProbeContext, spec: MailHost, address: str, password: str,
         out.update(error=exc.reason, error_kind="refused", step=exc.step,
                    code=exc.reply.code)
     except ProbeError as exc:
-        out.update(error=exc.reason, error_kind=exc.kind)
+        out.update(failure(exc))
     finally:
         session.close()
         out["transcript"] = session.transcript
@@ -139,7 +141,7 @@ def await_message(ctx: ProbeContext, spec: MailHost, address: str, password: str
         session.login(spec.probe_user, password)
         _poll(session, token, folders, budget, started, out)
     except ProbeError as exc:
-        out["error"], out["error_kind"] = exc.reason, exc.kind
+        out.update(failure(exc))
         session.close()
         return out
     try:  # housekeeping: its failure must not turn a delivered probe into an error

@@ -18,6 +18,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from watchtower.checks.common import failure
+
 from watchtower.config import MailHost
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
@@ -109,7 +111,7 @@ class Sieve(ProbeAccountCheck):
             if check.ok and "fileinto" in session.extensions:
                 facts["delivery"] = _delivery(ctx, spec, address, password, session)
         except ProbeError as exc:
-            facts["error"], facts["error_kind"] = exc.reason, exc.kind
+            facts.update(failure(exc))
         finally:
             facts["capabilities_before_tls"] = session.capabilities_before_tls
             facts["capabilities"] = session.capabilities
@@ -223,7 +225,7 @@ def _delivery(ctx: ProbeContext, spec: MailHost, address: str, password: str,
         out["installed"] = True
         _send_and_find(ctx, spec, address, password, out)
     except ProbeError as exc:
-        out["error"], out["error_kind"] = exc.reason, exc.kind
+        out.update(failure(exc))
     finally:
         out["restore"] = _restore(session, previous)
     return out

@@ -22,6 +22,8 @@ import time
 from email.parser import BytesHeaderParser
 from typing import Any
 
+from watchtower.checks.common import failure
+
 from watchtower.config import MailHost
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
@@ -142,7 +144,7 @@ def _controller(ctx: ProbeContext, spec: MailHost) -> dict[str, Any]:
                     if spec.rspamd_password else None)
         return controller_health(ctx.http, spec.rspamd_controller, password, ctx.deadline)
     except ProbeError as exc:
-        return {"url": spec.rspamd_controller, "error": exc.reason, "error_kind": exc.kind}
+        return {"url": spec.rspamd_controller, **failure(exc)}
 
 
 def _outcome(facts: Facts) -> tuple[str, str]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from watchtower.checks.common import failure
+
 from watchtower.config import MailHost
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
@@ -135,7 +137,7 @@ def _port_facts(ctx: ProbeContext, host: str, address: str, port: int, mode: Tls
         tls = ctx.tls_probe(host, port, starttls=dialogue, address=address)
         item["tls"] = tls_evidence(tls)
     except ProbeError as exc:
-        item["error"], item["error_kind"] = exc.reason, exc.kind
+        item.update(failure(exc))
     if dialogue is not None:
         item["banner"] = dialogue.banner.evidence() if dialogue.banner else None
         item["capabilities_before_tls"] = dialogue.ehlo.keywords() if dialogue.ehlo else []

@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from watchtower.checks.common import failure
+
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.parsers import ParseError, mtasts, tlsrpt
@@ -77,7 +79,7 @@ class MtaSts(Check):
                           body=resp.body.decode("utf-8", errors="replace")[:MAX_POLICY_BYTES],
                           truncated=resp.truncated)
         except ProbeError as exc:
-            policy.update(error=exc.reason, error_kind=exc.kind)
+            policy.update(failure(exc))
         facts["policy"] = policy
         return facts
 

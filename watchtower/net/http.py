@@ -18,7 +18,7 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Required, TypedDict, cast
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -39,6 +39,24 @@ from watchtower.net.shared import SharedCalls
 DEFAULT_MAX_BODY = 2 * 1024 * 1024
 DEFAULT_MAX_REDIRECTS = 5
 USER_AGENT = f"watchtower/{__version__} (+fleet compliance probe)"
+
+
+class Redirect(TypedDict):
+    """One hop of a followed redirect."""
+
+    status: int
+    location: str
+
+
+class HttpEvidence(TypedDict, total=False):
+    """What a response shows as evidence: the URL asked, its status, the redirects followed,
+    the headers asked for (lower-cased names), and whether the body was cut at the cap."""
+
+    url: Required[str]
+    status: Required[int | None]
+    redirects: list[Redirect]
+    headers: dict[str, str]
+    truncated: bool
 
 
 @dataclass(slots=True)
@@ -77,8 +95,8 @@ class HttpResponse:
             raise ProbeError(f"{self.url}: JSON nested too deeply to parse",
                              kind="malformed") from exc
 
-    def evidence(self, *header_names: str) -> dict[str, Any]:
-        ev: dict[str, Any] = {"url": self.url, "status": self.status}
+    def evidence(self, *header_names: str) -> HttpEvidence:
+        ev: HttpEvidence = {"url": self.url, "status": self.status}
         if self.history:
             ev["redirects"] = [{"status": s, "location": u} for s, u in self.history]
         for name in header_names:
