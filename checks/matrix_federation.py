@@ -36,7 +36,7 @@ from watchtower.parsers.matrix import check_server_keys
 from watchtower.probe.api import CheckMeta, Facts, ProbeContext, observed_at
 from watchtower.probe.registry import register
 
-from .common import age_text, answer_problem, fetch, origin
+from .common import HttpAnswer, age_text, answer_problem, fetch, origin
 from .matrix import MatrixCheck, federation_base
 from .scrape import bearer, samples_of, scrape
 
@@ -121,7 +121,7 @@ class Backlog(MatrixCheck):
 def _destinations(ctx: ProbeContext, base: str, auth: dict[str, str]) -> Facts:
     """Every destination, page by page (bounded), as the admin API lists them."""
     rows: list[dict[str, Any]] = []
-    first: Facts = {}
+    first: HttpAnswer | Facts = {}
     start, total = 0, None
     for _ in range(DESTINATION_PAGES):
         url = (f"{base}/_synapse/admin/v1/federation/destinations?from={start}"
