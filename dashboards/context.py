@@ -12,12 +12,15 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import streamlit as st
 
+from watchtower.compliance.score import Placement, placement
 from watchtower.config import Fleet, database_url
 from watchtower.probe import registry
+from watchtower.probe.runner import planned_families
 from watchtower.remediation.engine import Remediator
 from watchtower.store import Store
 
@@ -46,6 +49,18 @@ class AppContext:
     store: Store
     remediator: Remediator
     reports: ReportSource
+
+    @cached_property
+    def where(self) -> Placement:
+        """Where each target of the fleet belongs (section, host row): computed once per
+        fleet file, as the reports compute it."""
+        return placement(self.fleet.targets())
+
+    @cached_property
+    def planned(self) -> set[tuple[str, str, str]]:
+        """(target, kind, family) a sweep plans: what a score shows as `not run` without a
+        result."""
+        return planned_families(self.fleet, registry.checks())
 
 
 def build_context(path: str) -> AppContext:

@@ -17,6 +17,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from watchtower.compliance import explanations
+from watchtower.compliance.score import (
+    Placement,
+    SectionScore,
+    bare_name,
+    kinds_text,
+    scope_text,
+    section_scores,
+)
 from watchtower.model import Status
 from watchtower.store import AcknowledgementRow, History, StateRow, Store, aware
 
@@ -75,10 +84,20 @@ class Cell:
 
 @dataclass(slots=True)
 class OverviewRow:
-    target: str
-    kind: str
+    """One host and every target reached at it (a zone, its mail domain, its endpoint), with
+    the worst verdict per family across them."""
+
+    target: str  # the host's name
+    kinds: list[str]
     tags: tuple[str, ...]
     cells: dict[str, Cell] = field(default_factory=dict)
+    #: (target, kind) -> worst status of each target in the row, for opening one
+    targets: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """What the host is seen as: `zone, mail domain, endpoint`."""
+        return kinds_text(self.kinds)
 
     @property
     def worst(self) -> str:
@@ -88,8 +107,13 @@ class OverviewRow:
     def problems(self) -> int:
         return sum(c.at_worst for c in self.cells.values() if c.worst in ("fail", "error"))
 
-    def sort_key(self) -> tuple[int, int, str, str]:
-        return (-rank(self.worst), -self.problems, self.target, self.kind)
+    @property
+    def opens(self) -> tuple[str, str]:
+        """The target a click opens: the row's worst, then the first seen."""
+        return max(self.targets, key=lambda t: rank(self.targets[t]))
+
+    def sort_key(self) -> tuple[int, int, str]:
+        return (-rank(self.worst), -self.problems, self.target)
 
 
 @dataclass(slots=True)
@@ -98,11 +122,25 @@ class Overview:
     tags: list[str]  # every tag in the store (for the filter)
     shown_families: list[str]
     counts: dict[str, int]  # status -> number of check results, after the filters
-    rows: list[OverviewRow]  # worst first
+    rows: list[OverviewRow]  # worst first, one per host
     total_targets: int  # before the filters
 
+    @property
+    def results(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def targets(self) -> int:
+        """Targets in the rows shown (a row may hold several)."""
+        return sum(len(r.targets) for r in self.rows)
+
+    @property
+    def scope_text(self) -> str:
+        """`167 check results on 21 targets (12 hosts)`: each count named for what it is."""
+        return scope_text(self.results, self.targets, len(self.rows))
+
     def table(self) -> list[dict[str, Any]]:
-        """One dict per target: name, kind, worst, then one text cell per family."""
+        """One dict per host: name, what it is seen as, worst, then one text cell per family."""
         out = []
         for r in self.rows:
             row: dict[str, Any] = {"target": r.target, "kind": r.kind,
@@ -135,52 +173,74 @@ def _tags(raw: str | None) -> tuple[str, ...]:
     return tuple(str(t) for t in value) if isinstance(value, list) else ()
 
 
-def build_overview(groups: Iterable[StateGroup], filt: OverviewFilter = OverviewFilter()
-                   ) -> Overview:
-    """Targets x families, worst first, after the filters (pure; see module docstring)."""
-    families: set[str] = set()
-    tags: set[str] = set()
-    rows: dict[tuple[str, str], OverviewRow] = {}
-    wanted_fams = set(filt.families)
-    wanted_tags = set(filt.tags)
-    needle = filt.search.strip().lower()
-    all_targets: set[tuple[str, str]] = set()
-    for g in groups:
-        families.add(g.family)
-        tags.update(g.tags)
-        key = (g.target, g.kind)
-        all_targets.add(key)
-        if wanted_fams and g.family not in wanted_fams:
-            continue
-        if wanted_tags and not wanted_tags.intersection(g.tags):
-            continue
-        if needle and needle not in g.target.lower():
-            continue
-        row = rows.get(key)
+def build_overview(groups: Iterable[StateGroup], filt: OverviewFilter = OverviewFilter(),
+                   where: Placement | None = None) -> Overview:
+    """Hosts x families, worst first, after the filters (pure; see module docstring). Targets
+    reached at one host (`Placement.host`; without a fleet, the name without its port) are one
+    row."""
+    groups = list(groups)
+    host = where.host if where is not None else (lambda target, _kind: bare_name(target))
+    kept_groups = [g for g in groups if _wanted(g, filt)]
+    rows: dict[str, OverviewRow] = {}
+    for g in kept_groups:
+        name = host(g.target, g.kind)
+        row = rows.get(name)
         if row is None:
-            row = rows[key] = OverviewRow(g.target, g.kind, g.tags)
-        cell = row.cells.get(g.family)
-        if cell is None:
-            row.cells[g.family] = Cell(g.status, g.count, g.count)
-            continue
-        cell.total += g.count
-        if rank(g.status) > rank(cell.worst):
-            cell.worst, cell.at_worst = g.status, g.count
-        elif g.status == cell.worst:
-            cell.at_worst += g.count
+            row = rows[name] = OverviewRow(name, [], ())
+        _add(row, g)
     kept = [r for r in rows.values() if not filt.statuses or r.worst in filt.statuses]
     kept.sort(key=OverviewRow.sort_key)
     counts = dict.fromkeys(STATUS_ORDER, 0)
-    kept_keys = {(r.target, r.kind) for r in kept}
-    for g in groups:
-        if ((g.target, g.kind) in kept_keys and (not wanted_fams or g.family in wanted_fams)):
+    kept_names = {r.target for r in kept}
+    for g in kept_groups:
+        if host(g.target, g.kind) in kept_names:
             counts[g.status] = counts.get(g.status, 0) + g.count
-    shown = sorted(wanted_fams & families) if wanted_fams else sorted(families)
-    return Overview(sorted(families), sorted(tags), shown, counts, kept, len(all_targets))
+    families = {g.family for g in groups}
+    shown = sorted(set(filt.families) & families) if filt.families else sorted(families)
+    return Overview(sorted(families), sorted({t for g in groups for t in g.tags}), shown,
+                    counts, kept, len({(g.target, g.kind) for g in groups}))
 
 
-def overview(store: Store, filt: OverviewFilter = OverviewFilter()) -> Overview:
-    return build_overview(load_state_groups(store), filt)
+def _wanted(g: StateGroup, filt: OverviewFilter) -> bool:
+    needle = filt.search.strip().lower()
+    return ((not filt.families or g.family in filt.families)
+            and (not filt.tags or bool(set(filt.tags).intersection(g.tags)))
+            and (not needle or needle in g.target.lower()))
+
+
+def _add(row: OverviewRow, g: StateGroup) -> None:
+    """Count one group into its host's row: the family's cell, the target, its kind, tags."""
+    key = (g.target, g.kind)
+    if g.kind not in row.kinds:
+        row.kinds.append(g.kind)
+    if key not in row.targets or rank(g.status) > rank(row.targets[key]):
+        row.targets[key] = g.status
+    row.tags = tuple(dict.fromkeys((*row.tags, *g.tags)))
+    cell = row.cells.get(g.family)
+    if cell is None:
+        row.cells[g.family] = Cell(g.status, g.count, g.count)
+        return
+    cell.total += g.count
+    if rank(g.status) > rank(cell.worst):
+        cell.worst, cell.at_worst = g.status, g.count
+    elif g.status == cell.worst:
+        cell.at_worst += g.count
+
+
+def overview(store: Store, filt: OverviewFilter = OverviewFilter(),
+             where: Placement | None = None) -> Overview:
+    return build_overview(load_state_groups(store), filt, where)
+
+
+# -- compliance ---------------------------------------------------------------------------
+
+
+def compliance_scores(store: Store, where: Placement, planned: Iterable[tuple[str, str, str]],
+                      day: dt.date) -> list[SectionScore]:
+    """The Compliance page's scores: every current verdict as the reports score it (an
+    explanation valid on `day` makes a failure `explained`), a planned family without a result
+    `not run`; lowest first."""
+    return section_scores(explanations.scored_statuses(store, where, day), where, planned)
 
 
 # -- what changed -------------------------------------------------------------------------
@@ -320,20 +380,22 @@ def target_gauges(store: Store, target: str) -> list[dict[str, Any]]:
 # -- sweeps -------------------------------------------------------------------------------
 
 
-def recent_sweeps(store: Store, limit: int = 200) -> list[dict[str, Any]]:
-    """The latest sweeps (oldest first) with their counts, for the fleet trend and "last run"."""
-    rows = store.dashboard.recent_sweeps(limit)
+def recent_sweeps(store: Store, limit: int = 200, include_adhoc: bool = True
+                  ) -> list[dict[str, Any]]:
+    """The latest sweeps (oldest first) with their counts, for the fleet trend and "last run";
+    scheduled ones only unless `include_adhoc`."""
+    rows = store.dashboard.recent_sweeps(limit, None if include_adhoc else ["scheduled"])
     rows.reverse()
     return rows
 
 
-def trend_rows(store: Store, domain: str, start: dt.datetime
+def trend_rows(store: Store, domain: str, start: dt.datetime, include_adhoc: bool = False
                ) -> list[tuple[str, str, str, str, str, dt.datetime]]:
     """(check, target, kind, family, status, first_at) of the history that may belong to
     `domain` since `start`, oldest first per pair: day rollups (older than the raw retention)
     precede every raw streak of their pair, and read as the status each day ended with from
-    the day's first probe on."""
-    history = store.read_history(containing=domain, since=start)
+    the day's first probe on. Ad-hoc runs are left out unless asked, as in the reports."""
+    history = store.read_history(containing=domain, since=start, include_adhoc=include_adhoc)
     return ([(d.check_id, d.target, d.target_kind, d.family, d.last_status, aware(d.first_at))
              for d in history.days]
             + [(r.check_id, r.target, r.target_kind, r.family, r.status, aware(r.first_at))

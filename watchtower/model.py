@@ -145,6 +145,9 @@ class Result:
     duration_ms: float
     at: dt.datetime
     findings: list[Finding] = field(default_factory=list)
+    #: For an availability signal (watchtower/probe/availability.py): whether the service
+    #: answered this probe; None for other checks and for probes that say nothing about it.
+    answered: bool | None = None
 
     def to_json(self) -> JSON:
         """The stable JSON shape of `watchtower check --format json` (part of the API)."""

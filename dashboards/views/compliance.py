@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import streamlit as st
 
@@ -11,10 +12,8 @@ from watchtower.compliance.explanations import ExplanationError
 from watchtower.compliance.score import (
     GROUP_TITLES,
     WEIGHT,
-    placement,
     replay,
     score_table,
-    section_scores,
     trend_streaks,
 )
 from watchtower.model import utcnow
@@ -24,7 +23,7 @@ from .. import charts
 from ..actions import NotAllowed, explain, revoke_explanation
 from ..auth import Action, User
 from ..context import AppContext
-from ..data import recent_sweeps, trend_rows
+from ..data import compliance_scores, recent_sweeps, trend_rows
 from ..evidence import expiry_horizon
 from .common import plain
 
@@ -32,34 +31,44 @@ from .common import plain
 def render(app: AppContext, user: User) -> None:
     st.title("Compliance")
     st.caption(f"Score per domain and host: ok {WEIGHT['ok']:.0%}, warn {WEIGHT['warn']:.0%}, "
-               "fail 0 %; error (the probe could not run) is not counted. Lowest first. The "
-               "same score as the compliance reports.")
-    where = placement(app.fleet.targets())
-    scores = section_scores(explanations.scored_statuses(app.store, where, utcnow().date()),
-                            where)
+               "fail 0 %; error (the probe could not run) is not judged. Lowest first. The "
+               "same score as the compliance reports; a blank group is named in `unscored` "
+               "(not run, or not judged).")
+    where = app.where
+    scores = compliance_scores(app.store, where, app.planned, utcnow().date())
     if not scores:
         st.info("No results yet.")
         return
     groups, rows = score_table(scores)
-    config = {g: st.column_config.ProgressColumn(GROUP_TITLES.get(g, g), min_value=0,
-                                                 max_value=100, format="%d %%")
-              for g in ["score", *groups]}
+    config: dict[str, Any] = {
+        g: st.column_config.ProgressColumn(GROUP_TITLES.get(g, g), min_value=0, max_value=100,
+                                           format="%d %%") for g in ["score", *groups]}
+    config["unscored"] = st.column_config.TextColumn(
+        "unscored", width="medium",
+        help="groups without a score: not run (no result) or not judged (only errors); and "
+             "results of a scored group that are not judged")
+    # `unscored` beside the score: what a blank group means must be seen, not scrolled to
     st.dataframe(rows, hide_index=True, column_config=config,
+                 column_order=["domain", "score", "unscored", *groups, "results"],
                  height=min(38 + 35 * len(rows), 480))
+    _adhoc_note(app)
 
     st.subheader("Trend")
     domains = [s.name for s in scores if s.kind == "domain"]
-    c1, c2 = st.columns([3, 1])
+    c1, c2, c3 = st.columns([3, 1, 1])
     domain = c1.selectbox("Domain", domains, key="cmp_domain")
     days = c2.select_slider("Days", [7, 14, 30, 90], value=30, key="cmp_days")
+    adhoc = c3.checkbox("Include ad-hoc runs", key="cmp_adhoc",
+                        help="`watchtower check` runs and remediation verifications; left out "
+                             "by default, as in the reports")
     if domain:
         now = dt.datetime.now(dt.UTC)
         start = now - dt.timedelta(days=int(days))
-        streaks = trend_streaks(trend_rows(app.store, domain, start), domain, where)
+        streaks = trend_streaks(trend_rows(app.store, domain, start, adhoc), domain, where)
         points = replay(streaks, start, now)
         if points:
             st.altair_chart(charts.score_trend_chart(points), width="stretch")
-    sweeps = [s for s in recent_sweeps(app.store) if s["schedule"] != "verify"]
+    sweeps = recent_sweeps(app.store, include_adhoc=adhoc)
     if sweeps:
         st.caption("Share of fail + error in each sweep, by schedule (the whole fleet)")
         st.altair_chart(charts.sweep_trend_chart(sweeps), width="stretch")
@@ -74,6 +83,15 @@ def render(app: AppContext, user: User) -> None:
         st.altair_chart(charts.expiry_chart(horizon), width="stretch")
     else:
         st.caption("No certificate or signature dates in the latest results.")
+
+
+def _adhoc_note(app: AppContext) -> None:
+    """Say when the current verdicts include ad-hoc runs: reports leave them out by default."""
+    n = app.store.dashboard.adhoc_states()
+    if n:
+        st.caption(f"{n} current verdict{'s come' if n != 1 else ' comes'} from ad-hoc runs "
+                   "(`watchtower check`, verifications): shown here as the latest result; "
+                   "reports count scheduled sweeps only unless `--include-adhoc`.")
 
 
 def _explanations(app: AppContext, user: User, domains: list[str]) -> None:

@@ -11,6 +11,7 @@ from ..auth import User
 from ..context import AppContext
 from ..data import (
     ICON,
+    LABEL,
     STATUS_ORDER,
     Changes,
     Overview,
@@ -31,10 +32,10 @@ def render(app: AppContext, user: User) -> None:
                 "this page shows the latest verdict of every check on every target.")
         return
     filt, all_tags = _filters(groups)
-    ov = build_overview(groups, filt)
+    ov = build_overview(groups, filt, app.where)
     changes = changes_since(app.store, dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
     _headline(ov, changes)
-    _targets_table(ov, all_tags)
+    _names_table(ov, all_tags)
     left, right = st.columns([3, 2])
     with left:
         _open_problems(app, filt)
@@ -62,18 +63,22 @@ def _filters(groups: list[StateGroup]) -> tuple[OverviewFilter, list[str]]:
 def _headline(ov: Overview, changes: Changes) -> None:
     """Counts per worst status, the day's change, and the status bar."""
     cols = st.columns(6)
-    cols[0].metric("Targets", f"{len(ov.rows)}",
-                   help=f"of {ov.total_targets} in the store, after the filters")
+    cols[0].metric("Check results", f"{ov.results}",
+                   help=f"the latest verdict of every check: {ov.scope_text}, after the "
+                        f"filters ({ov.total_targets} targets in the store)")
     for col, status in zip(cols[1:5], STATUS_ORDER, strict=True):
-        col.metric(f"{ICON[status]} {status}", ov.counts.get(status, 0))
+        col.metric(f"{ICON[status]} {status}", ov.counts.get(status, 0),
+                   help=f"check results at {LABEL[status]}")
     cols[5].metric("Since yesterday", f"+{changes.new_problems} / -{changes.resolved}",
                    help="new problems / resolved problems in the last 24 hours")
+    st.caption(f"{ov.scope_text}. A name is one row: a zone, the mail domain of the same "
+               "name and its endpoints are the targets reached at it.")
     st.altair_chart(charts.status_bar(ov.counts), width="stretch")
 
 
-def _targets_table(ov: Overview, all_tags: list[str]) -> None:
-    """Targets x families, worst first; selecting a row opens the target."""
-    st.subheader("Targets by family, worst first")
+def _names_table(ov: Overview, all_tags: list[str]) -> None:
+    """Names x families, worst first; selecting a row opens its worst target."""
+    st.subheader("Names by family, worst first")
     table = ov.table()
     event = st.dataframe(
         table, hide_index=True, width="stretch", key="ov_table",
@@ -82,17 +87,16 @@ def _targets_table(ov: Overview, all_tags: list[str]) -> None:
                       *(["tags"] if all_tags else [])],
         column_config={"problems": st.column_config.NumberColumn(
                            "problems", width=64, help="checks at fail or error"),
-                       "target": st.column_config.TextColumn("target", width=180),
-                       "kind": st.column_config.TextColumn("kind", width=90),
+                       "target": st.column_config.TextColumn("name", width=180),
+                       "kind": st.column_config.TextColumn("seen as", width=110),
                        "worst": st.column_config.TextColumn("worst", width=72),
                        **{f: st.column_config.TextColumn(f, width=76)
                           for f in ov.shown_families}})
     selected = event.selection.rows if event is not None else []
     if selected:
-        row = table[selected[0]]
-        goto("Target", **{TARGET_KEY: (row["target"], row["kind"])})
-    st.caption("Select a row to open the target. error = the probe could not run; it is never "
-               "counted as a compliance fail.")
+        goto("Target", **{TARGET_KEY: ov.rows[selected[0]].opens})
+    st.caption("Select a row to open its worst target. error = the probe could not run; it is "
+               "never counted as a compliance fail.")
 
 
 def _open_problems(app: AppContext, filt: OverviewFilter) -> None:

@@ -89,7 +89,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     jobs = plan_jobs(fleet, checks, targets)
     progress = Progress(len(jobs), sys.stderr)
     try:
-        outcome = run_sweep(fleet, store, checks, jobs=jobs, on_result=progress)
+        outcome = run_sweep(fleet, store, checks, jobs=jobs, on_result=progress, kind="adhoc")
     finally:
         progress.close()
         if store is not None:

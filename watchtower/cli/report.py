@@ -27,6 +27,9 @@ def add_parsers(sub: Subparsers) -> None:
     s.add_argument("--out", help="write the report to this file (pdf needs it)")
     s.add_argument("--send", action="store_true", help="store and mail it now (needs --name)")
     s.add_argument("--list", action="store_true", help="list stored reports and their delivery")
+    s.add_argument("--include-adhoc", action="store_true",
+                   help="count the results of ad-hoc runs (`watchtower check`, remediation "
+                        "verifications) too; by default only scheduled sweeps count")
     s.set_defaults(func=cmd_report)
 
 
@@ -50,7 +53,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         days = args.period_days or (spec.period_days if spec else 30)
         now = dt.datetime.now(dt.UTC)
         report = build_report(store, fleet, customer, Period.last_days(days, now),
-                              name=args.name or "adhoc", now=now)
+                              name=args.name or "adhoc", now=now,
+                              include_adhoc=args.include_adhoc)
         if args.out:
             _write(report, Path(args.out), args.format)
         if args.send:

@@ -17,6 +17,13 @@ The rule, and why:
 - Score = mean of the per-result scores, rounded to a whole percent; a section's overall score
   is the mean over all its results (a group with more checks weighs more, as in internet.nl
   where each test is one point).
+- A group says what it is when it has no score (`Tally.state`): `not run` when checks of it
+  apply to the section's targets but none has a result, `not judged` when every result is an
+  error (with their count). Never 100 % for what nobody looked at.
+- A colour that sums a report or a page up follows its *worst* section (`lowest`), not the
+  mean: a headline 91 % is not green while one domain is at 0 %.
+- Targets are shown by the host they are reached at (`Placement.host`): a zone, the mail
+  domain of the same name and its endpoint `alpha.test:443` are one row.
 
 Pure: rows come from the store, targets from the fleet.
 """
@@ -25,9 +32,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from watchtower.config import Endpoint, MailHost, Service
@@ -36,6 +43,8 @@ from watchtower.parsers import ParseError
 from watchtower.parsers.domains import organizational_domain
 
 WEIGHT: dict[str, float] = {"ok": 1.0, "warn": 0.5, "fail": 0.0}
+#: What a tally is (`Tally.state`).
+SCORED, NOT_JUDGED, NOT_RUN = "scored", "not judged", "not run"
 
 #: Check families grouped the way a customer thinks of them (internet.nl-style categories).
 FAMILY_GROUPS: dict[str, str] = {
@@ -89,6 +98,28 @@ class Tally:
         value = self.percent
         return None if value is None else round(value)
 
+    @property
+    def total(self) -> int:
+        return self.judged + self.error + self.explained
+
+    @property
+    def state(self) -> str:
+        """`scored`; `not judged` (only errors, or only explained results); `not run` (no
+        result at all: its checks apply but did not run)."""
+        if self.judged:
+            return SCORED
+        return NOT_JUDGED if self.total else NOT_RUN
+
+    def text(self) -> str:
+        """The score as people read it: `83%`, `not judged (2 errors)`, `not run`."""
+        if self.state == SCORED:
+            return f"{self.score}%"
+        if self.state == NOT_RUN:
+            return NOT_RUN
+        why = (f"{self.error} error{'s' if self.error != 1 else ''}" if self.error
+               else f"{self.explained} explained")
+        return f"{NOT_JUDGED} ({why})"
+
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "warn": self.warn, "fail": self.fail, "error": self.error,
                 "explained": self.explained}
@@ -99,6 +130,27 @@ def tally(statuses: Iterable[Status | str]) -> Tally:
     for status in statuses:
         out.add(status)
     return out
+
+
+_KIND_ORDER = {str(k): i for i, k in enumerate(TargetKind)}
+
+
+def kinds_text(kinds: Iterable[str]) -> str:
+    """What a name is seen as, in the fleet's order of kinds: `zone, mail domain, endpoint`."""
+    unique = sorted(set(kinds), key=lambda k: (_KIND_ORDER.get(k, len(_KIND_ORDER)), k))
+    return ", ".join(k.replace("_", " ") for k in unique)
+
+
+def counted(count: int, word: str) -> str:
+    """`1 target`, `21 targets`."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def scope_text(results: int, targets: int, names: int) -> str:
+    """Counts named for what they count: `167 check results on 21 targets (12 names)` (a name
+    is a row: the targets reached at one host, as `Placement.host` groups them)."""
+    return (f"{counted(results, 'check result')} on {counted(targets, 'target')} "
+            f"({counted(names, 'name')})")
 
 
 # -- where a target belongs ------------------------------------------------------------------
@@ -143,6 +195,8 @@ def domain_of(host: str, domains: Iterable[str] = ()) -> str:
 #: jobs watched by their traces (a backup bucket, a push heartbeat).
 OWN_SECTIONS = {str(TargetKind.HOST): "host", str(TargetKind.BACKUP): "job",
                 str(TargetKind.HEARTBEAT): "job"}
+#: The kinds of section, in the order reports list them.
+SECTION_KINDS = ("domain", "host", "job")
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +205,13 @@ class Placement:
 
     sections: Mapping[tuple[str, str], tuple[str, str]]  # (name, kind) -> (section, kind)
     domains: frozenset[str]
+    hosts: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (name, kind) -> host
+
+    def host(self, target: str, kind: str) -> str:
+        """The row a target is shown in: the DNS host it is reached at (a service named
+        `social` at https://social.alpha.test/ shares `social.alpha.test` with its endpoint),
+        or, for a target the fleet no longer has, its name without a port."""
+        return self.hosts.get((target, kind)) or bare_name(target)
 
     def of(self, target: str, kind: str) -> tuple[str, str]:
         found = self.sections.get((target, kind))
@@ -170,8 +231,10 @@ def placement(targets: Iterable[Target]) -> Placement:
     domains = frozenset(t.name for t in targets
                         if t.kind in (TargetKind.ZONE, TargetKind.MAIL_DOMAIN))
     out: dict[tuple[str, str], tuple[str, str]] = {}
+    hosts: dict[tuple[str, str], str] = {}
     for t in targets:
         key = (t.name, str(t.kind))
+        hosts[key] = t.name if str(t.kind) in OWN_SECTIONS else host_of(t)
         own = OWN_SECTIONS.get(str(t.kind))
         if own is not None:
             out[key] = (t.name, own)
@@ -179,7 +242,7 @@ def placement(targets: Iterable[Target]) -> Placement:
             out[key] = (t.name, "domain")
         else:
             out[key] = (domain_of(host_of(t), domains), "domain")
-    return Placement(out, domains)
+    return Placement(out, domains, hosts)
 
 
 # -- scores of sections ----------------------------------------------------------------------
@@ -198,6 +261,10 @@ class SectionScore:
         self.overall.add(status)
         self.groups.setdefault(family_group(family), Tally()).add(status)
 
+    def expect(self, family: str) -> None:
+        """Checks of this family apply here: without a result the group reads `not run`."""
+        self.groups.setdefault(family_group(family), Tally())
+
     @property
     def score(self) -> int | None:
         return self.overall.score
@@ -206,23 +273,49 @@ class SectionScore:
         return {g: self.groups[g] for g in sorted(self.groups, key=group_rank)}
 
 
-def section_scores(rows: Iterable[tuple[str, str, str, str]], where: Placement
-                   ) -> list[SectionScore]:
+def section_scores(rows: Iterable[tuple[str, str, str, str]], where: Placement,
+                   expected: Iterable[tuple[str, str, str]] = ()) -> list[SectionScore]:
     """From (target, kind, family, status) rows to one score per section, lowest score first
-    (sections with no judged result last)."""
+    (sections with no judged result last). `expected` (target, kind, family) are the pairs a
+    sweep plans (watchtower.probe.runner.planned_families): a group of them with no row shows
+    as `not run` in its section."""
     by_section: dict[tuple[str, str], SectionScore] = {}
-    for target, kind, family, status in rows:
+
+    def section(target: str, kind: str) -> SectionScore:
         name, skind = where.of(target, kind)
-        section = by_section.setdefault((name, skind), SectionScore(name, skind))
-        section.add(family, status)
+        return by_section.setdefault((name, skind), SectionScore(name, skind))
+
+    for target, kind, family, status in rows:
+        section(target, kind).add(family, status)
+    for target, kind, family in expected:
+        section(target, kind).expect(family)
     out = list(by_section.values())
     out.sort(key=lambda s: (s.overall.percent if s.overall.percent is not None else 101.0,
                             s.kind != "domain", s.name))
     return out
 
 
+class _Named(Protocol):
+    name: str
+
+
+_S = TypeVar("_S", bound=_Named)
+
+
+def lowest(sections: Iterable[_S], tally_of: Callable[[_S], Tally]) -> _S | None:
+    """The section with the lowest score (None when none has one): what a summary's colour
+    follows, so one domain at 0 % is never hidden behind a green mean. `tally_of` reads a
+    section's overall tally (`SectionScore.overall`, the report's `Section.counts`)."""
+    scored = [(percent, s.name, i, s) for i, s in enumerate(sections)
+              if (percent := tally_of(s).percent) is not None]
+    return min(scored, key=lambda item: item[:3])[3] if scored else None
+
+
 def score_table(scores: list[SectionScore]) -> tuple[list[str], list[dict[str, Any]]]:
-    """Groups shown (in order) and one row per section with whole percentages."""
+    """Groups shown (in order) and one row per section: `score` and each group as a whole
+    percentage (None: not applicable, or no score), the results it counts, and `unscored`
+    naming what a blank or a score leaves out (`Mail not run; Drift & hosts not judged (1
+    error)`, or `Web: 2 not judged`)."""
     groups = sorted({g for s in scores for g in s.groups}, key=group_rank)
     rows = []
     for s in scores:
@@ -230,9 +323,23 @@ def score_table(scores: list[SectionScore]) -> tuple[list[str], list[dict[str, A
         for g in groups:
             value = s.groups.get(g)
             row[g] = None if value is None else value.score
-        row["results"] = s.overall.judged + s.overall.error
+        row["results"] = s.overall.total
+        row["unscored"] = unscored(s)
         rows.append(row)
     return groups, rows
+
+
+def unscored(section: SectionScore) -> str:
+    """What a section's scores leave out, per group: `not run`, `not judged (2 errors)`, or
+    how many results of a scored group are not judged."""
+    notes = []
+    for group, tally_ in section.ordered_groups().items():
+        title = GROUP_TITLES.get(group, group)
+        if tally_.state != SCORED:
+            notes.append(f"{title} {tally_.text()}")
+        elif tally_.error:
+            notes.append(f"{title}: {tally_.error} not judged")
+    return "; ".join(notes)
 
 
 # -- the trend -------------------------------------------------------------------------------

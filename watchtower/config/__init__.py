@@ -33,6 +33,7 @@ from watchtower.config.sections import (
     MetricsSettings,
     ProbeSettings,
     QueueSettings,
+    ReportingSettings,
     RetentionSettings,
     StoreSettings,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "Remediation",
     "ReportFormat",
     "ReportSchedule",
+    "ReportingSettings",
     "RetentionSettings",
     "Secret",
     "Service",

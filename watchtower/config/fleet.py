@@ -26,6 +26,7 @@ from watchtower.config.sections import (
     MetricsSettings,
     ProbeSettings,
     QueueSettings,
+    ReportingSettings,
     RetentionSettings,
     StoreSettings,
 )
@@ -67,6 +68,8 @@ class Fleet(Strict):
                                   description="job-queue and federation-backlog thresholds")
     federation: FederationSettings = Field(default_factory=FederationSettings,
                                            description="the probe actor and Matrix peers")
+    reporting: ReportingSettings = Field(default_factory=ReportingSettings,
+                                         description="what every compliance report holds to")
     zones: list[Zone] = Field(default_factory=list)
     mail_domains: list[MailDomain] = Field(default_factory=list)
     services: list[Service] = Field(default_factory=list)

@@ -254,3 +254,13 @@ class FederationSettings(Strict):
     @classmethod
     def _actor_url(cls, value: str | None) -> str | None:
         return None if value is None else check_url(value)
+
+
+class ReportingSettings(Strict):
+    """What every compliance report (`watchtower report`, `[[reports]]`) holds to."""
+
+    min_span_hours: float = Field(
+        default=24.0, gt=0, le=24 * 3660,
+        description="hours of scheduled probes (first to last, within the period) a report "
+                    "needs before it states an availability; with less it says so instead, "
+                    "e.g. `not enough data: 5 minutes of a 30-day period`. Example: `24`")

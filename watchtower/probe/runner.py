@@ -215,6 +215,14 @@ def plan_jobs(fleet: Fleet, checks: dict[str, Check], targets: list[Target] | No
     return jobs
 
 
+def planned_families(fleet: Fleet, checks: dict[str, Check],
+                     targets: list[Target] | None = None) -> set[tuple[str, str, str]]:
+    """(target, kind, family) of every pair a sweep of `checks` plans: where a score without
+    a result says `not run` rather than nothing (watchtower.compliance.score)."""
+    return {(j.target.name, str(j.target.kind), j.check.meta.family)
+            for j in plan_jobs(fleet, checks, targets)}
+
+
 def _locality_key(target: Target) -> tuple[str, str, str]:
     return (locality(target), str(target.kind), target.name)
 

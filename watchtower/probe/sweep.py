@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from watchtower.config import Fleet
 from watchtower.model import Result, Status, Target
-from watchtower.probe import registry
+from watchtower.probe import availability, registry
 from watchtower.probe.api import Check
 from watchtower.probe.clients import SweepClients
 from watchtower.probe.runner import Job, Runner, plan_jobs
@@ -74,6 +74,7 @@ def run_sweep(
     *,
     targets: list[Target] | None = None,
     schedule: str = "manual",
+    kind: str = "scheduled",
     on_result: Callable[[Result], None] | None = None,
     on_flip: Callable[[Flip], None] | None = None,
     stop: threading.Event | None = None,
@@ -81,12 +82,15 @@ def run_sweep(
     on_stored: Callable[[list[Result]], object] | None = None,
     keep_results: bool = True,
 ) -> SweepOutcome:
+    """Run `jobs` (or every applicable pair), storing results as they come. `kind` is what the
+    store keeps of the sweep: `scheduled` (the scheduler), `adhoc` (`watchtower check`) or
+    `verify` (a remediation's verification); figures over time count scheduled sweeps only."""
     started = time.monotonic()
     if jobs is None:
         jobs = plan_jobs(fleet, checks, targets)
     outcome = SweepOutcome()
     if store is not None:
-        outcome.sweep_id = store.begin_sweep(schedule, len(jobs))
+        outcome.sweep_id = store.begin_sweep(schedule, len(jobs), kind)
     batch = _Batch(store, outcome, on_result, on_flip, on_stored)
 
     processes = processes_for(fleet, jobs)
@@ -144,6 +148,7 @@ class _Batch:
 
     def flush(self) -> None:
         store, outcome, batch = self.store, self.outcome, self.batch
+        availability.stamp(batch)
         if store is not None and batch:
             flips = store.record(batch, outcome.sweep_id)
             outcome.stored += len(batch)

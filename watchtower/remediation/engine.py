@@ -648,7 +648,8 @@ def default_context(fleet: Fleet, store: Store) -> RemediationContext:
 
     def verify(target: Target, check_ids: list[str]) -> list[Status]:
         checks = {cid: c for cid, c in registry.checks().items() if cid in check_ids}
-        outcome = run_sweep(ctx.fleet, store, checks, targets=[target], schedule="verify")
+        outcome = run_sweep(ctx.fleet, store, checks, targets=[target], schedule="verify",
+                            kind="verify")
         return [r.status for r in outcome.results]
 
     ctx = RemediationContext(fleet, store, run_command, call_http, verify)

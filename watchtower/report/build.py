@@ -1,4 +1,5 @@
-"""Gathering a report from the store: latest verdicts, uptime, changes, advisories, remediations.
+"""Gathering a report from the store: latest verdicts, figures over time (report/figures.py),
+changes, advisories, remediations.
 
 Reads only; never probes. Scope comes from the fleet file as it is now: a customer's report
 holds the targets tagged `customer:<name>` (zones, mail domains, services, their endpoints,
@@ -10,15 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from collections.abc import Iterable
 
 from watchtower.compliance import explanations
-from watchtower.compliance.score import Tally, placement
+from watchtower.compliance.score import Placement, placement
 from watchtower.config import Fleet
 from watchtower.model import Status, Target
 from watchtower.probe import registry
 from watchtower.probe.api import Check
+from watchtower.probe.runner import planned_families
+from watchtower.report.figures import coverage, name_rows, without_adhoc
 from watchtower.report.hints import hint_for
 from watchtower.report.model import (
     Advisory,
@@ -29,9 +31,8 @@ from watchtower.report.model import (
     RemediationLine,
     Report,
     Section,
-    Uptime,
 )
-from watchtower.store import ResultRow, Store, aware
+from watchtower.store import History, ResultRow, Store, aware
 
 
 def customer_targets(fleet: Fleet, customer: str | None) -> list[Target]:
@@ -45,49 +46,66 @@ def customer_targets(fleet: Fleet, customer: str | None) -> list[Target]:
 
 def build_report(store: Store, fleet: Fleet, customer: str | None, period: Period, *,
                  name: str = "adhoc", now: dt.datetime | None = None,
-                 checks: dict[str, Check] | None = None) -> Report:
-    """Build the report of `customer` (None: the whole fleet) over `period` from the store."""
+                 checks: dict[str, Check] | None = None,
+                 include_adhoc: bool = False) -> Report:
+    """Build the report of `customer` (None: the whole fleet) over `period` from the store.
+    Only scheduled sweeps count unless `include_adhoc` (watchtower/report/figures.py)."""
     checks = registry.checks() if checks is None else checks
-    fixes = registry.fixes(fleet)
     targets = customer_targets(fleet, customer)
     where = placement(targets)
-    sections: dict[str, Section] = {}
-    section_for: dict[str, str] = {}
-    for t in targets:
-        sname, skind = where.of(t.name, str(t.kind))
-        sections.setdefault(sname, Section(sname, skind, []))
-        if (t.name, str(t.kind)) not in sections[sname].targets:
-            sections[sname].targets.append((t.name, str(t.kind)))
-        section_for[t.name] = sname
-    rows = _rows_in_period(store, set(section_for), period)
-    latest = _latest_per_pair(rows, period)
-    for row in latest.values():
-        check = checks.get(row.check_id)
-        meta = check.meta if check is not None else None
-        line = CheckLine(
-            check=row.check_id, title=meta.title if meta else row.check_id, family=row.family,
-            target=row.target, target_kind=row.target_kind, status=Status(row.status),
-            summary=row.summary, observed_since=aware(row.first_at),
-            last_seen=aware(row.last_at), standards=meta.standards if meta else (),
-            hint=hint_for(row.check_id, meta.hint if meta else ""),
-            remediations=fixes.get(row.check_id, ()),
-            evidence=store.evidence(row.evidence_id) if row.evidence_id else {},
-        )
-        sections[section_for[row.target]].lines.append(line)
+    planned = planned_families(fleet, checks, targets)
+    sections, section_for = _sections(targets, where, planned)
+    history, left_out = without_adhoc(_history(store, set(section_for), period), include_adhoc)
+    rows = history.spans()
+    fixes = registry.fixes(fleet)
+    for row, since in _latest_per_pair(rows).values():
+        sections[section_for[row.target]].lines.append(_line(store, row, since, checks, fixes))
     _explain(store, sections.values(), now or dt.datetime.now(dt.UTC))
     for s in sections.values():
         s.lines.sort(key=lambda x: (x.group, x.check, x.target))
     ordered = sorted(sections.values(), key=lambda s: (s.kind != "domain", s.name))
     lines = [x for s in ordered for x in s.lines]
-    report = Report(
+    return Report(
         name=name, customer=customer, period=period,
         generated_at=now or dt.datetime.now(dt.UTC), sections=ordered,
-        uptime=_uptime(rows, period, section_for, {t.name: str(t.kind) for t in targets}),
+        rows=name_rows(targets, where, history, period, planned),
+        coverage=coverage(rows, period, fleet.reporting, left_out, include_adhoc),
         changes=_changes(store, rows, lines, name, customer, period),
         advisories=_advisories(lines),
         remediations=_remediations(store, targets, period),
     )
-    return report
+
+
+def _sections(targets: list[Target], where: Placement, planned: set[tuple[str, str, str]]
+              ) -> tuple[dict[str, Section], dict[str, str]]:
+    """One section per domain or host, with its targets and the families planned on them;
+    and the section of each target name."""
+    sections: dict[str, Section] = {}
+    section_for: dict[str, str] = {}
+    for t in targets:
+        sname, skind = where.of(t.name, str(t.kind))
+        section = sections.setdefault(sname, Section(sname, skind, []))
+        if (t.name, str(t.kind)) not in section.targets:
+            section.targets.append((t.name, str(t.kind)))
+        section_for[t.name] = sname
+    for target, _kind, family in planned:
+        sections[section_for[target]].expected.add(family)
+    return sections, section_for
+
+
+def _line(store: Store, row: ResultRow, since: dt.datetime, checks: dict[str, Check],
+          fixes: dict[str, tuple[str, ...]]) -> CheckLine:
+    check = checks.get(row.check_id)
+    meta = check.meta if check is not None else None
+    return CheckLine(
+        check=row.check_id, title=meta.title if meta else row.check_id, family=row.family,
+        target=row.target, target_kind=row.target_kind, status=Status(row.status),
+        summary=row.summary, observed_since=since,
+        last_seen=aware(row.last_at), standards=meta.standards if meta else (),
+        hint=hint_for(row.check_id, meta.hint if meta else ""),
+        remediations=fixes.get(row.check_id, ()),
+        evidence=store.evidence(row.evidence_id) if row.evidence_id else {},
+    )
 
 
 def _explain(store: Store, sections: Iterable[Section], now: dt.datetime) -> None:
@@ -103,47 +121,31 @@ def _explain(store: Store, sections: Iterable[Section], now: dt.datetime) -> Non
                 line.check, str(line.status), line.evidence, section.explanations)
 
 
-def _rows_in_period(store: Store, targets: set[str], period: Period) -> list[ResultRow]:
-    """Streaks of these targets that overlap the period, oldest first; days older than the raw
-    retention come from the day rollups (`Store.spans`), so uptime stays exact per day."""
+def _history(store: Store, targets: set[str], period: Period) -> History:
+    """Streaks of these targets that overlap the period (ad-hoc ones too: the caller decides),
+    oldest first; days older than the raw retention come from the day rollups, so the figures
+    stay exact per day."""
     if not targets:
-        return []
-    return store.spans(targets, since=period.start, until=period.end)
+        return History()
+    return store.read_history(targets, since=period.start, until=period.end)
 
 
-def _latest_per_pair(rows: list[ResultRow], period: Period) -> dict[tuple[str, str], ResultRow]:
-    out: dict[tuple[str, str], ResultRow] = {}
+def _latest_per_pair(rows: list[ResultRow]
+                     ) -> dict[tuple[str, str], tuple[ResultRow, dt.datetime]]:
+    """The latest streak of each pair, and since when its verdict held: the first probe of
+    the unbroken run of streaks with that verdict and evidence (an ad-hoc run left out may
+    have split one streak in two)."""
+    out: dict[tuple[str, str], tuple[ResultRow, dt.datetime]] = {}
     for row in rows:  # ordered by first_at: the last one seen is the latest
-        out[(row.check_id, row.target)] = row
+        key = (row.check_id, row.target)
+        before = out.get(key)
+        since = aware(row.first_at)
+        if (before is not None and before[0].status == row.status
+                and before[0].summary == row.summary
+                and before[0].evidence_id == row.evidence_id):
+            since = before[1]
+        out[key] = (row, since)
     return out
-
-
-def probes_within(row: ResultRow, period: Period) -> int:
-    """How many of a streak's probes fall inside the period.
-
-    Exact when the streak lies wholly inside (its `count`). A streak crossing a boundary is
-    counted as if its probes were evenly spaced between its exact first and last times (they
-    were taken on the schedule's interval), so it is off by at most one probe per boundary.
-    """
-    first, last = aware(row.first_at), aware(row.last_at)
-    if first >= period.start and last < period.end:
-        return row.count
-    if row.count <= 1 or last <= first:
-        return row.count if period.start <= first < period.end else 0
-    step = (last - first).total_seconds() / (row.count - 1)
-    i_lo = max(0, math.ceil((period.start - first).total_seconds() / step))
-    i_hi = min(row.count - 1, math.ceil((period.end - first).total_seconds() / step) - 1)
-    return max(0, i_hi - i_lo + 1)
-
-
-def _uptime(rows: list[ResultRow], period: Period, section_for: dict[str, str],
-            kinds: dict[str, str]) -> list[Uptime]:
-    per: dict[str, Tally] = {}
-    for row in rows:
-        n = probes_within(row, period)
-        per.setdefault(row.target, Tally()).add(row.status, n)
-    out = [Uptime(t, kinds.get(t, ""), section_for.get(t, t), c) for t, c in per.items()]
-    return sorted(out, key=lambda u: (u.section, u.target))
 
 
 def _baseline(store: Store, rows: list[ResultRow], name: str, customer: str | None,

@@ -17,7 +17,13 @@ from fpdf.enums import XPos, YPos
 from watchtower.compliance.frameworks import PAS_TOE_OF_LEG_UIT
 from watchtower.compliance.score import GROUP_TITLES, Tally
 from watchtower.report.model import Report
-from watchtower.report.render import STATUS_LABELS, fmt_percent, fmt_score, fmt_time, short_evidence
+from watchtower.report.render import (
+    STATUS_LABELS,
+    fmt_score,
+    fmt_time,
+    score_band,
+    short_evidence,
+)
 
 NAVY = (26, 43, 76)
 GREY = (95, 99, 104)
@@ -47,9 +53,7 @@ def latin1(text: str) -> str:
 
 
 def score_rgb(score: float | None) -> tuple[int, int, int]:
-    if score is None:
-        return COLOURS["error"]
-    return COLOURS["ok"] if score >= 90 else COLOURS["warn"] if score >= 70 else COLOURS["fail"]
+    return COLOURS[score_band(score)]
 
 
 class ReportPdf(FPDF):
@@ -112,7 +116,7 @@ class ReportPdf(FPDF):
 
 def _header(pdf: ReportPdf, report: Report) -> None:
     pdf.set_fill_color(*NAVY)
-    pdf.rect(0, 0, pdf.w, 34, style="F")
+    pdf.rect(0, 0, pdf.w, 40, style="F")
     pdf.set_xy(16, 8)
     pdf.set_font("Helvetica", "", 8)
     pdf.set_text_color(170, 180, 200)
@@ -125,35 +129,44 @@ def _header(pdf: ReportPdf, report: Report) -> None:
     pdf.cell(0, 5, latin1(f"Period {fmt_time(report.period.start)} to "
                           f"{fmt_time(report.period.end)}  -  report \"{report.name}\""),
              align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.set_y(40)
+    pdf.set_text_color(*((208, 214, 226) if report.coverage.enough() else (255, 204, 128)))
+    pdf.multi_cell(0, 4.5, latin1(report.coverage.line()), align="L",
+                   new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_y(46)
 
 
 def _overview(pdf: ReportPdf, report: Report) -> None:
     y = pdf.get_y()
+    low = report.lowest
     pdf.set_font("Helvetica", "B", 34)
-    pdf.set_text_color(*score_rgb(report.score))
+    pdf.set_text_color(*score_rgb(low.counts.score if low is not None else None))
     pdf.set_xy(16, y)
     pdf.cell(44, 16, fmt_score(report.score))
     pdf.set_xy(16, y + 16)
     pdf.set_font("Helvetica", "", 8)
     pdf.set_text_color(*GREY)
     pdf.cell(44, 4, "overall score")
+    if low is not None:
+        pdf.set_xy(16, y + 20)
+        pdf.set_text_color(*score_rgb(low.counts.score))
+        pdf.cell(44, 4, latin1(f"lowest: {low.name} {fmt_score(low.counts.score)}"))
     c = report.counts
     pdf.set_xy(64, y + 1)
     pdf.set_font("Helvetica", "", 10)
     pdf.set_text_color(32, 33, 36)
     pdf.multi_cell(
-        0, 5, latin1(f"{c.ok} checks pass, {c.warn} warn, {c.fail} fail"
-                     + (f", {c.error} could not run" if c.error else "")
-                     + f", across {len(report.sections)} domain(s) and host(s)."),
+        0, 5, latin1(f"{report.scope_text}: {c.ok} pass, {c.warn} warn, {c.fail} fail"
+                     + (f", {c.error} not judged" if c.error else "")
+                     + (f", {c.explained} explained" if c.explained else "") + "."),
         align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_x(64)
     pdf.set_font("Helvetica", "", 8)
     pdf.set_text_color(*GREY)
-    pdf.multi_cell(0, 4, "Passed checks count fully, warnings half, failures nothing. A check "
-                         "that could not run is shown as NOT RUN and is not scored.",
+    pdf.multi_cell(0, 4, "The latest verdict of each check: passed checks count fully, warnings "
+                         "half, failures nothing. A check whose probe could not run is shown as "
+                         "ERROR and is not judged. The colour follows the lowest domain.",
                    align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.set_y(y + 24)
+    pdf.set_y(max(pdf.get_y(), y + 26))
 
 
 def _family_table(pdf: ReportPdf, groups: dict[str, Tally]) -> None:
@@ -164,13 +177,14 @@ def _family_table(pdf: ReportPdf, groups: dict[str, Tally]) -> None:
         pdf.set_text_color(32, 33, 36)
         pdf.cell(38, 6, latin1(GROUP_TITLES.get(group, group)))
         pdf.set_text_color(*score_rgb(c.score))
-        pdf.cell(18, 6, fmt_score(c.score))
+        pdf.cell(18, 6, fmt_score(c.score) if c.score is not None else "")
         pdf.bar(pdf.get_x(), y + 1.8, 50, c.score)
         pdf.set_x(pdf.get_x() + 56)
         pdf.set_font("Helvetica", "", 9)
         pdf.set_text_color(*GREY)
-        pdf.cell(0, 6, f"{c.ok} pass  {c.warn} warn  {c.fail} fail"
-                       + (f"  {c.error} not run" if c.error else ""),
+        pdf.cell(0, 6, (f"{c.ok} pass  {c.warn} warn  {c.fail} fail"
+                        + (f"  {c.error} not judged" if c.error else ""))
+                 if c.judged else c.text(),
                  align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         pdf.set_draw_color(*RULE)
         pdf.set_line_width(0.2)
@@ -195,12 +209,14 @@ def _domain_table(pdf: ReportPdf, report: Report) -> None:
         pdf.cell(widths[0], 6, latin1(s.name))
         pdf.set_font("Helvetica", "B", 9)
         pdf.set_text_color(*score_rgb(s.counts.score))
-        pdf.cell(widths[1], 6, fmt_score(s.counts.score), align="C")
+        pdf.cell(widths[1], 6, s.counts.text().split(" (")[0], align="C")
         pdf.set_font("Helvetica", "", 9)
         for w, g in zip(widths[2:], groups, strict=True):
-            score = sg[g].score if g in sg else None
-            pdf.set_text_color(*(score_rgb(score) if g in sg else GREY))
-            pdf.cell(w, 6, fmt_score(score) if g in sg else "-", align="C")
+            cell = sg.get(g)
+            pdf.set_text_color(*(score_rgb(cell.score) if cell is not None else GREY))
+            text = "-" if cell is None else cell.text().split(" (")[0]
+            pdf.set_font("Helvetica", "", 9 if cell is None or cell.judged else 6.5)
+            pdf.cell(w, 6, text, align="C")
         pdf.ln(6)
         pdf.set_draw_color(*RULE)
         pdf.line(pdf.l_margin, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y())
@@ -228,8 +244,8 @@ def _changes(pdf: ReportPdf, report: Report) -> None:
 
 def _findings(pdf: ReportPdf, report: Report) -> None:
     for s in report.sections:
-        pdf.heading(f"{s.name}  -  score {fmt_score(s.counts.score)}")
-        pdf.text_line("  ".join(f"{GROUP_TITLES.get(g, g)} {fmt_score(c.score)}"
+        pdf.heading(f"{s.name}  -  score {s.counts.text()}")
+        pdf.text_line("  ".join(f"{GROUP_TITLES.get(g, g)} {c.text()}"
                                 for g, c in s.groups.items()), 8.5, colour=GREY)
         if not s.problems:
             pdf.text_line(f"All {len(s.lines)} checks pass.", 9, colour=COLOURS["ok"])
@@ -254,8 +270,8 @@ def _findings(pdf: ReportPdf, report: Report) -> None:
             if status != "error":
                 pdf.text_line("How to fix: " + x.hint, 8, "", NAVY, 4)
             else:
-                pdf.text_line("The probe could not run; not a compliance failure.", 8,
-                              colour=GREY, height=4)
+                pdf.text_line("The probe could not run, so this is not judged: not a "
+                              "compliance failure.", 8, colour=GREY, height=4)
             pdf.set_font("Courier", "", 6.5)
             pdf.set_text_color(*GREY)
             pdf.set_fill_color(248, 249, 250)
@@ -286,30 +302,47 @@ def _frameworks(pdf: ReportPdf, report: Report) -> None:
                       height=4)
 
 
-def _uptime(pdf: ReportPdf, report: Report) -> None:
-    pdf.heading("Uptime over the period")
-    pdf.text_line("Uptime = passing probes / all probes of every check on the target.", 8,
-                  colour=GREY)
-    widths = (86, 30, 22, 22, 20)
+def _availability(pdf: ReportPdf, report: Report) -> None:
+    pdf.heading("Availability and compliance over the period")
+    pdf.text_line("Availability: probes of the health and reachability checks that got an "
+                  "answer (DNS, SMTP greeting, TLS handshake, health endpoint), per check. "
+                  "Compliance: every probe of every check, scored as the score is. "
+                  f"{report.coverage.line()}.", 8,
+                  colour=GREY, height=4)
+    widths = (58, 30, 58, 22, 14)
     pdf.set_font("Helvetica", "B", 8)
     pdf.set_fill_color(*LIGHT)
     pdf.set_text_color(32, 33, 36)
-    for w, t in zip(widths, ("Target", "Kind", "Probes", "Passing", "Uptime"), strict=True):
-        pdf.cell(w, 6, t, fill=True, align="L" if t in ("Target", "Kind") else "R")
+    for w, t in zip(widths, ("Name", "Seen as", "Availability", "Compliance", "Probes"),
+                    strict=True):
+        pdf.cell(w, 6, t, fill=True, align="R" if t in ("Compliance", "Probes") else "L")
     pdf.ln(6)
-    for u in report.uptime:
-        pdf.set_font("Helvetica", "", 8.5)
+    for row in report.rows:
+        if pdf.get_y() > pdf.h - 30:
+            pdf.add_page()
+        y = pdf.get_y()
+        pdf.set_font("Helvetica", "", 8)
         pdf.set_text_color(32, 33, 36)
-        pdf.cell(widths[0], 5, latin1(u.target))
+        pdf.multi_cell(widths[0], 4, latin1(row.name), align="L")
+        bottom = pdf.get_y()
+        pdf.set_xy(pdf.l_margin + widths[0], y)
         pdf.set_text_color(*GREY)
-        pdf.cell(widths[1], 5, latin1(u.target_kind))
+        pdf.multi_cell(widths[1], 4, latin1(row.kinds_text), align="L")
+        bottom = max(bottom, pdf.get_y())
+        pdf.set_xy(pdf.l_margin + sum(widths[:2]), y)
+        pdf.set_text_color(*score_rgb(row.availability(report.coverage)))
+        pdf.multi_cell(widths[2], 4, latin1(row.availability_text(report.coverage)), align="L")
+        bottom = max(bottom, pdf.get_y())
+        pdf.set_xy(pdf.l_margin + sum(widths[:3]), y)
+        pdf.set_font("Helvetica", "B", 8)
+        pdf.set_text_color(*score_rgb(row.compliance_percent))
+        pdf.cell(widths[3], 4, latin1(row.compliance_text()), align="R")
+        pdf.set_font("Helvetica", "", 8)
         pdf.set_text_color(32, 33, 36)
-        pdf.cell(widths[2], 5, str(u.probes), align="R")
-        pdf.cell(widths[3], 5, str(u.counts.ok), align="R")
-        pdf.set_font("Helvetica", "B", 8.5)
-        pdf.set_text_color(*score_rgb(u.percent))
-        pdf.cell(widths[4], 5, fmt_percent(u.percent), align="R")
-        pdf.ln(5)
+        pdf.cell(widths[4], 4, str(row.probes.total), align="R")
+        pdf.set_y(bottom + 1)
+        pdf.set_draw_color(*RULE)
+        pdf.line(pdf.l_margin, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y())
 
 
 def _drift_and_remediations(pdf: ReportPdf, report: Report) -> None:
@@ -334,7 +367,8 @@ def _drift_and_remediations(pdf: ReportPdf, report: Report) -> None:
 
 
 def render_pdf(report: Report) -> bytes:
-    """The report as PDF bytes: overview on page 1, then findings, uptime, drift, remediations."""
+    """The report as PDF bytes: overview on page 1, then findings, availability, drift,
+    remediations."""
     pdf = ReportPdf(report)
     pdf.add_page()
     _header(pdf, report)
@@ -344,6 +378,6 @@ def render_pdf(report: Report) -> bytes:
     _changes(pdf, report)
     _findings(pdf, report)
     _frameworks(pdf, report)
-    _uptime(pdf, report)
+    _availability(pdf, report)
     _drift_and_remediations(pdf, report)
     return bytes(pdf.output())

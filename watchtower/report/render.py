@@ -17,11 +17,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from watchtower.compliance.frameworks import PAS_TOE_OF_LEG_UIT
 from watchtower.compliance.score import GROUP_TITLES
 from watchtower.model import Status
-from watchtower.report.model import Report
+from watchtower.report.model import Report, fmt_percent, span_text
 
 STATUS_COLOURS = {"ok": "#1e7d32", "warn": "#b26a00", "fail": "#c62828", "error": "#5f6368"}
 STATUS_BACKGROUNDS = {"ok": "#e8f5e9", "warn": "#fff4e5", "fail": "#fdecea", "error": "#f1f3f4"}
-STATUS_LABELS = {"ok": "PASS", "warn": "WARN", "fail": "FAIL", "error": "NOT RUN"}
+STATUS_LABELS = {"ok": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR"}
 #: internet.nl's test statuses as the framework sections show them.
 TEST_COLOURS = {"passed": "#1e7d32", "info": "#1a73e8", "warning": "#b26a00",
                 "failed": "#c62828", "not_tested": "#5f6368", "error": "#5f6368",
@@ -29,14 +29,22 @@ TEST_COLOURS = {"passed": "#1e7d32", "info": "#1a73e8", "warning": "#b26a00",
 EVIDENCE_CHARS = 600
 
 
-def score_colour(score: int | None) -> str:
+def score_band(score: float | None) -> str:
+    """The status a score's colour shows: ok from 90, warn from 70, else fail; error when
+    there is no score. The one rule of every renderer (HTML, text, PDF)."""
     if score is None:
-        return STATUS_COLOURS["error"]
-    if score >= 90:
-        return STATUS_COLOURS["ok"]
-    if score >= 70:
-        return STATUS_COLOURS["warn"]
-    return STATUS_COLOURS["fail"]
+        return "error"
+    return "ok" if score >= 90 else "warn" if score >= 70 else "fail"
+
+
+def score_colour(score: float | None) -> str:
+    return STATUS_COLOURS[score_band(score)]
+
+
+def headline_colour(report: Report) -> str:
+    """The headline follows the worst section, not the mean."""
+    low = report.lowest
+    return score_colour(low.counts.score if low is not None else None)
 
 
 def short_evidence(evidence: dict[str, Any], limit: int = EVIDENCE_CHARS) -> str:
@@ -57,12 +65,6 @@ def fmt_score(score: int | None) -> str:
     return "n/a" if score is None else f"{score}%"
 
 
-def fmt_percent(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.2f}%" if value < 100 else "100%"
-
-
 def _env() -> Environment:
     env = Environment(
         loader=PackageLoader("watchtower.report", "templates"),
@@ -71,11 +73,13 @@ def _env() -> Environment:
         undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
     )
     env.filters.update(evidence=short_evidence, time=fmt_time, date=fmt_date,
-                       score=fmt_score, percent=fmt_percent)
+                       score=fmt_score, percent=fmt_percent, span=span_text,
+                       title_of=lambda group: GROUP_TITLES.get(group, group))
     env.globals.update(colours=STATUS_COLOURS, backgrounds=STATUS_BACKGROUNDS,
                        labels=STATUS_LABELS, group_titles=GROUP_TITLES,
                        test_colours=TEST_COLOURS, pas_toe=PAS_TOE_OF_LEG_UIT,
-                       score_colour=score_colour, Status=Status)
+                       score_colour=score_colour, headline_colour=headline_colour,
+                       Status=Status)
     return env
 
 

@@ -123,17 +123,28 @@ class DashboardStore:
                        col(GaugeRow.at)).where(col(GaugeRow.target) == target))
         return [(c, n, v, aware(at)) for c, n, v, at in self._rows(q)]
 
-    def recent_sweeps(self, limit: int) -> list[dict[str, Any]]:
-        """The latest sweeps, newest first, with their counts."""
-        q = (sa_select(col(SweepRow.id), col(SweepRow.schedule), col(SweepRow.started_at),
-                       col(SweepRow.finished_at), col(SweepRow.state), col(SweepRow.total),
-                       col(SweepRow.ok), col(SweepRow.warn), col(SweepRow.fail),
-                       col(SweepRow.error))
-             .order_by(col(SweepRow.id).desc()).limit(limit))
-        return [{"id": i, "schedule": sch, "started_at": aware(start),
+    def recent_sweeps(self, limit: int, kinds: Sequence[str] | None = None
+                      ) -> list[dict[str, Any]]:
+        """The latest sweeps (of these kinds: scheduled, adhoc, verify), newest first, with
+        their counts."""
+        q = sa_select(col(SweepRow.id), col(SweepRow.schedule), col(SweepRow.kind),
+                      col(SweepRow.started_at), col(SweepRow.finished_at), col(SweepRow.state),
+                      col(SweepRow.total), col(SweepRow.ok), col(SweepRow.warn),
+                      col(SweepRow.fail), col(SweepRow.error))
+        if kinds is not None:
+            q = q.where(col(SweepRow.kind).in_(list(kinds)))
+        q = q.order_by(col(SweepRow.id).desc()).limit(limit)
+        return [{"id": i, "schedule": sch, "kind": kind, "started_at": aware(start),
                  "finished_at": aware(fin) if fin else None, "state": state, "total": total,
                  "ok": ok, "warn": warn, "fail": fail, "error": error}
-                for i, sch, start, fin, state, total, ok, warn, fail, error in self._rows(q)]
+                for i, sch, kind, start, fin, state, total, ok, warn, fail, error
+                in self._rows(q)]
+
+    def adhoc_states(self) -> int:
+        """How many current states come from an ad-hoc run (`watchtower check`, a verification):
+        what the dashboard says when its current view and the reports may differ."""
+        q = sa_select(func.count()).select_from(StateRow).where(col(StateRow.adhoc).is_(True))
+        return int(self._rows(q)[0][0])
 
     # -- acknowledgements -------------------------------------------------------------------
 

@@ -52,6 +52,28 @@ class History:
         return [row for _key, row in keyed]
 
 
+    def answer_spans(self) -> list[ResultRow]:
+        """The probes of availability signals, oldest first, as `ResultRow`s whose `answered`
+        is set and whose `count` is how many probes it holds: each raw streak of a signal as
+        it is, a rolled-up day as one unsaved row of its answered probes and one of the others
+        (spanning the day). What the report's availability counts."""
+        keyed: list[tuple[tuple[dt.datetime, int], ResultRow]] = []
+        for day in self.days:
+            for order, (answered, n) in enumerate(((True, day.answered),
+                                                   (False, day.unanswered))):
+                if n > 0:
+                    keyed.append(((aware(day.first_at), order), ResultRow(
+                        check_id=day.check_id, target=day.target, target_kind=day.target_kind,
+                        family=day.family, status=day.last_status, summary=day.last_summary,
+                        first_at=day.first_at, last_at=day.last_at, count=n,
+                        answered=answered)))
+        for row in self.streaks:
+            if row.answered is not None:
+                keyed.append(((aware(row.first_at), 10 + (row.id or 0)), row))
+        keyed.sort(key=lambda pair: pair[0])
+        return [row for _key, row in keyed]
+
+
 def rollup_as_rows(day: RollupRow) -> list[ResultRow]:
     """A rolled-up day as unsaved `ResultRow`s: one per status seen, the day's last one last."""
     present = [st for st in STATUS_ORDER if getattr(day, st) > 0]
@@ -95,9 +117,12 @@ class HistoryReads:
 
     def read_history(self, targets: Iterable[str] | None = None, *,
                      containing: str | None = None, since: dt.datetime | None = None,
-                     until: dt.datetime | None = None, check_id: str | None = None) -> History:
+                     until: dt.datetime | None = None, check_id: str | None = None,
+                     include_adhoc: bool = True) -> History:
         """History overlapping [since, until) of the named targets, or of every target whose
-        name contains `containing` (a domain: the caller checks what it really belongs to)."""
+        name contains `containing` (a domain: the caller checks what it really belongs to).
+        `include_adhoc=False` leaves out the streaks of ad-hoc runs, as every figure over time
+        does (rolled-up days hold scheduled probes only)."""
         if targets is None and containing is None:
             raise ValueError("read_history needs targets or containing")
         parts: list[Sequence[str] | None] = [None]
@@ -109,17 +134,20 @@ class HistoryReads:
                 for model, into in ((RollupRow, out.days), (ResultRow, out.streaks)):
                     q = _filtered(select(model), model, part, containing, check_id, since,
                                   until)
+                    if model is ResultRow and not include_adhoc:
+                        q = q.where(col(ResultRow.adhoc).is_(False))
                     into.extend(s.exec(q).all())
         out.days.sort(key=lambda d: (aware(d.first_at), d.id or 0))
         out.streaks.sort(key=lambda r: (aware(r.first_at), r.id or 0))
         return out
 
     def spans(self, targets: Iterable[str], since: dt.datetime | None = None,
-              until: dt.datetime | None = None, check_id: str | None = None
-              ) -> list[ResultRow]:
+              until: dt.datetime | None = None, check_id: str | None = None, *,
+              include_adhoc: bool = True) -> list[ResultRow]:
         """History of these targets overlapping [since, until) as `ResultRow`s, oldest first
         (`History.spans`)."""
-        return self.read_history(targets, since=since, until=until, check_id=check_id).spans()
+        return self.read_history(targets, since=since, until=until, check_id=check_id,
+                                 include_adhoc=include_adhoc).spans()
 
     def history(self, check_id: str, target: str, since: dt.datetime | None = None
                 ) -> list[ResultRow]:

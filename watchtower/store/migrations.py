@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
+from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
@@ -22,7 +23,7 @@ from watchtower.store.db import Database, StoreError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 
 def create_tables(engine: Engine, names: Sequence[str]) -> None:
@@ -85,11 +86,52 @@ def _create_explanation_table(engine: Engine) -> None:
     create_tables(engine, tables.EXPLANATION_TABLES)
 
 
+#: (table, column, DDL type and default) added by step 10.
+SWEEP_KIND_COLUMNS = (
+    ("sweep", "kind", "VARCHAR(20) NOT NULL DEFAULT 'scheduled'"),
+    ("result", "adhoc", "BOOLEAN NOT NULL DEFAULT FALSE"),
+    ("result", "answered", "BOOLEAN"),
+    ("result_day", "answered", "INTEGER NOT NULL DEFAULT 0"),
+    ("result_day", "unanswered", "INTEGER NOT NULL DEFAULT 0"),
+    ("state", "adhoc", "BOOLEAN NOT NULL DEFAULT FALSE"),
+)
+
+
+def add_columns(engine: Engine, columns: Sequence[tuple[str, str, str]]) -> None:
+    """ALTER TABLE ... ADD COLUMN for each (table, column, DDL) the table lacks (idempotent)."""
+    for table, column, ddl in columns:
+        present = {c["name"] for c in inspect(engine).get_columns(table)}
+        if column not in present:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
+
+
+def _sweep_kinds(engine: Engine) -> None:
+    """Step 10: sweeps have a kind, streaks know whether they are ad hoc and, for availability
+    signals, whether the service answered; rolled-up days count answered probes. Sweeps stored
+    before were `watchtower check` runs when their schedule was `manual` (the CLI's name) and
+    verifications when it was `verify`; a streak that began and ended in such sweeps is ad hoc,
+    and so is a state whose streak is.
+    Older probes carry no answer (availability figures start with this version)."""
+    add_columns(engine, SWEEP_KIND_COLUMNS)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE sweep SET kind = 'adhoc' "
+                             "WHERE schedule = 'manual' AND kind = 'scheduled'")
+        conn.exec_driver_sql("UPDATE sweep SET kind = 'verify' "
+                             "WHERE schedule = 'verify' AND kind = 'scheduled'")
+        conn.exec_driver_sql(
+            "UPDATE result SET adhoc = TRUE "
+            "WHERE sweep_first IN (SELECT id FROM sweep WHERE kind != 'scheduled') "
+            "AND sweep_last IN (SELECT id FROM sweep WHERE kind != 'scheduled')")
+        conn.exec_driver_sql("UPDATE state SET adhoc = TRUE WHERE result_id IN "
+                             "(SELECT id FROM result WHERE adhoc)")
+
+
 MIGRATIONS: list[Callable[[Engine], None]] = [_create_all, _create_alert_tables,
                                               _create_remediation_tables, _create_report_tables,
                                               create_dashboard_tables, _retention_schema,
                                               _evidence_reference_index, _create_heartbeat_table,
-                                              _create_explanation_table]
+                                              _create_explanation_table, _sweep_kinds]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 

@@ -3,8 +3,9 @@
 One batch of results is one transaction of set-based statements (SQLAlchemy Core, executemany),
 not one ORM object per row: a sweep's writes compete for the GIL with its probes, so the store's
 CPU per result bounds the whole sweep (profiled: ORM writes were 60 % of a sweep). Per result:
-- the streak: extended when status, summary and evidence equal the pair's current streak, else a
-  new `result` row (see watchtower/store/tables/history.py);
+- the streak: extended when status, summary and evidence equal the pair's current streak and
+  both are of the same kind (ad hoc or scheduled: the sweep's `kind`), else a new `result` row
+  (see watchtower/store/tables/history.py);
 - the `state` row (one per pair) and, when the status changed, a `flip`;
 - the evidence body, once per distinct content (sha256, with an in-memory memo of ids);
 - the evidence gauges (`watchtower.model.gauges_of`) in `check_gauge`: written here, with every
@@ -36,7 +37,9 @@ from watchtower.store.tables.core import EV, FLIP, GAUGE, RES, STATE, SWEEP
 log = logging.getLogger(__name__)
 
 STATE_COLUMNS = ("target_kind", "family", "status", "summary", "since", "last_at", "duration_ms",
-                 "result_id", "evidence_id", "streak", "tags")
+                 "result_id", "evidence_id", "streak", "tags", "adhoc")
+#: Sweep kinds (`SweepRow.kind`); every kind but the first is ad hoc.
+SWEEP_KINDS = ("scheduled", "adhoc", "verify")
 Pair = tuple[str, str]
 
 
@@ -52,6 +55,16 @@ class Flip:
     at: dt.datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What the rows of one recorded slice share: its sweep, whether that sweep is ad hoc, and
+    each result's evidence id (in the slice's order)."""
+
+    sweep_id: int | None
+    adhoc: bool
+    evidence_ids: Sequence[int]
+
+
 def evidence_json(evidence: dict[str, Any]) -> str:
     return json.dumps(evidence, sort_keys=True, separators=(",", ":"), default=str)
 
@@ -64,10 +77,14 @@ class Results:
 
     # -- sweeps -----------------------------------------------------------------------------
 
-    def begin_sweep(self, schedule: str, total: int) -> int:
+    def begin_sweep(self, schedule: str, total: int, kind: str = "scheduled") -> int:
+        """Open a sweep; `kind` is scheduled, adhoc (`watchtower check`) or verify."""
+        if kind not in SWEEP_KINDS:
+            raise ValueError(f"sweep kind {kind!r} is not one of {', '.join(SWEEP_KINDS)}")
+
         def step() -> int:
             with Session(self.db.engine) as s:
-                row = SweepRow(schedule=schedule, started_at=utcnow(), total=total)
+                row = SweepRow(schedule=schedule, started_at=utcnow(), total=total, kind=kind)
                 s.add(row)
                 s.commit()
                 assert row.id is not None
@@ -143,8 +160,9 @@ class Results:
         ids = self._evidence_ids_for(conn, dict(zip(digests, bodies, strict=True)))
         evidence_ids = [ids[d] for d in digests]
         states = _state_map(conn, {(r.check, r.target.name) for r in results})
-        new_ids = _write_streaks(conn, results, evidence_ids, states, sweep_id)
-        flips = _write_states(conn, results, evidence_ids, states, new_ids)
+        batch = Batch(sweep_id, _is_adhoc(conn, sweep_id), evidence_ids)
+        new_ids = _write_streaks(conn, results, batch, states)
+        flips = _write_states(conn, results, batch, states, new_ids)
         _write_gauges(conn, results)
         return flips
 
@@ -224,9 +242,19 @@ def _evidence_ids_of(conn: Connection, digests: Sequence[str]) -> dict[str, int]
     return ids
 
 
+def _is_adhoc(conn: Connection, sweep_id: int | None) -> bool:
+    """Whether results of this sweep are ad hoc (its kind is not `scheduled`); results recorded
+    outside a sweep are scheduled ones."""
+    if sweep_id is None:
+        return False
+    kind = conn.execute(sa_select(SWEEP.c.kind).where(SWEEP.c.id == sweep_id)).scalar()
+    return kind is not None and kind != SWEEP_KINDS[0]
+
+
 def _state_map(conn: Connection, keys: set[Pair]) -> dict[Pair, dict[str, Any]]:
     """The current state of these pairs, with `live`: whether its streak row still exists
-    (retention may have folded an old one away)."""
+    (retention may have folded an old one away), and `streak_adhoc`: whether that streak is
+    ad hoc."""
     out: dict[Pair, dict[str, Any]] = {}
     checks = sorted({k[0] for k in keys})
     for part in chunks(sorted({k[1] for k in keys})):
@@ -239,24 +267,29 @@ def _state_map(conn: Connection, keys: set[Pair]) -> dict[Pair, dict[str, Any]]:
             if key in keys:
                 out[key] = dict(row)
     ids = sorted({st["result_id"] for st in out.values() if st["result_id"] is not None})
-    live: set[int] = set()
+    live: dict[int, bool] = {}
     for part in chunks(ids):
-        live.update(conn.execute(sa_select(RES.c.id).where(RES.c.id.in_(part))).scalars())
+        for row_id, adhoc in conn.execute(sa_select(RES.c.id, RES.c.adhoc)
+                                          .where(RES.c.id.in_(part))):
+            live[row_id] = bool(adhoc)
     for st in out.values():
         st["live"] = st["result_id"] in live
+        st["streak_adhoc"] = bool(live.get(st["result_id"], False))
     return out
 
 
-def _write_streaks(conn: Connection, results: Sequence[Result], evidence_ids: Sequence[int],
-                   states: dict[Pair, dict[str, Any]], sweep_id: int | None) -> dict[Pair, int]:
+def _write_streaks(conn: Connection, results: Sequence[Result], batch: Batch,
+                   states: dict[Pair, dict[str, Any]]) -> dict[Pair, int]:
     """Extend the streaks of unchanged results, start one for each other; returns the ids of
     the new streaks by pair."""
     extend: list[dict[str, Any]] = []
     fresh: list[dict[str, Any]] = []
-    for r, evidence_id in zip(results, evidence_ids, strict=True):
+    sweep_id = batch.sweep_id
+    for r, evidence_id in zip(results, batch.evidence_ids, strict=True):
         st = states.get((r.check, r.target.name))
         if (st is not None and st["status"] == str(r.status) and st["summary"] == r.summary
-                and st["evidence_id"] == evidence_id and st["live"]):
+                and st["evidence_id"] == evidence_id and st["live"]
+                and st["streak_adhoc"] == batch.adhoc):
             extend.append({"rid": st["result_id"], "at": r.at, "d": r.duration_ms,
                            "sweep": sweep_id})
         else:
@@ -267,7 +300,7 @@ def _write_streaks(conn: Connection, results: Sequence[Result], evidence_ids: Se
                 "first_at": r.at, "last_at": r.at, "count": 1,
                 "duration_ms_last": r.duration_ms, "duration_ms_max": r.duration_ms,
                 "duration_ms_sum": r.duration_ms, "sweep_first": sweep_id,
-                "sweep_last": sweep_id})
+                "sweep_last": sweep_id, "adhoc": batch.adhoc, "answered": r.answered})
     if extend:
         d: Any = bindparam("d")
         conn.execute(
@@ -286,13 +319,13 @@ def _write_streaks(conn: Connection, results: Sequence[Result], evidence_ids: Se
     return new_ids
 
 
-def _write_states(conn: Connection, results: Sequence[Result], evidence_ids: Sequence[int],
+def _write_states(conn: Connection, results: Sequence[Result], batch: Batch,
                   states: dict[Pair, dict[str, Any]], new_ids: dict[Pair, int]) -> list[Flip]:
     """Insert or update each pair's `state` row; a changed status is a flip (row and value)."""
     state_new: list[dict[str, Any]] = []
     state_upd: list[dict[str, Any]] = []
     flips: list[Flip] = []
-    for r, evidence_id in zip(results, evidence_ids, strict=True):
+    for r, evidence_id in zip(results, batch.evidence_ids, strict=True):
         key = (r.check, r.target.name)
         st = states.get(key)
         values = {"k_check": r.check, "k_target": r.target.name,
@@ -300,7 +333,8 @@ def _write_states(conn: Connection, results: Sequence[Result], evidence_ids: Seq
                   "status": str(r.status), "summary": r.summary, "last_at": r.at,
                   "duration_ms": r.duration_ms,
                   "result_id": new_ids.get(key, st["result_id"] if st is not None else None),
-                  "evidence_id": evidence_id, "tags": json.dumps(list(r.target.tags))}
+                  "evidence_id": evidence_id, "tags": json.dumps(list(r.target.tags)),
+                  "adhoc": batch.adhoc}
         if st is None:
             flips.append(Flip(r.check, r.target.name, None, r.status, r.summary, r.at))
             state_new.append({**values, "since": r.at, "streak": 1})

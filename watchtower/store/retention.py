@@ -9,10 +9,13 @@ costs nothing either way (its one ongoing streak stays raw).
 A streak is folded when it ended before the cutoff (the start of the UTC day `raw_days` ago).
 Its probes are spread over the days it covered (evenly, as they were taken on a schedule;
 exact when a streak lies within one day) and added to that day's `RollupRow`: counts per
-status, worst status, status changes (the flip rows that started folded streaks are counted,
-then deleted), the verdict at the day's end. Rollups older than `rollup_days` are deleted, as
-are finished sweeps older than the cutoff. Evidence no longer named by a streak, a state or a
-rollup is then garbage-collected, and SQLite gives freed pages back (`incremental_vacuum`).
+status and of answered / unanswered availability probes, worst status, status changes (the flip
+rows that started folded streaks are counted, then deleted), the verdict at the day's end.
+Streaks of ad-hoc runs (`watchtower check`, verifications) are deleted instead of folded: no
+figure counts them, and a day's rollup holds the scheduled probes only. Rollups older than
+`rollup_days` are deleted, as are finished sweeps older than the cutoff. Evidence no longer
+named by a streak, a state or a rollup is then garbage-collected, and SQLite gives freed pages
+back (`incremental_vacuum`).
 
 Crash safety: pairs are folded in chunks, each one transaction that writes the rollups *and*
 deletes the streaks and flips it folded. A crash loses no history and counts nothing twice;
@@ -168,7 +171,8 @@ def _fold_chunk(db: Database, chunk: Sequence[tuple[str, str]], cutoff: dt.datet
         flip_ids: list[int] = []
         for s in streaks:
             flip = flips.get((s["check_id"], s["target"], aware(s["first_at"])))
-            _fold_streak(days, s, flip)
+            if not s["adhoc"]:  # ad-hoc streaks are dropped, not rolled up
+                _fold_streak(days, s, flip)
             if flip is not None:
                 flip_ids.append(flip[0])
         changed = _write_days(conn, days)
@@ -199,8 +203,10 @@ def _fold_streak(days: dict[DayKey, Day], s: Any, flip: tuple[int, str | None] |
                 "error": 0, "worst": s["status"], "flips": 0, "streaks": 0,
                 "last_status": s["status"], "last_summary": s["summary"],
                 "last_evidence_id": s["evidence_id"], "duration_ms_sum": 0.0,
-                "duration_ms_max": 0.0}
+                "duration_ms_max": 0.0, "answered": 0, "unanswered": 0}
         d[status] += n
+        if s["answered"] is not None:
+            d["answered" if s["answered"] else "unanswered"] += n
         d["streaks"] += 1
         d["first_at"] = min(aware(d["first_at"]), first)
         if last >= aware(d["last_at"]):

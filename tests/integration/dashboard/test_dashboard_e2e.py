@@ -147,7 +147,7 @@ def test_operator_signs_in_sees_every_page_and_approves(dashboard) -> None:  # t
         assert page.get_by_role("heading", name="Fleet overview").count() == 0
         _sign_in(page, url, "olga")
         _settle(page)
-        assert "Targets by family" in page.inner_text("body")
+        assert "Names by family" in page.inner_text("body")
         assert _save(page, tmp, "overview").stat().st_size > 20_000
         for name in PAGES:
             _open(page, name)

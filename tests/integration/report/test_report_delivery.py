@@ -59,7 +59,7 @@ def test_scheduled_report_is_mailed_with_every_part_and_true_figures(
     assert set(parts) >= {"text/plain", "text/html", "json", "pdf"}
 
     body = json.loads(parts["json"].get_content())
-    assert body["schema_version"] == 2 and body["customer"] == "acme"
+    assert body["schema_version"] == 3 and body["customer"] == "acme"
     # Figures against the store: every (check, target) of acme's targets, with its status.
     names = {t["name"] for s in body["sections"] for t in s["targets"]}
     with Session(seeded.store.engine) as s:
@@ -74,19 +74,30 @@ def test_scheduled_report_is_mailed_with_every_part_and_true_figures(
     ok = sum(1 for v in states.values() if v == "ok")
     warn = sum(1 for v in states.values() if v == "warn")
     assert body["score"] == round(100 * (ok + 0.5 * warn) / (ok + warn + fails))
-    # Uptime: exact probe counts from the stored streaks (two sweeps, all inside the period).
-    for u in body["uptime"]:
-        mine = [r for r in rows if r.target == u["target"]]
-        assert u["probes"] == sum(r.count for r in mine)
-        assert u["ok"] == sum(r.count for r in mine if r.status == "ok")
-        assert u["uptime_percent"] == round(100 * u["ok"] / u["probes"], 3)
-    social = next(u for u in body["uptime"] if u["target"] == "social.alpha.test")
+    # Figures over time: one row per name (a zone, its mail domain and its endpoints are one),
+    # exact probe counts from the stored streaks (two sweeps, all inside the period).
+    of_target = {(t["name"], t["kind"]): row["name"] for row in body["rows"]
+                 for t in row["targets"]}
+    for row in body["rows"]:
+        mine = [r for r in rows if of_target.get((r.target, r.target_kind)) == row["name"]]
+        assert row["probe_count"] == sum(r.count for r in mine)
+        assert row["probes"]["ok"] == sum(r.count for r in mine if r.status == "ok")
+    alpha = next(row for row in body["rows"] if row["name"] == "alpha.test")
+    assert {t["kind"] for t in alpha["targets"]} >= {"zone", "mail_domain"}
+    social = next(row for row in body["rows"] if row["name"] == "social.alpha.test")
     # every check that applies to the Mastodon service, probed twice, all ok
     from watchtower.probe import registry
 
     target = next(t for t in seeded.fleet.targets() if t.name == "social.alpha.test")
     applicable = [c for c in registry.checks().values() if c.applies(target)]
-    assert social["probes"] == 2 * len(applicable) and social["uptime_percent"] == 100.0
+    mastodon = [r for r in rows if r.target == "social.alpha.test"]
+    assert sum(r.count for r in mastodon) == 2 * len(applicable)
+    # two sweeps minutes apart are far less than `[reporting] min_span_hours`: no availability
+    # is stated, and the report says how little data it had
+    assert not body["coverage"]["enough"]
+    assert body["coverage"]["text"].startswith("not enough data: ")
+    assert all(row["availability_percent"] is None for row in body["rows"])
+    assert any(a["answered"] for a in social["signals"])  # the answers are counted all the same
     # Failures carry the standard they violate, a hint and the evidence.
     ns = next(r for s in body["sections"] for r in s["results"]
               if r["check"] == "dns.ns.count" and r["target"] == "bravo.test")
@@ -102,7 +113,7 @@ def test_scheduled_report_is_mailed_with_every_part_and_true_figures(
     # evidence, which is what the probe saw).
     assert "charlie.test" not in json.dumps([s["name"] for s in body["sections"]]
                                             + [r["target"] for s in body["sections"]
-                                               for r in s["results"]] + body["uptime"])
+                                               for r in s["results"]] + body["rows"])
     assert "photos.charlie.test" not in html + text
 
     from pypdf import PdfReader
@@ -166,7 +177,11 @@ def test_cli_writes_each_format_and_pdf_pages_render(seeded: Seeded, tmp_path: P
         assert main(["report", "-c", str(seeded.fleet_path), "--customer", "acme",
                      "--format", fmt, "--out", str(out)]) == 0
         assert out.stat().st_size > 1000
-    assert json.loads((tmp_path / "r.json").read_text())["customer"] == "acme"
+    body = json.loads((tmp_path / "r.json").read_text())
+    assert body["customer"] == "acme" and not body["coverage"]["adhoc_included"]
+    assert main(["report", "-c", str(seeded.fleet_path), "--customer", "acme", "--format",
+                 "json", "--include-adhoc", "--out", str(tmp_path / "all.json")]) == 0
+    assert json.loads((tmp_path / "all.json").read_text())["coverage"]["adhoc_included"]
     if shutil.which("pdftoppm") is None:
         pytest.skip("pdftoppm (poppler-utils) missing")
     subprocess.run(["pdftoppm", "-r", "40", "-png", str(tmp_path / "r.pdf"),

@@ -173,18 +173,49 @@ def test_reports_and_dashboard_span_raw_and_rolled_up_days(store: Store) -> None
     prune(store, Policy(raw_days=3), now=DAY0 + dt.timedelta(days=10))
     assert store.rollups("a.test")  # days 0..6 rolled up
     after = build_report(store, fleet, "acme", period, checks={})
-    (u0,), (u1,) = before.uptime, after.uptime
-    assert (u1.probes, u1.counts.ok, u1.counts.fail) == (u0.probes, u0.counts.ok, u0.counts.fail)
-    assert (u1.probes, u1.counts.fail) == (2880, 24)
+    (u0,), (u1,) = before.rows, after.rows
+    assert (u1.probes.total, u1.probes.ok, u1.probes.fail) == (u0.probes.total, u0.probes.ok,
+                                                                u0.probes.fail)
+    assert (u1.probes.total, u1.probes.fail) == (2880, 24)
     # a period wholly in rolled-up days: exact counts, latest verdict from the day's end
     old = build_report(store, fleet, "acme", Period(DAY0, DAY0 + dt.timedelta(days=1)),
                        checks={})
-    assert (old.uptime[0].probes, old.uptime[0].counts.fail) == (288, 24)
+    assert (old.rows[0].probes.total, old.rows[0].probes.fail) == (288, 24)
     assert [x.status for x in old.lines] == [Status.OK]
     # the dashboard's timeline shows a rolled-up day with its worst status, then raw streaks
     spans = target_history(store, "a.test")
     assert spans[0]["status"] == "fail" and spans[0]["probes"] == 124  # ok then the 2 h fail
     assert sum(s["probes"] for s in spans) == 2880
+
+
+def test_availability_and_adhoc_runs_through_retention(store: Store) -> None:
+    """A rolled-up day keeps how many probes of an availability signal got an answer, so the
+    report's availability is the same before and after; ad-hoc streaks are dropped instead of
+    rolled up (no figure counts them)."""
+    for i in range(288):
+        down = 100 <= i < 112  # one hour without an answer
+        r = probe(Status.ERROR if down else Status.OK, DAY0 + i * STEP,
+                  check="dns.ns.authoritative")
+        r.answered = not down
+        store.record([r])
+        if i == 150:  # an operator's `watchtower check` in between
+            adhoc = probe(Status.OK, DAY0 + i * STEP + STEP / 2, check="dns.ns.authoritative")
+            adhoc.answered = True
+            store.record([adhoc], store.begin_sweep("manual", 1, "adhoc"))
+    # a day of 5-minute probes spans 23 h 55 min: under the default minimum of 24 h
+    fleet = parse_fleet(tomllib.loads(FLEET + "[reporting]\nmin_span_hours = 12\n"))
+    period = Period(DAY0, DAY0 + dt.timedelta(days=2))
+
+    def answers() -> tuple[int, int, float | None, int]:
+        report = build_report(store, fleet, "acme", period, checks={})
+        (signal,) = report.rows[0].signals
+        return (signal.answered, signal.unanswered, signal.percent(report.coverage),
+                report.coverage.adhoc_left_out)
+
+    assert answers() == (276, 12, round(100 * 276 / 288, 3), 1)
+    prune(store, Policy(raw_days=1), now=DAY0 + dt.timedelta(days=3))
+    assert store.rollups("a.test") and store.probes_stored() == 288  # the ad-hoc one is gone
+    assert answers() == (276, 12, round(100 * 276 / 288, 3), 0)
 
 
 def test_schema_5_database_migrates_to_the_current_one_with_its_history(store: Store

@@ -120,3 +120,57 @@ def test_evidence_gauges_are_kept_with_each_result(store: Store) -> None:
     assert gauges()[("a.test", "rrsig_expiry_timestamp_seconds")] == 1.9e9
     store.record([result(Status.ERROR, "timeout", 2, {})])
     assert gauges() == {("b.test", "rrsig_expiry_timestamp_seconds"): 1.7e9}
+
+
+def test_adhoc_runs_are_stored_as_such_and_never_extend_a_scheduled_streak(store: Store
+                                                                           ) -> None:
+    """A `watchtower check` between two scheduled sweeps updates the current state but is its
+    own streak: the scheduled history reads on without it (`include_adhoc=False`)."""
+    for minute, kind in ((0, "scheduled"), (5, "adhoc"), (10, "scheduled")):
+        sweep = store.begin_sweep("manual" if kind == "adhoc" else "every:300s", 1, kind)
+        store.record([result(Status.OK, "2 name servers", minute)], sweep)
+    history = store.history("dns.ns.count", "a.test")
+    assert [(h.count, h.adhoc) for h in history] == [(1, False), (1, True), (1, False)]
+    scheduled = store.spans(["a.test"], include_adhoc=False)
+    assert [h.count for h in scheduled] == [1, 1]
+    (state,) = store.current()
+    assert not state.adhoc and state.streak == 3  # the verdict held through all three
+    assert [s.kind for s in reversed(store.sweeps())] == ["scheduled", "adhoc", "scheduled"]
+    with pytest.raises(ValueError, match="not one of"):
+        store.begin_sweep("manual", 1, "sometimes")
+
+
+def test_the_answer_of_an_availability_signal_is_kept_per_streak(store: Store) -> None:
+    probe = Result("dns.ns.authoritative", "dns", ZONE, Status.FAIL, "no answer", {}, 1.0, T0,
+                   answered=False)
+    store.record([probe])
+    (row,) = store.history("dns.ns.authoritative", "a.test")
+    assert row.answered is False
+    store.record([result(Status.OK, "2 name servers", 0)])
+    assert store.history("dns.ns.count", "a.test")[0].answered is None  # not a signal
+
+
+def test_schema_9_database_migrates_to_sweep_kinds(store: Store) -> None:
+    """Step 10 adds the kind of a sweep and what the streaks know of it; a database of schema 9
+    keeps its history, and its `watchtower check` and verification sweeps become ad hoc."""
+    for minute, schedule in ((0, "every:300s"), (5, "manual"), (10, "verify")):
+        sweep = store.begin_sweep(schedule, 1)
+        store.record([result(Status.OK if minute != 5 else Status.FAIL, "ns", minute)], sweep)
+    with store.engine.begin() as conn:  # back to what schema 9 had
+        for table, column in (("sweep", "kind"), ("result", "adhoc"), ("result", "answered"),
+                              ("result_day", "answered"), ("result_day", "unanswered"),
+                              ("state", "adhoc")):
+            conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+        conn.exec_driver_sql("UPDATE schema_version SET version = 9")
+    upgraded = Store(store.url)
+    try:
+        assert upgraded.schema_version() == SCHEMA_VERSION == 10
+        assert [s.kind for s in reversed(upgraded.sweeps())] == ["scheduled", "adhoc", "verify"]
+        history = upgraded.history("dns.ns.count", "a.test")
+        assert [(h.status, h.adhoc) for h in history] == [("ok", False), ("fail", True),
+                                                          ("ok", True)]
+        (state,) = upgraded.current()
+        assert state.adhoc  # its latest result came from a verification
+        assert upgraded.migrate() == SCHEMA_VERSION  # idempotent
+    finally:
+        upgraded.close()

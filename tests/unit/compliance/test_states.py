@@ -74,11 +74,13 @@ def test_pas_toe_of_leg_uit_never_passes_rpki() -> None:
 
 def test_report_text_and_json_have_a_section_per_framework() -> None:
     from watchtower.report import render_text
-    from watchtower.report.model import Changes, Period, Report
+    from watchtower.report.model import Changes, Coverage, Period, Report
 
     section = Section("a.test", "domain", [("a.test", "zone")],
                       [_ncsc_line("TLS 1.0/1.1", "old.a.test:443")])
-    report = Report("adhoc", None, Period(T, T + dt.timedelta(days=1)), T, [section], [],
+    period = Period(T, T + dt.timedelta(days=1))
+    report = Report("adhoc", None, period, T, [section], [],
+                    Coverage(period, None, None, dt.timedelta(hours=24)),
                     Changes("history", None, T), [], [])
     text = render_text(report)
     for heading in ("internet.nl web", "internet.nl mail", "pas toe of leg uit"):
@@ -97,11 +99,13 @@ def test_pdf_has_the_framework_sections() -> None:
     from pypdf import PdfReader
 
     from watchtower.report import render_pdf
-    from watchtower.report.model import Changes, Period, Report
+    from watchtower.report.model import Changes, Coverage, Period, Report
 
     section = Section("a.test", "domain", [("a.test", "zone")],
                       [_ncsc_line("TLS 1.0/1.1", "old.a.test:443")])
-    report = Report("adhoc", None, Period(T, T + dt.timedelta(days=1)), T, [section], [],
+    period = Period(T, T + dt.timedelta(days=1))
+    report = Report("adhoc", None, period, T, [section], [],
+                    Coverage(period, None, None, dt.timedelta(hours=24)),
                     Changes("history", None, T), [], [])
     text = " ".join(p.extract_text() for p in PdfReader(BytesIO(render_pdf(report))).pages)
     assert "web_https_tls_version" in text and "pas toe of leg uit" in text

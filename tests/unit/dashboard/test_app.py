@@ -81,6 +81,9 @@ def test_every_page_renders_for_a_signed_in_user(site: Store) -> None:
     overview = at.dataframe[0].value
     assert list(overview["target"])[:2] == ["bravo.test", "alpha.test"]
     assert "🔴 fail x2" in list(overview["dns"])
+    # counts named for what they count: check results, not "targets"
+    assert at.metric[0].label == "Check results"
+    assert any("check results on" in c.value for c in at.caption)
     for page in PAGES[1:]:
         goto(at, page)
         assert [t.value for t in at.title] == [page]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 from watchtower.dashboards import data, evidence
@@ -11,8 +12,10 @@ from watchtower.dashboards.actions import acknowledge
 from watchtower.dashboards.auth import Role, User
 
 from watchtower.compliance import score as scoring
-from watchtower.config import parse_fleet
+from watchtower.config import Fleet, parse_fleet
 from watchtower.model import Status, TargetKind
+from watchtower.probe import registry
+from watchtower.probe.runner import planned_families
 from watchtower.store import Store
 
 from .seed import NOW, result, seed_store
@@ -25,33 +28,50 @@ def store(tmp_path: Path) -> Store:
     return s
 
 
-def test_overview_is_worst_first_with_counts(store: Store) -> None:
-    ov = data.overview(store)
+def test_overview_is_worst_first_one_row_per_name_with_labelled_counts(store: Store) -> None:
+    where = scoring.placement(parse_fleet(SEED_FLEET).targets())
+    ov = data.overview(store, where=where)
     assert ov.families == ["dns", "drift", "mail", "web"]
     first = ov.rows[0]
-    assert (first.target, first.kind, first.worst) == ("bravo.test", "zone", "fail")
+    # bravo.test is one row: the zone and the mail domain of that name
+    assert (first.target, first.kind, first.worst) == ("bravo.test", "zone, mail domain",
+                                                        "fail")
     assert first.cells["dns"].at_worst == 2  # ns.count and caa both fail
     assert first.cells["dns"].text() == "🔴 fail x2"
+    assert first.cells["mail"].text() == "🟣 error"
+    assert first.opens == ("bravo.test", "zone")  # the worst of its targets
     worst = [r.worst for r in ov.rows]
     assert worst == sorted(worst, key=data.rank, reverse=True)
     assert ov.counts == {"fail": 4, "error": 1, "warn": 1, "ok": 3}
     assert ov.total_targets == 6
+    # the service and its endpoint (social.alpha.test:8443) share a row
+    assert sorted(r.target for r in ov.rows) == ["alpha.test", "bravo.test",
+                                                  "social.alpha.test", "web1"]
+    social = next(r for r in ov.rows if r.target == "social.alpha.test")
+    assert set(social.targets) == {("social.alpha.test", "mastodon"),
+                                   ("social.alpha.test:8443", "endpoint")}
+    assert ov.scope_text == "9 check results on 6 targets (4 names)"
     table = ov.table()
     assert set(table[0]) >= {"target", "kind", "worst", "dns", "mail", "web", "tags"}
-    assert table[0]["mail"] == ""  # the zone has no mail checks
+    assert table[0]["web"] == ""  # bravo.test has no web checks
+    # without a fleet, a target's name without its port is its row
+    bare = data.overview(store)
+    assert {r.target for r in bare.rows} == {"alpha.test", "bravo.test", "social.alpha.test",
+                                             "web1"}
 
 
 def test_overview_filters(store: Store) -> None:
     groups = data.load_state_groups(store)
     gold = data.build_overview(groups, data.OverviewFilter(tags=("gold",)))
-    assert {r.target for r in gold.rows} == {"alpha.test", "social.alpha.test:8443"}
+    assert {r.target for r in gold.rows} == {"alpha.test", "social.alpha.test"}
     assert gold.tags == ["gold"]
     mail = data.build_overview(groups, data.OverviewFilter(families=("mail",)))
     assert [(r.target, r.worst) for r in mail.rows] == [("bravo.test", "error")]
     assert mail.shown_families == ["mail"]
     assert mail.counts == {"fail": 0, "error": 1, "warn": 0, "ok": 1}
+    assert mail.scope_text == "2 check results on 1 target (1 name)"
     only_ok = data.build_overview(groups, data.OverviewFilter(statuses=("ok",)))
-    assert {r.target for r in only_ok.rows} == {"social.alpha.test:8443"}
+    assert only_ok.rows == []  # social.alpha.test's drift warns
     search = data.build_overview(groups, data.OverviewFilter(search="WEB"))
     assert [r.target for r in search.rows] == ["web1"]
 
@@ -151,22 +171,66 @@ def test_score_trend_replays_history(store: Store) -> None:
     assert table[0]["domain"] == "web1"
 
 
-def test_the_report_and_the_dashboard_score_alike(store: Store) -> None:
-    """One store, one fleet: the report's score per section and group is the dashboard's."""
-    from watchtower.probe import registry
+def _one_truth(store: Store, fleet: Fleet, **report_args: Any) -> None:
+    """The report and the dashboard's Overview and Compliance pages, from one store and one
+    fleet, show the same numbers: scores per section and family group (with `not run` and
+    `not judged` alike), counts per status, names, and the lowest section."""
     from watchtower.report import Period, build_report
 
-    fleet = parse_fleet(SEED_FLEET)
     report = build_report(store, fleet, None, Period.last_days(30, NOW + dt.timedelta(hours=1)),
-                          now=NOW, checks=registry.checks())
-    from_report = {s.name: (s.counts.score, {g: t.score for g, t in s.groups.items()})
-                   for s in report.sections if s.lines}
-    dashboard = scoring.section_scores(store.statuses(),
-                                       scoring.placement(fleet.targets()))
-    from_dashboard = {s.name: (s.score, {g: t.score for g, t in s.ordered_groups().items()})
-                      for s in dashboard}
+                          now=NOW, checks=registry.checks(), **report_args)
+    where = scoring.placement(fleet.targets())
+    planned = planned_families(fleet, registry.checks())
+    scores = data.compliance_scores(store, where, planned, NOW.date())
+    from_report = {s.name: (s.counts.score, {g: t.text() for g, t in s.groups.items()})
+                   for s in report.sections if s.groups}
+    from_dashboard = {s.name: (s.score, {g: t.text() for g, t in s.ordered_groups().items()})
+                      for s in scores}
     assert from_report == from_dashboard
-    assert from_report["alpha.test"][1]["drift"] == 50  # the service's drift, under its domain
+    low = scoring.lowest(scores, lambda s: s.overall)
+    assert report.lowest is not None and low is not None
+    assert (report.lowest.name, report.lowest.counts.score) == (low.name, low.score)
+    overview = data.overview(store, where=where)
+    raw = scoring.tally(str(x.status) for x in report.lines)
+    assert overview.counts == {"ok": raw.ok, "warn": raw.warn, "fail": raw.fail,
+                               "error": raw.error}
+    assert {r.target for r in overview.rows} == {r.name for r in report.rows if r.probes.total}
+    assert overview.results == len(report.lines)
+
+
+def test_the_report_and_the_dashboard_show_the_same_numbers(store: Store) -> None:
+    fleet = parse_fleet(SEED_FLEET)
+    _one_truth(store, fleet)
+    report_groups = {s.name: s.groups for s in data.compliance_scores(
+        store, scoring.placement(fleet.targets()),
+        planned_families(fleet, registry.checks()),
+        NOW.date())}
+    assert report_groups["alpha.test"]["drift"].score == 50  # the service's, under its domain
+    assert report_groups["bravo.test"]["web"].text() == "not run"  # its MTA-STS endpoint
+    _groups, table = scoring.score_table(scoring.section_scores(
+        store.statuses(), scoring.placement(fleet.targets())))
+    assert table[0]["unscored"] == ""
+    row = next(r for r in scoring.score_table(data.compliance_scores(
+        store, scoring.placement(fleet.targets()), [("bravo.test", "mail_domain", "web")],
+        NOW.date()))[1] if r["domain"] == "bravo.test")
+    assert row["unscored"] == "Mail: 1 not judged; Web not run"
+
+
+def test_the_numbers_agree_with_an_adhoc_run_when_the_report_counts_it(store: Store) -> None:
+    """An ad-hoc run updates the current state at once (what the operator just saw); the
+    report leaves it out by default and agrees with the dashboard when asked to count it."""
+    fleet = parse_fleet(SEED_FLEET)
+    sweep = store.begin_sweep("manual", 1, "adhoc")
+    store.record([result("mail.mx", "mail", TargetKind.MAIL_DOMAIN, "bravo.test", Status.OK,
+                         "2 MX", NOW - dt.timedelta(minutes=5))], sweep)
+    assert store.dashboard.adhoc_states() == 1
+    _one_truth(store, fleet, include_adhoc=True)
+    from watchtower.report import Period, build_report
+
+    default = build_report(store, fleet, None, Period.last_days(30, NOW + dt.timedelta(hours=1)),
+                           now=NOW)
+    mx = next(x for x in default.lines if x.check == "mail.mx")
+    assert str(mx.status) == "error" and default.coverage.adhoc_left_out == 1
 
 
 def test_expiry_and_drift_evidence(store: Store) -> None:

@@ -9,8 +9,16 @@ Shape, and why:
   stable fleet probed every 5 minutes grows the table only when something changes.
 - `evidence`: bodies stored once per distinct content (sha256), shared by streaks.
 - `flip`: every status change with old, new and the reason.
-- `sweep`: each run with its counts; a sweep left `running` by a crash is marked `interrupted`
-  at the next start, and the results it stored before the crash stay.
+- `sweep`: each run with its counts and its `kind` (`scheduled`; `adhoc` for `watchtower check`;
+  `verify` for a remediation's verification); a sweep left `running` by a crash is marked
+  `interrupted` at the next start, and the results it stored before the crash stay.
+- Streaks of sweeps that are not `scheduled` are `adhoc` (schema 10): they update `state` like
+  any result, never extend a scheduled streak (nor the reverse), and reports and trends leave
+  them out unless asked: an ad-hoc run is not a sample of the period. Retention drops them
+  instead of rolling them up.
+- `answered` (schema 10): for the probes of an availability signal
+  (watchtower/probe/availability.py), whether the service answered; NULL for other checks.
+  Stamped on the result before it is stored; a rolled-up day keeps the counts.
 - `result_day`: history older than the raw window, one row per (check, target, day), written by
   watchtower/store/retention.py; watchtower/store/history.py reads both kinds.
 - `schema_version`: the one row watchtower/store/migrations.py keeps.
@@ -39,6 +47,8 @@ class SweepRow(SQLModel, table=True):
     started_at: dt.datetime
     finished_at: dt.datetime | None = None
     state: str = Field(default="running", max_length=20)
+    #: scheduled | adhoc | verify (see the module docstring)
+    kind: str = Field(default="scheduled", max_length=20)
     total: int = 0
     ok: int = 0
     warn: int = 0
@@ -84,6 +94,10 @@ class ResultRow(SQLModel, table=True):
     duration_ms_sum: float = 0.0
     sweep_first: int | None = None
     sweep_last: int | None = None
+    #: probed by a sweep that was not scheduled (schema 10)
+    adhoc: bool = False
+    #: the service answered (availability signals only; schema 10)
+    answered: bool | None = None
 
 
 class RollupRow(SQLModel, table=True):
@@ -113,6 +127,9 @@ class RollupRow(SQLModel, table=True):
     last_evidence_id: int | None = None
     duration_ms_sum: float = 0.0
     duration_ms_max: float = 0.0
+    #: probes of an availability signal that saw the service answer / not answer (schema 10)
+    answered: int = 0
+    unanswered: int = 0
 
     @property
     def probes(self) -> int:
@@ -134,6 +151,8 @@ class StateRow(SQLModel, table=True):
     evidence_id: int | None = None
     streak: int = 1
     tags: str = "[]"
+    #: the latest result came from a sweep that was not scheduled (schema 10)
+    adhoc: bool = False
 
 
 class FlipRow(SQLModel, table=True):
