@@ -28,7 +28,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._lab import lab_process, summary
+from bench._lab import lab_cpu_seconds, lab_process, summary
 from watchtower.config import load_fleet
 from watchtower.probe import registry, workers
 from watchtower.probe.sweep import run_sweep, select_checks
@@ -112,10 +112,11 @@ def main() -> int:
                                                                "target": target}, timeout=30)
                     return "probe_success 1" in r.text
 
-                t0 = time.monotonic()
+                t0, lab0 = time.monotonic(), lab_cpu_seconds(base / "lab")
                 with ThreadPoolExecutor(args.concurrency) as pool:
                     ok = sum(pool.map(probe, probes * args.rounds))
                 bb_s = time.monotonic() - t0
+                bb_lab = lab_cpu_seconds(base / "lab") - lab0
             finally:
                 proc.terminate()
                 proc.wait(10)
@@ -123,8 +124,10 @@ def main() -> int:
             fleet = fleet.model_copy(update={"probe": fleet.probe.model_copy(
                 update={"concurrency": args.concurrency})})
             workers.prestart()  # as `watchtower run` does at start-up
+            lab0 = lab_cpu_seconds(base / "lab")
             outcomes = [run_sweep(fleet, None, checks, targets=wt_jobs)
                         for _ in range(args.rounds)]
+            wt_lab = lab_cpu_seconds(base / "lab") - lab0
             wt_s = sum(o.seconds for o in outcomes)
             wt_n = sum(len(o.results) for o in outcomes)
         bb_rate = len(probes) * args.rounds / bb_s
@@ -137,6 +140,10 @@ def main() -> int:
         summary("blackbox.exporter_rate", bb_rate, "probes/s")
         summary("blackbox.watchtower_rate", wt_rate, "probes/s")
         summary("blackbox.ratio", wt_rate / bb_rate, "x", 1.0, higher_is_better=True)
+        # The lab serves both sides: its CPU per probe says whether it, not the prober, bounds.
+        summary("lab.cpu_per_probe.blackbox", bb_lab * 1000 / max(1, len(probes) * args.rounds),
+                "ms")
+        summary("lab.cpu_per_probe.watchtower", wt_lab * 1000 / max(1, wt_n), "ms")
     return 0
 
 

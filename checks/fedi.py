@@ -172,7 +172,13 @@ class HostMeta(FediCheck):
 
 
 def gather_nodeinfo(ctx: ProbeContext, service: Service) -> Facts:
+    """Discovery and the chosen schema's document, fetched and parsed once per instance per
+    sweep for fedi.nodeinfo and Pixelfed's fedi.health (a copy each)."""
     base = origin(service.base_url)
+    return dict(ctx.once(("nodeinfo", base), lambda: _fetch_nodeinfo(ctx, base)))
+
+
+def _fetch_nodeinfo(ctx: ProbeContext, base: str) -> Facts:
     disc, _ = fetch(ctx, base + "/.well-known/nodeinfo", want_json=True)
     facts: Facts = {"discovery": disc}
     if disc.get("status") != 200 or "json" not in disc:

@@ -190,6 +190,18 @@ def add_user(path: str | Path, name: str, role: Role | str, password: str, *,
     return entry
 
 
+def remove_user(path: str | Path, name: str) -> UserEntry:
+    """Delete one user; returns the entry removed. Their open dashboard sessions end at their
+    next page load (the sign-in gate re-reads the file)."""
+    users = load_users(path)
+    entry = users.pop(name, None)
+    if entry is None:
+        known = ", ".join(sorted(users)) or "none"
+        raise AuthError(f"no user {name!r} in {path} (users: {known})")
+    save_users(path, users)
+    return entry
+
+
 def authenticate(users: dict[str, UserEntry], name: str, password: str) -> User | None:
     """The User for a correct name and password, else None (same cost either way)."""
     entry = users.get(name)

@@ -5,6 +5,8 @@
 - Local: a name and password checked against the users file (`watchtower dashboard-user add`).
   After a few wrong passwords for one name (in any session of the process) that name must wait
   a few minutes, which slows guessing down without locking out the real person for long.
+- Removed or changed local users: every run re-reads the user's entry, so `dashboard-user
+  remove` signs them out at their next page load and a new role applies at once.
 - Idle timeout: each rerun stamps the time; a session idle longer than `session_minutes` is
   signed out (and audited) before anything is shown.
 The signed-in user lives in `st.session_state`, which is per browser session and never leaves
@@ -54,6 +56,8 @@ def gate(app: AppContext) -> User:
         st.session_state["wt_notice"] = (f"Your session expired after {minutes:g} idle "
                                          "minutes. Please sign in again.")
         user = None
+    if user is not None and user.source == "local":
+        user = _as_in_users_file(app, user)
     if user is None and app.fleet.dashboard.oidc is not None:
         user = _oidc_user(app)
     if user is None:
@@ -72,6 +76,21 @@ def sign_out(app: AppContext, why: str) -> None:
         record_logout(app.store, user, why)
         if user.source == "oidc" and getattr(st.user, "is_logged_in", False):
             st.logout()
+
+
+def _as_in_users_file(app: AppContext, user: User) -> User | None:
+    """A local user as the users file says now: removed (`dashboard-user remove`) is signed
+    out, a changed role takes effect; read on every run, so no session outlives its entry."""
+    users_file = app.fleet.dashboard.users_file
+    try:
+        entry = load_users(users_file).get(user.name) if users_file else None
+    except AuthError:
+        entry = None  # an unreadable file signs nobody in; the login page says why
+    if entry is None:
+        sign_out(app, "no longer in the users file")
+        st.session_state["wt_notice"] = "Your account was removed. Ask an administrator."
+        return None
+    return user if entry.role == user.role else User(user.name, entry.role, user.source)
 
 
 def _oidc_user(app: AppContext) -> User | None:

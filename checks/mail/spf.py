@@ -20,7 +20,13 @@ _TOP_PROBLEMS = {"no-record", "multiple-records", "syntax"}
 
 
 def evaluation_facts(target: Target, ctx: ProbeContext) -> Facts:
-    """The evaluator's result as evidence, plus the `all` term as written where it was found."""
+    """The evaluator's result as evidence, plus the `all` term as written where it was found;
+    evaluated once per domain per sweep for mail.spf.lookups and mail.spf.policy (a copy each:
+    the runner stamps its own observation time into the facts)."""
+    return dict(ctx.once(("spf.evaluation", target.name.lower()), lambda: _evaluate(target, ctx)))
+
+
+def _evaluate(target: Target, ctx: ProbeContext) -> Facts:
     evaluation = spf_parser.evaluate(target.name, spf_lookup(ctx))
     facts = evaluation.to_dict()
     facts["all_term"] = _all_term(facts.get("tree"), evaluation.all_domain)

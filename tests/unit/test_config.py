@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -113,7 +115,7 @@ def test_validate_command_exit_2_without_traceback(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "watchtower.cli", "validate", "-c", str(bad)],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == f"error: {bad}: zones[0].ttl: unknown key"
+    assert proc.stderr.strip() == f"error: {bad}:3: zones[0].ttl: unknown key"
     assert "Traceback" not in proc.stderr
 
 
@@ -122,3 +124,29 @@ def test_init_writes_a_valid_example(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["init", "-o", str(out)]) == 0
     assert main(["init", "-o", str(out)]) == 2  # refuses to overwrite
     assert "[probe]" in out.read_text()
+
+
+def test_init_output_validates_on_a_fresh_machine(tmp_path: Path) -> None:
+    """No secret file, no state directory, an empty home: what `init` writes validates, and its
+    commented secret examples validate too once what they name exists."""
+    env = {k: v for k, v in os.environ.items() if k not in ("STATE_DIRECTORY", "XDG_STATE_HOME")}
+    env["HOME"] = str(tmp_path / "home")
+    out = tmp_path / "fleet.toml"
+
+    def watchtower(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "watchtower.cli", *args], env=env,
+                              cwd=tmp_path, capture_output=True, text=True, check=False)
+
+    assert watchtower("init", "-o", str(out)).returncode == 0
+    checked = watchtower("validate", "-c", str(out))
+    assert checked.returncode == 0, checked.stderr
+    text = out.read_text()
+    examples = re.findall(r'^# (\w+ = \{ "\$file" = "([^"]+)" \})$', text, re.MULTILINE)
+    assert examples, "the example shows how a secret is named"
+    for line, secret_path in examples:
+        key = tmp_path / Path(secret_path).name
+        key.write_text("not a real key\n")
+        text = text.replace(f"# {line}", line.replace(secret_path, str(key)))
+    out.write_text(text)
+    checked = watchtower("validate", "-c", str(out))
+    assert checked.returncode == 0, checked.stderr

@@ -15,7 +15,8 @@ FOLDERS = {"watchtower": "watchtower", "watchtower.checks": "checks",
            "watchtower.remediations": "remediations", "watchtower.dashboards": "dashboards"}
 
 #: Rooms bottom-up: a room may import the rooms listed before it (and itself), nothing after.
-#: `base` is watchtower.model, watchtower.errors and the package's __init__.
+#: `base` is watchtower.model, watchtower.errors, watchtower.quiet (the warning filters the
+#: package's __init__ installs) and the package's __init__.
 LAYERS: list[tuple[str, ...]] = [
     ("base",),
     ("parsers",),
@@ -53,7 +54,7 @@ def _modules() -> dict[str, Path]:
 
 def room(module: str) -> str:
     parts = module.split(".")
-    if len(parts) == 1 or parts[1] in ("model", "errors"):
+    if len(parts) == 1 or parts[1] in ("model", "errors", "quiet"):
         return "base"
     return parts[1]
 

@@ -13,8 +13,9 @@ from watchtower.probe import registry
 log = logging.getLogger("watchtower")
 
 #: Exit statuses are an interface: 0 nothing failed, 1 some check is `fail` or `error` (or an
-#: action failed), 2 bad usage or bad configuration (one line per problem, no traceback).
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+#: action failed), 2 bad usage or bad configuration (one line per problem, no traceback),
+#: 130 stopped by Ctrl-C (128 + SIGINT, as shells report it).
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 #: The type of `add_subparsers()`, which each command module adds its parsers to.
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"

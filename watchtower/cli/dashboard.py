@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
+import time
+import urllib.request
 from importlib import resources
 from pathlib import Path
 
 from watchtower.cli.common import EXIT_OK, EXIT_USAGE, Subparsers, load
 from watchtower.config import Fleet
+from watchtower.daemon import DaemonError
 from watchtower.errors import ConfigError
 
 
@@ -22,7 +26,7 @@ def add_parsers(sub: Subparsers) -> None:
     s.set_defaults(func=cmd_dashboard)
 
     s = sub.add_parser("dashboard-user", help="manage the dashboard's local users")
-    s.add_argument("action", choices=["add", "list"])
+    s.add_argument("action", choices=["add", "list", "remove"])
     s.add_argument("name", nargs="?", default="")
     s.add_argument("--role", choices=["viewer", "operator"], default="viewer")
     s.add_argument("--users-file", required=True)
@@ -44,6 +48,27 @@ def dashboard_argv(config: str, address: str, port: int, fleet: Fleet | None = N
     return [*argv, "--", "-c", str(Path(config).resolve())]
 
 
+def wait_until_serving(url: str, proc: subprocess.Popen[bytes], timeout: float = 180.0,
+                       interval: float = 0.3) -> bool:
+    """Whether the dashboard at `url` answered Streamlit's health check within `timeout`
+    seconds; raises DaemonError when its process `proc` exits first (a busy port, a broken
+    install), since then nothing will ever answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = proc.poll()
+        if code is not None:
+            raise DaemonError(f"the dashboard exited with status {code} before it answered "
+                              f"at {url} (its output is above)")
+        try:
+            with urllib.request.urlopen(url + "_stcore/health", timeout=2) as resp:  # noqa: S310
+                if resp.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(interval)
+    return False
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     """`watchtower dashboard`: validate the fleet file, then become the Streamlit server."""
     fleet = load(args.config)
@@ -57,21 +82,34 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard_user(args: argparse.Namespace) -> int:
-    """`watchtower dashboard-user add NAME --role R --users-file F` (password from stdin)."""
+    """`watchtower dashboard-user add NAME --role R --users-file F` (password from stdin),
+    `list`, `remove NAME`."""
     import getpass
     from typing import TYPE_CHECKING
 
     if TYPE_CHECKING:  # mypy knows dashboards/ by its folder name (pyproject.toml [tool.mypy])
-        from dashboards.auth import AuthError, add_user, load_users
+        from dashboards.auth import AuthError, add_user, load_users, remove_user
     else:
-        from watchtower.dashboards.auth import AuthError, add_user, load_users
+        from watchtower.dashboards.auth import AuthError, add_user, load_users, remove_user
 
     if args.action == "list":
-        for entry in load_users(args.users_file).values():
+        users = load_users(args.users_file)
+        for entry in users.values():
             print(f"{entry.name:30} {entry.role}")
+        if not users:
+            print(f"no users in {args.users_file}")
         return EXIT_OK
     if not args.name:
-        raise ConfigError(["dashboard-user add: give the user NAME"])
+        raise ConfigError([f"dashboard-user {args.action}: give the user NAME"])
+    if args.action == "remove":
+        try:
+            entry = remove_user(args.users_file, args.name)
+        except AuthError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"{entry.name} ({entry.role}) removed from {args.users_file}; their open "
+              "dashboard sessions end at their next page load")
+        return EXIT_OK
     if sys.stdin.isatty():
         password = getpass.getpass(f"password for {args.name}: ")
         if getpass.getpass("again: ") != password:

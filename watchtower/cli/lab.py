@@ -6,11 +6,14 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from watchtower.cli.common import EXIT_OK, EXIT_PROBLEMS, Subparsers, load, setup_logging
+from watchtower.cli.dashboard import wait_until_serving
+from watchtower.cli.ports import Wanted, require_free
 from watchtower.config import Fleet
 from watchtower.daemon import Daemon, wait_for_signal
 from watchtower.errors import ConfigError
@@ -83,14 +86,29 @@ def cmd_lab_control(args: argparse.Namespace) -> int:
             return EXIT_OK
     except ControlError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        for line in _choice_lines(exc.choices):
+            print(line, file=sys.stderr)
         return EXIT_PROBLEMS
     raise ConfigError([f"lab {' '.join(words)}: expected `fault DOMAIN FAULT on|off` "
                        "or `faults`"])
 
 
+def _choice_lines(choices: Sequence[str], width: int = 100) -> list[str]:
+    """What the lab would have accepted, wrapped, one group of lines per role (`site:...`,
+    `fedi:...`; the DNS and mail faults have none)."""
+    groups: dict[str, list[str]] = {}
+    for choice in choices:
+        role, sep, _ = choice.partition(":")
+        groups.setdefault(role if sep else "", []).append(choice)
+    return [line for names in groups.values()
+            for line in textwrap.wrap(", ".join(names), width, initial_indent="  ",
+                                      subsequent_indent="    ", break_on_hyphens=False)]
+
+
 def _start_lab(args: argparse.Namespace) -> Any:
     from watchtower.lab import Lab
 
+    require_free(_wanted_ports(args))  # one line per busy port, before anything starts
     try:
         lab = Lab(Path(args.dir), domains=args.domains, faults=_lab_faults(args),
                   dns_port=args.dns_port, https_port=args.https_port, http_port=0,
@@ -119,6 +137,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     setup_logging("info")
     lab = _start_lab(args)
     dashboard: Any = None
+    url = f"http://127.0.0.1:{args.dashboard_port}/"
     try:
         fleet = load(str(lab.fleet_path))
         login = _demo_dashboard_user(fleet)
@@ -127,9 +146,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
              "--address", "127.0.0.1", "--port", str(args.dashboard_port)])
 
         def banner(message: str) -> None:
+            # The URL is printed once it answers: a reader opening it at once gets the page.
+            if not wait_until_serving(url, dashboard):
+                print(f"warning: the dashboard has not answered at {url} yet", file=sys.stderr)
             print(f"\n{message}\n  lab fleet file: {lab.fleet_path}\n"
-                  f"  dashboard:      http://127.0.0.1:{args.dashboard_port}/  (user "
-                  f"{login[0]}, password {login[1]})\n"
+                  f"  dashboard:      {url}  (user {login[0]}, password {login[1]})\n"
                   f"  one sweep now:  watchtower check -c {lab.fleet_path}\n"
                   f"  stop with Ctrl-C\n", flush=True)
 
@@ -143,6 +164,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
             except subprocess.TimeoutExpired:
                 dashboard.kill()
         lab.stop()
+
+
+def _wanted_ports(args: argparse.Namespace) -> list[Wanted]:
+    """What `lab` (and `demo`, which adds `watchtower run` and the dashboard) listen on."""
+    wanted = [Wanted("--dns-port", "127.0.0.1", args.dns_port, "the lab's DNS server", udp=True),
+              Wanted("--https-port", "127.0.0.1", args.https_port, "the lab's web sites")]
+    if args.command == "demo":
+        wanted += [Wanted.listen("--metrics-listen", args.metrics_listen,
+                                 "`watchtower run` (/metrics and heartbeat pings)"),
+                   Wanted("--dashboard-port", "127.0.0.1", args.dashboard_port,
+                          "the demo's dashboard")]
+    return wanted
 
 
 def _demo_dashboard_user(fleet: Fleet) -> tuple[str, str]:

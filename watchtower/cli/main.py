@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from watchtower import __version__
 from watchtower.cli import dashboard, dns, explain, fleet, lab, probe, remediate, report
-from watchtower.cli.common import EXIT_USAGE
+from watchtower.cli.common import EXIT_INTERRUPTED, EXIT_USAGE
 from watchtower.daemon import DaemonError
 from watchtower.errors import ConfigError
 
@@ -43,4 +43,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED

@@ -7,10 +7,17 @@ import argparse
 import fnmatch
 import json
 import sys
-import time
-from typing import TextIO
+import threading
 
-from watchtower.cli.common import EXIT_OK, EXIT_PROBLEMS, Subparsers, load, setup_logging
+from watchtower.cli import terminal
+from watchtower.cli.common import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    Subparsers,
+    load,
+    setup_logging,
+)
 from watchtower.config import database_url
 from watchtower.errors import ConfigError
 from watchtower.model import Result, Status
@@ -47,30 +54,6 @@ def add_parsers(sub: Subparsers) -> None:
     s.set_defaults(func=cmd_feeds_update)
 
 
-class Progress:
-    """A one-line counter on a terminal for sweeps that take more than a moment."""
-
-    def __init__(self, total: int, stream: TextIO) -> None:
-        self.total = total
-        self.done = 0
-        self.stream = stream
-        self.enabled = stream.isatty() and total > 20
-        self.started = time.monotonic()
-        self.shown = False
-
-    def __call__(self, _result: Result) -> None:
-        self.done += 1
-        if self.enabled and time.monotonic() - self.started > 0.5:
-            self.shown = True
-            self.stream.write(f"\r{self.done}/{self.total} probes")
-            self.stream.flush()
-
-    def close(self) -> None:
-        if self.shown:
-            self.stream.write("\r" + " " * 30 + "\r")
-            self.stream.flush()
-
-
 def cmd_check(args: argparse.Namespace) -> int:
     from watchtower.probe.runner import plan_jobs
     from watchtower.probe.sweep import run_sweep, select_checks
@@ -87,31 +70,45 @@ def cmd_check(args: argparse.Namespace) -> int:
             raise ConfigError([f"--target {' '.join(args.target)}: matches no target"])
     store = None if args.no_store else Store(database_url(fleet.store))
     jobs = plan_jobs(fleet, checks, targets)
-    progress = Progress(len(jobs), sys.stderr)
+    table = args.format == "table"
+    progress = terminal.Progress(len(jobs), sys.stderr, enabled=table and sys.stdout.isatty()
+                                 and sys.stderr.isatty()).start()
+    stop = threading.Event()
     try:
-        outcome = run_sweep(fleet, store, checks, jobs=jobs, on_result=progress, kind="adhoc")
+        with terminal.first_interrupt_stops(stop):
+            outcome = run_sweep(fleet, store, checks, jobs=jobs, on_arrival=progress, stop=stop,
+                                kind="adhoc")
     finally:
         progress.close()
         if store is not None:
             store.close()
     results = sorted(outcome.results, key=lambda r: (r.target.name, r.check))
-    if args.format == "json":
-        json.dump({"results": [r.to_json() for r in results]}, sys.stdout, indent=2)
-        print()
+    if table:
+        _print_table(results, outcome.seconds, terminal.colour_wanted(sys.stdout))
     else:
-        _print_table(results, outcome.seconds)
+        body: dict[str, object] = {"results": [r.to_json() for r in results]}
+        json.dump(body | ({"interrupted": True} if stop.is_set() else {}), sys.stdout, indent=2)
+        print()
+    if stop.is_set():
+        print(f"interrupted: {len(results)} of {len(jobs)} probes finished"
+              f"{' (stored)' if store is not None else ''}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     problems = any(r.status.is_problem for r in results)
     return EXIT_PROBLEMS if problems else EXIT_OK
 
 
-def _print_table(results: list[Result], seconds: float) -> None:
+def _print_table(results: list[Result], seconds: float, colour: bool) -> None:
     width = max((len(r.target.name) for r in results), default=10)
     for r in results:
-        print(f"{r.status!s:5}  {r.target.name:{width}}  {r.check:26}  {r.summary}")
+        status = terminal.paint(f"{r.status!s:5}", r.status, colour)
+        print(f"{status}  {r.target.name:{width}}  {r.check:26}  {r.summary}")
     counts: dict[Status, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in Status)
+    problems = terminal.problem_summary(results, colour)
+    if problems:
+        print("\n" + "\n".join(problems))
     print(f"\n{len(results)} results in {seconds:.1f}s: {summary}")
 
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from watchtower.cli.common import EXIT_OK, EXIT_PROBLEMS, Subparsers, load
 from watchtower.config import database_url
 from watchtower.errors import ConfigError
+
+if TYPE_CHECKING:
+    from watchtower.store import AuditRow, RemediationRow
 
 
 def add_parsers(sub: Subparsers) -> None:
@@ -21,6 +25,13 @@ def add_parsers(sub: Subparsers) -> None:
     s.add_argument("--force", action="store_true", help="apply despite a guard")
     s.add_argument("--all", action="store_true", help="list finished ones too")
     s.set_defaults(func=cmd_remediate)
+
+
+#: What an empty `remediate list` says, by --all: an empty screen reads as a broken command.
+EMPTY_LIST = {
+    False: "no open remediations (`remediate plan` proposes them; --all lists finished ones)",
+    True: "no remediations in the store yet (`remediate plan` proposes them)",
+}
 
 
 def cmd_remediate(args: argparse.Namespace) -> int:
@@ -39,14 +50,10 @@ def cmd_remediate(args: argparse.Namespace) -> int:
             rows = remediator.propose()
             print("\n\n".join(plans_text(r) for r in rows) or "nothing to remediate")
         elif args.action == "list":
-            rows = remediator.proposals(None if args.all else (*OPEN_STATES, "dry_run"))
-            for r in rows:
-                print(f"#{r.id:<5} {r.state:18} {r.remediation:16} {r.target:30} {r.summary}")
+            _print_list(remediator.proposals(None if args.all else (*OPEN_STATES, "dry_run")),
+                        args.all)
         elif args.action == "history":
-            for a in remediator.history(args.id):
-                mark = "ok " if a.ok else "ERR"
-                print(f"{a.at:%Y-%m-%d %H:%M:%S} #{a.remediation_id} {mark} {a.actor:10} "
-                      f"{a.action:16} {a.detail.splitlines()[0] if a.detail else ''}")
+            _print_history(remediator.history(args.id), args.id)
         elif args.id is None:
             raise ConfigError([f"remediate {args.action}: give the remediation ID"])
         elif args.action == "approve":
@@ -69,3 +76,19 @@ def cmd_remediate(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return EXIT_OK
+
+
+def _print_list(rows: list[RemediationRow], finished_too: bool) -> None:
+    for r in rows:
+        print(f"#{r.id:<5} {r.state:18} {r.remediation:16} {r.target:30} {r.summary}")
+    if not rows:
+        print(EMPTY_LIST[finished_too])
+
+
+def _print_history(actions: list[AuditRow], rid: int | None) -> None:
+    for a in actions:
+        mark = "ok " if a.ok else "ERR"
+        print(f"{a.at:%Y-%m-%d %H:%M:%S} #{a.remediation_id} {mark} {a.actor:10} "
+              f"{a.action:16} {a.detail.splitlines()[0] if a.detail else ''}")
+    if not actions:
+        print("no remediation actions recorded" + (f" for #{rid}" if rid is not None else ""))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from watchtower.cli.common import EXIT_OK, EXIT_PROBLEMS, Subparsers, load
 from watchtower.config import database_url
+from watchtower.config.load import unknown_customer
 from watchtower.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -41,10 +42,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     from watchtower.store import Store
 
     fleet = load(args.config)
+    if args.customer is not None and args.customer not in fleet.customers():
+        raise ConfigError([f"--customer {args.customer}: "
+                           f"{unknown_customer(args.customer, fleet.customers())}"])
     store = Store(database_url(fleet.store))
     try:
         if args.list:
-            _list(store)
+            _list(store, fleet)
             return EXIT_OK
         spec = next((r for r in fleet.reports if r.name == args.name), None)
         if args.name and spec is None:
@@ -70,14 +74,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _list(store: Store) -> None:
+def _list(store: Store, fleet: Fleet) -> None:
     """`--list`: the stored reports and how their delivery went."""
+    from sqlalchemy.engine import make_url
+
     from watchtower.report import list_reports
 
-    for row in list_reports(store):
+    rows = list_reports(store)
+    for row in rows:
         print(f"#{row.id:<5} {row.created_at:%Y-%m-%d %H:%M} {row.name:16} "
               f"{row.customer or '-':16} {row.state:8} attempts={row.attempts} "
               f"{row.last_error or ''}")
+    if not rows:
+        where = make_url(database_url(fleet.store)).render_as_string(hide_password=True)
+        print(f"no stored reports in {where} (a [[reports]] entry "
+              "stores one when its cron fires, `report --name N --send` now)")
 
 
 def _write(report: Report, out: Path, fmt: str) -> None:

@@ -97,8 +97,12 @@ def check_hostport(value: str, lowest_port: int = 1) -> str:
 
 
 class Tagged(Strict):
-    tags: list[str] = Field(default_factory=list)
-    customer: str | None = None
+    tags: list[str] = Field(
+        default_factory=list, description="labels the dashboard filters by and maintenance "
+        'windows select by, e.g. ["production", "eu"]')
+    customer: str | None = Field(
+        default=None, description="the customer this belongs to: `report --customer` and "
+        '`[[reports]] customer` select by it (also tag `customer:NAME`), e.g. "acme"')
 
     def all_tags(self) -> tuple[str, ...]:
         extra = (f"customer:{self.customer}",) if self.customer else ()

@@ -92,8 +92,7 @@ class Fleet(Strict):
     def targets(self) -> list[Target]:
         """Every target, built once per (immutable) fleet: each sweep asks for them, and at
         1,000 domains building them (URLs parsed, endpoints validated) showed in profiles."""
-        sources = (self.zones, self.mail_domains, self.services, self.hosts, self.mail_hosts,
-                   self.endpoints, self.backups, self.heartbeats)
+        sources = self._target_sources()
         cached = self._targets
         # Keyed by the identity of the lists it was built from: model_copy(update=...) keeps
         # private attributes, and a copy with other zones must not answer with these.
@@ -101,6 +100,17 @@ class Fleet(Strict):
             cached = (sources, self._build_targets())
             self._targets = cached
         return list(cached[1])
+
+    def _target_sources(self) -> tuple[list[Any], ...]:
+        """The lists of entries that become targets (each entry `Tagged`)."""
+        return (self.zones, self.mail_domains, self.services, self.hosts, self.mail_hosts,
+                self.endpoints, self.backups, self.heartbeats)
+
+    def customers(self) -> list[str]:
+        """Every customer an entry names (`customer = "..."`), sorted: what reports and the
+        `customer:` tag scope by."""
+        return sorted({e.customer for entries in self._target_sources() for e in entries
+                       if e.customer})
 
     def _build_targets(self) -> list[Target]:
         out: list[Target] = []

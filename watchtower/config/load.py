@@ -17,7 +17,10 @@ from pydantic import ValidationError
 
 from watchtower.config.base import cron_problem
 from watchtower.config.fleet import Fleet
+from watchtower.config.lines import Path as KeyPath
+from watchtower.config.lines import key_lines, line_of, parse_leading_path, spell
 from watchtower.config.moved import moved_problems
+from watchtower.config.partial import Pruned, validate_rest
 from watchtower.config.sections import StoreSettings
 from watchtower.config.targets import OctoDnsZone
 from watchtower.errors import ConfigError
@@ -25,22 +28,16 @@ from watchtower.errors import ConfigError
 Validator = Callable[[Fleet], list[str]]
 
 
+def _parts(loc: tuple[Any, ...]) -> KeyPath:
+    """A pydantic location as a place in the document (validator and union tags dropped)."""
+    return tuple(part for part in loc if not (isinstance(part, str) and (
+        part.startswith(("function-", "function_"))
+        or (part.startswith("<") and part.endswith(">"))  # a union member's tag (OctoDnsRef)
+    )))
+
+
 def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif isinstance(part, str) and part.startswith(("function-", "function_")):
-            continue
-        elif isinstance(part, str) and part.startswith("<") and part.endswith(">"):
-            continue  # a union member's tag (OctoDnsRef), not a key of the file
-        else:
-            out += ("." if out else "") + (part if _plain_key(str(part)) else f'"{part}"')
-    return out or "(top level)"
-
-
-def _plain_key(key: str) -> bool:
-    return key.replace("_", "").replace("-", "").replace("$", "").isalnum()
+    return spell(_parts(loc))
 
 
 def _message(err: Any) -> str:
@@ -60,29 +57,59 @@ def _message(err: Any) -> str:
 def parse_fleet(data: dict[str, Any], source: str = "<config>",
                 known_checks: Iterable[tuple[str, str]] | None = None,
                 *, check_secrets: bool = True, base: Path | None = None,
-                validators: Iterable[Validator] = ()) -> Fleet:
-    """Validate parsed TOML; raises ConfigError listing every problem.
+                validators: Iterable[Validator] = (), text: str | None = None) -> Fleet:
+    """Validate parsed TOML; raises ConfigError listing every problem (with its line, given
+    the file's `text`).
 
     `check_secrets=False` validates the shape only (for a file meant for another machine,
     whose secret files exist only there); `validators` check the file against this machine
     too (registered by the parts that know how: `registry.validators()`), unless that is off.
     """
     data = dict(data)
-    problems = [f"{source}: {p}" for p in moved_problems(data)]
+    problems = moved_problems(data)
     try:
-        fleet = Fleet.model_validate(data)
+        fleet: Fleet | None = Fleet.model_validate(data)
+        pruned = Pruned(fleet)
     except ValidationError as exc:
-        problems += [f"{source}: {_loc(tuple(e['loc']))}: {_message(e)}" for e in exc.errors()]
-        raise ConfigError(problems) from None
-    if base is not None:  # the octoDNS files are looked at below: relative to the fleet file
-        fleet = _resolve_octodns(fleet, base)
-    problems += [f"{source}: {p}"
-                 for p in semantic_problems(fleet, known_checks, check_secrets=check_secrets)]
-    for validate in validators if check_secrets else ():
-        problems += [f"{source}: {p}" for p in validate(fleet)]
-    if problems:
-        raise ConfigError(problems)
+        # Every shape problem, and then the rules on what is left, so one pass names them all.
+        problems += [f"{_loc(tuple(e['loc']))}: {_message(e)}" for e in exc.errors()]
+        pruned = validate_rest(data, exc.errors(), _parts)
+        fleet = pruned.fleet
+    if fleet is not None:
+        if base is not None:  # the octoDNS files are looked at below: relative to the fleet file
+            fleet = _resolve_octodns(fleet, base)
+        later = semantic_problems(fleet, known_checks, check_secrets=check_secrets)
+        for validate in validators if check_secrets else ():
+            later += validate(fleet)
+        problems += [p for p in map(_in_file(pruned), later) if p is not None]
+    if problems or fleet is None:
+        raise ConfigError(_located(problems, source, text))
     return fleet
+
+
+def _in_file(pruned: Pruned) -> Callable[[str], str | None]:
+    """A problem found on what was left, with the file's own indices; None for one that only
+    follows from a place taken out."""
+
+    def mapped(problem: str) -> str | None:
+        path = parse_leading_path(problem)
+        if not pruned.removed or not path:
+            return problem
+        original = pruned.original(path)
+        if pruned.is_consequence(original):
+            return None
+        return spell(original) + problem[len(spell(path)):] if original != path else problem
+
+    return mapped
+
+
+def _located(problems: list[str], source: str, text: str | None) -> list[str]:
+    """`source:LINE: problem` where the text shows the line (else `source: problem`), in the
+    order of the file."""
+    lines = key_lines(text) if text is not None else {}
+    placed = [(line_of(parse_leading_path(p), lines), p) for p in problems]
+    placed.sort(key=lambda lp: lp[0] or 0)
+    return [f"{source}:{line}: {p}" if line else f"{source}: {p}" for line, p in placed]
 
 
 def semantic_problems(fleet: Fleet, known_checks: Iterable[tuple[str, str]] | None,
@@ -174,17 +201,28 @@ def _unknown_check_keys(fleet: Fleet, known_checks: Iterable[tuple[str, str]] | 
 
 def _report_problems(fleet: Fleet) -> Iterator[str]:
     email_channels = {e.name for e in fleet.notifications.email}
+    customers = fleet.customers()
     report_names: set[str] = set()
     for i, rep in enumerate(fleet.reports):
         if rep.name in report_names:
             yield f"reports[{i}].name: duplicate report {rep.name!r}"
         report_names.add(rep.name)
+        if rep.customer is not None and rep.customer not in customers:
+            yield f"reports[{i}].customer: {unknown_customer(rep.customer, customers)}"
         if rep.channel not in email_channels:
             yield (f"reports[{i}].channel: no [[notifications.email]] entry named "
                    f"{rep.channel!r}")
         why = cron_problem(rep.cron)
         if why:
             yield f"reports[{i}].cron: {why}"
+
+
+def unknown_customer(name: str, customers: list[str]) -> str:
+    """Why a report cannot be scoped to `name` (it would be an empty report, possibly mailed
+    to the customer), naming the customers there are."""
+    known = (f"known: {', '.join(customers)}" if customers
+             else 'no entry names a customer (`customer = "..."` on zones, services ...)')
+    return f"no entry of the fleet file has customer = {name!r}; {known}"
 
 
 def _check_cron_problems(fleet: Fleet) -> Iterator[str]:
@@ -212,14 +250,16 @@ def load_fleet(path: str | Path, known_checks: Iterable[tuple[str, str]] | None 
     except OSError as exc:
         raise ConfigError([f"{p}: cannot read ({exc.strerror})"]) from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        data = tomllib.loads(text)
     except UnicodeDecodeError:
         raise ConfigError([f"{p}: not UTF-8 text"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{p}: invalid TOML: {exc}"]) from None
     except RecursionError:  # tomllib recurses once per level of nested arrays or tables
         raise ConfigError([f"{p}: invalid TOML: nested too deeply"]) from None
-    fleet = parse_fleet(data, str(p), known_checks, base=p.parent, validators=validators)
+    fleet = parse_fleet(data, str(p), known_checks, base=p.parent, validators=validators,
+                        text=text)
     try:
         return _resolve_relative(fleet, p.parent)
     except ValueError as exc:  # a NUL byte in a relative path

@@ -13,34 +13,45 @@ from watchtower.config.base import Secret, Strict
 
 
 class CheckOverride(Strict):
-    interval: float | None = Field(default=None, ge=1)
-    cron: str | None = None
-    timeout: float | None = Field(default=None, gt=0, le=3600)
-    disabled: bool = False
-    failure_threshold: int | None = Field(default=None, ge=1)
-    success_threshold: int | None = Field(default=None, ge=1)
+    interval: float | None = Field(default=None, ge=1, description="seconds between runs "
+                                   "instead of the check's own interval, e.g. 3600")
+    cron: str | None = Field(default=None, description="crontab expression (UTC) to run on "
+                             "instead of an interval, e.g. '0 */6 * * *'")
+    timeout: float | None = Field(default=None, gt=0, le=3600, description="seconds one probe "
+                                  "may take instead of the check's own timeout, e.g. 15")
+    disabled: bool = Field(default=False, description="the check does not run at all")
+    failure_threshold: int | None = Field(default=None, ge=1, description="consecutive problem "
+                                          "results before an alert fires, instead of "
+                                          "[alerting] failure_threshold")
+    success_threshold: int | None = Field(default=None, ge=1, description="consecutive good "
+                                          "results before it resolves, instead of [alerting] "
+                                          "success_threshold")
 
 
 class EmailChannel(Strict):
     """Alert mail over SMTP (watchtower/net/mailer.py); the password is read at send time."""
 
-    name: str
-    host: str
-    port: int = Field(default=587, gt=0, lt=65536)
-    security: Literal["starttls", "tls", "none"] = "starttls"
-    username: str | None = None
-    password: Secret | None = None
-    sender: str = Field(min_length=3)
-    to: list[str] = Field(min_length=1)
-    ca_bundle: str | None = None
+    name: str = Field(description="the channel's name (reports refer to it), e.g. \"ops-mail\"")
+    host: str = Field(description='the SMTP relay, e.g. "smtp.example.org"')
+    port: int = Field(default=587, gt=0, lt=65536, description="the relay's port")
+    security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls", description="STARTTLS, implicit TLS (usually port 465), or none "
+        "(a relay on loopback only)")
+    username: str | None = Field(default=None, description="SMTP login; unset: no AUTH")
+    password: Secret | None = Field(default=None, description="SMTP password")
+    sender: str = Field(min_length=3, description='the From address, e.g. "watchtower@example.org"')
+    to: list[str] = Field(min_length=1, description='recipients, e.g. ["ops@example.org"]')
+    ca_bundle: str | None = Field(default=None, description="PEM file of CAs to trust for the "
+                                  "relay instead of the system's")
     only: list[str] = Field(default_factory=list, description="check id/family globs")
 
 
 class AppriseChannel(Strict):
     """Any apprise target (matrix://, ntfy://, json://...); the URL embeds tokens: a Secret."""
 
-    name: str
-    url: Secret
+    name: str = Field(description='the channel\'s name, e.g. "matrix-ops"')
+    url: Secret = Field(description="the apprise URL, e.g. ntfy://ntfy.example.org/ops (a "
+                        "secret: it carries tokens)")
     only: list[str] = Field(default_factory=list, description="check id/family globs")
 
 
@@ -61,29 +72,39 @@ class ReportSchedule(Strict):
     named `[[notifications.email]]` channel (one relay configuration, not two); `recipients`
     replaces that channel's `to`. `customer` limits the report to that customer's targets."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, description='the report\'s name (`report --name`), e.g. '
+                      '"monthly"')
     cron: str = Field(description="crontab expression, UTC, e.g. '0 6 1 * *'")
-    customer: str | None = None
-    recipients: list[str] = Field(min_length=1)
+    customer: str | None = Field(default=None, description="only this customer's targets; "
+                                 "unset: the whole fleet")
+    recipients: list[str] = Field(min_length=1, description="addresses it is mailed to, e.g. "
+                                  '["cto@customer.example"]')
     channel: str = Field(description="name of the [[notifications.email]] relay to send with")
     formats: list[ReportFormat] = Field(
         default_factory=lambda: list(REPORT_FORMATS),
         description="parts of the mail: html body, text alternative, json and pdf attachments")
-    period_days: int = Field(default=30, ge=1, le=3660)
+    period_days: int = Field(default=30, ge=1, le=3660,
+                             description="days of history the report covers, e.g. 30")
 
 
 class MaintenanceWindow(Strict):
     """Silences notifications (probing goes on): one-off `start`/`end`, or `cron` + `duration`."""
 
-    name: str
+    name: str = Field(description='the window\'s name, e.g. "tuesday-patching"')
     targets: list[str] = Field(default_factory=list, description="target name globs; [] = all")
     tags: list[str] = Field(default_factory=list, description="any of these tags")
     checks: list[str] = Field(default_factory=list, description="check id/family globs")
-    start: dt.datetime | None = None
-    end: dt.datetime | None = None
-    cron: str | None = None
-    duration: float | None = Field(default=None, gt=0, description="minutes, with cron")
-    timezone: str = "UTC"
+    start: dt.datetime | None = Field(default=None, description="start of a one-off window "
+                                      "(TOML date-time; without an offset: in timezone), e.g. "
+                                      "2026-12-08T22:00:00")
+    end: dt.datetime | None = Field(default=None, description="end of a one-off window, e.g. "
+                                    "2026-12-09T02:00:00")
+    cron: str | None = Field(default=None, description="crontab expression (in timezone) of "
+                             "a recurring window's starts, e.g. '0 22 * * 2'")
+    duration: float | None = Field(default=None, gt=0, description="minutes a recurring "
+                                   "window lasts, with cron, e.g. 120")
+    timezone: str = Field(default="UTC", description="IANA time zone of start, end and cron, "
+                          'e.g. "Europe/Amsterdam"')
 
     @model_validator(mode="after")
     def _one_kind(self) -> MaintenanceWindow:
@@ -96,10 +117,12 @@ class MaintenanceWindow(Strict):
 class DnsTemplate(Strict):
     """A record the dns.records remediation writes; `{domain}` and `{serial}` are filled in."""
 
-    name: str
-    type: Literal["TXT", "CAA", "MX", "A", "AAAA", "CNAME", "SRV", "TLSA"]
-    content: str
-    ttl: int = Field(default=3600, ge=60)
+    name: str = Field(description='owner name; `{domain}` is filled in, e.g. "_dmarc.{domain}"')
+    type: Literal["TXT", "CAA", "MX", "A", "AAAA", "CNAME", "SRV", "TLSA"] = Field(
+        description="record type")
+    content: str = Field(description="record data in zone-file form; `{domain}` and `{serial}` "
+                         "are filled in, e.g. '\"v=DMARC1; p=reject\"'")
+    ttl: int = Field(default=3600, ge=60, description="seconds, e.g. 3600")
 
 
 class DashboardOidc(Strict):
@@ -110,7 +133,9 @@ class DashboardOidc(Strict):
     secrets_file: str = Field(description="Streamlit secrets.toml holding the [auth] section")
     provider: str | None = Field(default=None, description="[auth.<provider>] name, if several")
     operators: list[str] = Field(default_factory=list, description="e-mails with operator role")
-    default_role: Literal["viewer", "operator", "none"] = "viewer"
+    default_role: Literal["viewer", "operator", "none"] = Field(
+        default="viewer", description="role of a signed-in user not in operators (`none`: "
+        "refused)")
 
 
 class Dashboard(Strict):
@@ -129,13 +154,21 @@ class Remediation(Strict):
     """Policies per remediation (`"nixos.rollback"`) or per remediation and target
     (`"nixos.rollback@web1"`): off, dry-run (the default), approve or auto."""
 
-    default_policy: Literal["off", "dry-run", "approve", "auto"] = "dry-run"
+    default_policy: Literal["off", "dry-run", "approve", "auto"] = Field(
+        default="dry-run", description="policy of a remediation with none of its own: off, "
+        "dry-run (plan only), approve (waits for an operator) or auto")
     policies: dict[str, Literal["off", "dry-run", "approve", "auto"]] = Field(
-        default_factory=dict)
-    max_per_host_per_hour: int = Field(default=4, ge=1)
-    lock_seconds: float = Field(default=1800, gt=0)
+        default_factory=dict, description="remediation id or id@target -> policy, e.g. "
+        '{ "dns.records" = "approve", "nixos.rollback@web1" = "auto" }')
+    max_per_host_per_hour: int = Field(default=4, ge=1, description="changes applied to one "
+                                       "host in any hour at most; more are refused")
+    lock_seconds: float = Field(default=1800, gt=0, description="seconds a host's remediation "
+                                "lock is held before it expires (a crashed apply frees it), "
+                                "e.g. 1800")
     settle_seconds: float | None = Field(default=None, ge=0,
-                                         description="override every remediation's settle delay")
+                                         description="seconds every remediation waits after "
+                                         "applying before it verifies, instead of its own "
+                                         "settle delay, e.g. 30")
     dns_templates: dict[str, DnsTemplate] = Field(
         default_factory=dict, description="check id -> the record that fixes its failure")
 

@@ -22,10 +22,13 @@ class DeclaredRecord(Strict):
     relative to the zone (`@` = apex) or absolute with a trailing dot; TXT content may be
     given unquoted."""
 
-    name: str = "@"
-    type: DeclaredType
-    content: str = Field(min_length=1)
-    ttl: int | None = Field(default=None, ge=1)
+    name: str = Field(default="@", description="owner name relative to the zone (`@`: the "
+                      'apex) or absolute with a trailing dot, e.g. "www" or "mail.example.org."')
+    type: DeclaredType = Field(description='record type, e.g. "TXT"')
+    content: str = Field(min_length=1, description="the record data in zone-file form; TXT may "
+                         'be unquoted, e.g. "10 mail.example.org." for an MX')
+    ttl: int | None = Field(default=None, ge=1, description="seconds; default: the zone's "
+                            "record_ttl, e.g. 300")
 
 
 class OctoDnsZone(Strict):
@@ -71,16 +74,20 @@ OctoDnsRef = Annotated[Annotated[str, Tag("<name>")] | Annotated[OctoDnsZone, Ta
 
 
 class Zone(Tagged):
-    name: str
-    dnssec: bool = True
+    name: str = Field(description='the DNS zone (a target of the dns checks), e.g. "example.org"')
+    dnssec: bool = Field(default=True, description="the zone is signed: dns.dnssec.valid fails "
+                         "an unsigned or insecure one; false: that is ok (bogus still fails)")
     nameservers: list[str] = Field(default_factory=list, description="expected NS host names")
     # dns.declared (watchtower/dnsdecl): where unplaced host names live, the CAs allowed to
     # issue (empty: the CA of the served certificates), records added by hand, the TTL.
     default_addresses: list[str] = Field(
         default_factory=list, description="A/AAAA for derived host names with no address")
     caa: list[str] = Field(default_factory=list, description="CAA issuer domains")
-    records: list[DeclaredRecord] = Field(default_factory=list)
-    record_ttl: int = Field(default=3600, ge=1)
+    records: list[DeclaredRecord] = Field(
+        default_factory=list, description="records declared by hand for dns.declared; they "
+        "replace derived ones of the same name and type")
+    record_ttl: int = Field(default=3600, ge=1, description="seconds: the TTL dns.declared "
+                            "expects of derived records, e.g. 3600")
     octodns: OctoDnsRef | None = Field(
         default=None, description="the zone is kept as code by octoDNS: a table, or the name "
                                   'of an `[[octodns]]` entry; e.g. "fediversity"')
@@ -92,20 +99,36 @@ class Zone(Tagged):
 
 
 class MailDomain(Tagged):
-    name: str
-    sending: bool = True
-    dkim_selectors: list[str] = Field(default_factory=list)
-    mta_sts: bool = True
-    dane: bool = False
-    dnsbl: list[str] = Field(default_factory=list)
+    name: str = Field(description='the domain mail is addressed to, e.g. "example.org"')
+    sending: bool = Field(default=True, description="the domain sends and receives mail; "
+                          'false: parked, it must publish "v=spf1 -all", DMARC p=reject and a '
+                          "null MX")
+    dkim_selectors: list[str] = Field(
+        default_factory=list,
+        description="DKIM selectors whose `SELECTOR._domainkey` record mail.dkim checks, "
+                    'e.g. ["s1"]')
+    mta_sts: bool = Field(default=True, description="the domain publishes an MTA-STS policy "
+                          "(RFC 8461) that mail.mta-sts checks")
+    dane: bool = Field(default=False, description="the MX hosts publish TLSA records (RFC "
+                       "7672): true makes their absence a failure of mail.dane, not a warning")
+    dnsbl: list[str] = Field(default_factory=list, description="DNS blocklist zones mail.dnsbl "
+                             'looks the MX addresses up in, e.g. ["zen.spamhaus.org"]; empty: '
+                             "not checked")
     mail_host: str | None = Field(default=None, description="name of the [[mail_hosts]] entry")
     # dns.declared: MX host names in preference order (default: the mail host's), the DKIM
     # public keys by selector (base64 `p=`, or { "$file" = PEM/TXT }), the policy records.
-    mx: list[str] = Field(default_factory=list)
-    dkim_keys: dict[str, str | Secret] = Field(default_factory=dict)
-    spf: str | None = None
-    dmarc: str | None = None
-    tls_rpt: str | None = None
+    mx: list[str] = Field(default_factory=list, description="MX host names in preference "
+                          "order that dns.declared expects; default: the mail host's, e.g. "
+                          '["mail.example.org"]')
+    dkim_keys: dict[str, str | Secret] = Field(
+        default_factory=dict, description="selector -> DKIM public key (base64 `p=`, or "
+        '{ "$file" = PEM or TXT }) that dns.declared expects in DNS, e.g. { s1 = "MIIB..." }')
+    spf: str | None = Field(default=None, description="the SPF record dns.declared expects; "
+                            'default "v=spf1 mx -all" (parked: "v=spf1 -all")')
+    dmarc: str | None = Field(default=None, description="the DMARC record dns.declared expects; "
+                              'default "v=DMARC1; p=reject; rua=mailto:dmarc-reports@DOMAIN"')
+    tls_rpt: str | None = Field(default=None, description="the TLS-RPT record dns.declared "
+                                'expects; default "v=TLSRPTv1; rua=mailto:tls-reports@DOMAIN"')
 
     @field_validator("name")
     @classmethod
@@ -114,13 +137,19 @@ class MailDomain(Tagged):
 
 
 class Service(Tagged):
-    name: str
-    kind: ServiceKind
-    base_url: str
-    host: str | None = None
-    version: str | None = None
-    probe_account: str | None = None
-    secure_mode: bool = False
+    name: str = Field(description='the target name of the service, e.g. "social"')
+    kind: ServiceKind = Field(description="which software it is: selects its checks")
+    base_url: str = Field(description='its public URL, e.g. "https://social.example.org/"')
+    host: str | None = Field(default=None, description="name of the [[hosts]] entry it runs "
+                             "on (host facts, drift and remediation), e.g. \"web1\"")
+    version: str | None = Field(default=None, description="the version it should run: "
+                                'drift.version compares the running one, e.g. "4.3.2"')
+    probe_account: str | None = Field(
+        default=None, description="an account on it the fedi checks look up (WebFinger, "
+        'actor), e.g. "watchtower@example.org"; unset: those checks do not run')
+    secure_mode: bool = Field(default=False, description="authorized fetch is on (Mastodon "
+                              "AUTHORIZED_FETCH): unsigned actor fetches are expected to be "
+                              "refused")
     server_name: str | None = Field(default=None, description="Matrix server name")
     admin_url: str | None = Field(
         default=None, description="Garage admin API; Synapse admin API base (default base_url); "
@@ -143,18 +172,29 @@ class Service(Tagged):
         default_factory=list, description="Matrix server names this homeserver must reach: "
         "matrix.federation.outbound fetches their keys through it, "
         "matrix.federation.destinations fails when one is failing")
-    s3_endpoint: str | None = None
-    s3_bucket: str | None = None
-    s3_region: str = "garage"
-    s3_access_key: Secret | None = None
-    s3_secret_key: Secret | None = None
+    s3_endpoint: str | None = Field(default=None, description="Garage S3 API URL that "
+                                    "storage.roundtrip uses, e.g. https://s3.example.org")
+    s3_bucket: str | None = Field(default=None, description="bucket storage.roundtrip writes "
+                                  'its canary object to, e.g. "watchtower-probe"')
+    s3_region: str = Field(default="garage", description="SigV4 region of the S3 API (Garage's "
+                           "s3_region)")
+    s3_access_key: Secret | None = Field(default=None, description="S3 access key id of the "
+                                         "probe bucket's key")
+    s3_secret_key: Secret | None = Field(default=None, description="S3 secret key of the "
+                                         "probe bucket's key")
     irreversible_migrations: list[str] = Field(
         default_factory=list, description="versions whose database migrations cannot be undone; "
         "a rollback across one is refused unless forced")
     # dns.declared: where the service's host name points (else its host's addresses)
-    addresses: list[str] = Field(default_factory=list)
-    cname: str | None = None
-    matrix_delegation: Literal["well-known", "srv", "both"] = "well-known"
+    addresses: list[str] = Field(default_factory=list, description="A/AAAA dns.declared "
+                                 "expects for its host name; default: its host's addresses, "
+                                 'e.g. ["192.0.2.10"]')
+    cname: str | None = Field(default=None, description="CNAME target dns.declared expects for "
+                              'its host name instead of addresses, e.g. "web1.example.org"')
+    matrix_delegation: Literal["well-known", "srv", "both"] = Field(
+        default="well-known", description="how a Matrix server name delegates to base_url: "
+        "`.well-known/matrix/server`, an `_matrix-fed._tcp` SRV record dns.declared expects, "
+        "or both")
 
     @field_validator("base_url", "admin_url", "s3_endpoint", "metrics_url")
     @classmethod
@@ -201,27 +241,37 @@ class Service(Tagged):
 
 
 class Host(Tagged):
-    name: str
+    name: str = Field(description='the host\'s name in results and references, e.g. "web1"')
     ssh: str | None = Field(default=None, description="user@host[:port]; none = local")
     addresses: list[str] = Field(default_factory=list, description="its public IPs (DNS)")
-    ssh_key: Secret | None = None
-    known_hosts: str | None = None
-    expected_system: str | None = None
-    profile: str = "/nix/var/nix/profiles/system"
+    ssh_key: Secret | None = Field(default=None, description="private SSH key to log in with; "
+                                   "unset: ssh's defaults (~/.ssh, the agent)")
+    known_hosts: str | None = Field(default=None, description="known_hosts file the host key "
+                                    "must be in (strict checking, no other file), e.g. "
+                                    "/etc/watchtower/known_hosts")
+    expected_system: str | None = Field(
+        default=None, description="the NixOS toplevel store path the host should run "
+        "(drift.generation); else looked up in manifest, e.g. /nix/store/...-nixos-system-web1")
+    profile: str = Field(default="/nix/var/nix/profiles/system",
+                         description="the system profile whose generations are listed")
     # drift.* / host.* (see watchtower/nixos): where the facts live on the host, so tests and
     # unusual layouts can point them elsewhere (a test store's NIX_* variables go in `env`).
     manifest: str | None = Field(default=None, description="JSON: host name -> toplevel path")
-    current_system: str = "/run/current-system"
-    booted_system: str = "/run/booted-system"
+    current_system: str = Field(default="/run/current-system",
+                                description="link to the running system on the host")
+    booted_system: str = Field(default="/run/booted-system",
+                               description="link to the system the host booted")
     env: dict[str, str] = Field(default_factory=dict, description="environment for commands")
-    nix_env: str = "nix-env"
-    nix_store: str = "nix-store"
-    nix: str = "nix"
-    systemctl: str = "systemctl"
-    disk_paths: list[str] = Field(default_factory=lambda: ["/", "/nix"])
+    nix_env: str = Field(default="nix-env", description="nix-env command on the host")
+    nix_store: str = Field(default="nix-store", description="nix-store command on the host")
+    nix: str = Field(default="nix", description="nix command on the host")
+    systemctl: str = Field(default="systemctl", description="systemctl command on the host")
+    disk_paths: list[str] = Field(default_factory=lambda: ["/", "/nix"],
+                                  description="paths whose file systems' free space is checked")
     units: list[str] = Field(default_factory=list, description="declared unit names or globs")
-    connect_timeout: float = Field(default=10.0, gt=0, le=120)
-    ssh_binary: str = "ssh"
+    connect_timeout: float = Field(default=10.0, gt=0, le=120, description="seconds an SSH "
+                                   "connection may take to open (ConnectTimeout), e.g. 10")
+    ssh_binary: str = Field(default="ssh", description="the OpenSSH client to run")
     # remediation (see remediations/nixos.py and nix/target-module.nix)
     privileged_helper: list[str] = Field(
         default_factory=list, description='e.g. ["sudo", "watchtower-remediate"]; empty: '
@@ -233,9 +283,11 @@ class Host(Tagged):
                            description="where a setsid-detached switch writes its log")
     switch_confirm_seconds: float = Field(
         default=300.0, gt=0, le=3600,
-        description="how long a detached switch may take to update current_system")
+        description="seconds a detached switch may take to update current_system, e.g. 300")
     flake: str | None = Field(default=None, description="flake ref for nixos.redeploy")
-    restartable_units: list[str] = Field(default_factory=list)
+    restartable_units: list[str] = Field(
+        default_factory=list, description="units systemd.restart may restart (names or globs); "
+        'empty: those in units, e.g. ["mastodon-*.service"]')
     store_sample: int = Field(
         default=500, ge=0, description="store paths of the running closure host.store-integrity "
         "verifies per sweep, rotating through the closure (0: all of it every sweep), e.g. 500")
@@ -266,21 +318,26 @@ class DkimKeyFile(Strict):
 
 
 class MailHost(Tagged):
-    name: str
-    host: str
+    name: str = Field(description='the mail server\'s name in results and references, e.g. "mx1"')
+    host: str = Field(description='its host name for SMTP submission and IMAP, e.g. '
+                      '"mail.example.org"')
     addresses: list[str] = Field(default_factory=list, description="its public IPs (DNS)")
-    submission_port: int = 587
-    submissions_port: int = 465
-    imaps_port: int = 993
+    submission_port: int = Field(default=587, description="SMTP submission port (STARTTLS)")
+    submissions_port: int = Field(default=465, description="SMTP submission port with "
+                                  "implicit TLS")
+    imaps_port: int = Field(default=993, description="IMAP port with implicit TLS")
     imap_port: int | None = Field(default=None, gt=0, lt=65536,
                                   description="plain IMAP port probed with STARTTLS (143); "
                                   "unset = not offered")
-    probe_user: str | None = None
-    probe_password: Secret | None = None
+    probe_user: str | None = Field(default=None, description="login of the probe mailbox the "
+                                   'mail checks use, e.g. "watchtower-probe@example.org"')
+    probe_password: Secret | None = Field(default=None,
+                                          description="password of the probe mailbox")
     # mail.roundtrip
     roundtrip_to: str | None = Field(default=None, description="recipient of the round-trip "
                                      "probe; default the probe mailbox (it must end up there)")
-    roundtrip_via: Literal["submission", "submissions"] = "submission"
+    roundtrip_via: Literal["submission", "submissions"] = Field(
+        default="submission", description="which submission port mail.roundtrip sends through")
     roundtrip_deadline: float = Field(default=60.0, gt=0, le=600,
                                       description="seconds a probe message may take to arrive")
     expect_auth_results: bool = Field(default=False, description="require spf and dmarc "
@@ -329,8 +386,10 @@ class MailHost(Tagged):
 
 
 class Endpoint(Tagged):
-    name: str | None = None
-    url: str
+    name: str | None = Field(default=None, description="its target name; default: the URL's "
+                             'host[:port], e.g. "status"')
+    url: str = Field(description="an extra https:// URL the web checks probe, e.g. "
+                     '"https://status.example.org/"')
 
     @field_validator("url")
     @classmethod
@@ -339,12 +398,14 @@ class Endpoint(Tagged):
 
 
 class DnsApi(Strict):
-    name: str
-    kind: Literal["powerdns"] = "powerdns"
-    url: str
-    api_key: Secret
-    server_id: str = "localhost"
-    zones: list[str] = Field(default_factory=list)
+    name: str = Field(description='its name in results and references, e.g. "pdns"')
+    kind: Literal["powerdns"] = Field(default="powerdns", description="the API's dialect")
+    url: str = Field(description='the API\'s base URL, e.g. "http://127.0.0.1:8081"')
+    api_key: Secret = Field(description="the API key (PowerDNS X-API-Key)")
+    server_id: str = Field(default="localhost", description="the server in "
+                           "/api/v1/servers/SERVER_ID (PowerDNS: localhost)")
+    zones: list[str] = Field(default_factory=list, description="zones it manages: dns.records "
+                             'fixes names in them through this API, e.g. ["example.org"]')
 
     @field_validator("url")
     @classmethod
@@ -356,13 +417,13 @@ class Backup(Tagged):
     """A backup bucket: backup.freshness lists `prefix` and wants its newest object younger
     than `max_age` hours."""
 
-    name: str
-    s3_endpoint: str
-    bucket: str = Field(min_length=1)
+    name: str = Field(description='its target name, e.g. "nightly"')
+    s3_endpoint: str = Field(description='S3 API URL, e.g. "https://s3.example.org"')
+    bucket: str = Field(min_length=1, description='the backup bucket, e.g. "backups"')
     prefix: str = Field(default="", description="key prefix the backup tool writes under")
-    s3_region: str = "garage"
-    s3_access_key: Secret
-    s3_secret_key: Secret
+    s3_region: str = Field(default="garage", description="SigV4 region of the S3 API")
+    s3_access_key: Secret = Field(description="S3 access key id (read access suffices)")
+    s3_secret_key: Secret = Field(description="S3 secret key")
     max_age: float = Field(
         default=25.0, gt=0, description="hours the newest object may be old: a daily backup "
         "plus Healthchecks' default grace of one hour, e.g. 25")
@@ -378,7 +439,7 @@ class Heartbeat(Tagged):
     /ping/<token> (or /ping/<token>/fail) to `watchtower run`; silence for longer than
     `period` + `grace` is a failure."""
 
-    name: str
+    name: str = Field(description='its target name, e.g. "db-dump"')
     token: Secret = Field(description="the ping token (a secret: whoever knows it can ping)")
     period: float = Field(default=86400.0, gt=0, description="seconds between expected pings; "
                           "Healthchecks' default is one day, e.g. 86400")

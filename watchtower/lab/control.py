@@ -6,7 +6,8 @@ A small HTTP API on loopback (JSON in, JSON out), so tests, benchmarks and a per
 - `GET /faults`: `{"faults": {domain: [fault, ...]}, "known": [fault, ...]}`
 - `POST /faults` with `{"target": domain, "fault": name, "on": true|false}`: switches it and
   answers `{"target", "fault", "on", "faults": [...]}`; 400 for a bad request, 404 for an
-  unknown domain or a fault that does not apply to it.
+  unknown domain or a fault that does not apply to it (`{"error", "choices": [...]}`: the
+  lab's domains, or the faults of the domain).
 
 Why a token: any local user can reach a loopback port, and a fault such as `open-relay` changes
 what the lab's MX does; the token lives in the lab directory (mode 0600) beside the address
@@ -23,6 +24,7 @@ import secrets
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -39,7 +41,12 @@ MAX_REQUEST = 4096
 
 
 class ControlError(RuntimeError):
-    """The control channel refused a request or could not be reached."""
+    """The control channel refused a request or could not be reached; `choices` are what the
+    lab would have accepted instead (the faults of the domain, or its domains)."""
+
+    def __init__(self, message: str, choices: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.choices = tuple(choices)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -92,7 +99,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             now = self.server.switch.set(target, fault, on)
         except FaultError as exc:
-            self._reply(404, {"error": str(exc)})
+            self._reply(404, {"error": str(exc), "choices": list(exc.choices)})
             return
         log.info("lab fault %s on %s: %s", fault, target, "on" if on else "off")
         self._reply(200, {"target": target, "fault": fault, "on": on, "faults": now})
@@ -162,10 +169,11 @@ class ControlClient:
                 return out
         except urllib.error.HTTPError as exc:
             try:
-                reason = json.loads(exc.read()).get("error", exc.reason)
+                body = json.loads(exc.read())
             except ValueError:
-                reason = exc.reason
-            raise ControlError(str(reason)) from None
+                body = {}
+            raise ControlError(str(body.get("error", exc.reason)),
+                               [str(c) for c in body.get("choices", ())]) from None
         except OSError as exc:
             raise ControlError(f"lab control at {self.url} unreachable: {exc}") from None
 

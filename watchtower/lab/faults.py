@@ -17,6 +17,7 @@ A probe in flight sees the old or the new state, never a mix within one zone.
 
 from __future__ import annotations
 
+import difflib
 import json
 import random
 import threading
@@ -57,7 +58,22 @@ RANDOM_POOL: tuple[str, ...] = (
 
 
 class FaultError(ValueError):
-    """A fault request the lab cannot honour (unknown domain or fault, wrong service)."""
+    """A fault request the lab cannot honour (unknown domain or fault, wrong service);
+    `choices` are what would have been accepted in its place."""
+
+    def __init__(self, message: str, choices: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.choices = tuple(choices)
+
+
+def applicable(domain: LabDomain) -> list[str]:
+    """The faults that can be switched on `domain`, sorted."""
+    return [f for f in sorted(FAULTS) if applies_to(domain, f)]
+
+
+def _unknown(kind: str, name: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f"unknown {kind} {name!r}" + (f" (did you mean {close[0]}?)" if close else "")
 
 
 def applies_to(domain: LabDomain, fault: str) -> bool:
@@ -148,14 +164,22 @@ class FaultSwitch:
         """Switch `fault` on `domain_name`; returns the domain's faults afterwards."""
         domain = self._by_name.get(domain_name)
         if domain is None:
-            raise FaultError(f"no lab domain {domain_name!r}")
+            names = sorted(self._by_name)
+            if len(names) > 30:  # a scale lab: its names follow one pattern
+                raise FaultError(_unknown("lab domain", domain_name, names) +
+                                 f" (the lab's {len(names)} domains are {names[0]} ... "
+                                 f"{names[-1]})")
+            raise FaultError(_unknown("lab domain", domain_name, names) + "; the lab's "
+                             "domains:", names)
         if fault not in FAULTS:
-            raise FaultError(f"unknown lab fault {fault!r}")
+            raise FaultError(_unknown("lab fault", fault, applicable(domain)) +
+                             f"; the faults of {domain_name}:", applicable(domain))
         if not applies_to(domain, fault):
             raise FaultError(f"{fault} does not apply to {domain_name} "
                              f"(it runs {domain.service_kind}"
                              f"{', matrix' if domain.has_matrix else ''}"
-                             f"{', garage' if domain.has_garage else ''})")
+                             f"{', garage' if domain.has_garage else ''}); its faults:",
+                             applicable(domain))
         with self._lock:
             if (fault in domain.faults) == on:
                 return sorted(domain.faults)

@@ -243,7 +243,7 @@ class TlsProber:
         address: str | None = None,
     ) -> TlsFacts:
         """Handshake with verification; on failure, again without, to see the certificate."""
-        addr = address or self._address(host, deadline)
+        addr = address or self.address(host, deadline)
         try:
             return self._handshake(host, port, addr, True, None, starttls, deadline)
         except ssl.SSLCertVerificationError as exc:
@@ -257,7 +257,7 @@ class TlsProber:
         deadline: float | None = None, address: str | None = None,
     ) -> bool:
         """Whether the server completes a handshake limited to exactly `version`."""
-        addr = address or self._address(host, deadline)
+        addr = address or self.address(host, deadline)
         try:
             self._handshake(host, port, addr, False, version, starttls, deadline)
         except ssl.SSLError:
@@ -268,7 +268,8 @@ class TlsProber:
             raise
         return True
 
-    def _address(self, host: str, deadline: float | None) -> str:
+    def address(self, host: str, deadline: float | None) -> str:
+        """The address a probe of `host` dials (its first; `ProbeError` when none)."""
         return first_address(self.resolver, host, deadline)
 
     def _handshake(

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from watchtower.errors import ConfigError, ProbeError
 from watchtower.model import Target, TargetKind, Verdict, as_json_safe
@@ -31,9 +32,10 @@ if TYPE_CHECKING:
     from watchtower.net.smtpclient import SmtpClient
     from watchtower.net.tls import TlsFacts, TlsProber
     from watchtower.net.tlsscan import TlsScanner
-    from watchtower.probe.clients import DnsApis, Hosts
+    from watchtower.probe.clients import DnsApis, Hosts, SharedFacts
 
 Facts = dict[str, Any]
+T = TypeVar("T")
 
 #: The key under which the runner records when a probe observed (ISO 8601, UTC).
 OBSERVED_AT = "observed_at"
@@ -148,11 +150,20 @@ class ProbeContext:
     hosts: Hosts
     #: The `[[dns_apis]]` entries (PowerDNS), keys read at the moment of use.
     dns_api: DnsApis
+    #: What several checks derive from one observation, once per sweep (`once`).
+    shared: SharedFacts
     deadline: float
     heartbeats: HeartbeatLookup | None = None
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())
+
+    def once(self, key: tuple[Hashable, ...], compute: Callable[[], T]) -> T:
+        """`compute()` once per `key` per sweep, shared by every check that asks (the SPF
+        evaluation of a domain, the handshake of an endpoint); the value is shared, so a
+        caller copies what it will change."""
+        value: T = self.shared.observe(key, compute, self.deadline, self.remaining()).value
+        return value
 
     # Thin helpers so checks pass their deadline without thinking about it.
     def resolve(self, name: str, rdtype: str, *, dnssec: bool = False) -> Any:
@@ -163,5 +174,13 @@ class ProbeContext:
         return self.http.get(url, **kwargs)
 
     def tls_probe(self, host: str, port: int, **kwargs: Any) -> TlsFacts:
+        """The verified handshake with `host:port` (at `address`, else its first address):
+        once per (host, port, address) per sweep for every check that reads the certificate.
+        A STARTTLS dialogue is the caller's own and is not shared."""
         kwargs.setdefault("deadline", self.deadline)
-        return self.tls.probe(host, port, **kwargs)
+        if kwargs.get("starttls") is not None:
+            return self.tls.probe(host, port, **kwargs)
+        address = kwargs.pop("address", None) or self.tls.address(host, kwargs["deadline"])
+        facts: TlsFacts = self.once(("tls", host.lower(), port, address),
+                                    lambda: self.tls.probe(host, port, address=address, **kwargs))
+        return facts

@@ -11,13 +11,16 @@ Checks never build a client; the remediation engine reaches hosts and DNS APIs t
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import threading
 from collections.abc import Callable, Hashable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from watchtower.config import DnsApi, Fleet, Host, database_url
 from watchtower.errors import ProbeTimeout
 from watchtower.inventory import nixos
+from watchtower.model import utcnow
 from watchtower.net.deadline import remaining
 from watchtower.net.dns import Resolver, Server
 from watchtower.net.http import HttpClient
@@ -92,6 +95,55 @@ class DnsApis:
         return PowerDnsApi(dns_api_endpoint(api, self.timeout))
 
 
+# -- facts several checks derive from one observation ---------------------------------------
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """A fact as first observed in this sweep, and when that observation started (UTC)."""
+
+    value: Any
+    at: dt.datetime
+
+
+class SharedFacts:
+    """Facts that several checks of one sweep derive from the same observation (`ctx.once`):
+    the SPF evaluation the three mail.spf.* checks judge, a zone's DNSSEC chain, an endpoint's
+    certificate handshake, an instance's NodeInfo documents.
+
+    Keyed by what was observed (e.g. `("spf", domain)`); the first probe to ask computes the
+    fact within its own deadline, the others wait (within theirs) and get the same value with
+    the time it was observed. A failure is not kept: the next asker, with its own deadline,
+    observes again. Lives exactly one sweep, like the clients it sits beside (a fact of the
+    previous sweep is never reused), so no module-level cache and no invalidation.
+    """
+
+    def __init__(self) -> None:
+        self._calls = SharedCalls(keep_errors=False)
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Observations made (misses) and reused (hits) so far."""
+        return {"hits": self._calls.hits, "misses": self._calls.misses}
+
+    def observe(self, key: tuple[Hashable, ...], compute: Callable[[], T],
+                deadline: float | None, cap: float) -> Observed:
+        """The `Observed` fact for `key`; a waiter gives up at its deadline (`ProbeTimeout`)."""
+        def first() -> Observed:
+            at = utcnow()
+            return Observed(compute(), at)
+
+        wait = remaining(deadline, cap)
+        try:
+            observed: Observed = self._calls.get(key, first, wait=wait)
+        except TimeoutError:  # another probe is observing, past our own deadline
+            raise ProbeTimeout(f"{key[0]} of {key[1:]}: not observed within {wait:.1f}s"
+                               ) from None
+        return observed
+
+
 # -- hosts: one transport and one set of facts per host per sweep ---------------------------
 
 
@@ -111,7 +163,7 @@ class Hosts:
         self._lock = threading.Lock()
         self._open: dict[str, Transport] = {}
         self._stack = contextlib.ExitStack()
-        self._facts = SharedCalls(keep_errors=False)
+        self._facts = SharedFacts()
 
     def budget(self, deadline: float | None) -> float:
         """Seconds the next command may take: the command timeout or what is left, if less."""
@@ -143,11 +195,7 @@ class Hosts:
 
     def _shared(self, key: tuple[Hashable, ...], deadline: float | None,
                 compute: Callable[[], Any]) -> Any:
-        wait = remaining(deadline, self.timeout)
-        try:
-            return self._facts.get(key, compute, wait=wait)
-        except TimeoutError:  # another probe is asking, past our own deadline
-            raise ProbeTimeout(f"{key[1]}: no {key[0]} within {wait:.1f}s") from None
+        return self._facts.observe(key, compute, deadline, self.timeout).value
 
     def close(self) -> None:
         with self._lock:
@@ -179,11 +227,13 @@ class SweepClients:
         self.dns_api = DnsApis(fleet.dns_apis, s.dns_api_timeout)
         #: The one read of the store a probe may make (heartbeat.ping), opened when first used.
         self.heartbeats = HeartbeatReader(database_url(fleet.store))
+        #: What several checks derive from one observation, once per sweep (`ctx.once`).
+        self.shared = SharedFacts()
 
     def context(self, deadline: float) -> ProbeContext:
         return ProbeContext(self.fleet, self.dns, self.http, self.tls, self.tls_scan, self.smtp,
-                            self.imap, self.sieve, self.s3, self.hosts, self.dns_api, deadline,
-                            self.heartbeats)
+                            self.imap, self.sieve, self.s3, self.hosts, self.dns_api,
+                            self.shared, deadline, self.heartbeats)
 
     def close(self) -> None:
         self.hosts.close()

@@ -76,6 +76,7 @@ def run_sweep(
     schedule: str = "manual",
     kind: str = "scheduled",
     on_result: Callable[[Result], None] | None = None,
+    on_arrival: Callable[[Result], None] | None = None,
     on_flip: Callable[[Flip], None] | None = None,
     stop: threading.Event | None = None,
     jobs: list[Job] | None = None,
@@ -107,6 +108,8 @@ def run_sweep(
     try:
         for result in results:
             outcome.add(result, keep_results)
+            if on_arrival is not None:  # not yet stored: counters that must not lag a batch
+                on_arrival(result)
             batch.append(result)
             if batch.due():
                 batch.flush()

@@ -151,7 +151,11 @@ def migrate(db: Database) -> int:
                 row.version = version
                 s.add(row)
                 s.commit()
-            log.info("store migrated to schema %d", version)
+            log.debug("store migrated to schema %d", version)
+        if current == 0:  # a new store: its steps are an implementation detail
+            log.debug("store created at schema %d", SCHEMA_VERSION)
+        elif current < SCHEMA_VERSION:  # an operator's data changed shape: worth one line
+            log.info("store upgraded from schema %d to %d", current, SCHEMA_VERSION)
         return SCHEMA_VERSION
 
     return db.retry(step)

@@ -18,6 +18,7 @@ import pytest
 from tests.servers.powerdns import PowerDNS
 from watchtower.config import parse_fleet
 from watchtower.model import Result
+from watchtower.net.dns import Resolver
 from watchtower.probe import registry
 from watchtower.probe.clients import SweepClients
 from watchtower.probe.runner import Job, execute
@@ -146,6 +147,34 @@ def test_dnssec_expiry_and_nsec3(world: dict[str, Any]) -> None:
     st, summary = status(world, "dns.dnssec.nsec3", "nsec3.test")
     assert st == "warn" and "10 extra iterations" in summary and "salt abcd" in summary.lower()
     assert status(world, "dns.dnssec.nsec3", "signed.test")[0] == "ok"
+
+
+def test_the_dnssec_checks_of_one_sweep_fetch_dnskey_once_per_server(
+        world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """dns.dnssec.valid, .expiry and .nsec3 all ask DNSKEY with DO through the sweep's
+    resolver: one exchange per (zone, name server) for the three (the issue-22 promise)."""
+    sent: list[tuple[str, str, str]] = []
+    original = Resolver._ask
+
+    def ask(self: Resolver, srv: Any, name: str, rdtype: str, *args: Any) -> Any:
+        sent.append((str(srv), name.rstrip(".").lower(), rdtype))
+        return original(self, srv, name, rdtype, *args)
+
+    monkeypatch.setattr(Resolver, "_ask", ask)
+    fleet = parse_fleet({
+        "probe": {"nameservers": [f"127.0.0.1:{world['port']}"],
+                  "authoritative_port": world["port"], "dns_timeout": 0.5,
+                  "trust_anchors": str(world["anchors"])},
+        "zones": [{"name": "signed.test"}],
+    })
+    target = next(t for t in fleet.targets() if t.name == "signed.test")
+    with SweepClients(fleet) as sweep:
+        for check_id in ("dns.dnssec.valid", "dns.dnssec.expiry", "dns.dnssec.nsec3"):
+            check = registry.checks()[check_id]
+            result = execute(Job(check, target, 20.0), sweep.context(time.monotonic() + 20))
+            assert str(result.status) in ("ok", "warn"), (check_id, result.summary)
+    dnskey = [q for q in sent if q[1:] == ("signed.test", "DNSKEY")]
+    assert dnskey and len(dnskey) == len(set(dnskey))
 
 
 def test_caa_and_ipv6(world: dict[str, Any]) -> None:

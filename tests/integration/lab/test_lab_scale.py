@@ -91,12 +91,30 @@ def test_control_channel_flips_checks_and_back(lab: Lab, tmp_path: Path) -> None
 
 def test_control_channel_refuses_what_does_not_apply(lab: Lab) -> None:
     client = ControlClient(lab.dir)
-    with pytest.raises(ControlError, match="no lab domain"):
+    with pytest.raises(ControlError, match=r"unknown lab domain 'nowhere.test' \(the lab's "
+                       r"\d+ domains are d0000.test \.\.\. d\d+.test\)"):
         client.set("nowhere.test", "no-dmarc", True)
-    with pytest.raises(ControlError, match="unknown lab fault"):
+    with pytest.raises(ControlError, match="unknown lab fault") as unknown:
         client.set("d0001.test", "no-such-fault", True)
-    with pytest.raises(ControlError, match="does not apply"):
+    assert "no-dmarc" in unknown.value.choices  # the faults that would have done
+    with pytest.raises(ControlError, match="did you mean no-dmarc"):
+        client.set("d0001.test", "no-dmarcc", True)
+    with pytest.raises(ControlError, match="does not apply") as wrong:
         client.set("d0001.test", "matrix:keys-expired", True)  # d0001 runs no Matrix
+    assert wrong.value.choices and not any(c.startswith("matrix")
+                                           for c in wrong.value.choices)
+
+
+def test_cli_lists_the_valid_faults_of_the_domain(lab: Lab) -> None:
+    proc = subprocess.run([sys.executable, "-m", "watchtower.cli", "lab", "fault", "d0001.test",
+                           "nosuchfault", "on", "--dir", str(lab.dir)], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode == 1
+    first, *listed = proc.stderr.splitlines()
+    assert first == ("error: unknown lab fault 'nosuchfault'; the faults of d0001.test:")
+    names = {n.strip() for line in listed for n in line.split(",") if n.strip()}
+    assert {"no-dmarc", "cert-expired", "site:no-hsts"} <= names
+    assert all(len(line) <= 100 for line in listed)
 
 
 def test_cli_client_switches_and_lists(lab: Lab) -> None:

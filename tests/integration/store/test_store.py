@@ -43,6 +43,26 @@ def test_schema_is_versioned(store: Store) -> None:
     assert store.migrate() == SCHEMA_VERSION  # idempotent
 
 
+def test_a_new_store_is_quiet_and_an_upgrade_is_one_line(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'wt.db'}"
+    with caplog.at_level(logging.DEBUG, logger="watchtower.store"):
+        Store(url).close()
+    info = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert info == []  # a fresh install says nothing about the steps of its schema
+    assert f"store created at schema {SCHEMA_VERSION}" in caplog.messages
+    with sqlite3.connect(tmp_path / "wt.db") as conn:  # a store of an older watchtower
+        conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION - 2,))
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="watchtower.store"):
+        Store(url).close()
+    info = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert info == [f"store upgraded from schema {SCHEMA_VERSION - 2} to {SCHEMA_VERSION}"]
+
+
 def test_postgresql_indexes_the_evidence_a_streak_names(store: Store) -> None:
     """Retention deletes unreferenced evidence; PostgreSQL's foreign-key check then looks up
     `result.evidence_id`, a scan of every streak per body without this index."""

@@ -183,6 +183,24 @@ def test_idle_sessions_expire(site: Store) -> None:
     assert audit_trail(site)[0].action == "logout"
 
 
+def test_a_removed_user_is_signed_out_and_a_new_role_applies(site: Store,
+                                                             tmp_path: Path) -> None:
+    from watchtower.dashboards.auth import add_user, remove_user
+
+    rid = add_proposal(site)
+    at = login("olga")
+    goto(at, "Remediations")
+    assert not at.button(key=f"rem-approve-{rid}").disabled
+    add_user(tmp_path / "users.toml", "olga", "viewer", PASSWORDS["olga"], replace=True)
+    at.run()
+    assert at.button(key=f"rem-approve-{rid}").disabled  # the new role, without a new login
+    remove_user(tmp_path / "users.toml", "olga")
+    at.run()
+    assert [t.value for t in at.title] == ["🗼 watchtower"]
+    assert "Your account was removed" in texts(at)
+    assert (audit_trail(site)[0].action, audit_trail(site)[0].user) == ("logout", "olga")
+
+
 def test_sign_out(site: Store) -> None:
     at = login("olga")
     at.sidebar.button(key="signout").click().run()
