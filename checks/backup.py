@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from watchtower.checks.common import age_text
-
 from watchtower.config import Backup
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.net.s3 import newest
 from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, observed_at, reveal
 from watchtower.probe.registry import register
+
+from .common import age_text
 
 
 @register

@@ -13,7 +13,7 @@ stays a ProbeError, which the runner reports as `error`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 from urllib.parse import urlsplit
 
 from watchtower.errors import ProbeError
@@ -78,8 +78,11 @@ def fetch(
         if exc.kind in SERVER_FAULT_KINDS:
             return {"url": url, "status": None, "problem": exc.reason}, None
         raise
-    facts: HttpAnswer = {**resp.evidence("content-type", *keep),
-                         "content_type": resp.content_type}
+    # The response's evidence plus the keys below. A cast: mypy's strict extra checks refuse
+    # to build an HttpAnswer by ** from the narrower HttpEvidence, as a subtype of it could
+    # hold a `problem` or `json` of another type; evidence() builds a fresh dict with neither.
+    facts = cast(HttpAnswer, {**resp.evidence("content-type", *keep),
+                              "content_type": resp.content_type})
     if resp.truncated:
         facts["problem"] = f"answer larger than {len(resp.body)} bytes (cut off)"
     elif want_json:

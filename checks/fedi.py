@@ -11,8 +11,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from watchtower.checks.common import answer_problem, fetch, header, https_origin, origin
-
 from watchtower.config import Service
 from watchtower.errors import ProbeError
 from watchtower.model import FEDI_KINDS, Findings, Status, Target, Verdict
@@ -21,6 +19,8 @@ from watchtower.parsers.jrd import ACTIVITY_TYPES, parse_host_meta, parse_jrd
 from watchtower.probe.actor import probe_actor
 from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.probe.registry import register
+
+from .common import answer_problem, fetch, header, https_origin, origin
 
 ACCEPT_AP = f"{ACTIVITY_TYPES[1]}, {ACTIVITY_TYPES[0]}"
 ACCEPT_JRD = "application/jrd+json, application/json"

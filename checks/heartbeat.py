@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from watchtower.checks.common import age_text
-
 from watchtower.config import Heartbeat
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, observed_at
 from watchtower.probe.registry import register
+
+from .common import age_text
 
 
 @register

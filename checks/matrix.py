@@ -14,8 +14,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from watchtower.checks.common import answer_problem, fetch, https_origin
-
 from watchtower.config import Service
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
@@ -30,6 +28,8 @@ from watchtower.parsers.matrix import (
 )
 from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, observed_at
 from watchtower.probe.registry import register
+
+from .common import answer_problem, fetch, https_origin
 
 #: The catalog says "warn < 1 day ahead", but Synapse by default signs for its
 #: key_refresh_interval (1 day) and re-signs once half of it has passed, so a healthy Synapse

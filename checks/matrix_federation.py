@@ -28,10 +28,6 @@ import json
 import time
 from typing import Any
 
-from watchtower.checks.common import age_text, answer_problem, fetch, origin
-from watchtower.checks.matrix import MatrixCheck, federation_base
-from watchtower.checks.scrape import bearer, samples_of, scrape
-
 from watchtower.config import QueueSettings, Service
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
@@ -39,6 +35,10 @@ from watchtower.parsers import promtext
 from watchtower.parsers.matrix import check_server_keys
 from watchtower.probe.api import CheckMeta, Facts, ProbeContext, observed_at
 from watchtower.probe.registry import register
+
+from .common import HttpAnswer, age_text, answer_problem, fetch, origin
+from .matrix import MatrixCheck, federation_base
+from .scrape import bearer, samples_of, scrape
 
 SENDER = "federation_sender"
 BACKLOG_METRICS = ("synapse_federation_transaction_queue_pending_pdus",
@@ -121,7 +121,7 @@ class Backlog(MatrixCheck):
 def _destinations(ctx: ProbeContext, base: str, auth: dict[str, str]) -> Facts:
     """Every destination, page by page (bounded), as the admin API lists them."""
     rows: list[dict[str, Any]] = []
-    first: Facts = {}
+    first: HttpAnswer | Facts = {}
     start, total = 0, None
     for _ in range(DESTINATION_PAGES):
         url = (f"{base}/_synapse/admin/v1/federation/destinations?from={start}"

@@ -32,14 +32,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from watchtower.checks.common import answer_problem, fetch, origin
-from watchtower.checks.scrape import bearer, samples_of, scrape
-
 from watchtower.config import QueueSettings, Service
 from watchtower.model import FEDI_KINDS, Findings, Target, TargetKind, Verdict
 from watchtower.parsers import promtext
 from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, observed_at, reveal
 from watchtower.probe.registry import register
+
+from .common import HttpAnswer, answer_problem, fetch, origin
+from .scrape import bearer, samples_of, scrape
 
 SIDEKIQ_METRICS = ("sidekiq_queue_latency_seconds", "sidekiq_queue_backlog",
                    "sidekiq_stats_retry_size", "sidekiq_stats_dead_size",
@@ -64,16 +64,26 @@ def gather_mastodon(ctx: ProbeContext, service: Service) -> Facts:
                               service.metrics_token)}
 
 
+class JobsPage(HttpAnswer, total=False):
+    """One page of PeerTube's job list: the answer without its JSON, the total it reports
+    and the jobs it shows (type, creation time, the start of the error)."""
+
+    total: Any
+    jobs: list[dict[str, Any]]
+
+
 def _peertube_page(ctx: ProbeContext, base: str, state: str, sort: str,
-                   auth: dict[str, str]) -> Facts:
+                   auth: dict[str, str]) -> HttpAnswer | JobsPage:
     url = (f"{base}/api/v1/jobs/{state}?start=0&count={PEERTUBE_PAGE}&sort={sort}")
     fetched, _ = fetch(ctx, url, headers=auth, want_json=True, follow=False)
     doc = fetched.pop("json", None)
     if isinstance(doc, dict):
         jobs = [j for j in doc.get("data") or [] if isinstance(j, dict)]
-        fetched["total"] = doc.get("total")
-        fetched["jobs"] = [{"type": j.get("type"), "createdAt": j.get("createdAt"),
-                            "error": str(j.get("error") or "")[:200] or None} for j in jobs]
+        page: JobsPage = {
+            **fetched, "total": doc.get("total"),
+            "jobs": [{"type": j.get("type"), "createdAt": j.get("createdAt"),
+                      "error": str(j.get("error") or "")[:200] or None} for j in jobs]}
+        return page
     return fetched
 
 

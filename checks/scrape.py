@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from watchtower.checks.common import fetch
-
 from watchtower.config import Secret
 from watchtower.parsers import ParseError, promtext
 from watchtower.probe.api import Facts, ProbeContext, reveal
+
+from .common import fetch
 
 #: Synapse's scrape of a busy homeserver runs past a megabyte.
 METRICS_CAP = 16 * 1024 * 1024

@@ -13,14 +13,14 @@ import time
 import uuid
 from typing import Any
 
-from watchtower.checks.common import answer_problem, fetch
-from watchtower.checks.scrape import samples_of, scrape
-
 from watchtower.config import Service
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.parsers import promtext
 from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, reveal
 from watchtower.probe.registry import register
+
+from .common import HttpAnswer, answer_problem, fetch
+from .scrape import samples_of, scrape
 
 DISK_FREE_WARN = 0.10
 DISK_FREE_FAIL = 0.05
@@ -32,7 +32,21 @@ BLOCK_METRICS = ("block_resync_queue_length", "block_resync_errored_blocks",
 CANARY_PREFIX = "watchtower-canary/"
 
 
-def admin_get(ctx: ProbeContext, service: Service, v2: str, v1: str) -> dict[str, Any]:
+class AdminAnswer(HttpAnswer, total=False):
+    """An admin API answer; `v2_answer` is the status of the v2 endpoint when the v1 twin
+    answered in its place."""
+
+    v2_answer: int | None
+
+
+class PlainAnswer(HttpAnswer, total=False):
+    """The plain-text `/health` answer, with the start of its body."""
+
+    text: str
+
+
+def admin_get(ctx: ProbeContext, service: Service, v2: str, v1: str
+              ) -> HttpAnswer | AdminAnswer:
     """GET a v2 admin endpoint, falling back to its v1 twin when v2 is unknown."""
     base = (service.admin_url or "").rstrip("/")
     auth = {"Authorization": f"Bearer {reveal(service.admin_token, 'admin_token')}"}
@@ -40,7 +54,8 @@ def admin_get(ctx: ProbeContext, service: Service, v2: str, v1: str) -> dict[str
     if fetched.get("status") in (400, 404):
         first = fetched
         fetched, _ = fetch(ctx, base + v1, headers=auth, want_json=True, follow=False)
-        fetched["v2_answer"] = first.get("status")
+        fallback: AdminAnswer = {**fetched, "v2_answer": first.get("status")}
+        return fallback
     return fetched
 
 
@@ -75,7 +90,9 @@ class Health(GarageCheck):
         plain, resp = fetch(ctx, (service.admin_url or "").rstrip("/") + "/health",
                             follow=False, max_body=16 * 1024)
         if resp is not None:
-            plain["text"] = resp.body.decode("utf-8", errors="replace")[:300]
+            with_text: PlainAnswer = {
+                **plain, "text": resp.body.decode("utf-8", errors="replace")[:300]}
+            plain = with_text
         return {"health": plain,
                 "cluster": admin_get(ctx, service, "/v2/GetClusterHealth", "/v1/health")}
 

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from watchtower.checks.graded import GradedCheck
-
 from watchtower.compliance import criteria
 from watchtower.compliance import tls_criteria as tc
 from watchtower.compliance.criteria import Criterion
@@ -28,8 +26,9 @@ from watchtower.model import Target, TargetKind, Verdict
 from watchtower.probe.api import CheckMeta, Facts, ProbeContext
 from watchtower.probe.registry import register
 
+from .common import endpoint_host_port
+from .graded import GradedCheck
 from .mail.common import mx_facts, null_mx, smtp_port, spec_of
-from .web import endpoint_host_port
 
 DAILY = 86400.0
 STANDARDS = ("NCSC-NL TLS guidelines 2025-05", "RFC 9325", "RFC 8996", "RFC 7919")

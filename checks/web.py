@@ -9,9 +9,6 @@ import datetime as dt
 from typing import Any
 from urllib.parse import urlsplit
 
-from watchtower.checks.common import answer_problem, endpoint_host_port, fetch, header, origin
-from watchtower.checks.graded import GradedCheck
-
 from watchtower.compliance import http_headers, tls_criteria
 from watchtower.compliance.criteria import Criterion
 from watchtower.compliance.ncsc_tls import Level
@@ -21,6 +18,9 @@ from watchtower.net.tls import name_matches
 from watchtower.parsers import ParseError, securitytxt
 from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, observed_at
 from watchtower.probe.registry import register
+
+from .common import answer_problem, endpoint_host_port, fetch, header, origin
+from .graded import GradedCheck
 
 EXPIRY_WARN_DAYS = 14
 HSTS_MIN_AGE = 31536000

@@ -15,8 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from watchtower.dashboards.auth import Action, User
-
 from watchtower.compliance import explanations
 from watchtower.compliance.explanations import ExplanationError
 from watchtower.config import Fleet
@@ -30,6 +28,8 @@ from watchtower.remediation.engine import (
     StepOutcome,
 )
 from watchtower.store import AcknowledgementRow, DashboardAuditRow, ExplanationRow, Store
+
+from .auth import Action, User
 
 log = logging.getLogger(__name__)
 

@@ -5,12 +5,29 @@ Thin on purpose: load the context, pass the login gate, pick the page, hand over
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
-from watchtower.dashboards import layout
-from watchtower.dashboards.context import app_context
-from watchtower.dashboards.session import gate, idle_left, sign_out
-from watchtower.dashboards.views import compliance, drift, overview, remediations, reports, target
-from watchtower.dashboards.views.common import GOTO_KEY
+
+if TYPE_CHECKING:  # mypy knows dashboards/ by its folder name (pyproject.toml [tool.mypy])
+    from dashboards import layout
+    from dashboards.context import app_context
+    from dashboards.session import gate, idle_left, sign_out
+    from dashboards.views import compliance, drift, overview, remediations, reports, target
+    from dashboards.views.common import GOTO_KEY
+else:  # Streamlit runs this file as a script, outside its package: no relative imports
+    from watchtower.dashboards import layout
+    from watchtower.dashboards.context import app_context
+    from watchtower.dashboards.session import gate, idle_left, sign_out
+    from watchtower.dashboards.views import (
+        compliance,
+        drift,
+        overview,
+        remediations,
+        reports,
+        target,
+    )
+    from watchtower.dashboards.views.common import GOTO_KEY
 
 PAGES = {
     "Overview": ("🗺️", overview.render),

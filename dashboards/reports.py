@@ -21,10 +21,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from watchtower.dashboards.auth import User
-
 from watchtower.config import Fleet
 from watchtower.store import Store, aware
+
+from .auth import User
 
 REPORT_MODULE = "watchtower.report"
 

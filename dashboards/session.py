@@ -19,7 +19,11 @@ import datetime as dt
 import time
 
 import streamlit as st
-from watchtower.dashboards.auth import (
+
+from watchtower.model import utcnow
+
+from .actions import record_failed_login, record_login, record_logout
+from .auth import (
     AuthError,
     LoginThrottle,
     User,
@@ -28,10 +32,6 @@ from watchtower.dashboards.auth import (
     oidc_role,
     session_expired,
 )
-
-from watchtower.model import utcnow
-
-from .actions import record_failed_login, record_login, record_logout
 from .context import AppContext
 
 USER_KEY = "wt_user"

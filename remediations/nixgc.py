@@ -3,8 +3,6 @@ generations (the ones a rollback may need)."""
 
 from __future__ import annotations
 
-from watchtower.remediations.nixos import FACT_TIMEOUT, host_of
-
 from watchtower.inventory import nixos as facts
 from watchtower.probe.registry import register_remediation
 from watchtower.remediation.engine import (
@@ -16,6 +14,8 @@ from watchtower.remediation.engine import (
     Step,
 )
 from watchtower.store import StateRow
+
+from .nixos import FACT_TIMEOUT, host_of
 
 
 @register_remediation

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import fnmatch
 
-from watchtower.remediations.nixos import host_of
-
 from watchtower.probe.registry import register_remediation
 from watchtower.remediation.engine import (
     NoAction,
@@ -16,6 +14,8 @@ from watchtower.remediation.engine import (
     Step,
 )
 from watchtower.store import StateRow
+
+from .nixos import host_of
 
 
 @register_remediation

@@ -71,7 +71,7 @@ def _validate(rrset: dns.rrset.RRset, sigs: dns.rrset.RRset | None, signer: dns.
     try:
         dns.dnssec.validate(rrset, sigs, {signer: keys}, now=now,
                             policy=dns.dnssec.allow_all_policy)
-    except dns.dnssec.ValidationFailure as exc:
+    except dns.exception.ValidationFailure as exc:
         return _explain(sigs, keys, now, str(exc))
     except Exception as exc:  # an unknown algorithm or malformed key must not crash a judgement
         return f"cannot validate: {exc}"
@@ -101,7 +101,7 @@ def ds_matches(owner: dns.name.Name, key: Any, ds: Any) -> bool | None:
     """Whether `ds` is the digest of `key`; None when the digest type is not implemented."""
     try:
         made = dns.dnssec.make_ds(owner, key, ds.digest_type, policy=dns.dnssec.allow_all_policy)
-    except (dns.dnssec.UnsupportedAlgorithm, ValueError, dns.exception.DNSException):
+    except (dns.exception.UnsupportedAlgorithm, ValueError, dns.exception.DNSException):
         return None
     return bool(made == ds)
 
@@ -145,70 +145,19 @@ def evaluate(facts: dict[str, Any], now: dt.datetime) -> ChainOutcome:
     """Walk the recorded chain top-down; the first link that does not hold decides."""
     ts = now.timestamp()
     links: list[dict[str, Any]] = facts.get("links") or []
-    if not links:
-        return ChainOutcome(INDETERMINATE, "no DNSKEY data was gathered")
+    undecided = _before_the_walk(facts, links)
+    if undecided is not None:
+        return undecided
     target = links[-1]
-    if target.get("error"):
-        return ChainOutcome(INDETERMINATE, f"{target['zone']}: {target['error']}")
-    target_keys = rrset_from_facts(target.get("dnskey"))
-    if target_keys is None:
-        if target.get("ds"):
-            return ChainOutcome(BOGUS, f"the parent publishes DS for {target['zone']} but the "
-                                       "zone serves no DNSKEY")
-        return ChainOutcome(UNSIGNED, f"{target['zone']} is not signed (no DNSKEY, no DS)")
-    if not facts.get("anchor_zone"):
-        return ChainOutcome(INSECURE, f"no trust anchor covers {target['zone']} or its parents "
-                                      "([probe] trust_anchors)")
     anchor_ds, anchor_keys = _anchor_records(facts.get("anchor") or [])
     steps: list[str] = []
     trusted: dns.rrset.RRset | None = None
     for i, link in enumerate(links):
-        zname = link["zone"]
-        owner = dns.name.from_text(zname)
-        if link.get("error"):
-            return ChainOutcome(INDETERMINATE, f"{zname}: {link['error']}", steps)
-        keys = rrset_from_facts(link.get("dnskey"))
-        key_sigs = rrset_from_facts(link.get("dnskey_rrsig"))
-        if i == 0:
-            ds_rdatas = anchor_ds
-            source = "trust anchor"
-        else:
-            assert trusted is not None
-            ds = rrset_from_facts(link.get("ds"))
-            if ds is None and link.get("ds_error"):
-                return ChainOutcome(INDETERMINATE, f"DS of {zname}: {link['ds_error']}", steps)
-            if ds is None:
-                return ChainOutcome(INSECURE, f"no DS for {zname} at its parent "
-                                              f"{links[i - 1]['zone']}: insecure delegation",
-                                    steps)
-            why = _validate(ds, rrset_from_facts(link.get("ds_rrsig")), trusted.name,
-                            _rdataset(trusted), ts)
-            if why:
-                return ChainOutcome(BOGUS, f"DS of {zname} at {links[i - 1]['zone']}: {why}",
-                                    steps)
-            steps.append(f"DS of {zname} signed by {links[i - 1]['zone']}")
-            ds_rdatas = list(ds)
-            source = "DS"
-        if keys is None:
-            return ChainOutcome(BOGUS, f"{zname} has a {source} but serves no DNSKEY", steps)
-        if i == 0 and anchor_keys:
-            entry = [k for k in keys if k in anchor_keys]
-            supported = True
-        else:
-            entry, supported = _entry_keys(owner, keys, ds_rdatas)
-        if not supported:
-            return ChainOutcome(INSECURE, f"no {source} of {zname} uses a digest type we "
-                                          "implement (RFC 4035 5.2)", steps)
-        if not entry:
-            tags = ", ".join(str(getattr(d, "key_tag", "?")) for d in ds_rdatas) or "none"
-            return ChainOutcome(BOGUS, f"no DNSKEY of {zname} matches its {source} "
-                                       f"(key tags {tags})", steps)
-        why = _validate(keys, key_sigs, owner, _rdataset(keys, entry), ts)
-        if why:
-            return ChainOutcome(BOGUS, f"DNSKEY RRset of {zname}: {why}", steps)
-        steps.append(f"DNSKEY of {zname} signed by key "
-                     f"{', '.join(str(dns.dnssec.key_id(k)) for k in entry)} ({source})")
-        trusted = keys
+        parent = links[i - 1]["zone"] if i else None
+        held = _link_holds(link, parent, trusted, anchor_ds, anchor_keys, steps, ts)
+        if isinstance(held, ChainOutcome):
+            return held
+        trusted = held
     assert trusted is not None
     soa = rrset_from_facts(facts.get("soa"))
     if soa is None:
@@ -220,6 +169,95 @@ def evaluate(facts: dict[str, Any], now: dt.datetime) -> ChainOutcome:
     steps.append(f"SOA of {target['zone']} signed")
     return ChainOutcome(SECURE, "chain of trust validates from "
                                 f"{facts['anchor_zone']} to {target['zone']}", steps)
+
+
+def _before_the_walk(facts: dict[str, Any], links: list[dict[str, Any]]) -> ChainOutcome | None:
+    """The verdicts decided by the target zone alone (no data, unsigned, no anchor); None when
+    the chain has to be walked."""
+    if not links:
+        return ChainOutcome(INDETERMINATE, "no DNSKEY data was gathered")
+    target = links[-1]
+    if target.get("error"):
+        return ChainOutcome(INDETERMINATE, f"{target['zone']}: {target['error']}")
+    if rrset_from_facts(target.get("dnskey")) is None:
+        if target.get("ds"):
+            return ChainOutcome(BOGUS, f"the parent publishes DS for {target['zone']} but the "
+                                       "zone serves no DNSKEY")
+        return ChainOutcome(UNSIGNED, f"{target['zone']} is not signed (no DNSKEY, no DS)")
+    if not facts.get("anchor_zone"):
+        return ChainOutcome(INSECURE, f"no trust anchor covers {target['zone']} or its parents "
+                                      "([probe] trust_anchors)")
+    return None
+
+
+def _link_holds(link: dict[str, Any], parent: str | None, trusted: dns.rrset.RRset | None,
+                anchor_ds: list[Any], anchor_keys: list[Any], steps: list[str], ts: float
+                ) -> dns.rrset.RRset | ChainOutcome:
+    """One zone of the walk: its entry DS (the trust anchor for the first zone, `parent`'s
+    signed DS below it), then its DNSKEY RRset. The keys it trusts, or the outcome that ends
+    the walk."""
+    zname = link["zone"]
+    owner = dns.name.from_text(zname)
+    if link.get("error"):
+        return ChainOutcome(INDETERMINATE, f"{zname}: {link['error']}", steps)
+    keys = rrset_from_facts(link.get("dnskey"))
+    key_sigs = rrset_from_facts(link.get("dnskey_rrsig"))
+    if parent is None:
+        ds_rdatas, source = anchor_ds, "trust anchor"
+    else:
+        assert trusted is not None
+        signed = _signed_ds(link, parent, trusted, steps, ts)
+        if isinstance(signed, ChainOutcome):
+            return signed
+        ds_rdatas, source = signed, "DS"
+    if keys is None:
+        return ChainOutcome(BOGUS, f"{zname} has a {source} but serves no DNSKEY", steps)
+    failed = _keys_hold(zname, owner, keys, key_sigs, ds_rdatas, source,
+                        anchor_keys if parent is None else [], steps, ts)
+    return keys if failed is None else failed
+
+
+def _signed_ds(link: dict[str, Any], parent: str, trusted: dns.rrset.RRset, steps: list[str],
+               ts: float) -> list[Any] | ChainOutcome:
+    """The DS of `link` at `parent`, validated with the parent's trusted keys."""
+    zname = link["zone"]
+    ds = rrset_from_facts(link.get("ds"))
+    if ds is None and link.get("ds_error"):
+        return ChainOutcome(INDETERMINATE, f"DS of {zname}: {link['ds_error']}", steps)
+    if ds is None:
+        return ChainOutcome(INSECURE, f"no DS for {zname} at its parent {parent}: "
+                                      "insecure delegation", steps)
+    why = _validate(ds, rrset_from_facts(link.get("ds_rrsig")), trusted.name,
+                    _rdataset(trusted), ts)
+    if why:
+        return ChainOutcome(BOGUS, f"DS of {zname} at {parent}: {why}", steps)
+    steps.append(f"DS of {zname} signed by {parent}")
+    return list(ds)
+
+
+def _keys_hold(zname: str, owner: dns.name.Name, keys: dns.rrset.RRset,
+               key_sigs: dns.rrset.RRset | None, ds_rdatas: list[Any], source: str,
+               anchor_keys: list[Any], steps: list[str], ts: float) -> ChainOutcome | None:
+    """Whether the DNSKEY RRset of `zname` is signed by a key its `source` points at (a
+    trust-anchor DNSKEY is trusted as it stands); None when it is."""
+    if anchor_keys:
+        entry = [k for k in keys if k in anchor_keys]
+        supported = True
+    else:
+        entry, supported = _entry_keys(owner, keys, ds_rdatas)
+    if not supported:
+        return ChainOutcome(INSECURE, f"no {source} of {zname} uses a digest type we "
+                                      "implement (RFC 4035 5.2)", steps)
+    if not entry:
+        tags = ", ".join(str(getattr(d, "key_tag", "?")) for d in ds_rdatas) or "none"
+        return ChainOutcome(BOGUS, f"no DNSKEY of {zname} matches its {source} "
+                                   f"(key tags {tags})", steps)
+    why = _validate(keys, key_sigs, owner, _rdataset(keys, entry), ts)
+    if why:
+        return ChainOutcome(BOGUS, f"DNSKEY RRset of {zname}: {why}", steps)
+    steps.append(f"DNSKEY of {zname} signed by key "
+                 f"{', '.join(str(dns.dnssec.key_id(k)) for k in entry)} ({source})")
+    return None
 
 
 def rsa_bits(key: Any) -> int | None:

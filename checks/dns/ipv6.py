@@ -13,8 +13,6 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from watchtower.checks.graded import GradedCheck
-
 from watchtower.compliance.criteria import Criterion, not_tested
 from watchtower.compliance.frameworks import InStatus
 from watchtower.model import Findings, Target, TargetKind, Verdict
@@ -23,6 +21,7 @@ from watchtower.net.reach import tcp_connect
 from watchtower.probe.api import CheckMeta, Facts, ProbeContext
 from watchtower.probe.registry import register
 
+from ..graded import GradedCheck
 from .common import fleet_web_endpoints, in_zone, nameservers, zone_name
 
 MIN_NS_WITH_AAAA = 2

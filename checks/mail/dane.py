@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from watchtower.checks.graded import GradedCheck
-
 from watchtower.compliance.criteria import Criterion, combine, not_tested
 from watchtower.compliance.frameworks import InStatus
 from watchtower.errors import ProbeError
@@ -20,6 +18,7 @@ from watchtower.parsers import ParseError, tlsa
 from watchtower.probe.api import CheckMeta, Facts, ProbeContext
 from watchtower.probe.registry import register
 
+from ..graded import GradedCheck
 from .common import mx_facts, null_mx, smtp_port, spec_of
 
 

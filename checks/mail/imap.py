@@ -12,14 +12,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from watchtower.checks.common import failure
-
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Result, Status, Target, TargetKind, Verdict
 from watchtower.net.imap import ImapMode
 from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, observed_at, reveal
 from watchtower.probe.registry import register
 
+from ..common import failure
 from .submission import host_address, judge_tls, mail_host_of, tls_evidence
 
 _CLIENT_SIDE = ("timeout", "dns", "probe", "config")

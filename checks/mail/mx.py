@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.probe.registry import register
@@ -55,16 +57,21 @@ class MxSanity(Check):
             if len(records) == 1:
                 return f.verdict("null MX: the domain accepts no mail (RFC 7505)")
         for host in facts["hosts"]:
-            name = host["name"]
-            if host.get("ip_literal"):
-                f.fail(f"MX {name} is an IP address, not a host name (RFC 5321 5.1)")
-                continue
-            if host.get("cname"):
-                f.fail(f"MX {name} is a CNAME (to {host['cname'][-1]}); MX must name the host "
-                       "itself (RFC 2181 10.3)")
-            if not host["addresses"] and host.get("problem"):
-                f.error(f"MX {name}: address lookup failed ({host['problem']})")
-            elif not host["addresses"]:
-                f.fail(f"MX {name} has no address (no A or AAAA)")
+            _judge_host(f, host)
         names = ", ".join(h["name"] for h in facts["hosts"])
         return f.verdict(f"{len(facts['hosts'])} MX host(s) with addresses: {names}")
+
+
+def _judge_host(f: Findings, host: dict[str, Any]) -> None:
+    """One MX target: a host name (not an IP literal, not a CNAME) with an address."""
+    name = host["name"]
+    if host.get("ip_literal"):
+        f.fail(f"MX {name} is an IP address, not a host name (RFC 5321 5.1)")
+        return
+    if host.get("cname"):
+        f.fail(f"MX {name} is a CNAME (to {host['cname'][-1]}); MX must name the host "
+               "itself (RFC 2181 10.3)")
+    if not host["addresses"] and host.get("problem"):
+        f.error(f"MX {name}: address lookup failed ({host['problem']})")
+    elif not host["addresses"]:
+        f.fail(f"MX {name} has no address (no A or AAAA)")

@@ -19,8 +19,6 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from typing import Any
 
-from watchtower.checks.common import failure
-
 from watchtower.config import MailHost
 from watchtower.errors import ProbeError
 from watchtower.model import Target
@@ -28,6 +26,7 @@ from watchtower.net.imap import ImapError, ImapSession
 from watchtower.net.submission import SubmissionRefused, TlsMode
 from watchtower.probe.api import Check, ProbeContext, reveal
 
+from ..common import failure
 from .submission import host_address, mail_host_of
 
 PROBE_HEADER = "X-Watchtower-Probe"

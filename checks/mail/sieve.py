@@ -18,8 +18,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from watchtower.checks.common import failure
-
 from watchtower.config import MailHost
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
@@ -27,6 +25,7 @@ from watchtower.net.managesieve import ManageSieveSession, sasl_mechanisms, siev
 from watchtower.probe.api import CheckMeta, Facts, ProbeContext
 from watchtower.probe.registry import register
 
+from ..common import failure
 from .probemail import (
     IMAP_RESERVE,
     PROBE_SIDE,

@@ -22,8 +22,6 @@ import time
 from email.parser import BytesHeaderParser
 from typing import Any
 
-from watchtower.checks.common import failure
-
 from watchtower.config import MailHost
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
@@ -32,6 +30,7 @@ from watchtower.net.submission import RefusedTestContent
 from watchtower.probe.api import CheckMeta, Facts, ProbeContext, reveal
 from watchtower.probe.registry import register
 
+from ..common import failure
 from .probemail import (
     IMAP_RESERVE,
     ProbeAccountCheck,

@@ -13,8 +13,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from watchtower.checks.common import failure
-
 from watchtower.config import MailHost
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Result, Status, Target, TargetKind, Verdict
@@ -22,6 +20,8 @@ from watchtower.net.submission import TlsMode, auth_mechanisms
 from watchtower.net.tls import TlsFacts
 from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext, observed_at
 from watchtower.probe.registry import register
+
+from ..common import failure
 
 EXPIRY_WARN_DAYS = 14
 OLD_TLS = ("TLSv1", "TLSv1.1")

@@ -9,8 +9,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from watchtower.checks.common import failure
-
 from watchtower.errors import ProbeError
 from watchtower.model import Findings, Target, TargetKind, Verdict
 from watchtower.parsers import ParseError, mtasts, tlsrpt
@@ -18,6 +16,7 @@ from watchtower.parsers.txt import select_records
 from watchtower.probe.api import Check, CheckMeta, Facts, ProbeContext
 from watchtower.probe.registry import register
 
+from ..common import failure
 from .common import mx_facts, spec_of, txt_texts
 
 POLICY_PATH = "/.well-known/mta-sts.txt"

@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Any
 
 import streamlit as st
-from watchtower.dashboards.auth import Action, User
 
 from watchtower.compliance import explanations, frameworks
 from watchtower.compliance.explanations import ExplanationError
@@ -22,6 +21,7 @@ from watchtower.probe import registry
 
 from .. import charts
 from ..actions import NotAllowed, explain, revoke_explanation
+from ..auth import Action, User
 from ..context import AppContext
 from ..data import compliance_scores, recent_sweeps, trend_rows
 from ..evidence import expiry_horizon

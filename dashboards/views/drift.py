@@ -6,8 +6,8 @@ from collections import defaultdict
 from typing import Any
 
 import streamlit as st
-from watchtower.dashboards.auth import User
 
+from ..auth import User
 from ..context import AppContext
 from ..data import ICON, badge
 from ..evidence import (

@@ -5,15 +5,18 @@ from __future__ import annotations
 import datetime as dt
 
 import streamlit as st
-from watchtower.dashboards.auth import User
 
 from .. import charts, layout
+from ..auth import User
 from ..context import AppContext
 from ..data import (
     ICON,
     LABEL,
     STATUS_ORDER,
+    Changes,
+    Overview,
     OverviewFilter,
+    StateGroup,
     build_overview,
     changes_since,
     problems,
@@ -32,6 +35,22 @@ def render(app: AppContext, user: User) -> None:
         st.info("No results yet. `watchtower run` (or `watchtower check`) fills the store; "
                 "this page shows the latest verdict of every check on every target.")
         return
+    filt, all_tags = _filters(groups)
+    ov = build_overview(groups, filt, app.where)
+    changes = changes_since(app.store, dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+    _headline(ov, changes)
+    _names_table(ov, all_tags)
+    left, right = st.columns([3, 2])
+    with left:
+        _open_problems(app, filt)
+    with right:
+        _changes(changes)
+    st.caption(f"Signed in as {user.name} ({user.role}). Page data is at most a few seconds "
+               f"old; last change {ago(changes.rows[0]['at']) if changes.rows else 'none'}.")
+
+
+def _filters(groups: list[StateGroup]) -> tuple[OverviewFilter, list[str]]:
+    """The filter row (families, worst status, tags, target search); also every tag seen."""
     all_families = sorted({g.family for g in groups})
     all_tags = sorted({t for g in groups for t in g.tags})
     c1, c2, c3, c4 = st.columns([2, 2, 2, 2])
@@ -42,10 +61,11 @@ def render(app: AppContext, user: User) -> None:
     tags = c3.multiselect("Tags", all_tags, key="ov_tags", placeholder="any tag",
                           disabled=not all_tags)
     search = c4.text_input("Target contains", key="ov_search", placeholder="e.g. alpha")
-    filt = OverviewFilter(tuple(families), tuple(statuses), tuple(tags), search)
-    ov = build_overview(groups, filt, app.where)
-    changes = changes_since(app.store, dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+    return OverviewFilter(tuple(families), tuple(statuses), tuple(tags), search), all_tags
 
+
+def _headline(ov: Overview, changes: Changes) -> None:
+    """Counts per worst status, the day's change, and the status bar."""
     cols = st.columns(6)
     cols[0].metric("Check results", f"{ov.results}",
                    help=f"the latest verdict of every check: {ov.scope_text}, after the "
@@ -59,6 +79,9 @@ def render(app: AppContext, user: User) -> None:
                "name and its endpoints are the targets reached at it.")
     st.altair_chart(charts.status_bar(ov.counts), width="stretch")
 
+
+def _names_table(ov: Overview, all_tags: list[str]) -> None:
+    """Names x families, worst first; selecting a row opens its worst target."""
     st.subheader("Names by family, worst first")
     table = ov.table()
     fixed = layout.SELECT_PX + sum(PX.values()) + (PX_TAGS if all_tags else 0)
@@ -82,30 +105,29 @@ def render(app: AppContext, user: User) -> None:
     st.caption("Select a row to open its worst target. error = the probe could not run; it is "
                "never counted as a compliance fail.")
 
-    left, right = st.columns([3, 2])
-    with left:
-        st.subheader("Open problems")
-        rows = problems(app.store, filt, limit=300)
-        if rows:
-            st.dataframe(rows, hide_index=True, width="stretch",
-                         height=min(38 + 35 * len(rows), 420),
-                         column_order=["status", "target", "check", "summary", "cause",
-                                       "how to fix",
-                                       "since", "acknowledged"])
-        else:
-            st.success("No fail or error anywhere in view.")
-    with right:
-        st.subheader("What changed since yesterday")
-        st.write(f"**{changes.new_problems}** new problems, **{changes.resolved}** resolved, "
-                 f"{changes.other} other changes, {changes.first_seen} checks seen for the "
-                 "first time.")
-        if changes.rows:
-            st.dataframe(changes.rows, hide_index=True, width="stretch",
-                         height=min(38 + 35 * len(changes.rows), 420),
-                         column_order=["at", "target", "check", "change", "reason"],
-                         column_config={"at": st.column_config.DatetimeColumn(
-                             "at", format="MMM D, HH:mm")})
-        else:
-            st.caption("No status changed in the last 24 hours.")
-    st.caption(f"Signed in as {user.name} ({user.role}). Page data is at most a few seconds "
-               f"old; last change {ago(changes.rows[0]['at']) if changes.rows else 'none'}.")
+
+def _open_problems(app: AppContext, filt: OverviewFilter) -> None:
+    st.subheader("Open problems")
+    rows = problems(app.store, filt, limit=300)
+    if rows:
+        st.dataframe(rows, hide_index=True, width="stretch",
+                     height=min(38 + 35 * len(rows), 420),
+                     column_order=["status", "target", "check", "summary", "cause",
+                                   "how to fix", "since", "acknowledged"])
+    else:
+        st.success("No fail or error anywhere in view.")
+
+
+def _changes(changes: Changes) -> None:
+    st.subheader("What changed since yesterday")
+    st.write(f"**{changes.new_problems}** new problems, **{changes.resolved}** resolved, "
+             f"{changes.other} other changes, {changes.first_seen} checks seen for the "
+             "first time.")
+    if changes.rows:
+        st.dataframe(changes.rows, hide_index=True, width="stretch",
+                     height=min(38 + 35 * len(changes.rows), 420),
+                     column_order=["at", "target", "check", "change", "reason"],
+                     column_config={"at": st.column_config.DatetimeColumn(
+                         "at", format="MMM D, HH:mm")})
+    else:
+        st.caption("No status changed in the last 24 hours.")

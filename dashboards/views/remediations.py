@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import streamlit as st
-from watchtower.dashboards.auth import Action, User
 
 from watchtower.remediation.engine import Plan, PolicyRefused
 from watchtower.store import OPEN_STATES, RemediationRow
 
 from ..actions import NotAllowed, approve, audit_trail, reject
+from ..auth import Action, User
 from ..context import AppContext
 from .common import plain
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import streamlit as st
-from watchtower.dashboards.auth import Action, User
 
 from ..actions import NotAllowed, audit, require
+from ..auth import Action, User
 from ..context import AppContext
 from ..reports import ReportsUnavailable
 from .common import plain

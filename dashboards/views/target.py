@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 import streamlit as st
-from watchtower.dashboards.auth import Action, User
 
 from watchtower.probe import registry
 from watchtower.store import StateRow
 
 from .. import charts
 from ..actions import NotAllowed, acknowledge
+from ..auth import Action, User
 from ..context import AppContext
 from ..data import (
     ICON,

@@ -85,8 +85,12 @@ def cmd_dashboard_user(args: argparse.Namespace) -> int:
     """`watchtower dashboard-user add NAME --role R --users-file F` (password from stdin),
     `list`, `remove NAME`."""
     import getpass
+    from typing import TYPE_CHECKING
 
-    from watchtower.dashboards.auth import AuthError, add_user, load_users, remove_user
+    if TYPE_CHECKING:  # mypy knows dashboards/ by its folder name (pyproject.toml [tool.mypy])
+        from dashboards.auth import AuthError, add_user, load_users, remove_user
+    else:
+        from watchtower.dashboards.auth import AuthError, add_user, load_users, remove_user
 
     if args.action == "list":
         users = load_users(args.users_file)

@@ -183,8 +183,12 @@ def _wanted_ports(args: argparse.Namespace) -> list[Wanted]:
 def _demo_dashboard_user(fleet: Fleet) -> tuple[str, str]:
     """A demo operator with a fresh random password in the lab's users file."""
     import secrets
+    from typing import TYPE_CHECKING
 
-    from watchtower.dashboards.auth import add_user
+    if TYPE_CHECKING:  # mypy knows dashboards/ by its folder name (pyproject.toml [tool.mypy])
+        from dashboards.auth import add_user
+    else:
+        from watchtower.dashboards.auth import add_user
 
     password = secrets.token_urlsafe(12)
     assert fleet.dashboard.users_file is not None

@@ -5,11 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from watchtower.cli.common import EXIT_OK, EXIT_PROBLEMS, Subparsers, load
 from watchtower.config import database_url
 from watchtower.config.load import unknown_customer
 from watchtower.errors import ConfigError
+
+if TYPE_CHECKING:
+    from watchtower.config import Fleet, ReportSchedule
+    from watchtower.report import Report
+    from watchtower.store import Store
 
 
 def add_parsers(sub: Subparsers) -> None:
@@ -32,19 +38,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     """`watchtower report`: build a compliance report from the store; write, store or mail it."""
     import datetime as dt
 
-    from watchtower.report import (
-        Period,
-        build_report,
-        list_reports,
-        render_html,
-        render_json,
-        render_pdf,
-        render_text,
-        send_report,
-        store_report,
-    )
+    from watchtower.report import Period, build_report, render_html, render_json, render_text
     from watchtower.store import Store
-    from watchtower.store.db import shown_url
 
     fleet = load(args.config)
     if args.customer is not None and args.customer not in fleet.customers():
@@ -53,15 +48,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     store = Store(database_url(fleet.store))
     try:
         if args.list:
-            rows = list_reports(store)
-            for row in rows:
-                print(f"#{row.id:<5} {row.created_at:%Y-%m-%d %H:%M} {row.name:16} "
-                      f"{row.customer or '-':16} {row.state:8} attempts={row.attempts} "
-                      f"{row.last_error or ''}")
-            if not rows:
-                where = shown_url(database_url(fleet.store))
-                print(f"no stored reports in {where} (a [[reports]] entry "
-                      "stores one when its cron fires, `report --name N --send` now)")
+            _list(store, fleet)
             return EXIT_OK
         spec = next((r for r in fleet.reports if r.name == args.name), None)
         if args.name and spec is None:
@@ -73,24 +60,9 @@ def cmd_report(args: argparse.Namespace) -> int:
                               name=args.name or "adhoc", now=now,
                               include_adhoc=args.include_adhoc)
         if args.out:
-            render = {"html": render_html, "text": render_text, "json": render_json}
-            out = Path(args.out)
-            if args.format == "pdf":
-                out.write_bytes(render_pdf(report))
-            else:
-                out.write_text(render[args.format](report))
-            print(f"wrote {out} (score {report.score}%)")
+            _write(report, Path(args.out), args.format)
         if args.send:
-            if spec is None:
-                raise ConfigError(["--send needs --name of a [[reports]] entry (recipients, "
-                                   "channel)"])
-            row = store_report(store, report, recipients=spec.recipients, channel=spec.channel,
-                               formats=spec.formats)
-            assert row.id is not None
-            row = send_report(store, fleet, row.id)
-            print(f"report #{row.id} {row.state}" + (f": {row.last_error}"
-                                                     if row.last_error else ""))
-            return EXIT_OK if row.state == "sent" else EXIT_PROBLEMS
+            return _send(store, fleet, spec, report)
         if not args.out:
             if args.format == "pdf":
                 raise ConfigError(["--format pdf needs --out FILE"])
@@ -100,3 +72,47 @@ def cmd_report(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return EXIT_OK
+
+
+def _list(store: Store, fleet: Fleet) -> None:
+    """`--list`: the stored reports and how their delivery went."""
+    from watchtower.report import list_reports
+    from watchtower.store.db import shown_url
+
+    rows = list_reports(store)
+    for row in rows:
+        print(f"#{row.id:<5} {row.created_at:%Y-%m-%d %H:%M} {row.name:16} "
+              f"{row.customer or '-':16} {row.state:8} attempts={row.attempts} "
+              f"{row.last_error or ''}")
+    if not rows:
+        where = shown_url(database_url(fleet.store))
+        print(f"no stored reports in {where} (a [[reports]] entry "
+              "stores one when its cron fires, `report --name N --send` now)")
+
+
+def _write(report: Report, out: Path, fmt: str) -> None:
+    """`--out FILE`: the report in `fmt` (pdf as bytes, the others as text)."""
+    from watchtower.report import render_html, render_json, render_pdf, render_text
+
+    render = {"html": render_html, "text": render_text, "json": render_json}
+    if fmt == "pdf":
+        out.write_bytes(render_pdf(report))
+    else:
+        out.write_text(render[fmt](report))
+    print(f"wrote {out} (score {report.score}%)")
+
+
+def _send(store: Store, fleet: Fleet, spec: ReportSchedule | None, report: Report) -> int:
+    """`--send`: store the report and mail it now to the [[reports]] entry's recipients."""
+    from watchtower.report import send_report, store_report
+
+    if spec is None:
+        raise ConfigError(["--send needs --name of a [[reports]] entry (recipients, "
+                           "channel)"])
+    row = store_report(store, report, recipients=spec.recipients, channel=spec.channel,
+                       formats=spec.formats)
+    assert row.id is not None
+    row = send_report(store, fleet, row.id)
+    print(f"report #{row.id} {row.state}" + (f": {row.last_error}"
+                                             if row.last_error else ""))
+    return EXIT_OK if row.state == "sent" else EXIT_PROBLEMS

@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from nassl._nassl import OpenSSLError
 from nassl.ephemeral_key_info import DhEphemeralKeyInfo, EcDhEphemeralKeyInfo, EphemeralKeyInfo
+from nassl.ephemeral_key_info import OpenSslEvpPkeyEnum as Pkey
 from nassl.ocsp_response import OcspResponseNotTrustedError, verify_ocsp_response
 from nassl.ssl_client import ClientCertificateRequested, OpenSslDigestNidEnum
-from nassl.ssl_client import OpenSslEvpPkeyEnum as Pkey
 from sslyze import (
     ClientAuthRequirementEnum,
     ProtocolWithOpportunisticTlsEnum,

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dns.exception
 import dns.flags
@@ -40,6 +40,8 @@ import dns.zone
 from watchtower.errors import ProbeError, ProbeTimeout
 from watchtower.net.deadline import remaining
 from watchtower.net.shared import SharedCalls
+
+T = TypeVar("T")
 
 MAX_CNAME_HOPS = 8
 #: Answers a sweep's resolver keeps (least recently used go first). Jobs run grouped by domain,
@@ -284,7 +286,7 @@ class Resolver:
             return server
         return Server.parse(server, self.authoritative_port)
 
-    def _cached(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    def _cached(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
         if self._cache is None:
             return compute()
         return self._cache.get(key, compute)
@@ -555,9 +557,7 @@ def load_trust_anchors(path: str | None) -> dict[str, list[str]]:
     anchors: dict[str, list[str]] = {}
     for name, rdataset in zone.iterate_rdatasets():
         if rdataset.rdtype in (dns.rdatatype.DS, dns.rdatatype.DNSKEY):
-            rrset = dns.rrset.RRset(name, rdataset.rdclass, rdataset.rdtype)
-            rrset.update(rdataset)
-            anchors.setdefault(name.to_text(), []).extend(rrset.to_text().splitlines())
+            anchors.setdefault(name.to_text(), []).extend(rdataset.to_text(name).splitlines())
     if not anchors:
         raise ProbeError(f"trust anchor file {path}: no DS or DNSKEY records", kind="config")
     with _anchor_lock:

@@ -16,9 +16,9 @@ import json
 import socket
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Required, TypedDict
+from typing import Any, Required, TypedDict, cast
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -186,7 +186,9 @@ class _Adapter(requests.adapters.HTTPAdapter):
             conn.ca_certs = None
             conn.ca_cert_dir = None
             return
-        super().cert_verify(conn, url, verify, cert)
+        # types-requests leaves cert_verify unannotated; this is its signature in requests.
+        base = cast(Callable[[Any, str, Any, Any], None], super().cert_verify)
+        base(conn, url, verify, cert)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         kwargs["ssl_context"] = self._ssl_context

@@ -52,11 +52,12 @@ class _ImapTls(imaplib.IMAP4_SSL):
     def __init__(self, host: str, address: str, port: int, timeout: float,
                  context: ssl.SSLContext) -> None:
         self._address = address
+        self._context = context  # typeshed does not declare IMAP4_SSL.ssl_context
         super().__init__(host, port, ssl_context=context, timeout=timeout)
 
     def _create_socket(self, timeout: float | None) -> socket.socket:
         sock = socket.create_connection((self._address, self.port), timeout)
-        return self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+        return self._context.wrap_socket(sock, server_hostname=self.host)
 
 
 @dataclass

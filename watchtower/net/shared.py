@@ -14,11 +14,16 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, TypeVar, cast
+
+T = TypeVar("T")
 
 
 class SharedCalls:
-    """Thread-safe map of key -> Future; the first asker computes, the others wait."""
+    """Thread-safe map of key -> Future; the first asker computes, the others wait.
+
+    One map holds every kind of answer (a DNS answer, a server reply, ...); the key decides
+    which, so `get` casts the stored result back to the type of the caller's `compute`."""
 
     def __init__(self, *, max_entries: int | None = None, keep_errors: bool = True) -> None:
         self._lock = threading.Lock()
@@ -32,8 +37,8 @@ class SharedCalls:
         with self._lock:
             return list(self._futures)
 
-    def get(self, key: Hashable, compute: Callable[[], Any], *, wait: float | None = None
-            ) -> Any:
+    def get(self, key: Hashable, compute: Callable[[], T], *, wait: float | None = None
+            ) -> T:
         """The answer for `key`, computing it here if nobody has. A waiter gives up after
         `wait` seconds with TimeoutError (its own deadline, not the computing probe's)."""
         with self._lock:
@@ -58,5 +63,5 @@ class SharedCalls:
                     with self._lock:
                         if self._futures.get(key) is fut:
                             del self._futures[key]
-            return fut.result()
-        return fut.result(timeout=wait)
+            return cast(T, fut.result())
+        return cast(T, fut.result(timeout=wait))

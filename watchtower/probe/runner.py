@@ -98,80 +98,95 @@ class Runner:
         stop: threading.Event | None = None,
     ) -> Iterator[Result]:
         """Yield results as they complete (not in job order)."""
-        pending: queue.SimpleQueue[tuple[int, Job] | None] = queue.SimpleQueue()
-        done: queue.SimpleQueue[tuple[int, Result]] = queue.SimpleQueue()
         job_list = list(jobs)
-        for item in enumerate(job_list):
-            pending.put(item)
+        pool = _Pool(job_list, context, stop)
         total = len(job_list)
         if total == 0:
             return
-        lock = threading.Lock()
-        running: dict[int, tuple[threading.Thread, float, Job]] = {}
-        finished: set[int] = set()
-        abandoned: set[threading.Thread] = set()
-
-        def worker() -> None:
-            me = threading.current_thread()
-            while True:
-                if stop is not None and stop.is_set():
-                    return
-                try:
-                    item = pending.get_nowait()
-                except queue.Empty:
-                    return
-                if item is None:
-                    return
-                idx, job = item
-                started = time.monotonic()
-                with lock:
-                    running[idx] = (me, started, job)
-                result = execute(job, context(started + job.timeout))
-                with lock:
-                    running.pop(idx, None)
-                    if me in abandoned:
-                        return  # the watchdog already reported this pair and replaced us
-                    finished.add(idx)
-                done.put((idx, result))
-
-        def spawn() -> None:
-            t = threading.Thread(target=worker, name="watchtower-probe", daemon=True)
-            t.start()
 
         for _ in range(min(self.concurrency, total)):
-            spawn()
+            pool.spawn()
 
         emitted = 0
         while emitted < total:
             if stop is not None and stop.is_set():
                 return
             try:
-                _idx, result = done.get(timeout=0.05)
+                _idx, result = pool.done.get(timeout=0.05)
                 emitted += 1
                 yield result
                 continue
             except queue.Empty:
                 pass
-            now = time.monotonic()
-            overdue: list[tuple[int, threading.Thread, float, Job]] = []
-            with lock:
-                for idx, (thread, started, job) in list(running.items()):
-                    if now > started + job.timeout + WATCHDOG_GRACE:
-                        running.pop(idx)
-                        abandoned.add(thread)
-                        finished.add(idx)
-                        overdue.append((idx, thread, started, job))
-                alive = sum(1 for t in threading.enumerate()
-                            if t.name == "watchtower-probe" and t not in abandoned)
+            overdue, alive = pool.watchdog(time.monotonic())
             for _idx, _thread, started, job in overdue:
                 log.warning("check %s on %s exceeded %gs; abandoned", job.check.meta.id,
                             job.target.name, job.timeout)
                 self.abandoned_threads += 1
                 emitted += 1
                 yield timeout_result(job, started)
-            if alive < self.concurrency and not pending.empty():
+            if alive < self.concurrency and not pool.pending.empty():
                 for _ in range(self.concurrency - alive):
-                    spawn()
+                    pool.spawn()
+
+
+class _Pool:
+    """What one run's probe threads and its watchdog share: the queues, and under `lock` the
+    probes running (thread, start, job), the pairs finished and the threads abandoned."""
+
+    def __init__(self, job_list: list[Job], context: Callable[[float], ProbeContext],
+                 stop: threading.Event | None) -> None:
+        self.pending: queue.SimpleQueue[tuple[int, Job] | None] = queue.SimpleQueue()
+        self.done: queue.SimpleQueue[tuple[int, Result]] = queue.SimpleQueue()
+        for item in enumerate(job_list):
+            self.pending.put(item)
+        self.context = context
+        self.stop = stop
+        self.lock = threading.Lock()
+        self.running: dict[int, tuple[threading.Thread, float, Job]] = {}
+        self.finished: set[int] = set()
+        self.abandoned: set[threading.Thread] = set()
+
+    def worker(self) -> None:
+        me = threading.current_thread()
+        while True:
+            if self.stop is not None and self.stop.is_set():
+                return
+            try:
+                item = self.pending.get_nowait()
+            except queue.Empty:
+                return
+            if item is None:
+                return
+            idx, job = item
+            started = time.monotonic()
+            with self.lock:
+                self.running[idx] = (me, started, job)
+            result = execute(job, self.context(started + job.timeout))
+            with self.lock:
+                self.running.pop(idx, None)
+                if me in self.abandoned:
+                    return  # the watchdog already reported this pair and replaced us
+                self.finished.add(idx)
+            self.done.put((idx, result))
+
+    def spawn(self) -> None:
+        t = threading.Thread(target=self.worker, name="watchtower-probe", daemon=True)
+        t.start()
+
+    def watchdog(self, now: float) -> tuple[list[tuple[int, threading.Thread, float, Job]], int]:
+        """Abandon the probes past their deadline (plus grace): (those, probe threads alive)."""
+        overdue: list[tuple[int, threading.Thread, float, Job]] = []
+        with self.lock:
+            for idx, (thread, started, job) in list(self.running.items()):
+                if now > started + job.timeout + WATCHDOG_GRACE:
+                    self.running.pop(idx)
+                    self.abandoned.add(thread)
+                    self.finished.add(idx)
+                    overdue.append((idx, thread, started, job))
+            alive = sum(1 for t in threading.enumerate()
+                        if t.name == "watchtower-probe" and t not in self.abandoned)
+        return overdue, alive
 
 
 def plan_jobs(fleet: Fleet, checks: dict[str, Check], targets: list[Target] | None = None,

@@ -99,33 +99,7 @@ def run_sweep(
     outcome = SweepOutcome(stages=len(plan.stages))
     if store is not None:
         outcome.sweep_id = store.begin_sweep(schedule, len(jobs), kind)
-    batch: list[Result] = []
-    last_flush = time.monotonic()
-
-    def flush() -> None:
-        nonlocal last_flush
-        availability.stamp(batch)
-        if store is not None and batch:
-            flips = store.record(batch, outcome.sweep_id)
-            outcome.stored += len(batch)
-            log.debug("sweep %s: stored %d results (%d so far)", outcome.sweep_id, len(batch),
-                      outcome.stored)
-            outcome.flips.extend(flips)
-            for flip in flips:
-                if flip.old is not None:
-                    log.info("%s on %s: %s -> %s: %s", flip.check, flip.target, flip.old,
-                             flip.new, flip.reason)
-                if on_flip is not None:
-                    on_flip(flip)
-            if on_stored is not None:
-                # After the results are committed: alert thresholds count stored results
-                # only, and their notices are written with the alert state in one transaction.
-                on_stored(batch)
-        if on_result is not None:
-            for r in batch:
-                on_result(r)
-        batch.clear()
-        last_flush = time.monotonic()
+    batch = _Batch(store, outcome, on_result, on_flip, on_stored)
 
     def stopped() -> bool:
         return stop is not None and stop.is_set()
@@ -149,27 +123,89 @@ def run_sweep(
             if on_arrival is not None:  # not yet stored: counters that must not lag a batch
                 on_arrival(result)
             batch.append(result)
-            if len(batch) >= BATCH_SIZE or time.monotonic() - last_flush > BATCH_SECONDS:
-                flush()
+            if batch.due():
+                batch.flush()
         if stop is not None and stop.is_set():
             state = "interrupted"
-        flush()
+        batch.flush()
     except BaseException:
         state = "interrupted"
         raise
     finally:
-        if store is not None and outcome.sweep_id is not None:
-            try:
-                store.finish_sweep(outcome.sweep_id, outcome.counts(), state)
-            except Exception as exc:
-                log.error("could not close sweep %s: %s", outcome.sweep_id, exc)
-        outcome.processes = processes
-        if pool is not None:
-            outcome.dns_stats = pool.dns_stats
-            outcome.worker_cpu = pool.worker_cpu
-            outcome.worker_peak_rss_mb = pool.worker_peak_rss_mb
-        if clients is not None:
-            outcome.dns_stats = clients.dns.cache_stats
-            clients.close()
+        _finish(store, outcome, state)
+        _wind_up(outcome, processes, pool, clients)
         outcome.seconds = time.monotonic() - started
     return outcome
+
+
+class _Batch:
+    """Results waiting to be stored together: flushed every BATCH_SIZE results or
+    BATCH_SECONDS, then handed to the flip, stored and result callbacks."""
+
+    def __init__(self, store: Store | None, outcome: SweepOutcome,
+                 on_result: Callable[[Result], None] | None,
+                 on_flip: Callable[[Flip], None] | None,
+                 on_stored: Callable[[list[Result]], object] | None) -> None:
+        self.store = store
+        self.outcome = outcome
+        self.on_result = on_result
+        self.on_flip = on_flip
+        self.on_stored = on_stored
+        self.batch: list[Result] = []
+        self.last_flush = time.monotonic()
+
+    def append(self, result: Result) -> None:
+        self.batch.append(result)
+
+    def due(self) -> bool:
+        return (len(self.batch) >= BATCH_SIZE
+                or time.monotonic() - self.last_flush > BATCH_SECONDS)
+
+    def flush(self) -> None:
+        store, outcome, batch = self.store, self.outcome, self.batch
+        availability.stamp(batch)
+        if store is not None and batch:
+            flips = store.record(batch, outcome.sweep_id)
+            outcome.stored += len(batch)
+            log.debug("sweep %s: stored %d results (%d so far)", outcome.sweep_id, len(batch),
+                      outcome.stored)
+            outcome.flips.extend(flips)
+            for flip in flips:
+                if flip.old is not None:
+                    log.info("%s on %s: %s -> %s: %s", flip.check, flip.target, flip.old,
+                             flip.new, flip.reason)
+                if self.on_flip is not None:
+                    self.on_flip(flip)
+            if self.on_stored is not None:
+                # After the results are committed: alert thresholds count stored results
+                # only, and their notices are written with the alert state in one transaction.
+                self.on_stored(batch)
+        if self.on_result is not None:
+            for r in batch:
+                self.on_result(r)
+        batch.clear()
+        self.last_flush = time.monotonic()
+
+
+def _finish(store: Store | None, outcome: SweepOutcome, state: str) -> None:
+    """Close the sweep's row with its counts and state; a failure here is logged, not raised
+    over the sweep's own outcome."""
+    if store is not None and outcome.sweep_id is not None:
+        try:
+            store.finish_sweep(outcome.sweep_id, outcome.counts(), state)
+        except Exception as exc:
+            log.error("could not close sweep %s: %s", outcome.sweep_id, exc)
+
+
+def _wind_up(outcome: SweepOutcome, processes: int, pool: ProcessRunner | None,
+             clients: SweepClients | None) -> None:
+    """The sweep's accounts from where its probes ran (the worker processes or this one's
+    clients, which are closed here)."""
+    outcome.processes = processes
+    if pool is not None:
+        outcome.dns_stats = pool.dns_stats
+        outcome.worker_cpu = pool.worker_cpu
+        outcome.worker_peak_rss_mb = pool.worker_peak_rss_mb
+    if clients is not None:
+        outcome.dns_stats = clients.dns.cache_stats
+        clients.close()

@@ -50,6 +50,8 @@ _context = multiprocessing.get_context("forkserver")
 _context.set_forkserver_preload(["watchtower.probe.warm"])
 
 JobSpec = tuple[str, Target, float]
+#: A running worker's pipe -> (its process, the (check, target) pairs it has not reported).
+Owned = dict[Connection, tuple[Any, set[tuple[str, str]]]]
 
 
 def prestart() -> None:
@@ -105,51 +107,68 @@ class ProcessRunner:
         per_worker = max(1, -(-self.concurrency // len(shards)))
         waiting: dict[tuple[str, str], Job] = {
             (j.check.meta.id, j.target.key): j for j in jobs}
-        owned: dict[Connection, tuple[Any, set[tuple[str, str]]]] = {}
+        owned: Owned = {}
         try:
             for part in shards:
-                specs: list[JobSpec] = [(j.check.meta.id, j.target, j.timeout) for j in part]
-                receiver, sender = _context.Pipe(duplex=False)
-                proc = _context.Process(target=_worker, args=(sender, fleet, specs, per_worker),
-                                        name="watchtower-sweep-worker", daemon=True)
-                _start_without_main(proc)
-                sender.close()
-                owned[receiver] = (proc, {(cid, t.key) for cid, t, _ in specs})
-                self.workers.append(proc)
+                self._start(part, fleet, per_worker, owned)
             while owned:
                 if stop is not None and stop.is_set():
                     return
                 for conn in multiprocessing.connection.wait(list(owned), timeout=0.2):
                     assert isinstance(conn, Connection)
-                    try:
-                        message = conn.recv()
-                    except (EOFError, OSError):
-                        proc, pairs = owned.pop(conn)
-                        conn.close()
-                        proc.join(5)
-                        yield from _lost(proc.exitcode, [waiting.pop(k) for k in sorted(pairs)
-                                                         if k in waiting])
-                        continue
-                    if isinstance(message, dict):  # the worker's last word: its accounts
-                        for key, value in message["dns"].items():
-                            self.dns_stats[key] = self.dns_stats.get(key, 0) + value
-                        self.worker_cpu.append(message["cpu"])
-                        self.worker_peak_rss_mb.append(message["peak_rss_mb"])
-                        continue
-                    for result in message:
-                        if waiting.pop((result.check, result.target.key), None) is not None:
-                            yield result
+                    yield from self._receive(conn, owned, waiting)
         finally:
-            for conn in owned:
-                conn.close()
-            for proc in self.workers:
-                if proc.is_alive():
-                    proc.terminate()
-            for proc in self.workers:
-                proc.join(5)
-                if proc.is_alive():
-                    proc.kill()
-                    proc.join(1)
+            self._end_workers(owned)
+
+    def _start(self, part: list[Job], fleet: Fleet, per_worker: int, owned: Owned) -> None:
+        """Fork one worker for a shard; `owned` maps its pipe to it and the pairs it owes."""
+        specs: list[JobSpec] = [(j.check.meta.id, j.target, j.timeout) for j in part]
+        receiver, sender = _context.Pipe(duplex=False)
+        proc = _context.Process(target=_worker, args=(sender, fleet, specs, per_worker),
+                                name="watchtower-sweep-worker", daemon=True)
+        _start_without_main(proc)
+        sender.close()
+        owned[receiver] = (proc, {(cid, t.key) for cid, t, _ in specs})
+        self.workers.append(proc)
+
+    def _receive(self, conn: Connection, owned: Owned, waiting: dict[tuple[str, str], Job]
+                 ) -> Iterator[Result]:
+        """One message from a worker: a batch of results, its accounts, or its end (then its
+        unreported pairs become error results)."""
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            proc, pairs = owned.pop(conn)
+            conn.close()
+            proc.join(5)
+            yield from _lost(proc.exitcode, [waiting.pop(k) for k in sorted(pairs)
+                                             if k in waiting])
+            return
+        if isinstance(message, dict):  # the worker's last word: its accounts
+            self._account(message)
+            return
+        for result in message:
+            if waiting.pop((result.check, result.target.key), None) is not None:
+                yield result
+
+    def _account(self, message: dict[str, Any]) -> None:
+        for key, value in message["dns"].items():
+            self.dns_stats[key] = self.dns_stats.get(key, 0) + value
+        self.worker_cpu.append(message["cpu"])
+        self.worker_peak_rss_mb.append(message["peak_rss_mb"])
+
+    def _end_workers(self, owned: Owned) -> None:
+        """Close the pipes and stop every worker still running (terminate, then kill)."""
+        for conn in owned:
+            conn.close()
+        for proc in self.workers:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in self.workers:
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(1)
 
 
 def _lost(exitcode: int | None, jobs: list[Job]) -> Iterator[Result]:
