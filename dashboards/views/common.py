@@ -65,3 +65,26 @@ def ago(at: dt.datetime | None, now: dt.datetime | None = None) -> str:
 def check_meta() -> dict[str, Any]:
     """Registered checks' metadata (title, standards, remediation) by id."""
     return {cid: c.meta for cid, c in registry.checks().items()}
+
+
+def text_columns(widths: dict[str, int], **help_: str) -> dict[str, Any]:
+    """Column configs of text columns at `widths` (px, from layout.share_px), with a header
+    tooltip for each name in `help_` (keys with spaces as `how_to_fix`)."""
+    helps = {k.replace("_", " "): v for k, v in help_.items()}
+    return {name: st.column_config.TextColumn(name, width=px, help=helps.get(name))
+            for name, px in widths.items()}
+
+
+def selected_row(event: Any, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The row a single-row selection picked, or None."""
+    chosen = event.selection.rows if event is not None else []
+    return rows[chosen[0]] if chosen and chosen[0] < len(rows) else None
+
+
+def row_detail(row: dict[str, Any], fields: list[str]) -> None:
+    """A selected row's `fields` in full, beneath its table: a column cuts long text at its
+    edge so the table fits the screen, and this is where the rest of it is read."""
+    with st.container(border=True):
+        for name in fields:
+            if row.get(name):
+                st.markdown(f"**{name.capitalize()}:** {plain(row[name])}")

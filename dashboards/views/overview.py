@@ -21,11 +21,26 @@ from ..data import (
     changes_since,
     problems,
 )
-from .common import TARGET_KEY, ago, goto, state_groups
+from .common import (
+    TARGET_KEY,
+    ago,
+    goto,
+    plain,
+    row_detail,
+    selected_row,
+    state_groups,
+    text_columns,
+)
 
 # The fixed columns' widths (px); the family columns share what they leave (layout.py).
 PX = {"target": 160, "kind": 96, "worst": 68, "problems": 60}
 PX_TAGS = 90
+# Open problems and changes: short columns fixed, the long text ones share the rest by weight.
+PROBLEM_PX = {"status": 76, "target": 150, "check": 160, "since": 96, "acknowledged": 90}
+PROBLEM_TEXT = {"summary": 3, "cause": 2, "how to fix": 3}
+PROBLEM_COLUMNS = ["status", "target", "check", "summary", "cause", "how to fix", "since",
+                   "acknowledged"]
+CHANGE_PX = {"at": 96, "target": 170, "check": 190, "change": 150}
 
 
 def render(app: AppContext, user: User) -> None:
@@ -40,11 +55,10 @@ def render(app: AppContext, user: User) -> None:
     changes = changes_since(app.store, dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
     _headline(ov, changes)
     _names_table(ov, all_tags)
-    left, right = st.columns([3, 2])
-    with left:
-        _open_problems(app, filt)
-    with right:
-        _changes(changes)
+    # Full width, one beneath the other: in a 3/5 column the problems' eight columns were
+    # three times the width they had at 1366 px.
+    _open_problems(app, filt)
+    _changes(changes)
     st.caption(f"Signed in as {user.name} ({user.role}). Page data is at most a few seconds "
                f"old; last change {ago(changes.rows[0]['at']) if changes.rows else 'none'}.")
 
@@ -109,13 +123,24 @@ def _names_table(ov: Overview, all_tags: list[str]) -> None:
 def _open_problems(app: AppContext, filt: OverviewFilter) -> None:
     st.subheader("Open problems")
     rows = problems(app.store, filt, limit=300)
-    if rows:
-        st.dataframe(rows, hide_index=True, width="stretch",
-                     height=min(38 + 35 * len(rows), 420),
-                     column_order=["status", "target", "check", "summary", "cause",
-                                   "how to fix", "since", "acknowledged"])
-    else:
+    if not rows:
         st.success("No fail or error anywhere in view.")
+        return
+    px = layout.share_px(PROBLEM_PX, PROBLEM_TEXT, extra_px=layout.SELECT_PX)
+    config = text_columns(px, cause="the failing check this one stands on",
+                          how_to_fix="the report's fix hint")
+    config["since"] = st.column_config.DatetimeColumn("since", format="MMM D, HH:mm",
+                                                      width=px["since"])
+    event = st.dataframe(rows, hide_index=True, width="stretch", key="ov_problems",
+                         height=min(38 + 35 * len(rows), 420), on_select="rerun",
+                         selection_mode="single-row", column_order=PROBLEM_COLUMNS,
+                         column_config=config)
+    row = selected_row(event, rows)
+    if row is None:
+        st.caption("Select a row for its full summary, cause and how to fix.")
+    else:
+        st.markdown(f"**{row['status']} {plain(row['check'])}** on {plain(row['target'])}")
+        row_detail(row, ["summary", "cause", "how to fix", "acknowledged"])
 
 
 def _changes(changes: Changes) -> None:
@@ -127,7 +152,8 @@ def _changes(changes: Changes) -> None:
         st.dataframe(changes.rows, hide_index=True, width="stretch",
                      height=min(38 + 35 * len(changes.rows), 420),
                      column_order=["at", "target", "check", "change", "reason"],
-                     column_config={"at": st.column_config.DatetimeColumn(
-                         "at", format="MMM D, HH:mm")})
+                     column_config={**text_columns(layout.share_px(CHANGE_PX, {"reason": 1})),
+                                    "at": st.column_config.DatetimeColumn(
+                                        "at", format="MMM D, HH:mm", width=CHANGE_PX["at"])})
     else:
         st.caption("No status changed in the last 24 hours.")
