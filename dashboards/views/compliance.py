@@ -26,12 +26,14 @@ from ..auth import Action, User
 from ..context import AppContext
 from ..data import compliance_scores, recent_sweeps, trend_rows
 from ..evidence import expiry_horizon
-from .common import plain, row_detail, selected_row, text_columns
+from .common import fit_columns, plain, row_detail, selected_row, text_columns
 
 # The score table's text and count columns (px); the score and the groups share what they
 # leave (layout.column_px), so every group is on a 1366 px screen.
 SCORE_PX = {"domain": 170, "results": 64}
 UNSCORED_PX = 200
+EXPLANATION_PX = {"#": 48, "domain": 170, "criterion": 200, "until": 100, "by": 100,
+                  "state": 80}
 UNSCORED_HELP = ("groups without a score: not run (no result) or not judged (only errors); "
                  "and results of a scored group that are not judged")
 
@@ -120,10 +122,12 @@ def _explanations(app: AppContext, user: User, domains: list[str]) -> None:
     rows = app.store.explanations.rows()
     today = utcnow().date()
     if rows:
-        st.dataframe([{"#": r.id, "domain": r.domain, "criterion": r.criterion,
-                       "until": r.until.isoformat(), "by": r.who, "why": r.why,
-                       "state": "valid" if explanations.of_row(r).valid_on(today) else "expired"}
-                      for r in rows], hide_index=True)
+        table = [{"#": r.id, "domain": r.domain, "criterion": r.criterion,
+                  "until": r.until.isoformat(), "by": r.who, "why": r.why,
+                  "state": "valid" if explanations.of_row(r).valid_on(today) else "expired"}
+                 for r in rows]
+        st.dataframe(table, hide_index=True,
+                     column_config=fit_columns(table, EXPLANATION_PX, {"why": 1}))
     else:
         st.caption("No explanations recorded.")
     allowed = user.can(Action.EXPLAIN)

@@ -22,14 +22,15 @@ from ..data import (
     problems,
 )
 from .common import (
+    CHANGE_PX,
     TARGET_KEY,
     ago,
+    fit_columns,
     goto,
     plain,
     row_detail,
     selected_row,
     state_groups,
-    text_columns,
 )
 
 # The fixed columns' widths (px); the family columns share what they leave (layout.py).
@@ -40,7 +41,6 @@ PROBLEM_PX = {"status": 76, "target": 150, "check": 160, "since": 96, "acknowled
 PROBLEM_TEXT = {"summary": 3, "cause": 2, "how to fix": 3}
 PROBLEM_COLUMNS = ["status", "target", "check", "summary", "cause", "how to fix", "since",
                    "acknowledged"]
-CHANGE_PX = {"at": 96, "target": 170, "check": 190, "change": 150}
 
 
 def render(app: AppContext, user: User) -> None:
@@ -126,11 +126,9 @@ def _open_problems(app: AppContext, filt: OverviewFilter) -> None:
     if not rows:
         st.success("No fail or error anywhere in view.")
         return
-    px = layout.share_px(PROBLEM_PX, PROBLEM_TEXT, extra_px=layout.SELECT_PX)
-    config = text_columns(px, cause="the failing check this one stands on",
-                          how_to_fix="the report's fix hint")
-    config["since"] = st.column_config.DatetimeColumn("since", format="MMM D, HH:mm",
-                                                      width=px["since"])
+    config = fit_columns(rows, PROBLEM_PX, PROBLEM_TEXT, extra_px=layout.SELECT_PX)
+    config["cause"]["help"] = "the failing check this one stands on"
+    config["how to fix"]["help"] = "the report's fix hint"
     event = st.dataframe(rows, hide_index=True, width="stretch", key="ov_problems",
                          height=min(38 + 35 * len(rows), 420), on_select="rerun",
                          selection_mode="single-row", column_order=PROBLEM_COLUMNS,
@@ -152,8 +150,6 @@ def _changes(changes: Changes) -> None:
         st.dataframe(changes.rows, hide_index=True, width="stretch",
                      height=min(38 + 35 * len(changes.rows), 420),
                      column_order=["at", "target", "check", "change", "reason"],
-                     column_config={**text_columns(layout.share_px(CHANGE_PX, {"reason": 1})),
-                                    "at": st.column_config.DatetimeColumn(
-                                        "at", format="MMM D, HH:mm", width=CHANGE_PX["at"])})
+                     column_config=fit_columns(changes.rows, CHANGE_PX, {"reason": 1}))
     else:
         st.caption("No status changed in the last 24 hours.")
