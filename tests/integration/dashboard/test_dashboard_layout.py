@@ -70,6 +70,21 @@ def _assert_fits(page: Any, what: str, least: int) -> None:
     assert page.evaluate(PAGE_OVERFLOW) <= 0, f"{what} scrolls sideways"
 
 
+def _read_a_problem_in_full(page: Any, store: Any) -> None:
+    """A cut summary or fix is read on selection: clicking the first open problem's row shows
+    its how-to-fix whole beneath the table (glide draws on a canvas: the row is clicked at its
+    selection box, one header and half a row down)."""
+    first = data.problems(store, limit=1)[0]
+    grid = page.locator(".st-key-ov_problems [data-testid='stDataFrame']")
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 20, box["y"] + 35 + 17)
+    page.get_by_text("How to fix:").first.wait_for()
+    _settle(page)
+    assert first["how to fix"] in page.inner_text("body").replace("\n", " ")
+
+
 def test_every_table_fits_a_laptop_screen(dashboard) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     url, store, tmp = dashboard
     add_proposal(store, target="alpha.test")  # the Remediations history has a row
@@ -86,6 +101,9 @@ def test_every_table_fits_a_laptop_screen(dashboard) -> None:  # type: ignore[no
                 _settle(page)
             what = f"{name}/{tab}" if tab else name
             _assert_fits(page, what, least)
+            if name == "Overview":
+                _read_a_problem_in_full(page, store)
+                _assert_fits(page, "Overview with a problem selected", least)
             _save(page, tmp, f"{what.lower().replace('/', '-').replace(' ', '-')}-1366")
         assert "\\" not in page.inner_text("body")
     finally:
