@@ -30,6 +30,11 @@ OUTPUT_CAP = 4000
 
 @dataclass(frozen=True, slots=True)
 class RemediationMeta:
+    """A remediation's declaration: its id (policies name it), a title, the checks whose
+    failure it fixes, how long the host settles after the steps before the checks run again
+    (`[remediation] settle_seconds` overrides it), how often an hour it may run on a host,
+    and how long after a change it leaves the same target alone (limits.py)."""
+
     id: str
     title: str
     triggers: tuple[str, ...]
