@@ -6,7 +6,8 @@ import json
 
 import streamlit as st
 
-from watchtower.remediation.engine import Plan, PolicyRefused
+from watchtower.remediation.api import Plan
+from watchtower.remediation.policy import PolicyRefused
 from watchtower.store import OPEN_STATES, RemediationRow
 
 from ..actions import NotAllowed, approve, audit_trail, reject
