@@ -380,6 +380,11 @@ service managesieve-login {{
         if self.sieve_loopback_port:
             ports.append(("127.0.0.1", self.sieve_loopback_port))
         self.dovecot.wait_ready(lambda: all(port_open(h, p) for h, p in ports), timeout=30)
+        if self._postfix_started:  # a restart: Postfix's SMTP AUTH listeners answer again
+            ok, err = poll(lambda: _banner(self.host, self.submission_port)
+                           and _tls_banner(self.host, self.smtps_port), timeout=30)
+            if not ok:
+                raise ServerError(f"submission not answering after Dovecot came back ({err!r})")
 
     def set_sieve_at_delivery(self, on: bool) -> None:
         """Fault (and its undo): LMTP delivery without the Sieve plugin, so active scripts are
@@ -494,6 +499,10 @@ smtpd_milters = {milter}
 non_smtpd_milters = $smtpd_milters
 milter_default_action = tempfail
 smtpd_peername_lookup = no
+# A service whose smtpd dies at start (e.g. "no SASL authentication mechanisms" while a fault
+# test has Dovecot stopped) is throttled for a minute by default: the port accepts but no smtpd
+# answers, and the next tests met "TLS handshake timed out". The lab recovers within a second.
+service_throttle_time = 1s
 """
         sub_common = (
             "-o smtpd_sasl_auth_enable=yes "
@@ -729,6 +738,16 @@ postlog   unix-dgram n - n - 1 postlogd
             if count and count[0] not in (b"0", None):
                 imap.store("1:*", "+FLAGS", "\\Deleted")
                 imap.expunge()
+
+
+def _tls_banner(host: str, port: int) -> bool:
+    """A 220 banner over implicit TLS (smtps): the handshake itself shows an smtpd serves."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection((host, port), timeout=2) as raw, \
+            context.wrap_socket(raw, server_hostname=host) as sock:
+        sock.settimeout(2)
+        return sock.recv(64).startswith(b"220 ")
 
 
 def _banner(host: str, port: int) -> bool:
