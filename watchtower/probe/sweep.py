@@ -109,13 +109,13 @@ def run_sweep(
     pool = ProcessRunner(processes, fleet.probe.concurrency) if processes > 1 else None
     clients = SweepClients(fleet) if pool is None else None
     if pool is not None:
-        results = run_staged(plan, lambda stage: pool.run(stage, fleet, stop), stopped, flush)
+        results = run_staged(plan, lambda stage: pool.run(stage, fleet, stop), stopped, batch.flush)
         log.debug("sweep of %d probes over %d worker processes", len(jobs), processes)
     else:
         assert clients is not None
         runner, context = Runner(fleet.probe.concurrency), clients.context
         results = run_staged(plan, lambda stage: runner.run(stage, context, stop), stopped,
-                             flush)
+                             batch.flush)
     state = "done"
     try:
         for result in results:
