@@ -32,6 +32,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("metrics",),
     ("remediation",),
     ("remediations",),
+    ("scaleout",),
     ("daemon",),
     ("dashboards",),
     ("lab",),

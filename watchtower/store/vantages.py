@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, inspect, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -173,3 +173,7 @@ class VantageStore:
                        VSTATE.c.vantage, VSTATE.c.status)
         with self.db.engine.connect() as conn:
             return [tuple(r) for r in conn.execute(query)]
+
+    def engine_schema_present(self) -> bool:
+        """Whether procrastinate's tables exist (watchtower/scaleout creates them once)."""
+        return bool(inspect(self.db.engine).has_table("procrastinate_jobs"))
