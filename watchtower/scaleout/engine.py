@@ -68,7 +68,7 @@ def conninfo(url: str) -> str:
 def make_app(url: str, handler: Handler, tick_seconds: int) -> procrastinate.App:
     """The app with both tasks bound to `handler`."""
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(
-        conninfo=conninfo(url), kwargs={"autocommit": True}, min_size=1, max_size=4))
+        conninfo=conninfo(url), min_size=1, max_size=4))
 
     @app.periodic(cron=f"* * * * * */{tick_seconds}", periodic_id="tick")
     @app.task(name=TICK_TASK, queue=SCHEDULER_QUEUE, lock=TICK_TASK)
