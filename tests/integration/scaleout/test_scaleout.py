@@ -15,6 +15,7 @@ import os
 import re
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +109,14 @@ def world(postgres: PostgreSQL, tmp_path_factory: pytest.TempPathFactory) -> Ite
         ns.close()
 
 
+def _scrape(w: World) -> str:
+    """The first scheduler's /metrics (its port is chosen at start and logged)."""
+    found = re.search(r"metrics at (http://\S+/metrics)", w.procs["scheduler-1"].text())
+    assert found, "scheduler-1 did not say where /metrics is"
+    with urllib.request.urlopen(found[1], timeout=10) as answer:
+        return str(answer.read().decode())
+
+
 def _all_ok(w: World) -> bool:
     state = w.state(CHECK, "target")
     return state is not None and "from all 3 vantages" in state[1]
@@ -133,6 +142,10 @@ def test_quorum_names_the_vantage_whose_route_is_broken(world: World) -> None:
         per_vantage = {(v, s) for c, t, _k, v, s in world.store.vantages.states()
                        if (c, t) == (CHECK, "target")}
         assert ("nyc", "error") in per_vantage
+        page = _scrape(world)
+        assert (f'watchtower_vantage_check_status{{check="{CHECK}",status="error",'
+                'target="target",vantage="nyc"} 1.0') in page
+        assert 'watchtower_vantage_agent_last_seen_timestamp_seconds{vantage="ams"}' in page
     finally:
         world.ns.mend_route("nyc")
     wait(lambda: _all_ok(world), 30, "all three vantages agreeing again", procs)
