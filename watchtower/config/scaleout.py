@@ -33,7 +33,7 @@ class Placement(Strict):
 
     checks: list[str] = Field(
         default_factory=lambda: ["*"],
-        description='check ids or globs this placement covers, e.g. `["web.*", "tls.expiry"]`')
+        description='check ids or globs this placement covers, e.g. `["web.*", "web.tls.certificate"]`')
     targets: list[str] = Field(
         default_factory=lambda: ["*"],
         description='target names or globs it covers, e.g. `["*.example.org"]`')
@@ -45,7 +45,10 @@ class Placement(Strict):
         "or error) for the combined verdict to be one, e.g. 2 (2 of 3); fewer make it `warn` "
         "naming where it was seen; default: a majority of `vantages`")
 
-    _names = field_validator("vantages")(classmethod(lambda cls, v: _vantage_names(v)))
+    @field_validator("vantages")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        return _vantage_names(value)
 
     @model_validator(mode="after")
     def _fail_at_fits(self) -> Placement:
@@ -87,7 +90,12 @@ class ScaleoutSettings(Strict):
     agent_concurrency: int = Field(
         default=2, ge=1, le=64, description="jobs one agent runs at once, e.g. 2")
 
-    _names = field_validator("vantages")(classmethod(lambda cls, v: _vantage_names(v)))
+    @field_validator("vantages")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one vantage")
+        return _vantage_names(value)
 
     @model_validator(mode="after")
     def _placed_vantages_exist(self) -> ScaleoutSettings:
