@@ -33,7 +33,8 @@ class Placement(Strict):
 
     checks: list[str] = Field(
         default_factory=lambda: ["*"],
-        description='check ids or globs this placement covers, e.g. `["web.*", "web.tls.certificate"]`')
+        description="check ids or globs this placement covers, e.g. "
+                    '`["web.*", "web.tls.certificate"]`')
     targets: list[str] = Field(
         default_factory=lambda: ["*"],
         description='target names or globs it covers, e.g. `["*.example.org"]`')

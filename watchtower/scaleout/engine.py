@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import procrastinate
-from sqlalchemy.engine import make_url
 
 from watchtower.scaleout.ticks import PROBE_TASK, SCHEDULER_QUEUE, TICK_TASK
+from watchtower.store.vantages import conninfo
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +54,6 @@ class Handler(Protocol):
     async def tick(self, app: procrastinate.App, timestamp: int) -> None: ...
 
     def probe(self, job: ProbeJob) -> None: ...
-
-
-def conninfo(url: str) -> str:
-    """libpq connection string of the store's SQLAlchemy URL (`postgresql+psycopg://...`)."""
-    parsed = make_url(url)
-    if not parsed.drivername.startswith("postgresql"):
-        raise ValueError("the scale-out roles need a PostgreSQL [store] database "
-                         f"(this one is {parsed.drivername})")
-    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def make_app(url: str, handler: Handler, tick_seconds: int) -> procrastinate.App:

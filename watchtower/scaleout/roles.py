@@ -25,8 +25,17 @@ from watchtower.scaleout.agent import Agent
 from watchtower.scaleout.fanout import Fanout
 from watchtower.scaleout.ticks import SCHEDULER_QUEUE, queue_of
 from watchtower.store import Flip, Store
+from watchtower.store.vantages import conninfo
 
 log = logging.getLogger(__name__)
+
+
+def need_postgres(store: Store) -> None:
+    """A SQLite store cannot be shared by machines: say so before anything starts."""
+    try:
+        conninfo(store.url)
+    except ValueError as exc:
+        raise ConfigError([f"[store] database: {exc}"]) from None
 
 
 def _app_factory(fleet: Fleet, store: Store,
@@ -46,7 +55,7 @@ class SchedulerRole:
                  on_stored: Callable[[list[Result]], object] | None = None,
                  on_flip: Callable[[Flip], None] | None = None,
                  on_sweep: Callable[[str, object], None] | None = None) -> None:
-        engine.conninfo(store.url)  # a SQLite store: fail now, with the reason
+        need_postgres(store)
         self.fanout = Fanout(fleet, store, checks, on_stored, on_flip, on_sweep)
         self.fleet = fleet
         self.store = store
@@ -86,7 +95,7 @@ def run_agent(fleet: Fleet, store: Store, checks: dict[str, Check], vantage: str
     if vantage not in fleet.scaleout.vantages:
         raise ConfigError([f"--vantage {vantage}: not one of [scaleout] vantages "
                            f"({', '.join(fleet.scaleout.vantages)})"])
-    engine.conninfo(store.url)
+    need_postgres(store)
     agent = Agent(fleet, store, checks, vantage,
                   name or f"{vantage}@{socket.gethostname()}:{os.getpid()}")
     beat = threading.Thread(target=agent.beat_forever, args=(stop,), daemon=True,

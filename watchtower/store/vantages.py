@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, inspect, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from watchtower.model import Result
@@ -53,6 +54,16 @@ class VantageReport:
     evidence: dict[str, Any]
     duration_ms: float
     at: dt.datetime
+
+
+def conninfo(url: str) -> str:
+    """The libpq connection string of a store URL (`postgresql+psycopg://...`), for the task
+    engine's own connections; a SQLite store is refused with the reason."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("postgresql"):
+        raise ValueError("the scale-out roles need a PostgreSQL [store] database "
+                         f"(this one is {parsed.drivername})")
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 class VantageStore:
