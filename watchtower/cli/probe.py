@@ -59,7 +59,7 @@ def add_parsers(sub: Subparsers) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from watchtower.probe.runner import plan_jobs
-    from watchtower.probe.sweep import run_sweep, select_checks
+    from watchtower.probe.sweep import run_sweep, select_checks, staged_plan
     from watchtower.store import Store
 
     fleet = load(args.config)
@@ -72,7 +72,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         if not targets:
             raise ConfigError([f"--target {' '.join(args.target)}: matches no target"])
     store = None if args.no_store else Store(database_url(fleet.store))
-    jobs = plan_jobs(fleet, checks, targets)
+    jobs = staged_plan(fleet, plan_jobs(fleet, checks, targets)).jobs
     table = args.format == "table"
     progress = terminal.Progress(len(jobs), sys.stderr, enabled=table and sys.stdout.isatty()
                                  and sys.stderr.isatty()).start()

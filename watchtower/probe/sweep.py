@@ -52,6 +52,11 @@ class SweepOutcome:
     worker_cpu: list[float] = field(default_factory=list)
     worker_peak_rss_mb: list[float] = field(default_factory=list)
 
+    def of(self, check_id: str) -> list[Result]:
+        """The kept results of one check: a sweep also runs the prerequisites of the checks it
+        was given (probe/dependencies.py), so `results` may hold more checks than asked for."""
+        return [r for r in self.results if r.check == check_id]
+
     def add(self, result: Result, keep: bool) -> None:
         self.total += 1
         self.status_counts[result.status] = self.status_counts.get(result.status, 0) + 1
@@ -69,6 +74,14 @@ def select_checks(only: list[str] | None = None) -> dict[str, Check]:
         return checks
     return {cid: c for cid, c in checks.items()
             if any(fnmatch.fnmatchcase(cid, g) or c.meta.family == g for g in only)}
+
+
+def staged_plan(fleet: Fleet, jobs: list[Job]) -> Prerequisites:
+    """The sweep's plan of `jobs`: their prerequisites added (the registered checks, and any
+    check given only in `jobs`), in stages. Its `jobs` is what the sweep will run: a caller
+    showing progress counts those, not the jobs it asked for."""
+    return Prerequisites(fleet, jobs, {**registry.checks(), **{j.check.meta.id: j.check
+                                                             for j in jobs}})
 
 
 def run_sweep(
@@ -93,8 +106,7 @@ def run_sweep(
     started = time.monotonic()
     if jobs is None:
         jobs = plan_jobs(fleet, checks, targets)
-    plan = Prerequisites(fleet, jobs, {**registry.checks(), **{j.check.meta.id: j.check
-                                                              for j in jobs}})
+    plan = staged_plan(fleet, jobs)
     jobs = plan.jobs
     outcome = SweepOutcome(stages=len(plan.stages))
     if store is not None:

@@ -708,7 +708,9 @@ def default_context(fleet: Fleet, store: Store) -> RemediationContext:
         named = [t for t in ctx.fleet.targets() if t.name == target.name] or [target]
         outcome = run_sweep(ctx.fleet, store, checks, targets=named, schedule="verify",
                             kind="verify")
-        return [r.status for r in outcome.results]
+        # The sweep also runs what the checks stand on; a blocking prerequisite makes them
+        # `error`, so their own statuses are the verdict.
+        return [r.status for cid in check_ids for r in outcome.of(cid)]
 
     ctx = RemediationContext(fleet, store, run_command, call_http, verify)
     return ctx

@@ -50,7 +50,7 @@ def _records(fleet: Fleet) -> list[tuple[str, str, int, str]]:
 
 def _check(fleet: Fleet) -> Any:
     outcome = run_sweep(fleet, None, {"dns.declared": registry.checks()["dns.declared"]})
-    (result,) = outcome.results
+    (result,) = outcome.of("dns.declared")
     return result
 
 

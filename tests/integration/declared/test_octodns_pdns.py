@@ -120,7 +120,7 @@ def _sync(repo: Path, zone: str) -> None:
 
 def _check(fleet: Fleet, store: Store | None = None) -> Any:
     outcome = run_sweep(fleet, store, {"dns.octodns": registry.checks()["dns.octodns"]})
-    (result,) = outcome.results
+    (result,) = outcome.of("dns.octodns")
     return result
 
 

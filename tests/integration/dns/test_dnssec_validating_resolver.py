@@ -51,7 +51,7 @@ def _check(unbound: Unbound, powerdns: PowerDNS, zone: str) -> Result:
         "zones": [{"name": zone}],
     })
     outcome = run_sweep(fleet, None, select_checks(["dns.dnssec.valid"]))
-    (result,) = outcome.results
+    (result,) = outcome.of("dns.dnssec.valid")
     return result
 
 

@@ -36,7 +36,7 @@ def test_lab_mail_host_passes_every_mail_host_check(lab: tuple[Lab, Fleet]) -> N
     assert {m.name: m.mail_host for m in fleet.mail_domains}["alpha.test"] == \
         "mail.alpha.test"
     results = _sweep(fleet, FULL_CHECKS)
-    assert set(results) == set(FULL_CHECKS)
+    assert set(FULL_CHECKS) <= set(results)  # and the prerequisites the sweep added
     for check, result in results.items():
         assert str(result.status) == "ok", (check, result.summary)
     rt = results["mail.roundtrip"]

@@ -77,11 +77,12 @@ def test_imap_down(mailflow: MailFlow) -> None:
     imap = results["mail.imap"]
     assert str(imap.status) == "fail", imap.summary
     assert "not reachable" in imap.summary
-    # Dovecot is also Postfix's SASL back end: without it the submission smtpd gives up
-    # right after EHLO, so mail does not flow at all.
+    # The round trip stands on mail.imap (it reads the probe's copy over IMAP): with IMAP down
+    # it is not judged, an error whose cause names the one failure (issue 25's root cause).
     rt = results["mail.roundtrip"]
-    assert str(rt.status) == "fail", rt.summary
-    assert "broke off" in rt.summary
+    assert str(rt.status) == "error", rt.summary
+    assert rt.cause is not None and rt.cause.check == "mail.imap", rt.summary
+    assert rt.summary.startswith("not judged: mail.imap on mail-host failed"), rt.summary
 
 
 @pytest.fixture

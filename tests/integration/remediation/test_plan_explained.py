@@ -45,7 +45,7 @@ def _fleet_file(lab: Lab, tmp: Path, *, with_api: bool) -> Path:
         outcome = run_sweep(load_fleet(path), store, select_checks(["mail.dmarc.record"]))
     finally:
         store.close()
-    (dmarc,) = outcome.results
+    (dmarc,) = outcome.of("mail.dmarc.record")
     assert dmarc.status == "fail", dmarc.summary
     return path
 
