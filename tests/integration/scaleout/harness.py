@@ -199,6 +199,10 @@ class Proc:
         self.popen.send_signal(signal.SIGKILL)
         self.popen.wait(10)
 
+    def terminate(self) -> None:
+        if self.alive():
+            self.popen.terminate()
+
     def stop(self) -> None:
         if self.alive():
             self.popen.terminate()

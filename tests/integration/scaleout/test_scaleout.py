@@ -104,6 +104,8 @@ def world(postgres: PostgreSQL, tmp_path_factory: pytest.TempPathFactory) -> Ite
         yield w
         store.close()
     finally:
+        for proc in procs.values():  # all at once: each stops gracefully in parallel
+            proc.terminate()
         for proc in procs.values():
             proc.stop()
         ns.close()
@@ -147,8 +149,7 @@ def test_quorum_names_the_vantage_whose_route_is_broken(world: World) -> None:
                 'target="target",vantage="nyc"} 1.0') in page
         assert 'watchtower_vantage_agent_last_seen_timestamp_seconds{vantage="ams"}' in page
     finally:
-        world.ns.mend_route("nyc")
-    wait(lambda: _all_ok(world), 30, "all three vantages agreeing again", procs)
+        world.ns.mend_route("nyc")  # the tests below see all three agree again
 
 
 def test_a_vantage_without_agent_alerts_on_its_own(world: World) -> None:
