@@ -54,7 +54,7 @@ class Fanout:
         period = self.fleet.scaleout.tick
         for group in self.groups():
             if is_due(group, timestamp, period):
-                await self._defer(app, group, timestamp)
+                await self.defer(app, group, timestamp)
         await engine.retry_stalled(app, self.fleet.scaleout.lease)
         await asyncio.to_thread(self.judge_due, utcnow())
         await asyncio.to_thread(self.vantage_liveness, utcnow())
@@ -62,7 +62,8 @@ class Fanout:
     def probe(self, job: engine.ProbeJob) -> None:  # schedulers claim no probe jobs
         raise RuntimeError("a scheduler does not run probe jobs")
 
-    async def _defer(self, app: procrastinate.App, group: Group, tick: int) -> None:
+    async def defer(self, app: procrastinate.App, group: Group, tick: int) -> None:
+        """Queue the group's pairs of this tick per placed vantage (once: the deferral row)."""
         settings = self.fleet.scaleout
         per_vantage: dict[str, list[tuple[str, str]]] = {}
         planned = self.plan(group)
