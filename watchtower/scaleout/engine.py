@@ -56,15 +56,19 @@ class Handler(Protocol):
     def probe(self, job: ProbeJob) -> None: ...
 
 
-def make_app(url: str, handler: Handler, tick_seconds: int) -> procrastinate.App:
-    """The app with both tasks bound to `handler`."""
+def make_app(url: str, handler: Handler, tick_seconds: int | None) -> procrastinate.App:
+    """The app with both tasks bound to `handler`; the tick is periodic only with
+    `tick_seconds` (the scheduler's app: an agent's worker must not defer ticks, which no
+    scheduler might be there to run)."""
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(
         conninfo=conninfo(url), min_size=1, max_size=4))
 
-    @app.periodic(cron=f"* * * * * */{tick_seconds}", periodic_id="tick")
     @app.task(name=TICK_TASK, queue=SCHEDULER_QUEUE, lock=TICK_TASK)
     async def tick(timestamp: int) -> None:
         await handler.tick(app, timestamp)
+
+    if tick_seconds is not None:
+        app.periodic(cron=f"* * * * * */{tick_seconds}", periodic_id="tick")(tick)
 
     @app.task(name=PROBE_TASK, retry=procrastinate.RetryStrategy(max_attempts=3, wait=1))
     def probe(group: str, tick: int, deadline: int, pairs: list[list[str]]) -> None:

@@ -38,10 +38,10 @@ def need_postgres(store: Store) -> None:
         raise ConfigError([f"[store] database: {exc}"]) from None
 
 
-def _app_factory(fleet: Fleet, store: Store,
-                 handler: engine.Handler) -> Callable[[], procrastinate.App]:
+def _app_factory(store: Store, handler: engine.Handler,
+                 tick: int | None) -> Callable[[], procrastinate.App]:
     def make() -> procrastinate.App:
-        app = engine.make_app(store.url, handler, fleet.scaleout.tick)
+        app = engine.make_app(store.url, handler, tick)
         engine.ensure_schema(app, store.vantages.engine_schema_present)
         return app
 
@@ -63,7 +63,7 @@ class SchedulerRole:
         self._thread: threading.Thread | None = None
 
     def start(self, *, run_now: bool = True) -> None:
-        make = _app_factory(self.fleet, self.store, self.fanout)
+        make = _app_factory(self.store, self.fanout, self.fleet.scaleout.tick)
         name = f"scheduler@{socket.gethostname()}:{os.getpid()}"
         self._thread = threading.Thread(
             target=engine.serve, name="scaleout-scheduler", daemon=True, args=(make,),
@@ -103,7 +103,7 @@ def run_agent(fleet: Fleet, store: Store, checks: dict[str, Check], vantage: str
     beat.start()
     log.info("agent %s claims jobs from %s", agent.name, queue_of(vantage))
     try:
-        engine.serve(_app_factory(fleet, store, agent), queues=[queue_of(vantage)],
+        engine.serve(_app_factory(store, agent, None), queues=[queue_of(vantage)],
                      name=agent.name, concurrency=fleet.scaleout.agent_concurrency,
                      lease=fleet.scaleout.lease, stop=stop)
     finally:
