@@ -126,7 +126,7 @@ def _all_ok(w: World) -> bool:
 
 def test_quorum_names_the_vantage_whose_route_is_broken(world: World) -> None:
     procs = list(world.procs.values())
-    wait(lambda: _all_ok(world), 40, "a first combined verdict from all three vantages", procs)
+    wait(lambda: _all_ok(world), 60, "a first combined verdict from all three vantages", procs)
     world.ns.break_route("nyc")
     try:
         wait(lambda: "nyc" in (world.state(CHECK, "target") or ("", "", None))[1], 30,
