@@ -31,7 +31,9 @@ def cmd_agent(args: argparse.Namespace) -> int:
     stop = threading.Event()
 
     def handler(_signum: int, _frame: Any) -> None:
-        stop.set()
+        # not stop.set() here: a second signal arriving inside set() would wait on the
+        # event's lock, held by the interrupted set() beneath it, for ever
+        threading.Thread(target=stop.set, name="stop").start()
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
