@@ -20,13 +20,9 @@ from watchtower.compliance.explanations import ExplanationError
 from watchtower.config import Fleet
 from watchtower.model import Status, utcnow
 from watchtower.probe import registry
-from watchtower.remediation.engine import (
-    PolicyRefused,
-    RemediationContext,
-    Remediator,
-    Step,
-    StepOutcome,
-)
+from watchtower.remediation.api import RemediationContext, Step, StepOutcome
+from watchtower.remediation.engine import Remediator
+from watchtower.remediation.policy import PolicyRefused
 from watchtower.store import AcknowledgementRow, DashboardAuditRow, ExplanationRow, Store
 
 from .auth import Action, User

@@ -32,7 +32,7 @@ from watchtower.dnsdecl.octodns import (
 )
 from watchtower.errors import ProbeError
 from watchtower.net import octodns as octodns_net
-from watchtower.remediation.engine import NoAction, Plan, Step, StepOutcome, register_action
+from watchtower.remediation.api import NoAction, Plan, Step, StepOutcome, register_action
 
 #: What a plan changes, given the zone's RRsets as the YAML holds them: RRset changes (the
 #: `dnsdecl.plan.ZonePlan.changes` shape) and why, one line per change, for the commit message.

@@ -20,7 +20,7 @@ from watchtower.dnsdecl.octodns import OctoZone, managed
 from watchtower.dnsdecl.records import absolute, record_key
 from watchtower.net.powerdns import delete_body, replace_body
 from watchtower.probe.registry import register_remediation
-from watchtower.remediation.engine import (
+from watchtower.remediation.api import (
     NoAction,
     Plan,
     Remediation,

@@ -28,7 +28,7 @@ from watchtower.inventory.versions import compare, version_key
 from watchtower.model import Status
 from watchtower.net.transport import SshDestination
 from watchtower.probe.registry import register_remediation
-from watchtower.remediation.engine import (
+from watchtower.remediation.api import (
     NoAction,
     Plan,
     Remediation,

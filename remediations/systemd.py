@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 
 from watchtower.probe.registry import register_remediation
-from watchtower.remediation.engine import (
+from watchtower.remediation.api import (
     NoAction,
     Plan,
     Remediation,

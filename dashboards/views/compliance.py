@@ -12,6 +12,7 @@ from watchtower.compliance.explanations import ExplanationError
 from watchtower.compliance.score import (
     GROUP_TITLES,
     WEIGHT,
+    SectionScore,
     replay,
     score_table,
     trend_streaks,
@@ -19,13 +20,22 @@ from watchtower.compliance.score import (
 from watchtower.model import utcnow
 from watchtower.probe import registry
 
-from .. import charts
+from .. import charts, layout
 from ..actions import NotAllowed, explain, revoke_explanation
 from ..auth import Action, User
 from ..context import AppContext
 from ..data import compliance_scores, recent_sweeps, trend_rows
 from ..evidence import expiry_horizon
-from .common import plain
+from .common import fit_columns, plain, row_detail, selected_row, text_columns
+
+# The score table's text and count columns (px); the score and the groups share what they
+# leave (layout.column_px), so every group is on a 1366 px screen.
+SCORE_PX = {"domain": 170, "results": 64}
+UNSCORED_PX = 200
+EXPLANATION_PX = {"#": 48, "domain": 170, "criterion": 200, "until": 100, "by": 100,
+                  "state": 80}
+UNSCORED_HELP = ("groups without a score: not run (no result) or not judged (only errors); "
+                 "and results of a scored group that are not judged")
 
 
 def render(app: AppContext, user: User) -> None:
@@ -39,18 +49,7 @@ def render(app: AppContext, user: User) -> None:
     if not scores:
         st.info("No results yet.")
         return
-    groups, rows = score_table(scores)
-    config: dict[str, Any] = {
-        g: st.column_config.ProgressColumn(GROUP_TITLES.get(g, g), min_value=0, max_value=100,
-                                           format="%d %%") for g in ["score", *groups]}
-    config["unscored"] = st.column_config.TextColumn(
-        "unscored", width="medium",
-        help="groups without a score: not run (no result) or not judged (only errors); and "
-             "results of a scored group that are not judged")
-    # `unscored` beside the score: what a blank group means must be seen, not scrolled to
-    st.dataframe(rows, hide_index=True, column_config=config,
-                 column_order=["domain", "score", "unscored", *groups, "results"],
-                 height=min(38 + 35 * len(rows), 480))
+    _score_table(scores)
     _adhoc_note(app)
 
     st.subheader("Trend")
@@ -85,6 +84,29 @@ def render(app: AppContext, user: User) -> None:
         st.caption("No certificate or signature dates in the latest results.")
 
 
+def _score_table(scores: list[SectionScore]) -> None:
+    """One row per domain and host: the score, what it leaves out, each group's score."""
+    groups, rows = score_table(scores)
+    px = {**SCORE_PX, "unscored": UNSCORED_PX}
+    group_px = layout.column_px(len(groups) + 1, sum(px.values()) + layout.SELECT_PX)
+    config: dict[str, Any] = {
+        g: st.column_config.ProgressColumn(GROUP_TITLES.get(g, g), min_value=0, max_value=100,
+                                           format="%d %%", width=group_px)
+        for g in ["score", *groups]}
+    config |= text_columns(px, unscored=UNSCORED_HELP)
+    config["results"] = st.column_config.NumberColumn("results", width=px["results"])
+    # `unscored` beside the score: what a blank group means must be seen, not scrolled to
+    event = st.dataframe(rows, hide_index=True, column_config=config, width="stretch",
+                         column_order=["domain", "score", "unscored", *groups, "results"],
+                         height=min(38 + 35 * len(rows), 480), key="cmp_scores",
+                         on_select="rerun", selection_mode="single-row")
+    row = selected_row(event, rows)
+    if row is not None and row["unscored"]:
+        row_detail({"unscored": f"{row['domain']}: {row['unscored']}"}, ["unscored"])
+    elif any(r["unscored"] for r in rows):
+        st.caption("Select a row to read its `unscored` in full.")
+
+
 def _adhoc_note(app: AppContext) -> None:
     """Say when the current verdicts include ad-hoc runs: reports leave them out by default."""
     n = app.store.dashboard.adhoc_states()
@@ -100,10 +122,12 @@ def _explanations(app: AppContext, user: User, domains: list[str]) -> None:
     rows = app.store.explanations.rows()
     today = utcnow().date()
     if rows:
-        st.dataframe([{"#": r.id, "domain": r.domain, "criterion": r.criterion,
-                       "until": r.until.isoformat(), "by": r.who, "why": r.why,
-                       "state": "valid" if explanations.of_row(r).valid_on(today) else "expired"}
-                      for r in rows], hide_index=True)
+        table = [{"#": r.id, "domain": r.domain, "criterion": r.criterion,
+                  "until": r.until.isoformat(), "by": r.who, "why": r.why,
+                  "state": "valid" if explanations.of_row(r).valid_on(today) else "expired"}
+                 for r in rows]
+        st.dataframe(table, hide_index=True,
+                     column_config=fit_columns(table, EXPLANATION_PX, {"why": 1}))
     else:
         st.caption("No explanations recorded.")
     allowed = user.can(Action.EXPLAIN)

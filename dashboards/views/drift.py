@@ -7,6 +7,7 @@ from typing import Any
 
 import streamlit as st
 
+from .. import layout
 from ..auth import User
 from ..context import AppContext
 from ..data import ICON, badge
@@ -20,7 +21,13 @@ from ..evidence import (
     version_facts,
 )
 from ..hints import fix_hint, fix_line
-from .common import plain
+from .common import fit_columns, plain, row_detail, selected_row
+
+# The services table's short columns (px), those it has; summary and how to fix share the rest.
+SERVICE_PX = {"status": 76, "service": 150, "kind": 90, "declared": 80, "running": 80,
+              "in closure": 80, "newest upstream": 80, "releases behind": 70,
+              "behind since (days)": 70}
+SERVICE_TEXT = {"summary": 3, "how to fix": 2}
 
 
 def render(app: AppContext, user: User) -> None:
@@ -32,16 +39,21 @@ def render(app: AppContext, user: User) -> None:
     versions = [s for s in states if s["check"] == "drift.version"]
     if versions:
         st.subheader("Services: declared vs running")
-        st.dataframe(blanks([{"status": badge(s["status"]), "service": s["target"],
-                              "kind": s["kind"],
-                              **{k: v for k, v in version_facts(s["evidence"]).items()
-                                 if k not in ("service", "kind")},
-                              "summary": s["summary"],
-                              "how to fix": fix_hint(s["check"], s["status"])}
-                             for s in versions]),
-                     hide_index=True, width="stretch",
-                     column_config={"summary": st.column_config.TextColumn(width="large"),
-                                    "how to fix": st.column_config.TextColumn(width="medium")})
+        table = blanks([{"status": badge(s["status"]), "service": s["target"],
+                         "kind": s["kind"],
+                         **{k: v for k, v in version_facts(s["evidence"]).items()
+                            if k not in ("service", "kind")},
+                         "summary": s["summary"], "how to fix": fix_hint(s["check"], s["status"])}
+                        for s in versions])
+        event = st.dataframe(table, hide_index=True, width="stretch", key="drift_services",
+                             column_config=fit_columns(table, SERVICE_PX, SERVICE_TEXT,
+                                                       extra_px=layout.SELECT_PX),
+                             on_select="rerun", selection_mode="single-row")
+        row = selected_row(event, table)
+        if row is None:
+            st.caption("Select a row for its full summary and how to fix.")
+        else:
+            row_detail(row, ["service", "summary", "how to fix"])
     if not any(s["kind"] == "host" for s in states):
         st.caption("Generations, reboots, advisories and the closure diff appear per host once "
                    "`[[hosts]]` are declared in the fleet file.")

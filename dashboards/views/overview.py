@@ -21,11 +21,26 @@ from ..data import (
     changes_since,
     problems,
 )
-from .common import TARGET_KEY, ago, goto, state_groups
+from .common import (
+    CHANGE_PX,
+    TARGET_KEY,
+    ago,
+    fit_columns,
+    goto,
+    plain,
+    row_detail,
+    selected_row,
+    state_groups,
+)
 
 # The fixed columns' widths (px); the family columns share what they leave (layout.py).
 PX = {"target": 160, "kind": 96, "worst": 68, "problems": 60}
 PX_TAGS = 90
+# Open problems and changes: short columns fixed, the long text ones share the rest by weight.
+PROBLEM_PX = {"status": 76, "target": 150, "check": 160, "since": 96, "acknowledged": 90}
+PROBLEM_TEXT = {"summary": 3, "cause": 2, "how to fix": 3}
+PROBLEM_COLUMNS = ["status", "target", "check", "summary", "cause", "how to fix", "since",
+                   "acknowledged"]
 
 
 def render(app: AppContext, user: User) -> None:
@@ -40,11 +55,10 @@ def render(app: AppContext, user: User) -> None:
     changes = changes_since(app.store, dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
     _headline(ov, changes)
     _names_table(ov, all_tags)
-    left, right = st.columns([3, 2])
-    with left:
-        _open_problems(app, filt)
-    with right:
-        _changes(changes)
+    # Full width, one beneath the other: in a 3/5 column the problems' eight columns were
+    # three times the width they had at 1366 px.
+    _open_problems(app, filt)
+    _changes(changes)
     st.caption(f"Signed in as {user.name} ({user.role}). Page data is at most a few seconds "
                f"old; last change {ago(changes.rows[0]['at']) if changes.rows else 'none'}.")
 
@@ -109,13 +123,22 @@ def _names_table(ov: Overview, all_tags: list[str]) -> None:
 def _open_problems(app: AppContext, filt: OverviewFilter) -> None:
     st.subheader("Open problems")
     rows = problems(app.store, filt, limit=300)
-    if rows:
-        st.dataframe(rows, hide_index=True, width="stretch",
-                     height=min(38 + 35 * len(rows), 420),
-                     column_order=["status", "target", "check", "summary", "cause",
-                                   "how to fix", "since", "acknowledged"])
-    else:
+    if not rows:
         st.success("No fail or error anywhere in view.")
+        return
+    config = fit_columns(rows, PROBLEM_PX, PROBLEM_TEXT, extra_px=layout.SELECT_PX)
+    config["cause"]["help"] = "the failing check this one stands on"
+    config["how to fix"]["help"] = "the report's fix hint"
+    event = st.dataframe(rows, hide_index=True, width="stretch", key="ov_problems",
+                         height=min(38 + 35 * len(rows), 420), on_select="rerun",
+                         selection_mode="single-row", column_order=PROBLEM_COLUMNS,
+                         column_config=config)
+    row = selected_row(event, rows)
+    if row is None:
+        st.caption("Select a row for its full summary, cause and how to fix.")
+    else:
+        st.markdown(f"**{row['status']} {plain(row['check'])}** on {plain(row['target'])}")
+        row_detail(row, ["summary", "cause", "how to fix", "acknowledged"])
 
 
 def _changes(changes: Changes) -> None:
@@ -127,7 +150,6 @@ def _changes(changes: Changes) -> None:
         st.dataframe(changes.rows, hide_index=True, width="stretch",
                      height=min(38 + 35 * len(changes.rows), 420),
                      column_order=["at", "target", "check", "change", "reason"],
-                     column_config={"at": st.column_config.DatetimeColumn(
-                         "at", format="MMM D, HH:mm")})
+                     column_config=fit_columns(changes.rows, CHANGE_PX, {"reason": 1}))
     else:
         st.caption("No status changed in the last 24 hours.")

@@ -6,17 +6,22 @@ import json
 
 import streamlit as st
 
-from watchtower.remediation.engine import Plan, PolicyRefused
+from watchtower.remediation.api import Plan
+from watchtower.remediation.policy import PolicyRefused
 from watchtower.store import OPEN_STATES, RemediationRow
 
 from ..actions import NotAllowed, approve, audit_trail, reject
 from ..auth import Action, User
 from ..context import AppContext
-from .common import plain
+from .common import AUDIT_PX, fit_columns, plain
 
 STATE_ICON = {"awaiting_approval": "⏳", "approved": "👍", "applying": "⚙️", "verifying": "🔎",
               "reverting": "↩️", "applied": "✅", "verified": "✅", "rolled_back": "↩️",
               "failed": "❌", "rejected": "🚫", "dry_run": "📝", "reverted": "↩️"}
+# The proposals table's short columns (px); summary and outcome share the rest.
+HISTORY_PX = {"id": 48, "state": 150, "remediation": 130, "target": 160, "created": 96,
+              "approved by": 100}
+HISTORY_TEXT = {"summary": 3, "outcome": 2}
 
 
 def render(app: AppContext, user: User) -> None:
@@ -41,23 +46,28 @@ def render(app: AppContext, user: User) -> None:
         if not rows:
             st.caption("No remediation was ever proposed.")
         else:
-            st.dataframe([{"id": r.id, "state": f"{STATE_ICON.get(r.state, '')} {r.state}",
-                           "remediation": r.remediation, "target": r.target,
-                           "summary": r.summary, "created": r.created_at,
-                           "approved by": r.approved_by or "", "outcome": r.outcome}
-                          for r in reversed(rows)], hide_index=True)
+            table = [{"id": r.id, "state": f"{STATE_ICON.get(r.state, '')} {r.state}",
+                      "remediation": r.remediation, "target": r.target, "summary": r.summary,
+                      "created": r.created_at, "approved by": r.approved_by or "",
+                      "outcome": r.outcome} for r in reversed(rows)]
+            st.dataframe(table, hide_index=True,
+                         column_config=fit_columns(table, HISTORY_PX, HISTORY_TEXT))
             ids = [r.id for r in reversed(rows)]
             rid = st.selectbox("Audit trail of", ids, key="rem_history_id",
                                format_func=lambda i: f"#{i}")
             if rid is not None:
-                st.dataframe([{"at": a.at, "actor": a.actor, "action": a.action,
-                               "ok": "✅" if a.ok else "❌", "detail": a.detail}
-                              for a in rem.history(rid)], hide_index=True)
+                steps = [{"at": a.at, "actor": a.actor, "action": a.action,
+                          "ok": "✅" if a.ok else "❌", "detail": a.detail}
+                         for a in rem.history(rid)]
+                st.dataframe(steps, hide_index=True,
+                             column_config=fit_columns(steps, AUDIT_PX, {"detail": 1}))
     with tab_audit:
         trail = audit_trail(app.store)
-        st.dataframe([{"at": a.at, "user": a.user, "via": a.source, "role": a.role,
-                       "action": a.action, "subject": a.subject, "ok": "✅" if a.ok else "❌",
-                       "detail": a.detail} for a in trail], hide_index=True)
+        entries = [{"at": a.at, "user": a.user, "via": a.source, "role": a.role,
+                    "action": a.action, "subject": a.subject, "ok": "✅" if a.ok else "❌",
+                    "detail": a.detail} for a in trail]
+        st.dataframe(entries, hide_index=True,
+                     column_config=fit_columns(entries, AUDIT_PX, {"detail": 1}))
 
 
 def _proposal(app: AppContext, user: User, row: RemediationRow) -> None:

@@ -24,7 +24,7 @@ from ..data import (
     target_states,
 )
 from ..hints import fix_line
-from .common import TARGET_KEY, ago, check_meta, plain
+from .common import CHANGE_PX, TARGET_KEY, ago, check_meta, fit_columns, plain
 
 
 def render(app: AppContext, user: User) -> None:
@@ -69,7 +69,8 @@ def render(app: AppContext, user: User) -> None:
         flips = target_flips(app.store, name)
         if flips:
             st.dataframe(flips, hide_index=True, column_order=["at", "check", "change",
-                                                               "reason"])
+                                                               "reason"],
+                         column_config=fit_columns(flips, CHANGE_PX, {"reason": 1}))
         else:
             st.caption("No status changes recorded.")
 

@@ -180,15 +180,25 @@ class RssPeak:
         self.peak = max(self.peak, _rss_bytes())
 
 
-def _sweep(fleet: Fleet, targets: list[Target]) -> tuple[list[Result], float]:
-    results, seconds, _ = _sweep_outcome(fleet, targets)
+#: Not latency probes: the two TLS scans spend their seconds on dozens of handshakes of their
+#: own (sslyze), and mail.starttls.ncsc alone was 26 of the healthy sweep's 45 probe-seconds.
+#: The latency test leaves them out; the containment test sweeps every check.
+SCANS = ("mail.starttls.ncsc", "web.tls.ncsc")
+
+
+def _sweep(fleet: Fleet, targets: list[Target], *, scans: bool = True
+           ) -> tuple[list[Result], float]:
+    results, seconds, _ = _sweep_outcome(fleet, targets, scans=scans)
     return results, seconds
 
 
-def _sweep_outcome(fleet: Fleet, targets: list[Target]
+def _sweep_outcome(fleet: Fleet, targets: list[Target], *, scans: bool = True
                    ) -> tuple[list[Result], float, SweepOutcome]:
+    checks = select_checks()
+    if not scans:
+        checks = {cid: c for cid, c in checks.items() if cid not in SCANS}
     started = time.monotonic()
-    outcome = run_sweep(fleet, None, select_checks(), targets=targets)
+    outcome = run_sweep(fleet, None, checks, targets=targets)
     return outcome.results, time.monotonic() - started, outcome
 
 
@@ -283,10 +293,12 @@ def test_hostile_neighbours_do_not_slow_healthy_probes(setup: Setup) -> None:
     all durations pooled mixes sub-millisecond DNS probes with multi-millisecond HTTPS ones,
     so it jumps when a few probes cross between the two groups: between two identical sweeps
     it moved by up to 30 %, against 5 % for the paired median. A third sweep per round, alone
-    again, is the control: its paired median against the first shows the method's noise."""
+    again, is the control: its paired median against the first shows the method's noise.
+    Without the TLS scans (SCANS) the healthy sweep fits inside the hostile one (7 s in 12 s;
+    with them it was 22 s, mostly after the hostile sweep had ended)."""
     gentle = setup.apart_fleet.model_copy(update={
         "probe": setup.apart_fleet.probe.model_copy(update={"concurrency": 2})})
-    _sweep(gentle, setup.apart)
+    _sweep(gentle, setup.apart, scans=False)
     mixed_pairs: list[tuple[str, float]] = []
     null_pairs: list[tuple[str, float]] = []
     pooled: dict[str, list[float]] = {"alone": [], "mixed": []}
@@ -298,13 +310,13 @@ def test_hostile_neighbours_do_not_slow_healthy_probes(setup: Setup) -> None:
         took: dict[str, dict[tuple[str, str], float]] = {}
         for kind in order:
             if kind != "mixed":
-                took[kind] = _durations(_sweep(gentle, setup.apart)[0])
+                took[kind] = _durations(_sweep(gentle, setup.apart, scans=False)[0])
                 continue
             box: dict[str, float] = {}
             hostile = threading.Thread(
                 target=lambda: box.update(secs=_sweep(setup.fleet, setup.hostile)[1]))
             hostile.start()
-            results, secs = _sweep(gentle, setup.apart)
+            results, secs = _sweep(gentle, setup.apart, scans=False)
             hostile.join()
             took[kind] = _durations(results)
         mixed, null = _paired(took["mixed"], took["alone"]), _paired(took["again"], took["alone"])

@@ -46,3 +46,11 @@ def test_checks_json_names_the_fixes_the_engine_would_run(capsys: pytest.Capture
     assert main(["checks", "--format", "json", "-c", str(fleet)]) == 0
     entries = {c["id"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
     assert entries["web.hsts"]["remediations"] == ["dns.records"]
+
+
+@pytest.mark.parametrize("seconds", ["1", "100000"])
+def test_lab_interval_out_of_range_is_a_usage_error_before_anything_starts(
+        seconds: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lab", "--dir", str(tmp_path / "lab"), "--interval", seconds]) == 2
+    assert "seconds between sweeps, 5 to 86400" in capsys.readouterr().err
+    assert not (tmp_path / "lab" / "fleet.toml").exists()

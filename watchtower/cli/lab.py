@@ -37,6 +37,9 @@ def add_parsers(sub: Subparsers) -> None:
         s.add_argument("--dns-port", type=int, default=10053)
         s.add_argument("--https-port", type=int, default=10443)
         s.add_argument("--metrics-listen", default="127.0.0.1:9810")
+        s.add_argument("--interval", type=float, metavar="SECONDS",
+                       help="seconds between sweeps of each check family in the lab's fleet "
+                            "(default: watchtower.lab.fleet.LAB_INTERVAL, a minute)")
         if name == "demo":
             s.add_argument("--dashboard-port", type=int, default=8501)
         s.set_defaults(func=func)
@@ -107,6 +110,12 @@ def _choice_lines(choices: Sequence[str], width: int = 100) -> list[str]:
                                       subsequent_indent="    ", break_on_hyphens=False)]
 
 
+def _interval(seconds: float | None) -> float | None:
+    if seconds is not None and not 5 <= seconds <= 86400:
+        raise ConfigError([f"--interval {seconds:g}: seconds between sweeps, 5 to 86400"])
+    return seconds
+
+
 def _start_lab(args: argparse.Namespace) -> Any:
     from watchtower.lab import Lab
 
@@ -114,7 +123,8 @@ def _start_lab(args: argparse.Namespace) -> Any:
     try:
         lab = Lab(Path(args.dir), domains=args.domains, faults=_lab_faults(args),
                   dns_port=args.dns_port, https_port=args.https_port, http_port=0,
-                  metrics_listen=args.metrics_listen)
+                  metrics_listen=args.metrics_listen,
+                  interval=_interval(args.interval))
     except ValueError as exc:
         raise ConfigError([str(exc)]) from None
     lab.start()

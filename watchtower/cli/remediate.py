@@ -11,7 +11,7 @@ from watchtower.config import database_url
 from watchtower.errors import ConfigError
 
 if TYPE_CHECKING:
-    from watchtower.remediation.engine import Proposals
+    from watchtower.remediation.api import Proposals
     from watchtower.store import AuditRow, RemediationRow
 
 
@@ -39,7 +39,9 @@ def cmd_remediate(args: argparse.Namespace) -> int:
     """`watchtower remediate list|plan|approve|reject|apply|history`."""
     import getpass
 
-    from watchtower.remediation.engine import PolicyRefused, Remediator, default_context
+    from watchtower.remediation.engine import Remediator
+    from watchtower.remediation.live_context import default_context
+    from watchtower.remediation.policy import PolicyRefused
     from watchtower.store import OPEN_STATES, Store
 
     fleet = load(args.config)
@@ -81,9 +83,7 @@ def cmd_remediate(args: argparse.Namespace) -> int:
 def planned_text(done: Proposals) -> str:
     """`remediate plan`: the plans made, then why each known fix of a failing check was not
     planned, then how many failing checks have no known fix."""
-    from watchtower.remediation.engine import plans_text
-
-    parts = [plans_text(r) for r in done.created]
+    parts = [_plan_text(r) for r in done.created]
     if done.not_planned:
         parts.append("not planned:\n" + "\n".join(f"  {n.text()}" for n in done.not_planned))
     if done.unfixable:
@@ -94,6 +94,23 @@ def planned_text(done: Proposals) -> str:
         parts.insert(0, "nothing planned" if done.not_planned or done.unfixable
                      else "nothing to remediate: no check is failing")
     return "\n\n".join(parts)
+
+
+def _plan_text(row: RemediationRow) -> str:
+    """One stored plan as `remediate plan` prints it: what, where, the diff, the steps, the
+    undo steps, the checks that verify it and its guard."""
+    from watchtower.remediation.api import Plan
+
+    plan = Plan.from_json(row.plan)
+    lines = [f"#{row.id} {row.remediation} on {row.target} [{row.state}, policy {row.policy}]",
+             f"  {plan.summary}"]
+    lines += [f"  diff: {line}" for line in plan.diff.splitlines()]
+    lines += [f"  step: {s.render()}" for s in plan.steps]
+    lines += [f"  undo: {s.render()}" for s in plan.undo]
+    lines.append(f"  verify: {', '.join(plan.verify)}")
+    if plan.guard:
+        lines.append(f"  guard: {plan.guard}")
+    return "\n".join(lines)
 
 
 def _print_list(rows: list[RemediationRow], finished_too: bool) -> None:

@@ -107,7 +107,8 @@ class Daemon:
         from watchtower.probe import workers
         from watchtower.probe.scheduler import Scheduler
         from watchtower.probe.sweep import select_checks
-        from watchtower.remediation.engine import Remediator, default_context
+        from watchtower.remediation.engine import Remediator
+        from watchtower.remediation.live_context import default_context
         from watchtower.remediation.watcher import ApprovalWatcher
         from watchtower.report import ReportScheduler
 

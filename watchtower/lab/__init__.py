@@ -26,6 +26,7 @@ from watchtower.lab.dnsapi import DnsApiServer
 from watchtower.lab.dnsserver import DnsServer, LabSigner
 from watchtower.lab.faults import FaultSwitch
 from watchtower.lab.fleet import (
+    LAB_INTERVAL,
     LAB_V6_ADDRESS,
     NS2_ADDRESS,
     NS3_ADDRESS,
@@ -72,7 +73,9 @@ class Lab:
         metrics_listen: str = "127.0.0.1:9810",
         database: str | None = None,
         control_port: int = 0,
+        interval: float | None = None,
     ) -> None:
+        self.interval = LAB_INTERVAL if interval is None else interval
         self.dir = directory.resolve()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.domains: list[LabDomain] = build_domains(domains, faults)
@@ -158,7 +161,7 @@ class Lab:
             metrics_listen=self.metrics_listen, http_port=self.web.http_port,
             secrets_dir=str(self.dir), trust_anchors=str(anchors), smtp_port=self.smtp.port,
             mail_host=fleet_entry(self.mailhost, self.dir),
-            dns_api=(self.dns_api.url, str(self.dns_api.key_path)),
+            dns_api=(self.dns_api.url, str(self.dns_api.key_path)), interval=self.interval,
         )
         self.fleet_path.write_text(
             "# Written by `watchtower lab`: a simulated fleet on loopback.\n"

@@ -334,11 +334,17 @@ def queue_access(domain: LabDomain, base: str, secrets_dir: str) -> dict[str, An
             "admin_cookie": {"$file": f"{secrets_dir}/horizon-cookie"}}
 
 
+#: Seconds between the lab fleet's sweeps of each family (`watchtower lab --interval`): often,
+#: so the demo shows results and flips within a minute.
+LAB_INTERVAL = 60.0
+
+
 def fleet_document(
     domains: list[LabDomain], *, dns_port: int, https_port: int, ca_bundle: str,
     database: str, metrics_listen: str, http_port: int = 80, secrets_dir: str | None = None,
     trust_anchors: str | None = None, smtp_port: int = 25,
     mail_host: dict[str, Any] | None = None, dns_api: tuple[str, str] | None = None,
+    interval: float = LAB_INTERVAL,
 ) -> dict[str, Any]:
     """The fleet file (as a TOML-ready dict) that points watchtower at the running lab;
     `dns_api` is the lab DNS API's (URL, key file)."""
@@ -366,7 +372,7 @@ def fleet_document(
         "heartbeats": [{"name": HEARTBEAT_NAME, "token": {"$file": f"{secrets_dir}/{TOKEN_FILE}"},
                         "period": PERIOD, "grace": GRACE}] if secrets_dir else [],
         # The lab runs every check often so the demo shows results (and flips) quickly.
-        "checks": {family: {"interval": 60}
+        "checks": {family: {"interval": interval}
                    for family in ("dns", "web", "fedi", "matrix", "storage", "mail", "backup")},
         # Dashboard users (`watchtower demo` creates one; relative to the fleet file).
         "dashboard": {"users_file": LAB_DASHBOARD_USERS},

@@ -11,7 +11,7 @@ import fnmatch
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from watchtower.config import Fleet
@@ -112,22 +112,8 @@ def run_sweep(
     if store is not None:
         outcome.sweep_id = store.begin_sweep(schedule, len(jobs), kind)
     batch = _Batch(store, outcome, on_result, on_flip, on_stored)
-
-    def stopped() -> bool:
-        return stop is not None and stop.is_set()
-
     processes = processes_for(fleet, jobs)
-    # The network clients live where the probes run: here, or in each worker process.
-    pool = ProcessRunner(processes, fleet.probe.concurrency) if processes > 1 else None
-    clients = SweepClients(fleet) if pool is None else None
-    if pool is not None:
-        results = run_staged(plan, lambda stage: pool.run(stage, fleet, stop), stopped, batch.flush)
-        log.debug("sweep of %d probes over %d worker processes", len(jobs), processes)
-    else:
-        assert clients is not None
-        runner, context = Runner(fleet.probe.concurrency), clients.context
-        results = run_staged(plan, lambda stage: runner.run(stage, context, stop), stopped,
-                             batch.flush)
+    results, pool, clients = _staged_results(fleet, plan, processes, stop, batch.flush)
     state = "done"
     try:
         for result in results:
@@ -207,6 +193,26 @@ def _finish(store: Store | None, outcome: SweepOutcome, state: str) -> None:
             store.finish_sweep(outcome.sweep_id, outcome.counts(), state)
         except Exception as exc:
             log.error("could not close sweep %s: %s", outcome.sweep_id, exc)
+
+
+def _staged_results(fleet: Fleet, plan: Prerequisites, processes: int,
+                    stop: threading.Event | None, flush: Callable[[], None]
+                    ) -> tuple[Iterator[Result], ProcessRunner | None, SweepClients | None]:
+    """The plan's results as its stages run, over worker processes or in this one. The network
+    clients live where the probes run: here, or in each worker process."""
+
+    def stopped() -> bool:
+        return stop is not None and stop.is_set()
+
+    if processes > 1:
+        pool = ProcessRunner(processes, fleet.probe.concurrency)
+        log.debug("sweep of %d probes over %d worker processes", len(plan.jobs), processes)
+        return run_staged(plan, lambda stage: pool.run(stage, fleet, stop), stopped,
+                          flush), pool, None
+    clients = SweepClients(fleet)
+    runner, context = Runner(fleet.probe.concurrency), clients.context
+    return run_staged(plan, lambda stage: runner.run(stage, context, stop), stopped,
+                      flush), None, clients
 
 
 def _wind_up(outcome: SweepOutcome, processes: int, pool: ProcessRunner | None,

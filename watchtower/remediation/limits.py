@@ -16,7 +16,7 @@ from watchtower.store import RemediationRow, aware
 
 if TYPE_CHECKING:
     from watchtower.config import Fleet
-    from watchtower.remediation.engine import RemediationMeta
+    from watchtower.remediation.api import RemediationMeta
     from watchtower.store import Store
 
 #: States of a proposal that changed (or tried to change) its host.

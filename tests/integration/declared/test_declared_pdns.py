@@ -20,7 +20,8 @@ from watchtower.dnsdecl.derive import derive
 from watchtower.model import Status
 from watchtower.probe import registry
 from watchtower.probe.sweep import run_sweep
-from watchtower.remediation.engine import Remediator, default_context
+from watchtower.remediation.engine import Remediator
+from watchtower.remediation.live_context import default_context
 from watchtower.store import Store
 
 DKIM = "MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE="

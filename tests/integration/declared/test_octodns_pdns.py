@@ -25,7 +25,8 @@ from watchtower.dnsdecl.records import txt_value
 from watchtower.model import Status
 from watchtower.probe import registry
 from watchtower.probe.sweep import run_sweep
-from watchtower.remediation.engine import Remediator, default_context
+from watchtower.remediation.engine import Remediator
+from watchtower.remediation.live_context import default_context
 from watchtower.store import StateRow, Store
 
 KEY_ENV = "WT_OCTO_PDNS_KEY"
@@ -268,7 +269,7 @@ def test_dirty_work_tree_and_broken_yaml_are_refused_with_nothing_changed(
 
 def test_apply_refuses_a_tree_dirtied_after_the_plan_and_a_merge_in_progress(
         powerdns: Any, tmp_path: Path, key: None) -> None:
-    from watchtower.remediation.engine import Plan, run_action
+    from watchtower.remediation.api import Plan, run_action
 
     zone = "octo-late.test"
     repo, fleet = _zone(powerdns, tmp_path, zone, "sync")

@@ -23,7 +23,9 @@ from tests.servers.nixstore import NixStore
 from watchtower.config import Fleet
 from watchtower.probe import registry
 from watchtower.probe.scheduler import Scheduler
-from watchtower.remediation.engine import PolicyRefused, Remediator, default_context
+from watchtower.remediation.engine import Remediator
+from watchtower.remediation.live_context import default_context
+from watchtower.remediation.policy import PolicyRefused
 from watchtower.store import Store
 
 STANDIN = """#!/bin/sh

@@ -18,7 +18,8 @@ import tomli_w
 from watchtower.config import database_url, load_fleet
 from watchtower.lab import Lab
 from watchtower.probe.sweep import run_sweep, select_checks
-from watchtower.remediation.engine import Remediator, default_context
+from watchtower.remediation.engine import Remediator
+from watchtower.remediation.live_context import default_context
 from watchtower.store import Store
 
 

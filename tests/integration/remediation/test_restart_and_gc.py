@@ -12,7 +12,8 @@ from tests.servers.nixstore import NixStore
 from watchtower.config import Fleet
 from watchtower.probe import registry
 from watchtower.probe.sweep import run_sweep
-from watchtower.remediation.engine import Remediator, default_context
+from watchtower.remediation.engine import Remediator
+from watchtower.remediation.live_context import default_context
 from watchtower.store import Store
 
 STANDIN = """#!/bin/sh

@@ -34,7 +34,9 @@ from tests.servers.nixstore import NixStore
 from tests.servers.openssh import SSHServer
 from watchtower.config import Fleet
 from watchtower.model import utcnow
-from watchtower.remediation.engine import Plan, Remediator, default_context
+from watchtower.remediation.api import Plan
+from watchtower.remediation.engine import Remediator
+from watchtower.remediation.live_context import default_context
 from watchtower.store import StateRow, Store
 
 NIX_VARS = ("NIX_STORE_DIR", "NIX_STATE_DIR", "NIX_LOG_DIR", "NIX_CONF_DIR")

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from watchtower.dashboards.auth import add_user
 
 from watchtower.model import Result, Status, Target, TargetKind
-from watchtower.remediation.engine import Plan, Step
+from watchtower.remediation.api import Plan, Step
 from watchtower.store import AuditRow, RemediationRow, Store
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)

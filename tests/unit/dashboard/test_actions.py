@@ -12,7 +12,7 @@ from watchtower.dashboards.auth import Role, User
 from watchtower.dashboards.reports import NoReports, ReportsUnavailable, report_source
 
 from watchtower.config import load_fleet
-from watchtower.remediation.engine import PolicyRefused
+from watchtower.remediation.policy import PolicyRefused
 from watchtower.store import Store
 
 from .seed import add_proposal, seed_store, write_fleet

@@ -74,6 +74,29 @@ def test_family_columns_share_the_width_a_laptop_screen_leaves() -> None:
     assert layout.column_px(2, fixed) == 96  # few: no stretched columns
 
 
+def test_text_columns_take_what_the_short_ones_leave_whatever_their_content() -> None:
+    """A table's widths come from its columns, never from its data: a 300-character summary
+    is cut at its column's edge (and read in full on selection), not pushed off-screen."""
+    from watchtower.dashboards import layout
+    from watchtower.dashboards.views.common import CHANGE_PX, fit_columns
+
+    px = layout.share_px({"status": 76, "target": 150}, {"summary": 3, "fix": 1},
+                         extra_px=layout.SELECT_PX)
+    assert sum(px.values()) + layout.SELECT_PX <= layout.MAIN_PX
+    assert abs(px["summary"] - 3 * px["fix"]) <= 3  # by weight, to the pixel
+    assert layout.share_px({"a": layout.MAIN_PX}, {"b": 1})["b"] == 80  # never unreadable
+
+    at = dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.UTC)
+    rows = [{"at": at, "check": "dns.caa", "change": "ok → fail", "reason": "x" * 300,
+             "n": 3}]
+    config = fit_columns(rows, {**CHANGE_PX, "n": 40}, {"reason": 1})
+    assert set(config) == {"at", "check", "change", "reason", "n"}  # no target: not in rows
+    assert sum(c["width"] for c in config.values()) <= layout.MAIN_PX
+    assert config["at"]["type_config"]["type"] == "datetime"
+    assert config["n"]["type_config"]["type"] == "number"
+    assert config["reason"]["type_config"]["type"] == "text"
+
+
 def test_a_probe_error_is_not_called_a_fix() -> None:
     from watchtower.dashboards.hints import fix_line
 

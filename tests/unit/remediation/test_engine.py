@@ -16,17 +16,17 @@ from sqlmodel import Session
 from watchtower.config import Fleet
 from watchtower.model import Result, Status, Target, TargetKind, utcnow
 from watchtower.probe.registry import register_remediation
-from watchtower.remediation.engine import (
+from watchtower.remediation.api import (
     NoAction,
     Plan,
-    PolicyRefused,
     Remediation,
     RemediationContext,
     RemediationMeta,
-    Remediator,
     Step,
     StepOutcome,
 )
+from watchtower.remediation.engine import Remediator
+from watchtower.remediation.policy import PolicyRefused
 from watchtower.store import HostLockRow, RemediationRow, StateRow, Store
 
 CHECK = "test.engine-check"

@@ -37,7 +37,7 @@ class RemediationRow(SQLModel, table=True):
     state: str = Field(max_length=30, index=True)
     summary: str
     plan: str  # JSON: steps, undo, diff, verify, guard, data
-    plan_signature: str = ""  # HMAC with a key kept outside the database (remediation/engine.py)
+    plan_signature: str = ""  # HMAC with a key kept outside the database (remediation/signing.py)
     created_at: dt.datetime
     updated_at: dt.datetime
     approved_by: str | None = Field(default=None, max_length=200)
