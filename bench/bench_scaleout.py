@@ -150,7 +150,7 @@ def run_with(n: int, fleet_path: Path, fanout: Fanout, store: Store, url: str,
             time.sleep(0.05)
         wall = time.time() - deferred_at
         cpu = sum(proc_cpu(p.pid) - c for (p, _), c in zip(agents, cpu0, strict=True))
-        size1 = db_size(store)
+        size1, rows_defer = db_size(store), row_counts(store)
         judged_at = time.monotonic()
         fanout.judge_due(dt.datetime.now(dt.UTC))
         judge_s = time.monotonic() - judged_at
@@ -166,7 +166,9 @@ def run_with(n: int, fleet_path: Path, fanout: Fanout, store: Store, url: str,
     return {"n": n, "pairs": expected, "wall": wall, "cpu": cpu, "jobs": len(starts),
             "p50": statistics.median(latency) if latency else 0.0,
             "p99": latency[min(len(latency) - 1, int(len(latency) * 0.99))] if latency else 0.0,
-            "rows": {t: rows1[t] - rows0[t] for t in rows1}, "bytes_defer": size1 - size0,
+            "rows": {t: rows1[t] - rows0[t] for t in rows1},
+            "rows_defer": {t: rows_defer[t] - rows0[t] for t in rows1},
+            "bytes_defer": size1 - size0,
             "bytes_total": size2 - size0, "judge_s": judge_s}
 
 
@@ -218,7 +220,8 @@ def main() -> int:
             fanout = Fanout(fleet, store, checks)
             engine.ensure_schema(engine.make_app(pg.url, fanout, 1),
                                  store.vantages.engine_schema_present)
-            local_s, local_n = local_sweep(fanout, store)  # also warms the lab's caches
+            local_sweep(fanout, store)  # warms the lab (first answers are slower), unused
+            local_s, local_n = local_sweep(fanout, store)
             runs = [run_with(n, fleet_path, fanout, store, pg.url, base) for n in counts]
             store.close()
     report(args.domains, skip, local_s, local_n, runs)
@@ -240,9 +243,11 @@ def report(domains: int, skip: list[str], local_s: float, local_n: int,
         summary(f"scaleout.{n}_agents.defer_to_start_p50", r["p50"], "s")
         summary(f"scaleout.{n}_agents.defer_to_start_p99", r["p99"], "s")
         rows = {t: v for t, v in r["rows"].items() if v}
+        queued = {t: v for t, v in r["rows_defer"].items() if v}
         summary(f"scaleout.{n}_agents.bytes_per_sweep", r["bytes_total"], "bytes",
-                note=f"{r['bytes_defer']} before judging; rows added {rows} (vantage "
-                     f"results are deleted once judged); judge {r['judge_s']:.2f} s")
+                note=f"{r['bytes_defer']} before judging, rows then {queued}; after "
+                     f"judging (vantage results deleted, finished jobs deleted) rows added "
+                     f"{rows}; judge {r['judge_s']:.2f} s")
     one = runs[0]
     summary("scaleout.overhead_vs_local", one["wall"] / local_s, "x",
             note=f"{one['n']} agent {one['wall']:.2f} s | local run_sweep {local_s:.2f} s")
