@@ -58,6 +58,9 @@ class Fanout:
         await engine.retry_stalled(app, self.fleet.scaleout.lease)
         await asyncio.to_thread(self.judge_due, utcnow())
         await asyncio.to_thread(self.vantage_liveness, utcnow())
+        if timestamp % 3600 < period:  # hourly: judged deferrals a day old are not needed
+            await asyncio.to_thread(self.store.vantages.prune_deferrals,
+                                    utcnow() - dt.timedelta(days=1))
 
     def probe(self, job: engine.ProbeJob) -> None:  # schedulers claim no probe jobs
         raise RuntimeError("a scheduler does not run probe jobs")

@@ -69,3 +69,12 @@ def test_vantage_state_and_agents_are_upserts(store: Store) -> None:
     assert store.vantages.last_seen() == {"ams": T0 + dt.timedelta(seconds=9)}
     store.vantages.agent_gone("ams-1")
     assert store.vantages.last_seen() == {"ams": T0 + dt.timedelta(seconds=5)}
+
+
+def test_judged_deferrals_are_pruned_once_old(store: Store) -> None:
+    store.vantages.open_deferral("g", 1000, T0, 1)
+    store.vantages.open_deferral("g", 2000, T0, 1)
+    store.vantages.close("g", 1000)
+    assert store.vantages.prune_deferrals(T0 + dt.timedelta(days=1)) == 1  # the open one stays
+    assert [d.tick for d in store.vantages.due(T0)] == [2000]
+    assert not store.vantages.open_deferral("g", 2000, T0, 1)
