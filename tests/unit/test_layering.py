@@ -6,6 +6,7 @@ is still a dependency."""
 from __future__ import annotations
 
 import ast
+import graphlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,3 +90,40 @@ def test_no_room_imports_one_above_it() -> None:
                 continue
             upward.append(f"{name} -> {target}")
     assert upward == [], "imports that run upward:\n" + "\n".join(upward)
+
+
+def _runtime_imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """The modules `name` imports when it runs (at its top or in a function body), relative
+    imports resolved; `if TYPE_CHECKING:` blocks left out (they never run), and `from pkg import
+    submodule` counted as the submodule alone (it does not need pkg's own names)."""
+    tree = ast.parse(path.read_text())
+    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                   and "TYPE_CHECKING" in ast.unparse(node.test)
+                   for stmt in node.body for n in ast.walk(stmt)}
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.ImportFrom):
+            base = package
+            for _ in range(max(node.level - 1, 0)):
+                base = base.rpartition(".")[0]
+            module = (f"{base}.{node.module}" if node.module else base) if node.level \
+                else node.module or ""
+            subs = {f"{module}.{a.name}" for a in node.names} & modules.keys()
+            found |= subs if len(subs) == len(node.names) else {module, *subs}
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+    return (found & modules.keys()) - {name}
+
+
+def test_no_import_cycles_between_modules() -> None:
+    """Not even through a function-level import: a lazy import that closes a cycle hides a
+    design knot (heartbeats <-> facade, tlsscan <-> _sslyze_steps were untied this way)."""
+    modules = _modules()
+    graph = {name: _runtime_imports(name, path, modules) for name, path in modules.items()}
+    try:
+        tuple(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as err:
+        raise AssertionError(f"import cycle: {' -> '.join(err.args[1])}") from None

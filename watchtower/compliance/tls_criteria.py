@@ -1,7 +1,7 @@
 """TLS facts graded criterion by criterion, by the NCSC-NL tables (`ncsc_tls`), with the
 internet.nl status of each (`frameworks`).
 
-Input: the JSON facts of a TLS scan (`watchtower.net.tlsscan.TlsScan.evidence()`) and of the
+Input: the JSON facts of a TLS scan (`watchtower.net.tlsscan_result.TlsScan.evidence()`) and of the
 handshake that verified the chain (`watchtower.net.tls.TlsFacts.evidence()`). Output: one
 `Criterion` per internet.nl test; checks judge from them and keep them as evidence, the report
 lays them out per framework. Pure: nothing here touches the network or the clock.

@@ -38,7 +38,12 @@ from sslyze.server_connectivity import ServerConnectivityInfo, ServerTlsProbingR
 from watchtower.errors import ProbeError, ProbeTimeout
 from watchtower.net.tls import CertFacts
 from watchtower.net.tlsgroups import ffdhe_group
-from watchtower.net.tlsscan import RENEGOTIATION_ATTEMPTS, VERSION_NAMES, TlsScan, with_timeout
+from watchtower.net.tlsscan_result import (
+    RENEGOTIATION_ATTEMPTS,
+    VERSION_NAMES,
+    TlsScan,
+    with_timeout,
+)
 
 _VERSIONS = dict(zip(VERSION_NAMES, TlsVersionEnum, strict=True))
 _CIPHER_COMMANDS = {

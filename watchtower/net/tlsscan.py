@@ -29,61 +29,18 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from watchtower.errors import ProbeTimeout
 from watchtower.net.dns import Resolver
 from watchtower.net.shared import SharedCalls
 from watchtower.net.tls import first_address
+from watchtower.net.tlsscan_result import TlsScan
 
 log = logging.getLogger(__name__)
 
 #: Cap on one connection's socket timeout (seconds); the probe deadline may cut it shorter.
 CONNECTION_TIMEOUT = 8.0
-#: Client-initiated renegotiations attempted: one more than the guideline's "limited" (10).
-RENEGOTIATION_ATTEMPTS = 11
-VERSION_NAMES = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
-
-
-@dataclass(slots=True)
-class TlsScan:
-    """What a full scan found. `None` means "not tested" (the reason is in `untested`)."""
-
-    host: str
-    port: int
-    address: str
-    starttls: str | None
-    versions: dict[str, bool] = field(default_factory=dict)
-    ciphers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    cipher_order: dict[str, Any] = field(default_factory=dict)
-    kex_hash: str | None = None
-    compression: bool | None = None
-    secure_renegotiation: bool | None = None
-    client_renegotiations: int | None = None
-    early_data: bool | None = None
-    extended_master_secret: bool | None = None
-    ocsp: dict[str, Any] = field(default_factory=dict)
-    #: The chain as sent in the first completed handshake (CertFacts evidence, leaf first).
-    chain: list[dict[str, Any]] = field(default_factory=list)
-    untested: dict[str, str] = field(default_factory=dict)
-    connections: int = 0
-    cpu_seconds: float = 0.0
-    elapsed_seconds: float = 0.0
-
-    def evidence(self) -> dict[str, Any]:
-        """The JSON facts the criteria are graded on (timings left out on purpose)."""
-        return {
-            "endpoint": f"{self.host}:{self.port}", "address": self.address,
-            "starttls": self.starttls, "versions": self.versions, "ciphers": self.ciphers,
-            "cipher_order": self.cipher_order, "kex_hash": self.kex_hash,
-            "compression": self.compression, "secure_renegotiation": self.secure_renegotiation,
-            "client_renegotiations": self.client_renegotiations, "early_data": self.early_data,
-            "extended_master_secret": self.extended_master_secret, "ocsp": self.ocsp,
-            "chain": self.chain, "untested": self.untested,
-        }
-
-
 def same_rank(_name: str) -> int:
     """Every suite alike: the cipher-order probe is then skipped (nothing is worse)."""
     return 0
@@ -179,8 +136,3 @@ class TlsScanner:
             return min(self.timeout, remaining)
 
         return left
-
-
-def with_timeout(config: Any, seconds: float) -> Any:
-    """sslyze's network configuration with this connection's timeout (whole seconds, >= 1)."""
-    return dataclasses.replace(config, network_timeout=max(1, int(seconds)))

@@ -15,7 +15,7 @@ Rooms:
 
 from watchtower.store.db import StoreError, aware
 from watchtower.store.facade import Store
-from watchtower.store.heartbeats import HeartbeatReader
+from watchtower.store.heartbeat_reader import HeartbeatReader
 from watchtower.store.history import History, rollup_as_rows
 from watchtower.store.migrations import SCHEMA_VERSION
 from watchtower.store.results import Flip

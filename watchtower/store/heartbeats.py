@@ -1,4 +1,5 @@
-"""Heartbeat pings (`Store.heartbeats`) and the read-only handle probes get (`HeartbeatReader`).
+"""Heartbeat pings (`Store.heartbeats`); the read-only handle probes get is `HeartbeatReader`
+(watchtower/store/heartbeat_reader.py).
 
 `watchtower run` records each ping (POST /ping/<token>) as an upsert of one statement, so two
 pings racing leave one consistent row. heartbeat.ping reads the last ping through the probe
@@ -10,8 +11,7 @@ per database and process (worker processes of a large sweep open their own).
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -19,9 +19,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from watchtower.store.db import Database, aware
 from watchtower.store.tables.core import HEARTBEAT
-
-if TYPE_CHECKING:
-    from watchtower.store.facade import Store
 
 
 class HeartbeatStore:
@@ -53,27 +50,3 @@ class HeartbeatStore:
             return None
         return {key: aware(value).isoformat() if isinstance(value, dt.datetime) else value
                 for key, value in row.items()}
-
-
-_stores: dict[str, Store] = {}
-_lock = threading.Lock()
-
-
-class HeartbeatReader:
-    """What a probe may know of heartbeats: the last ping of one (read-only)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def last_ping(self, name: str) -> dict[str, Any] | None:
-        return _store_for(self.url).heartbeats.last_ping(name)
-
-
-def _store_for(url: str) -> Store:
-    """One Store per database for the probes of this process (opening one costs an engine)."""
-    from watchtower.store.facade import Store
-
-    with _lock:
-        if url not in _stores:
-            _stores[url] = Store(url)
-        return _stores[url]
