@@ -11,7 +11,7 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GB", $2/1048576}' /proc/meminfo), $(uname -sr), $(date -u +%FT%TZ)"
 status=0
 for script in bench_sweep bench_blackbox bench_dns_mail bench_store bench_rollback \
-              bench_metrics bench_scheduler bench_dashboard bench_tlsscan; do
+              bench_metrics bench_scheduler bench_dashboard bench_tlsscan bench_scaleout; do
   if [ -f "bench/$script.py" ]; then
     echo "== $script"
     "$PY" "bench/$script.py" 2>&1 | grep -E '^(BENCH|#)|target|ratio' || status=1

@@ -14,6 +14,14 @@ let
   stateDir = "/var/lib/watchtower";
   credentialDir = "/run/credentials/watchtower.service";
   metricsListen = checks.parseHostPort cfg.metrics.listenAddress;
+  # The command of the main unit per role (docs/scale-out.md).
+  exe = lib.getExe cfg.package;
+  roleCommand = {
+    all = "${exe} run -c ${configFile}";
+    scheduler = "${exe} run --role scheduler -c ${configFile}";
+    agent = lib.escapeShellArgs [ exe "agent" "-c" configFile "--vantage" (toString cfg.agent.vantage) ];
+  }.${cfg.role};
+  vantages = (fleet.scaleout or { }).vantages or [ "local" ];
 
   hardening = {
     User = "watchtower";
@@ -130,6 +138,26 @@ in
       };
     };
 
+    role = lib.mkOption {
+      type = lib.types.enum [ "all" "scheduler" "agent" ];
+      default = "all";
+      example = "agent";
+      description = ''
+        What this machine does (docs/scale-out.md). `all`: one process probes on its own
+        schedule (the default; SQLite or PostgreSQL). `scheduler`: defers every probe to the
+        agents of the vantages `settings.scaleout` names and judges their results by quorum.
+        `agent`: runs the probe jobs of `agent.vantage`. The last two share a PostgreSQL
+        `settings.store.database`.
+      '';
+    };
+
+    agent.vantage = lib.mkOption {
+      type = lib.types.nullOr lib.types.str;
+      default = null;
+      example = "fra";
+      description = "The vantage this agent probes from: one of `settings.scaleout.vantages` (role `agent` only).";
+    };
+
     openFirewall = lib.mkOption {
       type = lib.types.bool;
       default = false;
@@ -155,7 +183,16 @@ in
 
   config = lib.mkIf cfg.enable (lib.mkMerge [
     {
-      assertions = checks.monitorAssertions { inherit cfg fleet credentialDir; };
+      assertions = checks.monitorAssertions { inherit cfg fleet credentialDir; } ++ [
+        {
+          assertion = cfg.role == "all" || lib.hasPrefix "postgresql" cfg.settings.store.database;
+          message = "services.watchtower.role = \"${cfg.role}\" needs a PostgreSQL services.watchtower.settings.store.database (postgresql+psycopg://...) that schedulers and agents share";
+        }
+        {
+          assertion = cfg.role != "agent" || (cfg.agent.vantage != null && builtins.elem cfg.agent.vantage vantages);
+          message = "services.watchtower.role = \"agent\" needs services.watchtower.agent.vantage set to one of settings.scaleout.vantages (${lib.concatStringsSep ", " vantages})";
+        }
+      ];
       warnings = checks.monitorWarnings { inherit cfg fleet config; };
 
       users.users.watchtower = {
@@ -180,7 +217,7 @@ in
         path = [ pkgs.git ];
         serviceConfig = hardening // {
           ExecStartPre = "${lib.getExe cfg.package} validate -c ${configFile}";
-          ExecStart = "${lib.getExe cfg.package} run -c ${configFile}";
+          ExecStart = roleCommand;
           # SIGHUP reloads the fleet file; a bad new file is rejected and the old one keeps running.
           ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
         };

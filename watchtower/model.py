@@ -58,6 +58,7 @@ class TargetKind(StrEnum):
     MAIL_HOST = "mail_host"
     BACKUP = "backup"  # a backup bucket and prefix (backup.freshness)
     HEARTBEAT = "heartbeat"  # a push heartbeat pinged by a cron job (heartbeat.ping)
+    VANTAGE = "vantage"  # a vantage point probes run from (watchtower/scaleout; no check)
 
 
 FEDI_KINDS = (TargetKind.MASTODON, TargetKind.PEERTUBE, TargetKind.PIXELFED)

@@ -33,6 +33,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("metrics",),
     ("remediation",),
     ("remediations",),
+    ("scaleout",),
     ("daemon",),
     ("dashboards",),
     ("lab",),

@@ -9,13 +9,23 @@ import sys
 from collections.abc import Sequence
 
 from watchtower import __version__
-from watchtower.cli import dashboard, dns, explain, fleet, lab, probe, remediate, report
+from watchtower.cli import (
+    dashboard,
+    dns,
+    explain,
+    fleet,
+    lab,
+    probe,
+    remediate,
+    report,
+    scaleout,
+)
 from watchtower.cli.common import EXIT_INTERRUPTED, EXIT_USAGE
 from watchtower.daemon import DaemonError
 from watchtower.errors import ConfigError
 
 #: Order of `watchtower --help`.
-COMMAND_MODULES = (fleet, probe, report, remediate, dashboard, dns, explain, lab)
+COMMAND_MODULES = (fleet, probe, scaleout, report, remediate, dashboard, dns, explain, lab)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command not in ("run", "lab", "demo"):
+    if args.command not in ("run", "agent", "lab", "demo"):
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))

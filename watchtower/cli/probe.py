@@ -34,6 +34,9 @@ def add_parsers(sub: Subparsers) -> None:
 
     s = sub.add_parser("run", help="probe on schedule, store, serve /metrics")
     s.add_argument("-c", "--config", required=True)
+    s.add_argument("--role", choices=["all", "scheduler"], default="all",
+                   help="all: probe here (default); scheduler: defer probes to the agents of "
+                        "each vantage and judge by quorum (docs/scale-out.md)")
     s.set_defaults(func=cmd_run)
 
     store_p = sub.add_parser("store", help="maintain the store")
@@ -118,7 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     fleet = load(args.config)
     setup_logging(fleet.daemon.log_level)
-    Daemon(fleet, config_path=args.config, load=load).run()
+    Daemon(fleet, config_path=args.config, load=load, role=args.role).run()
     return EXIT_OK
 
 

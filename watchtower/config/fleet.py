@@ -18,6 +18,7 @@ from watchtower.config.operations import (
     Remediation,
     ReportSchedule,
 )
+from watchtower.config.scaleout import ScaleoutSettings
 from watchtower.config.sections import (
     AlertingSettings,
     DaemonSettings,
@@ -70,6 +71,9 @@ class Fleet(Strict):
                                            description="the probe actor and Matrix peers")
     reporting: ReportingSettings = Field(default_factory=ReportingSettings,
                                          description="what every compliance report holds to")
+    scaleout: ScaleoutSettings = Field(default_factory=ScaleoutSettings,
+                                       description="probe agents at several vantage points, "
+                                                   "verdicts by quorum")
     zones: list[Zone] = Field(default_factory=list)
     mail_domains: list[MailDomain] = Field(default_factory=list)
     services: list[Service] = Field(default_factory=list)

@@ -31,6 +31,11 @@ class Reconfigurable(Protocol):
     def reconfigure(self, fleet: Fleet) -> None: ...
 
 
+#: `all`: the one process probes on its own schedule (APScheduler; the default). `scheduler`:
+#: probes are deferred to the agents of each vantage and judged by quorum (watchtower/scaleout).
+ROLES = ("all", "scheduler")
+
+
 class DaemonError(RuntimeError):
     """`watchtower run` cannot start; the message is the one line a person needs."""
 
@@ -56,8 +61,11 @@ class Daemon:
     `stop()`; `run()` does all three around the signals."""
 
     def __init__(self, fleet: Fleet, *, config_path: str | None = None,
-                 load: Callable[[str], Fleet] | None = None) -> None:
+                 load: Callable[[str], Fleet] | None = None, role: str = "all") -> None:
+        if role not in ROLES:
+            raise DaemonError(f"role {role!r} is not one of {', '.join(ROLES)}")
         self.fleet = fleet
+        self.role = role
         self.config_path = config_path
         self._load = load
         self._parts: list[Reconfigurable] = []
@@ -125,14 +133,26 @@ class Daemon:
             outbox.wake()
             remediator.run_auto()
 
-        scheduler = Scheduler(fleet, store, select_checks(), on_sweep=after_sweep,
-                              on_stored=alerts.process, runtime=runtime)
-        if fleet.probe.sweep_processes != 1:
-            workers.prestart()  # large sweeps fork their workers from it
+        if self.role == "scheduler":
+            from watchtower.scaleout.roles import SchedulerRole
+
+            fanout = SchedulerRole(fleet, store, select_checks(), on_stored=alerts.process,
+                                   on_sweep=after_sweep)
+            fanout.start()
+            self._stops.insert(0, fanout.shutdown)
+            # the agents probe; this process keeps the daily retention (APScheduler, no groups)
+            scheduler = Scheduler(fleet, store, {}, runtime=runtime)
+            self._parts = [fanout]
+        else:
+            scheduler = Scheduler(fleet, store, select_checks(), on_sweep=after_sweep,
+                                  on_stored=alerts.process, runtime=runtime)
+            self._parts = []
+            if fleet.probe.sweep_processes != 1:
+                workers.prestart()  # large sweeps fork their workers from it
         scheduler.start()
         self._stops.insert(0, scheduler.shutdown)
         # remediation policies are read at apply time: a narrower one holds at once
-        self._parts = [scheduler, remediator, alerts, outbox, reports, self.http]
+        self._parts += [scheduler, remediator, alerts, outbox, reports, self.http]
 
     # -- reload and stop ----------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ class StateCollector(Collector):
         yield from self._notifications()
         yield from self._remediations()
         yield from self._scheduler()
+        yield from self._vantages()
 
     def _counts(self) -> Iterator[Any]:
         checks = GaugeMetricFamily("watchtower_checks", "Number of (check, target) pairs by "
@@ -103,6 +104,23 @@ class StateCollector(Collector):
             for outcome in OPEN_STATES + FINAL_STATES:
                 total.add_metric([rid, outcome], counts.get((rid, outcome), 0))
         yield total
+
+    def _vantages(self) -> Iterator[Any]:
+        """Scale-out (watchtower/scaleout): each vantage's own status per pair beside the
+        combined one of `watchtower_check_status`, and when each vantage's agents last beat.
+        No series without agents (the single-process default)."""
+        status = GaugeMetricFamily("watchtower_vantage_check_status", "1, labelled with the "
+                                   "status one vantage saw last for the pair",
+                                   labels=["check", "target", "vantage", "status"])
+        for check, target, _kind, vantage, seen in self.store.vantages.states():
+            status.add_metric([check, target, vantage, seen], 1)
+        yield status
+        beat = GaugeMetricFamily("watchtower_vantage_agent_last_seen_timestamp_seconds",
+                                 "Last heartbeat of any agent of the vantage",
+                                 labels=["vantage"])
+        for vantage, at in sorted(self.store.vantages.last_seen().items()):
+            beat.add_metric([vantage], _timestamp(at))
+        yield beat
 
     def _scheduler(self) -> Iterator[Any]:
         rt = self.runtime

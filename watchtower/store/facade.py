@@ -11,6 +11,7 @@ part of watchtower its room:
     store.heartbeats    heartbeat pings                                         (heartbeats.py)
     store.explanations  comply-or-explain records                               (explanations.py)
     store.metrics       the reads /metrics renders                              (metrics.py)
+    store.vantages      deferrals, vantage results, agents (scale-out)          (vantages.py)
 
 Results and history are the store's core and sit on `Store` itself (every sweep, report and
 page uses them); the other concerns are sub-objects, so a call site names its concern. Nothing
@@ -30,6 +31,7 @@ from watchtower.store.migrations import migrate, schema_version
 from watchtower.store.remediation import RemediationStore
 from watchtower.store.reports import ReportStore
 from watchtower.store.results import Results
+from watchtower.store.vantages import VantageStore
 
 
 class Store(Results, HistoryReads):
@@ -49,6 +51,7 @@ class Store(Results, HistoryReads):
         self.heartbeats = HeartbeatStore(self.db)
         self.explanations = ExplanationStore(self.db)
         self.metrics = MetricsReads(self.db)
+        self.vantages = VantageStore(self.db)
         self.migrate()
 
     def migrate(self) -> int:

@@ -23,7 +23,7 @@ from watchtower.store.db import Database, StoreError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 
 def create_tables(engine: Engine, names: Sequence[str]) -> None:
@@ -145,12 +145,17 @@ def _cause_columns(engine: Engine) -> None:
         conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_state_cause ON state (cause)")
 
 
+def _create_vantage_tables(engine: Engine) -> None:
+    """Step 12: deferrals, vantage results and states, agents (watchtower/store/vantages.py)."""
+    create_tables(engine, tables.VANTAGE_TABLES)
+
+
 MIGRATIONS: list[Callable[[Engine], None]] = [_create_all, _create_alert_tables,
                                               _create_remediation_tables, _create_report_tables,
                                               create_dashboard_tables, _retention_schema,
                                               _evidence_reference_index, _create_heartbeat_table,
                                               _create_explanation_table, _sweep_kinds,
-                                              _cause_columns]
+                                              _cause_columns, _create_vantage_tables]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 

@@ -169,6 +169,18 @@ BAD = {
     "second-metrics-address": (
         'services.watchtower = { enable = true; settings.metrics.listen = "127.0.0.1:1"; };',
         "set services.watchtower.metrics.listenAddress only"),
+    "scale-out-role-on-sqlite": (
+        'services.watchtower = { enable = true; role = "scheduler"; };',
+        "needs a PostgreSQL services.watchtower.settings.store.database"),
+    "agent-without-vantage": (
+        'services.watchtower = { enable = true; role = "agent"; '
+        'settings.store.database = "postgresql+psycopg://watchtower@db/watchtower"; };',
+        "needs services.watchtower.agent.vantage set to one of settings.scaleout.vantages"),
+    "agent-of-an-unknown-vantage": (
+        'services.watchtower = { enable = true; role = "agent"; agent.vantage = "lon"; '
+        'settings.store.database = "postgresql+psycopg://watchtower@db/watchtower"; '
+        'settings.scaleout.vantages = [ "fra" "ams" ]; };',
+        "one of settings.scaleout.vantages (fra, ams)"),
     "target-as-root": (
         'services.watchtower-target = { enable = true; user = "root"; };',
         "must be an unprivileged user name"),
@@ -176,6 +188,26 @@ BAD = {
         'services.watchtower-target = { enable = true; restartableUnits = [ "a.service b.service" ]; };',
         "is not a systemd unit name"),
 }
+
+
+SCALE_OUT = {
+    "scheduler": ('role = "scheduler";', ["run", "--role", "scheduler", "-c", "{config}"]),
+    "agent": ('role = "agent"; agent.vantage = "fra";', ["agent", "-c", "{config}",
+                                                        "--vantage", "fra"]),
+}
+
+
+@pytest.mark.parametrize("role", sorted(SCALE_OUT))
+def test_scale_out_roles_run_their_command(nixeval: NixEval, role: str) -> None:
+    options, argv = SCALE_OUT[role]
+    out = nixeval.modules(
+        "{ services.watchtower = { enable = true; " + options +
+        ' settings.store.database = "postgresql+psycopg://watchtower@db/watchtower";'
+        ' settings.scaleout.vantages = [ "fra" "ams" ]; }; }')
+    assert out["failedAssertions"] == []
+    unit = out["services"]["watchtower"]["serviceConfig"]
+    config_file = out["etc"]["watchtower/fleet.toml"]["source"]["out"]
+    assert shlex.split(unit["ExecStart"])[1:] == [a.format(config=config_file) for a in argv]
 
 
 @pytest.mark.parametrize("case", sorted(BAD))

@@ -231,7 +231,7 @@ def test_schema_5_database_migrates_to_the_current_one_with_its_history(store: S
         conn.exec_driver_sql("UPDATE schema_version SET version = 5")
     upgraded = Store(store.url)
     try:
-        assert upgraded.schema_version() == SCHEMA_VERSION == 11
+        assert upgraded.schema_version() == SCHEMA_VERSION == 12
         indexes = {ix["name"] for ix in inspect(upgraded.engine).get_indexes("result")}
         # evidence_id: the foreign key's lookups when retention deletes evidence (PostgreSQL)
         assert indexes == {"ix_result_target_check_last"} | (

@@ -227,7 +227,7 @@ def test_schema_9_database_migrates_to_sweep_kinds(store: Store) -> None:
         conn.exec_driver_sql("UPDATE schema_version SET version = 9")
     upgraded = Store(store.url)
     try:
-        assert upgraded.schema_version() == SCHEMA_VERSION == 11
+        assert upgraded.schema_version() == SCHEMA_VERSION == 12
         assert [s.kind for s in reversed(upgraded.sweeps())] == ["scheduled", "adhoc", "verify"]
         history = upgraded.history("dns.ns.count", "a.test")
         assert [(h.status, h.adhoc) for h in history] == [("ok", False), ("fail", True),

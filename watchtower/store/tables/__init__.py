@@ -8,6 +8,7 @@ reports      report
 dashboard    dashboard_audit, acknowledgement
 heartbeats   heartbeat
 explanations explanation (comply or explain)
+vantages     deferral, vantage_result, vantage_state, agent (watchtower/scaleout)
 core         the same tables as SQLAlchemy Core objects, for set-based statements
 """
 
@@ -46,6 +47,13 @@ from watchtower.store.tables.remediation import (
     RemediationRow,
 )
 from watchtower.store.tables.reports import DELIVERY_STATES, REPORT_TABLES, ReportRow
+from watchtower.store.tables.vantages import (
+    VANTAGE_TABLES,
+    AgentRow,
+    DeferralRow,
+    VantageResultRow,
+    VantageStateRow,
+)
 
 __all__ = [
     "ALERT_TABLES",
@@ -58,12 +66,15 @@ __all__ = [
     "OPEN_STATES",
     "REMEDIATION_TABLES",
     "REPORT_TABLES",
+    "VANTAGE_TABLES",
     "AcknowledgementRow",
+    "AgentRow",
     "AlertFlipRow",
     "AlertStateRow",
     "AuditRow",
     "ChannelHealthRow",
     "DashboardAuditRow",
+    "DeferralRow",
     "EvidenceRow",
     "ExplanationRow",
     "FlipRow",
@@ -79,4 +90,6 @@ __all__ = [
     "SchemaVersion",
     "StateRow",
     "SweepRow",
+    "VantageResultRow",
+    "VantageStateRow",
 ]

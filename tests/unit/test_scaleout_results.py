@@ -1,0 +1,42 @@
+"""What the scheduler records (watchtower/scaleout/fanout.py): a vantage's own result, and a
+pair's combined result with each vantage's in its evidence."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from watchtower.config import Fleet
+from watchtower.model import Status, Target, TargetKind
+from watchtower.probe import registry
+from watchtower.probe.runner import Job
+from watchtower.scaleout.fanout import combined_result, vantage_result
+from watchtower.store.vantages import VantageReport
+
+NOW = dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC)
+LEASE = dt.timedelta(seconds=30)
+
+
+def test_a_vantage_is_live_while_an_agent_beats_within_the_lease() -> None:
+    assert vantage_result("fra", NOW - dt.timedelta(seconds=10), NOW, LEASE).status is Status.OK
+    late = vantage_result("fra", NOW - dt.timedelta(minutes=5), NOW, LEASE)
+    assert (late.status, late.target) == (Status.FAIL, Target(TargetKind.VANTAGE, "fra"))
+    assert late.summary == "no live agent (last heartbeat 2026-12-01 11:55:00 UTC)"
+    never = vantage_result("fra", None, NOW, LEASE)
+    assert never.status is Status.FAIL and "ever" in never.summary
+
+
+def report(vantage: str, status: str) -> VantageReport:
+    return VantageReport(vantage, "web.hsts", "web", "www.a.test", "endpoint", status,
+                         f"{status} at {vantage}", {"v": vantage}, 5.0, NOW)
+
+
+def test_the_combined_result_keeps_each_vantage_result() -> None:
+    fleet = Fleet.model_validate({"scaleout": {"vantages": ["ams", "fra", "nyc"]}})
+    job = Job(registry.checks()["web.hsts"], Target(TargetKind.ENDPOINT, "www.a.test"), 10)
+    seen = {"ams": report("ams", "ok"), "nyc": report("nyc", "error")}
+    got = combined_result(fleet, job, seen, NOW)
+    assert got.status is Status.WARN and got.at == NOW
+    assert got.evidence["quorum"] == "2 of 3"
+    assert got.evidence["problems"] == ["nyc"] and got.evidence["missing"] == ["fra"]
+    assert got.evidence["vantages"]["nyc"] == {"status": "error", "summary": "error at nyc",
+                                               "evidence": {"v": "nyc"}}
