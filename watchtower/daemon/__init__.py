@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -41,19 +41,30 @@ class DaemonError(RuntimeError):
 
 
 def wait_for_signal(on_reload: Callable[[], None] | None = None) -> None:
-    """Block until SIGTERM or SIGINT; SIGHUP calls `on_reload` (when given) and goes on."""
-    stop = threading.Event()
+    """Block until SIGTERM or SIGINT; SIGHUP calls `on_reload` (when given) and goes on.
+
+    The handlers only note the signal; this loop acts on it. A handler runs in the main thread
+    between two bytecodes, possibly while that thread holds a lock: setting a threading.Event
+    there deadlocks when the signal lands inside the Event's own wait (seen with a second
+    SIGTERM), and a reload in a handler would run a whole reconfiguration at such a moment."""
+    received: list[int] = []
 
     def handler(signum: int, _frame: Any) -> None:
-        log.info("received %s; stopping", signal.Signals(signum).name)
-        stop.set()
+        received.append(signum)
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
     if on_reload is not None:
-        signal.signal(signal.SIGHUP, lambda *_: on_reload())
-    while not stop.wait(0.5):
-        pass
+        signal.signal(signal.SIGHUP, handler)
+    while True:
+        time.sleep(0.2)  # the handler runs during the sleep; the loop sees it within 0.2 s
+        while received:
+            signum = received.pop(0)
+            if signum == signal.SIGHUP and on_reload is not None:
+                on_reload()
+                continue
+            log.info("received %s; stopping", signal.Signals(signum).name)
+            return
 
 
 class Daemon:
