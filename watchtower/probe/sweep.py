@@ -205,9 +205,9 @@ def _staged_results(fleet: Fleet, plan: Prerequisites, processes: int,
         return stop is not None and stop.is_set()
 
     if processes > 1:
-        pool = ProcessRunner(processes, fleet.probe.concurrency)
+        pool = ProcessRunner(processes, fleet.probe.concurrency, fleet, plan.jobs)
         log.debug("sweep of %d probes over %d worker processes", len(plan.jobs), processes)
-        return run_staged(plan, lambda stage: pool.run(stage, fleet, stop), stopped,
+        return run_staged(plan, lambda stage: pool.run(stage, stop), stopped,
                           flush), pool, None
     clients = SweepClients(fleet)
     runner, context = Runner(fleet.probe.concurrency), clients.context
@@ -221,6 +221,7 @@ def _wind_up(outcome: SweepOutcome, processes: int, pool: ProcessRunner | None,
     clients, which are closed here)."""
     outcome.processes = processes
     if pool is not None:
+        pool.close()
         outcome.dns_stats = pool.dns_stats
         outcome.worker_cpu = pool.worker_cpu
         outcome.worker_peak_rss_mb = pool.worker_peak_rss_mb
