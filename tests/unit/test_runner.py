@@ -31,6 +31,20 @@ class Quick(Check):
         return Verdict(Status.OK, "fine")
 
 
+class Jittery(Check):
+    """Quick, with staggered durations: results from several threads arrive as a stream,
+    never a pause of 50 ms."""
+
+    meta = meta("test.jittery")
+
+    def gather(self, target: Target, ctx: ProbeContext) -> Facts:
+        time.sleep(0.005 + 0.025 * (hash(target.name) % 97) / 97)
+        return {"ok": True}
+
+    def judge(self, facts: Facts) -> Verdict:
+        return Verdict(Status.OK, "fine")
+
+
 class Hangs(Check):
     meta = meta("test.hangs")
 
@@ -74,6 +88,21 @@ def test_hung_check_does_not_delay_the_others() -> None:
     # 20 quick probes on what is left of 2 workers take ~0.5-1 s; the hung one adds its 1.5 s
     # deadline at most, never 60 s.
     assert elapsed < 3.0
+
+
+def test_a_hung_check_is_reported_at_its_deadline_while_others_stream_in() -> None:
+    """The watchdog also runs while results keep coming: it once ran only when none came for
+    50 ms, so a hung probe beside a steady stream was reported last and held its slot."""
+    RELEASE.clear()
+    targets = [Target(TargetKind.ZONE, f"z{i}.test") for i in range(800)]
+    jobs = [Job(Hangs(), targets[0], 0.3)] + [Job(Jittery(), t, 1.0) for t in targets]
+    results, elapsed = run(jobs, concurrency=8)
+    RELEASE.set()
+    order = [r.check for r in results]
+    assert len(results) == 801 and "test.hangs" in order
+    # 800 probes of 5-30 ms on 7-8 threads stream in for ~2 s; the hung one's deadline plus
+    # grace is 0.8 s.
+    assert order.index("test.hangs") < 600, (order.index("test.hangs"), elapsed)
 
 
 def test_crash_and_probe_error_are_isolated() -> None:

@@ -30,6 +30,8 @@ from watchtower.probe.api import OBSERVED_AT, Check, ProbeContext
 log = logging.getLogger(__name__)
 
 WATCHDOG_GRACE = 0.5
+#: Seconds between the watchdog's rounds (and the longest wait for a result between them).
+WATCH_EVERY = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,17 +110,22 @@ class Runner:
             pool.spawn()
 
         emitted = 0
+        watched = time.monotonic()
         while emitted < total:
             if stop is not None and stop.is_set():
                 return
             try:
-                _idx, result = pool.done.get(timeout=0.05)
+                _idx, result = pool.done.get(timeout=WATCH_EVERY)
                 emitted += 1
                 yield result
-                continue
+                if time.monotonic() - watched < WATCH_EVERY:
+                    continue
             except queue.Empty:
                 pass
-            overdue, alive = pool.watchdog(time.monotonic())
+            # Also while results stream in: a hung probe is reported at its deadline and its
+            # place refilled, not when the others happen to pause.
+            watched = time.monotonic()
+            overdue, alive = pool.watchdog(watched)
             for _idx, _thread, started, job in overdue:
                 log.warning("check %s on %s exceeded %gs; abandoned", job.check.meta.id,
                             job.target.name, job.timeout)
