@@ -20,8 +20,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 import dns.exception
@@ -37,9 +35,16 @@ import dns.rrset
 import dns.xfr
 import dns.zone
 
-from watchtower.errors import ProbeError, ProbeTimeout
+from watchtower.errors import ProbeTimeout
 from watchtower.net.deadline import remaining
+from watchtower.net.dns_answers import DnsAnswer, DnsError, Server, ServerReply, _is_ip, is_ip
 from watchtower.net.shared import SharedCalls
+from watchtower.net.trust_anchors import ROOT_ANCHOR, load_trust_anchors
+
+#: The client's public face: its values and the trust anchors are kept apart
+#: (`dns_answers.py`, `trust_anchors.py`) and named here too, where callers look for them.
+__all__ = ["CACHE_ENTRIES", "MAX_CNAME_HOPS", "ROOT_ANCHOR", "DnsAnswer", "DnsError", "Resolver",
+           "Server", "ServerReply", "is_ip", "load_trust_anchors"]
 
 T = TypeVar("T")
 
@@ -48,127 +53,6 @@ MAX_CNAME_HOPS = 8
 #: so a domain's questions are asked close together; the bound keeps a 1,000-domain sweep's
 #: memory flat while names every domain asks about (a provider's SPF include) stay hot.
 CACHE_ENTRIES = 8_000
-
-
-@dataclass(frozen=True, slots=True)
-class Server:
-    """A nameserver address with its port (the lab and tests use high loopback ports)."""
-
-    host: str
-    port: int = 53
-
-    @classmethod
-    def parse(cls, text: str, default_port: int = 53) -> Server:
-        """Parse `host`, `host:port`, `[v6]:port` or a bare IPv6 address."""
-        text = text.strip()
-        if text.startswith("["):
-            host, _, rest = text[1:].partition("]")
-            port = int(rest[1:]) if rest.startswith(":") else default_port
-            return cls(host, port)
-        if text.count(":") == 1:
-            host, port_text = text.split(":")
-            return cls(host, int(port_text))
-        return cls(text, default_port)
-
-    def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-class DnsError(ProbeError):
-    """A question got no usable answer: timeout, SERVFAIL, REFUSED or a malformed reply."""
-
-    def __init__(self, reason: str, *, kind: str = "dns") -> None:
-        super().__init__(reason, kind=kind)
-
-
-@dataclass(frozen=True, slots=True)
-class DnsAnswer:
-    """What the resolver said about (name, type); NXDOMAIN and NODATA are answers, not errors."""
-
-    name: str
-    rdtype: str
-    rcode: str
-    rrset: dns.rrset.RRset | None = field(default=None, compare=False)
-    authenticated: bool = False
-    cname_chain: tuple[str, ...] = ()
-    rrsigs: dns.rrset.RRset | None = field(default=None, compare=False)
-
-    @property
-    def nxdomain(self) -> bool:
-        return self.rcode == "NXDOMAIN"
-
-    @property
-    def records(self) -> list[str]:
-        """Records in presentation format, sorted so evidence is stable across sweeps."""
-        if self.rrset is None:
-            return []
-        return sorted(rd.to_text() for rd in self.rrset)
-
-    @property
-    def rdatas(self) -> list[Any]:
-        return list(self.rrset) if self.rrset is not None else []
-
-    @property
-    def ttl(self) -> int | None:
-        return self.rrset.ttl if self.rrset is not None else None
-
-    @property
-    def texts(self) -> list[str]:
-        """TXT/SPF records with their strings joined (RFC 7208 3.3), undecodable bytes replaced."""
-        out = []
-        for rd in self.rdatas:
-            strings = getattr(rd, "strings", None)
-            if strings is not None:
-                out.append(b"".join(strings).decode("utf-8", errors="replace"))
-        return sorted(out)
-
-    def evidence(self) -> dict[str, Any]:
-        ev: dict[str, Any] = {"name": self.name, "type": self.rdtype, "rcode": self.rcode,
-                              "records": self.records}
-        if self.cname_chain:
-            ev["cname_chain"] = list(self.cname_chain)
-        if self.authenticated:
-            ev["ad"] = True
-        return ev
-
-
-@dataclass(frozen=True, slots=True)
-class ServerReply:
-    """One server's raw reply to one question, reduced to the facts the DNS checks judge."""
-
-    server: str
-    rcode: str
-    aa: bool
-    ra: bool
-    answer: tuple[dns.rrset.RRset, ...] = field(compare=False)
-    authority: tuple[dns.rrset.RRset, ...] = field(compare=False)
-    additional: tuple[dns.rrset.RRset, ...] = field(compare=False, default=())
-
-    def rrset(self, rdtype: str, name: str | None = None) -> dns.rrset.RRset | None:
-        want = dns.rdatatype.from_text(rdtype)
-        for rrset in self.answer:
-            if rrset.rdtype == want and (name is None or rrset.name == dns.name.from_text(name)):
-                return rrset
-        return None
-
-    def rrsigs(self, covered: str, name: str | None = None) -> dns.rrset.RRset | None:
-        """The RRSIG set covering `covered` in the answer section (asked with `dnssec=True`)."""
-        want = dns.rdatatype.from_text(covered)
-        for rrset in self.answer:
-            if (rrset.rdtype == dns.rdatatype.RRSIG and rrset.covers == want
-                    and (name is None or rrset.name == dns.name.from_text(name))):
-                return rrset
-        return None
-
-    def evidence(self) -> dict[str, Any]:
-        return {
-            "server": self.server,
-            "rcode": self.rcode,
-            "aa": self.aa,
-            "ra": self.ra,
-            "answer": [rr.to_text() for rr in self.answer],
-        }
-
 
 class Resolver:
     """The sweep's DNS client. Create one per sweep; it is safe to share between threads."""
@@ -499,67 +383,3 @@ def _norm(name: str) -> str:
 
 def _has_type(reply: dns.message.Message, name: dns.name.Name, rdtype: int) -> bool:
     return any(rr.name == name and rr.rdtype == rdtype for rr in reply.answer)
-
-
-def _is_ip(host: str) -> bool:
-    for family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            socket.inet_pton(family, host)
-            return True
-        except OSError:
-            continue
-    return False
-
-
-def is_ip(host: str) -> bool:
-    """True for an IPv4 or IPv6 literal."""
-    return _is_ip(host)
-
-
-# -- trust anchors -------------------------------------------------------------------------
-
-#: The root zone's key-signing key (KSK-2017, key tag 20326) as IANA publishes it in
-#: https://data.iana.org/root-anchors/root-anchors.xml: the default anchor when the fleet file
-#: names none, so public zones validate from the root like any validating resolver does.
-ROOT_ANCHOR = ". 172800 IN DS 20326 8 2 " \
-    "E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D"
-
-_anchor_cache: dict[tuple[str, float], dict[str, list[str]]] = {}
-_anchor_lock = threading.Lock()
-
-
-def load_trust_anchors(path: str | None) -> dict[str, list[str]]:
-    """Trust anchors by zone (`{"test.": ["test. 3600 IN DS ..."]}`), from a zone-file-format
-    file of DS and/or DNSKEY records (`[probe] trust_anchors`), or the root KSK when unset.
-
-    Read once per file version (keyed by modification time) because every zone of every sweep
-    asks for them. A missing or unreadable file is a ProbeError: validating against no anchor
-    would report every zone insecure, which is the probe's fault, not the zones'.
-    """
-    if path is None:
-        return {".": [ROOT_ANCHOR]}
-    try:
-        mtime = Path(path).stat().st_mtime
-        key = (path, mtime)
-        with _anchor_lock:
-            cached = _anchor_cache.get(key)
-        if cached is not None:
-            return cached
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ProbeError(f"trust anchor file {path}: {exc.strerror}", kind="config") from exc
-    try:
-        # A default TTL: `pdnsutil export-zone-ds` and IANA's anchors carry none.
-        zone = dns.zone.from_text("$TTL 3600\n" + text, origin=dns.name.root,
-                                  relativize=False, check_origin=False)
-    except dns.exception.DNSException as exc:
-        raise ProbeError(f"trust anchor file {path}: {exc}", kind="config") from exc
-    anchors: dict[str, list[str]] = {}
-    for name, rdataset in zone.iterate_rdatasets():
-        if rdataset.rdtype in (dns.rdatatype.DS, dns.rdatatype.DNSKEY):
-            anchors.setdefault(name.to_text(), []).extend(rdataset.to_text(name).splitlines())
-    if not anchors:
-        raise ProbeError(f"trust anchor file {path}: no DS or DNSKEY records", kind="config")
-    with _anchor_lock:
-        _anchor_cache[key] = anchors
-    return anchors
