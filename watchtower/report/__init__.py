@@ -31,7 +31,8 @@ from watchtower.report.delivery import (
     send_report,
     store_report,
 )
-from watchtower.report.model import SCHEMA_VERSION, Period, Report
+from watchtower.report.model import SCHEMA_VERSION, Report
+from watchtower.report.over_time import Period
 from watchtower.report.pdf import render_pdf
 from watchtower.report.render import render_html, render_json, render_text, subject
 from watchtower.report.schedule import ReportScheduler, make_scheduled_report

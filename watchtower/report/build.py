@@ -27,11 +27,11 @@ from watchtower.report.model import (
     Change,
     Changes,
     CheckLine,
-    Period,
     RemediationLine,
     Report,
     Section,
 )
+from watchtower.report.over_time import Period
 from watchtower.store import History, ResultRow, Store, aware
 
 

@@ -25,7 +25,7 @@ from watchtower.compliance.score import Placement, family_group, group_rank
 from watchtower.config import ReportingSettings
 from watchtower.model import Target
 from watchtower.probe.availability import ORDER, SIGNALS
-from watchtower.report.model import Answers, Coverage, NameRow, Period
+from watchtower.report.over_time import Answers, Coverage, NameRow, Period
 from watchtower.store import History, ResultRow, aware
 
 

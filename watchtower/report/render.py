@@ -17,7 +17,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from watchtower.compliance.frameworks import PAS_TOE_OF_LEG_UIT
 from watchtower.compliance.score import GROUP_TITLES
 from watchtower.model import Status
-from watchtower.report.model import Report, fmt_percent, span_text
+from watchtower.report.model import Report
+from watchtower.report.over_time import fmt_percent, span_text
 
 STATUS_COLOURS = {"ok": "#1e7d32", "warn": "#b26a00", "fail": "#c62828", "error": "#5f6368"}
 STATUS_BACKGROUNDS = {"ok": "#e8f5e9", "warn": "#fff4e5", "fail": "#fdecea", "error": "#f1f3f4"}

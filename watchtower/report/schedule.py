@@ -20,7 +20,7 @@ from watchtower.config import Fleet, ReportSchedule
 from watchtower.model import utcnow
 from watchtower.report.build import build_report
 from watchtower.report.delivery import deliver_due, store_report
-from watchtower.report.model import Period
+from watchtower.report.over_time import Period
 from watchtower.store import ReportRow, Store
 
 log = logging.getLogger(__name__)

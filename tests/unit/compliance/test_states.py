@@ -74,7 +74,8 @@ def test_pas_toe_of_leg_uit_never_passes_rpki() -> None:
 
 def test_report_text_and_json_have_a_section_per_framework() -> None:
     from watchtower.report import render_text
-    from watchtower.report.model import Changes, Coverage, Period, Report
+    from watchtower.report.model import Changes, Report
+    from watchtower.report.over_time import Coverage, Period
 
     section = Section("a.test", "domain", [("a.test", "zone")],
                       [_ncsc_line("TLS 1.0/1.1", "old.a.test:443")])
@@ -99,7 +100,8 @@ def test_pdf_has_the_framework_sections() -> None:
     from pypdf import PdfReader
 
     from watchtower.report import render_pdf
-    from watchtower.report.model import Changes, Coverage, Period, Report
+    from watchtower.report.model import Changes, Report
+    from watchtower.report.over_time import Coverage, Period
 
     section = Section("a.test", "domain", [("a.test", "zone")],
                       [_ncsc_line("TLS 1.0/1.1", "old.a.test:443")])
