@@ -10,19 +10,32 @@ captured by a plan output of our own, octoDNS's documented extension point for r
 Relative YAML `directory` values are read from the repository work tree (octoDNS takes them
 from the directory `octodns-sync` runs in, which is the work tree by convention): the provider
 objects get the absolute path, never the process's working directory (shared by threads).
-Each call ends within `timeout`: the target provider's HTTP timeout is lowered to it, and the
-whole call runs in a worker thread that is abandoned at the deadline.
+Each call is bounded: the target provider's HTTP timeout is lowered to `timeout`, and the call
+runs in a worker thread. A plan is abandoned at its deadline (it changes nothing). A sync is
+not: it may be applying, and a sync reported failed while it goes on would race the undo the
+remediation engine runs next. So a sync past its deadline is waited for (SYNC_WAIT_FACTOR
+times longer; its provider calls are each bounded) and its late result is the truth; past that
+it is reported as still running, and syncs of one zone never overlap (the next one, an undo's
+included, waits for it).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import os
+import threading
 from typing import Any
 
 from watchtower.errors import ProbeError, ProbeTimeout
 
 YAML_PROVIDERS = ("octodns.provider.yaml.YamlProvider",)
+#: How much longer than its timeout a sync is waited for before it is reported still running.
+SYNC_WAIT_FACTOR = 4
+
+log = logging.getLogger(__name__)
+_zone_locks: dict[tuple[str, str], threading.Lock] = {}
+_zone_locks_guard = threading.Lock()
 
 
 class _Capture:
@@ -92,12 +105,35 @@ def _sync(config: str, workdir: str, zone: str, target: str, timeout: float,
     return int(applied or 0), changes
 
 
-def _bounded(timeout: float, *args: Any) -> tuple[int, list[dict[str, Any]]]:
+def _serialised(config: str, workdir: str, zone: str, target: str, timeout: float,
+                doit: bool) -> tuple[int, list[dict[str, Any]]]:
+    """A sync of a zone, after any earlier sync of it (from this process) has ended."""
+    with _zone_locks_guard:
+        lock = _zone_locks.setdefault((os.path.abspath(config), zone), threading.Lock())
+    with lock:
+        return _sync(config, workdir, zone, target, timeout, doit)
+
+
+def _bounded(timeout: float, config: str, workdir: str, zone: str, target: str, doit: bool
+             ) -> tuple[int, list[dict[str, Any]]]:
     pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="octodns")
+    future = pool.submit(_serialised if doit else _sync, config, workdir, zone, target,
+                         timeout, doit)
     try:
-        return pool.submit(_sync, *args).result(timeout=timeout)
-    except concurrent.futures.TimeoutError:
-        raise ProbeTimeout(f"octoDNS did not finish within {timeout:g}s") from None
+        try:
+            return future.result(timeout=timeout)
+        except concurrent.futures.TimeoutError:
+            if not doit:
+                raise ProbeTimeout(f"octoDNS did not finish within {timeout:g}s") from None
+        log.warning("octoDNS sync of %s to %s is past its %gs; waiting for it (it may be "
+                    "applying)", zone, target, timeout)
+        try:
+            return future.result(timeout=timeout * (SYNC_WAIT_FACTOR - 1))
+        except concurrent.futures.TimeoutError:
+            raise ProbeTimeout(
+                f"octoDNS sync of {zone} to {target} still running after "
+                f"{timeout * SYNC_WAIT_FACTOR:g}s: its changes may yet land; the next sync of "
+                f"this zone waits for it") from None
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
@@ -105,11 +141,11 @@ def _bounded(timeout: float, *args: Any) -> tuple[int, list[dict[str, Any]]]:
 def plan(config: str, workdir: str, zone: str, target: str, timeout: float
          ) -> list[dict[str, Any]]:
     """What `octodns-sync` would change on `target` for `zone` (nothing is applied)."""
-    return _bounded(timeout, config, workdir, zone, target, timeout, False)[1]
+    return _bounded(timeout, config, workdir, zone, target, False)[1]
 
 
 def sync(config: str, workdir: str, zone: str, target: str, timeout: float
          ) -> tuple[int, list[dict[str, Any]]]:
     """`octodns-sync --doit` of `zone` to `target` only: (changes applied, the changes).
     octoDNS's safety thresholds hold (an unsafe plan is refused, never forced)."""
-    return _bounded(timeout, config, workdir, zone, target, timeout, True)
+    return _bounded(timeout, config, workdir, zone, target, True)
