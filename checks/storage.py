@@ -26,7 +26,8 @@ DISK_FREE_WARN = 0.10
 DISK_FREE_FAIL = 0.05
 #: Garage's exported names (doc/book/reference-manual/monitoring.md; src/block/metrics.rs for
 #: block.corruption_counter, which the manual does not list; src/rpc/system_metrics.rs for the
-#: per-volume disk gauges). OpenTelemetry's exporter writes the dots as underscores.
+#: per-volume disk gauges). OpenTelemetry's exporter writes the dots as underscores; an
+#: edition of the manual prefixes the block metrics with `garage_`, which the parser folds.
 BLOCK_METRICS = ("block_resync_queue_length", "block_resync_errored_blocks",
                  "block_corruption_counter", "garage_local_disk_avail", "garage_local_disk_total")
 CANARY_PREFIX = "watchtower-canary/"

@@ -4,8 +4,10 @@ reference implementation, already a dependency), keeping only the samples a chec
 Exporters differ in spelling a little: the prometheus_exporter gem's stand-alone process
 prefixes every name with `ruby_` (its `--prefix` default) while Mastodon's in-process exporter
 (MASTODON_PROMETHEUS_EXPORTER_LOCAL) uses none, and older gem versions named the Sidekiq
-backlog `sidekiq_queue_backlog_total`; counters may or may not carry `_total`. `parse` folds
-those spellings onto the names asked for, so a check names each metric once.
+backlog `sidekiq_queue_backlog_total`; counters may or may not carry `_total`. Garage's
+monitoring manual names its block metrics `block_resync_queue_length` in one edition and
+`garage_block_resync_queue_length` in another. `parse` folds those spellings onto the names
+asked for, so a check names each metric once.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from watchtower.parsers import ParseError
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]
-PREFIXES = ("ruby_",)
+PREFIXES = ("ruby_", "garage_")
 
 
 def _canonical(name: str, wanted: set[str]) -> str | None:
