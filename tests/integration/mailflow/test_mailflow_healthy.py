@@ -89,3 +89,19 @@ def test_expected_authentication_results_missing_fails(mailflow: MailFlow) -> No
     rt = mailflow.sweep(["mail.roundtrip"], expect_auth_results=True)["mail.roundtrip"]
     assert str(rt.status) == "fail", rt.summary
     assert "no spf result" in rt.summary and "no dmarc result" in rt.summary
+
+
+def test_key_match_reads_opendkims_key_file(mailflow: MailFlow) -> None:
+    """mail.dkim.key-match against the key OpenDKIM signs with (opendkim-genkey's PKCS#1 PEM
+    in OpenDKIM's key directory), as against Rspamd's in test_fullstack.py."""
+    from .conftest import MAIL_BOX
+
+    stack = mailflow.stack
+    km = mailflow.sweep(["mail.dkim.key-match"], runs_on=MAIL_BOX, dkim_keys=[
+        {"domain": stack.dkim_domain, "selector": stack.dkim_selector,
+         "path": str(stack.dkim_private_key_path)}])["mail.dkim.key-match"]
+    assert str(km.status) == "ok", km.summary
+    key = km.evidence["keys"][0]
+    assert key["path"].endswith(f"opendkim/{stack.dkim_selector}.private")
+    assert key["host_key"]["fingerprint"] == key["published"]["fingerprint"]
+    assert "PRIVATE KEY" not in repr(km.evidence)
