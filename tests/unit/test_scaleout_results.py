@@ -4,6 +4,9 @@ pair's combined result with each vantage's in its evidence."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
+
+import pytest
 
 from watchtower.config import Fleet
 from watchtower.model import Status, Target, TargetKind
@@ -40,3 +43,36 @@ def test_the_combined_result_keeps_each_vantage_result() -> None:
     assert got.evidence["problems"] == ["nyc"] and got.evidence["missing"] == ["fra"]
     assert got.evidence["vantages"]["nyc"] == {"status": "error", "summary": "error at nyc",
                                                "evidence": {"v": "nyc"}}
+
+
+def test_a_tick_is_judged_once_even_when_the_scheduler_dies_before_closing_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The judging of a tick is claimed before its verdicts are recorded: a scheduler that dies
+    between recording and closing (or a second scheduler) does not record the tick again."""
+    from watchtower.model import Result
+    from watchtower.scaleout.fanout import Fanout
+    from watchtower.store import Store
+
+    fleet = Fleet.model_validate({"scaleout": {"vantages": ["ams"]},
+                                  "endpoints": [{"url": "https://www.a.test/"}]})
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    checks = {"web.hsts": registry.checks()["web.hsts"]}
+    fanout = Fanout(fleet, store, checks)
+    group = fanout.groups()[0]
+    tick = int(NOW.timestamp())
+    assert store.vantages.open_deferral(group.key, tick, NOW, 1)
+    (job,) = fanout.plan(group)
+    store.vantages.record("ams", group.key, tick, [Result(
+        "web.hsts", "web", job.target, Status.OK, "ok at ams", {}, 5.0, NOW)])
+
+    def dies(group: str, tick: int) -> None:
+        raise RuntimeError("scheduler killed between recording and closing")
+
+    with monkeypatch.context() as m:
+        m.setattr(store.vantages, "close", dies)
+        with pytest.raises(RuntimeError):
+            fanout.judge_due(NOW + dt.timedelta(minutes=1))
+    assert fanout.judge_due(NOW + dt.timedelta(minutes=2)) == 0  # restarted: not again
+    judged = [s for s in store.sweeps() if s.schedule == f"quorum:{group.key}"]
+    assert len(judged) == 1 and judged[0].total == 1
+    store.close()

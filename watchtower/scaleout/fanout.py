@@ -98,6 +98,8 @@ class Fanout:
         done = 0
         groups = {g.key: g for g in self.groups()}
         for deferral in self.store.vantages.due(now):
+            if not self.store.vantages.claim(deferral.group, deferral.tick):
+                continue  # another scheduler judges it (or did)
             group = groups.get(deferral.group)
             if group is not None:
                 self._judge(group, deferral)

@@ -2,9 +2,9 @@
 heartbeats (tables: watchtower/store/tables/vantages.py; the engine: watchtower/scaleout).
 
 A deferral is opened by the scheduler that wins the (group, tick) row (a second scheduler's
-insert of the same tick does nothing); agents add their results; the scheduler judges a
-deferral once every expected result is in or its deadline passed, records the combined
-verdicts through `Store.record` and closes it, which deletes its vantage results.
+insert of the same tick does nothing); agents add their results; once every expected result
+is in or its deadline passed, one scheduler claims its judging (`claim`), records the
+combined verdicts through `Store.record` and closes it, which deletes its vantage results.
 """
 
 from __future__ import annotations
@@ -112,8 +112,24 @@ class VantageStore:
                                   aware(r.at))
                     for r in conn.execute(query)]
 
+    def claim(self, group: str, tick: int) -> bool:
+        """Take the judging of (group, tick): True for the one caller that marks it judged.
+        Claimed before its verdicts are recorded, so a second scheduler, or this one after a
+        crash between recording and closing, never records a tick twice (a crash in between
+        loses that tick's combined verdicts: a gap, never a double count)."""
+
+        def step() -> bool:
+            with self.db.engine.begin() as conn:
+                won = conn.execute(update(DEFERRAL).where(DEFERRAL.c.grp == group,
+                                                          DEFERRAL.c.tick == tick,
+                                                          ~DEFERRAL.c.judged)
+                                   .values(judged=True))
+                return bool(won.rowcount)
+
+        return self.db.retry(step)
+
     def close(self, group: str, tick: int) -> None:
-        """Judged: mark the deferral, drop its vantage results (late ones included)."""
+        """Judged and recorded: drop the deferral's vantage results (late ones included)."""
 
         def step() -> None:
             with self.db.engine.begin() as conn:
@@ -125,8 +141,13 @@ class VantageStore:
         self.db.retry(step)
 
     def prune_deferrals(self, before: dt.datetime) -> int:
-        """Judged deferrals older than `before` (kept a while: they are the dedup of ticks)."""
+        """Judged deferrals older than `before` (kept a while: they are the dedup of ticks),
+        with any vantage results a crash between claim and close left behind."""
+        old = (select(DEFERRAL.c.grp, DEFERRAL.c.tick)
+               .where(DEFERRAL.c.judged, DEFERRAL.c.deadline < before))
         with self.db.engine.begin() as conn:
+            for grp, tick in conn.execute(old).all():
+                conn.execute(delete(VRES).where(VRES.c.grp == grp, VRES.c.tick == tick))
             done = conn.execute(delete(DEFERRAL).where(DEFERRAL.c.judged,
                                                        DEFERRAL.c.deadline < before))
             return int(done.rowcount or 0)
