@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import http.cookiejar
-import json
 import socket
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Required, TypedDict, cast
+from typing import Any, cast
 from urllib.parse import urljoin, urlsplit
 
 import requests
 import requests.adapters
 import urllib3
-from requests.structures import CaseInsensitiveDict
 from requests.utils import DEFAULT_CA_BUNDLE_PATH
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -34,77 +31,16 @@ from watchtower import __version__
 from watchtower.errors import ProbeError, ProbeTimeout
 from watchtower.net.deadline import remaining
 from watchtower.net.dns import DnsError, Resolver
+from watchtower.net.http_response import HttpEvidence, HttpResponse, Redirect
 from watchtower.net.shared import SharedCalls
+
+#: The client's public face: the response it returns lives in http_response.py.
+__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_MAX_REDIRECTS", "USER_AGENT", "HttpClient",
+           "HttpEvidence", "HttpResponse", "Redirect", "verifying_context"]
 
 DEFAULT_MAX_BODY = 2 * 1024 * 1024
 DEFAULT_MAX_REDIRECTS = 5
 USER_AGENT = f"watchtower/{__version__} (+fleet compliance probe)"
-
-
-class Redirect(TypedDict):
-    """One hop of a followed redirect."""
-
-    status: int
-    location: str
-
-
-class HttpEvidence(TypedDict, total=False):
-    """What a response shows as evidence: the URL asked, its status, the redirects followed,
-    the headers asked for (lower-cased names), and whether the body was cut at the cap."""
-
-    url: Required[str]
-    status: Required[int | None]
-    redirects: list[Redirect]
-    headers: dict[str, str]
-    truncated: bool
-
-
-@dataclass(slots=True)
-class HttpResponse:
-    """A response reduced to what checks judge and reports show."""
-
-    url: str
-    status: int
-    headers: CaseInsensitiveDict[str]
-    body: bytes
-    elapsed_ms: float
-    history: list[tuple[int, str]] = field(default_factory=list)
-    truncated: bool = False
-
-    @property
-    def content_type(self) -> str:
-        return self.headers.get("content-type", "").split(";")[0].strip().lower()
-
-    def text(self) -> str:
-        """The body as text; invalid UTF-8 is a probe error with a reason, not a crash."""
-        try:
-            return self.body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ProbeError(f"{self.url}: body is not valid UTF-8 ({exc.reason} at byte "
-                             f"{exc.start})", kind="malformed") from exc
-
-    def json(self) -> Any:
-        if self.truncated:
-            raise ProbeError(f"{self.url}: body larger than the cap, not parsed", kind="too-large")
-        try:
-            return json.loads(self.text())
-        except json.JSONDecodeError as exc:
-            raise ProbeError(f"{self.url}: invalid JSON ({exc.msg} at line {exc.lineno})",
-                             kind="malformed") from exc
-        except RecursionError as exc:  # a hostile server's [[[[...]]]]
-            raise ProbeError(f"{self.url}: JSON nested too deeply to parse",
-                             kind="malformed") from exc
-
-    def evidence(self, *header_names: str) -> HttpEvidence:
-        ev: HttpEvidence = {"url": self.url, "status": self.status}
-        if self.history:
-            ev["redirects"] = [{"status": s, "location": u} for s, u in self.history]
-        for name in header_names:
-            if name in self.headers:
-                ev.setdefault("headers", {})[name.lower()] = self.headers[name]
-        if self.truncated:
-            ev["truncated"] = True
-        return ev
 
 
 def _connect(resolver: Resolver, host: str, port: int, timeout: float | None,
