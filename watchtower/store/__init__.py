@@ -18,8 +18,8 @@ from watchtower.store.facade import Store
 from watchtower.store.heartbeat_reader import HeartbeatReader
 from watchtower.store.history import History, rollup_as_rows
 from watchtower.store.migrations import SCHEMA_VERSION
-from watchtower.store.results import Flip
 from watchtower.store.retention import Policy, PruneReport
+from watchtower.store.streaks import Flip
 from watchtower.store.tables import (
     DELIVERY_STATES,
     FINAL_STATES,
