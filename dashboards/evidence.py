@@ -152,3 +152,20 @@ def drift_states(store: Store) -> list[dict[str, Any]]:
              "status": st.status, "summary": st.summary,
              "evidence": bodies.get(st.evidence_id, {}) if st.evidence_id is not None else {}}
             for st in sorted(states, key=lambda s: (s.target, s.check_id))]
+
+
+def vantage_rows(evidence: dict[str, Any]) -> list[dict[str, str]]:
+    """A combined (quorum) result's verdict from each vantage (watchtower/scaleout/fanout.py
+    `combined_result`): vantage, status, summary, a vantage that sent nothing as `missing`;
+    empty for any other evidence."""
+    seen = evidence.get("vantages")
+    if not isinstance(seen, dict):
+        return []
+    rows = [{"vantage": str(v), "status": str(r.get("status", "?")),
+             "summary": str(r.get("summary", ""))}
+            for v, r in seen.items() if isinstance(r, dict)]
+    missing = evidence.get("missing")
+    for v in missing if isinstance(missing, list) else []:
+        rows.append({"vantage": str(v), "status": "missing",
+                     "summary": "no result from this vantage in time"})
+    return sorted(rows, key=lambda r: r["vantage"])

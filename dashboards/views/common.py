@@ -19,6 +19,7 @@ CACHE_SECONDS = 10  # reads may be this stale; the sweep interval is minutes
 # Column widths (px) of the tables of status changes (Overview, Target) and of audit trails
 # (Remediations); `fit_columns` uses the ones a table has, its text columns take the rest.
 CHANGE_PX = {"at": 96, "target": 170, "check": 190, "change": 150}
+VANTAGE_PX = {"vantage": 120, "status": 80}
 AUDIT_PX = {"at": 96, "actor": 110, "user": 100, "via": 80, "role": 80, "action": 130,
             "subject": 180, "ok": 40}
 

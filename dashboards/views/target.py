@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import streamlit as st
 
@@ -23,8 +24,9 @@ from ..data import (
     target_list,
     target_states,
 )
+from ..evidence import vantage_rows
 from ..hints import fix_line
-from .common import CHANGE_PX, TARGET_KEY, ago, check_meta, fit_columns, plain
+from .common import CHANGE_PX, TARGET_KEY, VANTAGE_PX, ago, check_meta, fit_columns, plain
 
 
 def render(app: AppContext, user: User) -> None:
@@ -101,11 +103,23 @@ def _checks(app: AppContext, user: User, target: str, states: list[StateRow]) ->
                         + (f": {plain(ack.note)}" if ack.note else ""))
             elif st_row.status in ("fail", "error", "warn"):
                 _ack_form(app, user, st_row.check_id, target)
+            body = bodies.get(st_row.evidence_id or -1, {})
+            _vantages(body)
             st.markdown("**Evidence**")
-            st.json(bodies.get(st_row.evidence_id or -1, {}), expanded=1)
+            st.json(body, expanded=1)
         line = fix_line(st_row.check_id, st_row.status)
         if line:  # beside the check, not inside it: the first thing to read about a failure
             st.caption(f"🛠️ {plain(line)}")
+
+
+def _vantages(evidence: dict[str, Any]) -> None:
+    """A quorum verdict (scale-out): what each vantage saw, before the raw evidence."""
+    rows = vantage_rows(evidence)
+    if not rows:
+        return
+    st.markdown(f"**Seen from each vantage** (fails at {plain(evidence.get('quorum', '?'))})")
+    st.dataframe(rows, hide_index=True, column_order=["vantage", "status", "summary"],
+                 column_config=fit_columns(rows, VANTAGE_PX, {"summary": 1}))
 
 
 def _ack_form(app: AppContext, user: User, check_id: str, target: str) -> None:

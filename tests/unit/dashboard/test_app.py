@@ -267,3 +267,33 @@ def test_repeated_wrong_passwords_are_throttled_across_sessions(site: Store) -> 
     assert len(at.sidebar.radio) == 0
     assert audit_trail(site)[0].detail == "throttled"
     _throttle.clear()
+
+
+def test_a_quorum_verdict_shows_what_each_vantage_saw(site: Store) -> None:
+    """Scale-out (docs/scale-out.md): a combined result's expander lists each vantage's own
+    verdict, and a vantage that sent nothing as missing, before the raw evidence."""
+    from watchtower.dashboards.evidence import vantage_rows
+
+    from watchtower.model import Result, Status, Target, TargetKind
+
+    from .seed import NOW
+
+    evidence = {"quorum": "2 of 3", "problems": ["nyc"], "missing": ["fra"],
+                "vantages": {"ams": {"status": "ok", "summary": "HSTS max-age 1 year",
+                                     "evidence": {}},
+                             "nyc": {"status": "fail", "summary": "connection refused",
+                                     "evidence": {}}}}
+    assert [(r["vantage"], r["status"]) for r in vantage_rows(evidence)] == [
+        ("ams", "ok"), ("fra", "missing"), ("nyc", "fail")]
+    assert vantage_rows({"probe": "x"}) == []
+    site.record([Result("web.hsts", "web", Target(TargetKind.ZONE, "bravo.test"), Status.WARN,
+                        "fail seen from nyc only (1 of 3; fails at 2)", evidence, 9.0,
+                        NOW - dt.timedelta(minutes=5))])
+    at = login("olga")
+    goto(at, "Target")
+    at.selectbox(key="target_select").set_value(("bravo.test", "zone")).run()
+    assert not at.exception
+    assert "Seen from each vantage" in texts(at) and "2 of 3" in texts(at)
+    tables = [df.value for df in at.dataframe]
+    assert any(list(t.get("vantage", [])) == ["ams", "fra", "nyc"] for t in tables
+               if hasattr(t, "get")), tables
