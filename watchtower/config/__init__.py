@@ -1,9 +1,10 @@
 """The fleet file: TOML in, typed and validated models out.
 
 Rooms: `base` (strict models, secrets, value checks), `sections` (the settings tables by
-concern), `targets` (what a fleet is made of), `operations` (overrides, channels, reports,
-windows, dashboard, remediation), `fleet` (the whole file and its targets), `load` (reading and
-validating a file), `moved` (where old keys went), `doc` (docs/configuration.md).
+concern), `targets` (what a fleet is made of; its mail parts in `mail_targets`), `operations`
+(overrides, channels, reports, windows, dashboard, remediation), `fleet` (the whole file and
+its targets), `load` (reading and validating a file), `moved` (where old keys went), `doc`
+(docs/configuration.md).
 """
 
 from watchtower.config.base import Secret, Strict, Tagged
