@@ -11,14 +11,8 @@ from __future__ import annotations
 
 import threading
 
-from watchtower.net.smtp import (
-    DEFAULT_TIMEOUT,
-    RelayOutcome,
-    SmtpProber,
-    StartTlsDialogue,
-    StartTlsOutcome,
-    default_helo,
-)
+from watchtower.net.smtp import DEFAULT_TIMEOUT, SmtpProber, StartTlsDialogue, default_helo
+from watchtower.net.smtp_outcomes import RelayOutcome, StartTlsOutcome
 from watchtower.net.submission import SubmissionSession, TlsMode
 from watchtower.net.tls import TlsProber
 from watchtower.net.tlsscan import TlsScanner
