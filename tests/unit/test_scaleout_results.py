@@ -76,3 +76,26 @@ def test_a_tick_is_judged_once_even_when_the_scheduler_dies_before_closing_it(
     judged = [s for s in store.sweeps() if s.schedule == f"quorum:{group.key}"]
     assert len(judged) == 1 and judged[0].total == 1
     store.close()
+
+
+def test_an_agent_plans_a_job_over_its_own_targets_as_the_whole_fleet_would() -> None:
+    """jobs_for plans only the job's targets (a job is 25 pairs of a fleet of thousands) and
+    gets what planning the whole fleet and keeping the job's pairs gives: overrides included."""
+    from watchtower.probe.runner import plan_jobs
+    from watchtower.scaleout.agent import Agent
+    from watchtower.scaleout.engine import ProbeJob
+
+    fleet = Fleet.model_validate({
+        "endpoints": [{"url": f"https://www{i}.a.test/"} for i in range(30)],
+        "checks": {"web.hsts": {"timeout": 7}, "web.headers": {"disabled": True}}})
+    checks = {c: registry.checks()[c] for c in ("web.hsts", "web.headers", "web.https.redirect")}
+    every = plan_jobs(fleet, checks)
+    pairs = [(j.check.meta.id, j.target.key) for j in every if j.target.name in
+             ("www3.a.test", "www17.a.test")] + [("web.headers", "endpoint:www3.a.test")]
+    agent = Agent(fleet, None, checks, "ams", "ams-0")  # type: ignore[arg-type]
+    got = agent.jobs_for(ProbeJob("every:3600s", 0, 0, pairs))
+    want = [j for j in every if (j.check.meta.id, j.target.key) in set(pairs)]
+    assert [(j.check.meta.id, j.target.key, j.timeout) for j in got] == \
+        [(j.check.meta.id, j.target.key, j.timeout) for j in want]
+    assert {j.timeout for j in got if j.check.meta.id == "web.hsts"} == {7}
+    assert not any(j.check.meta.id == "web.headers" for j in got)  # disabled stays out

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from watchtower.config import Fleet
-from watchtower.model import utcnow
+from watchtower.model import Target, utcnow
 from watchtower.probe.api import Check
 from watchtower.probe.runner import Job, plan_jobs
 from watchtower.probe.sweep import run_sweep
@@ -37,16 +37,27 @@ class Agent:
     dropped: int = 0
     ran: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
+    _by_key: tuple[Fleet, dict[str, Target]] | None = None
 
     async def tick(self, app: object, timestamp: int) -> None:  # agents claim no ticks
         raise RuntimeError("an agent does not run the scheduler's tick")
 
     def jobs_for(self, job: ProbeJob) -> list[Job]:
+        """The job's pairs as the fleet plans them (overrides, applicability), planned over
+        the job's own targets only: a job is 25 pairs, a fleet thousands of targets."""
         wanted = set(job.pairs)
         ids = {c for c, _ in job.pairs}
         subset = {cid: c for cid, c in self.checks.items() if cid in ids}
-        return [j for j in plan_jobs(self.fleet, subset)
+        keys = {key for _, key in job.pairs}
+        targets = [t for key, t in self._targets().items() if key in keys]
+        return [j for j in plan_jobs(self.fleet, subset, targets)
                 if (j.check.meta.id, j.target.key) in wanted]
+
+    def _targets(self) -> dict[str, Target]:
+        """The fleet's targets by key, made once per fleet (the agent's fleet is fixed)."""
+        if self._by_key is None or self._by_key[0] is not self.fleet:
+            self._by_key = (self.fleet, {t.key: t for t in self.fleet.targets()})
+        return self._by_key[1]
 
     def probe(self, job: ProbeJob) -> None:
         late = time.time() - job.deadline
