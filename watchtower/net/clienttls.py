@@ -5,18 +5,60 @@ way and a slow handshake costs at most what is left of the probe's deadline."""
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
+import threading
 
 from watchtower.errors import ProbeError, ProbeTimeout
 from watchtower.net.deadline import remaining
+
+_shared: dict[tuple[str | None, ssl.TLSVersion | None, str],
+              tuple[float | None, ssl.SSLContext]] = {}
+_shared_lock = threading.Lock()
+
+
+def verifying_context(ca_bundle: str | None, minimum: ssl.TLSVersion | None = None,
+                      purpose: str = "mail") -> ssl.SSLContext:
+    """A client context that verifies chains against `ca_bundle` (the system's trust store
+    when None) and host names, `minimum` the lowest version it offers.
+
+    One per (bundle, minimum) for the whole process while the bundle file is unchanged (its
+    modification time is the key's freshness): loading a bundle costs ~27 ms (certifi's),
+    more than the handshakes of a small sweep, and every sweep, agent job and mail client
+    built its own. An SSLContext is safe to share between threads; it is never configured
+    after it is handed out (a caller that needs another version asks for it), except by
+    urllib3, which sets ALPN `http/1.1` on the context of each HTTPS connection: so `purpose`
+    keeps HTTPS contexts apart from the mail clients' (whose servers must not be offered
+    HTTP in ALPN)."""
+    key = (ca_bundle, minimum, purpose)
+    mtime = _mtime(ca_bundle)
+    with _shared_lock:
+        found = _shared.get(key)
+    if found is not None and found[0] == mtime:
+        return found[1]
+    ctx = ssl.create_default_context(cafile=ca_bundle)
+    if minimum is not None:
+        ctx.minimum_version = minimum
+    with _shared_lock:
+        _shared[key] = (mtime, ctx)
+    return ctx
+
+
+def _mtime(path: str | None) -> float | None:
+    if path is None:
+        return None
+    try:
+        return os.stat(path).st_mtime_ns / 1e9
+    except OSError:
+        return None  # create_default_context says why, with the path
 
 
 def tls_context(ca_bundle: str | None, verify: bool = True) -> ssl.SSLContext:
     """A client context: verifying against `ca_bundle`, or (verify=False, only to read what a
     server offers, never to send a credential) not verifying at all."""
     if verify:
-        return ssl.create_default_context(cafile=ca_bundle)
+        return verifying_context(ca_bundle)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE

@@ -29,6 +29,7 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 
 from watchtower import __version__
 from watchtower.errors import ProbeError, ProbeTimeout
+from watchtower.net.clienttls import verifying_context as shared_verifying_context
 from watchtower.net.deadline import remaining
 from watchtower.net.dns import DnsError, Resolver
 from watchtower.net.http_response import HttpEvidence, HttpResponse, Redirect
@@ -87,9 +88,8 @@ class _ResolvingMixin:
 def verifying_context(ca_bundle: str | None) -> ssl.SSLContext:
     """A client context that verifies chains against `ca_bundle` (requests' certifi bundle
     when unset, as before) and host names, TLS 1.2 at least."""
-    ctx = ssl.create_default_context(cafile=ca_bundle or DEFAULT_CA_BUNDLE_PATH)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    return ctx
+    return shared_verifying_context(ca_bundle or DEFAULT_CA_BUNDLE_PATH, ssl.TLSVersion.TLSv1_2,
+                                    purpose="https")
 
 
 class _Adapter(requests.adapters.HTTPAdapter):

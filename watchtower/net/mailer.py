@@ -18,6 +18,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from watchtower.errors import DeliveryError
+from watchtower.net.clienttls import verifying_context
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +32,7 @@ class Relay:
 
 
 def _context(ca_bundle: str | None) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cafile=ca_bundle)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    return ctx
+    return verifying_context(ca_bundle, ssl.TLSVersion.TLSv1_2)
 
 
 def send_mail(relay: Relay, password: str | None, sender: str, to: Sequence[str], subject: str,

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.x509.oid import NameOID
 
 from watchtower.errors import ProbeError, ProbeTimeout
+from watchtower.net.clienttls import verifying_context
 from watchtower.net.deadline import remaining
 from watchtower.net.dns import DnsError, Resolver
 
@@ -217,6 +218,8 @@ class TlsProber:
         return ctx
 
     def _new_context(self, verify: bool, version: str | None) -> ssl.SSLContext:
+        if verify and version is None:
+            return verifying_context(self.ca_bundle)  # shared, never configured further
         if verify:
             ctx = ssl.create_default_context(cafile=self.ca_bundle)
         else:
