@@ -87,7 +87,10 @@ class TargetIndex:
 
     def __init__(self, targets: Iterable[Target]) -> None:
         self.by_key: dict[str, list[Target]] = {}
+        #: Every target by its own key (`kind:name`).
+        self.targets: dict[str, Target] = {}
         for t in targets:
+            self.targets[t.key] = t
             for key in own_keys(t):
                 self.by_key.setdefault(key, []).append(t)
 

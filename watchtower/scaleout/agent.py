@@ -15,8 +15,9 @@ import time
 from dataclasses import dataclass, field
 
 from watchtower.config import Fleet
-from watchtower.model import Target, utcnow
+from watchtower.model import utcnow
 from watchtower.probe.api import Check
+from watchtower.probe.dependencies import index_of
 from watchtower.probe.runner import Job, plan_jobs
 from watchtower.probe.sweep import run_sweep
 from watchtower.scaleout.engine import ProbeJob
@@ -37,7 +38,6 @@ class Agent:
     dropped: int = 0
     ran: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
-    _by_key: tuple[Fleet, dict[str, Target]] | None = None
 
     async def tick(self, app: object, timestamp: int) -> None:  # agents claim no ticks
         raise RuntimeError("an agent does not run the scheduler's tick")
@@ -48,16 +48,10 @@ class Agent:
         wanted = set(job.pairs)
         ids = {c for c, _ in job.pairs}
         subset = {cid: c for cid, c in self.checks.items() if cid in ids}
-        keys = {key for _, key in job.pairs}
-        targets = [t for key, t in self._targets().items() if key in keys]
+        known = index_of(self.fleet).targets  # built once per fleet
+        targets = [known[key] for key in {key for _, key in job.pairs} if key in known]
         return [j for j in plan_jobs(self.fleet, subset, targets)
                 if (j.check.meta.id, j.target.key) in wanted]
-
-    def _targets(self) -> dict[str, Target]:
-        """The fleet's targets by key, made once per fleet (the agent's fleet is fixed)."""
-        if self._by_key is None or self._by_key[0] is not self.fleet:
-            self._by_key = (self.fleet, {t.key: t for t in self.fleet.targets()})
-        return self._by_key[1]
 
     def probe(self, job: ProbeJob) -> None:
         late = time.time() - job.deadline
