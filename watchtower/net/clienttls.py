@@ -23,11 +23,11 @@ def verifying_context(ca_bundle: str | None, minimum: ssl.TLSVersion | None = No
     """A client context that verifies chains against `ca_bundle` (the system's trust store
     when None) and host names, `minimum` the lowest version it offers.
 
-    One per (bundle, minimum) for the whole process while the bundle file is unchanged (its
-    modification time is the key's freshness): loading a bundle costs ~27 ms (certifi's),
-    more than the handshakes of a small sweep, and every sweep, agent job and mail client
-    built its own. An SSLContext is safe to share between threads; it is never configured
-    after it is handed out (a caller that needs another version asks for it), except by
+    One per (bundle, minimum, purpose) for the whole process while the bundle file is
+    unchanged (its modification time is the key's freshness): loading a bundle costs ~27 ms
+    (certifi's), more than the handshakes of a small sweep, and every sweep, agent job and
+    mail client built its own. An SSLContext is safe to share between threads; it is never
+    configured after it is handed out (a caller that needs another version asks for it), except by
     urllib3, which sets ALPN `http/1.1` on the context of each HTTPS connection: so `purpose`
     keeps HTTPS contexts apart from the mail clients' (whose servers must not be offered
     HTTP in ALPN)."""

@@ -96,7 +96,6 @@ class _Slot:
     """One shard's worker process, kept for the whole sweep: its pipe, whether it is running a
     stage, and the pairs of that stage it has not reported."""
 
-    index: int
     proc: Any = None
     conn: Connection | None = None
     busy: bool = False
@@ -124,7 +123,7 @@ class ProcessRunner:
         self.processes = len(shards)
         self.per_worker = max(1, -(-concurrency // max(1, self.processes)))
         self.home = {locality(j.target): i for i, part in enumerate(shards) for j in part}
-        self.slots = [_Slot(i) for i in range(self.processes)]
+        self.slots = [_Slot() for _ in range(self.processes)]
         self.dns_stats: dict[str, int] = {}
         self.workers: list[Any] = []
         #: Per worker, as it reported at its end: CPU seconds and peak RSS in MiB.
