@@ -36,6 +36,7 @@ from sslyze.plugins.session_renegotiation_plugin import SessionRenegotiationExtr
 from sslyze.server_connectivity import ServerConnectivityInfo, ServerTlsProbingResult
 
 from watchtower.errors import ProbeError, ProbeTimeout
+from watchtower.net._sslyze_ciphers import Unsettled, accepted_suites
 from watchtower.net.tls import CertFacts
 from watchtower.net.tlsgroups import ffdhe_group
 from watchtower.net.tlsscan_result import (
@@ -90,11 +91,7 @@ class Session:
         closed but still able to tell what was negotiated. sslyze's errors pass through.
         (Not a context manager: sslyze's exceptions are frozen dataclasses, which contextlib
         cannot re-raise.)"""
-        self.scan.connections += 1
-        conn = self.info().get_preconfigured_tls_connection(
-            override_tls_version=_VERSIONS[version],
-            should_use_legacy_openssl=legacy if legacy is not None else
-            _VERSIONS[version].value < TlsVersionEnum.TLS_1_2.value)
+        conn = self.connection(version, legacy=legacy)
         try:
             if prepare is not None:
                 prepare(conn.ssl_client)
@@ -102,6 +99,15 @@ class Session:
         finally:
             conn.close()
         return conn
+
+    def connection(self, version: str, *, legacy: bool | None = None) -> Any:
+        """A counted, not yet connected sslyze connection pinned to `version`, on the legacy
+        OpenSSL build below TLS 1.2 unless `legacy` says otherwise."""
+        self.scan.connections += 1
+        return self.info().get_preconfigured_tls_connection(
+            override_tls_version=_VERSIONS[version],
+            should_use_legacy_openssl=legacy if legacy is not None else
+            _VERSIONS[version].value < TlsVersionEnum.TLS_1_2.value)
 
     def run_plugin(self, command: ScanCommand, extra: Any = None) -> Any:
         """Run one sslyze plugin's scan jobs here, one after the other, under the deadline."""
@@ -188,10 +194,15 @@ def _cipher_versions(scan: TlsScan) -> list[str]:
 
 
 def _ciphers(session: Session) -> None:
+    """Accepted suites by elimination (`_sslyze_ciphers`), or suite by suite with sslyze's
+    plugin where elimination cannot be sure; why it gave way is kept in the scan's notes."""
     for version in _cipher_versions(session.scan):
-        result = session.run_plugin(_CIPHER_COMMANDS[version])
-        session.scan.ciphers[version] = [
-            _suite(s) for s in result.accepted_cipher_suites]
+        try:
+            accepted = accepted_suites(session, version, _VERSIONS[version])
+        except Unsettled as exc:
+            session.scan.notes[f"ciphers {version}"] = f"tested one by one: {exc}"[:200]
+            accepted = session.run_plugin(_CIPHER_COMMANDS[version]).accepted_cipher_suites
+        session.scan.ciphers[version] = [_suite(s) for s in accepted]
 
 
 def _suite(accepted: CipherSuiteAcceptedByServer) -> dict[str, Any]:

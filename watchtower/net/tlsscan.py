@@ -95,15 +95,16 @@ class TlsScanner:
               cipher_rank: Callable[[str], int] = same_rank) -> TlsScan:
         from watchtower.net import _sslyze_steps as steps
 
-        scan = dataclasses.replace(probe, versions=dict(probe.versions), ciphers={},
+        scan = dataclasses.replace(probe, versions=dict(probe.versions), ciphers={}, notes={},
                                    untested={})
         with self._measured(scan):
             if any(scan.versions.values()):
                 steps.full_scan(self._session(steps, scan, deadline, cipher_rank), web=web)
-        log.info("full tls scan %s:%s (%s)%s: %.3f s CPU, %d connections, %.2f s",
+        log.info("full tls scan %s:%s (%s)%s: %.3f s CPU, %d connections, %.2f s%s",
                  scan.host, scan.port, scan.address,
                  f" starttls={scan.starttls}" if scan.starttls else "", scan.cpu_seconds,
-                 scan.connections, scan.elapsed_seconds)
+                 scan.connections, scan.elapsed_seconds,
+                 "".join(f"; {k}: {v}" for k, v in scan.notes.items()))
         return scan
 
     def _session(self, steps: Any, scan: TlsScan, deadline: float | None,

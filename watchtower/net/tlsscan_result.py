@@ -35,6 +35,9 @@ class TlsScan:
     #: The chain as sent in the first completed handshake (CertFacts evidence, leaf first).
     chain: list[dict[str, Any]] = field(default_factory=list)
     untested: dict[str, str] = field(default_factory=dict)
+    #: How a step went where it matters to the scan's cost, not to its grade (logged, not
+    #: evidence): e.g. why cipher suites were tested one by one rather than by elimination.
+    notes: dict[str, str] = field(default_factory=dict)
     connections: int = 0
     cpu_seconds: float = 0.0
     elapsed_seconds: float = 0.0

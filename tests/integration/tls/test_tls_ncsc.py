@@ -127,6 +127,42 @@ def test_one_scan_per_server_per_sweep(tls_world: TlsWorld) -> None:
         sweep.close()
 
 
+def _one_by_one(scanner: Any, host: str, port: int, starttls: str | None,
+                deadline: float) -> dict[str, list[dict[str, Any]]]:
+    """The accepted suites as sslyze's plugin finds them, one connection per suite it knows:
+    the oracle for elimination (watchtower/net/_sslyze_ciphers.py)."""
+    from watchtower.net import _sslyze_steps as steps
+
+    probe = scanner._versions(host, port, None, starttls, deadline)
+    session = scanner._session(steps, probe, deadline)
+    return {v: [steps._suite(s) for s in
+                session.run_plugin(steps._CIPHER_COMMANDS[v]).accepted_cipher_suites]
+            for v in steps._cipher_versions(probe)}
+
+
+def test_elimination_finds_the_suites_one_by_one_testing_finds(tls_world: TlsWorld) -> None:
+    """Every nginx and Postfix case: the same accepted suites (and key exchanges, in the same
+    order) as sslyze testing each of its suites alone, in a fraction of the connections."""
+    fleet = tls_world.fleet(endpoints=[{"url": tls_world.url("good")}])
+    servers = [(site.host, site.port, None) for site in tls_world.nginx.sites.values()]
+    servers += [(tls_cases.mx_host(case), port, "smtp")
+                for case, port in tls_world.mail.mx_case_ports.items()
+                if case != "no-starttls"]
+    connections = []
+    for host, port, starttls in servers:
+        sweep = SweepClients(fleet)
+        try:
+            ctx = sweep.context(time.monotonic() + TIMEOUT)
+            scan = ctx.tls_scan.scan(host, port, deadline=ctx.deadline, starttls=starttls,
+                                     web=starttls is None)
+            oracle = _one_by_one(ctx.tls_scan, host, port, starttls, ctx.deadline)
+        finally:
+            sweep.close()
+        assert scan.ciphers == oracle, (host, port, scan.notes)
+        connections.append(scan.connections)
+    assert max(connections) < 80, connections  # one by one: 160 and more for TLS 1.2 alone
+
+
 def test_unreachable_server_is_an_error(tls_world: TlsWorld) -> None:
     from tests.servers.base import free_port
 
