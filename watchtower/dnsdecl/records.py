@@ -10,6 +10,7 @@ with absolute, lower-case names.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,8 +61,11 @@ def txt_value(content: str) -> str:
     return b"".join(getattr(rd, "strings", ())).decode("utf-8", errors="replace")
 
 
+@functools.lru_cache(maxsize=8192)
 def record_key(rtype: str, content: str) -> str:
-    """The canonical form two spellings of one record share (see the module docstring)."""
+    """The canonical form two spellings of one record share (see the module docstring).
+    Memoised: a comparison asks for the key of one record once per record it is held against,
+    and dnspython's parse of presentation text was most of dns.declared's judgement."""
     if rtype == "TXT":
         return txt_value(content)
     try:

@@ -166,6 +166,12 @@ class S3Client:
         return steps, same
 
 
+#: The process's one botocore session: its first client costs ~250 ms of CPU (the S3 model
+#: and endpoint rules are loaded and parsed), each later one ~12 ms. Kept across sweeps, so
+#: a daemon or a persistent sweep worker pays the first one once, not once per sweep.
+_FACTORY = ClientFactory()
+
+
 class S3Clients:
     """The sweep's S3 access (`ctx.s3`): clients for an endpoint and its keys, whose requests
     ride on the sweep's HTTP client with the S3 timeout."""
@@ -173,7 +179,7 @@ class S3Clients:
     def __init__(self, http: HttpClient, *, timeout: float | None = None) -> None:
         self.http = http
         self.timeout = timeout
-        self._factory = ClientFactory()
+        self._factory = _FACTORY
 
     def client(self, endpoint: str, region: str, access_key: str, secret_key: str, *,
                deadline: float | None) -> S3Client:
