@@ -38,6 +38,7 @@ import dns.zone
 from watchtower.errors import ProbeTimeout
 from watchtower.net.deadline import remaining
 from watchtower.net.dns_answers import DnsAnswer, DnsError, Server, ServerReply, _is_ip, is_ip
+from watchtower.net.dns_wire import Question
 from watchtower.net.shared import SharedCalls
 from watchtower.net.trust_anchors import ROOT_ANCHOR, load_trust_anchors
 
@@ -180,16 +181,17 @@ class Resolver:
             self.queries_sent += 1
 
     def _exchange(
-        self, srv: Server, query: dns.message.Message, deadline: float | None
+        self, srv: Server, question: Question, deadline: float | None
     ) -> dns.message.Message:
         """UDP first, TCP when the reply is truncated; raises DnsError with a reason."""
         timeout = remaining(deadline, self.timeout)
         self._count()
+        qid = self._query_id()
         try:
-            reply = self._udp(query, srv, timeout)
+            reply = self._udp(question, qid, srv, timeout)
             if reply.flags & dns.flags.TC:
                 self._count()
-                reply = dns.query.tcp(query, srv.host, port=srv.port,
+                reply = dns.query.tcp(question.message(qid), srv.host, port=srv.port,
                                       timeout=remaining(deadline, self.timeout))
         except dns.exception.Timeout as exc:
             raise DnsError(f"no answer from {srv} within {timeout:.1f}s", kind="timeout") from exc
@@ -213,7 +215,7 @@ class Resolver:
         local.pos = pos + 2
         return int.from_bytes(buf[pos:pos + 2], "big")
 
-    def _udp(self, query: dns.message.Message, srv: Server, timeout: float
+    def _udp(self, question: Question, qid: int, srv: Server, timeout: float
              ) -> dns.message.Message:
         """One UDP exchange on this thread's socket for the server's address family.
 
@@ -237,7 +239,7 @@ class Resolver:
             destination = _udp_destination(srv.host, srv.port, family)
             expires = time.monotonic() + timeout
             sock.settimeout(timeout)
-            sock.sendto(query.to_wire(), destination)
+            sock.sendto(question.wire(qid), destination)
             while True:
                 left = expires - time.monotonic()
                 if left <= 0:
@@ -250,7 +252,7 @@ class Resolver:
                 if source[:2] != destination[:2]:
                     continue
                 reply = dns.message.from_wire(data, ignore_trailing=False)
-                if query.is_response(reply):
+                if question.answered_by(qid, reply):
                     return reply
         except BaseException:
             sockets.pop(family, None)
@@ -303,16 +305,12 @@ class Resolver:
         self, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType, dnssec: bool,
         unchecked: bool, deadline: float | None,
     ) -> dns.message.Message:
-        query = dns.message.make_query(qname, rdtype, want_dnssec=dnssec, use_edns=0,
-                                       id=self._query_id(),
-                                       payload=1232)
-        query.flags |= dns.flags.AD | dns.flags.RD
-        if unchecked:
-            query.flags |= dns.flags.CD
+        flags = dns.flags.AD | dns.flags.RD | (dns.flags.CD if unchecked else 0)
+        question = Question.make(qname, rdtype, flags=flags, dnssec=dnssec)
         problems: list[str] = []
         for srv in self.nameservers:
             try:
-                reply = self._exchange(srv, query, deadline)
+                reply = self._exchange(srv, question, deadline)
             except DnsError as exc:
                 problems.append(exc.reason)
                 continue
@@ -329,14 +327,11 @@ class Resolver:
         deadline: float | None,
     ) -> ServerReply:
         try:
-            query = dns.message.make_query(name, rdtype, want_dnssec=dnssec, use_edns=0,
-                                           id=self._query_id(),
-                                           payload=1232)
+            question = Question.make(name, rdtype, flags=dns.flags.RD if recursion else 0,
+                                     dnssec=dnssec)
         except dns.exception.DNSException as exc:
             raise DnsError(f"invalid question {name} {rdtype}: {exc}", kind="input") from exc
-        if not recursion:
-            query.flags &= ~dns.flags.RD
-        reply = self._exchange(srv, query, deadline)
+        reply = self._exchange(srv, question, deadline)
         return ServerReply(
             server=str(srv),
             rcode=dns.rcode.to_text(reply.rcode()),
