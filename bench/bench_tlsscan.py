@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.servers import tls_cases
 from tests.servers.nginx import Nginx
 from tests.servers.pki import TestPKI
