@@ -2,18 +2,20 @@
 accepts suites (a step of the full scan in `_sslyze_steps`).
 
 Why not sslyze's cipher-suite plugin as it is: it opens one connection per suite it knows, 158
-for TLS 1.2 however few the server accepts, each one a TCP connection and, on a mail server,
-a whole SMTP greeting and STARTTLS. That was most of a full scan's cost (and of the lab's). The
-same answer comes from elimination, as testssl.sh and internet.nl's own scanner do it: offer
-every suite still untested, note the one the server picks, offer the rest again, until the
-server refuses. A server picks only suites it accepts, so the set is the same; each pick's
-ephemeral key is read as the plugin reads it.
+for TLS 1.2 however few the server accepts, each one a TCP connection and, on a mail server, a
+whole SMTP greeting and STARTTLS. That was most of a full scan's cost (and of the lab's). The
+same answer comes from elimination, as testssl.sh enumerates suites: offer every suite still
+untested, note the one the server picks, offer the rest again, until the server refuses. A
+server picks only suites it accepts, so the set is the same; each pick's ephemeral key is read
+as the plugin reads it. It is asked only for versions that completed a handshake, so finding no
+suite at all means the long offer itself was refused (old servers and middleboxes have choked
+on large ClientHellos): the plugin then asks suite by suite.
 
 Where the answer could differ, elimination gives way to the plugin for that version (every
-suite one by one): a handshake sslyze's own OpenSSL refused after the server chose (its DH key
-too small, which means the suite is accepted but not which one), a pick that was not offered
-or already seen, or a connection error that is not a refusal. The two OpenSSL builds of nassl
-are asked apart, each for the suites sslyze would test on it.
+suite one by one): no suite found at all, a handshake sslyze's own OpenSSL refused after the
+server chose (its DH key too small, which means the suite is accepted but not which one), a
+pick that was not offered or already seen, or a connection error that is not a refusal. The
+two OpenSSL builds of nassl are asked apart, each for the suites sslyze would test on it.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ def accepted_suites(session: Session, version: str,
     accepted: list[CipherSuiteAcceptedByServer] = []
     for legacy, suites in _by_build(tls_version):
         accepted += _eliminate(session, version, legacy, suites)
+    if not accepted:  # the version completed a handshake: a long offer was refused whole?
+        raise Unsettled("no suite accepted, though the version completed a handshake")
     return sorted(accepted, key=attrgetter("cipher_suite.name"), reverse=True)
 
 

@@ -106,6 +106,7 @@ def test_the_result_is_sorted_as_the_plugin_sorts_it() -> None:
 @pytest.mark.parametrize("server", [
     lambda offered: "TLS_AES_256_GCM_SHA384",  # picks the same suite again: not offered
     lambda offered: "DH-TOO-SMALL",  # accepted, but which suite cannot be told
+    lambda offered: None,  # refuses the long offer of a version it accepts
 ])
 def test_unsure_answers_give_way_to_one_by_one_testing(
         server: Callable[[list[str]], str | None]) -> None:
