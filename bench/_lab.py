@@ -87,6 +87,79 @@ def lab_cpu_seconds(directory: Path) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def _children() -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        out.setdefault(ppid, []).append(int(entry.name))
+    return out
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+class PssPeak:
+    """The peak, over the block, of the summed proportional set size (Pss in
+    /proc/PID/smaps_rollup) of this process and its descendants, the lab's subtree left out.
+
+    Why beside the summed peak RSS: workers forked from the forkserver share its pages (the
+    imported code), and RSS counts a shared page in every process that maps it; Pss splits it
+    between them, so the sum is the memory the sweep really holds. Sampled every `interval`
+    seconds from a thread of the benchmark.
+    """
+
+    def __init__(self, lab_dir: Path, interval: float = 0.5) -> None:
+        import threading
+
+        self.lab_dir = lab_dir
+        self.interval = interval
+        self.peak_mb = 0.0
+        self.processes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PssPeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def _sample(self) -> None:
+        try:
+            lab = int((self.lab_dir / "lab.pid").read_text())
+        except (OSError, ValueError):
+            lab = -1
+        children, todo, seen = _children(), [os.getpid()], []
+        while todo:
+            pid = todo.pop()
+            if pid == lab:
+                continue
+            seen.append(pid)
+            todo += children.get(pid, [])
+        total = sum(_pss_kb(pid) for pid in seen) / 1024
+        if total > self.peak_mb:
+            self.peak_mb, self.processes = total, len(seen)
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size of this process (Linux reports ru_maxrss in KiB)."""
     import resource

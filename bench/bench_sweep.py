@@ -40,7 +40,7 @@ import dns.query
 import urllib3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._lab import cpu_count, lab_cpu_seconds, lab_process, peak_rss_mb, summary
+from bench._lab import PssPeak, cpu_count, lab_cpu_seconds, lab_process, peak_rss_mb, summary
 from watchtower.config import load_fleet
 from watchtower.net.dns import Resolver, Server
 from watchtower.net.http import HttpClient
@@ -262,7 +262,8 @@ def main() -> int:
             store = Store(f"sqlite:///{base / 'sweep.db'}")
             cpu0, lab0 = cpu_seconds(), lab_cpu_seconds(base / "lab")
             workers.prestart()  # as `watchtower run` does at start-up
-            outcome = run_sweep(fleet, store, checks, keep_results=False)
+            with PssPeak(base / "lab") as pss:
+                outcome = run_sweep(fleet, store, checks, keep_results=False)
             cpu = cpu_seconds() - cpu0 + sum(outcome.worker_cpu)
             lab_cpu = lab_cpu_seconds(base / "lab") - lab0
             parent_rss = peak_rss_mb()
@@ -288,6 +289,10 @@ def main() -> int:
                 note=f"the parent's peak {parent_rss:.0f} MB plus each worker's: "
                      + ", ".join(f"{w:.0f}" for w in outcome.worker_peak_rss_mb)
                      + " MB (pages shared with the forkserver counted in each)")
+        summary("sweep.peak_pss", pss.peak_mb, "MB",
+                note=f"summed proportional set size of the {pss.processes} sweeping processes "
+                     "(parent, forkserver, workers) at its peak, sampled every 0.5 s: shared "
+                     "pages counted once")
         summary("sweep.cpu_per_check", cpu * 1000 / max(n, 1), "ms", TARGET_CPU_MS,
                 note=f"{cpu:.1f} CPU s in the sweeping processes (parent + workers, lab "
                      "excluded), from their resource usage")

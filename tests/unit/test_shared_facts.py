@@ -123,8 +123,9 @@ def test_the_spf_checks_share_one_evaluation(monkeypatch: pytest.MonkeyPatch) ->
     assert "observed_at" not in policy
 
 
-def test_one_botocore_session_per_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The S3 service model is parsed once per sweep, not once per S3 client."""
+def test_one_botocore_session_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The S3 service model is parsed once per process, not once per S3 client or per sweep
+    (a session's first client costs ~250 ms of CPU)."""
     import botocore.session
 
     from watchtower.net import s3
@@ -137,9 +138,12 @@ def test_one_botocore_session_per_sweep(monkeypatch: pytest.MonkeyPatch) -> None
         made.append(session)
         return session
 
+    monkeypatch.setattr(s3, "_FACTORY", s3.ClientFactory())  # as in a fresh process
     monkeypatch.setattr(s3.botocore.session, "get_session", get_session)
     with SweepClients(_fleet()) as clients:
         one = clients.s3.client("http://127.0.0.1:9", "garage", "a", "b", deadline=None)
         two = clients.s3.client("http://127.0.0.1:9", "garage", "c", "d", deadline=None)
-    assert len(made) == 1 and one.client is not two.client
+    with SweepClients(_fleet()) as clients:  # the next sweep
+        three = clients.s3.client("http://127.0.0.1:9", "garage", "a", "b", deadline=None)
+    assert len(made) == 1 and one.client is not two.client and three.client is not one.client
     assert one.client.meta.events is not two.client.meta.events  # each its own send hook
