@@ -14,8 +14,8 @@ CHILD = """
 import signal, threading, time
 from watchtower.daemon import wait_for_signal
 
-def announce():  # once the handlers are in place: a signal before them would kill the child
-    while signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:
+def announce():  # once the handlers are in place: before them a signal kills or is lost
+    while not callable(signal.getsignal(signal.SIGHUP)):  # SIG_DFL, or SIG_IGN under nohup
         time.sleep(0.01)
     print("ready", flush=True)
 
