@@ -3,7 +3,7 @@
 Port 587 must upgrade with STARTTLS before it offers AUTH, and 465 speaks TLS from the first
 byte (RFC 8314 3.3). Both must negotiate TLS 1.2 or newer with a certificate the fleet's CA
 bundle trusts for the mail host's name, exactly as for the web and MX checks (the handshake
-is `watchtower.net.tls.TlsProber`, the SMTP dialogue `watchtower.net.smtp`).
+is `watchtower.net.tls.TlsProber`, the SMTP dialogue `watchtower.net.smtp_dialogue`).
 
 Also home of what the three mail-host checks share: the host's config entry and its address.
 """

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from watchtower.errors import ProbeError, ProbeTimeout
 from watchtower.net.clienttls import tls_context, wrap_client
 from watchtower.net.deadline import remaining
-from watchtower.net.smtp import connect
+from watchtower.net.smtp_dialogue import connect
 
 DEFAULT_PORT = 4190  # RFC 5804 1.8
 DEFAULT_TIMEOUT = 10.0

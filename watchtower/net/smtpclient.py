@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 
-from watchtower.net.smtp import DEFAULT_TIMEOUT, SmtpProber, StartTlsDialogue, default_helo
+from watchtower.net.smtp import SmtpProber
+from watchtower.net.smtp_dialogue import DEFAULT_TIMEOUT, StartTlsDialogue, default_helo
 from watchtower.net.smtp_outcomes import RelayOutcome, StartTlsOutcome
 from watchtower.net.submission import SubmissionSession, TlsMode
 from watchtower.net.tls import TlsProber

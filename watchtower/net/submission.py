@@ -1,8 +1,8 @@
 """Message submission (RFC 6409) on a provider's own mail host: 587 with STARTTLS, 465 with
 implicit TLS (RFC 8314), AUTH, and sending one probe message.
 
-The SMTP reading and writing is `watchtower.net.smtp.SmtpConversation` (deadline-bound reads,
-capped replies, a transcript); this module adds what only submission needs: a TLS upgrade that
+The SMTP reading and writing is `watchtower.net.smtp_dialogue.SmtpConversation`
+(deadline-bound reads, capped replies, a transcript); this module adds what only submission needs: a TLS upgrade that
 *verifies* the certificate before any credential is sent, AUTH PLAIN/LOGIN (RFC 4954) whose
 credentials never reach the transcript, and DATA. MX probes cannot send a body; a conversation
 opened here can, because the provider asked us to send it a probe message.
@@ -18,7 +18,7 @@ from typing import Literal
 
 from watchtower.errors import ProbeError
 from watchtower.net.clienttls import tls_context, wrap_client
-from watchtower.net.smtp import (
+from watchtower.net.smtp_dialogue import (
     DEFAULT_TIMEOUT,
     Opening,
     Reply,

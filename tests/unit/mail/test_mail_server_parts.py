@@ -20,7 +20,7 @@ from watchtower.checks.mail.spamfilter import GTUBE, gtube_message, spam_markers
 
 from watchtower.config import MailHost, parse_fleet
 from watchtower.errors import ConfigError, ProbeError
-from watchtower.net.smtp import SmtpConversation
+from watchtower.net.smtp_dialogue import SmtpConversation
 from watchtower.net.submission import (
     RefusedTestContent,
     SubmissionSession,

@@ -17,7 +17,8 @@ import pytest
 
 from watchtower.lab.ca import LabCA
 from watchtower.net.dns import Resolver, Server
-from watchtower.net.smtp import MAX_REPLY_BYTES, SmtpConversation, SmtpProber
+from watchtower.net.smtp import SmtpProber
+from watchtower.net.smtp_dialogue import MAX_REPLY_BYTES, SmtpConversation
 from watchtower.net.tls import TlsProber
 
 Handler = Callable[[socket.socket], None]

@@ -20,7 +20,7 @@ from watchtower.checks.mail.roundtrip import parse_auth_results, probe_message, 
 from watchtower.errors import ProbeError
 from watchtower.lab.imapd import tokens, uid_set
 from watchtower.net.imap import ImapError, ImapStartTls
-from watchtower.net.smtp import Reply, SmtpConversation
+from watchtower.net.smtp_dialogue import Reply, SmtpConversation
 from watchtower.net.submission import auth_mechanisms
 
 
