@@ -3,9 +3,10 @@ implicit TLS (RFC 8314), AUTH, and sending one probe message.
 
 The SMTP reading and writing is `watchtower.net.smtp_dialogue.SmtpConversation`
 (deadline-bound reads, capped replies, a transcript); this module adds what only submission
-needs: a TLS upgrade that *verifies* the certificate before any credential is sent, AUTH PLAIN/LOGIN (RFC 4954) whose
-credentials never reach the transcript, and DATA. MX probes cannot send a body; a conversation
-opened here can, because the provider asked us to send it a probe message.
+needs: a TLS upgrade that *verifies* the certificate before any credential is sent, AUTH
+PLAIN/LOGIN (RFC 4954) whose credentials never reach the transcript, and DATA. MX probes cannot
+send a body; a conversation opened here can, because the provider asked us to send it a probe
+message.
 """
 
 from __future__ import annotations
