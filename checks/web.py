@@ -91,7 +91,7 @@ class TlsVersion(Check):
         needs=("dns.ns.authoritative",),
         family="web",
         title="No TLS version below 1.2 accepted",
-        query="a handshake per version, SSL 2.0 to TLS 1.3 (the versions probe of web.tls.ncsc)",
+        query="a ClientHello per version, SSL 2.0 to TLS 1.3 (the versions probe of web.tls.ncsc)",
         verdicts=(
             "fail any version below TLS 1.2 accepted (insufficient, NCSC-NL 2025-05 3.3.1); fail "
             "neither 1.2 nor 1.3"

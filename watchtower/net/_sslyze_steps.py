@@ -28,7 +28,7 @@ from sslyze import (
     ServerNetworkLocation,
     TlsVersionEnum,
 )
-from sslyze.errors import ConnectionToServerFailed, TlsHandshakeFailed, TlsHandshakeTimedOut
+from sslyze.errors import ConnectionToServerFailed, TlsHandshakeFailed
 from sslyze.plugins.openssl_cipher_suites._test_cipher_suite import CipherSuiteAcceptedByServer
 from sslyze.plugins.plugin_base import ScanJobResult
 from sslyze.plugins.scan_commands import ScanCommandsRepository
@@ -36,7 +36,9 @@ from sslyze.plugins.session_renegotiation_plugin import SessionRenegotiationExtr
 from sslyze.server_connectivity import ServerConnectivityInfo, ServerTlsProbingResult
 
 from watchtower.errors import ProbeError, ProbeTimeout
+from watchtower.net import tlshello
 from watchtower.net._sslyze_ciphers import Unsettled, accepted_suites
+from watchtower.net.smtp_dialogue import StartTlsDialogue, default_helo
 from watchtower.net.tls import CertFacts
 from watchtower.net.tlsgroups import ffdhe_group
 from watchtower.net.tlsscan_result import (
@@ -62,6 +64,7 @@ class Session:
     def __init__(self, scan: TlsScan, budget: Callable[[], float], *, helo: str | None,
                  ca_bundle: str | None, cipher_rank: Callable[[str], int]) -> None:
         self.scan = scan
+        self.helo = helo
         self.cipher_rank = cipher_rank
         self.budget = budget
         self.ca_bundle = ca_bundle
@@ -75,6 +78,12 @@ class Session:
             network_timeout=int(budget()), network_max_retries=0)
         accepted = [_VERSIONS[v] for v, ok in scan.versions.items() if ok]
         self.highest = max(accepted, key=lambda v: v.value, default=TlsVersionEnum.TLS_1_3)
+
+    def preamble(self) -> Callable[[Any, float], None] | None:
+        """What precedes a raw hello on this server: the SMTP opening up to STARTTLS."""
+        if self.scan.starttls != "smtp":
+            return None
+        return StartTlsDialogue(self.helo or default_helo(), None)
 
     def info(self) -> ServerConnectivityInfo:
         """sslyze's view of the server, with the next connection's timeout."""
@@ -125,27 +134,32 @@ class Session:
 
 
 def detect_versions(session: Session) -> None:
-    """One handshake per protocol version; the first refused TCP connection is a ProbeError,
-    and so is a server that let every handshake time out (it said nothing at all: a hung
-    or filtered server, not a TLS configuration to grade)."""
+    """One hello per protocol version, answered from the server's first flight (`tlshello`:
+    no TLS library, a tenth of a handshake's CPU); the chain comes from the lowest accepted
+    version that sends it in the clear, else from one TLS 1.3 handshake. The first failed
+    connection is a ProbeError, and so is a server that let every hello time out (it said
+    nothing at all: a hung or filtered server, not a TLS configuration to grade)."""
     scan = session.scan
     timeouts = 0
     for name in VERSION_NAMES:
+        timeout = session.budget()  # ProbeTimeout once the deadline is spent
+        session.scan.connections += 1
         try:
-            conn = session.handshake(name)
-            scan.versions[name] = True
-            if not scan.chain:
-                scan.chain = _chain(conn.ssl_client.get_received_chain())
-        except TlsHandshakeTimedOut:
-            scan.versions[name] = False
-            timeouts += 1
-        except _REFUSALS:
-            scan.versions[name] = False
-        except ConnectionToServerFailed as exc:
+            answer = tlshello.ask(scan.address, scan.port, scan.host, name, timeout=timeout,
+                                  preamble=session.preamble(), want_chain=not scan.chain_der)
+        except ProbeTimeout:  # the SMTP opening before STARTTLS timed out
+            answer = tlshello.VersionAnswer(tlshello.Answer.TIMED_OUT)
+        except (tlshello.Unreachable, ProbeError) as exc:
             if not any(scan.versions.values()) and name == VERSION_NAMES[0]:
-                raise ProbeError(f"{scan.host}:{scan.port} ({scan.address}): "
-                                 f"{exc.error_message}", kind="unreachable") from exc
+                reason = exc.reason if isinstance(exc, ProbeError) else str(exc)
+                raise ProbeError(f"{scan.host}:{scan.port} ({scan.address}): {reason}",
+                                 kind="unreachable") from exc
             scan.versions[name] = False
+            continue
+        scan.versions[name] = answer.accepted
+        timeouts += answer.answer is tlshello.Answer.TIMED_OUT
+        if answer.certificates and not scan.chain_der:
+            scan.chain_der = answer.certificates
     if timeouts == len(VERSION_NAMES):
         raise ProbeTimeout(f"{scan.host}:{scan.port} ({scan.address}): no TLS handshake "
                            "answered within the timeout")
@@ -157,7 +171,8 @@ def full_scan(session: Session, *, web: bool) -> None:
     """Every step after version detection; each one may be cut by the deadline."""
     scan = session.scan
     below13 = [v for v in VERSION_NAMES[:-1] if scan.versions.get(v)]
-    steps: list[tuple[str, Callable[[Session], None]]] = [("ciphers", _ciphers)]
+    steps: list[tuple[str, Callable[[Session], None]]] = [("chain", _chain_step),
+                                                          ("ciphers", _ciphers)]
     if below13:
         steps += [("cipher_order", _cipher_order), ("kex_hash", _kex_hash),
                   ("compression", _compression), ("renegotiation", _renegotiation),
@@ -173,6 +188,18 @@ def full_scan(session: Session, *, web: bool) -> None:
             scan.untested[name] = "probe deadline reached"
         except (ConnectionToServerFailed, OpenSSLError, OSError, RuntimeError) as exc:
             scan.untested[name] = f"{type(exc).__name__}: {exc}"[:200]
+
+
+def _chain_step(session: Session) -> None:
+    """The chain the version probe saw in the clear (TLS 1.2 and below), parsed only now: a
+    light version check never reads it. A TLS 1.3-only server sends it encrypted, so one
+    handshake asks OpenSSL for it."""
+    scan = session.scan
+    if scan.chain_der:
+        scan.chain = [CertFacts.from_der(der).evidence() for der in scan.chain_der]
+    elif scan.versions.get("TLSv1.3"):
+        conn = session.handshake("TLSv1.3")
+        scan.chain = _chain(conn.ssl_client.get_received_chain())
 
 
 def _chain(pems: list[str]) -> list[dict[str, Any]]:

@@ -9,7 +9,9 @@ offer most legacy suites, and cannot inspect ephemeral keys or the stapled OCSP 
 sslyze (with nassl, which ships two OpenSSL builds of its own: a modern one and a legacy 1.0.2
 that still speaks SSL 2.0/3.0 and TLS 1.0/1.1 with the old suites) is the well-kept library
 that does this; hand-written cipher enumeration over raw ClientHellos would be a second,
-worse TLS stack.
+worse TLS stack. The one exception is the version probe (`watchtower.net.tlshello`), asked of
+every endpoint by the light checks too: whether a version is accepted is the ServerHello's
+first bytes, which need no TLS stack to read, and a sixth of the CPU of a handshake.
 
 How: no sslyze `Scanner` (its thread pool would hide the scan's CPU cost and ignore our
 deadline). The scan resolves the address through watchtower's resolver, then runs sslyze's

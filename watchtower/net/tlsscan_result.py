@@ -32,8 +32,11 @@ class TlsScan:
     early_data: bool | None = None
     extended_master_secret: bool | None = None
     ocsp: dict[str, Any] = field(default_factory=dict)
-    #: The chain as sent in the first completed handshake (CertFacts evidence, leaf first).
+    #: The chain as sent (CertFacts evidence, leaf first): at the lowest accepted version that
+    #: sends it in the clear, else in a TLS 1.3 handshake (read by the full scan only).
     chain: list[dict[str, Any]] = field(default_factory=list)
+    #: The same chain as the version probe received it (DER), before the full scan parses it.
+    chain_der: list[bytes] = field(default_factory=list)
     untested: dict[str, str] = field(default_factory=dict)
     #: How a step went where it matters to the scan's cost, not to its grade (logged, not
     #: evidence): e.g. why cipher suites were tested one by one rather than by elimination.

@@ -163,6 +163,48 @@ def test_elimination_finds_the_suites_one_by_one_testing_finds(tls_world: TlsWor
     assert max(connections) < 80, connections  # one by one: 160 and more for TLS 1.2 alone
 
 
+def _handshakes(scanner: Any, host: str, port: int, starttls: str | None,
+                deadline: float) -> tuple[dict[str, bool], list[str]]:
+    """Which versions complete a whole nassl handshake, and the chain's subjects of the first
+    one: the oracle for the raw-hello version probe (watchtower/net/tlshello.py)."""
+    from watchtower.net import _sslyze_steps as steps
+    from watchtower.net.tlsscan_result import VERSION_NAMES, TlsScan
+
+    scan = TlsScan(host, port, "127.0.0.1", starttls)
+    session = scanner._session(steps, scan, deadline)
+    versions, chain = {}, []
+    for name in VERSION_NAMES:
+        try:
+            conn = session.handshake(name)
+        except Exception:  # refused, whichever way nassl says it
+            versions[name] = False
+            continue
+        versions[name] = True
+        chain = chain or steps._chain(conn.ssl_client.get_received_chain())
+    return versions, [c["subject"] for c in chain]
+
+
+def test_raw_hello_versions_equal_whole_handshakes(tls_world: TlsWorld) -> None:
+    """Every nginx and Postfix case: the versions a hello's ServerHello accepts are those a
+    whole nassl handshake completes, and the chain the scan grades is the one nassl's first
+    completed handshake received."""
+    fleet = tls_world.fleet(endpoints=[{"url": tls_world.url("good")}])
+    servers = [(site.host, site.port, None) for site in tls_world.nginx.sites.values()]
+    servers += [(tls_cases.mx_host(case), port, "smtp")
+                for case, port in tls_world.mail.mx_case_ports.items()
+                if case != "no-starttls"]
+    for host, port, starttls in servers:
+        sweep = SweepClients(fleet)
+        try:
+            ctx = sweep.context(time.monotonic() + TIMEOUT)
+            scan = ctx.tls_scan.scan(host, port, deadline=ctx.deadline, starttls=starttls,
+                                     web=starttls is None)
+            oracle = _handshakes(ctx.tls_scan, host, port, starttls, ctx.deadline)
+        finally:
+            sweep.close()
+        assert (scan.versions, [c["subject"] for c in scan.chain]) == oracle, (host, port)
+
+
 def test_unreachable_server_is_an_error(tls_world: TlsWorld) -> None:
     from tests.servers.base import free_port
 
