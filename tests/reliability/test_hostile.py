@@ -253,10 +253,15 @@ def test_one_sweep_contains_100_hostile_targets(setup: Setup) -> None:
     assert growth < 150 * 2**20, f"RSS grew {growth / 2**20:.0f} MiB"
     assert all(w < 350 for w in workers), f"a worker peaked at {max(workers):.0f} MiB"
     # A check whose own timeout is far above the test's 3 s (dns.declared: 60 s, ~1 s of work
-    # alone) may miss the shortened deadline while 970 probes share two cores; any other change
-    # of a healthy verdict would be hostile targets leaking into healthy ones.
+    # alone) may miss the shortened deadline while 970 probes share two cores: an error, or a
+    # full TLS scan that left a step untested for the deadline (in either sweep), so grading
+    # fewer criteria. Any other change of a healthy verdict would be hostile targets leaking
+    # into healthy ones.
     checks = select_checks()
-    starved = [c for c in changed if c[3] == "error" and checks[c[0]].meta.timeout > TIMEOUT]
+    cut = {(r.check, r.target.name) for r in [*alone, *results]
+           if "probe deadline reached" in json.dumps(r.evidence, default=str)}
+    starved = [c for c in changed if checks[c[0]].meta.timeout > TIMEOUT
+               and (c[3] == "error" or c[:2] in cut)]
     print(f"  of which deadline errors of checks whose own timeout the test cut to "
           f"{TIMEOUT:g} s: {[c[:2] for c in starved]}")
     assert [c for c in changed if c not in starved] == []

@@ -181,8 +181,11 @@ def every_fault_plan(count: int) -> dict[str, set[str]]:
 
 
 def _gather(check: Check, target: Target, sweep: SweepClients) -> Facts | None:
+    """`GATHER_SECONDS`, or more for a check that needs it (a probe message's delivery, on a
+    loaded machine, can take longer): a gather the deadline cuts records no shape at all."""
+    seconds = max(GATHER_SECONDS, min(check.meta.timeout, 30.0))
     try:
-        return check.gather(target, sweep.context(time.monotonic() + GATHER_SECONDS))
+        return check.gather(target, sweep.context(time.monotonic() + seconds))
     except Exception:
         return None
 
