@@ -1,49 +1,52 @@
-"""Which cipher suites a server accepts at one TLS version, in about as many handshakes as it
+"""Which cipher suites a server accepts at one TLS version, in about as many hellos as it
 accepts suites (a step of the full scan in `_sslyze_steps`).
 
 Why not sslyze's cipher-suite plugin as it is: it opens one connection per suite it knows, 158
 for TLS 1.2 however few the server accepts, each one a TCP connection and, on a mail server, a
-whole SMTP greeting and STARTTLS. That was most of a full scan's cost (and of the lab's). The
-same answer comes from elimination, as testssl.sh enumerates suites: offer every suite still
-untested, note the one the server picks, offer the rest again, until the server refuses. A
-server picks only suites it accepts, so the set is the same; each pick's ephemeral key is read
-as the plugin reads it. It is asked only for versions that completed a handshake, so finding no
-suite at all means the long offer itself was refused (old servers and middleboxes have choked
-on large ClientHellos): the plugin then asks suite by suite.
+whole SMTP greeting and STARTTLS. The same answer comes from elimination, as testssl.sh
+enumerates suites: offer every suite still untested, note the one the server picks, offer the
+rest again, until the server refuses. A server picks only suites it accepts, so the set is the
+same. The suites are sslyze's for the version (its repository, so the evidence names them as
+the plugin does), offered by code point (tls_parser's IANA table, sslyze's own dependency) in
+raw hellos (`tlshello`): which suite the server picks is the ServerHello's, and its ephemeral
+key the ServerHello's key share (TLS 1.3) or the ServerKeyExchange (below), both in the clear.
+No OpenSSL handshake is needed, which cost 4-5 ms of CPU each. sslyze tests most TLS 1.2
+suites on nassl's legacy OpenSSL, which offers other named groups than the modern one, and the
+server's pick of curve follows the client's list: each build's suites are offered apart, with
+that build's groups (`tlshello.MODERN_GROUPS`, `LEGACY_GROUPS`), so the evidence names the
+group the plugin would.
 
+It is asked only for versions that were accepted, so finding no suite at all means the long
+offer itself was refused (old servers and middleboxes have choked on large ClientHellos).
 Where the answer could differ, elimination gives way to the plugin for that version (every
-suite one by one): no suite found at all, a handshake sslyze's own OpenSSL refused after the
-server chose (its DH key too small, which means the suite is accepted but not which one), a
-pick that was not offered or already seen, or a connection error that is not a refusal. The
-two OpenSSL builds of nassl are asked apart, each for the suites sslyze would test on it.
+suite one by one, through OpenSSL): no suite found at all, a pick that was not offered or
+already seen, a key exchange this reader does not parse, a suite without a known code point,
+or an SMTP opening that failed.
 """
 
 from __future__ import annotations
 
+import functools
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
-from nassl._nassl import OpenSSLError
-from nassl.ssl_client import ClientCertificateRequested, SslClient
-from sslyze.connection_helpers.tls_connection import NoCiphersAvailableBugInSSlyze
-from sslyze.errors import (
-    ConnectionToServerFailed,
-    ServerRejectedTlsHandshake,
-    ServerTlsConfigurationNotSupported,
-    TlsHandshakeTimedOut,
-)
-from sslyze.plugins.openssl_cipher_suites._test_cipher_suite import CipherSuiteAcceptedByServer
 from sslyze.plugins.openssl_cipher_suites._tls12_workaround import (
     WorkaroundForTls12ForCipherSuites as Tls12Workaround,
 )
 from sslyze.plugins.openssl_cipher_suites.cipher_suites import CipherSuite, CipherSuitesRepository
 from sslyze.server_connectivity import TlsVersionEnum
+from tls_parser.cipher_suites import CipherSuites as IanaSuites
+
+from watchtower.errors import ProbeError, ProbeTimeout
+from watchtower.net import tlshello
 
 if TYPE_CHECKING:
     from watchtower.net._sslyze_steps import Session
 
-#: nassl's message when a cipher list names nothing this build can offer at this version.
-_NOTHING_TO_OFFER = ("no cipher match", "no ciphers available")
+#: RFC 8446 B.4 (tls_parser's table stops at TLS 1.2).
+_TLS13_CODES = {"TLS_AES_128_GCM_SHA256": 0x1301, "TLS_AES_256_GCM_SHA384": 0x1302,
+                "TLS_CHACHA20_POLY1305_SHA256": 0x1303, "TLS_AES_128_CCM_SHA256": 0x1304,
+                "TLS_AES_128_CCM_8_SHA256": 0x1305}
 
 
 class Unsettled(Exception):
@@ -51,78 +54,77 @@ class Unsettled(Exception):
 
 
 def accepted_suites(session: Session, version: str,
-                    tls_version: TlsVersionEnum) -> list[CipherSuiteAcceptedByServer]:
-    """The suites accepted at `version`, sorted as sslyze's plugin sorts them (by name,
-    descending), so that the evidence is the same whichever way they were found."""
-    accepted: list[CipherSuiteAcceptedByServer] = []
-    for legacy, suites in _by_build(tls_version):
-        accepted += _eliminate(session, version, legacy, suites)
-    if not accepted:  # the version completed a handshake: a long offer was refused whole?
-        raise Unsettled("no suite accepted, though the version completed a handshake")
-    return sorted(accepted, key=attrgetter("cipher_suite.name"), reverse=True)
+                    tls_version: TlsVersionEnum) -> list[dict[str, Any]]:
+    """The suites accepted at `version` in the scan's evidence form (name, OpenSSL name, key
+    exchange), sorted as sslyze's plugin sorts them (by name, descending), so that the
+    evidence is the same whichever way they were found. Each of nassl's builds' suites is
+    offered apart, with that build's named groups."""
+    accepted: list[dict[str, Any]] = []
+    for groups, suites in _by_build(tls_version):
+        accepted += _eliminate(session, version, groups, suites)
+    if not accepted:  # the version was accepted: a long offer was refused whole?
+        raise Unsettled("no suite accepted, though the version was")
+    return sorted(accepted, key=lambda s: str(s["name"]), reverse=True)
 
 
-def _by_build(tls_version: TlsVersionEnum) -> list[tuple[bool, list[CipherSuite]]]:
-    """The version's suites split by the OpenSSL build sslyze tests each one on."""
-    suites = sorted(CipherSuitesRepository.get_all_cipher_suites(tls_version),
-                    key=attrgetter("openssl_name"))
-    if tls_version is TlsVersionEnum.TLS_1_3:
-        return [(False, suites)]
-    if tls_version is not TlsVersionEnum.TLS_1_2:
-        return [(True, suites)]
-    legacy = [s for s in suites if Tls12Workaround.requires_legacy_openssl(s.openssl_name)]
-    modern = [s for s in suites if s not in legacy]
-    return [(False, modern), (True, legacy)]
-
-
-def _eliminate(session: Session, version: str, legacy: bool,
-               suites: list[CipherSuite]) -> list[CipherSuiteAcceptedByServer]:
-    remaining = {s.openssl_name: s for s in suites}
-    accepted: list[CipherSuiteAcceptedByServer] = []
+def _eliminate(session: Session, version: str, groups: tuple[int, ...],
+               suites: dict[int, CipherSuite]) -> list[dict[str, Any]]:
+    remaining = dict(suites)
+    accepted: list[dict[str, Any]] = []
     while remaining:
-        picked = _pick(session, version, legacy, list(remaining))
-        if picked is None:
+        answer = _pick(session, version, list(remaining), groups)
+        if not answer.accepted:
             break
-        name, key = picked
-        if name not in remaining:
-            raise Unsettled(f"the server picked {name!r}, which was not offered")
-        accepted.append(CipherSuiteAcceptedByServer(cipher_suite=remaining.pop(name),
-                                                    ephemeral_key=key))
+        suite = remaining.pop(answer.cipher or 0, None)
+        if suite is None:
+            raise Unsettled(f"the server picked 0x{answer.cipher or 0:04x}, which was not "
+                            "offered")
+        kex = tlshello.key_exchange(answer, version, suite.name)
+        if kex is None:
+            raise Unsettled(f"the key exchange of {suite.name} is not read here")
+        accepted.append({"name": suite.name, "openssl": suite.openssl_name, **kex})
     return accepted
 
 
-def _pick(session: Session, version: str, legacy: bool,
-          names: list[str]) -> tuple[str, Any] | None:
-    """One handshake offering `names`: the suite the server chose and its ephemeral key, or
-    None when it refused them all (or this build can offer none of them at this version)."""
-    conn = session.connection(version, legacy=legacy)
-    client = conn.ssl_client
+@functools.cache
+def _by_build(tls_version: TlsVersionEnum) -> list[tuple[tuple[int, ...], dict[int, CipherSuite]]]:
+    """The version's suites by code point, split by the OpenSSL build sslyze tests each one
+    on, with that build's named groups."""
+    by_code = _suites_by_code(tls_version)
+    if tls_version is TlsVersionEnum.TLS_1_3:
+        return [(tlshello.MODERN_GROUPS, by_code)]
+    if tls_version is not TlsVersionEnum.TLS_1_2:
+        return [(tlshello.LEGACY_GROUPS, by_code)]
+    legacy = {c: s for c, s in by_code.items()
+              if Tls12Workaround.requires_legacy_openssl(s.openssl_name)}
+    modern = {c: s for c, s in by_code.items() if c not in legacy}
+    return [(tlshello.MODERN_GROUPS, modern), (tlshello.LEGACY_GROUPS, legacy)]
+
+
+def _pick(session: Session, version: str, codes: list[int],
+          groups: tuple[int, ...]) -> tlshello.VersionAnswer:
+    """One hello offering `codes`; a refusal or a timeout is "none of these" (as the plugin
+    counts both), an SMTP opening that fails is for OpenSSL to retry."""
     try:
-        try:
-            if version == "TLSv1.3" and isinstance(client, SslClient):
-                client.set_ciphersuites(":".join(names))
-            else:
-                client.set_cipher_list(":".join(names))
-            conn.connect(should_retry_connection=False)
-        except ClientCertificateRequested:
-            pass  # the server chose its suite before it asked for a certificate
-        except (ServerRejectedTlsHandshake, TlsHandshakeTimedOut):
-            return None  # sslyze's plugin counts both as "rejected"
-        except NoCiphersAvailableBugInSSlyze:
-            return None
-        except ServerTlsConfigurationNotSupported as exc:  # accepted, but which suite?
-            raise Unsettled(exc.error_message) from exc
-        except ConnectionToServerFailed:
-            raise  # no server to ask: the plugin would fail the same way
-        except OpenSSLError as exc:
-            if any(m in str(exc) for m in _NOTHING_TO_OFFER):
-                return None
-            raise Unsettled(f"{type(exc).__name__}: {exc}") from exc
-        except OSError as exc:  # an unknown TLS or socket error: not a refusal
-            raise Unsettled(f"{type(exc).__name__}: {exc}") from exc
-        name = client.get_current_cipher_name()
-        if not name:
-            raise Unsettled("no suite was negotiated")
-        return name, client.get_ephemeral_key()
-    finally:
-        conn.close()
+        return session.hello(version, suites=codes, groups=groups, want_key=True)
+    except ProbeTimeout:
+        raise
+    except ProbeError as exc:
+        raise Unsettled(exc.reason) from exc
+
+
+@functools.cache
+def _suites_by_code(tls_version: TlsVersionEnum) -> dict[int, CipherSuite]:
+    """sslyze's suites for the version by IANA code point (in OpenSSL-name order)."""
+    out: dict[int, CipherSuite] = {}
+    suites = sorted(CipherSuitesRepository.get_all_cipher_suites(tls_version),
+                    key=attrgetter("openssl_name"))
+    for suite in suites:
+        code = _TLS13_CODES.get(suite.name)
+        if code is None:
+            member = IanaSuites.__members__.get(suite.name)
+            if member is None:
+                raise Unsettled(f"no code point known for {suite.name}")
+            code = member.value
+        out.setdefault(code, suite)
+    return out

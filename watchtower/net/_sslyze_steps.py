@@ -85,6 +85,18 @@ class Session:
             return None
         return StartTlsDialogue(self.helo or default_helo(), None)
 
+    def hello(self, version: str, **kwargs: Any) -> tlshello.VersionAnswer:
+        """One counted raw hello (`tlshello.ask`) under the deadline, after the preamble; an
+        SMTP opening that times out is a timed-out answer. `Unreachable` and the opening's
+        other errors pass."""
+        timeout = self.budget()  # ProbeTimeout once the deadline is spent
+        self.scan.connections += 1
+        try:
+            return tlshello.ask(self.scan.address, self.scan.port, self.scan.host, version,
+                                timeout=timeout, preamble=self.preamble(), **kwargs)
+        except ProbeTimeout:
+            return tlshello.VersionAnswer(tlshello.Answer.TIMED_OUT, "SMTP opening timed out")
+
     def info(self) -> ServerConnectivityInfo:
         """sslyze's view of the server, with the next connection's timeout."""
         probing = ServerTlsProbingResult(
@@ -135,20 +147,17 @@ class Session:
 
 def detect_versions(session: Session) -> None:
     """One hello per protocol version, answered from the server's first flight (`tlshello`:
-    no TLS library, a tenth of a handshake's CPU); the chain comes from the lowest accepted
-    version that sends it in the clear, else from one TLS 1.3 handshake. The first failed
+    no TLS library, a tenth of a handshake's CPU); the chain (DER, parsed by the full scan)
+    from the lowest accepted version that sends it in the clear. The first failed
     connection is a ProbeError, and so is a server that let every hello time out (it said
     nothing at all: a hung or filtered server, not a TLS configuration to grade)."""
     scan = session.scan
     timeouts = 0
     for name in VERSION_NAMES:
-        timeout = session.budget()  # ProbeTimeout once the deadline is spent
-        session.scan.connections += 1
         try:
-            answer = tlshello.ask(scan.address, scan.port, scan.host, name, timeout=timeout,
-                                  preamble=session.preamble(), want_chain=not scan.chain_der)
-        except ProbeTimeout:  # the SMTP opening before STARTTLS timed out
-            answer = tlshello.VersionAnswer(tlshello.Answer.TIMED_OUT)
+            answer = session.hello(name, want_chain=not scan.chain_der)
+        except ProbeTimeout:
+            raise  # the probe's deadline is spent
         except (tlshello.Unreachable, ProbeError) as exc:
             if not any(scan.versions.values()) and name == VERSION_NAMES[0]:
                 reason = exc.reason if isinstance(exc, ProbeError) else str(exc)
@@ -228,8 +237,9 @@ def _ciphers(session: Session) -> None:
             accepted = accepted_suites(session, version, _VERSIONS[version])
         except Unsettled as exc:
             session.scan.notes[f"ciphers {version}"] = f"tested one by one: {exc}"[:200]
-            accepted = session.run_plugin(_CIPHER_COMMANDS[version]).accepted_cipher_suites
-        session.scan.ciphers[version] = [_suite(s) for s in accepted]
+            plugin = session.run_plugin(_CIPHER_COMMANDS[version])
+            accepted = [_suite(s) for s in plugin.accepted_cipher_suites]
+        session.scan.ciphers[version] = accepted
 
 
 def _suite(accepted: CipherSuiteAcceptedByServer) -> dict[str, Any]:

@@ -27,8 +27,11 @@ import enum
 import os
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+from watchtower.net.tlsgroups import ffdhe_group
 
 #: Wire code of each version name of `tlsscan_result.VERSION_NAMES` (SSL 2.0 has its own hello).
 VERSION_CODES = {"SSLv3": 0x0300, "TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303,
@@ -45,6 +48,12 @@ _SIGALGS = [0x0403, 0x0503, 0x0603, 0x0807, 0x0808, 0x0804, 0x0805, 0x0806, 0x08
             0x080B, 0x0401, 0x0501, 0x0601, 0x0303, 0x0203, 0x0301, 0x0201, 0x0402, 0x0502,
             0x0602, 0x0302, 0x0202]
 _X25519 = 0x001D
+#: The named groups each of nassl's OpenSSL builds offers (read off their ClientHellos): the
+#: server's pick of curve depends on the client's list, so cipher-suite elimination offers the
+#: list of the build sslyze's plugin tests that suite on, and its evidence names the same group.
+MODERN_GROUPS = (0x001D, 0x0017, 0x001E, 0x0019, 0x0018)
+LEGACY_GROUPS = (0x0017, 0x0019, 0x001C, 0x001B, 0x0018, 0x001A, 0x0016, 0x000E, 0x000D,
+                 0x000B, 0x000C, 0x0009, 0x000A)
 
 
 def _codes(codes: list[int]) -> bytes:
@@ -59,9 +68,10 @@ _HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079
 #: A first flight larger than this is not a server's answer to a hello: stop reading.
 MAX_FLIGHT_BYTES = 256 * 1024
 _HANDSHAKE, _ALERT = 22, 21
-_SERVER_HELLO, _CERTIFICATE = 2, 11
-#: Messages after which a TLS 1.2-and-below flight has no Certificate left to send.
-_AFTER_CERTIFICATE = {12, 13, 14}
+_SERVER_HELLO, _CERTIFICATE, _SERVER_KEY_EXCHANGE = 2, 11, 12
+#: Messages after which a TLS 1.2-and-below flight has no Certificate or key exchange to come.
+_AFTER_CERTIFICATE = {13, 14}
+
 
 
 class Answer(enum.Enum):
@@ -79,6 +89,14 @@ class VersionAnswer:
     reason: str = ""
     #: The chain as sent (DER, leaf first); TLS 1.2 and below, when asked for.
     certificates: list[bytes] = field(default_factory=list)
+    #: The ServerHello's chosen suite, compression method and extensions (type -> data).
+    cipher: int | None = None
+    compression: int | None = None
+    extensions: dict[int, bytes] = field(default_factory=dict)
+    #: The ServerKeyExchange body (TLS 1.2 and below), when asked for and sent.
+    server_key_exchange: bytes | None = None
+    #: The ServerHello was a HelloRetryRequest (TLS 1.3: the server wants another key share).
+    retry: bool = False
 
     @property
     def accepted(self) -> bool:
@@ -91,9 +109,14 @@ class Unreachable(OSError):
 
 def ask(address: str, port: int, host: str, version: str, *, timeout: float,
         preamble: Callable[[socket.socket, float], None] | None = None,
-        want_chain: bool = False) -> VersionAnswer:
+        want_chain: bool = False, want_key: bool = False,
+        suites: Sequence[int] | None = None,
+        groups: Sequence[int] | None = None) -> VersionAnswer:
     """Connect, run `preamble` (an SMTP STARTTLS dialogue), send the hello, read the answer.
-    `Unreachable` when the connection or the preamble fails; the preamble's own errors pass."""
+    `suites` and `groups` replace the offer of every suite of the version and every named
+    group (cipher-suite elimination);
+    `want_key` reads on to the ServerKeyExchange. `Unreachable` when the connection fails; the
+    preamble's own errors pass."""
     try:
         sock = socket.create_connection((address, port), timeout=timeout)
     except TimeoutError:
@@ -104,15 +127,16 @@ def ask(address: str, port: int, host: str, version: str, *, timeout: float,
         if preamble is not None:
             preamble(sock, timeout)
         sock.settimeout(timeout)
-        hello = sslv2_client_hello() if version == "SSLv2" else client_hello(version, host)
+        hello = (sslv2_client_hello() if version == "SSLv2"
+                 else client_hello(version, host, suites, groups))
         sock.sendall(hello)
         reader = _Reader(sock)
         if version == "SSLv2":
             return _sslv2_answer(reader)
-        return _answer(reader, VERSION_CODES[version], want_chain)
+        return _answer(reader, VERSION_CODES[version], want_chain, want_key)
     except TimeoutError:
         return VersionAnswer(Answer.TIMED_OUT, "no answer within the timeout")
-    except (ConnectionError, _Malformed) as exc:
+    except (ConnectionError, _Refusal) as exc:
         return VersionAnswer(Answer.REFUSED, str(exc) or type(exc).__name__)
     finally:
         sock.close()
@@ -121,27 +145,32 @@ def ask(address: str, port: int, host: str, version: str, *, timeout: float,
 # -- the hellos --------------------------------------------------------------------------------
 
 
-def client_hello(version: str, host: str) -> bytes:
-    """One TLS record holding a ClientHello that offers exactly `version`."""
+def client_hello(version: str, host: str, suites: Sequence[int] | None = None,
+                 groups: Sequence[int] | None = None) -> bytes:
+    """One TLS record holding a ClientHello that offers exactly `version` (and `suites`, or
+    every suite code point of that version; `groups`, or every named group)."""
     code = VERSION_CODES[version]
     tls13 = code == 0x0304
+    offer = (_codes(list(suites)) if suites is not None
+             else _TLS13_SUITES_VEC if tls13 else _LEGACY_SUITES_VEC)
     body = (struct.pack("!H", 0x0303 if tls13 else code) + os.urandom(32)
             + _vec8(os.urandom(32) if tls13 else b"")
-            + (_TLS13_SUITES_VEC if tls13 else _LEGACY_SUITES_VEC)
+            + offer
             + b"\x01\x00")  # compression: null only
     if code > 0x0300:
-        body += _vec16(_extensions(host, tls13))
+        body += _vec16(_extensions(host, tls13,
+                                   _GROUPS_VEC if groups is None else _codes(list(groups))))
     message = bytes([1]) + len(body).to_bytes(3, "big") + body
     return struct.pack("!BHH", _HANDSHAKE, 0x0300 if code == 0x0300 else 0x0301,
                        len(message)) + message
 
 
-def _extensions(host: str, tls13: bool) -> bytes:
+def _extensions(host: str, tls13: bool, groups: bytes) -> bytes:
     exts = []
     name = host.rstrip(".").encode("idna") if host else b""
     if name and not _is_address(host):
         exts.append(_ext(0, _vec16(b"\x00" + _vec16(name))))
-    exts.append(_ext(10, _GROUPS_VEC))
+    exts.append(_ext(10, groups))
     exts.append(_ext(11, b"\x01\x00"))  # ec_point_formats: uncompressed
     exts.append(_ext(13, _SIGALGS_VEC))
     if tls13:
@@ -186,8 +215,8 @@ def _vec16(data: bytes) -> bytes:
 # -- the answers -------------------------------------------------------------------------------
 
 
-class _Malformed(Exception):
-    """The bytes are not the answer of a TLS server to our hello."""
+class _Refusal(Exception):
+    """The server's bytes say no, or are not a TLS server's answer to our hello."""
 
 
 class _Reader:
@@ -200,69 +229,84 @@ class _Reader:
     def read(self, n: int) -> bytes:
         self.total += n
         if self.total > MAX_FLIGHT_BYTES:
-            raise _Malformed(f"first flight longer than {MAX_FLIGHT_BYTES} bytes")
+            raise _Refusal(f"first flight longer than {MAX_FLIGHT_BYTES} bytes")
         chunks, left = [], n
         while left:
             chunk = self.sock.recv(left)
             if not chunk:
-                raise _Malformed("closed by the server")
+                raise _Refusal("closed by the server")
             chunks.append(chunk)
             left -= len(chunk)
         return b"".join(chunks)
 
 
-def _answer(reader: _Reader, offered: int, want_chain: bool) -> VersionAnswer:
-    """Read records until the ServerHello says which version (and, when asked and the version
-    sends it in the clear, until the Certificate)."""
-    messages = bytearray()
-    accepted: VersionAnswer | None = None
+def _answer(reader: _Reader, offered: int, want_chain: bool, want_key: bool) -> VersionAnswer:
+    """Read until the ServerHello says which version; then, when asked and the version sends
+    them in the clear, on to the Certificate and the ServerKeyExchange. Once the version is
+    accepted, a flight that breaks off later leaves it accepted, without what was missing."""
+    messages = _messages(reader)
+    kind, body = next(messages)
+    if kind != _SERVER_HELLO:
+        raise _Refusal(f"handshake message {kind} before the ServerHello")
+    answer, chose = _server_hello(body)
+    if chose != offered:
+        return VersionAnswer(Answer.REFUSED, f"chose {_name(chose)}")
+    if offered == 0x0304:
+        return answer  # the rest is encrypted
+    try:
+        while want_chain or want_key:
+            kind, body = next(messages)
+            if kind == _CERTIFICATE:
+                answer.certificates, want_chain = _certificates(body), False
+            elif kind == _SERVER_KEY_EXCHANGE:
+                answer.server_key_exchange, want_chain, want_key = body, False, False
+            elif kind in _AFTER_CERTIFICATE:
+                break
+    except (_Refusal, TimeoutError, ConnectionError):
+        pass
+    return answer
+
+
+def _messages(reader: _Reader) -> Iterator[tuple[int, bytes]]:
+    """Handshake messages (type, body) as the records bring them; an alert or a record of
+    another kind is a `_Refusal`."""
+    pending = bytearray()
     while True:
         kind, _, length = struct.unpack("!BHH", reader.read(5))
         if kind == _ALERT:
             alert = reader.read(min(length, 2))
-            return VersionAnswer(Answer.REFUSED, f"alert {alert[-1]}" if alert else "alert")
+            raise _Refusal(f"alert {alert[-1]}" if alert else "alert")
         if kind != _HANDSHAKE or length > 18432:
-            raise _Malformed(f"not a TLS handshake record (type {kind})")
-        messages += reader.read(length)
-        while len(messages) >= 4:
-            mtype, mlen = messages[0], int.from_bytes(messages[1:4], "big")
-            if len(messages) < 4 + mlen:
+            raise _Refusal(f"not a TLS handshake record (type {kind})")
+        pending += reader.read(length)
+        while len(pending) >= 4:
+            size = int.from_bytes(pending[1:4], "big")
+            if len(pending) < 4 + size:
                 break
-            body = bytes(messages[4:4 + mlen])
-            del messages[:4 + mlen]
-            if accepted is None:
-                if mtype != _SERVER_HELLO:
-                    raise _Malformed(f"handshake message {mtype} before the ServerHello")
-                chose, retry = _server_hello_version(body)
-                if chose != offered:
-                    return VersionAnswer(Answer.REFUSED, f"chose {_name(chose)}")
-                accepted = VersionAnswer(Answer.ACCEPTED)
-                if not want_chain or offered == 0x0304 or retry:
-                    return accepted
-            elif mtype == _CERTIFICATE:
-                accepted.certificates = _certificates(body)
-                return accepted
-            elif mtype in _AFTER_CERTIFICATE:
-                return accepted
+            message = bytes(pending[:4 + size])
+            del pending[:4 + size]
+            yield message[0], message[4:]
 
 
-def _server_hello_version(body: bytes) -> tuple[int, bool]:
-    """The version a ServerHello selects, and whether it is a HelloRetryRequest."""
-    if len(body) < 38:
-        raise _Malformed("ServerHello too short")
-    legacy = int.from_bytes(body[:2], "big")
-    retry = body[2:34] == _HRR_RANDOM
-    at = 35 + body[34] + 3  # session id, cipher suite, compression method
-    if len(body) < at + 2:
-        return legacy, retry
-    end = min(len(body), at + 2 + int.from_bytes(body[at:at + 2], "big"))
-    at += 2
-    while at + 4 <= end:
-        kind, size = struct.unpack("!HH", body[at:at + 4])
-        if kind == 43 and size == 2:
-            return int.from_bytes(body[at + 4:at + 6], "big"), retry
-        at += 4 + size
-    return legacy, retry
+def _server_hello(body: bytes) -> tuple[VersionAnswer, int]:
+    """The ServerHello's facts (RFC 8446 4.1.3; RFC 5246 7.4.1.3) and the version it selects:
+    `supported_versions` when sent (TLS 1.3), else the legacy field."""
+    if len(body) < 38 or len(body) < 38 + body[34]:
+        raise _Refusal("ServerHello too short")
+    at = 35 + body[34]  # version, random, session id
+    answer = VersionAnswer(Answer.ACCEPTED, cipher=int.from_bytes(body[at:at + 2], "big"),
+                           compression=body[at + 2], retry=body[2:34] == _HRR_RANDOM)
+    at += 3
+    if len(body) >= at + 2:
+        end = min(len(body), at + 2 + int.from_bytes(body[at:at + 2], "big"))
+        at += 2
+        while at + 4 <= end:
+            kind, size = struct.unpack("!HH", body[at:at + 4])
+            answer.extensions[kind] = body[at + 4:at + 4 + size]
+            at += 4 + size
+    chosen = answer.extensions.get(43, b"")
+    version = int.from_bytes(chosen if len(chosen) == 2 else body[:2], "big")
+    return answer, version
 
 
 def _certificates(body: bytes) -> list[bytes]:
@@ -278,7 +322,7 @@ def _certificates(body: bytes) -> list[bytes]:
 def _sslv2_answer(reader: _Reader) -> VersionAnswer:
     head = reader.read(2)
     if not head[0] & 0x80:
-        raise _Malformed("not an SSL 2.0 record")  # a TLS alert or record, most often
+        raise _Refusal("not an SSL 2.0 record")  # a TLS alert or record, most often
     body = reader.read(((head[0] & 0x7F) << 8) | head[1])
     if len(body) < 11 or body[0] != 4:
         return VersionAnswer(Answer.REFUSED, "no SERVER-HELLO")
@@ -291,3 +335,61 @@ def _sslv2_answer(reader: _Reader) -> VersionAnswer:
 def _name(code: int) -> str:
     names = {v: k for k, v in VERSION_CODES.items()}
     return names.get(code, f"0x{code:04x}")
+
+
+# -- the key exchange --------------------------------------------------------------------------
+
+#: Named groups as the scan's evidence names them (nassl's names; `bits` is OpenSSL's
+#: EVP_PKEY_bits, so X25519 is 253). Others are rare enough to leave to OpenSSL.
+_EC_GROUPS = {0x0017: ("secp256r1", 256), 0x0018: ("secp384r1", 384),
+              0x0019: ("secp521r1", 521), 0x001D: ("X25519", 253), 0x001E: ("X448", 448),
+              0x001A: ("brainpoolP256r1", 256), 0x001B: ("brainpoolP384r1", 384),
+              0x001C: ("brainpoolP512r1", 512), 0x001F: ("brainpoolP256r1", 256),
+              0x0020: ("brainpoolP384r1", 384), 0x0021: ("brainpoolP512r1", 512)}
+_FFDHE_GROUPS = {0x0100: 2048, 0x0101: 3072, 0x0102: 4096, 0x0103: 6144, 0x0104: 8192}
+#: Key exchanges whose ServerKeyExchange this reader does not parse.
+_UNREAD_KEX = ("PSK", "SRP", "KRB5", "GOST", "ECCPWD")
+
+
+def key_exchange(answer: VersionAnswer, version: str, suite: str) -> dict[str, Any] | None:
+    """The ephemeral key of the suite the server chose, as the scan's evidence has it:
+    {"kex": "ECDH"|"DH", "group", "bits"}, {"kex": None} for a suite without one (RSA or
+    static key exchange), or None where this reader cannot tell (ask OpenSSL instead). TLS 1.3
+    names the group in the ServerHello's key_share (RFC 8446 4.2.8); below it the
+    ServerKeyExchange carries the curve (RFC 8422 5.4) or the DH prime and generator (RFC 5246
+    7.4.3), whose RFC 7919 groups are recognised by the prime (`tlsgroups`)."""
+    if version == "TLSv1.3":
+        share = answer.extensions.get(51, b"")
+        return _group(int.from_bytes(share[:2], "big")) if len(share) >= 2 else None
+    if any(kind in suite for kind in _UNREAD_KEX):
+        return None
+    ske = answer.server_key_exchange
+    if "ECDHE" in suite or "ECDH_anon" in suite:
+        if not ske or len(ske) < 3 or ske[0] != 3:  # named_curve
+            return None
+        return _group(int.from_bytes(ske[1:3], "big"))
+    if "DHE" in suite or "DH_anon" in suite:
+        return _dh_params(ske) if ske else None
+    return {"kex": None}
+
+
+def _group(code: int) -> dict[str, Any] | None:
+    if code in _EC_GROUPS:
+        name, bits = _EC_GROUPS[code]
+        return {"kex": "ECDH", "group": name, "bits": bits}
+    if code in _FFDHE_GROUPS:
+        return {"kex": "DH", "group": f"ffdhe{_FFDHE_GROUPS[code]}", "bits": _FFDHE_GROUPS[code]}
+    return None
+
+
+def _dh_params(ske: bytes) -> dict[str, Any] | None:
+    p_len = int.from_bytes(ske[:2], "big")
+    g_at = 2 + p_len
+    if len(ske) < g_at + 2:
+        return None
+    g_len = int.from_bytes(ske[g_at:g_at + 2], "big")
+    prime = int.from_bytes(ske[2:g_at], "big")
+    generator = int.from_bytes(ske[g_at + 2:g_at + 2 + g_len], "big")
+    bits = prime.bit_length()
+    name = ffdhe_group(prime, generator)
+    return {"kex": "DH", "group": name or f"custom-{bits}", "bits": bits}

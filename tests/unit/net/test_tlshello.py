@@ -161,6 +161,7 @@ def test_a_hello_retry_request_accepts_tls13() -> None:
 
 
 def test_an_endless_flight_is_cut() -> None:
+    """The version was accepted by the ServerHello; what follows is read up to the cap only."""
     hello = _server_hello(0x0303)
     filler = _record(22, b"\x10" + (16000).to_bytes(3, "big") + b"\x00" * 16000)
 
@@ -171,7 +172,7 @@ def test_an_endless_flight_is_cut() -> None:
 
     with scripted(flood) as port:
         answer = _ask(port, "TLSv1.2", want_chain=True)
-    assert answer.answer is Answer.REFUSED and "longer than" in answer.reason, answer
+    assert answer.accepted and answer.certificates == [], answer
 
 
 def test_a_silent_server_times_out_alone() -> None:
