@@ -316,8 +316,19 @@ def _only_hash(digest: OpenSslDigestNidEnum) -> Callable[[Any], None]:
 
 
 def _compression(session: Session) -> None:
-    session.scan.compression = bool(
-        session.run_plugin(ScanCommand.TLS_COMPRESSION).supports_compression)
+    """Whether the server picks DEFLATE when a hello offers it (RFC 3749), at TLS 1.2 when it
+    speaks 1.3 (which has no compression), else at its highest version: the question sslyze's
+    compression plugin asks, read from the ServerHello."""
+    scan = session.scan
+    downgraded = bool(scan.versions.get("TLSv1.3"))
+    version = "TLSv1.2" if downgraded else max(
+        (v for v, ok in scan.versions.items() if ok), key=VERSION_NAMES.index)
+    if version == "SSLv2":
+        raise RuntimeError("no compression in SSL 2.0 hellos to ask about")
+    answer = session.hello(version, compression=True)
+    if not answer.accepted and not downgraded:
+        raise RuntimeError(f"the compression hello was refused ({answer.reason})")
+    scan.compression = answer.accepted and answer.compression == 1
 
 
 def _renegotiation(session: Session) -> None:

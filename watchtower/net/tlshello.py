@@ -111,10 +111,10 @@ def ask(address: str, port: int, host: str, version: str, *, timeout: float,
         preamble: Callable[[socket.socket, float], None] | None = None,
         want_chain: bool = False, want_key: bool = False,
         suites: Sequence[int] | None = None,
-        groups: Sequence[int] | None = None) -> VersionAnswer:
+        groups: Sequence[int] | None = None, compression: bool = False) -> VersionAnswer:
     """Connect, run `preamble` (an SMTP STARTTLS dialogue), send the hello, read the answer.
     `suites` and `groups` replace the offer of every suite of the version and every named
-    group (cipher-suite elimination);
+    group (cipher-suite elimination); `compression` offers DEFLATE before null (RFC 3749);
     `want_key` reads on to the ServerKeyExchange. `Unreachable` when the connection fails; the
     preamble's own errors pass."""
     try:
@@ -128,7 +128,7 @@ def ask(address: str, port: int, host: str, version: str, *, timeout: float,
             preamble(sock, timeout)
         sock.settimeout(timeout)
         hello = (sslv2_client_hello() if version == "SSLv2"
-                 else client_hello(version, host, suites, groups))
+                 else client_hello(version, host, suites, groups, compression=compression))
         sock.sendall(hello)
         reader = _Reader(sock)
         if version == "SSLv2":
@@ -146,7 +146,7 @@ def ask(address: str, port: int, host: str, version: str, *, timeout: float,
 
 
 def client_hello(version: str, host: str, suites: Sequence[int] | None = None,
-                 groups: Sequence[int] | None = None) -> bytes:
+                 groups: Sequence[int] | None = None, *, compression: bool = False) -> bytes:
     """One TLS record holding a ClientHello that offers exactly `version` (and `suites`, or
     every suite code point of that version; `groups`, or every named group)."""
     code = VERSION_CODES[version]
@@ -156,7 +156,7 @@ def client_hello(version: str, host: str, suites: Sequence[int] | None = None,
     body = (struct.pack("!H", 0x0303 if tls13 else code) + os.urandom(32)
             + _vec8(os.urandom(32) if tls13 else b"")
             + offer
-            + b"\x01\x00")  # compression: null only
+            + (b"\x02\x01\x00" if compression else b"\x01\x00"))  # DEFLATE?, null
     if code > 0x0300:
         body += _vec16(_extensions(host, tls13,
                                    _GROUPS_VEC if groups is None else _codes(list(groups))))

@@ -126,11 +126,11 @@ def _record(kind: int, body: bytes, version: int = 0x0303) -> bytes:
 
 
 def _server_hello(version: int, *, supported: int | None = None,
-                  random: bytes = b"\x11" * 32) -> bytes:
+                  random: bytes = b"\x11" * 32, compression: int = 0) -> bytes:
     exts = b""
     if supported is not None:
         exts = struct.pack("!HHH", 43, 2, supported)
-    body = struct.pack("!H", version) + random + b"\x00" + b"\x13\x01" + b"\x00" \
+    body = struct.pack("!H", version) + random + b"\x00" + b"\x13\x01" + bytes([compression]) \
         + struct.pack("!H", len(exts)) + exts
     return _record(22, b"\x02" + len(body).to_bytes(3, "big") + body)
 
@@ -206,3 +206,14 @@ def test_the_hellos_offer_one_version_each() -> None:
     assert b"127.0.0.1" not in tlshello.client_hello("TLSv1.2", "127.0.0.1")  # no SNI
     ssl2 = tlshello.sslv2_client_hello()
     assert ssl2[0] & 0x80 and ssl2[2] == 1 and ssl2[3:5] == b"\x00\x02"
+
+
+def test_compression_is_offered_and_read_back() -> None:
+    hello = tlshello.client_hello("TLSv1.2", HOST, compression=True)
+    body = hello[9:]
+    at = 35 + 2 + int.from_bytes(body[35:37], "big")
+    assert body[at:at + 3] == b"\x02\x01\x00"  # DEFLATE, then null
+    with scripted(lambda c: c.sendall(_server_hello(0x0303, compression=1))) as port:
+        answer = tlshello.ask("127.0.0.1", port, HOST, "TLSv1.2", timeout=2.0,
+                              compression=True)
+    assert answer.accepted and answer.compression == 1
