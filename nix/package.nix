@@ -44,6 +44,7 @@ python3Packages.buildPythonApplication {
     octodns-powerdns
     ruamel-yaml
     sslyze
+    tls-parser
     psycopg
     # streamlit's `auth` extra: st.login (the dashboard's OIDC sign-in) imports these
     authlib
