@@ -11,7 +11,7 @@ import ssl
 import struct
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -19,43 +19,21 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.servers.pki import TestPKI
+from tests.unit.net.helpers import tcp_server
 from watchtower.net import tlshello
 from watchtower.net.tlshello import Answer
 
 HOST = "hello.test"
 
 
-@contextmanager
-def scripted(reply: Callable[[socket.socket], None]) -> Iterator[int]:
+def scripted(reply: Callable[[socket.socket], None]) -> AbstractContextManager[int]:
     """A loopback server that reads the hello and then does `reply` on each connection."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.05)  # so that the loop sees `stop` soon after the test
-    stop = threading.Event()
+    def serve(conn: socket.socket) -> None:
+        conn.settimeout(5)
+        conn.recv(65536)
+        reply(conn)
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(5)
-                try:
-                    conn.recv(65536)
-                    reply(conn)
-                except OSError:
-                    pass
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        stop.set()
-        server.close()
-        thread.join(5)
+    return tcp_server(serve)
 
 
 @pytest.fixture(scope="module")
@@ -69,35 +47,16 @@ def tls12_13(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, li
     chain = [c.public_bytes(Encoding.DER) for c in
              x509.load_pem_x509_certificates(Path(issued.chain_path).read_bytes())]
 
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.05)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            conn.settimeout(5)
-            try:
-                with ctx.wrap_socket(conn, server_side=True):
-                    pass
-            except (OSError, ssl.SSLError):
+    def handshake(conn: socket.socket) -> None:
+        conn.settimeout(5)
+        try:
+            with ctx.wrap_socket(conn, server_side=True):
                 pass
-            finally:
-                conn.close()
+        except ssl.SSLError:
+            pass
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1], chain
-    finally:
-        stop.set()
-        server.close()
-        thread.join(5)
+    with tcp_server(handshake) as port:
+        yield port, chain
 
 
 def _ask(port: int, version: str, *, want_chain: bool = False) -> tlshello.VersionAnswer:
