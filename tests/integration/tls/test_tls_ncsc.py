@@ -127,6 +127,16 @@ def test_one_scan_per_server_per_sweep(tls_world: TlsWorld) -> None:
         sweep.close()
 
 
+def _every_tls_server(tls_world: TlsWorld) -> list[tuple[str, int, str | None]]:
+    """(host, port, STARTTLS) of every nginx case and every Postfix case that offers TLS."""
+    servers: list[tuple[str, int, str | None]] = [
+        (site.host, site.port, None) for site in tls_world.nginx.sites.values()]
+    servers += [(tls_cases.mx_host(case), port, "smtp")
+                for case, port in tls_world.mail.mx_case_ports.items()
+                if case != "no-starttls"]
+    return servers
+
+
 def _one_by_one(scanner: Any, host: str, port: int, starttls: str | None,
                 deadline: float) -> dict[str, list[dict[str, Any]]]:
     """The accepted suites as sslyze's plugin finds them, one connection per suite it knows:
@@ -144,10 +154,7 @@ def test_elimination_finds_the_suites_one_by_one_testing_finds(tls_world: TlsWor
     """Every nginx and Postfix case: the same accepted suites (and key exchanges, in the same
     order) as sslyze testing each of its suites alone, in a fraction of the connections."""
     fleet = tls_world.fleet(endpoints=[{"url": tls_world.url("good")}])
-    servers = [(site.host, site.port, None) for site in tls_world.nginx.sites.values()]
-    servers += [(tls_cases.mx_host(case), port, "smtp")
-                for case, port in tls_world.mail.mx_case_ports.items()
-                if case != "no-starttls"]
+    servers = _every_tls_server(tls_world)
     connections = []
     for host, port, starttls in servers:
         sweep = SweepClients(fleet)
@@ -172,7 +179,8 @@ def _handshakes(scanner: Any, host: str, port: int, starttls: str | None,
 
     scan = TlsScan(host, port, "127.0.0.1", starttls)
     session = scanner._session(steps, scan, deadline)
-    versions, chain = {}, []
+    versions: dict[str, bool] = {}
+    chain: list[dict[str, Any]] = []
     for name in VERSION_NAMES:
         try:
             conn = session.handshake(name)
@@ -189,10 +197,7 @@ def test_raw_hello_versions_equal_whole_handshakes(tls_world: TlsWorld) -> None:
     whole nassl handshake completes, and the chain the scan grades is the one nassl's first
     completed handshake received."""
     fleet = tls_world.fleet(endpoints=[{"url": tls_world.url("good")}])
-    servers = [(site.host, site.port, None) for site in tls_world.nginx.sites.values()]
-    servers += [(tls_cases.mx_host(case), port, "smtp")
-                for case, port in tls_world.mail.mx_case_ports.items()
-                if case != "no-starttls"]
+    servers = _every_tls_server(tls_world)
     for host, port, starttls in servers:
         sweep = SweepClients(fleet)
         try:
