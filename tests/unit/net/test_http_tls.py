@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,9 @@ other IN A 127.0.0.1
 raw IN A 127.0.0.1
 """
 
+#: Seconds the test site takes to answer /slow.
+SLOW = 1.2
+
 
 def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     path = environ["PATH_INFO"]
@@ -40,6 +44,8 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
     if path == "/hop":
         start_response("301 Moved", [("Location", "/final")])
         return [b""]
+    if path == "/slow":
+        time.sleep(SLOW)
     if path == "/huge":
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return (b"z" * 65536 for _ in range(16384))  # 1 GiB, streamed
@@ -122,6 +128,34 @@ def _slow_drip(conn: socket.socket) -> None:
 
 def _never_answers(conn: socket.socket) -> None:
     time.sleep(5)
+
+
+def _concurrently(n: int, call: Callable[[], Any]) -> list[Any]:
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(lambda _: call(), range(n)))
+
+
+def test_concurrent_requests_to_one_site_share_its_kept_alive_connection(net) -> None:  # type: ignore[no-untyped-def]
+    http = client(net)
+    target = url(net, "site.example.test", "/same")
+    answers = _concurrently(8, lambda: http.get(target, shared=False))
+    assert [a.status for a in answers] == [200] * 8
+    pools = http._session.get_adapter(target).poolmanager.pools
+    made = [pools[key].num_connections for key in pools.keys()]
+    assert made == [1]  # eight checks, one TLS handshake
+
+
+def test_a_slow_site_still_gets_its_requests_in_parallel(net) -> None:  # type: ignore[no-untyped-def]
+    """Taking turns has patience: three checks of a site that answers in SLOW seconds, each
+    with 3 s to spare, all finish; in a strict queue the third would time out."""
+    http = client(net, max_body=1024)
+    target = url(net, "site.example.test", "/slow")
+    started = time.monotonic()
+    answers = _concurrently(3, lambda: http.get(target, shared=False, timeout=3.0))
+    assert [a.status for a in answers] == [200] * 3
+    assert time.monotonic() - started < SLOW * 2 + 0.6
+    # Latency is the site's, not the wait for a turn.
+    assert all(a.elapsed_ms < (SLOW + 0.5) * 1000 for a in answers)
 
 
 def test_slow_drip_is_cut_at_the_deadline(net) -> None:  # type: ignore[no-untyped-def]
