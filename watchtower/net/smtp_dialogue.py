@@ -14,6 +14,7 @@ without importing the others.
 
 from __future__ import annotations
 
+import functools
 import socket
 from dataclasses import dataclass, field
 
@@ -182,8 +183,11 @@ def connect(address: str, port: int, deadline: float | None,
                          kind="unreachable") from exc
 
 
+@functools.cache
 def default_helo() -> str:
-    """Our EHLO name: the machine's FQDN when it has one (RFC 5321 4.1.1.1)."""
+    """Our EHLO name: the machine's FQDN when it has one (RFC 5321 4.1.1.1). Looked up once
+    per process: `getfqdn` asks the system resolver (a reverse lookup), and a full STARTTLS
+    scan opens a dozen SMTP dialogues, each of which asked again."""
     name = socket.getfqdn()
     return name if "." in name else "watchtower.localdomain"
 

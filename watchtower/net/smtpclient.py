@@ -34,11 +34,9 @@ class SmtpClient:
 
     @property
     def helo(self) -> str:
-        """Our EHLO name, looked up once per sweep and only when a check speaks SMTP
-        (`getfqdn` may ask the system resolver)."""
-        if self._helo is None:
-            self._helo = default_helo()
-        return self._helo
+        """Our EHLO name: the one given, else the process's (`default_helo`), asked for only
+        when a check speaks SMTP."""
+        return self._helo or default_helo()
 
     @property
     def prober(self) -> SmtpProber:
