@@ -32,7 +32,10 @@ from sslyze.errors import ConnectionToServerFailed, TlsHandshakeFailed
 from sslyze.plugins.openssl_cipher_suites._test_cipher_suite import CipherSuiteAcceptedByServer
 from sslyze.plugins.plugin_base import ScanJobResult
 from sslyze.plugins.scan_commands import ScanCommandsRepository
-from sslyze.plugins.session_renegotiation_plugin import SessionRenegotiationExtraArgument
+from sslyze.plugins.session_renegotiation_plugin import (
+    SessionRenegotiationExtraArgument,
+    _test_client_renegotiation,
+)
 from sslyze.server_connectivity import ServerConnectivityInfo, ServerTlsProbingResult
 
 from watchtower.errors import ProbeError, ProbeTimeout
@@ -54,6 +57,9 @@ _CIPHER_COMMANDS = {
     "TLSv1": ScanCommand.TLS_1_0_CIPHER_SUITES, "TLSv1.1": ScanCommand.TLS_1_1_CIPHER_SUITES,
     "TLSv1.2": ScanCommand.TLS_1_2_CIPHER_SUITES, "TLSv1.3": ScanCommand.TLS_1_3_CIPHER_SUITES,
 }
+#: The versions whose hellos offer renegotiation_info, so the ServerHello answers it (SSL 3.0
+#: hellos carry no extensions; TLS 1.3 has no renegotiation).
+_RENEGOTIATION_INFO_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2")
 #: Connection failures that mean "the server said no", as opposed to "no server there".
 _REFUSALS = (TlsHandshakeFailed, OpenSSLError, ClientCertificateRequested)
 
@@ -64,7 +70,7 @@ class Session:
     def __init__(self, scan: TlsScan, budget: Callable[[], float], *, helo: str | None,
                  ca_bundle: str | None, cipher_rank: Callable[[str], int]) -> None:
         self.scan = scan
-        self.helo = helo
+        self.helo = helo or (default_helo() if scan.starttls == "smtp" else None)
         self.cipher_rank = cipher_rank
         self.budget = budget
         self.ca_bundle = ca_bundle
@@ -130,6 +136,13 @@ class Session:
             should_use_legacy_openssl=legacy if legacy is not None else
             _VERSIONS[version].value < TlsVersionEnum.TLS_1_2.value)
 
+    def run_job(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Run one of a plugin's scan jobs (`function(server_info, *args)`) under the deadline,
+        counted; its errors pass."""
+        self.budget()  # raises ProbeTimeout when the deadline is spent
+        self.scan.connections += 1
+        return function(self.info(), *args)
+
     def run_plugin(self, command: ScanCommand, extra: Any = None) -> Any:
         """Run one sslyze plugin's scan jobs here, one after the other, under the deadline."""
         impl = ScanCommandsRepository.get_implementation_cls(command)
@@ -167,6 +180,8 @@ def detect_versions(session: Session) -> None:
             continue
         scan.versions[name] = answer.accepted
         timeouts += answer.answer is tlshello.Answer.TIMED_OUT
+        if answer.accepted and name in _RENEGOTIATION_INFO_VERSIONS:
+            scan.renegotiation_info[name] = tlshello.RENEGOTIATION_INFO in answer.extensions
         if answer.certificates and not scan.chain_der:
             scan.chain_der = answer.certificates
     if timeouts == len(VERSION_NAMES):
@@ -332,10 +347,32 @@ def _compression(session: Session) -> None:
 
 
 def _renegotiation(session: Session) -> None:
-    result = session.run_plugin(ScanCommand.SESSION_RENEGOTIATION,
-                                SessionRenegotiationExtraArgument(RENEGOTIATION_ATTEMPTS))
-    session.scan.secure_renegotiation = bool(result.supports_secure_renegotiation)
-    session.scan.client_renegotiations = int(result.client_renegotiations_success_count)
+    """Secure renegotiation and how many client-initiated renegotiations the server allows.
+    The first is the version probe's ServerHello (`_secure_renegotiation`); the second needs
+    a real session that renegotiates, so it stays sslyze's job. A server at SSL 3.0 at best
+    gets sslyze's whole plugin."""
+    scan = session.scan
+    secure = _secure_renegotiation(scan)
+    if secure is None:
+        result = session.run_plugin(ScanCommand.SESSION_RENEGOTIATION,
+                                    SessionRenegotiationExtraArgument(RENEGOTIATION_ATTEMPTS))
+        scan.secure_renegotiation = bool(result.supports_secure_renegotiation)
+        scan.client_renegotiations = int(result.client_renegotiations_success_count)
+        return
+    _, (_, count) = session.run_job(_test_client_renegotiation, RENEGOTIATION_ATTEMPTS)
+    scan.secure_renegotiation = secure
+    scan.client_renegotiations = int(count)
+
+
+def _secure_renegotiation(scan: TlsScan) -> bool | None:
+    """Whether the server answered renegotiation_info (RFC 5746) at the version sslyze's
+    plugin asks at: TLS 1.2 when the server speaks 1.3 (which has no renegotiation, so a
+    1.3-only server passes, as in the plugin), else its highest. None: not read (SSL 3.0)."""
+    below13 = [v for v in VERSION_NAMES[:-1] if scan.versions.get(v)]
+    if scan.versions.get("TLSv1.3") and not scan.versions.get("TLSv1.2"):
+        return True
+    version = "TLSv1.2" if scan.versions.get("TLSv1.3") else (below13 or [""])[-1]
+    return scan.renegotiation_info.get(version)
 
 
 def _ems(session: Session) -> None:

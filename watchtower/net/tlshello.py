@@ -48,6 +48,9 @@ _SIGALGS = [0x0403, 0x0503, 0x0603, 0x0807, 0x0808, 0x0804, 0x0805, 0x0806, 0x08
             0x080B, 0x0401, 0x0501, 0x0601, 0x0303, 0x0203, 0x0301, 0x0201, 0x0402, 0x0502,
             0x0602, 0x0302, 0x0202]
 _X25519 = 0x001D
+#: The renegotiation_info extension (RFC 5746 3.2): offered empty in every TLS 1.0-1.2 hello;
+#: a server that supports secure renegotiation answers it in its ServerHello.
+RENEGOTIATION_INFO = 0xFF01
 #: The named groups each of nassl's OpenSSL builds offers (read off their ClientHellos): the
 #: server's pick of curve depends on the client's list, so cipher-suite elimination offers the
 #: list of the build sslyze's plugin tests that suite on, and its evidence names the same group.
@@ -179,7 +182,7 @@ def _extensions(host: str, tls13: bool, groups: bytes) -> bytes:
         exts.append(_ext(51, _vec16(share)))
         exts.append(_ext(45, b"\x01\x01"))  # psk_key_exchange_modes: psk_dhe_ke
     else:
-        exts.append(_ext(0xFF01, b"\x00"))  # renegotiation_info, empty
+        exts.append(_ext(RENEGOTIATION_INFO, b"\x00"))  # empty: an initial handshake
     return b"".join(exts)
 
 

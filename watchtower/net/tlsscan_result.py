@@ -37,6 +37,9 @@ class TlsScan:
     chain: list[dict[str, Any]] = field(default_factory=list)
     #: The same chain as the version probe received it (DER), before the full scan parses it.
     chain_der: list[bytes] = field(default_factory=list)
+    #: Per TLS version from 1.0 to 1.2 whose hello was accepted: whether the ServerHello
+    #: carried renegotiation_info (RFC 5746 3.6), the server's "secure renegotiation".
+    renegotiation_info: dict[str, bool] = field(default_factory=dict)
     untested: dict[str, str] = field(default_factory=dict)
     #: How a step went where it matters to the scan's cost, not to its grade (logged, not
     #: evidence): e.g. why cipher suites were tested one by one rather than by elimination.

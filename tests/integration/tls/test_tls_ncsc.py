@@ -8,7 +8,9 @@ tests/fixtures/checks/web.tls.ncsc.json and mail.starttls.ncsc.json.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,7 +19,9 @@ from tests.servers import tls_cases
 from tests.servers.tls_world import TlsWorld
 from watchtower.config import Fleet
 from watchtower.model import Result
+from watchtower.net.tlsscan_result import TlsScan
 from watchtower.probe import registry
+from watchtower.probe.api import ProbeContext
 from watchtower.probe.clients import SweepClients
 from watchtower.probe.runner import Job, execute
 
@@ -150,24 +154,71 @@ def _one_by_one(scanner: Any, host: str, port: int, starttls: str | None,
             for v in steps._cipher_versions(probe)}
 
 
-def test_elimination_finds_the_suites_one_by_one_testing_finds(tls_world: TlsWorld) -> None:
+@pytest.fixture(scope="module")
+def full_scans(tls_world: TlsWorld) -> list[tuple[tuple[str, int, str | None], TlsScan]]:
+    """Every nginx and Postfix case's full scan, made once for the oracle tests below."""
+    fleet = tls_world.fleet(endpoints=[{"url": tls_world.url("good")}])
+    out = []
+    for host, port, starttls in _every_tls_server(tls_world):
+        with _context(fleet) as ctx:
+            out.append(((host, port, starttls),
+                        ctx.tls_scan.scan(host, port, deadline=ctx.deadline, starttls=starttls,
+                                          web=starttls is None)))
+    return out
+
+
+@contextlib.contextmanager
+def _context(fleet: Fleet) -> Iterator[ProbeContext]:
+    """A probe context of a fresh sweep (nothing shared with an earlier scan)."""
+    sweep = SweepClients(fleet)
+    try:
+        yield sweep.context(time.monotonic() + TIMEOUT)
+    finally:
+        sweep.close()
+
+
+def test_elimination_finds_the_suites_one_by_one_testing_finds(
+        tls_world: TlsWorld, full_scans: list[tuple[tuple[str, int, str | None], TlsScan]]
+) -> None:
     """Every nginx and Postfix case: the same accepted suites (and key exchanges, in the same
     order) as sslyze testing each of its suites alone, in a fraction of the connections."""
     fleet = tls_world.fleet(endpoints=[{"url": tls_world.url("good")}])
-    servers = _every_tls_server(tls_world)
-    connections = []
-    for host, port, starttls in servers:
-        sweep = SweepClients(fleet)
-        try:
-            ctx = sweep.context(time.monotonic() + TIMEOUT)
-            scan = ctx.tls_scan.scan(host, port, deadline=ctx.deadline, starttls=starttls,
-                                     web=starttls is None)
+    for (host, port, starttls), scan in full_scans:
+        with _context(fleet) as ctx:
             oracle = _one_by_one(ctx.tls_scan, host, port, starttls, ctx.deadline)
-        finally:
-            sweep.close()
         assert scan.ciphers == oracle, (host, port, scan.notes)
-        connections.append(scan.connections)
+    connections = [scan.connections for _, scan in full_scans]
     assert max(connections) < 80, connections  # one by one: 160 and more for TLS 1.2 alone
+
+
+def test_renegotiation_equals_sslyzes_plugin(
+        tls_world: TlsWorld, full_scans: list[tuple[tuple[str, int, str | None], TlsScan]]
+) -> None:
+    """Every nginx and Postfix case below TLS 1.3: secure renegotiation, read from the version
+    probe's ServerHello (renegotiation_info), and the client-initiated renegotiations the
+    server allows equal what sslyze's whole renegotiation plugin finds."""
+    from sslyze import ScanCommand
+    from sslyze.plugins.session_renegotiation_plugin import SessionRenegotiationExtraArgument
+
+    from watchtower.net import _sslyze_steps as steps
+    from watchtower.net.tlsscan_result import RENEGOTIATION_ATTEMPTS
+
+    fleet = tls_world.fleet(endpoints=[{"url": tls_world.url("good")}])
+    compared = 0
+    for (host, port, starttls), scan in full_scans:
+        if not any(ok for version, ok in scan.versions.items() if version != "TLSv1.3"):
+            continue
+        with _context(fleet) as ctx:
+            probe = ctx.tls_scan._versions(host, port, None, starttls, ctx.deadline)
+            plugin = ctx.tls_scan._session(steps, probe, ctx.deadline).run_plugin(
+                ScanCommand.SESSION_RENEGOTIATION,
+                SessionRenegotiationExtraArgument(RENEGOTIATION_ATTEMPTS))
+        assert "renegotiation" not in scan.untested, (host, port, scan.untested)
+        assert (scan.secure_renegotiation, scan.client_renegotiations) == (
+            plugin.supports_secure_renegotiation, plugin.client_renegotiations_success_count
+        ), (host, port)
+        compared += 1
+    assert compared >= 4, compared
 
 
 def _handshakes(scanner: Any, host: str, port: int, starttls: str | None,
