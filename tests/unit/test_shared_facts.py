@@ -139,7 +139,7 @@ def test_one_botocore_session_per_process(monkeypatch: pytest.MonkeyPatch) -> No
         return session
 
     monkeypatch.setattr(s3, "_FACTORY", s3.ClientFactory())  # as in a fresh process
-    monkeypatch.setattr(s3.botocore.session, "get_session", get_session)
+    monkeypatch.setattr(botocore.session, "get_session", get_session)
     with SweepClients(_fleet()) as clients:
         one = clients.s3.client("http://127.0.0.1:9", "garage", "a", "b", deadline=None)
         two = clients.s3.client("http://127.0.0.1:9", "garage", "c", "d", deadline=None)
@@ -147,3 +147,16 @@ def test_one_botocore_session_per_process(monkeypatch: pytest.MonkeyPatch) -> No
         three = clients.s3.client("http://127.0.0.1:9", "garage", "a", "b", deadline=None)
     assert len(made) == 1 and one.client is not two.client and three.client is not one.client
     assert one.client.meta.events is not two.client.meta.events  # each its own send hook
+
+
+def test_planning_a_sweep_does_not_load_botocore() -> None:
+    """The parent of a sweep's workers imports the checks and the probe seam, never an S3
+    client: botocore (~25 MB) stays out of it (watchtower/net/s3.py)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from watchtower.probe import registry; import watchtower.probe.sweep; "
+            "registry.checks(); print('botocore' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"

@@ -17,15 +17,17 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
-
-import botocore.session
-from botocore.awsrequest import AWSPreparedRequest, AWSResponse
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import TYPE_CHECKING, Any
 
 from watchtower.errors import ProbeError
 from watchtower.net.http import HttpClient
+
+if TYPE_CHECKING:
+    from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+
+# botocore is imported where a client is made or used, not here: ~25 MB that a process
+# planning a sweep (the parent of its workers) never needs. The workers' forkserver loads it
+# once for all of them (watchtower/probe/warm.py).
 
 # botocore logs every prepared request with its headers at DEBUG, and the SigV4 Authorization
 # header carries the access key id: under `log_level = "debug"` the key would land in the
@@ -79,6 +81,8 @@ class ClientFactory:
         self._lock = threading.Lock()
 
     def create(self, **kwargs: Any) -> Any:
+        import botocore.session
+
         with self._lock:
             if self._session is None:
                 self._session = botocore.session.get_session()
@@ -91,6 +95,8 @@ class S3Client:
     def __init__(self, http: HttpClient, endpoint: str, region: str, access_key: str,
                  secret_key: str, *, deadline: float | None = None,
                  timeout: float | None = None, factory: ClientFactory | None = None) -> None:
+        from botocore.config import Config
+
         self.http = http
         self.deadline = deadline
         #: Seconds one S3 request may take (None: the HTTP client's own timeout).
@@ -110,6 +116,8 @@ class S3Client:
         self.last_status: int | None = None
 
     def _send(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
+        from botocore.awsrequest import AWSResponse
+
         body = request.body
         if body is not None and hasattr(body, "read"):
             body = body.read()
@@ -128,6 +136,8 @@ class S3Client:
 
     def step(self, name: str, call: Any, **kwargs: Any) -> tuple[StepResult, Any]:
         """Run one operation; S3 errors become a failed step, network errors propagate."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         self.last_status = None
         started = time.monotonic()
         try:
@@ -170,6 +180,14 @@ class S3Client:
 #: and endpoint rules are loaded and parsed), each later one ~12 ms. Kept across sweeps, so
 #: a daemon or a persistent sweep worker pays the first one once, not once per sweep.
 _FACTORY = ClientFactory()
+
+
+def warm_s3_models() -> None:
+    """Make the process's botocore session parse the S3 model and endpoint rules now, by
+    making one client that is never used (for a process that forks workers)."""
+    unused = "-"  # no request is ever signed with it
+    _FACTORY.create(region_name="garage", endpoint_url="https://warm.invalid",
+                    aws_access_key_id=unused, aws_secret_access_key=unused)
 
 
 class S3Clients:
