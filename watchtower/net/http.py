@@ -145,8 +145,11 @@ class _Adapter(requests.adapters.HTTPAdapter):
 #: GET answers a sweep keeps for sharing (least recently used go first). Jobs run grouped by
 #: target, so the checks that share a URL ask for it close together.
 SHARED_GETS = 256
-#: Hosts whose connection pools are kept, and kept-alive connections per host.
-POOL_HOSTS = 256
+#: Hosts whose connection pools are kept, and kept-alive connections per host. Jobs run grouped
+#: by domain and a site's requests take turns (below), so a sweep has a few dozen hosts in
+#: play at once; an idle kept-alive TLS connection holds ~100 KB of OpenSSL buffers, and 256
+#: pools of finished sites were a worker's dead weight (64: -6 MB per worker at 300 domains).
+POOL_HOSTS = 64
 POOL_PER_HOST = 8
 #: Seconds a request waits for the one before it to the same host to finish, so that one
 #: kept-alive connection serves both (at most a quarter of what is left of its deadline).
