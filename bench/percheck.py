@@ -75,13 +75,14 @@ def main() -> int:
     total = sum(cpu.values())
     checks_run = sum(count.values())
     process_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    counts = {str(status): n for status, n in outcome.status_counts.items()}
     print(f"{checks_run} checks in {wall:.1f} s; process CPU {process_cpu:.2f} s "
           f"({process_cpu / checks_run * 1000:.2f} ms/check: user "
           f"{after.ru_utime - before.ru_utime:.2f} s, sys {after.ru_stime - before.ru_stime:.2f}"
           f" s); probe threads {total:.2f} s ({total / checks_run * 1000:.2f} ms/check); "
           f"voluntary context switches {after.ru_nvcsw - before.ru_nvcsw:,}; "
           f"lab CPU {lab:.2f} s ({lab / checks_run * 1000:.2f} ms/check); "
-          f"results {dict((str(k), v) for k, v in outcome.status_counts.items())}")
+          f"results {counts}")
     print(f"{'check':34} {'runs':>5} {'ms/run':>8} {'share':>6}")
     for cid, spent in sorted(cpu.items(), key=lambda kv: -kv[1])[:args.top]:
         print(f"{cid:34} {count[cid]:5} {spent / count[cid] * 1000:8.2f} "

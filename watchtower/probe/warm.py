@@ -4,8 +4,8 @@
 import gc
 import importlib
 
-from watchtower.parsers.domains import organizational_domain
 from watchtower.net.s3 import warm_s3_models
+from watchtower.parsers.domains import organizational_domain
 from watchtower.probe import registry, workers  # noqa: F401 - the worker's code, imported
 
 registry.checks()
