@@ -1,9 +1,12 @@
-"""The steps of a full TLS scan, on top of sslyze's public plugin API (see `tlsscan`).
+"""The steps of a full TLS scan: raw ClientHellos (`tlshello`) where the server's first
+flight answers, sslyze's plugins and scan jobs where a whole handshake is needed (see
+`tlsscan`).
 
-Kept apart from `tlsscan` so importing watchtower never imports sslyze and nassl (two OpenSSL
-builds, ~40 ms and 20 MB) until a scan actually runs. Every step opens its connections
-through `Session.connection()` or `Session.run_plugin()`, which give each connection what is
-left of the deadline and count it; a step that cannot finish records why in
+Kept apart from `tlsscan` so importing watchtower does not import sslyze and nassl (two OpenSSL
+builds, ~40 ms and 20 MB) until a scan runs; the sweep workers' forkserver loads them once for
+all its workers (watchtower/probe/warm.py). Every step opens its connections through
+`Session.hello()`, `connection()`, `run_job()` or `run_plugin()`, which give each connection
+what is left of the deadline and count it; a step that cannot finish records why in
 `scan.untested` and the scan goes on with the next step.
 """
 
