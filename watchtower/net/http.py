@@ -300,14 +300,14 @@ class HttpClient:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         patience = min(HOST_PATIENCE, remaining(deadline, per_call) / 4)
         with self._turns.turn((parts.scheme, parts.hostname, port), patience):
-            return self._send(method, url, headers, data, cap, deadline, per_call)
+            return self._send(method, url, parts.hostname, headers, data, cap, deadline,
+                              per_call)
 
     def _send(
-        self, method: str, url: str, headers: Mapping[str, str] | None, data: bytes | None,
-        cap: int, deadline: float, per_call: float,
+        self, method: str, url: str, host: str, headers: Mapping[str, str] | None,
+        data: bytes | None, cap: int, deadline: float, per_call: float,
     ) -> HttpResponse:
         """One request on the wire, its body read under the cap before `deadline`."""
-        parts = urlsplit(url)
         t = remaining(deadline, per_call)
         started = time.monotonic()
         try:
@@ -316,7 +316,7 @@ class HttpClient:
                 stream=True, timeout=(t, t), verify=self.verify,
             )
         except requests.exceptions.SSLError as exc:
-            raise ProbeError(f"TLS failure with {parts.hostname}: {_tls_reason(exc)}",
+            raise ProbeError(f"TLS failure with {host}: {_tls_reason(exc)}",
                              kind="tls") from exc
         except (requests.exceptions.ConnectTimeout, requests.exceptions.ReadTimeout) as exc:
             raise ProbeTimeout(f"{url}: no response within {t:.1f}s") from exc

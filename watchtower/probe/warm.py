@@ -1,5 +1,6 @@
 """Imported only by the sweep workers' forkserver: loads and warms what every worker needs
-(the checks, the Public Suffix List) once, so each worker forked from it starts warm."""
+(the checks, the Public Suffix List, sslyze, botocore's S3 model) once, so each worker forked
+from it starts warm and shares those pages instead of holding its own copy."""
 
 import gc
 import importlib
